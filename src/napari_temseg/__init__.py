@@ -1,0 +1,32 @@
+"""napari-temseg: segment and track nanoparticles in TEM images and in-situ videos.
+
+Public API (no napari or Qt needed):
+    segment(image, model="classical", **options) -> uint32 labels
+    track(frames, model="classical", method="link", **options) -> TrackResult
+    load_model(name, weights=None, device=None), available_models()
+"""
+
+from __future__ import annotations
+
+from .errors import TemsegError
+from .models import available_models, load_model
+from .segmentation import iter_segment_frames, segment
+
+__version__ = "0.1.0"
+
+
+def track(frames, model="classical", method="link", **options):
+    """Track particles through a (T, Y, X) stack; see `napari_temseg.tracking.track`."""
+    from .tracking import track as _track
+
+    return _track(frames, model=model, method=method, **options)
+
+
+__all__ = [
+    "TemsegError",
+    "available_models",
+    "iter_segment_frames",
+    "load_model",
+    "segment",
+    "track",
+]

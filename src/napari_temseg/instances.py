@@ -1,0 +1,92 @@
+"""Foreground mask or probability map -> instance labels, splitting touching particles.
+
+Semantic models and the classical baseline both end here, so that touching
+particles are split the same way whichever model found the foreground.
+The split is a distance-transform watershed whose markers are the h-maxima of
+log(1 + distance): two lobes are kept apart only when the neck between them is
+narrow compared with the lobes (saddle/peak below ``1 / exp(split_depth)``),
+which is scale-free and leaves a sintered particle with a wide neck whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.morphology import h_maxima
+from skimage.segmentation import relabel_sequential, watershed
+
+#: Default log-distance depth of a neck that separates two particles (saddle/peak ~0.6).
+DEFAULT_SPLIT_DEPTH = 0.5
+
+
+def mask_to_instances(
+    foreground: np.ndarray,
+    *,
+    split: bool = True,
+    split_depth: float = DEFAULT_SPLIT_DEPTH,
+    min_size: int = 16,
+    fill_holes: bool = True,
+) -> np.ndarray:
+    """Label a boolean (Y, X) foreground mask as uint32 instances 1..N.
+
+    `split` runs the watershed that separates touching particles; `split_depth`
+    sets how deep a neck must be to separate them; objects under `min_size`
+    pixels are dropped.
+    """
+    fg = np.asarray(foreground, dtype=bool)
+    if fill_holes:
+        fg = fill_small_holes(fg, max(min_size, 64))
+    if split and fg.any():
+        relief = np.log1p(ndi.distance_transform_edt(fg)).astype(np.float32)
+        labels = watershed(-relief, split_markers(relief, split_depth), mask=fg)
+    else:
+        labels, _ = ndi.label(fg)
+    return remove_small_and_relabel(labels, min_size)
+
+
+def split_markers(relief: np.ndarray, split_depth: float) -> np.ndarray:
+    """Label the h-maxima of the log-distance relief: one marker per particle.
+
+    h-maxima is the slow step, so it runs on every other pixel (a particle
+    narrower than 4 px is never split anyway) and markers are put back at full
+    resolution.
+    """
+    step = 2 if min(relief.shape) >= 64 else 1
+    coarse = h_maxima(relief[::step, ::step], split_depth)
+    small, _ = ndi.label(coarse)
+    markers = np.zeros(relief.shape, np.int32)
+    markers[::step, ::step] = small
+    return markers
+
+
+def probability_to_instances(
+    probability: np.ndarray, *, threshold: float = 0.5, **kwargs
+) -> np.ndarray:
+    """Threshold a (Y, X) foreground probability and label it with `mask_to_instances`."""
+    return mask_to_instances(np.asarray(probability) >= threshold, **kwargs)
+
+
+def remove_small_and_relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Drop objects smaller than `min_size` pixels and renumber to uint32 1..N."""
+    labels = np.asarray(labels)
+    if min_size > 1 and labels.max() > 0:
+        sizes = np.bincount(labels.ravel())
+        small = sizes < min_size
+        small[0] = False
+        if small.any():
+            labels = np.where(small[labels], 0, labels)
+    out, _, _ = relabel_sequential(labels.astype(np.uint32, copy=False))
+    return out.astype(np.uint32, copy=False)
+
+
+def fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:
+    """Fill background pockets of at most `max_hole` pixels that do not touch the border."""
+    holes, n = ndi.label(~mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(holes.ravel())
+    fill = sizes <= max_hole
+    fill[0] = False
+    border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
+    fill[border] = False
+    return mask | fill[holes]

@@ -1,0 +1,21 @@
+"""The contract every model follows, so that API, CLI, widgets and tracking treat them alike."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """A model built once by `load_model` and called many times.
+
+    `predict` takes a float32 (Y, X) image in [0, 1] (see `preprocess.normalize`)
+    and returns uint32 instance labels of the same shape: 0 = background,
+    1..N = particles. It never reads files or touches napari.
+    """
+
+    name: str
+
+    def predict(self, image: np.ndarray, **options: Any) -> np.ndarray: ...

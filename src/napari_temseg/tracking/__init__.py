@@ -1,0 +1,97 @@
+"""Track particles through (T, Y, X) stacks: stable IDs, fusion events, lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TemsegError
+from ..models import Segmenter, load_model
+from ..segmentation import iter_segment_frames
+from .lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
+from .link import Linker, LinkOptions
+
+METHODS = ("link", "propagate")
+
+
+@dataclass
+class TrackResult:
+    """labels: (T, Y, X) uint32, same ID = same particle in every frame;
+    tracks: table frame, track_id, y, x, area; events: [{frame, parents, child}];
+    graph: napari Tracks graph {child: [parents]}."""
+
+    labels: np.ndarray
+    tracks: pd.DataFrame
+    events: list[dict]
+
+    @property
+    def graph(self) -> dict[int, list[int]]:
+        return lineage_graph(self.events)
+
+    @property
+    def events_table(self) -> pd.DataFrame:
+        return events_table(self.events)
+
+    def napari_tracks(self) -> np.ndarray:
+        """(N, 4) track_id, t, y, x for napari's Tracks layer."""
+        return napari_tracks_data(self.tracks)
+
+
+def _link_options(options: dict) -> tuple[LinkOptions, dict]:
+    names = set(LinkOptions.__dataclass_fields__)
+    link = {k: options.pop(k) for k in list(options) if k in names}
+    return LinkOptions(**link), options
+
+
+def iter_track(
+    frames: Any, model: str | Segmenter = "classical", method: str = "link", **options: Any
+) -> Iterator[tuple[int, np.ndarray, Linker]]:
+    """Yield (t, tracked labels, linker) as frames finish, in order; linker.events grows."""
+    if method not in METHODS:
+        raise TemsegError(f"unknown tracking method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "propagate":
+        raise TemsegError(
+            "method 'propagate' needs a prompted model (EfficientSAM), and none is registered "
+            "in this version; use method='link'"
+        )
+    link_opts, model_opts = _link_options(dict(options))
+    segmenter = load_model(model) if isinstance(model, str) else model
+    linker = Linker(link_opts)
+    for _, labels in iter_segment_frames(frames, segmenter, **model_opts):
+        for t, tracked in linker.push(labels):
+            yield t, tracked, linker
+    for t, tracked in linker.flush():
+        yield t, tracked, linker
+
+
+def track(
+    frames: Any,
+    model: str | Segmenter = "classical",
+    method: str = "link",
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> TrackResult:
+    """Segment and track a (T, Y, X) stack (numpy or dask), returning a TrackResult.
+
+    options: model options (e.g. sigma=2.0) and linking options (see LinkOptions).
+    progress(done, total) is called after each finished frame.
+    """
+    n = int(getattr(frames, "shape", (0,))[0])
+    out = None
+    linker = None
+    for t, tracked, linker in iter_track(frames, model, method, **options):
+        if out is None:
+            out = np.zeros((n, *tracked.shape), np.uint32)
+        out[t] = tracked
+        if progress:
+            progress(t + 1, n)
+    if out is None:
+        raise TemsegError("the stack has no frames; nothing to track")
+    return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events))
+
+
+__all__ = ["LinkOptions", "Linker", "TrackResult", "iter_track", "track"]

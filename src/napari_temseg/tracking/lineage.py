@@ -1,0 +1,58 @@
+"""Tracks tables, fusion events and napari's Tracks layer data from tracked labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def frame_table(t: int, labels: np.ndarray) -> pd.DataFrame:
+    """One row per particle in one tracked frame: frame, track_id, y, x, area (pixels)."""
+    flat = labels.ravel()
+    n = int(flat.max(initial=0))
+    area = np.bincount(flat, minlength=n + 1)
+    ids = np.nonzero(area)[0][1:]
+    yy, xx = np.indices(labels.shape)
+    cy = np.bincount(flat, yy.ravel(), minlength=n + 1)[ids] / area[ids]
+    cx = np.bincount(flat, xx.ravel(), minlength=n + 1)[ids] / area[ids]
+    return pd.DataFrame(
+        {"frame": t, "track_id": ids.astype(np.int64), "y": cy, "x": cx, "area": area[ids]}
+    )
+
+
+def tracks_table(labels: np.ndarray) -> pd.DataFrame:
+    """Rows for every particle in every frame of a (T, Y, X) tracked stack."""
+    tables = [frame_table(t, np.asarray(labels[t])) for t in range(labels.shape[0])]
+    return pd.concat(tables, ignore_index=True) if tables else frame_table(0, np.zeros((1, 1), int))
+
+
+def lineage_graph(events: list[dict]) -> dict[int, list[int]]:
+    """napari Tracks `graph`: {child: [parents]} for every fusion event."""
+    return {int(e["child"]): [int(p) for p in e["parents"]] for e in events}
+
+
+def napari_tracks_data(table: pd.DataFrame) -> np.ndarray:
+    """(N, 4) array of track_id, t, y, x sorted by track then time, as napari's Tracks layer wants."""
+    data = table[["track_id", "frame", "y", "x"]].to_numpy(dtype=float)
+    order = np.lexsort((data[:, 1], data[:, 0]))
+    return data[order]
+
+
+def events_table(events: list[dict]) -> pd.DataFrame:
+    """events.csv layout: frame, child, parents (joined by ';')."""
+    return pd.DataFrame(
+        {
+            "frame": [int(e["frame"]) for e in events],
+            "child": [int(e["child"]) for e in events],
+            "parents": [";".join(str(int(p)) for p in e["parents"]) for e in events],
+        },
+        columns=["frame", "child", "parents"],
+    )
+
+
+def parse_events(table: pd.DataFrame) -> list[dict]:
+    """Inverse of `events_table`."""
+    return [
+        {"frame": int(r.frame), "child": int(r.child), "parents": [int(p) for p in str(r.parents).split(";")]}
+        for r in table.itertuples()
+    ]

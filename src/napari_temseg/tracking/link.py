@@ -1,0 +1,308 @@
+"""Frame-to-frame linking of instance labels with stable IDs, gap closing and fusion.
+
+The linker takes one segmented frame at a time and hands back tracked frames
+after a short delay (`fusion_min_frames`): a fusion is only believed once the
+merged object has stayed one object for that many frames, and then the frames
+since the first contact are relabelled with the child's ID. Particles that only
+touch for a moment keep their IDs: while a merge is unconfirmed, the merged
+object's pixels are shared out among the parents by nearest previous mask.
+
+Drift: a median-displacement motion model (the stage moves every particle
+alike) shifts the previous frame before overlaps are measured, and predicts
+where lost tracks should reappear.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass
+class LinkOptions:
+    """min_iou: least IoU for a one-to-one link; parent_fraction: share of a parent's
+    area a merged object must cover; fusion_min_frames: frames a merge must last to
+    count as fusion; max_gap: frames a lost particle may be missing; max_jump: px
+    a reappearing particle may have moved (beyond the drift)."""
+
+    min_iou: float = 0.2
+    parent_fraction: float = 0.4
+    fusion_min_frames: int = 6
+    max_gap: int = 3
+    max_jump: float = 10.0
+
+
+@dataclass
+class _Pending:
+    parents: frozenset
+    start: int
+    seen: int = 1
+    last: int = 0
+
+
+@dataclass
+class _Lost:
+    frame: int
+    y: float
+    x: float
+    area: int
+
+
+def _stats(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area, centroid y, centroid x for IDs 0..n (index = ID)."""
+    flat = labels.ravel()
+    area = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    yy, xx = _grid(labels.shape)
+    safe = np.maximum(area, 1)
+    cy = np.bincount(flat, yy, minlength=n + 1) / safe
+    cx = np.bincount(flat, xx, minlength=n + 1) / safe
+    return area, cy, cx
+
+
+@lru_cache(maxsize=4)
+def _grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat row and column coordinates of every pixel, reused across frames."""
+    yy, xx = np.indices(shape, dtype=np.float64)
+    return yy.ravel(), xx.ravel()
+
+
+def _shift(labels: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Integer translation with zero fill (no wrap-around)."""
+    if dy == 0 and dx == 0:
+        return labels
+    out = np.zeros_like(labels)
+    ny, nx = labels.shape
+    src = labels[max(-dy, 0) : ny - max(dy, 0), max(-dx, 0) : nx - max(dx, 0)]
+    out[max(dy, 0) : max(dy, 0) + src.shape[0], max(dx, 0) : max(dx, 0) + src.shape[1]] = src
+    return out
+
+
+def _overlap(prev: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel counts shared by every (previous ID, current ID) pair, and each side's areas."""
+    n_prev, n_seg = int(prev.max()), int(seg.max())
+    inter = np.bincount(
+        prev.ravel().astype(np.int64) * (n_seg + 1) + seg.ravel(),
+        minlength=(n_prev + 1) * (n_seg + 1),
+    ).reshape(n_prev + 1, n_seg + 1)
+    area_p, area_s = inter.sum(1), inter.sum(0)
+    inter[0, :] = 0
+    inter[:, 0] = 0
+    return inter, area_p, area_s
+
+
+def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) -> np.ndarray:
+    """Undo an over-split: adjacent pieces lying inside one previous particle become one object.
+
+    Particles do not divide, so pieces of one particle that touch each other are a
+    watershed split caused by noise, not two particles.
+    """
+    inside = inter / np.maximum(area_s[None, :], 1) >= 0.6
+    remap = None
+    for p in np.nonzero(inside.sum(1) >= 2)[0]:
+        pieces = np.nonzero(inside[p])[0]
+        union = np.isin(seg, pieces)
+        if ndi.label(union, structure=np.ones((3, 3)))[1] != 1:
+            continue
+        if remap is None:
+            remap = np.arange(len(area_s), dtype=seg.dtype)
+        remap[pieces] = pieces[0]
+    if remap is None:
+        return seg
+    _, dense = np.unique(remap, return_inverse=True)
+    return dense.astype(seg.dtype)[seg]
+
+
+def _nearest_parent(prev: np.ndarray, region: np.ndarray, parents: list[int]) -> np.ndarray:
+    """For each pixel of `region`, the ID of the nearest parent pixel in `prev` (within a bounding box)."""
+    box = np.isin(prev, parents) | region
+    ys, xs = np.nonzero(box)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = prev[y0:y1, x0:x1]
+    parent_mask = np.isin(crop, parents)
+    _, (iy, ix) = ndi.distance_transform_edt(~parent_mask, return_indices=True)
+    inside = region[y0:y1, x0:x1]
+    return crop[iy[inside], ix[inside]]
+
+
+@dataclass
+class Linker:
+    """Stateful linker: `push(labels)` per frame, then `flush()`; both return tracked frames."""
+
+    options: LinkOptions = field(default_factory=LinkOptions)
+    next_id: int = 1
+    events: list[dict] = field(default_factory=list)
+    _t: int = -1
+    _prev: np.ndarray | None = None
+    _drift: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    _pending: dict = field(default_factory=dict)  # frozenset(parents) -> _Pending
+    _lost: dict = field(default_factory=dict)  # track id -> _Lost
+    _buffer: deque = field(default_factory=deque)  # (t, tracked labels) not yet handed out
+    _born: dict = field(default_factory=dict)  # track id -> first frame
+    _prev_stats: tuple = ()  # area, cy, cx of the previous tracked frame
+
+    def push(self, instances: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Link one frame of instance labels (uint, 0 = background); return finished frames."""
+        self._t += 1
+        seg = np.asarray(instances)
+        tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
+        self._prev = tracked
+        self._prev_stats = _stats(tracked, int(tracked.max()))
+        self._buffer.append((self._t, tracked))
+        out = []
+        while len(self._buffer) > self.options.fusion_min_frames + 1:
+            out.append(self._buffer.popleft())
+        return out
+
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        """Hand out every buffered frame (call after the last frame)."""
+        out = list(self._buffer)
+        self._buffer.clear()
+        return out
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def _fresh(self, seg: np.ndarray) -> np.ndarray:
+        ids = np.unique(seg[seg > 0])
+        lut = np.zeros(int(seg.max()) + 1, np.uint32)
+        for s in ids:
+            lut[s] = self._new_id()
+        return lut[seg]
+
+    def _new_id(self) -> int:
+        tid = self.next_id
+        self.next_id += 1
+        self._born[tid] = self._t
+        return tid
+
+    def _established(self, tid: int) -> bool:
+        """Only particles seen for a while can fuse; a short-lived fragment is absorbed instead."""
+        return self._t - self._born.get(tid, self._t) >= self.options.fusion_min_frames
+
+    def _link(self, seg: np.ndarray) -> np.ndarray:
+        shift = np.round(self._drift).astype(int)
+        prev = _shift(self._prev, *shift)
+        inter, area_p, area_s = _overlap(prev, seg)
+        seg = _rejoin_fragments(seg, inter, area_s)
+        if seg.max() < len(area_s) - 1:
+            inter, area_p, area_s = _overlap(prev, seg)
+        seg_stats = _stats(seg, len(area_s) - 1)
+        share, absorbed = self._find_merges(inter, area_p, area_s)
+        lut = np.zeros(len(area_s), np.uint32)
+        rows, cols = self._assign(inter, area_p, area_s, share, absorbed)
+        lut[cols] = rows
+        for s, parent in absorbed.items():
+            lut[s] = parent
+        self._update_drift(seg_stats, rows, cols)
+        matched = set(rows.tolist()) | set(absorbed.values())
+        matched |= {int(p) for ps in share.values() for p in ps}
+        self._close_gaps(seg_stats, lut, share)
+        tracked = lut[seg]
+        self._resolve_merges(prev, seg, tracked, share)
+        self._remember_lost(matched)
+        return tracked
+
+    def _find_merges(self, inter, area_p, area_s) -> tuple[dict, dict]:
+        """Objects covering most of two or more previous particles.
+
+        share: seg id -> established parents (a possible fusion); absorbed: seg id ->
+        the particle that swallowed a short-lived fragment (no fusion).
+        """
+        cover = inter / np.maximum(area_p[:, None], 1)
+        share, absorbed = {}, {}
+        for s in np.nonzero((cover >= self.options.parent_fraction).sum(0) >= 2)[0]:
+            parents = np.nonzero(cover[:, s] >= self.options.parent_fraction)[0]
+            grown = [int(p) for p in parents if self._established(int(p))]
+            if len(grown) >= 2:
+                share[s] = np.array(grown)
+            else:
+                absorbed[s] = int(max(parents, key=lambda p: (int(p) in grown, area_p[p])))
+        return share, absorbed
+
+    def _assign(self, inter, area_p, area_s, share, absorbed) -> tuple[np.ndarray, np.ndarray]:
+        """One-to-one links by maximum total IoU among the objects not in a merge."""
+        iou = inter / np.maximum(area_p[:, None] + area_s[None, :] - inter, 1)
+        busy_cols = list(share) + list(absorbed)
+        busy_rows = [int(p) for ps in share.values() for p in ps] + list(absorbed.values())
+        iou[:, busy_cols] = 0.0
+        iou[busy_rows, :] = 0.0
+        rows_any = np.nonzero(iou.max(1) >= self.options.min_iou)[0]
+        cols_any = np.nonzero(iou.max(0) >= self.options.min_iou)[0]
+        sub = iou[np.ix_(rows_any, cols_any)]
+        r, c = linear_sum_assignment(-sub)
+        keep = sub[r, c] >= self.options.min_iou
+        return rows_any[r[keep]], cols_any[c[keep]]
+
+    def _update_drift(self, seg_stats, rows, cols) -> None:
+        """Median displacement of linked particles = the stage drift for the next frame."""
+        if len(rows) < 3:
+            return
+        _, py, px = self._prev_stats
+        _, sy, sx = seg_stats
+        self._drift = np.array([np.median(sy[cols] - py[rows]), np.median(sx[cols] - px[rows])])
+
+    def _remember_lost(self, matched: set) -> None:
+        """Particles of the previous frame that found no successor wait `max_gap` frames."""
+        area, cy, cx = self._prev_stats
+        for tid in np.nonzero(area)[0][1:]:
+            if int(tid) not in matched:
+                self._lost[int(tid)] = _Lost(self._t - 1, cy[tid], cx[tid], int(area[tid]))
+        self._lost = {k: v for k, v in self._lost.items() if self._t - v.frame <= self.options.max_gap}
+
+    def _close_gaps(self, seg_stats, lut, share) -> None:
+        """Give unmatched objects a lost track's ID when it is near and of similar size, else a new ID."""
+        area, cy, cx = seg_stats
+        for s in np.nonzero(area)[0][1:]:
+            if lut[s] or s in share:
+                continue
+            best, best_d = 0, self.options.max_jump
+            for tid, lost in self._lost.items():
+                gap = self._t - lost.frame
+                d = np.hypot(cy[s] - lost.y - self._drift[0] * gap, cx[s] - lost.x - self._drift[1] * gap)
+                if d < best_d and 0.5 <= area[s] / max(lost.area, 1) <= 2.0:
+                    best, best_d = tid, d
+            if best:
+                lut[s] = best
+                del self._lost[best]
+            else:
+                lut[s] = self._new_id()
+
+    def _resolve_merges(self, prev, seg, tracked, share) -> None:
+        """Share merged objects among parents; confirm a fusion once it has lasted long enough."""
+        still = {}
+        for s, parents in share.items():
+            key = frozenset(int(p) for p in parents)
+            pending = self._pending.get(key) or next(
+                (p for k, p in self._pending.items() if k < key), None
+            )
+            if pending is None:
+                pending = _Pending(key, self._t, 0)
+            pending = _Pending(key, pending.start, pending.seen + 1, self._t)
+            region = seg == s
+            if pending.seen >= self.options.fusion_min_frames:
+                child = self._confirm(pending)
+                tracked[region] = child
+                continue
+            tracked[region] = _nearest_parent(prev, region, list(key))
+            still[key] = pending
+        # A merge may flicker apart for a frame while the neck is still narrow: keep it a while.
+        for key, pending in self._pending.items():
+            if key not in still and self._t - pending.last <= 2:
+                still[key] = pending
+        self._pending = still
+
+    def _confirm(self, pending: _Pending) -> int:
+        """Record the fusion and relabel the buffered frames since first contact."""
+        child = self._new_id()
+        oldest = self._buffer[0][0] if self._buffer else self._t
+        start = max(pending.start, oldest)
+        parents = sorted(pending.parents)
+        for t, frame in self._buffer:
+            if t >= start:
+                frame[np.isin(frame, parents)] = child
+        self.events.append({"frame": start, "parents": parents, "child": child})
+        return child
