@@ -1,0 +1,79 @@
+"""Image/label folder datasets: the article's layout and plain TIFF pairs.
+
+    DIR/images/image_N.png  <->  DIR/labels/label_N.png   (the article; RGBA PNGs)
+    DIR/images/NAME.tif     <->  DIR/labels/NAME.tif      (any image suffix, same stem)
+
+Binary labels become instances by connected components; instance labels are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .errors import TemsegError
+from .io import IMAGE_SUFFIXES, read_image
+from .preprocess import as_2d_gray
+
+
+@dataclass
+class Sample:
+    """name: image file stem; image: as stored; labels: uint32 (Y, X) instances."""
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+
+
+def _label_stem(image_stem: str) -> str:
+    return "label_" + image_stem[len("image_"):] if image_stem.startswith("image_") else image_stem
+
+
+def pair_files(root: str | Path) -> list[tuple[Path, Path]]:
+    """(image, label) file pairs of a dataset folder; every image needs a label and vice versa."""
+    root = Path(root)
+    images_dir, labels_dir = root / "images", root / "labels"
+    if not images_dir.is_dir() or not labels_dir.is_dir():
+        raise TemsegError(f"{root}: expected sub-folders images/ and labels/ (image_N.png <-> label_N.png)")
+    images = {p.stem: p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    labels = {p.stem: p for p in labels_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if not images:
+        raise TemsegError(f"{images_dir}: no image files")
+    missing = sorted(s for s in images if _label_stem(s) not in labels)
+    if missing:
+        raise TemsegError(f"{labels_dir}: no label file for image(s) {', '.join(missing[:5])}")
+    orphans = sorted(set(labels) - {_label_stem(s) for s in images})
+    if orphans:
+        raise TemsegError(f"{images_dir}: no image for label file(s) {', '.join(orphans[:5])}")
+    key = lambda s: (len(s), s)  # image_2 before image_10
+    return [(images[s], labels[_label_stem(s)]) for s in sorted(images, key=key)]
+
+
+def to_instances(label_image: np.ndarray) -> np.ndarray:
+    """Binary (any two values, RGB(A) allowed) -> connected components; instance IDs kept."""
+    gray = as_2d_gray(label_image)
+    values = np.unique(gray)
+    if len(values) <= 2:
+        components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
+        return components.astype(np.uint32)
+    return gray.astype(np.uint32)
+
+
+def load_sample(image_path: Path, label_path: Path) -> Sample:
+    image = read_image(image_path)
+    labels = to_instances(read_image(label_path))
+    if as_2d_gray(image).shape != labels.shape:
+        raise TemsegError(
+            f"{image_path.name} has shape {as_2d_gray(image).shape} but {label_path.name} has {labels.shape}"
+        )
+    return Sample(image_path.stem, image, labels)
+
+
+def iter_dataset(root: str | Path) -> Iterator[Sample]:
+    """Samples of a dataset folder, read one at a time."""
+    for image_path, label_path in pair_files(root):
+        yield load_sample(image_path, label_path)

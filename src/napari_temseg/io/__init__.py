@@ -1,0 +1,13 @@
+"""Reading micrographs and stacks, writing labels and tracking results."""
+
+from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff
+from .results import read_track_dir, write_track_dir
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_image",
+    "read_stack",
+    "read_track_dir",
+    "write_labels_tiff",
+    "write_track_dir",
+]

@@ -1,0 +1,59 @@
+"""Tracking results on disk: the layout `temseg track` writes and the review widget saves.
+
+DIR/labels.zarr   (T, Y, X) uint32 tracked IDs, one chunk per frame
+DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity (+ nm)
+DIR/events.csv    frame, child, parents (';'-joined)
+DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio, ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TemsegError
+from ..morphometry import particle_table, sintering_table
+from ..tracking.lineage import events_table, parse_events
+
+
+def write_labels_zarr(path: Path, labels) -> None:
+    """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame."""
+    import zarr
+
+    labels_shape = tuple(int(s) for s in labels.shape)
+    store = zarr.open_array(
+        str(path), mode="w", shape=labels_shape, chunks=(1, *labels_shape[1:]), dtype="uint32"
+    )
+    for t in range(labels_shape[0]):
+        store[t] = np.asarray(labels[t], dtype=np.uint32)
+
+
+def write_track_dir(
+    out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None
+) -> Path:
+    """Write labels.zarr, tracks.csv, events.csv and sintering.csv into `out`."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_labels_zarr(out / "labels.zarr", labels)
+        particle_table(labels, pixel_size_nm).to_csv(out / "tracks.csv", index=False)
+        events_table(events).to_csv(out / "events.csv", index=False)
+        sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
+    except OSError as err:
+        raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
+    return out
+
+
+def read_track_dir(path: str | Path) -> tuple[np.ndarray, list[dict]]:
+    """Read (labels, events) from a folder written by `write_track_dir` (or a truth folder alike)."""
+    import zarr
+
+    path = Path(path)
+    zpath, epath = path / "labels.zarr", path / "events.csv"
+    if not zpath.exists() or not epath.exists():
+        raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")
+    labels = np.asarray(zarr.open_array(str(zpath), mode="r")[:])
+    events = parse_events(pd.read_csv(epath, dtype={"parents": str}))
+    return labels, events
