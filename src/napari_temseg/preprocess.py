@@ -66,3 +66,30 @@ def normalize(image: np.ndarray) -> np.ndarray:
     out = (arr - lo) / (hi - lo)
     np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def _unit_axes(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row coordinates running from -0.5 to 0.5 across the image."""
+    ys = np.linspace(-0.5, 0.5, shape[0], dtype=np.float32)[:, None]
+    xs = np.linspace(-0.5, 0.5, shape[1], dtype=np.float32)[None, :]
+    return ys, xs
+
+
+def fit_illumination_plane(image: np.ndarray, background: np.ndarray) -> tuple[float, float]:
+    """Slopes (b, c) of the least-squares plane a + b*y + c*x through the `background`
+    pixels, with y and x running from -0.5 to 0.5 across the image: b and c are the
+    brightness change from edge to edge. Particles are excluded by `background`, so
+    they do not bias the fit."""
+    ys, xs = _unit_axes(image.shape)
+    iy, ix = np.nonzero(background)
+    if len(iy) < 3:
+        return 0.0, 0.0
+    design = np.stack([np.ones(len(iy), np.float32), ys[iy, 0], xs[0, ix]], 1)
+    (_, b, c), *_ = np.linalg.lstsq(design, image[iy, ix], rcond=None)
+    return float(b), float(c)
+
+
+def illumination_plane(shape: tuple[int, int], b: float, c: float) -> np.ndarray:
+    """The zero-mean plane b*y + c*x over an image of `shape` (see fit_illumination_plane)."""
+    ys, xs = _unit_axes(shape)
+    return (b * ys + c * xs).astype(np.float32)

@@ -1,0 +1,244 @@
+"""`temseg`: the command line over the same core API the widgets use.
+
+Errors caused by input print one line and exit with status 2; nothing here
+does work of its own beyond reading arguments and writing files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import TemsegError
+
+EXIT_USAGE = 2
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """'key=value' -> (key, value) with numbers and booleans converted."""
+    if "=" not in text:
+        raise TemsegError(f"option {text!r} must look like key=value (e.g. sigma=2)")
+    key, raw = text.split("=", 1)
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def _options(args: argparse.Namespace) -> dict:
+    return dict(parse_option(o) for o in (args.option or []))
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="classical", help="model name (see `temseg models`)")
+    p.add_argument(
+        "-o", "--option", action="append", metavar="KEY=VALUE",
+        help="model or tracking option, repeatable (e.g. -o sigma=2 -o min_size=50)",
+    )
+
+
+def _input_files(inputs: Sequence[str]) -> list[Path]:
+    from .io import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise TemsegError(f"{path}: no image files in this folder")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            raise TemsegError(f"{path}: no such file or folder")
+    return files
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from .io import read_image, write_labels_tiff
+    from .models import load_model
+    from .segmentation import segment
+
+    files = _input_files(args.inputs)
+    model = load_model(args.model)
+    options = _options(args)
+    out = Path(args.out)
+    rows = []
+    start = time.perf_counter()
+    for i, path in enumerate(files, 1):
+        labels = segment(read_image(path), model, **options)
+        write_labels_tiff(out / f"{path.stem}_labels.tif", labels)
+        rows.append({"file": str(path), "objects": int(labels.max())})
+        print(f"[{i}/{len(files)}] {path.name}: {labels.max()} particles", file=sys.stderr)
+    elapsed = time.perf_counter() - start
+    with open(out / "summary.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "objects"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{len(files)} image(s) in {elapsed:.2f} s ({len(files) / elapsed:.1f} images/s); results in {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_dataset
+
+    summary = evaluate_dataset(args.data, args.model, **_options(args))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{summary['model']} on {summary['n_images']} images: IoU {summary['iou']:.5f}  "
+            f"Dice {summary['dice']:.5f}  F1@0.5 {summary['f1']:.4f}  AP {summary['ap']:.4f}  "
+            f"{summary['images_per_s']:.1f} images/s"
+        )
+    return 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from .io import read_stack, write_track_dir
+    from .tracking import track
+
+    frames = read_stack(args.input)
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
+
+    result = track(frames, args.model, args.method, progress=progress, **_options(args))
+    print(file=sys.stderr)
+    write_track_dir(args.out, result.labels, result.events, args.pixel_size)
+    n_tracks = result.tracks["track_id"].nunique()
+    print(
+        f"{result.labels.shape[0]} frames, {n_tracks} tracks, {len(result.events)} fusion events; "
+        f"results in {args.out}"
+    )
+    return 0
+
+
+def cmd_evaluate_track(args: argparse.Namespace) -> int:
+    from .io import read_track_dir
+    from .metrics import tracking_scores
+
+    pred, pred_events = read_track_dir(args.pred)
+    truth, true_events = read_track_dir(args.truth)
+    scores = tracking_scores(pred, truth, pred_events, true_events)
+    if args.json:
+        print(json.dumps(scores.as_dict()))
+    else:
+        print(
+            f"consistent-ID fraction {scores.consistent_id_fraction:.4f}  ID switches {scores.id_switches}  "
+            f"fusion P/R/F1 {scores.fusion_precision:.3f}/{scores.fusion_recall:.3f}/{scores.fusion_f1:.3f} "
+            f"({scores.n_pred_events} predicted, {scores.n_true_events} true events)"
+        )
+    return 0
+
+
+def cmd_synth_video(args: argparse.Namespace) -> int:
+    import tifffile
+
+    from .io import write_track_dir
+    from .synth import synth_video
+
+    video = synth_video(
+        n_frames=args.frames, shape=(args.size, args.size), n_single=args.singles,
+        n_pairs=args.pairs, n_triples=args.triples, n_touching=args.touching, seed=args.seed,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(out / "frames.tif", video.frames)
+    write_track_dir(out / "truth", video.labels, video.events)
+    print(f"{args.frames} frames, {len(video.events)} fusion events: {out / 'frames.tif'}, truth in {out / 'truth'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    out = run_demo(args.out)
+    print(f"demo results in {out.resolve()} (overview: {out.resolve() / 'overview.png'})")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import available_models
+
+    print("\n".join(available_models()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="temseg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("segment", help="segment images into one label per particle")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="folder for <stem>_labels.tif and summary.csv")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("evaluate", help="score a model on an images/ + labels/ folder")
+    p.add_argument("--data", required=True, help="dataset folder (images/, labels/)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("track", help="track particles through a time stack, detecting fusions")
+    p.add_argument("input", help="multi-page TIFF (T, Y, X) or a folder of frames")
+    p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
+    p.add_argument("--method", default="link", choices=["link", "propagate"])
+    p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel, adds nm columns")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("evaluate-track", help="score tracking results against ground truth")
+    p.add_argument("pred", help="folder written by `temseg track`")
+    p.add_argument("--truth", required=True, help="folder with labels.zarr and events.csv")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate_track)
+
+    p = sub.add_parser("synth-video", help="write a synthetic sintering video with ground truth")
+    p.add_argument("--out", required=True)
+    p.add_argument("--frames", type=int, default=80)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--singles", type=int, default=14)
+    p.add_argument("--pairs", type=int, default=6)
+    p.add_argument("--triples", type=int, default=2)
+    p.add_argument("--touching", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth_video)
+
+    p = sub.add_parser("demo", help="segment and track built-in synthetic data; write results and a PNG")
+    p.add_argument("--out", default="temseg-demo")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("models", help="list available models")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TemsegError as err:
+        print(f"temseg: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("temseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
