@@ -63,9 +63,9 @@ def normalize(image: np.ndarray) -> np.ndarray:
         lo, hi = float(arr.min()), float(arr.max())
     if hi <= lo:
         return np.zeros(arr.shape, np.float32)
-    out = (arr - lo) / (hi - lo)
+    out = (arr - np.float32(lo)) / np.float32(hi - lo)
     np.clip(out, 0.0, 1.0, out=out)
-    return out
+    return out.astype(np.float32, copy=False)
 
 
 def _unit_axes(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,10 +1,11 @@
 """Reading micrographs and stacks, writing labels and tracking results."""
 
 from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff
-from .results import read_track_dir, write_track_dir
+from .results import open_track_dir, read_track_dir, write_track_dir
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "open_track_dir",
     "read_image",
     "read_stack",
     "read_track_dir",

@@ -22,12 +22,16 @@ def read_image(path: str | Path) -> np.ndarray:
         raise TemsegError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
     try:
         if suffix in (".tif", ".tiff"):
-            return tifffile.imread(path)
-        import imageio.v3 as iio
+            data = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
 
-        return iio.imread(path)
+            data = iio.imread(path)
     except Exception as err:  # corrupt or truncated files raise many different types
         raise TemsegError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+    if data.size == 0:
+        raise TemsegError(f"{path}: cannot read image (no pixels: the file is truncated or corrupt)")
+    return data
 
 
 def _frame_files(folder: Path) -> list[Path]:

@@ -46,14 +46,19 @@ def write_track_dir(
     return out
 
 
-def read_track_dir(path: str | Path) -> tuple[np.ndarray, list[dict]]:
-    """Read (labels, events) from a folder written by `write_track_dir` (or a truth folder alike)."""
+def open_track_dir(path: str | Path):
+    """(lazy zarr labels, events) of a folder written by `write_track_dir` (or a truth folder alike)."""
     import zarr
 
     path = Path(path)
     zpath, epath = path / "labels.zarr", path / "events.csv"
     if not zpath.exists() or not epath.exists():
         raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")
-    labels = np.asarray(zarr.open_array(str(zpath), mode="r")[:])
     events = parse_events(pd.read_csv(epath, dtype={"parents": str}))
-    return labels, events
+    return zarr.open_array(str(zpath), mode="r"), events
+
+
+def read_track_dir(path: str | Path) -> tuple[np.ndarray, list[dict]]:
+    """(labels in memory, events) of a tracking results folder."""
+    labels, events = open_track_dir(path)
+    return np.asarray(labels[:]), events

@@ -117,7 +117,7 @@ def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) ->
     return dense.astype(seg.dtype)[seg]
 
 
-def _nearest_parent(prev: np.ndarray, region: np.ndarray, parents: list[int]) -> np.ndarray:
+def nearest_parent(prev: np.ndarray, region: np.ndarray, parents: list[int]) -> np.ndarray:
     """For each pixel of `region`, the ID of the nearest parent pixel in `prev` (within a bounding box)."""
     box = np.isin(prev, parents) | region
     ys, xs = np.nonzero(box)
@@ -144,6 +144,15 @@ class Linker:
     _buffer: deque = field(default_factory=deque)  # (t, tracked labels) not yet handed out
     _born: dict = field(default_factory=dict)  # track id -> first frame
     _prev_stats: tuple = ()  # area, cy, cx of the previous tracked frame
+
+    def seed(self, tracked: np.ndarray, t: int, next_id: int) -> None:
+        """Start from an already tracked frame `t` (a user's keyframe): its IDs are kept
+        and count as established particles."""
+        self._t = t
+        self._prev = np.asarray(tracked, dtype=np.uint32)
+        self._prev_stats = _stats(self._prev, int(self._prev.max()))
+        self.next_id = max(next_id, int(self._prev.max()) + 1)
+        self._born = {int(i): t - self.options.fusion_min_frames for i in np.unique(self._prev) if i}
 
     def push(self, instances: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Link one frame of instance labels (uint, 0 = background); return finished frames."""
@@ -287,7 +296,7 @@ class Linker:
                 child = self._confirm(pending)
                 tracked[region] = child
                 continue
-            tracked[region] = _nearest_parent(prev, region, list(key))
+            tracked[region] = nearest_parent(prev, region, list(key))
             still[key] = pending
         # A merge may flicker apart for a frame while the neck is still narrow: keep it a while.
         for key, pending in self._pending.items():

@@ -1,0 +1,1 @@
+"""Dock widgets: thin Qt layers over the public API, one file each."""

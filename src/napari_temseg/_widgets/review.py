@@ -1,0 +1,197 @@
+"""Review fusions: step through fusion events with the time slider; accept, reject or re-track.
+
+The event list lives in the tracked Labels layer's metadata["temseg"]["events"]
+(the Track widget and the results reader put it there); every edit goes through
+`tracking.review` and is written back to that layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import Container, FileEdit, Label, PushButton
+from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
+
+from ..errors import TemsegError
+from ..io import write_track_dir
+from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
+from ..tracking.review import event_centre, reject_fusion, retrack_from
+from ._layers import layer_picker
+
+HIGHLIGHT = "fusion highlight"
+COLUMNS = ["frame", "child", "parents", "status"]
+
+
+class FusionReviewWidget(Container):
+    """Plugins > napari-temseg > Review fusions."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.labels_layer = layer_picker(napari_viewer, "labels", "tracked labels", ndim=(3,))
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        buttons = {name: PushButton(text=name) for name in ("Previous", "Next", "Accept", "Reject", "Re-track from this frame", "Save")}
+        self.out_dir = FileEdit(label="save to", mode="d")
+        self.status = Label(value="")
+        self.extend([self.labels_layer, *buttons.values(), self.out_dir, self.status])
+        self.native.layout().insertWidget(1, self.table)
+        self.accepted: set[tuple] = set()
+        self.current = -1
+        self.labels_layer.changed.connect(self.refresh)
+        self.table.itemSelectionChanged.connect(self._on_select)
+        actions = {
+            "Previous": lambda: self.step(-1), "Next": lambda: self.step(1), "Accept": self.accept,
+            "Reject": self.reject, "Re-track from this frame": self.retrack, "Save": self.save,
+        }
+        for name, action in actions.items():
+            buttons[name].clicked.connect(action)
+        for key, action in (("Alt-N", actions["Next"]), ("Alt-P", actions["Previous"]),
+                            ("Alt-A", self.accept), ("Alt-R", self.reject)):
+            napari_viewer.bind_key(key, lambda _v, a=action: a(), overwrite=True)
+        self.refresh()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> list[dict]:
+        layer = self.labels_layer.value
+        return [] if layer is None else list(layer.metadata.get("temseg", {}).get("events", []))
+
+    def _set_events(self, events: list[dict], labels: np.ndarray | None = None) -> None:
+        layer = self.labels_layer.value
+        if labels is not None:
+            layer.data = labels
+        meta = dict(layer.metadata)
+        meta["temseg"] = {**meta.get("temseg", {}), "events": events}
+        layer.metadata = meta
+        self._refresh_tracks_layer(layer, events)
+        self.refresh()
+
+    def _refresh_tracks_layer(self, layer, events: list[dict]) -> None:
+        for other in self.viewer.layers:
+            if other.name == layer.name.replace(" tracked", " lineage") and other is not layer:
+                other.data = napari_tracks_data(tracks_table(np.asarray(layer.data)))
+                other.graph = lineage_graph(events)
+
+    def refresh(self, *_) -> None:
+        events = self.events
+        self.table.setRowCount(len(events))
+        for row, ev in enumerate(events):
+            key = (ev["frame"], ev["child"])
+            values = [ev["frame"], ev["child"], ";".join(map(str, ev["parents"])),
+                      "accepted" if key in self.accepted else "to review"]
+            for col, value in enumerate(values):
+                self.table.setItem(row, col, QTableWidgetItem(str(value)))
+        self.status.value = f"{len(events)} fusion event(s)"
+
+    # -- navigation --------------------------------------------------------------------------
+
+    def _on_select(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.go_to(rows[0].row())
+
+    def go_to(self, index: int) -> None:
+        """Show event `index`: time slider just before it, camera on the child, parents and child marked."""
+        events, layer = self.events, self.labels_layer.value
+        if not events or layer is None:
+            return
+        index = int(np.clip(index, 0, len(events) - 1))
+        self.current = index
+        ev = events[index]
+        data = np.asarray(layer.data)
+        step = list(self.viewer.dims.current_step)
+        step[-3] = max(ev["frame"] - 1, 0)
+        self.viewer.dims.current_step = tuple(step)
+        y, x = event_centre(data, ev)
+        scale, translate = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
+        self.viewer.camera.center = tuple(np.array([y, x]) * scale + translate)
+        self._highlight(data, ev, layer)
+        layer.selected_label = ev["child"]
+        if self.table.currentRow() != index:
+            self.table.blockSignals(True)
+            self.table.selectRow(index)
+            self.table.blockSignals(False)
+        self.status.value = f"event {index + 1}/{len(events)}: {ev['parents']} -> {ev['child']} at frame {ev['frame']}"
+
+    def _highlight(self, data: np.ndarray, ev: dict, layer) -> None:
+        points, colours = [], []
+        before = max(ev["frame"] - 1, 0)
+        for pid in ev["parents"]:
+            ys, xs = np.nonzero(data[before] == pid)
+            if len(ys):
+                points.append([before, ys.mean(), xs.mean()])
+                colours.append("cyan")
+        y, x = event_centre(data, ev)
+        points.append([ev["frame"], y, x])
+        colours.append("magenta")
+        kwargs = {"scale": layer.scale, "translate": layer.translate}
+        if HIGHLIGHT in self.viewer.layers:
+            self.viewer.layers.remove(HIGHLIGHT)
+        self.viewer.add_points(
+            np.array(points), name=HIGHLIGHT, face_color=colours, size=12, symbol="ring",
+            out_of_slice_display=True, **kwargs,
+        )
+        self.viewer.layers.selection.active = layer
+
+    def step(self, delta: int) -> None:
+        if self.events:
+            self.go_to((self.current + delta) % len(self.events) if self.current >= 0 else 0)
+
+    # -- edits -------------------------------------------------------------------------------
+
+    def _guard(self, action, need_event: bool = True) -> None:
+        """Run an edit; input problems become a notification, not a traceback."""
+        from napari.utils.notifications import show_error
+
+        if self.labels_layer.value is None:
+            show_error("choose a tracked labels layer first")
+            return
+        if need_event and not 0 <= self.current < len(self.events):
+            show_error("select a fusion event first")
+            return
+        try:
+            action()
+        except TemsegError as err:
+            show_error(str(err))
+
+    def accept(self) -> None:
+        def do():
+            ev = self.events[self.current]
+            self.accepted.add((ev["frame"], ev["child"]))
+            self.refresh()
+
+        self._guard(do)
+
+    def reject(self) -> None:
+        """Restore the parents' IDs and remove the event."""
+
+        def do():
+            labels = np.array(self.labels_layer.value.data, dtype=np.uint32)
+            events = reject_fusion(labels, self.events, self.current)
+            self._set_events(events, labels)
+            self.current = min(self.current, len(events) - 1)
+
+        self._guard(do)
+
+    def retrack(self) -> None:
+        """Trust the current frame as edited with napari's label tools and re-link what follows."""
+
+        def do():
+            frame = int(self.viewer.dims.current_step[-3])
+            labels = np.array(self.labels_layer.value.data, dtype=np.uint32)
+            self._set_events(retrack_from(labels, self.events, frame), labels)
+
+        self._guard(do, need_event=False)
+
+    def save(self) -> None:
+        """Write the reviewed results in the layout `temseg track` uses."""
+
+        def do():
+            out = write_track_dir(self.out_dir.value, np.asarray(self.labels_layer.value.data), self.events)
+            self.status.value = f"saved to {out}"
+
+        self._guard(do, need_event=False)

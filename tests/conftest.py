@@ -1,0 +1,41 @@
+"""Shared fixtures: small synthetic data built once per session, and the article's data if present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_temseg.synth import synth_image, synth_video
+
+PAPER_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-tem" / "train"
+
+
+@pytest.fixture(scope="session")
+def paper_data() -> Path:
+    if not (PAPER_DATA / "images").is_dir():
+        pytest.skip(f"the article's data is not at {PAPER_DATA}")
+    return PAPER_DATA
+
+
+@pytest.fixture(scope="session")
+def touching_images():
+    """Synthetic micrographs with about 40 % of particles in touching pairs."""
+    return [synth_image(seed=seed) for seed in range(4)]
+
+
+@pytest.fixture(scope="session")
+def small_video():
+    """40 frames, 4 fusions (one three-way), one touch-and-part pair, drift and noise."""
+    return synth_video(n_frames=40, shape=(320, 320), seed=0)
+
+
+@pytest.fixture
+def two_discs():
+    """Labels of two separate discs in a 64x64 frame (IDs 1 and 2)."""
+    yy, xx = np.mgrid[:64, :64]
+    labels = np.zeros((64, 64), np.uint32)
+    labels[(yy - 20) ** 2 + (xx - 20) ** 2 < 64] = 1
+    labels[(yy - 44) ** 2 + (xx - 44) ** 2 < 64] = 2
+    return labels

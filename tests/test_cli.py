@@ -1,0 +1,88 @@
+"""The CLI as a user runs it: a real `temseg` process, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_temseg.synth import synth_image
+
+
+def temseg(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "napari_temseg.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("imgs")
+    for i in range(3):
+        tifffile.imwrite(folder / f"img{i}.tif", synth_image(seed=i).image)
+    return folder
+
+
+def test_segment_writes_labels_and_summary(image_folder, tmp_path):
+    run = temseg("segment", image_folder, "--out", tmp_path, "-o", "min_size=40")
+    assert run.returncode == 0, run.stderr
+    labels = tifffile.imread(tmp_path / "img0_labels.tif")
+    assert labels.dtype == np.uint32 and labels.max() > 10
+    summary = (tmp_path / "summary.csv").read_text().splitlines()
+    assert summary[0] == "file,objects" and len(summary) == 4
+    assert "images/s" in run.stdout
+
+
+def test_evaluate_json(paper_data):
+    run = temseg("evaluate", "--data", paper_data, "--model", "classical", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert {"iou", "dice", "f1", "n_images", "images_per_s"} <= set(result)
+    assert result["iou"] >= 0.99 and result["n_images"] == 20
+
+
+@pytest.mark.slow
+def test_track_and_evaluate_track(tmp_path):
+    run = temseg("synth-video", "--out", tmp_path / "video", "--frames", 30, "--size", 320,
+                 "--singles", 5, "--pairs", 2, "--triples", 1, "--touching", 1)
+    assert run.returncode == 0, run.stderr
+    run = temseg("track", tmp_path / "video" / "frames.tif", "--out", tmp_path / "out", "--pixel-size", 0.4)
+    assert run.returncode == 0, run.stderr
+    assert "30 frames" in run.stdout and "fusion events" in run.stdout
+    for name in ("labels.zarr", "tracks.csv", "events.csv", "sintering.csv"):
+        assert (tmp_path / "out" / name).exists()
+    assert (tmp_path / "out" / "events.csv").read_text().startswith("frame,child,parents")
+    run = temseg("evaluate-track", tmp_path / "out", "--truth", tmp_path / "video" / "truth", "--json")
+    assert run.returncode == 0, run.stderr
+    scores = json.loads(run.stdout)
+    assert scores["fusion_f1"] >= 0.9 and scores["id_switches"] == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["segment", "/nonexistent.tif", "--out", "x"], "no such file"),
+        (["evaluate", "--data", "/nonexistent"], "images/ and labels/"),
+        (["segment", "IMG", "--out", "x", "--model", "nope"], "unknown model"),
+        (["segment", "IMG", "--out", "x", "-o", "sigma"], "key=value"),
+        (["track", "IMG", "--out", "x", "--method", "propagate"], "prompted model"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(args, message, image_folder, tmp_path):
+    args = [str(image_folder / "img0.tif") if a == "IMG" else a for a in args]
+    run = temseg(*args, cwd=tmp_path)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_demo_writes_overview(tmp_path):
+    run = temseg("demo", "--out", tmp_path / "demo")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "demo" / "overview.png").stat().st_size > 10_000
+    assert (tmp_path / "demo" / "video" / "events.csv").exists()
+    assert str(tmp_path / "demo") in run.stdout

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import tifffile
+
+from napari_temseg import TemsegError
+from napari_temseg.datasets import iter_dataset, pair_files, to_instances
+from napari_temseg.io import read_image, read_stack, read_track_dir, write_labels_tiff, write_track_dir
+
+
+def _write_pair(root, stem_img, stem_lab, image, labels):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(root / "images" / f"{stem_img}.tif", image)
+    tifffile.imwrite(root / "labels" / f"{stem_lab}.tif", labels)
+
+
+def test_article_layout_pairs_and_binary_labels_become_components(paper_data):
+    pairs = pair_files(paper_data)
+    assert len(pairs) == 20 and pairs[2][0].name == "image_2.png" and pairs[2][1].name == "label_2.png"
+    sample = next(iter_dataset(paper_data))
+    assert sample.labels.dtype == np.uint32 and sample.labels.max() > 3
+    assert sample.labels.shape == (512, 512)
+
+
+def test_plain_tiff_pairs_and_instance_labels_kept(tmp_path):
+    labels = np.zeros((20, 20), np.uint16)
+    labels[2:6, 2:6] = 4
+    labels[2:6, 6:10] = 9  # touching: instance IDs must survive
+    _write_pair(tmp_path, "a", "a", np.zeros((20, 20), np.uint8), labels)
+    sample = next(iter_dataset(tmp_path))
+    assert set(np.unique(sample.labels)) == {0, 4, 9}
+
+
+def test_binary_label_with_two_blobs():
+    binary = np.zeros((10, 10), np.uint8)
+    binary[1:3, 1:3] = 255
+    binary[6:8, 6:8] = 255
+    assert to_instances(binary).max() == 2
+
+
+def test_unpaired_and_mismatched_files_are_named(tmp_path):
+    _write_pair(tmp_path, "a", "a", np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
+    tifffile.imwrite(tmp_path / "images" / "b.tif", np.zeros((8, 8), np.uint8))
+    with pytest.raises(TemsegError, match="no label file for image.*b"):
+        pair_files(tmp_path)
+    (tmp_path / "images" / "b.tif").unlink()
+    tifffile.imwrite(tmp_path / "labels" / "c.tif", np.zeros((8, 8), np.uint8))
+    with pytest.raises(TemsegError, match="no image for label.*c"):
+        pair_files(tmp_path)
+    (tmp_path / "labels" / "c.tif").unlink()
+    tifffile.imwrite(tmp_path / "labels" / "a.tif", np.zeros((9, 8), np.uint8))
+    with pytest.raises(TemsegError, match="shape"):
+        list(iter_dataset(tmp_path))
+    with pytest.raises(TemsegError, match="images/ and labels/"):
+        pair_files(tmp_path / "images")
+
+
+def test_read_errors_name_the_file(tmp_path):
+    with pytest.raises(TemsegError, match="no such file"):
+        read_image(tmp_path / "missing.tif")
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    with pytest.raises(TemsegError, match="broken.tif: cannot read"):
+        read_image(bad)
+    (tmp_path / "x.docx").write_text("")
+    with pytest.raises(TemsegError, match="unsupported file type"):
+        read_image(tmp_path / "x.docx")
+
+
+def test_stack_from_folder_is_lazy_and_checks_shapes(tmp_path):
+    for i in range(3):
+        tifffile.imwrite(tmp_path / f"f{i:03d}.tif", np.full((6, 7), i, np.uint8))
+    stack = read_stack(tmp_path)
+    assert stack.shape == (3, 6, 7) and hasattr(stack, "compute")
+    assert int(stack[2].compute()[0, 0]) == 2
+    tifffile.imwrite(tmp_path / "f003.tif", np.zeros((5, 7), np.uint8))
+    with pytest.raises(TemsegError, match="f003.tif: frame shape"):
+        read_stack(tmp_path)
+
+
+def test_labels_tiff_and_track_dir_round_trip(tmp_path, small_video):
+    path = write_labels_tiff(tmp_path / "x_labels.tif", np.arange(12).reshape(3, 4))
+    assert tifffile.imread(path).dtype == np.uint32
+    labels = small_video.labels[:8]
+    events = [{"frame": 3, "parents": [1, 2], "child": 40}]
+    write_track_dir(tmp_path / "out", labels, events, pixel_size_nm=0.5)
+    back, back_events = read_track_dir(tmp_path / "out")
+    assert np.array_equal(back, labels) and back_events == events
+    header = (tmp_path / "out" / "tracks.csv").read_text().splitlines()[0]
+    assert header.startswith("frame,track_id,y,x,area") and "equivalent_diameter_nm" in header

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from napari_temseg.morphometry import neck_width, particle_table, sintering_table
+
+
+def _discs(centres, r, shape=(60, 80)):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return np.any([(yy - cy) ** 2 + (xx - cx) ** 2 < r**2 for cy, cx in centres], axis=0)
+
+
+def test_neck_of_two_overlapping_discs_matches_geometry():
+    mask = _discs([(30, 30), (30, 46)], 10)  # centres 16 apart: half-chord sqrt(100 - 64) = 6
+    assert neck_width(mask, np.array([30.0, 30.0]), np.array([30.0, 46.0])) == pytest.approx(12, abs=1.5)
+
+
+def test_particle_table_sizes_in_nm():
+    labels = np.zeros((1, 60, 80), np.uint32)
+    labels[0][_discs([(30, 40)], 10)] = 7
+    table = particle_table(labels, pixel_size_nm=2.0)
+    row = table.iloc[0]
+    assert row.track_id == 7 and row.equivalent_diameter == pytest.approx(20, abs=0.5)
+    assert row.equivalent_diameter_nm == pytest.approx(2 * row.equivalent_diameter)
+    assert row.eccentricity < 0.2
+
+
+def test_sintering_table_neck_grows_and_particle_rounds():
+    frames = []
+    for t in range(8):
+        lab = np.zeros((60, 80), np.uint32)
+        if t < 2:
+            lab[_discs([(30, 30)], 8)] = 1
+            lab[_discs([(30, 46)], 8)] = 2
+        else:
+            half = max(8 - 2 * (t - 2), 0)  # lobes converge on (30, 38)
+            lab[_discs([(30, 38 - half), (30, 38 + half)], 9 + (8 - half) * 0.3)] = 3
+        frames.append(lab)
+    table = sintering_table(np.stack(frames), [{"frame": 2, "parents": [1, 2], "child": 3}], pixel_size_nm=1.0)
+    assert table.frame.tolist() == list(range(2, 8))
+    assert table.neck_width.iloc[-1] > table.neck_width.iloc[0]
+    assert table.axis_ratio.iloc[-1] < 1.1 < table.axis_ratio.iloc[0]
+    assert table.coalescence_frames.iloc[0] == 4
+    assert "neck_width_nm" in table.columns

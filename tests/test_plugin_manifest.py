@@ -1,0 +1,54 @@
+"""The npe2 manifest is valid, every command it names imports, and the core needs no GUI."""
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+import napari_temseg
+
+MANIFEST = Path(napari_temseg.__file__).with_name("napari.yaml")
+
+
+def test_every_python_name_imports():
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    for command in manifest["contributions"]["commands"]:
+        module, attr = command["python_name"].split(":")
+        assert hasattr(importlib.import_module(module), attr), command["python_name"]
+
+
+def test_npe2_validates():
+    run = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-temseg"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_core_does_not_import_napari_or_qt():
+    code = (
+        "import sys, numpy as np, napari_temseg as t; "
+        "from napari_temseg import cli, demo, io, metrics, morphometry, datasets, evaluation; "
+        "t.track(np.zeros((2, 32, 32), np.uint8)); t.segment(np.zeros((32, 32), np.uint8)); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('napari', 'qtpy', 'PyQt6', 'magicgui')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_sample_data_and_reader(tmp_path):
+    from napari_temseg._reader import get_reader
+    from napari_temseg._sample_data import sample_image, sample_video
+    from napari_temseg._writer import write_labels
+
+    (image, _, kind), (truth, _, _) = sample_image()
+    assert kind == "image" and image.shape == truth.shape
+    frames = sample_video()[0][0]
+    assert frames.ndim == 3
+    out = write_labels(str(tmp_path / "x.tif"), truth, {})
+    layers = get_reader(out[0])(out[0])
+    assert np.array_equal(layers[0][0], truth)
+    assert get_reader(str(tmp_path / "notes.txt")) is None
+
+
+import numpy as np  # noqa: E402

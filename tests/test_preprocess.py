@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from napari_temseg import TemsegError, segment
+from napari_temseg.preprocess import as_2d_gray, normalize
+
+
+def test_rgba_with_equal_channels_is_its_gray_channel():
+    gray = np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+    assert np.array_equal(as_2d_gray(rgba), gray)
+
+
+def test_rgb_with_colour_is_averaged():
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 0] = 30
+    rgb[..., 2] = 60
+    assert np.allclose(as_2d_gray(rgb), 30.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64])
+def test_normalize_maps_any_dtype_to_unit_range(dtype):
+    img = (np.random.default_rng(1).random((40, 50)) * 1000).astype(dtype)
+    out = normalize(img)
+    assert out.dtype == np.float32 and out.shape == (40, 50)
+    assert out.min() >= 0.0 and out.max() <= 1.0 and out.max() > 0.9
+
+
+def test_constant_image_gives_zeros_and_no_particles():
+    assert normalize(np.full((16, 16), 7)).max() == 0
+    assert segment(np.full((64, 64), 100, np.uint8)).max() == 0
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array([[np.nan, 1.0], [2.0, 3.0]]), "NaN or infinite"),
+        (np.array([[np.inf, 1.0], [2.0, 3.0]]), "NaN or infinite"),
+        (np.zeros((0, 5)), "empty"),
+        (np.zeros((1, 1)), "too small"),
+        (np.zeros((1, 7)), "too small"),
+        (np.zeros((4, 8, 8)), "2-D image"),
+        (np.array(["a", "b"]), "dtype"),
+    ],
+)
+def test_bad_input_names_the_problem(bad, message):
+    with pytest.raises(TemsegError, match=message):
+        segment(bad)

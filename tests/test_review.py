@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from napari_temseg import TemsegError, track
+from napari_temseg.tracking.review import event_centre, reject_fusion, retrack_from
+
+
+@pytest.fixture(scope="module")
+def tracked(small_video):
+    return track(small_video.frames)
+
+
+def test_reject_restores_parent_ids(tracked):
+    labels = tracked.labels.copy()
+    events = list(tracked.events)
+    ev = next(e for e in events if len(e["parents"]) == 2)
+    remaining = reject_fusion(labels, events, events.index(ev))
+    assert ev not in remaining and len(remaining) == len(events) - 1
+    assert not (labels == ev["child"]).any()
+    for parent in ev["parents"]:
+        assert (labels[-1] == parent).any()  # both parents live on to the end
+    untouched = tracked.labels != ev["child"]
+    assert np.array_equal(labels[untouched], tracked.labels[untouched])
+
+
+def test_reject_refuses_a_child_that_fuses_again():
+    labels = np.zeros((3, 8, 8), np.uint32)
+    labels[1:, 2:4, 2:4] = 3
+    events = [{"frame": 1, "parents": [1, 2], "child": 3}, {"frame": 2, "parents": [3, 4], "child": 5}]
+    with pytest.raises(TemsegError, match="reject that event first"):
+        reject_fusion(labels, events, 0)
+
+
+def test_retrack_keeps_earlier_events_and_finds_later_ones(tracked):
+    labels = tracked.labels.copy()
+    events = retrack_from(labels, list(tracked.events), 3)
+    assert len(events) == len(tracked.events)
+    assert [e["frame"] for e in events] == [e["frame"] for e in tracked.events]
+    assert np.array_equal(labels[:4], tracked.labels[:4])
+
+
+def test_event_centre_is_inside_the_child(tracked):
+    ev = tracked.events[0]
+    y, x = event_centre(tracked.labels, ev)
+    assert tracked.labels[ev["frame"], int(round(y)), int(round(x))] == ev["child"]

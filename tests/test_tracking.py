@@ -1,0 +1,134 @@
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_temseg import TemsegError, track
+from napari_temseg.metrics import tracking_scores
+from napari_temseg.tracking import Linker, LinkOptions
+
+
+def _disc(shape, cy, cx, r):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
+
+
+def _link(frames):
+    linker = Linker(LinkOptions(fusion_min_frames=3))
+    out = {}
+    for f in frames:
+        out.update(linker.push(f))
+    out.update(linker.flush())
+    return np.stack([out[t] for t in range(len(frames))]), linker.events
+
+
+def test_ids_are_stable_under_drift_and_reordering():
+    frames = []
+    for t in range(12):
+        lab = np.zeros((80, 80), np.uint32)
+        # IDs shuffle every frame, particles drift 2 px/frame
+        order = [1, 2] if t % 2 else [2, 1]
+        lab[_disc(lab.shape, 20 + 2 * t, 20, 6)] = order[0]
+        lab[_disc(lab.shape, 20, 60 - 2 * t, 6)] = order[1]
+        frames.append(lab)
+    tracked, events = _link(frames)
+    first = tracked[0][20, 20], tracked[0][20, 60]
+    for t in range(12):
+        assert tracked[t][20 + 2 * t, 20] == first[0]
+        assert tracked[t][20, 60 - 2 * t] == first[1]
+    assert events == []
+
+
+def test_fusion_of_three_records_one_event_and_a_new_child():
+    frames = []
+    for t in range(14):
+        lab = np.zeros((80, 80), np.uint32)
+        if t < 6:
+            for i, (cy, cx) in enumerate([(24, 24), (24, 36), (34, 30)], 1):
+                lab[_disc(lab.shape, cy, cx, 6)] = i
+        else:
+            lab[_disc(lab.shape, 27, 30, 10.4)] = 1
+        frames.append(lab)
+    tracked, events = _link(frames)
+    assert len(events) == 1
+    ev = events[0]
+    assert ev["frame"] == 6 and len(ev["parents"]) == 3
+    assert set(ev["parents"]) == set(np.unique(tracked[5])) - {0}
+    assert np.unique(tracked[6:]).tolist() == [0, ev["child"]]
+    assert ev["child"] not in ev["parents"]
+
+
+def test_touching_briefly_is_not_a_fusion():
+    """Two particles approach, are segmented as one blob for two frames, and part again."""
+    frames, left_x = [], []
+    for t in range(16):
+        lab = np.zeros((60, 90), np.uint32)
+        lx = 26 + 2 * min(t, 6) - 2 * max(t - 7, 0)
+        left, right = _disc(lab.shape, 30, lx, 8), _disc(lab.shape, 30, 90 - lx, 8)
+        if t in (6, 7):
+            lab[left | right] = 1
+        else:
+            lab[left] = 1
+            lab[right] = 2
+        frames.append(lab)
+        left_x.append(lx)
+    tracked, events = _link(frames)
+    assert events == []
+    first_left, first_right = tracked[0][30, 26], tracked[0][30, 64]
+    for t in (6, 7, 15):
+        assert tracked[t][30, left_x[t]] == first_left
+        assert tracked[t][30, 90 - left_x[t]] == first_right
+
+
+def test_gap_of_two_frames_keeps_the_id():
+    frames = []
+    for t in range(10):
+        lab = np.zeros((50, 50), np.uint32)
+        if t not in (4, 5):
+            lab[_disc(lab.shape, 25, 25, 6)] = 1
+        frames.append(lab)
+    tracked, _ = _link(frames)
+    assert tracked[3][25, 25] == tracked[6][25, 25]
+
+
+def test_empty_frames_and_single_frame():
+    empty = np.zeros((5, 32, 32), np.uint8)
+    result = track(empty)
+    assert result.labels.shape == (5, 32, 32) and result.labels.max() == 0 and result.events == []
+    one = track(np.random.default_rng(0).integers(0, 255, (1, 64, 64), dtype=np.uint8))
+    assert one.labels.shape == (1, 64, 64)
+
+
+def test_bad_method_and_propagate_say_so():
+    frames = np.zeros((2, 16, 16), np.uint8)
+    with pytest.raises(TemsegError, match="propagate.*prompted model"):
+        track(frames, method="propagate")
+    with pytest.raises(TemsegError, match="unknown tracking method"):
+        track(frames, method="magic")
+    with pytest.raises(TemsegError, match="time stack"):
+        track(np.zeros((16, 16)))
+
+
+def test_synthetic_sintering_video_scores(small_video):
+    """The headline numbers on a short video (the closing note has the long run)."""
+    v = small_video
+    result = track(v.frames)
+    s = tracking_scores(result.labels, v.labels, result.events, v.events)
+    assert s.fusion_f1 >= 0.95, s
+    assert s.consistent_id_fraction >= 0.95, s
+    assert s.id_switches == 0, s
+
+
+def test_dask_input_gives_the_same_result(small_video):
+    frames = small_video.frames[:12]
+    eager = track(frames)
+    lazy = track(da.from_array(frames, chunks=(1, *frames.shape[1:])))
+    assert np.array_equal(eager.labels, lazy.labels)
+
+
+def test_result_tables_and_graph(small_video):
+    result = track(small_video.frames)
+    assert {"frame", "track_id", "y", "x", "area"} <= set(result.tracks.columns)
+    assert result.graph == {e["child"]: e["parents"] for e in result.events}
+    data = result.napari_tracks()
+    assert data.shape[1] == 4 and np.all(np.diff(data[:, 0]) >= 0)
+    assert list(result.events_table.columns) == ["frame", "child", "parents"]

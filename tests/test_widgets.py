@@ -1,0 +1,118 @@
+"""Widgets in a real viewer (under Xvfb): run them the way a user does and check the layers they make."""
+
+import numpy as np
+import pytest
+
+from napari_temseg._sample_data import sample_image
+from napari_temseg._widgets.review import HIGHLIGHT, FusionReviewWidget
+from napari_temseg._widgets.segment import SegmentWidget
+from napari_temseg._widgets.track import TrackWidget, show_tracks
+from napari_temseg.synth import synth_video
+from napari_temseg.tracking import track
+
+pytestmark = pytest.mark.gui
+
+
+def _wait(qtbot, widget, timeout=60_000):
+    """Until the widget's worker has returned, errored or been cancelled."""
+    qtbot.waitUntil(lambda: widget.controls.worker is None, timeout=timeout)
+
+
+def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image, meta, _ = sample_image()[0]
+    layer = viewer.add_image(image, scale=(0.5, 0.5), **meta)
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.image.value = layer
+    assert widget.run() is not None
+    _wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "synthetic TEM labels" in viewer.layers, timeout=10_000)
+    labels = viewer.layers["synthetic TEM labels"]
+    assert labels.data.dtype == np.uint32 and labels.data.shape == image.shape
+    assert labels.data.max() >= 15
+    assert tuple(labels.scale) == (0.5, 0.5)
+    assert widget.controls.status.value == "done"
+
+
+def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=6, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0)
+    viewer.add_image(video.frames, name="video")
+    widget = SegmentWidget(viewer)
+    widget.run()
+    _wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "video labels" in viewer.layers, timeout=10_000)
+    assert viewer.layers["video labels"].data.shape == (6, 160, 160)
+    viewer.layers.remove("video labels")
+    viewer.add_image(np.repeat(video.frames, 50, axis=0), name="long video")
+    widget.image.value = viewer.layers["long video"]
+    widget.run()
+    widget.controls.cancel()
+    _wait(qtbot, widget)
+    assert widget.controls.status.value == "cancelled"
+    assert widget.controls.run_button.enabled
+    assert "long video labels" not in viewer.layers
+
+
+@pytest.fixture
+def tracked_viewer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=30, shape=(320, 320), n_single=4, n_pairs=2, n_triples=0, n_touching=1, seed=1)
+    image = viewer.add_image(video.frames, name="video")
+    result = track(video.frames)
+    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "video")
+    return viewer, result
+
+
+def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=20, shape=(256, 256), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
+    viewer.add_image(video.frames, name="video")
+    widget = TrackWidget(viewer)
+    widget.fusion_frames.value = 4
+    widget.run()
+    _wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "video lineage" in viewer.layers, timeout=10_000)
+    labels = viewer.layers["video tracked"]
+    events = labels.metadata["temseg"]["events"]
+    assert len(events) == 1
+    assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
+
+
+def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtbot, tmp_path):
+    viewer, result = tracked_viewer
+    widget = FusionReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.labels_layer.value = viewer.layers["video tracked"]
+    assert widget.table.rowCount() == len(result.events) >= 2
+    ev = result.events[1]
+    widget.table.selectRow(1)
+    assert viewer.dims.current_step[0] == ev["frame"] - 1
+    assert HIGHLIGHT in viewer.layers
+    assert viewer.layers["video tracked"].selected_label == ev["child"]
+    widget.accept()
+    assert widget.table.item(1, 3).text() == "accepted"
+    widget.reject()
+    data = viewer.layers["video tracked"].data
+    assert not (data == ev["child"]).any()
+    assert all((data[-1] == p).any() for p in ev["parents"])
+    assert len(viewer.layers["video tracked"].metadata["temseg"]["events"]) == len(result.events) - 1
+    widget.step(1)
+    assert widget.current == 0 or widget.current == len(result.events) - 2
+    widget.out_dir.value = tmp_path / "reviewed"
+    widget.save()
+    assert (tmp_path / "reviewed" / "events.csv").read_text().count("\n") == len(result.events)
+
+
+def test_review_retrack_after_an_edit(tracked_viewer):
+    viewer, result = tracked_viewer
+    widget = FusionReviewWidget(viewer)
+    widget.labels_layer.value = viewer.layers["video tracked"]
+    layer = viewer.layers["video tracked"]
+    step = list(viewer.dims.current_step)
+    step[0] = 2
+    viewer.dims.current_step = tuple(step)
+    widget.retrack()
+    events = layer.metadata["temseg"]["events"]
+    assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
