@@ -22,14 +22,41 @@ def _build_classical(weights: str | None, device: str | None, **options: Any) ->
     return ClassicalSegmenter(**options)
 
 
+def _default_device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _build_efficientsam(weights: str | None, device: str | None, **options: Any) -> Segmenter:
+    from . import weights as weight_files
+    from .efficient_sam import build_efficient_sam_vitt
+    from .efficient_sam.segmenter import EfficientSamSegmenter
+
+    path = weight_files.resolve("efficientsam-tiny", weights)
+    net = build_efficient_sam_vitt()
+    state = weight_files.load_state_dict(path, "efficientsam-tiny", set(net.state_dict()))
+    net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
+    return EfficientSamSegmenter(net, _default_device(device), **options)
+
+
 _BUILDERS: dict[str, Callable[..., Segmenter]] = {
     "classical": _build_classical,
+    "efficientsam-tiny": _build_efficientsam,
 }
 
 
+def _usable(name: str) -> bool:
+    """A model is listed when it can run: no weights needed, or weights are on this machine."""
+    from . import weights
+
+    return name not in weights.REGISTRY or weights.find(name) is not None
+
+
 def available_models() -> list[str]:
-    """Names accepted by `load_model`, `segment(model=...)` and the CLI's --model."""
-    return list(_BUILDERS)
+    """Names accepted by `load_model`, `segment(model=...)` and the CLI's --model: only models
+    that can run here (EfficientSAM once its weights are imported or shipped)."""
+    return [name for name in _BUILDERS if _usable(name)]
 
 
 def load_model(
@@ -44,6 +71,10 @@ def load_model(
         raise TemsegError(
             f"unknown model {name!r}; available: {', '.join(available_models())}"
         ) from None
+    if not _usable(name) and weights is None:
+        from .weights import resolve
+
+        resolve(name)  # raises the message that says how to get the weights
     try:
         return builder(weights, device, **options)
     except TypeError as err:

@@ -1,0 +1,224 @@
+"""EfficientSAM as a Segmenter: prompts (points, boxes), automatic mode and refine mode.
+
+The image embedding is computed once per image and cached (keyed by a checksum
+of the pixels), so adding a point re-runs only the decoder. All prompts of one
+image go through the decoder in one batched call (chunks of `batch` queries).
+Coordinates are image pixels, (row, col) = (y, x); labels 1 positive, 0 negative.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...errors import TemsegError
+from ...instances import remove_small_and_relabel
+from .model import EfficientSam
+from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
+
+MODES = ("auto", "prompt", "refine")
+
+
+def group_points(points: np.ndarray) -> list[np.ndarray]:
+    """(N, 3|4) rows y, x, label[, object] -> one (k, 3) array per object.
+
+    Each positive point without an object value is its own particle; points that
+    share an object value form one particle; negative points without an object
+    apply to every particle.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] not in (3, 4):
+        raise TemsegError(f"points must be an (N, 3) or (N, 4) array of y, x, label[, object]; got {pts.shape}")
+    labels = pts[:, 2]
+    if not np.isin(labels, (0, 1)).all():
+        raise TemsegError("point labels must be 1 (positive) or 0 (negative)")
+    objects = pts[:, 3] if pts.shape[1] == 4 else np.full(len(pts), np.nan)
+    shared_neg = pts[(labels == 0) & np.isnan(objects), :3]
+    groups = []
+    for obj in np.unique(objects[~np.isnan(objects)]):
+        groups.append(np.concatenate([pts[objects == obj, :3], shared_neg]))
+    for row in pts[(labels == 1) & np.isnan(objects), :3]:
+        groups.append(np.concatenate([row[None], shared_neg]))
+    if not any((g[:, 2] == 1).any() for g in groups):
+        raise TemsegError("prompt mode needs at least one positive point (label 1) per particle")
+    return groups
+
+
+class EfficientSamSegmenter:
+    """Build with `load_model("efficientsam-tiny")`; call `predict(image, mode=..., points=..., boxes=...)`."""
+
+    name = "efficientsam-tiny"
+
+    def __init__(self, net: EfficientSam, device: str = "cpu", batch: int = 64) -> None:
+        self.net = net.to(device).eval()
+        self.device = device
+        self.batch = batch
+        self._cache_key: tuple | None = None
+        self._embedding: torch.Tensor | None = None
+
+    # -- embedding cache -----------------------------------------------------------------------
+
+    def embed(self, image: np.ndarray) -> torch.Tensor:
+        """(1, 256, 64, 64) embedding of a float32 (Y, X) image in [0, 1], cached per image."""
+        key = (image.shape, zlib.crc32(np.ascontiguousarray(image).view(np.uint8)))
+        if key != self._cache_key:
+            rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].expand(1, 3, -1, -1)
+            with torch.inference_mode():
+                self._embedding = self.net.get_image_embeddings(rgb.to(self.device))
+            self._cache_key = key
+        return self._embedding
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def decode(self, image: np.ndarray, queries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Best of the three masks per query: (Q, Y, X) logits, (Q,) predicted IoU, (Q,) stability.
+
+        queries: one (k, 3) array of y, x, code per query (code: 1/0 points, 2/3 box corners).
+        """
+        h, w = image.shape
+        embedding = self.embed(image)
+        n = max(len(q) for q in queries)
+        pts = np.full((1, len(queries), n, 2), -1.0, np.float32)
+        codes = np.full((1, len(queries), n), PAD, np.int64)
+        for i, q in enumerate(queries):
+            pts[0, i, : len(q)] = q[:, [1, 0]]  # the network takes (x, y)
+            codes[0, i, : len(q)] = q[:, 2]
+        logits, ious, stab = [], [], []
+        with torch.inference_mode():
+            for start in range(0, len(queries), self.batch):
+                sl = slice(start, start + self.batch)
+                low, iou = self.net.predict_masks(
+                    embedding, torch.from_numpy(pts[:, sl]).to(self.device),
+                    torch.from_numpy(codes[:, sl]).to(self.device), (h, w),
+                )
+                best = iou[0].argmax(-1)
+                idx = torch.arange(len(best))
+                chosen = low[0, idx, best]  # (q, 256, 256)
+                stab.append(_stability(chosen).cpu())
+                up = F.interpolate(chosen[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
+                logits.append(up.cpu())
+                ious.append(iou[0, idx, best].cpu())
+        return torch.cat(logits).numpy(), torch.cat(ious).numpy(), torch.cat(stab).numpy()
+
+    # -- Segmenter API -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        image: np.ndarray,
+        mode: str | None = None,
+        points: np.ndarray | None = None,
+        boxes: np.ndarray | None = None,
+        points_per_side: int = 16,
+        iou_threshold: float = 0.8,
+        stability_threshold: float = 0.85,
+        nms_threshold: float = 0.5,
+        min_size: int = 30,
+        box_source: str = "classical",
+        **_: Any,
+    ) -> np.ndarray:
+        """uint32 instance labels of a float32 (Y, X) image in [0, 1].
+
+        mode: "prompt" (points (N, 3|4) y, x, label[, object] and/or boxes (M, 4)
+        y0, x0, y1, x1), "auto" (a point grid, filtered by predicted IoU, stability
+        and mask NMS), or "refine" (boxes of `box_source`'s instances as prompts).
+        Default: "prompt" when points or boxes are given, else "auto".
+        """
+        mode = mode or ("prompt" if points is not None or boxes is not None else "auto")
+        if mode not in MODES:
+            raise TemsegError(f"unknown EfficientSAM mode {mode!r}; use one of {', '.join(MODES)}")
+        h, w = image.shape
+        if mode == "prompt":
+            queries = self._prompt_queries(points, boxes, (h, w))
+            logits, iou, _ = self.decode(image, queries)
+            return _paint(logits > 0, iou, min_size)
+        if mode == "refine":
+            from .. import load_model
+
+            seeds = load_model(box_source).predict(image)
+            queries = [_box_query(b) for b in _boxes_of(seeds)]
+            if not queries:
+                return np.zeros((h, w), np.uint32)
+            logits, iou, _ = self.decode(image, queries)
+            return _paint(logits > 0, iou, min_size)
+        grid = (np.arange(points_per_side) + 0.5) / points_per_side
+        ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
+        queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel())]
+        logits, iou, stability = self.decode(image, queries)
+        keep = (iou >= iou_threshold) & (stability >= stability_threshold)
+        masks, scores = logits[keep] > 0, iou[keep]
+        masks, scores = _mask_nms(masks, scores, nms_threshold)
+        return _paint(masks, scores, min_size)
+
+    def _prompt_queries(self, points, boxes, shape) -> list[np.ndarray]:
+        h, w = shape
+        queries = []
+        if points is not None and len(points):
+            pts = np.asarray(points, dtype=np.float64)
+            if pts.ndim == 2 and pts.shape[1] >= 2:
+                outside = (pts[:, 0] < 0) | (pts[:, 0] >= h) | (pts[:, 1] < 0) | (pts[:, 1] >= w)
+                if outside.any():
+                    y, x = pts[np.argmax(outside), :2]
+                    raise TemsegError(
+                        f"{int(outside.sum())} point(s) lie outside the {h}x{w} image, e.g. (y={y:.1f}, x={x:.1f})"
+                    )
+            queries += [g for g in group_points(pts) if (g[:, 2] == POSITIVE).any()]
+        if boxes is not None and len(boxes):
+            b = np.asarray(boxes, dtype=np.float64)
+            if b.ndim != 2 or b.shape[1] != 4:
+                raise TemsegError(f"boxes must be an (M, 4) array of y0, x0, y1, x1; got {b.shape}")
+            queries += [_box_query(row) for row in b]
+        if not queries:
+            raise TemsegError("prompt mode needs points (a Points layer or --points CSV) or boxes")
+        if any(len(q) > self.net.max_points for q in queries):
+            raise TemsegError(f"at most {self.net.max_points} points per particle (EfficientSAM's limit)")
+        return queries
+
+
+def _box_query(box: np.ndarray) -> np.ndarray:
+    y0, x0, y1, x1 = box
+    return np.array([[min(y0, y1), min(x0, x1), BOX_TOP_LEFT], [max(y0, y1), max(x0, x1), BOX_BOTTOM_RIGHT]])
+
+
+def _boxes_of(labels: np.ndarray) -> list[np.ndarray]:
+    from scipy import ndimage as ndi
+
+    return [
+        np.array([s[0].start, s[1].start, s[0].stop - 1, s[1].stop - 1], float)
+        for s in ndi.find_objects(labels) if s is not None
+    ]
+
+
+def _stability(logits: torch.Tensor, offset: float = 1.0) -> torch.Tensor:
+    """IoU between the mask at logit > +offset and at logit > -offset (SAM's stability score)."""
+    inner = (logits > offset).flatten(1).sum(1)
+    outer = (logits > -offset).flatten(1).sum(1)
+    return inner / outer.clamp(min=1)
+
+
+def _mask_nms(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy non-maximum suppression by mask IoU, best predicted IoU first."""
+    if len(masks) == 0:
+        return masks, scores
+    order = np.argsort(-scores)
+    flat = masks.reshape(len(masks), -1)
+    kept: list[int] = []
+    for i in order:
+        if all(
+            np.count_nonzero(flat[i] & flat[j]) / max(np.count_nonzero(flat[i] | flat[j]), 1) <= threshold
+            for j in kept
+        ):
+            kept.append(i)
+    return masks[kept], scores[kept]
+
+
+def _paint(masks: np.ndarray, scores: np.ndarray, min_size: int) -> np.ndarray:
+    """Instance labels from boolean masks; where masks overlap, the higher score wins."""
+    shape = masks.shape[1:]
+    labels = np.zeros(shape, np.uint32)
+    for rank, i in enumerate(np.argsort(scores)):  # low first, so high scores paint last
+        labels[masks[i]] = rank + 1
+    return remove_small_and_relabel(labels, min_size)

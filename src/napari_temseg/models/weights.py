@@ -1,0 +1,147 @@
+"""Where model weights come from: an explicit file, the user cache, or files shipped in the package.
+
+Downloads go through pooch into a cache folder (override with TEMSEG_CACHE).
+Checkpoints are read with `torch.load(..., weights_only=True)`: tensors only,
+never arbitrary pickled objects. A file that is not the expected model's
+checkpoint is refused with a message naming the model it should be.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import TemsegError
+
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """model: registry name; filename: name in the cache; url: official download;
+    sha256: known hash of the official file (None where it could not be checked here);
+    bundled: file shipped inside the package, used when nothing else is found."""
+
+    model: str
+    filename: str
+    url: str | None
+    sha256: str | None = None
+    bundled: str | None = None
+
+
+REGISTRY: dict[str, WeightSpec] = {
+    "efficientsam-tiny": WeightSpec(
+        model="efficientsam-tiny",
+        filename="efficient_sam_vitt.pt",
+        url="https://github.com/yformer/EfficientSAM/raw/main/weights/efficient_sam_vitt.pt",
+        sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
+        bundled="efficientsam_tiny_temseg.pt",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """The weights cache: $TEMSEG_CACHE, else the platform's user cache for napari-temseg."""
+    env = os.environ.get("TEMSEG_CACHE")
+    if env:
+        return Path(env)
+    import pooch
+
+    return Path(pooch.os_cache("napari-temseg"))
+
+
+def spec(model: str) -> WeightSpec:
+    try:
+        return REGISTRY[model]
+    except KeyError:
+        raise TemsegError(
+            f"no weights are registered for {model!r}; models with weights: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def find(model: str) -> Path | None:
+    """The file `load_model(model)` would use without an explicit path: cache, then package."""
+    s = spec(model)
+    cached = cache_dir() / s.filename
+    if cached.is_file():
+        return cached
+    if s.bundled and (PACKAGE_WEIGHTS / s.bundled).is_file():
+        return PACKAGE_WEIGHTS / s.bundled
+    return None
+
+
+def resolve(model: str, weights: str | os.PathLike | None = None) -> Path:
+    """An explicit `weights` file, else `find(model)`, else a clear error saying how to get one."""
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise TemsegError(f"{path}: no such weights file for {model}")
+        return path
+    found = find(model)
+    if found is None:
+        raise TemsegError(
+            f"no weights for {model}: run `temseg weights fetch {model}`, or download "
+            f"{spec(model).url} elsewhere and run `temseg weights import {model} FILE`"
+        )
+    return found
+
+
+def fetch(model: str) -> Path:
+    """Download the official weights into the cache; offline, say how to import them instead."""
+    import pooch
+
+    s = spec(model)
+    if s.url is None:
+        raise TemsegError(f"{model} has no official download; its weights ship with the package")
+    try:
+        path = pooch.retrieve(s.url, known_hash=s.sha256, fname=s.filename, path=cache_dir(), progressbar=False)
+    except Exception as err:  # requests/urllib raise many kinds; all mean "not downloaded"
+        raise TemsegError(
+            f"could not download {model} weights from {s.url} ({type(err).__name__}); "
+            f"download the file on a machine with internet access and run "
+            f"`temseg weights import {model} PATH/{s.filename}`"
+        ) from None
+    return Path(path)
+
+
+def import_file(model: str, file: str | os.PathLike, check) -> Path:
+    """Copy a downloaded checkpoint into the cache after `check(path)` accepts it."""
+    source = Path(file)
+    if not source.is_file():
+        raise TemsegError(f"{source}: no such file")
+    check(source)
+    target = cache_dir() / spec(model).filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+def load_state_dict(path: str | os.PathLike, model: str, expected_keys: set[str]) -> dict:
+    """Tensors of a checkpoint (a state dict, or a dict holding one under "model"),
+    checked against the expected model's key set."""
+    import torch
+
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        hint = (
+            " (it holds pickled Python objects, as ultralytics YOLO checkpoints do)"
+            if "weights_only" in str(err) or "Unsupported global" in str(err)
+            else ""
+        )
+        raise TemsegError(f"{path}: not a {model} checkpoint{hint}; could not read it as tensors") from None
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise TemsegError(f"{path}: not a {model} checkpoint (no state dict inside)")
+    keys = set(state)
+    if keys != expected_keys:
+        missing, extra = expected_keys - keys, keys - expected_keys
+        example = sorted(missing or extra)[:3]
+        raise TemsegError(
+            f"{path}: not a {model} checkpoint ({len(missing)} expected tensors missing, "
+            f"{len(extra)} unexpected, e.g. {', '.join(example)})"
+        )
+    return state
