@@ -9,7 +9,9 @@ import pytest
 
 from napari_temseg.synth import synth_image, synth_video
 
-PAPER_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-tem" / "train"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PAPER_DATA = SHARED / "data" / "paper-tem" / "train"
+ESAM_FIXTURE = SHARED / "fixtures" / "efficientsam-vitt"
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +19,14 @@ def paper_data() -> Path:
     if not (PAPER_DATA / "images").is_dir():
         pytest.skip(f"the article's data is not at {PAPER_DATA}")
     return PAPER_DATA
+
+
+@pytest.fixture(scope="session")
+def esam_fixture() -> Path:
+    """The EfficientSAM-vitt parity fixture: a random official-format checkpoint and golden outputs."""
+    if not (ESAM_FIXTURE / "efficient_sam_vitt_random_fp16.pt").is_file():
+        pytest.skip(f"the EfficientSAM parity fixture is not at {ESAM_FIXTURE}")
+    return ESAM_FIXTURE
 
 
 @pytest.fixture(scope="session")

@@ -86,3 +86,31 @@ def test_demo_writes_overview(tmp_path):
     assert (tmp_path / "demo" / "overview.png").stat().st_size > 10_000
     assert (tmp_path / "demo" / "video" / "events.csv").exists()
     assert str(tmp_path / "demo") in run.stdout
+
+
+def test_weights_commands_and_point_prompts(tmp_path, image_folder, esam_fixture):
+    checkpoint = esam_fixture / "efficient_sam_vitt_random_fp16.pt"
+    env_cache = tmp_path / "cache"
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "napari_temseg.cli", *map(str, args)],
+            capture_output=True, text=True, env={**os.environ, "TEMSEG_CACHE": str(env_cache)},
+        )
+
+    assert "not on this machine" in run("weights", "list").stdout
+    bad = run("weights", "import", "efficientsam-tiny", image_folder / "img0.tif")
+    assert bad.returncode == 2 and "is not a checkpoint of efficientsam-tiny" in bad.stderr
+    ok = run("weights", "import", "efficientsam-tiny", checkpoint)
+    assert ok.returncode == 0, ok.stderr
+    assert "efficientsam-tiny" in run("models").stdout.split()
+    points = tmp_path / "points.csv"
+    points.write_text("image,y,x,label,object\nimg0,100,100,1,1\nimg0,300,300,1,2\nimg0,310,305,1,2\n")
+    seg = run("segment", image_folder / "img0.tif", "--model", "efficientsam-tiny", "--points", points,
+              "--out", tmp_path / "out", "-o", "min_size=0")
+    assert seg.returncode == 0, seg.stderr
+    assert tifffile.imread(tmp_path / "out" / "img0_labels.tif").max() <= 2
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("image,y,x,label\nnope,1,1,1\n")
+    err = run("segment", image_folder / "img0.tif", "--model", "efficientsam-tiny", "--points", wrong, "--out", tmp_path)
+    assert err.returncode == 2 and "not among the inputs" in err.stderr

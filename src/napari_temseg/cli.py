@@ -66,19 +66,52 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
+def read_points_csv(path: str, stems: list[str]) -> dict[str, "np.ndarray"]:
+    """Prompts per image stem from a CSV with columns image,y,x,label,object.
+
+    `image` may be omitted when there is a single input; `object` groups points
+    into one particle (default: every positive point is its own particle).
+    """
+    import numpy as np
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise TemsegError(f"{path}: cannot read points CSV ({err})") from None
+    missing = {"y", "x", "label"} - set(table.columns)
+    if missing:
+        raise TemsegError(f"{path}: points CSV needs columns image,y,x,label,object; missing {', '.join(sorted(missing))}")
+    if "image" not in table.columns:
+        if len(stems) != 1:
+            raise TemsegError(f"{path}: several inputs, so the points CSV needs an 'image' column (file stem)")
+        table["image"] = stems[0]
+    if "object" not in table.columns:
+        table["object"] = np.nan
+    unknown = set(table["image"].astype(str)) - set(stems)
+    if unknown:
+        raise TemsegError(f"{path}: points name images not among the inputs: {', '.join(sorted(unknown)[:5])}")
+    return {
+        stem: group[["y", "x", "label", "object"]].to_numpy(dtype=float)
+        for stem, group in table.groupby(table["image"].astype(str))
+    }
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from .io import read_image, write_labels_tiff
     from .models import load_model
     from .segmentation import segment
 
     files = _input_files(args.inputs)
-    model = load_model(args.model)
+    model = load_model(args.model, weights=args.weights)
     options = _options(args)
+    prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
     out = Path(args.out)
     rows = []
     start = time.perf_counter()
     for i, path in enumerate(files, 1):
-        labels = segment(read_image(path), model, **options)
+        extra = {"points": prompts[path.stem], "mode": "prompt"} if path.stem in prompts else {}
+        labels = segment(read_image(path), model, **options, **extra)
         write_labels_tiff(out / f"{path.stem}_labels.tif", labels)
         rows.append({"file": str(path), "objects": int(labels.max())})
         print(f"[{i}/{len(files)}] {path.name}: {labels.max()} particles", file=sys.stderr)
@@ -187,6 +220,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from .models import weights
+
+    if args.action == "list":
+        for name, spec in weights.REGISTRY.items():
+            found = weights.find(name)
+            print(f"{name}: {found if found else 'not on this machine'} (official: {spec.url})")
+        return 0
+    if not args.model:
+        raise TemsegError(f"`temseg weights {args.action}` needs a model name, e.g. efficientsam-tiny")
+    if args.action == "fetch":
+        print(f"saved {weights.fetch(args.model)}")
+        return 0
+    if not args.file:
+        raise TemsegError("`temseg weights import MODEL FILE` needs the downloaded file")
+    from .models import load_model
+
+    target = weights.import_file(args.model, args.file, lambda p: load_model(args.model, weights=p))
+    print(f"imported {args.file} as {target}; `load_model({args.model!r})` now uses it")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import available_models
 
@@ -201,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment", help="segment images into one label per particle")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="folder for <stem>_labels.tif and summary.csv")
+    p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
+    p.add_argument("--weights", help="weights file instead of the model's default")
     _add_model_args(p)
     p.set_defaults(func=cmd_segment)
 
@@ -246,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="segment and track built-in synthetic data; write results and a PNG")
     p.add_argument("--out", default="temseg-demo")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("weights", help="list, download or import model weights")
+    p.add_argument("action", choices=["list", "fetch", "import"])
+    p.add_argument("model", nargs="?", help="e.g. efficientsam-tiny")
+    p.add_argument("file", nargs="?", help="with import: the downloaded checkpoint")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("models", help="list available models")
     p.set_defaults(func=cmd_models)

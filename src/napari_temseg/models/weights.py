@@ -129,19 +129,19 @@ def load_state_dict(path: str | os.PathLike, model: str, expected_keys: set[str]
     except Exception as err:
         hint = (
             " (it holds pickled Python objects, as ultralytics YOLO checkpoints do)"
-            if "weights_only" in str(err) or "Unsupported global" in str(err)
+            if "Unsupported global" in str(err)
             else ""
         )
-        raise TemsegError(f"{path}: not a {model} checkpoint{hint}; could not read it as tensors") from None
+        raise TemsegError(f"{path}: is not a checkpoint of {model}{hint}; could not read it as tensors") from None
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise TemsegError(f"{path}: not a {model} checkpoint (no state dict inside)")
+        raise TemsegError(f"{path}: is not a checkpoint of {model} (no state dict inside)")
     keys = set(state)
     if keys != expected_keys:
         missing, extra = expected_keys - keys, keys - expected_keys
         example = sorted(missing or extra)[:3]
         raise TemsegError(
-            f"{path}: not a {model} checkpoint ({len(missing)} expected tensors missing, "
+            f"{path}: is not a checkpoint of {model} ({len(missing)} expected tensors missing, "
             f"{len(extra)} unexpected, e.g. {', '.join(example)})"
         )
     return state

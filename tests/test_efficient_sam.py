@@ -1,0 +1,141 @@
+"""EfficientSAM-tiny: parity with the official implementation's outputs, weights handling, prompts."""
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from napari_temseg import TemsegError, available_models, load_model, segment
+from napari_temseg.models import weights
+from napari_temseg.models.efficient_sam import build_efficient_sam_vitt
+from napari_temseg.models.efficient_sam.segmenter import group_points
+
+CHECKPOINT_NAME = "efficient_sam_vitt_random_fp16.pt"
+TOLERANCE = {  # manifest.json: numpy.allclose(actual, golden, rtol, atol)
+    "predicted_logits": (5e-4, 1e-4),
+    "low_res_logits": (2e-4, 1e-4),
+    "predicted_iou": (1e-5, 0.0),
+    "image_embeddings_fp16": (1e-4, 1e-3),
+}
+
+
+@pytest.fixture(scope="module")
+def fixture_files(esam_fixture):
+    return esam_fixture / CHECKPOINT_NAME, np.load(esam_fixture / "golden.npz")
+
+
+@pytest.fixture(scope="module")
+def net(fixture_files):
+    model = build_efficient_sam_vitt()
+    state = weights.load_state_dict(fixture_files[0], "efficientsam-tiny", set(model.state_dict()))
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_state_dict_layout_matches_the_official_checkpoint(net, fixture_files):
+    official = torch.load(fixture_files[0], map_location="cpu", weights_only=True)["model"]
+    ours = net.state_dict()
+    assert len(ours) == len(official) == 278
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in official.items()}
+    assert sum(p.numel() for p in net.parameters()) == 10_223_204
+    assert net.image_encoder.pos_embed.numel() == 37_824  # the article counts 10,185,380 without it
+
+
+def test_parity_with_official_outputs(net, fixture_files):
+    golden = fixture_files[1]
+    torch.backends.cuda.matmul.allow_tf32 = False
+    image = torch.from_numpy(golden["image"])
+    points = torch.from_numpy(golden["points"])
+    labels = torch.from_numpy(golden["point_labels"])
+    with torch.inference_mode():
+        embeddings = net.get_image_embeddings(image)
+        logits, iou = net.predict_masks(embeddings, points, labels, (256, 320), (256, 320))
+        low, _ = net.predict_masks(embeddings, points, labels, (256, 320))
+        forward_logits, _ = net(image, points, labels)
+    outputs = {
+        "predicted_logits": logits, "low_res_logits": low, "predicted_iou": iou,
+        "image_embeddings_fp16": embeddings,
+    }
+    for key, (atol, rtol) in TOLERANCE.items():
+        want = golden[key].astype(np.float32)
+        assert np.allclose(outputs[key].numpy(), want, rtol=rtol, atol=atol), key
+    assert torch.equal(forward_logits, logits)
+
+
+def test_subnormal_fp16_weights_survive_loading(net, fixture_files):
+    stored = torch.load(fixture_files[0], map_location="cpu", weights_only=True)["model"]["image_encoder.neck.2.weight"]
+    tiny = stored.abs() < 2**-14
+    assert tiny.any()
+    assert torch.equal(net.image_encoder.neck[2].weight[tiny], stored[tiny].float())
+
+
+def test_not_listed_without_weights_and_clear_message(cache):
+    assert "efficientsam-tiny" not in available_models()
+    with pytest.raises(TemsegError, match="temseg weights import efficientsam-tiny"):
+        load_model("efficientsam-tiny")
+
+
+def test_import_then_listed_and_loaded(cache, fixture_files):
+    target = weights.import_file("efficientsam-tiny", fixture_files[0], lambda p: p)
+    assert target == cache / "efficient_sam_vitt.pt"
+    assert "efficientsam-tiny" in available_models()
+    assert load_model("efficientsam-tiny").name == "efficientsam-tiny"
+
+
+def test_wrong_or_corrupt_weights_name_the_model(tmp_path):
+    swin_like = tmp_path / "swin.pt"
+    torch.save({"model": {"layers.0.blocks.0.attn.qkv.weight": torch.zeros(3)}}, swin_like)
+    with pytest.raises(TemsegError, match="is not a checkpoint of efficientsam-tiny.*missing"):
+        load_model("efficientsam-tiny", weights=swin_like)
+    pickled = tmp_path / "yolo.pt"
+    torch.save({"model": argparse.Namespace(yaml="yolov8n-seg.yaml")}, pickled)  # a pickled object, as in YOLO files
+    with pytest.raises(TemsegError, match="is not a checkpoint of efficientsam-tiny.*pickled Python objects"):
+        load_model("efficientsam-tiny", weights=pickled)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(TemsegError, match="corrupt.pt: is not a checkpoint of efficientsam-tiny; could not read"):
+        load_model("efficientsam-tiny", weights=corrupt)
+
+
+def test_offline_fetch_says_how_to_import(cache, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    with pytest.raises(TemsegError, match="temseg weights import efficientsam-tiny"):
+        weights.fetch("efficientsam-tiny")
+
+
+def test_prompts_one_label_per_object_and_cached_embedding(fixture_files, touching_images):
+    model = load_model("efficientsam-tiny", weights=fixture_files[0])
+    image = touching_images[0].image[:256, :256]
+    points = np.array([[60, 60, 1, 1], [64, 70, 1, 1], [180, 200, 1, 2], [20, 230, 0, 2]])
+    labels = segment(image, model, points=points, min_size=0)
+    assert labels.shape == image.shape and labels.dtype == np.uint32
+    assert labels.max() <= 2  # two objects -> at most two IDs
+    assert model._cache_key is not None
+    key = model._cache_key
+    segment(image, model, points=points[:1], min_size=0)
+    assert model._cache_key == key  # same image: the encoder did not run again
+
+
+def test_bad_prompts_are_clear_errors(fixture_files, touching_images):
+    model = load_model("efficientsam-tiny", weights=fixture_files[0])
+    image = touching_images[0].image[:128, :128]
+    with pytest.raises(TemsegError, match="outside the 128x128 image"):
+        segment(image, model, points=np.array([[10, 500, 1]]))
+    with pytest.raises(TemsegError, match="at least one positive point"):
+        segment(image, model, points=np.array([[10, 10, 0]]))
+    with pytest.raises(TemsegError, match="needs points"):
+        segment(image, model, mode="prompt")
+    with pytest.raises(TemsegError, match="label"):
+        group_points(np.array([[1, 1, 5]]))
