@@ -9,6 +9,7 @@ from napari_temseg._widgets.segment import SegmentWidget
 from napari_temseg._widgets.track import TrackWidget, show_tracks
 from napari_temseg.synth import synth_video
 from napari_temseg.tracking import track
+from napari_temseg import TemsegError
 
 pytestmark = pytest.mark.gui
 
@@ -116,3 +117,46 @@ def test_review_retrack_after_an_edit(tracked_viewer):
     widget.retrack()
     events = layer.metadata["temseg"]["events"]
     assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
+
+
+@pytest.fixture
+def sam_weights(esam_fixture, tmp_path, monkeypatch):
+    """The parity fixture's (random) checkpoint imported as the user's EfficientSAM weights."""
+    from napari_temseg.models import weights
+
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
+    weights.import_file("efficientsam-tiny", esam_fixture / "efficient_sam_vitt_random_fp16.pt", lambda p: p)
+
+
+def test_segment_widget_efficientsam_points_live(make_napari_viewer, qtbot, sam_weights):
+    viewer = make_napari_viewer()
+    image = sample_image()[0][0][:256, :256]
+    layer = viewer.add_image(image, name="crop")
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.model.value = "efficientsam-tiny"
+    assert not widget.mode.native.isHidden() and widget.sigma.native.isHidden()
+    points = widget.add_points_layer()
+    assert points.ndim == 2 and "label" in points.features
+    widget.min_size.value = 0
+    points.add(np.array([[60.0, 60.0]]))  # live update starts a run
+    qtbot.waitUntil(lambda: "crop labels" in viewer.layers, timeout=60_000)
+    _wait(qtbot, widget)
+    labels = viewer.layers["crop labels"].data
+    assert labels.shape == (256, 256) and labels.max() <= 1
+    stack_points = viewer.add_points(np.array([[0.0, 10.0, 10.0]]), ndim=3)
+    widget.points.value = stack_points
+    with pytest.raises(TemsegError, match="3-D points but the image is 2-D"):
+        widget.prompts(layer)
+
+
+def test_points_to_prompts_per_frame():
+    import pandas as pd
+
+    from napari_temseg.prompts import points_to_prompts
+
+    data = np.array([[0, 5, 6], [2, 7, 8], [2, 1, 1]], float)
+    features = pd.DataFrame({"label": ["positive", "positive", "negative"], "object": [np.nan, 3, np.nan]})
+    prompts = points_to_prompts(data, features, 3)
+    assert set(prompts) == {0, 2}
+    assert prompts[2].tolist()[0][:3] == [7, 8, 1] and prompts[2][1, 2] == 0

@@ -1,26 +1,49 @@
-"""Segment particles: image layer + model -> Labels layer with one ID per particle."""
+"""Segment particles: image layer + model -> Labels layer with one ID per particle.
+
+For EfficientSAM the widget also takes point prompts from a Points layer (a
+`label` feature positive/negative, an optional `object` feature) and, with
+"live" on, re-segments as points change: the image embedding is cached, so
+only the decoder runs again.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton, SpinBox
 
-from ..models import available_models
-from ..segmentation import iter_segment_frames, segment
+from ..errors import TemsegError
+from ..models import available_models, load_model
+from ..prompts import points_to_prompts
 from ._layers import layer_picker
 from ._runner import WorkerControls
 
+PROMPTED = {"efficientsam-tiny"}
 
-def segment_job(data, model: str, options: dict, is_2d: bool):
-    """Generator: yields (done, total), returns uint32 labels shaped like the image (less RGB)."""
+
+def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
+    """Generator: yields (done, total), returns uint32 labels shaped like the image (less RGB).
+
+    prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
+    frame without prompts stays empty.
+    """
+    from ..segmentation import segment
+
+    def one(frame, key):
+        if prompts is None:
+            return segment(frame, segmenter, **options)
+        if key not in prompts:
+            return np.zeros(np.asarray(frame).shape[:2], np.uint32)
+        return segment(frame, segmenter, points=prompts[key], **options)
+
     if is_2d:
         yield 0, 1
-        labels = segment(np.asarray(data), model, **options)
+        labels = one(np.asarray(data), None)
         yield 1, 1
         return labels
     total = data.shape[0]
     out = None
-    for t, labels in iter_segment_frames(data, model, **options):
+    for t in range(total):
+        labels = one(np.asarray(data[t]), t)
         if out is None:
             out = np.zeros((total, *labels.shape), np.uint32)
         out[t] = labels
@@ -34,24 +57,102 @@ class SegmentWidget(Container):
     def __init__(self, napari_viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self._models: dict = {}
         self.image = layer_picker(napari_viewer, "image", "image")
         self.model = ComboBox(label="model", choices=available_models(), value="classical")
+        # classical
         self.sigma = LineEdit(label="sigma", value="auto", tooltip="Gaussian smoothing in px, or 'auto'")
         self.polarity = ComboBox(label="particles", choices=["dark", "bright", "auto"], value="dark")
-        self.min_size = SpinBox(label="min size (px)", value=30, min=0, max=100000)
         self.split_depth = FloatSpinBox(label="split depth", value=0.5, min=0.0, max=5.0, step=0.05)
+        # EfficientSAM
+        self.mode = ComboBox(label="mode", choices=["prompt", "auto", "refine"], value="prompt")
+        self.points = layer_picker(napari_viewer, "points", "points")
+        self.new_points = PushButton(text="New points layer")
+        self.live = CheckBox(text="live update", value=True)
+        # shared
+        self.min_size = SpinBox(label="min size (px)", value=30, min=0, max=100000)
         self.controls = WorkerControls("Run")
-        self.extend([self.image, self.model, self.sigma, self.polarity, self.min_size, self.split_depth, self.controls])
+        self.classical_widgets = [self.sigma, self.polarity, self.split_depth]
+        self.sam_widgets = [self.mode, self.points, self.new_points, self.live]
+        self.extend([self.image, self.model, *self.classical_widgets, *self.sam_widgets, self.min_size, self.controls])
         self.controls.run_button.clicked.connect(self.run)
+        self.model.changed.connect(self._show_model_options)
+        self.new_points.clicked.connect(self.add_points_layer)
+        self._watched = None
+        self.points.changed.connect(self._watch_points)
+        self._show_model_options()
+
+    # -- option panels -----------------------------------------------------------------------
+
+    def _show_model_options(self, *_) -> None:
+        prompted = self.model.value in PROMPTED
+        for w in self.classical_widgets:
+            w.visible = self.model.value == "classical"
+        for w in self.sam_widgets:
+            w.visible = prompted
 
     def options(self) -> dict:
-        sigma = self.sigma.value.strip()
-        return {
-            "sigma": sigma if sigma == "auto" else float(sigma),
-            "polarity": self.polarity.value,
-            "min_size": int(self.min_size.value),
-            "split_depth": float(self.split_depth.value),
-        }
+        options = {"min_size": int(self.min_size.value)}
+        if self.model.value == "classical":
+            sigma = self.sigma.value.strip()
+            options.update(
+                sigma=sigma if sigma == "auto" else float(sigma),
+                polarity=self.polarity.value,
+                split_depth=float(self.split_depth.value),
+            )
+        elif self.model.value in PROMPTED:
+            options["mode"] = self.mode.value
+        return options
+
+    def segmenter(self):
+        """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm)."""
+        name = self.model.value
+        if name not in self._models:
+            self._models[name] = load_model(name)
+        return self._models[name]
+
+    # -- points ------------------------------------------------------------------------------
+
+    def add_points_layer(self):
+        """A Points layer with the features prompts need, in the image's dimensions."""
+        image = self.image.value
+        ndim = image.ndim if image is not None else 2
+        layer = self.viewer.add_points(
+            np.empty((0, ndim)), name="prompts", ndim=ndim,
+            features={"label": np.array([], dtype=object), "object": np.array([], dtype=float)},
+            feature_defaults={"label": "positive", "object": np.nan},
+            face_color="label", face_color_cycle=["lime", "red"], size=8,
+            scale=image.scale if image is not None else None,
+            translate=image.translate if image is not None else None,
+        )
+        self.points.value = layer
+        self.mode.value = "prompt"
+        return layer
+
+    def _watch_points(self, *_) -> None:
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._on_points_changed)
+        self._watched = self.points.value
+        if self._watched is not None:
+            self._watched.events.data.connect(self._on_points_changed)
+
+    def _on_points_changed(self, *_) -> None:
+        if self.live.value and self.mode.value == "prompt" and self.model.value in PROMPTED:
+            if self.controls.worker is None and len(self.points.value.data):
+                self.run()
+
+    def prompts(self, image_layer) -> dict | None:
+        if self.model.value not in PROMPTED or self.mode.value != "prompt":
+            return None
+        layer = self.points.value
+        if layer is None:
+            raise TemsegError("prompt mode needs a Points layer: press 'New points layer' and click particles")
+        prompts = points_to_prompts(layer.data, layer.features, image_layer.ndim)
+        if not prompts:
+            raise TemsegError("the Points layer is empty: click at least one particle")
+        return prompts
+
+    # -- run ---------------------------------------------------------------------------------
 
     def run(self):
         """Start segmentation of the chosen layer; returns the worker (tests wait on it)."""
@@ -63,14 +164,23 @@ class SegmentWidget(Container):
             return None
         try:
             options = self.options()
+            prompts = self.prompts(layer)
+            segmenter = self.segmenter()
         except ValueError:
             show_error(f"sigma must be a number or 'auto', not {self.sigma.value!r}")
             return None
+        except TemsegError as err:
+            show_error(str(err))
+            return None
         is_2d = layer.ndim == 2
+        name = f"{layer.name} labels"
 
-        def add_labels(labels):
-            self.viewer.add_labels(
-                labels, name=f"{layer.name} labels", scale=layer.scale, translate=layer.translate
-            )
+        def show_labels(labels):
+            if name in self.viewer.layers:  # live updates replace the previous result
+                self.viewer.layers[name].data = labels
+            else:
+                self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate)
+            if self.points.value is not None and prompts is not None:
+                self.viewer.layers.selection.active = self.points.value
 
-        return self.controls.start(segment_job, (layer.data, self.model.value, options, is_2d), add_labels)
+        return self.controls.start(segment_job, (layer.data, segmenter, options, is_2d, prompts), show_labels)

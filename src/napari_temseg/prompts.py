@@ -1,0 +1,55 @@
+"""Point prompts from a napari Points layer's data and features, without importing napari.
+
+A Points layer holds (N, 2) y, x or (N, 3) t, y, x coordinates; its `label`
+feature says positive/negative (1/0, True/False also accepted) and an optional
+`object` feature groups points into one particle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TemsegError
+
+POSITIVE_VALUES = {"positive", "1", "true", "pos", "+"}
+NEGATIVE_VALUES = {"negative", "0", "false", "neg", "-"}
+
+
+def _label_codes(values) -> np.ndarray:
+    codes = []
+    for v in values:
+        text = str(v).strip().lower()
+        if text in POSITIVE_VALUES:
+            codes.append(1)
+        elif text in NEGATIVE_VALUES:
+            codes.append(0)
+        else:
+            raise TemsegError(f"point label {v!r} is neither positive nor negative")
+    return np.array(codes, float)
+
+
+def points_to_prompts(data: np.ndarray, features, image_ndim: int) -> dict[int | None, np.ndarray]:
+    """{frame: (N, 4) y, x, label, object} (frame None for a 2-D image) from Points data/features.
+
+    Points must have the image's dimensionality (2 for an image, 3 for a T, Y, X stack).
+    Without a `label` feature every point is positive; without `object` every
+    positive point is its own particle (object NaN).
+    """
+    data = np.asarray(data, dtype=float)
+    if len(data) == 0:
+        return {}
+    if data.ndim != 2 or data.shape[1] != image_ndim:
+        raise TemsegError(
+            f"the Points layer has {data.shape[1]}-D points but the image is {image_ndim}-D; "
+            f"make a Points layer with the image's dimensions ({'t, y, x' if image_ndim == 3 else 'y, x'})"
+        )
+    columns = set(getattr(features, "columns", []))
+    labels = _label_codes(features["label"]) if "label" in columns else np.ones(len(data))
+    objects = (
+        np.asarray(features["object"], dtype=float) if "object" in columns else np.full(len(data), np.nan)
+    )
+    rows = np.column_stack([data[:, -2], data[:, -1], labels, objects])
+    if image_ndim == 2:
+        return {None: rows}
+    frames = np.round(data[:, 0]).astype(int)
+    return {int(t): rows[frames == t] for t in np.unique(frames)}
