@@ -220,6 +220,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import time as _time
+
+    start = _time.perf_counter()
+    if args.model == "yolov8n-seg":
+        from .train.yolo import train_yolo
+
+        out = train_yolo(
+            args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
+            synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
+            resume=args.resume,
+        )
+    else:
+        raise TemsegError(f"no training command for {args.model!r} yet; trainable: yolov8n-seg")
+    print(f"trained {args.model} in {(_time.perf_counter() - start) / 60:.1f} min: {out}")
+    return 0
+
+
 def cmd_weights(args: argparse.Namespace) -> int:
     from .models import weights
 
@@ -303,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="segment and track built-in synthetic data; write results and a PNG")
     p.add_argument("--out", default="temseg-demo")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a model on labelled folders and/or synthetic images")
+    p.add_argument("model", help="model to train, e.g. yolov8n-seg")
+    p.add_argument("--data", action="append", help="dataset folder (images/, labels/); repeatable")
+    p.add_argument("--out", required=True, help="weights file to write (a .csv log goes beside it)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--imgsz", type=int, default=None, help="training image size (model default)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--synth", type=int, default=40, help="synthetic images added to the data")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--weights", default=None, help="start from these weights")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("weights", help="list, download or import model weights")
     p.add_argument("action", choices=["list", "fetch", "import"])

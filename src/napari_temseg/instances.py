@@ -90,3 +90,11 @@ def fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:
     border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
     fill[border] = False
     return mask | fill[holes]
+
+
+def paint_masks(masks: np.ndarray, scores: np.ndarray, min_size: int = 0) -> np.ndarray:
+    """(N, Y, X) boolean masks -> uint32 labels; where masks overlap, the higher score wins."""
+    labels = np.zeros(masks.shape[1:], np.uint32)
+    for rank, i in enumerate(np.argsort(scores, kind="stable")):  # low first: high scores paint last
+        labels[masks[i]] = rank + 1
+    return remove_small_and_relabel(labels, min_size)

@@ -126,7 +126,9 @@ def form_image(
 def _place(
     rng: np.random.Generator, shape: tuple[int, int], extent: float, taken: list, margin: float
 ) -> tuple[float, float] | None:
-    """A random centre at least `extent` away from everything already placed."""
+    """A random centre at least `extent` away from everything already placed (None if none fits)."""
+    if 2 * (margin + extent) >= min(shape):
+        return None
     for _ in range(300):
         y = rng.uniform(margin + extent, shape[0] - margin - extent)
         x = rng.uniform(margin + extent, shape[1] - margin - extent)

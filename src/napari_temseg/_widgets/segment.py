@@ -64,6 +64,10 @@ class SegmentWidget(Container):
         self.sigma = LineEdit(label="sigma", value="auto", tooltip="Gaussian smoothing in px, or 'auto'")
         self.polarity = ComboBox(label="particles", choices=["dark", "bright", "auto"], value="dark")
         self.split_depth = FloatSpinBox(label="split depth", value=0.5, min=0.0, max=5.0, step=0.05)
+        # YOLO
+        self.conf = FloatSpinBox(label="confidence", value=0.25, min=0.0, max=1.0, step=0.05)
+        self.iou = FloatSpinBox(label="NMS IoU", value=0.7, min=0.0, max=1.0, step=0.05)
+        self.max_det = SpinBox(label="max particles", value=1000, min=1, max=100000)
         # EfficientSAM
         self.mode = ComboBox(label="mode", choices=["prompt", "auto", "refine"], value="prompt")
         self.points = layer_picker(napari_viewer, "points", "points")
@@ -72,9 +76,13 @@ class SegmentWidget(Container):
         # shared
         self.min_size = SpinBox(label="min size (px)", value=30, min=0, max=100000)
         self.controls = WorkerControls("Run")
-        self.classical_widgets = [self.sigma, self.polarity, self.split_depth]
-        self.sam_widgets = [self.mode, self.points, self.new_points, self.live]
-        self.extend([self.image, self.model, *self.classical_widgets, *self.sam_widgets, self.min_size, self.controls])
+        self.panels = {
+            "classical": [self.sigma, self.polarity, self.split_depth],
+            "yolov8n-seg": [self.conf, self.iou, self.max_det],
+            "efficientsam-tiny": [self.mode, self.points, self.new_points, self.live],
+        }
+        panel_widgets = [w for ws in self.panels.values() for w in ws]
+        self.extend([self.image, self.model, *panel_widgets, self.min_size, self.controls])
         self.controls.run_button.clicked.connect(self.run)
         self.model.changed.connect(self._show_model_options)
         self.new_points.clicked.connect(self.add_points_layer)
@@ -85,11 +93,9 @@ class SegmentWidget(Container):
     # -- option panels -----------------------------------------------------------------------
 
     def _show_model_options(self, *_) -> None:
-        prompted = self.model.value in PROMPTED
-        for w in self.classical_widgets:
-            w.visible = self.model.value == "classical"
-        for w in self.sam_widgets:
-            w.visible = prompted
+        for name, widgets in self.panels.items():
+            for w in widgets:
+                w.visible = name == self.model.value
 
     def options(self) -> dict:
         options = {"min_size": int(self.min_size.value)}
@@ -100,6 +106,8 @@ class SegmentWidget(Container):
                 polarity=self.polarity.value,
                 split_depth=float(self.split_depth.value),
             )
+        elif self.model.value == "yolov8n-seg":
+            options.update(conf=float(self.conf.value), iou=float(self.iou.value), max_det=int(self.max_det.value))
         elif self.model.value in PROMPTED:
             options["mode"] = self.mode.value
         return options

@@ -40,8 +40,16 @@ def _build_efficientsam(weights: str | None, device: str | None, **options: Any)
     return EfficientSamSegmenter(net, _default_device(device), **options)
 
 
+def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segmenter:
+    from . import weights as weight_files
+    from .yolo import YoloSegmenter
+
+    return YoloSegmenter(weight_files.resolve("yolov8n-seg", weights), _default_device(device), **options)
+
+
 _BUILDERS: dict[str, Callable[..., Segmenter]] = {
     "classical": _build_classical,
+    "yolov8n-seg": _build_yolo,
     "efficientsam-tiny": _build_efficientsam,
 }
 

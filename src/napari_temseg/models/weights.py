@@ -39,6 +39,12 @@ REGISTRY: dict[str, WeightSpec] = {
         sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
         bundled="efficientsam_tiny_temseg.pt",
     ),
+    "yolov8n-seg": WeightSpec(
+        model="yolov8n-seg",
+        filename="yolov8n_seg_temseg.pt",
+        url=None,  # the official yolov8n-seg.pt is an 80-class COCO model: pass it with weights=
+        bundled="yolov8n_seg_temseg.pt",
+    ),
 }
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import TemsegError
-from ...instances import remove_small_and_relabel
+from ...instances import paint_masks
 from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
@@ -134,7 +134,7 @@ class EfficientSamSegmenter:
         if mode == "prompt":
             queries = self._prompt_queries(points, boxes, (h, w))
             logits, iou, _ = self.decode(image, queries)
-            return _paint(logits > 0, iou, min_size)
+            return paint_masks(logits > 0, iou, min_size)
         if mode == "refine":
             from .. import load_model
 
@@ -143,7 +143,7 @@ class EfficientSamSegmenter:
             if not queries:
                 return np.zeros((h, w), np.uint32)
             logits, iou, _ = self.decode(image, queries)
-            return _paint(logits > 0, iou, min_size)
+            return paint_masks(logits > 0, iou, min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel())]
@@ -151,7 +151,7 @@ class EfficientSamSegmenter:
         keep = (iou >= iou_threshold) & (stability >= stability_threshold)
         masks, scores = logits[keep] > 0, iou[keep]
         masks, scores = _mask_nms(masks, scores, nms_threshold)
-        return _paint(masks, scores, min_size)
+        return paint_masks(masks, scores, min_size)
 
     def _prompt_queries(self, points, boxes, shape) -> list[np.ndarray]:
         h, w = shape
@@ -213,12 +213,3 @@ def _mask_nms(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[
         ):
             kept.append(i)
     return masks[kept], scores[kept]
-
-
-def _paint(masks: np.ndarray, scores: np.ndarray, min_size: int) -> np.ndarray:
-    """Instance labels from boolean masks; where masks overlap, the higher score wins."""
-    shape = masks.shape[1:]
-    labels = np.zeros(shape, np.uint32)
-    for rank, i in enumerate(np.argsort(scores)):  # low first, so high scores paint last
-        labels[masks[i]] = rank + 1
-    return remove_small_and_relabel(labels, min_size)

@@ -1,0 +1,90 @@
+"""YOLOv8n-seg through the ultralytics package: instance labels at full resolution.
+
+Any ultralytics segmentation checkpoint loads (the official `yolov8n-seg.pt`, a
+user's own, or the weights shipped here). Images larger than `tile` pixels are
+cut into overlapping tiles; a particle is kept from the tile whose core (the
+tile less half the overlap on inner sides) holds its centroid, so particles
+smaller than the overlap are found once and whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TemsegError
+from ..instances import paint_masks, remove_small_and_relabel
+from .ultralytics_env import ultralytics
+
+
+class YoloSegmenter:
+    name = "yolov8n-seg"
+
+    def __init__(self, weights: str | Path, device: str = "cpu") -> None:
+        path = Path(weights)
+        if not path.is_file():
+            raise TemsegError(f"{path}: no such YOLO weights file (nothing is downloaded)")
+        ul = ultralytics()
+        try:
+            self.yolo = ul.YOLO(str(path), task="segment")
+        except Exception as err:  # ultralytics raises many types for foreign files
+            raise TemsegError(f"{path}: is not an ultralytics YOLO segmentation checkpoint ({err})") from None
+        if getattr(self.yolo, "task", "segment") != "segment":
+            raise TemsegError(f"{path}: is a YOLO {self.yolo.task} model; a segmentation (-seg) model is needed")
+        self.device = device
+        self.imgsz = int(self.yolo.overrides.get("imgsz", 512) or 512)
+
+    def predict_tile(self, rgb: np.ndarray, conf: float, iou: float, max_det: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N, Y, X) boolean masks at the tile's resolution and their confidences."""
+        result = self.yolo.predict(
+            rgb, imgsz=self.imgsz, conf=conf, iou=iou, max_det=max_det, retina_masks=True,
+            verbose=False, device=self.device,
+        )[0]
+        if result.masks is None:
+            return np.zeros((0, *rgb.shape[:2]), bool), np.zeros(0)
+        return result.masks.data.cpu().numpy() > 0.5, result.boxes.conf.cpu().numpy()
+
+    def predict(
+        self,
+        image: np.ndarray,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 1000,
+        tile: int = 1024,
+        overlap: int = 128,
+        min_size: int = 0,
+        **_,
+    ) -> np.ndarray:
+        """uint32 instance labels of a float32 (Y, X) image in [0, 1]."""
+        gray = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+        rgb = np.repeat(gray[..., None], 3, axis=-1)
+        h, w = gray.shape
+        if max(h, w) <= tile:
+            masks, scores = self.predict_tile(rgb, conf, iou, max_det)
+            return paint_masks(masks, scores, min_size)
+        step = tile - overlap
+        labels = np.zeros((h, w), np.uint32)
+        best = np.zeros((h, w), np.float32)  # confidence of the particle owning each pixel
+        next_id = 1
+        for y0 in range(0, max(h - overlap, 1), step):
+            for x0 in range(0, max(w - overlap, 1), step):
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                masks, scores = self.predict_tile(rgb[y0:y1, x0:x1], conf, iou, max_det)
+                core = (
+                    y0 + (overlap // 2 if y0 else 0), y1 - (overlap // 2 if y1 < h else 0),
+                    x0 + (overlap // 2 if x0 else 0), x1 - (overlap // 2 if x1 < w else 0),
+                )
+                for mask, score in zip(masks, scores):
+                    ys, xs = np.nonzero(mask)
+                    if len(ys) == 0:
+                        continue
+                    cy, cx = ys.mean() + y0, xs.mean() + x0
+                    if not (core[0] <= cy < core[1] and core[2] <= cx < core[3]):
+                        continue  # another tile holds this particle whole
+                    ys, xs = ys + y0, xs + x0
+                    win = score > best[ys, xs]
+                    labels[ys[win], xs[win]] = next_id
+                    best[ys[win], xs[win]] = score
+                    next_id += 1
+        return remove_small_and_relabel(labels, min_size)

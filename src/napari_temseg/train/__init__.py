@@ -1,0 +1,1 @@
+"""Training loops: YOLO through ultralytics (more models as they land)."""

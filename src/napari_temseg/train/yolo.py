@@ -1,0 +1,72 @@
+"""`temseg train yolov8n-seg`: ultralytics training from our data, offline, resumable, CSV log."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..errors import TemsegError
+from ..models.ultralytics_env import ultralytics
+from .data import training_samples
+from .yolo_data import write_dataset
+
+ARCHITECTURE = "yolov8n-seg.yaml"
+
+
+def train_yolo(
+    data_dirs: list[str],
+    out: str | Path,
+    epochs: int = 100,
+    imgsz: int = 512,
+    batch: int = 8,
+    synth: int = 40,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    device: str | None = None,
+    weights: str | None = None,
+    resume: bool = False,
+    workdir: str | Path | None = None,
+) -> Path:
+    """Train a one-class YOLOv8n-seg; writes `out` (best weights) and `out`.csv (per-epoch log).
+
+    weights: start from this .pt instead of the random-init architecture.
+    resume: continue the run in `workdir` from its last checkpoint.
+    """
+    out = Path(out)
+    work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
+    run_dir = work / "run"
+    ul = ultralytics()
+    if resume:
+        last = run_dir / "weights" / "last.pt"
+        if not last.is_file():
+            raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
+        model = ul.YOLO(str(last))
+        model.train(resume=True)
+    else:
+        train, val = training_samples(data_dirs, synth, val_fraction, seed)
+        if not train:
+            raise TemsegError("no training images: give --data folders and/or --synth N")
+        data_yaml = write_dataset(train, val, work / "dataset")
+        if weights is not None and not Path(weights).is_file():
+            raise TemsegError(f"{weights}: no such weights file (ultralytics would try to download it)")
+        model = ul.YOLO(weights or ARCHITECTURE, task="segment")
+        model.train(
+            data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
+            device=device or ("0" if _cuda() else "cpu"), workers=0, project=str(work), name="run",
+            exist_ok=True, plots=False, amp=False, single_cls=True, flipud=0.5, degrees=90.0,
+            patience=max(epochs, 50), verbose=False,
+        )
+    best = run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        raise TemsegError(f"training finished without {best}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, out)
+    if (run_dir / "results.csv").is_file():
+        shutil.copyfile(run_dir / "results.csv", out.with_suffix(".csv"))
+    return out
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,125 @@
+"""YOLOv8n-seg: dataset conversion, tiled stitching, offline safety and the shipped weights."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from napari_temseg import TemsegError, load_model
+from napari_temseg.datasets import Sample
+from napari_temseg.metrics import instance_scores
+from napari_temseg.models import weights
+from napari_temseg.models.yolo import YoloSegmenter
+from napari_temseg.train.yolo_data import instance_polygons, write_dataset
+
+
+def test_polygons_are_normalised_outlines_without_fragments():
+    labels = np.zeros((100, 200), np.uint16)
+    labels[10:30, 20:60] = 3
+    labels[15:20, 30:40] = 0  # a hole: still one particle, outer outline only
+    labels[50:90, 100:140] = 7
+    labels[95, 195] = 9  # a 1-pixel fragment is left out
+    polys = instance_polygons(labels)
+    assert len(polys) == 2
+    for p in polys:
+        assert p.shape[1] == 2 and p.min() >= 0 and p[:, 0].max() <= 1 and p[:, 1].max() <= 1
+    xs = sorted(round(p[:, 0].min(), 2) for p in polys)
+    assert xs == [0.1, 0.5]
+
+
+def test_dataset_folder_and_yaml(tmp_path, touching_images):
+    samples = [Sample(f"s{i}", s.image, s.labels) for i, s in enumerate(touching_images[:2])]
+    yaml = write_dataset(samples[:1], samples[1:], tmp_path)
+    text = yaml.read_text()
+    assert "train: images/train" in text and "0: particle" in text
+    lines = (tmp_path / "labels" / "train" / "s0.txt").read_text().splitlines()
+    assert len(lines) == len(np.unique(touching_images[0].labels)) - 1
+    assert all(line.startswith("0 ") for line in lines)
+
+
+class DiscTiles(YoloSegmenter):
+    """A stand-in network that 'detects' the true particles inside each tile it is given."""
+
+    def __init__(self, truth):
+        self.truth = truth
+        self.calls = []
+
+    def predict_tile(self, rgb, conf, iou, max_det):
+        # find which part of the full image this tile is (tiles are taken in order)
+        y0, x0 = self.offsets.pop(0)
+        h, w = rgb.shape[:2]
+        crop = self.truth[y0 : y0 + h, x0 : x0 + w]
+        ids = [i for i in np.unique(crop) if i]
+        self.calls.append((y0, x0))
+        return np.array([crop == i for i in ids]).reshape(-1, h, w), np.linspace(0.5, 0.9, len(ids))
+
+
+def test_tiles_stitch_each_particle_once(touching_images):
+    truth = np.tile(touching_images[1].labels, (2, 3))  # 1024 x 1536
+    truth = np.where(truth > 0, truth + np.repeat(np.repeat(np.arange(6).reshape(2, 3) * 1000, 512, 0), 512, 1), 0)
+    model = DiscTiles(truth)
+    tile, overlap = 512, 128
+    step = tile - overlap
+    model.offsets = [(y, x) for y in range(0, truth.shape[0] - overlap, step) for x in range(0, truth.shape[1] - overlap, step)]
+    image = (truth == 0).astype(np.float32)
+    labels = model.predict(image, tile=tile, overlap=overlap)
+    s = instance_scores(labels, truth)
+    assert s.f1 > 0.97, s
+    assert labels.shape == truth.shape
+
+
+def test_missing_weights_file_is_clear():
+    with pytest.raises(TemsegError, match="no such weights file"):
+        load_model("yolov8n-seg", weights="yolov8n-seg.pt")  # a bare name must not trigger a download
+
+
+OFFLINE_SCRIPT = textwrap.dedent(
+    """
+    import socket, sys
+    attempts = []
+    def refuse(self, address, *a, **k):
+        attempts.append(address)
+        raise OSError("network blocked by the test")
+    def refuse_dns(host, *a, **k):
+        attempts.append(host)
+        raise socket.gaierror("dns blocked by the test")
+    socket.socket.connect = refuse
+    socket.socket.connect_ex = refuse
+    socket.getaddrinfo = refuse_dns
+    from napari_temseg.datasets import Sample
+    from napari_temseg.synth import synth_image
+    from napari_temseg.train.yolo import train_yolo
+    from napari_temseg import load_model, segment
+    import napari_temseg.train.data as data
+    data.iter_dataset = lambda d: [Sample(f"t{i}", *vars(synth_image((128, 128), 6, radius=(5, 10), seed=i)).values()) for i in range(4)]
+    out = train_yolo(["unused"], sys.argv[1], epochs=1, imgsz=128, batch=2, synth=0)
+    labels = segment(synth_image((128, 128), 6, radius=(5, 10), seed=9).image, load_model("yolov8n-seg", weights=out), conf=0.001)
+    print("ATTEMPTS", attempts)
+    print("SHAPE", labels.shape)
+    """
+)
+
+
+@pytest.mark.slow
+def test_no_network_train_and_predict(tmp_path):
+    env = {"TEMSEG_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-c", OFFLINE_SCRIPT, str(tmp_path / "yolo.pt")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "ATTEMPTS []" in run.stdout, run.stdout
+    assert "SHAPE (128, 128)" in run.stdout
+    assert (tmp_path / "yolo.pt").stat().st_size < 8_000_000
+    assert not (tmp_path / "home" / ".config" / "Ultralytics").exists()  # settings stay in our cache
+
+
+def test_shipped_weights_segment_article_data(paper_data):
+    if weights.find("yolov8n-seg") is None:
+        pytest.skip("no shipped YOLO weights in this checkout")
+    from napari_temseg.evaluation import evaluate_dataset
+
+    summary = evaluate_dataset(str(paper_data), "yolov8n-seg")
+    assert summary["iou"] >= 0.95, summary
