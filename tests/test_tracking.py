@@ -100,7 +100,7 @@ def test_empty_frames_and_single_frame():
 
 def test_bad_method_and_propagate_say_so():
     frames = np.zeros((2, 16, 16), np.uint8)
-    with pytest.raises(TemsegError, match="propagate.*prompted model"):
+    with pytest.raises(TemsegError, match="propagate.*needs a prompted model.*classical"):
         track(frames, method="propagate")
     with pytest.raises(TemsegError, match="unknown tracking method"):
         track(frames, method="magic")
@@ -132,3 +132,25 @@ def test_result_tables_and_graph(small_video):
     data = result.napari_tracks()
     assert data.shape[1] == 4 and np.all(np.diff(data[:, 0]) >= 0)
     assert list(result.events_table.columns) == ["frame", "child", "parents"]
+
+
+def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypatch):
+    """Mechanics of prompt propagation (the fixture's random weights say nothing about accuracy)."""
+    from napari_temseg import load_model
+    from napari_temseg.synth import synth_video
+    from napari_temseg.tracking.propagate import prompts_from_labels
+
+    model = load_model("efficientsam-tiny", weights=esam_fixture / "efficient_sam_vitt_random_fp16.pt")
+    video = synth_video(n_frames=3, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
+    seen = []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda image, queries: seen.append(len(queries)) or decode(image, queries))
+    keyframe = video.labels[2]
+    result = track(video.frames, model, method="propagate", keyframes={2: keyframe})
+    first = result.labels[0]
+    assert seen == [len(prompts_from_labels(first))]  # frame 1: one batched call, one query per particle
+    assert len(np.unique(first)) - 1 == 3  # frame 0 seeded by the classical model
+    kept = result.labels[2]
+    assert len(np.unique(kept)) == len(np.unique(keyframe))  # the keyframe's particles, as corrected
+    q = prompts_from_labels(first)[0]
+    assert q[:, 2].tolist() == [2, 3, 1] and q[0, 0] <= q[2, 0] <= q[1, 0]

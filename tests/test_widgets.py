@@ -76,6 +76,7 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot):
     _wait(qtbot, widget)
     qtbot.waitUntil(lambda: "video lineage" in viewer.layers, timeout=10_000)
     labels = viewer.layers["video tracked"]
+    assert not isinstance(labels.data, np.ndarray)  # backed by the zarr store on disk, not loaded
     events = labels.metadata["temseg"]["events"]
     assert len(events) == 1
     assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
@@ -160,3 +161,34 @@ def test_points_to_prompts_per_frame():
     prompts = points_to_prompts(data, features, 3)
     assert set(prompts) == {0, 2}
     assert prompts[2].tolist()[0][:3] == [7, 8, 1] and prompts[2][1, 2] == 0
+
+
+def test_tem_file_opens_lazily_with_nm_scale(make_napari_viewer, tmp_path):
+    import dask.array as da
+    import rsciio.emd
+
+    data = (np.random.default_rng(1).random((6, 48, 64)) * 200).astype(np.uint8)
+    axes = [
+        {"name": "time", "size": 6, "scale": 1.0, "offset": 0, "units": "s", "navigate": True},
+        {"name": "y", "size": 48, "scale": 0.12, "offset": 0, "units": "nm", "navigate": False},
+        {"name": "x", "size": 64, "scale": 0.12, "offset": 0, "units": "nm", "navigate": False},
+    ]
+    path = tmp_path / "insitu.emd"
+    rsciio.emd.file_writer(str(path), {"data": data, "axes": axes, "metadata": {"General": {"title": "t"}, "Signal": {}}, "original_metadata": {}})
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-temseg")
+    assert isinstance(layer.data, da.Array)
+    assert tuple(layer.scale) == pytest.approx((1.0, 0.12, 0.12))
+    assert layer.metadata["temseg"]["pixel_size_nm"] == pytest.approx(0.12)
+
+
+def test_results_folder_opens_for_review(make_napari_viewer, tmp_path, small_video):
+    from napari_temseg.io import write_track_dir
+
+    write_track_dir(tmp_path / "run", small_video.labels, small_video.events)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(tmp_path / "run"), plugin="napari-temseg")
+    assert layer.metadata["temseg"]["events"] == small_video.events
+    widget = FusionReviewWidget(viewer)
+    widget.labels_layer.value = layer
+    assert widget.table.rowCount() == len(small_video.events)

@@ -1,33 +1,42 @@
-"""napari reader: TIFF micrographs and stacks, and folders written by `temseg track`."""
+"""napari reader: TIFF micrographs and stacks, TEM video formats, and `temseg track` result folders.
+
+Stacks and TEM files open lazily (dask) with their nm pixel size as the layer scale.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .errors import TemsegError
+from .io.stacks import TEM_FORMATS
+
+STACK_SUFFIXES = (".tif", ".tiff", *TEM_FORMATS)
 
 
 def get_reader(path: str | list[str]):
-    """Return a reader for a .tif/.tiff file or a tracking results folder, else None."""
+    """Return a reader for a file or results folder this plugin understands, else None."""
     if isinstance(path, list):
         return None
     p = Path(path)
     if p.is_dir() and (p / "labels.zarr").exists() and (p / "events.csv").exists():
         return read_track_results
-    if p.suffix.lower() in (".tif", ".tiff") and p.is_file():
-        return read_tiff
+    if p.suffix.lower() in STACK_SUFFIXES and p.is_file():
+        return read_video
     return None
 
 
-def read_tiff(path: str) -> list[tuple]:
-    """An image layer from a TIFF micrograph or (T, Y, X) stack."""
-    from .io import read_image
+def read_video(path: str) -> list[tuple]:
+    """An image layer: (T, Y, X) stacks lazily, single images as arrays; scale in nm when known."""
+    from .io import open_video
 
     try:
-        data = read_image(path)
+        video = open_video(path)
     except TemsegError:
         return []
-    return [(data, {"name": Path(path).stem}, "image")]
+    meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm, **video.metadata}}}
+    if video.data.shape[0] == 1:
+        return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, "image")]
+    return [(video.data, {**meta, "scale": video.scale}, "image")]
 
 
 def read_track_results(path: str) -> list[tuple]:

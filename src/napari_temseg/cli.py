@@ -140,21 +140,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from .io import read_stack, write_track_dir
-    from .tracking import track
+    from .io import open_video
+    from .video import track_video
 
-    frames = read_stack(args.input)
+    video = open_video(args.input)
+    if args.pixel_size:
+        video.pixel_size_nm = args.pixel_size
 
     def progress(done: int, total: int) -> None:
-        if done == total or done % 10 == 0:
-            print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
+        print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
-    result = track(frames, args.model, args.method, progress=progress, **_options(args))
+    summary = track_video(
+        video, args.out, args.model, _options(args), chunk=args.chunk, overwrite=args.overwrite,
+        workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
+    )
     print(file=sys.stderr)
-    write_track_dir(args.out, result.labels, result.events, args.pixel_size)
-    n_tracks = result.tracks["track_id"].nunique()
+    import pandas as pd
+
+    n_tracks = pd.read_csv(Path(args.out) / "tracks.csv", usecols=["track_id"])["track_id"].nunique()
+    resumed = f" (resumed at frame {summary.resumed_from})" if summary.resumed_from else ""
     print(
-        f"{result.labels.shape[0]} frames, {n_tracks} tracks, {len(result.events)} fusion events; "
+        f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}; "
         f"results in {args.out}"
     )
     return 0
@@ -260,6 +266,18 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_video(args: argparse.Namespace) -> int:
+    from .bench_video import bench_video
+
+    rows = bench_video(args.frames, args.size, args.model)
+    if args.out:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(args.out, index=False)
+        print(f"written {args.out}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import available_models
 
@@ -285,11 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("track", help="track particles through a time stack, detecting fusions")
-    p.add_argument("input", help="multi-page TIFF (T, Y, X) or a folder of frames")
+    p = sub.add_parser("track", help="track particles through a time stack, detecting fusions (resumable)")
+    p.add_argument("input", help="TIFF stack, folder of frames, or TEM file (.dm3/.dm4/.ser/.emd/.mrc)")
     p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
     p.add_argument("--method", default="link", choices=["link", "propagate"])
-    p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel, adds nm columns")
+    p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (default: from the file)")
+    p.add_argument("--chunk", type=int, default=16, help="frames per committed chunk")
+    p.add_argument("--overwrite", action="store_true", help="replace results of another run in --out")
+    p.add_argument("--workers", type=int, default=None, help="segment on N local dask worker processes")
+    p.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
     _add_model_args(p)
     p.set_defaults(func=cmd_track)
 
@@ -341,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="e.g. efficientsam-tiny")
     p.add_argument("file", nargs="?", help="with import: the downloaded checkpoint")
     p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("bench-video", help="frames/s and peak RSS of `temseg track` for several video lengths")
+    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--out", help="CSV file for the results")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_bench_video)
 
     p = sub.add_parser("models", help="list available models")
     p.set_defaults(func=cmd_models)

@@ -2,49 +2,43 @@
 
 from __future__ import annotations
 
-import numpy as np
-from magicgui.widgets import ComboBox, Container, SpinBox
+import tempfile
+from pathlib import Path
 
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, FileEdit, SpinBox
+
+from ..io import Video, open_track_dir
 from ..models import available_models
-from ..tracking import TrackResult, iter_track
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
+from ..video import RunSummary, iter_track_video
 from ._layers import layer_picker
 from ._runner import WorkerControls
 
 
-def track_job(data, model: str, options: dict):
-    """Generator: yields (done, total), returns a TrackResult."""
-    total = data.shape[0]
-    out, linker = None, None
-    for t, tracked, linker in iter_track(data, model, "link", **options):
-        if out is None:
-            out = np.zeros((total, *tracked.shape), np.uint32)
-        out[t] = tracked
-        yield t + 1, total
-    return TrackResult(out, tracks_table(out), list(linker.events))
+def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, table=None):
+    """Add the tracked Labels layer (lazy if `labels` is) and its Tracks layer with the fusion graph.
 
-
-def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, layers=None):
-    """Add (or refresh) the tracked Labels layer and its Tracks layer; returns both."""
-    meta = {"temseg": {"events": events}}
-    table = tracks_table(labels)
-    data = napari_tracks_data(table)
-    if layers is None:
-        lab = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate, metadata=meta)
-        trk = viewer.add_tracks(
-            data, graph=lineage_graph(events), name=f"{name} lineage", scale=scale, translate=translate
-        )
-        return lab, trk
-    lab, trk = layers
-    lab.data = labels
-    lab.metadata = meta
-    trk.data = data
-    trk.graph = lineage_graph(events)
-    return lab, trk
+    table: the tracks table (frame, track_id, y, x) if already at hand, else computed from labels.
+    """
+    table = tracks_table(labels) if table is None else table
+    labels_layer = viewer.add_labels(
+        labels, name=f"{name} tracked", scale=scale, translate=translate, metadata={"temseg": {"events": events}}
+    )
+    tracks_layer = viewer.add_tracks(
+        napari_tracks_data(table), graph=lineage_graph(events), name=f"{name} lineage",
+        scale=scale, translate=translate,
+    )
+    return labels_layer, tracks_layer
 
 
 class TrackWidget(Container):
-    """Plugins > napari-temseg > Track particles."""
+    """Plugins > napari-temseg > Track particles.
+
+    Runs the chunked, resumable pipeline into a results folder (a temporary one by
+    default) and shows the result lazily from its zarr store, so long or lazy
+    (dask) videos are never loaded whole.
+    """
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
@@ -53,10 +47,10 @@ class TrackWidget(Container):
         self.model = ComboBox(label="model", choices=available_models(), value="classical")
         self.fusion_frames = SpinBox(label="fusion after (frames)", value=6, min=1, max=100)
         self.max_gap = SpinBox(label="max gap (frames)", value=3, min=0, max=100)
+        self.out_dir = FileEdit(label="results folder", mode="d", value=tempfile.mkdtemp(prefix="temseg-"))
         self.controls = WorkerControls("Track")
-        self.extend([self.image, self.model, self.fusion_frames, self.max_gap, self.controls])
+        self.extend([self.image, self.model, self.fusion_frames, self.max_gap, self.out_dir, self.controls])
         self.controls.run_button.clicked.connect(self.run)
-        self.result: TrackResult | None = None
 
     def run(self):
         from napari.utils.notifications import show_error
@@ -66,9 +60,14 @@ class TrackWidget(Container):
             show_error("open a (T, Y, X) image stack first")
             return None
         options = {"fusion_min_frames": int(self.fusion_frames.value), "max_gap": int(self.max_gap.value)}
+        pixel = float(layer.scale[-1]) if layer.scale[-1] != 1 else None
+        video = Video(layer.data, pixel, "")
+        out = Path(self.out_dir.value)
 
-        def add_layers(result: TrackResult):
-            self.result = result
-            show_tracks(self.viewer, result.labels, result.events, layer.scale, layer.translate, layer.name)
+        def add_layers(summary: RunSummary):
+            labels, events = open_track_dir(summary.out)
+            table = pd.read_csv(summary.out / "tracks.csv", usecols=["frame", "track_id", "y", "x"])
+            show_tracks(self.viewer, labels, events, layer.scale, layer.translate, layer.name, table)
 
-        return self.controls.start(track_job, (layer.data, self.model.value, options), add_layers)
+        args = (video, out, self.model.value, options, 16, True)
+        return self.controls.start(iter_track_video, args, add_layers)

@@ -2,9 +2,13 @@
 
 from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff
 from .results import open_track_dir, read_track_dir, write_track_dir
+from .stacks import TEM_FORMATS, Video, open_video
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "TEM_FORMATS",
+    "Video",
+    "open_video",
     "open_track_dir",
     "read_image",
     "read_stack",

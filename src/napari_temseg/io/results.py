@@ -30,6 +30,13 @@ def write_labels_zarr(path: Path, labels) -> None:
         store[t] = np.asarray(labels[t], dtype=np.uint32)
 
 
+def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None = None) -> None:
+    """tracks.csv, events.csv and sintering.csv from (T, Y, X) labels read frame by frame."""
+    particle_table(labels, pixel_size_nm).to_csv(out / "tracks.csv", index=False)
+    events_table(events).to_csv(out / "events.csv", index=False)
+    sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
+
+
 def write_track_dir(
     out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None
 ) -> Path:
@@ -38,9 +45,7 @@ def write_track_dir(
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_labels_zarr(out / "labels.zarr", labels)
-        particle_table(labels, pixel_size_nm).to_csv(out / "tracks.csv", index=False)
-        events_table(events).to_csv(out / "events.csv", index=False)
-        sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
+        write_tables(out, labels, events, pixel_size_nm)
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out

@@ -41,26 +41,39 @@ class TrackResult:
         return napari_tracks_data(self.tracks)
 
 
-def _link_options(options: dict) -> tuple[LinkOptions, dict]:
+def split_options(options: dict) -> tuple[LinkOptions, dict]:
+    """(linking options, the rest: model options) from one keyword dict."""
     names = set(LinkOptions.__dataclass_fields__)
     link = {k: options.pop(k) for k in list(options) if k in names}
     return LinkOptions(**link), options
 
 
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise TemsegError(f"unknown tracking method {method!r}; use one of {', '.join(METHODS)}")
+
+
 def iter_track(
     frames: Any, model: str | Segmenter = "classical", method: str = "link", **options: Any
 ) -> Iterator[tuple[int, np.ndarray, Linker]]:
-    """Yield (t, tracked labels, linker) as frames finish, in order; linker.events grows."""
-    if method not in METHODS:
-        raise TemsegError(f"unknown tracking method {method!r}; use one of {', '.join(METHODS)}")
-    if method == "propagate":
-        raise TemsegError(
-            "method 'propagate' needs a prompted model (EfficientSAM), and none is registered "
-            "in this version; use method='link'"
-        )
-    link_opts, model_opts = _link_options(dict(options))
+    """Yield (t, tracked labels, linker) as frames finish, in order; linker.events grows.
+
+    method "link": segment every frame with `model`, then link. method "propagate":
+    `model` is a prompted model (efficientsam-tiny); the first frame (or any frame
+    that lost every particle) is segmented by `seed_model` (default "classical"),
+    later ones are prompted with the previous frame's tracked masks; `keyframes`
+    {t: labels} replace frames the user corrected.
+    """
+    check_method(method)
+    link_opts, model_opts = split_options(dict(options))
     segmenter = load_model(model) if isinstance(model, str) else model
     linker = Linker(link_opts)
+    if method == "propagate":
+        from .propagate import iter_propagate
+
+        for t, tracked in iter_propagate(frames, segmenter, linker, **model_opts):
+            yield t, tracked, linker
+        return
     for _, labels in iter_segment_frames(frames, segmenter, **model_opts):
         for t, tracked in linker.push(labels):
             yield t, tracked, linker
@@ -94,4 +107,4 @@ def track(
     return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events))
 
 
-__all__ = ["LinkOptions", "Linker", "TrackResult", "iter_track", "track"]
+__all__ = ["LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "split_options", "track"]

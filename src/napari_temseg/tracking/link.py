@@ -145,6 +145,50 @@ class Linker:
     _born: dict = field(default_factory=dict)  # track id -> first frame
     _prev_stats: tuple = ()  # area, cy, cx of the previous tracked frame
 
+    @property
+    def last_labels(self) -> np.ndarray | None:
+        """The most recent tracked frame (None before the first push)."""
+        return self._prev
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Everything needed to continue later: (JSON-able fields, arrays). See `restore`."""
+        fields = {
+            "options": self.options.__dict__,
+            "next_id": self.next_id,
+            "events": self.events,
+            "t": self._t,
+            "drift": [float(v) for v in self._drift],
+            "pending": [[sorted(p.parents), p.start, p.seen, p.last] for p in self._pending.values()],
+            "lost": {str(k): [v.frame, float(v.y), float(v.x), v.area] for k, v in self._lost.items()},
+            "born": {str(k): v for k, v in self._born.items()},
+            "buffer_frames": [t for t, _ in self._buffer],
+        }
+        arrays = {f"buffer_{i}": frame for i, (_, frame) in enumerate(self._buffer)}
+        if self._prev is not None:
+            arrays["prev"] = self._prev
+        return fields, arrays
+
+    @classmethod
+    def restore(cls, fields: dict, arrays: dict[str, np.ndarray]) -> "Linker":
+        """A linker in exactly the state `state()` saved."""
+        linker = cls(LinkOptions(**fields["options"]), next_id=fields["next_id"], events=list(fields["events"]))
+        linker._t = fields["t"]
+        linker._drift = np.array(fields["drift"], dtype=float)
+        linker._pending = {
+            frozenset(p): _Pending(frozenset(p), start, seen, last) for p, start, seen, last in fields["pending"]
+        }
+        linker._lost = {int(k): _Lost(*v) for k, v in fields["lost"].items()}
+        linker._born = {int(k): v for k, v in fields["born"].items()}
+        linker._buffer = deque(
+            (t, np.array(arrays[f"buffer_{i}"])) for i, t in enumerate(fields["buffer_frames"])
+        )
+        if "prev" in arrays:
+            last = linker._buffer[-1] if linker._buffer else None
+            # The newest buffered frame *is* the previous frame: keep them one object, as in a live run.
+            linker._prev = last[1] if last is not None and last[0] == linker._t else np.array(arrays["prev"])
+            linker._prev_stats = _stats(linker._prev, int(linker._prev.max()))
+        return linker
+
     def seed(self, tracked: np.ndarray, t: int, next_id: int) -> None:
         """Start from an already tracked frame `t` (a user's keyframe): its IDs are kept
         and count as established particles."""

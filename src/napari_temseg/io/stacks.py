@@ -1,0 +1,176 @@
+"""Open in-situ TEM videos lazily, with their pixel size in nm.
+
+Multi-page and BigTIFF stacks, folders of frames, and the TEM formats
+rosettasciio reads lazily (.dm3/.dm4, .ser, .emd Velox and NCEM, .mrc, ...)
+become (T, Y, X) dask arrays: no pixel is read until a frame is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TemsegError
+from .images import IMAGE_SUFFIXES, read_stack
+
+#: File suffix -> rosettasciio plugin module.
+TEM_FORMATS = {
+    ".dm3": "digitalmicrograph",
+    ".dm4": "digitalmicrograph",
+    ".ser": "tia",
+    ".emd": "emd",
+    ".mrc": "mrc",
+    ".blo": "blockfile",
+    ".tvips": "tvips",
+    ".hspy": "hspy",
+}
+
+#: Length units rosettasciio and TIFF tags use, in nm.
+NM_PER_UNIT = {
+    "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0,
+    "µm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "\\u00b5m": 1e3,
+    "å": 0.1, "a": 0.1, "angstrom": 0.1, "ångström": 0.1,
+    "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7,
+}
+
+
+@dataclass
+class Video:
+    """data: (T, Y, X) dask array; pixel_size_nm: None when the file does not say."""
+
+    data: object
+    pixel_size_nm: float | None = None
+    source: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def scale(self) -> tuple[float, float, float]:
+        """napari layer scale (t, y, x): nm per pixel where known, else 1."""
+        s = self.pixel_size_nm or 1.0
+        return (1.0, s, s)
+
+
+def to_nm(value: float, unit: str | None) -> float | None:
+    """A length in `unit` as nm, or None for an unknown or missing unit."""
+    if not unit:
+        return None
+    factor = NM_PER_UNIT.get(str(unit).strip().lower())
+    return None if factor is None or not value else float(value) * factor
+
+
+def open_video(path: str | Path) -> Video:
+    """Open a video file or frame folder lazily; raise TemsegError naming the problem otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise TemsegError(f"{path}: no such file or folder")
+    if path.is_dir():
+        stack = read_stack(path)
+        first = sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+        return Video(stack, _tiff_pixel_size(first[0]) if first else None, str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        return _open_tiff(path)
+    if suffix in TEM_FORMATS:
+        return _open_rsciio(path, TEM_FORMATS[suffix])
+    if suffix in IMAGE_SUFFIXES:
+        return Video(read_stack(path), None, str(path))
+    raise TemsegError(
+        f"{path}: unknown video format {suffix!r}; supported: TIFF, a folder of frames, "
+        f"{', '.join(sorted(TEM_FORMATS))}"
+    )
+
+
+def _open_tiff(path: Path) -> Video:
+    import dask
+    import dask.array as da
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype = tuple(series.shape), series.dtype
+            n_pages = len(series.pages)
+            end = _data_end(tif, series)
+            promised = int((tif.imagej_metadata or {}).get("images", 0))
+    except Exception as err:
+        raise TemsegError(f"{path}: cannot read TIFF ({type(err).__name__}: {err})") from None
+    size = path.stat().st_size
+    frames = shape[0] if len(shape) == 3 else 1
+    if promised > frames:
+        raise TemsegError(f"{path}: the file is truncated or corrupt: it promises {promised} frames, {frames} can be read")
+    if end is not None and end > size:
+        raise TemsegError(f"{path}: the file is truncated ({size} bytes, its frames need {end}); re-copy it")
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or n_pages != shape[0]:
+        raise TemsegError(f"{path}: expected a (T, Y, X) stack of single-channel pages, got shape {shape}")
+
+    def page(i: int) -> np.ndarray:
+        try:
+            return tifffile.imread(path, key=i)
+        except Exception as err:
+            raise TemsegError(f"{path}: frame {i} cannot be read ({type(err).__name__}: {err}); the file may be truncated") from None
+
+    frames = [da.from_delayed(dask.delayed(page)(i), shape[1:], dtype) for i in range(shape[0])]
+    return Video(da.stack(frames), _tiff_pixel_size(path), str(path))
+
+
+def _data_end(tif, series) -> int | None:
+    """Byte offset where the last frame's pixels end, from the headers (no pixel is read)."""
+    if series.dataoffset is not None:
+        return int(series.dataoffset + series.size * series.dtype.itemsize)
+    last = tif.pages[len(tif.pages) - 1]
+    offsets, counts = getattr(last, "dataoffsets", ()), getattr(last, "databytecounts", ())
+    return int(offsets[-1] + counts[-1]) if len(offsets) else None
+
+
+def _tiff_pixel_size(path: Path) -> float | None:
+    """nm per pixel from ImageJ metadata (unit + XResolution) or the TIFF resolution tags."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages[0].tags
+            ij = tif.imagej_metadata or {}
+            res = tags.get("XResolution")
+            if res is None:
+                return None
+            num, den = res.value
+            if not num:
+                return None
+            per_pixel = den / num  # units per pixel
+            if ij.get("unit"):
+                return to_nm(per_pixel, ij["unit"])
+            unit = tags.get("ResolutionUnit")
+            code = int(unit.value) if unit is not None else 1
+            return {3: per_pixel * 1e7, 2: per_pixel * 2.54e7}.get(code)  # centimetre, inch
+    except Exception:
+        return None
+
+
+def _open_rsciio(path: Path, plugin: str) -> Video:
+    import importlib
+
+    import dask.array as da
+
+    try:
+        reader = importlib.import_module(f"rsciio.{plugin}").file_reader
+    except ImportError as err:
+        raise TemsegError(f"{path}: reading {path.suffix} needs an optional package ({err.name}); pip install it") from None
+    try:
+        signals = reader(str(path), lazy=True)
+    except Exception as err:  # truncated or foreign files raise many kinds
+        raise TemsegError(f"{path}: cannot read as {plugin} ({type(err).__name__}: {err})") from None
+    images = [s for s in signals if np.ndim(s["data"]) in (2, 3)]
+    if not images:
+        raise TemsegError(f"{path}: no image or image stack inside (found {len(signals)} signal(s))")
+    signal = images[0]
+    data = signal["data"]
+    data = data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[-2:]) if data.ndim == 3 else data.shape)
+    if data.ndim == 2:
+        data = data[None]
+    x_axis = signal["axes"][-1]
+    title = signal.get("metadata", {}).get("General", {}).get("title", "")
+    return Video(data, to_nm(x_axis.get("scale", 0), x_axis.get("units")), str(path), {"title": title, "format": plugin})

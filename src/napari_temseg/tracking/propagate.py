@@ -1,0 +1,107 @@
+"""Prompt propagation: the tracked masks of frame t become the prompts for frame t+1.
+
+Each particle of the previous frame gives one query (its box, widened by
+`margin` px, plus its centroid as a positive point); all queries of a frame go
+through the decoder in one batched call, after one encoder pass. Masks that
+overlap strongly are one object now (a fusion in progress). The resulting
+instances go through the same Linker as `method="link"`, so identities, gap
+closing and fusion confirmation follow one rule set. A keyframe (labels the
+user corrected) replaces the prediction for its frame and propagation carries
+on from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..errors import TemsegError
+from ..instances import paint_masks
+from ..preprocess import normalize
+from ..segmentation import segment
+from .link import Linker
+
+
+def prompts_from_labels(labels: np.ndarray, margin: float = 4.0) -> list[np.ndarray]:
+    """One query per particle: box corners (codes 2, 3) and the centroid (code 1), in (y, x, code)."""
+    queries = []
+    h, w = labels.shape
+    ids = np.unique(labels[labels > 0])
+    slices = ndi.find_objects(labels)
+    centres = ndi.center_of_mass(np.ones_like(labels), labels, ids) if len(ids) else []
+    for i, (cy, cx) in zip(ids, centres):
+        sy, sx = slices[int(i) - 1]
+        y0, x0 = max(sy.start - margin, 0), max(sx.start - margin, 0)
+        y1, x1 = min(sy.stop - 1 + margin, h - 1), min(sx.stop - 1 + margin, w - 1)
+        queries.append(np.array([[y0, x0, 2], [y1, x1, 3], [cy, cx, 1]], float))
+    return queries
+
+
+def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Union masks whose overlap covers `threshold` of the smaller one (particles now one object)."""
+    n = len(masks)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    flat = masks.reshape(n, -1)
+    areas = flat.sum(1)
+    for i in range(n):
+        for j in range(i + 1, n):
+            inter = np.count_nonzero(flat[i] & flat[j])
+            if inter and inter >= threshold * max(min(areas[i], areas[j]), 1):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    merged = np.array([masks[g].any(0) for g in groups.values()]).reshape(-1, *masks.shape[1:])
+    return merged, np.array([scores[g].max() for g in groups.values()])
+
+
+def check_prompted(segmenter: Any) -> None:
+    if not hasattr(segmenter, "decode"):
+        name = getattr(segmenter, "name", segmenter)
+        raise TemsegError(f"method 'propagate' needs a prompted model such as efficientsam-tiny, not {name!r}")
+
+
+def next_instances(
+    frame: np.ndarray,
+    segmenter: Any,
+    previous: np.ndarray | None,
+    seed_model: str = "classical",
+    merge_threshold: float = 0.5,
+    min_size: int = 30,
+    **seed_options: Any,
+) -> np.ndarray:
+    """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are none)."""
+    if previous is None or not previous.any():
+        return segment(frame, seed_model, **seed_options)
+    logits, iou, _ = segmenter.decode(normalize(frame), prompts_from_labels(previous))
+    masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
+    return paint_masks(masks, scores, min_size)
+
+
+def iter_propagate(
+    frames: Any,
+    segmenter: Any,
+    linker: Linker,
+    keyframes: dict[int, np.ndarray] | None = None,
+    **options: Any,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (t, tracked labels) in order; `segmenter` must be a prompted model (has `decode`)."""
+    check_prompted(segmenter)
+    keyframes = keyframes or {}
+    for t in range(frames.shape[0]):
+        frame = np.asarray(frames[t])
+        instances = (
+            np.asarray(keyframes[t]) if t in keyframes else next_instances(frame, segmenter, linker.last_labels, **options)
+        )
+        yield from linker.push(instances)
+    yield from linker.flush()

@@ -1,0 +1,286 @@
+"""Long videos: segment and track chunk by chunk into DIR/labels.zarr, resumable after any kill.
+
+After every chunk the finished frames are in the zarr store and the tracker's
+state (open tracks, next ID, the frames still waiting for a fusion decision) is
+committed atomically to DIR/state.json + DIR/state.npz. A rerun of the same
+command continues after the last committed chunk and gives the same result as
+an uninterrupted run. Memory stays bounded by the chunk size, not the video
+length. Segmentation can run on a dask.distributed cluster; linking stays
+sequential.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import TemsegError
+from .io import Video, open_track_dir
+from .io.results import write_tables
+from .models import load_model
+from .segmentation import segment
+from .tracking import Linker, check_method, split_options
+from .tracking.propagate import check_prompted, next_instances
+
+RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
+
+
+@dataclass
+class RunSummary:
+    frames: int
+    resumed_from: int
+    events: list[dict]
+    out: Path
+
+
+class RunLock:
+    """One writer per output folder: a lock file holding the writer's PID (stale locks are taken over)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_FILE
+
+    def __enter__(self) -> "RunLock":
+        import psutil
+
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and psutil.pid_exists(pid):
+                    raise TemsegError(
+                        f"{self.path.parent}: another temseg run (pid {pid}) is writing here; wait for it "
+                        "or choose another --out"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its writer is gone
+        raise TemsegError(f"{self.path}: cannot take the run lock")
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _signature(video: Video, model: str, options: dict, chunk: int) -> dict:
+    source = Path(video.source) if video.source else None
+    stat = source.stat() if source is not None and source.exists() and source.is_file() else None
+    return {
+        "input": str(source.resolve()) if source else "",
+        "input_size": stat.st_size if stat else None,
+        "input_mtime": int(stat.st_mtime) if stat else None,
+        "shape": [int(s) for s in video.data.shape],
+        "dtype": str(video.data.dtype),
+        "model": model,
+        "options": options,
+        "chunk": chunk,
+        "pixel_size_nm": video.pixel_size_nm,
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _commit(out: Path, linker: Linker, pushed: int, written: int) -> None:
+    """Save the tracker state; arrays first, then the JSON that points at them (atomic replace)."""
+    fields, arrays = linker.state()
+    tmp = out / (ARRAYS_FILE + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out / ARRAYS_FILE)
+    _write_atomic(out / STATE_FILE, json.dumps({"pushed": pushed, "written": written, "linker": fields}))
+
+
+def _load_state(out: Path) -> tuple[int, int, Linker] | None:
+    if not (out / STATE_FILE).is_file():
+        return None
+    state = json.loads((out / STATE_FILE).read_text())
+    with np.load(out / ARRAYS_FILE) as arrays:
+        linker = Linker.restore(state["linker"], {k: arrays[k] for k in arrays.files})
+    return state["pushed"], state["written"], linker
+
+
+def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
+    """Create or check the output folder; True when an earlier run's state can be resumed."""
+    run_file = out / RUN_FILE
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text())
+        if previous.get("signature") == signature and not overwrite:
+            return True
+        if not overwrite:
+            raise TemsegError(
+                f"{out} holds results of another input, model or settings ({previous['signature'].get('input')}, "
+                f"{previous['signature'].get('model')}); use --overwrite to replace them, or another --out"
+            )
+    elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
+        raise TemsegError(f"{out} is not empty and holds no temseg run; use --overwrite or another --out")
+    for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv"):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    _write_atomic(run_file, json.dumps({"signature": signature, "version": __version__, "complete": False}))
+    return False
+
+
+@lru_cache(maxsize=4)
+def _cached_model(name: str):
+    return load_model(name)
+
+
+def _segment_one(frame: np.ndarray, model: str, options_json: str) -> np.ndarray:
+    """Worker-side segmentation: the model is built once per process."""
+    return segment(frame, _cached_model(model), **json.loads(options_json))
+
+
+def _segment_block(frames: np.ndarray, model: str, options: dict, client) -> list[np.ndarray]:
+    payload = json.dumps(options)
+    if client is None:
+        return [_segment_one(f, model, payload) for f in frames]
+    futures = client.map(_segment_one, list(frames), model=model, options_json=payload, pure=False)
+    return client.gather(futures)
+
+
+def _client(workers: int | None, scheduler: str | None):
+    if scheduler:
+        from distributed import Client
+
+        try:
+            return Client(scheduler, timeout="10s")
+        except OSError as err:
+            raise TemsegError(f"cannot reach the dask scheduler at {scheduler} ({err})") from None
+    if workers and workers > 1:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster)
+    return None
+
+
+def track_video(
+    video: Video,
+    out: str | Path,
+    model: str = "classical",
+    options: dict[str, Any] | None = None,
+    chunk: int = 16,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    method: str = "link",
+) -> RunSummary:
+    """Segment and track `video` into `out` (labels.zarr, tracks.csv, events.csv, sintering.csv).
+
+    options: model and linking options, as for `track()`. Resumes an interrupted
+    run of the same input, model and options; refuses a folder of another run
+    unless `overwrite`. progress(done, total) follows the committed frames.
+    """
+    steps = iter_track_video(video, out, model, options, chunk, overwrite, workers, scheduler, method)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress:
+            progress(done, total)
+
+
+def iter_track_video(
+    video: Video,
+    out: str | Path,
+    model: str = "classical",
+    options: dict[str, Any] | None = None,
+    chunk: int = 16,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    method: str = "link",
+) -> Generator[tuple[int, int], None, RunSummary]:
+    """`track_video` as a generator: yields (frames written, total) after each chunk, returns
+    the RunSummary. Stopping it between chunks leaves a resumable folder."""
+    import zarr
+
+    check_method(method)
+    if not isinstance(model, str):
+        raise TemsegError("track_video takes a model name (workers rebuild the model from it)")
+    if chunk < 1:
+        raise TemsegError("--chunk must be at least 1 frame")
+    options = dict(options or {})
+    link_opts, model_opts = split_options(dict(options))
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise TemsegError(f"{out}: cannot write results here ({err.strerror or err})") from None
+    n = int(video.data.shape[0])
+    with RunLock(out):
+        signature = _signature(video, model, options, chunk)
+        resume = _prepare(out, signature, overwrite)
+        state = _load_state(out) if resume else None
+        run = json.loads((out / RUN_FILE).read_text())
+        if run.get("complete"):
+            _, events = open_track_dir(out)
+            return RunSummary(n, n, events, out)
+        shape = (n, *[int(s) for s in video.data.shape[1:]])
+        if state is None:
+            store = zarr.open_array(str(out / "labels.zarr"), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
+            pushed, written, linker = 0, 0, Linker(link_opts)
+        else:
+            store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
+            pushed, written, linker = state
+        resumed_from = pushed
+        client = _client(workers, scheduler)
+        try:
+            segmenter = _cached_model(model)  # fail early, in this process, with a clear message
+            if method == "propagate":
+                check_prompted(segmenter)
+            while pushed < n:
+                stop = min(pushed + chunk, n)
+                frames = np.asarray(video.data[pushed:stop])
+                if method == "propagate":  # sequential by nature: each frame is prompted by the last
+                    instances = (next_instances(f, segmenter, linker.last_labels, **model_opts) for f in frames)
+                else:
+                    instances = _segment_block(frames, model, model_opts, client)
+                for labels in instances:
+                    for t, tracked in linker.push(labels):
+                        store[t] = tracked
+                        written = t + 1
+                pushed = stop
+                if pushed == n:
+                    for t, tracked in linker.flush():
+                        store[t] = tracked
+                        written = t + 1
+                _commit(out, linker, pushed, written)
+                yield written, n
+        except OSError as err:
+            raise TemsegError(
+                f"{out}: writing failed ({err.strerror or err}); finished chunks are kept, rerun to resume"
+            ) from None
+        finally:
+            if client is not None:
+                client.close()
+        write_tables(out, store, linker.events, video.pixel_size_nm)
+        run["complete"] = True
+        _write_atomic(out / RUN_FILE, json.dumps(run))
+    return RunSummary(n, resumed_from, list(linker.events), out)
+
+
+__all__ = ["RunSummary", "iter_track_video", "track_video"]

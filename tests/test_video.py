@@ -1,0 +1,132 @@
+"""Long videos: lazy input with nm scale, chunked zarr output, resume after SIGKILL, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_temseg import TemsegError
+from napari_temseg.io import open_video
+from napari_temseg.synth import synth_video
+from napari_temseg.video import track_video
+
+
+@pytest.fixture(scope="module")
+def video_file(tmp_path_factory):
+    """A 96-frame synthetic sintering video as an ImageJ TIFF with 0.4 nm pixels."""
+    path = tmp_path_factory.mktemp("video") / "movie.tif"
+    v = synth_video(n_frames=96, shape=(256, 256), n_single=5, n_pairs=2, n_triples=0, n_touching=1, seed=4)
+    tifffile.imwrite(path, v.frames, imagej=True, resolution=(1 / 0.4, 1 / 0.4), metadata={"unit": "nm", "axes": "TYX"})
+    return path
+
+
+def test_tiff_opens_lazily_with_nm_pixels(video_file):
+    video = open_video(video_file)
+    assert isinstance(video.data, da.Array) and video.data.shape == (96, 256, 256)
+    assert video.pixel_size_nm == pytest.approx(0.4)
+    assert video.scale == pytest.approx((1.0, 0.4, 0.4))
+    assert np.array_equal(video.data[5].compute(), tifffile.imread(video_file, key=5))
+
+
+def test_emd_written_by_rosettasciio_opens_lazily_with_nm_scale(tmp_path):
+    import rsciio.emd
+
+    data = (np.random.default_rng(0).random((4, 32, 40)) * 255).astype(np.uint8)
+    axes = [
+        {"name": "time", "size": 4, "scale": 0.5, "offset": 0, "units": "s", "navigate": True},
+        {"name": "y", "size": 32, "scale": 2.5, "offset": 0, "units": "Å", "navigate": False},
+        {"name": "x", "size": 40, "scale": 2.5, "offset": 0, "units": "Å", "navigate": False},
+    ]
+    path = tmp_path / "heating.emd"
+    rsciio.emd.file_writer(str(path), {"data": data, "axes": axes, "metadata": {"General": {"title": "heating"}, "Signal": {}}, "original_metadata": {}})
+    video = open_video(path)
+    assert isinstance(video.data, da.Array)
+    assert video.pixel_size_nm == pytest.approx(0.25)
+    assert np.array_equal(video.data.compute(), data)
+
+
+def _zarr(path):
+    return np.asarray(zarr.open_array(str(path / "labels.zarr"), mode="r")[:])
+
+
+def test_killed_run_resumes_to_the_same_result(video_file, tmp_path):
+    reference = track_video(open_video(video_file), tmp_path / "straight", chunk=8)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "napari_temseg.cli", "track", str(video_file), "--out", str(out), "--chunk", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = out / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["pushed"] >= 24:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    pushed = json.loads(state.read_text())["pushed"]
+    assert 24 <= pushed < 96, "the run finished before it could be killed"
+    rerun = subprocess.run(cmd, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resumed at frame {pushed}" in rerun.stdout
+    resumed, straight = _zarr(out), _zarr(tmp_path / "straight")
+    for t in range(96):
+        assert np.array_equal(resumed[t], straight[t]), f"frame {t} differs"
+    assert (out / "events.csv").read_text() == (tmp_path / "straight" / "events.csv").read_text()
+    assert len(reference.events) == 2
+
+
+def test_other_run_in_the_folder_is_refused_unless_overwrite(video_file, tmp_path):
+    video = open_video(video_file)
+    video.data = video.data[:10]
+    track_video(video, tmp_path / "out", chunk=5)
+    with pytest.raises(TemsegError, match="another input, model or settings.*--overwrite"):
+        track_video(video, tmp_path / "out", chunk=5, options={"sigma": 3})
+    summary = track_video(video, tmp_path / "out", chunk=5, options={"sigma": 3}, overwrite=True)
+    assert summary.frames == 10 and summary.resumed_from == 0
+    (tmp_path / "stranger").mkdir()
+    (tmp_path / "stranger" / "notes.txt").write_text("mine")
+    with pytest.raises(TemsegError, match="not empty"):
+        track_video(video, tmp_path / "stranger")
+    assert (tmp_path / "stranger" / "notes.txt").read_text() == "mine"
+
+
+def test_concurrent_writer_is_refused(video_file, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / ".lock").write_text(str(os.getppid()))  # a live process holds the folder
+    with pytest.raises(TemsegError, match="another temseg run"):
+        track_video(open_video(video_file), out)
+    (out / ".lock").write_text("999999999")  # a dead writer's stale lock is taken over
+    video = open_video(video_file)
+    video.data = video.data[:3]
+    assert track_video(video, out).frames == 3
+
+
+def test_bad_inputs_are_clear(tmp_path, video_file):
+    truncated = tmp_path / "cut.tif"
+    truncated.write_bytes(video_file.read_bytes()[:200_000])
+    with pytest.raises(TemsegError, match="cut.tif"):
+        open_video(truncated)
+    with pytest.raises(TemsegError, match="unknown video format"):
+        open_video(tmp_path / "x.avi") if (tmp_path / "x.avi").write_bytes(b"RIFF") else None
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(TemsegError, match="cannot write results"):
+        track_video(open_video(video_file), blocker / "out")
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_result(video_file, tmp_path):
+    video = open_video(video_file)
+    video.data = video.data[:24]
+    single = track_video(video, tmp_path / "one", chunk=8)
+    multi = track_video(video, tmp_path / "two", chunk=8, workers=2)
+    assert np.array_equal(_zarr(tmp_path / "one"), _zarr(tmp_path / "two"))
+    assert single.events == multi.events
