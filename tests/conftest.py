@@ -49,3 +49,17 @@ def two_discs():
     labels[(yy - 20) ** 2 + (xx - 20) ** 2 < 64] = 1
     labels[(yy - 44) ** 2 + (xx - 44) ** 2 < 64] = 2
     return labels
+
+
+def write_emd(path: Path, data: np.ndarray, pixel: float, unit: str) -> Path:
+    """A (T, Y, X) NCEM EMD file written by rosettasciio, with `pixel` `unit` per pixel."""
+    import rsciio.emd
+
+    axes = [{"name": "time", "size": data.shape[0], "scale": 1.0, "offset": 0, "units": "s", "navigate": True}]
+    axes += [
+        {"name": name, "size": size, "scale": pixel, "offset": 0, "units": unit, "navigate": False}
+        for name, size in zip("yx", data.shape[1:])
+    ]
+    signal = {"data": data, "axes": axes, "metadata": {"General": {"title": path.stem}, "Signal": {}}, "original_metadata": {}}
+    rsciio.emd.file_writer(str(path), signal)
+    return path

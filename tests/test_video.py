@@ -18,6 +18,8 @@ from napari_temseg.io import open_video
 from napari_temseg.synth import synth_video
 from napari_temseg.video import track_video
 
+from conftest import write_emd
+
 
 @pytest.fixture(scope="module")
 def video_file(tmp_path_factory):
@@ -37,17 +39,8 @@ def test_tiff_opens_lazily_with_nm_pixels(video_file):
 
 
 def test_emd_written_by_rosettasciio_opens_lazily_with_nm_scale(tmp_path):
-    import rsciio.emd
-
     data = (np.random.default_rng(0).random((4, 32, 40)) * 255).astype(np.uint8)
-    axes = [
-        {"name": "time", "size": 4, "scale": 0.5, "offset": 0, "units": "s", "navigate": True},
-        {"name": "y", "size": 32, "scale": 2.5, "offset": 0, "units": "Å", "navigate": False},
-        {"name": "x", "size": 40, "scale": 2.5, "offset": 0, "units": "Å", "navigate": False},
-    ]
-    path = tmp_path / "heating.emd"
-    rsciio.emd.file_writer(str(path), {"data": data, "axes": axes, "metadata": {"General": {"title": "heating"}, "Signal": {}}, "original_metadata": {}})
-    video = open_video(path)
+    video = open_video(write_emd(tmp_path / "heating.emd", data, 2.5, "Å"))
     assert isinstance(video.data, da.Array)
     assert video.pixel_size_nm == pytest.approx(0.25)
     assert np.array_equal(video.data.compute(), data)
@@ -130,3 +123,31 @@ def test_workers_give_the_same_result(video_file, tmp_path):
     multi = track_video(video, tmp_path / "two", chunk=8, workers=2)
     assert np.array_equal(_zarr(tmp_path / "one"), _zarr(tmp_path / "two"))
     assert single.events == multi.events
+
+
+def test_full_disk_keeps_finished_chunks_and_resumes(video_file, tmp_path, monkeypatch):
+    import errno
+
+    import napari_temseg.video as video_module
+
+    video = open_video(video_file)
+    video.data = video.data[:24]
+    straight = tmp_path / "straight"
+    track_video(video, straight, chunk=8)
+    real_commit = video_module._commit
+    calls = []
+
+    def commit_then_fill_disk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_commit(*args)
+
+    monkeypatch.setattr(video_module, "_commit", commit_then_fill_disk)
+    out = tmp_path / "full"
+    with pytest.raises(TemsegError, match="No space left on device.*rerun to resume"):
+        track_video(video, out, chunk=8)
+    monkeypatch.setattr(video_module, "_commit", real_commit)
+    summary = track_video(video, out, chunk=8)
+    assert summary.resumed_from == 8
+    assert np.array_equal(_zarr(out), _zarr(straight))

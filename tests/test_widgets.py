@@ -9,6 +9,8 @@ from napari_temseg._widgets.segment import SegmentWidget
 from napari_temseg._widgets.track import TrackWidget, show_tracks
 from napari_temseg.synth import synth_video
 from napari_temseg.tracking import track
+
+from conftest import write_emd
 from napari_temseg import TemsegError
 
 pytestmark = pytest.mark.gui
@@ -165,16 +167,9 @@ def test_points_to_prompts_per_frame():
 
 def test_tem_file_opens_lazily_with_nm_scale(make_napari_viewer, tmp_path):
     import dask.array as da
-    import rsciio.emd
 
     data = (np.random.default_rng(1).random((6, 48, 64)) * 200).astype(np.uint8)
-    axes = [
-        {"name": "time", "size": 6, "scale": 1.0, "offset": 0, "units": "s", "navigate": True},
-        {"name": "y", "size": 48, "scale": 0.12, "offset": 0, "units": "nm", "navigate": False},
-        {"name": "x", "size": 64, "scale": 0.12, "offset": 0, "units": "nm", "navigate": False},
-    ]
-    path = tmp_path / "insitu.emd"
-    rsciio.emd.file_writer(str(path), {"data": data, "axes": axes, "metadata": {"General": {"title": "t"}, "Signal": {}}, "original_metadata": {}})
+    path = write_emd(tmp_path / "insitu.emd", data, 0.12, "nm")
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(path), plugin="napari-temseg")
     assert isinstance(layer.data, da.Array)

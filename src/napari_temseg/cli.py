@@ -151,7 +151,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
     summary = track_video(
-        video, args.out, args.model, _options(args), chunk=args.chunk, overwrite=args.overwrite,
+        video, args.out, model=args.model, options=_options(args), chunk=args.chunk, overwrite=args.overwrite,
         workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
     )
     print(file=sys.stderr)

@@ -72,6 +72,15 @@ class InstanceScores:
         return asdict(self)
 
 
+def precision_recall_f1(matched: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
+    """Scores of `matched` one-to-one matches between n_pred predictions and n_true truths
+    (all 1.0 when both sides are empty)."""
+    precision = matched / n_pred if n_pred else float(n_true == 0)
+    recall = matched / n_true if n_true else float(n_pred == 0)
+    f1 = 2 * matched / (n_pred + n_true) if (n_pred + n_true) else 1.0
+    return precision, recall, f1
+
+
 def _counts_at(iou: np.ndarray, n_pred: int, n_true: int, thr: float) -> tuple[int, int, int]:
     tp = int(np.count_nonzero(iou > thr))
     return tp, n_pred - tp, n_true - tp
@@ -90,9 +99,7 @@ def instance_scores(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5)
     n_true = len(np.unique(truth[truth > 0]))
     _, _, iou = pairwise_iou(pred, truth)
     tp, fp, fn = _counts_at(iou, n_pred, n_true, threshold)
-    precision = tp / n_pred if n_pred else float(n_true == 0)
-    recall = tp / n_true if n_true else float(n_pred == 0)
-    f1 = 2 * tp / (n_pred + n_true) if (n_pred + n_true) else 1.0
+    precision, recall, f1 = precision_recall_f1(tp, n_pred, n_true)
     matched = iou[iou > threshold]
     aps = []
     for thr in AP_THRESHOLDS:
@@ -179,9 +186,7 @@ def tracking_scores(
                 found += 1
                 break
     n_true, n_pred = len(true_events), len(pred_events)
-    precision = found / n_pred if n_pred else float(n_true == 0)
-    recall = found / n_true if n_true else float(n_pred == 0)
-    f1 = 2 * found / (n_true + n_pred) if (n_true + n_pred) else 1.0
+    precision, recall, f1 = precision_recall_f1(found, n_pred, n_true)
     return TrackingScores(
         consistent_id_fraction=carried / total if total else 1.0,
         id_switches=switches,

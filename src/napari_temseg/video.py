@@ -172,25 +172,13 @@ def _client(workers: int | None, scheduler: str | None):
     return None
 
 
-def track_video(
-    video: Video,
-    out: str | Path,
-    model: str = "classical",
-    options: dict[str, Any] | None = None,
-    chunk: int = 16,
-    overwrite: bool = False,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    method: str = "link",
-) -> RunSummary:
+def track_video(video: Video, out: str | Path, *, progress: Callable[[int, int], None] | None = None, **kwargs) -> RunSummary:
     """Segment and track `video` into `out` (labels.zarr, tracks.csv, events.csv, sintering.csv).
 
-    options: model and linking options, as for `track()`. Resumes an interrupted
-    run of the same input, model and options; refuses a folder of another run
-    unless `overwrite`. progress(done, total) follows the committed frames.
+    Keyword arguments as for `iter_track_video`; progress(done, total) follows
+    the committed frames. Returns the RunSummary.
     """
-    steps = iter_track_video(video, out, model, options, chunk, overwrite, workers, scheduler, method)
+    steps = iter_track_video(video, out, **kwargs)
     while True:
         try:
             done, total = next(steps)
@@ -211,8 +199,13 @@ def iter_track_video(
     scheduler: str | None = None,
     method: str = "link",
 ) -> Generator[tuple[int, int], None, RunSummary]:
-    """`track_video` as a generator: yields (frames written, total) after each chunk, returns
-    the RunSummary. Stopping it between chunks leaves a resumable folder."""
+    """Segment and track chunk by chunk; yields (frames written, total) after each committed
+    chunk and returns the RunSummary. Stopping it between chunks leaves a resumable folder.
+
+    options: model and linking options, as for `track()`. Resumes an interrupted
+    run of the same input, model and options; refuses a folder of another run
+    unless `overwrite`. workers/scheduler: segment on a dask.distributed cluster.
+    """
     import zarr
 
     check_method(method)
