@@ -139,3 +139,35 @@ def test_bad_prompts_are_clear_errors(fixture_files, touching_images):
         segment(image, model, mode="prompt")
     with pytest.raises(TemsegError, match="label"):
         group_points(np.array([[1, 1, 5]]))
+
+
+@pytest.mark.slow
+def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
+    """Two tiny epochs straight vs one epoch, stop, resume: identical logs; weights load."""
+    from napari_temseg.train.sam import train_efficientsam
+
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
+    kwargs = dict(epochs=2, img_size=128, synth=3, prompts_per_image=4)
+    train_efficientsam([], tmp_path / "a" / "esam.pt", **kwargs)
+    import napari_temseg.train.sam as sam
+
+    real_validate, calls = sam.validate, []
+
+    def stop_after_first_epoch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_validate(*args)
+
+    monkeypatch.setattr(sam, "validate", stop_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_efficientsam([], tmp_path / "b" / "esam.pt", **kwargs)
+    monkeypatch.setattr(sam, "validate", real_validate)
+    train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, **kwargs)
+    log_a = (tmp_path / "a" / "esam.csv").read_text()
+    assert log_a.splitlines()[0].startswith("E,Train Loss,Test Loss,Train IOU,Test IOU")
+    assert log_a == (tmp_path / "b" / "esam.csv").read_text()
+    model = load_model("efficientsam-tiny", weights=tmp_path / "a" / "esam.pt")
+    assert model.net.img_size == 128
+    with pytest.raises(TemsegError, match="same --epochs"):
+        train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, epochs=5, img_size=128, synth=3)

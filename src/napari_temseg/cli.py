@@ -238,8 +238,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
             resume=args.resume,
         )
+    elif args.model == "efficientsam-tiny":
+        from .train.sam import train_efficientsam
+
+        out = train_efficientsam(
+            args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
+            seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
+            freeze_encoder=args.freeze_encoder,
+        )
     else:
-        raise TemsegError(f"no training command for {args.model!r} yet; trainable: yolov8n-seg")
+        raise TemsegError(f"no training command for {args.model!r} yet; trainable: yolov8n-seg, efficientsam-tiny")
     print(f"trained {args.model} in {(_time.perf_counter() - start) / 60:.1f} min: {out}")
     return 0
 
@@ -356,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--weights", default=None, help="start from these weights")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
+    p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("weights", help="list, download or import model weights")

@@ -30,12 +30,14 @@ def _default_device(device: str | None) -> str:
 
 def _build_efficientsam(weights: str | None, device: str | None, **options: Any) -> Segmenter:
     from . import weights as weight_files
-    from .efficient_sam import build_efficient_sam_vitt
+    from .efficient_sam import build_efficient_sam, build_efficient_sam_vitt
     from .efficient_sam.segmenter import EfficientSamSegmenter
 
     path = weight_files.resolve("efficientsam-tiny", weights)
     net = build_efficient_sam_vitt()
-    state = weight_files.load_state_dict(path, "efficientsam-tiny", set(net.state_dict()))
+    state, settings = weight_files.load_checkpoint(path, "efficientsam-tiny", set(net.state_dict()))
+    if settings.get("img_size", 1024) != 1024:  # weights fine-tuned here at a smaller input size
+        net = build_efficient_sam(192, 3, img_size=int(settings["img_size"]))
     net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
     return EfficientSamSegmenter(net, _default_device(device), **options)
 

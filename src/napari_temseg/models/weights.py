@@ -127,6 +127,12 @@ def import_file(model: str, file: str | os.PathLike, check) -> Path:
 def load_state_dict(path: str | os.PathLike, model: str, expected_keys: set[str]) -> dict:
     """Tensors of a checkpoint (a state dict, or a dict holding one under "model"),
     checked against the expected model's key set."""
+    return load_checkpoint(path, model, expected_keys)[0]
+
+
+def load_checkpoint(path: str | os.PathLike, model: str, expected_keys: set[str]) -> tuple[dict, dict]:
+    """(state dict, settings): settings are what this project stores beside the official
+    layout under "temseg" (e.g. the input size a model was trained at), else {}."""
     import torch
 
     path = Path(path)
@@ -150,4 +156,5 @@ def load_state_dict(path: str | os.PathLike, model: str, expected_keys: set[str]
             f"{path}: is not a checkpoint of {model} ({len(missing)} expected tensors missing, "
             f"{len(extra)} unexpected, e.g. {', '.join(example)})"
         )
-    return state
+    settings = data.get("temseg", {}) if isinstance(data, dict) else {}
+    return state, settings if isinstance(settings, dict) else {}

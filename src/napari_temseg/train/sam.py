@@ -1,0 +1,227 @@
+"""`temseg train efficientsam-tiny`: fine-tune EfficientSAM with prompts sampled from ground truth.
+
+Each step encodes one augmented image and decodes a batch of prompts drawn
+from its particles: a positive point inside the particle or its (jittered)
+box. Loss: per prompt, the best of the three masks by BCE + Dice (SAM's
+multimask rule) plus the IoU head's error. Validation: one positive point per
+true particle, the article's foreground IoU and Dice. The CSV log has the
+article's columns. `img_size` below 1024 makes CPU training feasible: the
+position embedding is stored at 14x14 and resized, so weights stay
+official-format and load at any size.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage as ndi
+
+from ..datasets import Sample
+from ..errors import TemsegError
+from ..instances import paint_masks
+from ..metrics import dice as dice_score
+from ..metrics import foreground_iou
+from ..models import weights as weight_files
+from ..models.efficient_sam import build_efficient_sam
+from ..preprocess import normalize
+from .augment import augment
+from .data import training_samples
+
+LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
+
+
+def interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """A random pixel among the most interior half of a particle (y, x)."""
+    dist = ndi.distance_transform_edt(mask)
+    ys, xs = np.nonzero(dist >= 0.5 * dist.max())
+    i = int(rng.integers(len(ys)))
+    return float(ys[i]), float(xs[i])
+
+
+def sample_prompts(labels: np.ndarray, count: int, rng: np.random.Generator):
+    """Up to `count` (query (k, 3) y, x, code; target mask) pairs from a label image."""
+    ids = np.unique(labels[labels > 0])
+    if len(ids) == 0:
+        return []
+    chosen = rng.choice(ids, size=min(count, len(ids)), replace=False)
+    h, w = labels.shape
+    out = []
+    for i in chosen:
+        mask = labels == i
+        if rng.random() < 0.5:
+            y, x = interior_point(mask, rng)
+            query = np.array([[y, x, 1]], float)
+        else:
+            ys, xs = np.nonzero(mask)
+            jitter = rng.normal(0, 0.05 * max(np.ptp(ys), np.ptp(xs), 4), 4)
+            y0, x0 = max(ys.min() + jitter[0], 0), max(xs.min() + jitter[1], 0)
+            y1, x1 = min(ys.max() + jitter[2], h - 1), min(xs.max() + jitter[3], w - 1)
+            query = np.array([[y0, x0, 2], [y1, x1, 3]], float)
+        out.append((query, mask))
+    return out
+
+
+def _batch(queries: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
+    n = max(len(q) for q in queries)
+    pts = torch.full((1, len(queries), n, 2), -1.0)
+    codes = torch.full((1, len(queries), n), -1, dtype=torch.long)
+    for i, q in enumerate(queries):
+        pts[0, i, : len(q)] = torch.from_numpy(q[:, [1, 0]]).float()
+        codes[0, i, : len(q)] = torch.from_numpy(q[:, 2]).long()
+    return pts.to(device), codes.to(device)
+
+
+def _as_rgb(image: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None].expand(1, 3, -1, -1).to(device)
+
+
+def prompt_loss(net, image: np.ndarray, prompts, device) -> tuple[torch.Tensor, float, float]:
+    """Loss of one image's prompts, and the mean IoU and Dice of the chosen masks."""
+    queries, masks = zip(*prompts)
+    emb = net.get_image_embeddings(_as_rgb(image, device))
+    pts, codes = _batch(list(queries), device)
+    logits, iou_pred = net.predict_masks(emb, pts, codes, image.shape)  # (1, Q, 3, m, m)
+    logits, iou_pred = logits[0], iou_pred[0]
+    m = logits.shape[-1]
+    target = torch.from_numpy(np.stack(masks)).float()[:, None].to(device)
+    target = (F.interpolate(target, (m, m), mode="area") > 0.5).float()  # (Q, 1, m, m)
+    target3 = target.expand_as(logits)
+    bce = F.binary_cross_entropy_with_logits(logits, target3, reduction="none").mean((-2, -1))
+    prob = logits.sigmoid()
+    inter = (prob * target3).sum((-2, -1))
+    dice_loss = 1 - (2 * inter + 1) / (prob.sum((-2, -1)) + target3.sum((-2, -1)) + 1)
+    per_mask = bce + dice_loss  # (Q, 3)
+    best = per_mask.argmin(-1)
+    idx = torch.arange(len(best))
+    with torch.no_grad():
+        hard = (logits > 0).float()
+        true_iou = (hard * target3).sum((-2, -1)) / ((hard + target3) > 0).float().sum((-2, -1)).clamp(min=1)
+        true_dice = 2 * (hard * target3).sum((-2, -1)) / (hard.sum((-2, -1)) + target3.sum((-2, -1))).clamp(min=1)
+    loss = per_mask[idx, best].mean() + F.mse_loss(iou_pred, true_iou)
+    return loss, float(true_iou[idx, best].mean()), float(true_dice[idx, best].mean())
+
+
+@torch.no_grad()
+def validate(net, samples: list[Sample], device, rng: np.random.Generator) -> tuple[float, float, float]:
+    """(loss, foreground IoU, Dice) with one interior positive point per true particle."""
+    losses, ious, dices = [], [], []
+    for s in samples:
+        image = normalize(s.image)
+        ids = np.unique(s.labels[s.labels > 0])
+        if len(ids) == 0:
+            continue
+        prompts = [(np.array([[*interior_point(s.labels == i, rng), 1]]), s.labels == i) for i in ids]
+        loss, _, _ = prompt_loss(net, image, prompts, device)
+        losses.append(loss.item())
+        emb = net.get_image_embeddings(_as_rgb(image, device))
+        pts, codes = _batch([q for q, _ in prompts], device)
+        low, iou = net.predict_masks(emb, pts, codes, image.shape, image.shape)
+        best = iou[0].argmax(-1)
+        chosen = low[0, torch.arange(len(best)), best].cpu().numpy() > 0
+        pred = paint_masks(chosen, iou[0].max(-1).values.cpu().numpy())
+        ious.append(foreground_iou(pred, s.labels))
+        dices.append(dice_score(pred, s.labels))
+    return float(np.mean(losses)), float(np.mean(ious)), float(np.mean(dices))
+
+
+def train_efficientsam(
+    data_dirs: list[str],
+    out: str | Path,
+    epochs: int = 20,
+    img_size: int = 512,
+    prompts_per_image: int = 16,
+    synth: int = 40,
+    val_fraction: float = 0.2,
+    lr: float = 1e-4,
+    seed: int = 0,
+    device: str | None = None,
+    weights: str | None = None,
+    freeze_encoder: bool = False,
+    resume: bool = False,
+) -> Path:
+    """Fine-tune and write `out` (best validation IoU, official format, fp16) and `out`.csv."""
+    out = Path(out)
+    work = out.parent / f"{out.stem}-work"
+    work.mkdir(parents=True, exist_ok=True)
+    last = work / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
+        plan = torch.load(last, map_location="cpu", weights_only=True)["plan"]
+        if (plan["epochs"], plan["img_size"]) != (epochs, img_size):
+            raise TemsegError(
+                f"the interrupted run was planned for {plan['epochs']} epochs at {plan['img_size']} px; "
+                "resume it with the same --epochs and --imgsz"
+            )
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = build_efficient_sam(192, 3, img_size=img_size)
+    if weights:
+        path = weight_files.resolve("efficientsam-tiny", weights)
+        net.load_state_dict(weight_files.load_state_dict(path, "efficientsam-tiny", set(net.state_dict())))
+    net.to(device)
+    if freeze_encoder:
+        net.image_encoder.requires_grad_(False)
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed)
+    if not train:
+        raise TemsegError("no training images: give --data folders and/or --synth N")
+    steps = epochs * len(train)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
+    start_epoch, best_iou = 0, -1.0
+    log = out.with_suffix(".csv")
+    if resume:
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        start_epoch, best_iou = state["epoch"], state["best_iou"]
+        rng.bit_generator.state = state["rng"]
+    else:
+        with open(log, "w", newline="") as fh:
+            csv.writer(fh).writerow(LOG_COLUMNS)
+    for epoch in range(start_epoch, epochs):
+        net.train()
+        t0 = time.perf_counter()
+        losses, ious, dices = [], [], []
+        for i in rng.permutation(len(train)):
+            image, labels = augment(normalize(train[i].image), train[i].labels, rng)
+            prompts = sample_prompts(labels, prompts_per_image, rng)
+            if not prompts:
+                continue
+            loss, iou, dsc = prompt_loss(net, image, prompts, device)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            ious.append(iou)
+            dices.append(dsc)
+        net.eval()
+        val_loss, val_iou, val_dice = validate(net, val, device, np.random.default_rng(seed + 1))
+        row = [epoch + 1, np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
+        with open(log, "a", newline="") as fh:
+            csv.writer(fh).writerow([row[0]] + [f"{v:.8f}" for v in row[1:]])
+        if val_iou > best_iou:
+            best_iou = val_iou
+            half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
+            torch.save({"model": half, "temseg": {"img_size": img_size}}, out)  # official layout + our size
+        torch.save(
+            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+             "epoch": epoch + 1, "best_iou": best_iou, "rng": rng.bit_generator.state,
+             "plan": {"epochs": epochs, "img_size": img_size}},
+            last,
+        )
+        print(
+            f"epoch {epoch + 1}/{epochs}: loss {row[1]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
+            f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,
+        )
+    return out
