@@ -274,6 +274,17 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import markdown_table, run_bench, write_rows
+
+    models = [m for item in args.models.split(",") for m in [item.strip()] if m]
+    rows = run_bench(models, args.data, args.device, args.repeats)
+    print(markdown_table(rows))
+    if args.out:
+        print(f"written {write_rows(rows, args.out)}")
+    return 0
+
+
 def cmd_bench_video(args: argparse.Namespace) -> int:
     from .bench_video import bench_video
 
@@ -372,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="e.g. efficientsam-tiny")
     p.add_argument("file", nargs="?", help="with import: the downloaded checkpoint")
     p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("bench", help="the article's table for the models available here")
+    p.add_argument("--models", default="all", help="all, or names separated by commas")
+    p.add_argument("--data", default=None, help="dataset folder (default: built-in synthetic set)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--batch", type=int, default=1, choices=[1], help="images per call (1 in this version)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", help=".csv, .json or .md file for the table")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-video", help="frames/s and peak RSS of `temseg track` for several video lengths")
     p.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
