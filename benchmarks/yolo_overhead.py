@@ -1,0 +1,48 @@
+"""Time of `segment(image, "yolov8n-seg")` against a bare ultralytics `predict()` on the same
+weights and images (the article's 20 training images), median over repeats.
+
+Run: python benchmarks/yolo_overhead.py [DATA_DIR] [WEIGHTS]
+"""
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from napari_temseg import load_model, segment
+from napari_temseg.datasets import iter_dataset
+from napari_temseg.preprocess import normalize
+
+
+def per_image(fn, images, repeats=5) -> float:
+    for img in images[:2]:
+        fn(img)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for img in images:
+            fn(img)
+        times.append((time.perf_counter() - start) / len(images))
+    return statistics.median(times)
+
+
+def main() -> None:
+    data = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/paper-tem/train"
+    model = load_model("yolov8n-seg", weights=sys.argv[2] if len(sys.argv) > 2 else None)
+    raw = [s.image for s in iter_dataset(data)]
+    rgb = [np.repeat((normalize(r) * 255).round().astype(np.uint8)[..., None], 3, -1) for r in raw]
+
+    def bare(image):
+        result = model.yolo.predict(image, imgsz=model.imgsz, conf=0.25, iou=0.7, max_det=1000,
+                                    retina_masks=True, verbose=False, device=model.device)[0]
+        return None if result.masks is None else result.masks.data
+
+    t_bare = per_image(bare, rgb)
+    t_ours = per_image(lambda image: segment(image, model), raw)
+    print(f"bare ultralytics predict: {t_bare * 1000:.1f} ms/image")
+    print(f"segment() through napari-temseg: {t_ours * 1000:.1f} ms/image (overhead {100 * (t_ours / t_bare - 1):+.1f} %)")
+
+
+if __name__ == "__main__":
+    main()
