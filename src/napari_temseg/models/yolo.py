@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TemsegError
-from ..instances import paint_masks, remove_small_and_relabel
+from ..instances import remove_small_and_relabel
 from .ultralytics_env import ultralytics
 
 
@@ -45,6 +45,22 @@ class YoloSegmenter:
             return np.zeros((0, *rgb.shape[:2]), bool), np.zeros(0)
         return result.masks.data.cpu().numpy() > 0.5, result.boxes.conf.cpu().numpy()
 
+    def _predict_whole(self, rgb: np.ndarray, conf: float, iou: float, max_det: int, min_size: int) -> np.ndarray:
+        """One call; overlaps resolved on the model's device: each pixel takes the most confident mask."""
+        import torch
+
+        result = self.yolo.predict(
+            rgb, imgsz=self.imgsz, conf=conf, iou=iou, max_det=max_det, retina_masks=True,
+            verbose=False, device=self.device,
+        )[0]
+        if result.masks is None:
+            return np.zeros(rgb.shape[:2], np.uint32)
+        masks, scores = result.masks.data > 0.5, result.boxes.conf
+        rank = torch.empty_like(scores, dtype=torch.int32)
+        rank[scores.argsort()] = torch.arange(1, len(scores) + 1, dtype=torch.int32, device=scores.device)
+        labels = (masks * rank[:, None, None]).amax(0)
+        return remove_small_and_relabel(labels.cpu().numpy(), min_size)
+
     def predict(
         self,
         image: np.ndarray,
@@ -61,8 +77,7 @@ class YoloSegmenter:
         rgb = np.repeat(gray[..., None], 3, axis=-1)
         h, w = gray.shape
         if max(h, w) <= tile:
-            masks, scores = self.predict_tile(rgb, conf, iou, max_det)
-            return paint_masks(masks, scores, min_size)
+            return self._predict_whole(rgb, conf, iou, max_det, min_size)
         step = tile - overlap
         labels = np.zeros((h, w), np.uint32)
         best = np.zeros((h, w), np.float32)  # confidence of the particle owning each pixel
