@@ -50,8 +50,11 @@ def bench_video(lengths: list[int], size: int = 512, model: str = "classical", w
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for n in lengths:
             video = Path(tmp) / f"video_{n}.tif"
-            code = "import sys; from pathlib import Path; from napari_temseg.bench_video import make_video_file; " \
-                   "make_video_file(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+            code = (
+                "import importlib, sys, pathlib; "
+                "importlib.import_module('napari_temseg.bench_video').make_video_file("
+                "pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+            )
             subprocess.run([sys.executable, "-c", code, str(video), str(n), str(size)], check=True)
             row = measure(video, Path(tmp) / f"out_{n}", model)
             row["size"] = size
