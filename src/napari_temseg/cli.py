@@ -246,8 +246,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
             freeze_encoder=args.freeze_encoder,
         )
+    elif args.model in ("swin-unet", "vmamba"):
+        from .train.semantic import train_semantic
+
+        out = train_semantic(
+            args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
+            batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
+        )
     else:
-        raise TemsegError(f"no training command for {args.model!r} yet; trainable: yolov8n-seg, efficientsam-tiny")
+        raise TemsegError(
+            f"no training command for {args.model!r}; trainable: yolov8n-seg, efficientsam-tiny, swin-unet, vmamba"
+        )
     print(f"trained {args.model} in {(_time.perf_counter() - start) / 60:.1f} min: {out}")
     return 0
 
@@ -376,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="start from these weights")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
+    p.add_argument("--preset", default="article", help="Swin-UNet/VMamba size preset (article, tiny/small)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("weights", help="list, download or import model weights")

@@ -1,0 +1,64 @@
+"""Foreground (semantic) networks as Segmenters: tiled probability map -> instance labels.
+
+Images are cut into tiles of the network's training size with overlap; tile
+predictions are blended with weights that fall off towards the tile edges, so a
+4096 x 4096 micrograph shows no seams. The probability then goes through
+`instances.py`, which splits touching particles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..instances import DEFAULT_SPLIT_DEPTH, probability_to_instances
+
+
+def _ramp(size: int, overlap: int) -> np.ndarray:
+    """1-D blending weight: rises over `overlap` pixels at both ends, never zero."""
+    w = np.ones(size, np.float32)
+    if overlap > 0:
+        edge = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
+        w[:overlap], w[-overlap:] = edge, edge[::-1]
+    return w
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+class SemanticSegmenter:
+    def __init__(self, name: str, net: torch.nn.Module, tile: int, device: str = "cpu") -> None:
+        self.name = name
+        self.net = net.to(device).eval()
+        self.tile = tile
+        self.device = device
+
+    @torch.inference_mode()
+    def probability(self, image: np.ndarray, overlap: int = 64) -> np.ndarray:
+        """Foreground probability (Y, X) of a float32 image in [0, 1]."""
+        h, w = image.shape
+        t = self.tile
+        padded = np.pad(image, ((0, max(t - h, 0)), (0, max(t - w, 0))), mode="reflect")
+        ph, pw = padded.shape
+        acc = np.zeros((ph, pw), np.float32)
+        weight = np.zeros((ph, pw), np.float32)
+        wy, wx = _ramp(t, overlap), _ramp(t, overlap)
+        blend = wy[:, None] * wx[None, :]
+        for y in tile_starts(ph, t, overlap):
+            for x in tile_starts(pw, t, overlap):
+                tile = torch.from_numpy(np.ascontiguousarray(padded[y : y + t, x : x + t]))[None, None].to(self.device)
+                prob = torch.sigmoid(self.net(tile))[0, 0].float().cpu().numpy()
+                acc[y : y + t, x : x + t] += prob * blend
+                weight[y : y + t, x : x + t] += blend
+        return (acc / weight)[:h, :w]
+
+    def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = DEFAULT_SPLIT_DEPTH,
+                min_size: int = 30, overlap: int = 64, **_) -> np.ndarray:
+        return probability_to_instances(
+            self.probability(image, overlap), threshold=threshold, split_depth=split_depth, min_size=min_size
+        )

@@ -1,0 +1,183 @@
+"""`temseg train swin-unet|vmamba`: the training loop shared by the semantic (foreground) models.
+
+Dice + BCE loss, AdamW with linear warm-up and cosine decay, TEM augmentation,
+a seeded validation split, the article's CSV log per epoch, best and last
+checkpoints, exact resume, CPU or CUDA. Training data: labelled folders (the
+article's layout or TIFF pairs) plus synthetic images.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import TemsegError
+from ..preprocess import normalize
+from .augment import augment
+from .data import training_samples
+from .sam import LOG_COLUMNS
+
+ARCHITECTURES = ("swin-unet", "vmamba")
+
+
+def build_network(name: str, preset: str, imgsz: int) -> torch.nn.Module:
+    if name == "swin-unet":
+        from ..models.swin_unet import SwinUNet
+
+        return SwinUNet(preset, img_size=imgsz)
+    if name == "vmamba":
+        from ..models.vmamba import VMUNet
+
+        return VMUNet(preset)
+    raise TemsegError(f"no semantic architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
+
+
+def _crop(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator):
+    """A random size x size window (padded when the image is smaller)."""
+    h, w = image.shape
+    if h < size or w < size:
+        image = np.pad(image, ((0, max(size - h, 0)), (0, max(size - w, 0))), mode="reflect")
+        labels = np.pad(labels, ((0, max(size - h, 0)), (0, max(size - w, 0))))
+        h, w = image.shape
+    y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+    return image[y : y + size, x : x + size], labels[y : y + size, x : x + size]
+
+
+def _batch(samples, size, rng, train: bool):
+    images, masks = [], []
+    for s in samples:
+        image, labels = normalize(s.image), s.labels
+        if train:
+            image, labels = augment(image, labels, rng)
+        image, labels = _crop(image, labels, size, rng)
+        images.append(image)
+        masks.append(labels > 0)
+    x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
+    y = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+    return x, y
+
+
+def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    prob = logits.sigmoid()
+    inter = (prob * target).sum((1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
+    return F.binary_cross_entropy_with_logits(logits, target) + dice.mean()
+
+
+def _scores(logits: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    pred = logits > 0
+    t = target > 0.5
+    inter = (pred & t).sum((1, 2, 3)).float()
+    union = (pred | t).sum((1, 2, 3)).float()
+    total = pred.sum((1, 2, 3)).float() + t.sum((1, 2, 3)).float()
+    iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+    dice = torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total))
+    return float(iou.mean()), float(dice.mean())
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+
+def train_semantic(
+    name: str,
+    data_dirs: list[str],
+    out: str | Path,
+    preset: str = "article",
+    epochs: int = 50,
+    imgsz: int | None = None,
+    batch: int = 4,
+    lr: float = 5e-4,
+    synth: int = 40,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    device: str | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train; writes `out` (best validation IoU: weights + settings) and `out`.csv."""
+    imgsz = imgsz or (448 if name == "swin-unet" else 512)
+    out = Path(out)
+    work = out.parent / f"{out.stem}-work"
+    work.mkdir(parents=True, exist_ok=True)
+    last, log = work / "last.pt", out.with_suffix(".csv")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = build_network(name, preset, imgsz).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed)
+    if not train:
+        raise TemsegError("no training images: give --data folders and/or --synth N")
+    steps_per_epoch = math.ceil(len(train) / batch)
+    total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
+    start_epoch, best = 0, -1.0
+    settings = {"architecture": name, "preset": preset, "imgsz": imgsz, "epochs": epochs}
+    if resume:
+        if not last.is_file():
+            raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        if state["settings"] != settings:
+            raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best = state["epoch"], state["best_iou"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        with open(log, "w", newline="") as fh:
+            csv.writer(fh).writerow(LOG_COLUMNS)
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        net.train()
+        losses, ious, dices = [], [], []
+        order = rng.permutation(len(train))
+        for k in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + k
+            for group in optimizer.param_groups:
+                group["lr"] = lr * lr_factor(step, total, warmup)
+            x, y = _batch([train[i] for i in order[k * batch : (k + 1) * batch]], imgsz, rng, train=True)
+            logits = net(x.to(device))
+            loss = dice_bce(logits, y.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            iou, dsc = _scores(logits.detach(), y.to(device))
+            ious.append(iou)
+            dices.append(dsc)
+        net.eval()
+        val_rng = np.random.default_rng(seed + 1)
+        with torch.no_grad():
+            results = []
+            for s in val:
+                x, y = _batch([s], imgsz, val_rng, train=False)
+                logits = net(x.to(device))
+                results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
+        val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results)) if results else (0.0, 0.0, 0.0)
+        with open(log, "a", newline="") as fh:
+            row = [np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
+            csv.writer(fh).writerow([epoch + 1] + [f"{v:.8f}" for v in row])
+        if val_iou > best:
+            best = val_iou
+            half = {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}
+            torch.save({"model": half, "temseg": settings}, out)
+        torch.save(
+            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best_iou": best,
+             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings},
+            last,
+        )
+        print(
+            f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
+            f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,
+        )
+    return out

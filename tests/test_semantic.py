@@ -1,0 +1,59 @@
+"""The shared semantic training loop, checkpoint loading and seamless tiled inference."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_temseg import TemsegError, load_model, segment
+from napari_temseg.models.semantic import SemanticSegmenter, tile_starts
+from napari_temseg.train.semantic import lr_factor, train_semantic
+
+
+class Smooth(torch.nn.Module):
+    """A stand-in network whose output depends on position only through the input."""
+
+    def forward(self, x):
+        return (x - 0.5) * 8
+
+
+def test_tiles_cover_and_blend_without_seams():
+    assert tile_starts(1000, 448, 64) == [0, 384, 552]
+    image = np.tile(np.linspace(0, 1, 700, dtype=np.float32), (650, 1))
+    seg = SemanticSegmenter("test", Smooth(), tile=256)
+    prob = seg.probability(image)
+    expected = 1 / (1 + np.exp(-(image - 0.5) * 8))
+    assert prob.shape == image.shape and np.abs(prob - expected).max() < 1e-5
+
+
+def test_schedule_warms_up_then_decays():
+    assert lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10) == pytest.approx(1.0)
+    assert lr_factor(99, 100, 10) < 0.01
+
+
+@pytest.mark.slow
+def test_train_resume_and_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
+    kwargs = dict(epochs=2, imgsz=224, batch=2, synth=3)
+    out = train_semantic("swin-unet", [], tmp_path / "a" / "swin.pt", **kwargs)
+    import napari_temseg.train.semantic as semantic
+
+    real_scores, calls = semantic._scores, []
+
+    def stop_in_second_epoch(*args):
+        calls.append(1)
+        if len(calls) == 3:  # epoch 1: one training step and one validation image; then epoch 2
+            raise KeyboardInterrupt
+        return real_scores(*args)
+
+    monkeypatch.setattr(semantic, "_scores", stop_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_semantic("swin-unet", [], tmp_path / "b" / "swin.pt", **kwargs)
+    monkeypatch.setattr(semantic, "_scores", real_scores)
+    train_semantic("swin-unet", [], tmp_path / "b" / "swin.pt", resume=True, **kwargs)
+    assert (tmp_path / "a" / "swin.csv").read_text() == (tmp_path / "b" / "swin.csv").read_text()
+    model = load_model("swin-unet", weights=out)
+    labels = segment(np.random.default_rng(0).random((300, 300)), model)
+    assert labels.shape == (300, 300) and labels.dtype == np.uint32
+    with pytest.raises(TemsegError, match="holds a swin-unet model, not vmamba"):
+        load_model("vmamba", weights=out)
