@@ -66,7 +66,7 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
-def read_points_csv(path: str, stems: list[str]) -> dict[str, "np.ndarray"]:
+def read_points_csv(path: str, stems: list[str]) -> dict:
     """Prompts per image stem from a CSV with columns image,y,x,label,object.
 
     `image` may be omitted when there is a single input; `object` groups points

@@ -12,7 +12,6 @@ C, learnt A and D; the scan itself is `models.ssm.selective_scan`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
