@@ -11,8 +11,9 @@ from napari_temseg.preprocess import normalize
 from napari_temseg.synth import synth_image
 
 
-def test_registry_lists_only_working_models():
-    assert available_models() == ["classical"]
+def test_registry_lists_only_working_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path))  # no user-imported weights
+    assert available_models() == ["classical", "yolov8n-seg"]  # models without weights are not listed
     with pytest.raises(TemsegError, match="unknown model 'nope'; available: classical"):
         load_model("nope")
     with pytest.raises(TemsegError, match="no weights"):

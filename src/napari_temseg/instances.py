@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import watershed
 
 #: Default log-distance depth of a neck that separates two particles (saddle/peak ~0.6).
 DEFAULT_SPLIT_DEPTH = 0.5
@@ -67,16 +67,15 @@ def probability_to_instances(
 
 
 def remove_small_and_relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Drop objects smaller than `min_size` pixels and renumber to uint32 1..N."""
+    """Drop objects smaller than `min_size` pixels and renumber to uint32 1..N (order kept)."""
     labels = np.asarray(labels)
-    if min_size > 1 and labels.max() > 0:
-        sizes = np.bincount(labels.ravel())
-        small = sizes < min_size
-        small[0] = False
-        if small.any():
-            labels = np.where(small[labels], 0, labels)
-    out, _, _ = relabel_sequential(labels.astype(np.uint32, copy=False))
-    return out.astype(np.uint32, copy=False)
+    if labels.size == 0 or labels.max() == 0:
+        return np.zeros(labels.shape, np.uint32)
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= max(min_size, 1)
+    keep[0] = False
+    lut = np.where(keep, np.cumsum(keep), 0).astype(np.uint32)
+    return lut[labels]
 
 
 def fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:

@@ -46,20 +46,24 @@ class YoloSegmenter:
         return result.masks.data.cpu().numpy() > 0.5, result.boxes.conf.cpu().numpy()
 
     def _predict_whole(self, rgb: np.ndarray, conf: float, iou: float, max_det: int, min_size: int) -> np.ndarray:
-        """One call; overlaps resolved on the model's device: each pixel takes the most confident mask."""
-        import torch
-
+        """One call; overlaps resolved by confidence, each mask painted only inside its box
+        (ultralytics crops masks to their boxes), so painting costs about the foreground area."""
         result = self.yolo.predict(
             rgb, imgsz=self.imgsz, conf=conf, iou=iou, max_det=max_det, retina_masks=True,
             verbose=False, device=self.device,
         )[0]
+        h, w = rgb.shape[:2]
+        labels = np.zeros((h, w), np.uint32)
         if result.masks is None:
-            return np.zeros(rgb.shape[:2], np.uint32)
-        masks, scores = result.masks.data > 0.5, result.boxes.conf
-        rank = torch.empty_like(scores, dtype=torch.int32)
-        rank[scores.argsort()] = torch.arange(1, len(scores) + 1, dtype=torch.int32, device=scores.device)
-        labels = (masks * rank[:, None, None]).amax(0)
-        return remove_small_and_relabel(labels.cpu().numpy(), min_size)
+            return labels
+        data = result.masks.data.cpu()
+        boxes = result.boxes.xyxy.cpu().numpy()
+        for rank, i in enumerate(np.argsort(result.boxes.conf.cpu().numpy(), kind="stable"), start=1):
+            x0, y0 = max(int(boxes[i, 0]) - 1, 0), max(int(boxes[i, 1]) - 1, 0)
+            x1, y1 = min(int(np.ceil(boxes[i, 2])) + 1, w), min(int(np.ceil(boxes[i, 3])) + 1, h)
+            inside = data[i, y0:y1, x0:x1].numpy() > 0.5
+            labels[y0:y1, x0:x1][inside] = rank  # low confidence first: the most confident mask wins
+        return remove_small_and_relabel(labels, min_size)
 
     def predict(
         self,
