@@ -5,23 +5,12 @@ Run: python benchmarks/efficientsam_speed.py [CHECKPOINT]
 (weights values do not change the cost; the parity fixture's random checkpoint will do)
 """
 
-import statistics
 import sys
-import time
 
 import torch
+from timing import median_time
 
 from napari_temseg.models.efficient_sam import build_efficient_sam_vitt
-
-
-def median_time(fn, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -7,28 +7,17 @@ compared so that a change is kept only when results stay within tolerance.
 Run: python benchmarks/speed_changes.py [EFFICIENTSAM_CHECKPOINT]
 """
 
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
+from timing import median_time
 import torch.nn.functional as F
 
 from napari_temseg import instances, preprocess, segment
 from napari_temseg.synth import synth_image
 
 torch.set_num_threads(2)
-
-
-def median_time(fn, repeats=5):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def report(name, before, after, agree):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vmamba import DropPath
+from .layers import DropPath, Mlp, init_weights
 
 PRESETS = {
     # the article's size class: 3,631,721 parameters at 448 px (the article: 3,645,600, -0.38 %)
@@ -60,17 +60,6 @@ class WindowAttention(nn.Module):
             bias = (bias[None] + mask[None, :, None]).expand(b // windows, -1, -1, -1, -1).reshape(b, -1, n, n)
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class SwinBlock(nn.Module):
@@ -196,17 +185,7 @@ class SwinTransformerSys(nn.Module):
         self.norm_up = nn.LayerNorm(embed_dim)
         self.up = PatchExpand((grid, grid), embed_dim, 4)
         self.output = nn.Conv2d(embed_dim, num_classes, 1, bias=False)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]

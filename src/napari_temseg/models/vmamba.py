@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import DropPath, init_weights
 from .ssm import selective_scan
 
 PRESETS = {
@@ -82,18 +83,6 @@ class SS2D(nn.Module):
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2).contiguous()))
         y = self.scan(x).transpose(1, 2).reshape(b, h, w, -1)
         return self.out_proj(self.out_norm(y) * F.silu(z))
-
-
-class DropPath(nn.Module):
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        keep = torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device) >= self.p
-        return x * keep / (1 - self.p)
 
 
 class VSSBlock(nn.Module):
@@ -192,17 +181,7 @@ class VSSM(nn.Module):
         )
         self.final_up = PatchExpand2D(dims[0], patch_size, dims[0] // patch_size)
         self.final_conv = nn.Conv2d(dims[0] // patch_size, num_classes, 1)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)
