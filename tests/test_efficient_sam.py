@@ -171,3 +171,17 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     assert model.net.img_size == 128
     with pytest.raises(TemsegError, match="same --epochs"):
         train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, epochs=5, img_size=128, synth=3)
+
+
+def test_refine_mode_prompts_with_the_box_model(fixture_files, touching_images, monkeypatch):
+    model = load_model("efficientsam-tiny", weights=fixture_files[0])
+    image = touching_images[0].image[:256, :256]
+    seen = []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda img, queries: seen.append(queries) or decode(img, queries))
+    labels = segment(image, model, mode="refine", min_size=0)
+    boxes = segment(image, "classical").max()
+    assert labels.shape == image.shape and len(seen[0]) == boxes
+    assert all(q[:, 2].tolist() == [2, 3] for q in seen[0])  # one box prompt per classical particle
+    segment(image, model, mode="refine")
+    assert list(model._box_models) == ["classical"]  # built once

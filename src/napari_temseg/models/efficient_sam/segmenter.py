@@ -59,6 +59,7 @@ class EfficientSamSegmenter:
         self.batch = batch
         self._cache_key: tuple | None = None
         self._embedding: torch.Tensor | None = None
+        self._box_models: dict = {}
 
     # -- embedding cache -----------------------------------------------------------------------
 
@@ -136,9 +137,7 @@ class EfficientSamSegmenter:
             logits, iou, _ = self.decode(image, queries)
             return paint_masks(logits > 0, iou, min_size)
         if mode == "refine":
-            from .. import load_model
-
-            seeds = load_model(box_source).predict(image)
+            seeds = self._box_model(box_source).predict(image)
             queries = [_box_query(b) for b in _boxes_of(seeds)]
             if not queries:
                 return np.zeros((h, w), np.uint32)
@@ -152,6 +151,14 @@ class EfficientSamSegmenter:
         masks, scores = logits[keep] > 0, iou[keep]
         masks, scores = _mask_nms(masks, scores, nms_threshold)
         return paint_masks(masks, scores, min_size)
+
+    def _box_model(self, name: str):
+        """The model whose instances give refine mode its boxes, built once per name."""
+        from .. import load_model
+
+        if name not in self._box_models:
+            self._box_models[name] = load_model(name)
+        return self._box_models[name]
 
     def _prompt_queries(self, points, boxes, shape) -> list[np.ndarray]:
         h, w = shape
