@@ -10,6 +10,8 @@ which is scale-free and leaves a sintered particle with a wide neck whole.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
@@ -97,3 +99,20 @@ def paint_masks(masks: np.ndarray, scores: np.ndarray, min_size: int = 0) -> np.
     for rank, i in enumerate(np.argsort(scores, kind="stable")):  # low first: high scores paint last
         labels[masks[i]] = rank + 1
     return remove_small_and_relabel(labels, min_size)
+
+
+def label_stats(labels: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area, centroid y and centroid x of IDs 0..n (index = ID) of a (Y, X) label image."""
+    flat = np.asarray(labels).ravel()
+    n = int(flat.max(initial=0)) if n is None else n
+    area = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    yy, xx = _pixel_grid(labels.shape)
+    safe = np.maximum(area, 1)
+    return area, np.bincount(flat, yy, minlength=n + 1) / safe, np.bincount(flat, xx, minlength=n + 1) / safe
+
+
+@lru_cache(maxsize=4)
+def _pixel_grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat row and column coordinates of every pixel, reused across frames of one size."""
+    yy, xx = np.indices(shape, dtype=np.float64)
+    return yy.ravel(), xx.ravel()

@@ -5,18 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..instances import label_stats
+
 
 def frame_table(t: int, labels: np.ndarray) -> pd.DataFrame:
     """One row per particle in one tracked frame: frame, track_id, y, x, area (pixels)."""
-    flat = labels.ravel()
-    n = int(flat.max(initial=0))
-    area = np.bincount(flat, minlength=n + 1)
+    area, cy, cx = label_stats(labels)
     ids = np.nonzero(area)[0][1:]
-    yy, xx = np.indices(labels.shape)
-    cy = np.bincount(flat, yy.ravel(), minlength=n + 1)[ids] / area[ids]
-    cx = np.bincount(flat, xx.ravel(), minlength=n + 1)[ids] / area[ids]
     return pd.DataFrame(
-        {"frame": t, "track_id": ids.astype(np.int64), "y": cy, "x": cx, "area": area[ids]}
+        {"frame": t, "track_id": ids.astype(np.int64), "y": cy[ids], "x": cx[ids], "area": area[ids].astype(np.int64)}
     )
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
+
+from ..instances import label_stats
 
 
 @dataclass
@@ -51,24 +52,6 @@ class _Lost:
     y: float
     x: float
     area: int
-
-
-def _stats(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Area, centroid y, centroid x for IDs 0..n (index = ID)."""
-    flat = labels.ravel()
-    area = np.bincount(flat, minlength=n + 1).astype(np.float64)
-    yy, xx = _grid(labels.shape)
-    safe = np.maximum(area, 1)
-    cy = np.bincount(flat, yy, minlength=n + 1) / safe
-    cx = np.bincount(flat, xx, minlength=n + 1) / safe
-    return area, cy, cx
-
-
-@lru_cache(maxsize=4)
-def _grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat row and column coordinates of every pixel, reused across frames."""
-    yy, xx = np.indices(shape, dtype=np.float64)
-    return yy.ravel(), xx.ravel()
 
 
 def _shift(labels: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -186,7 +169,7 @@ class Linker:
             last = linker._buffer[-1] if linker._buffer else None
             # The newest buffered frame *is* the previous frame: keep them one object, as in a live run.
             linker._prev = last[1] if last is not None and last[0] == linker._t else np.array(arrays["prev"])
-            linker._prev_stats = _stats(linker._prev, int(linker._prev.max()))
+            linker._prev_stats = label_stats(linker._prev)
         return linker
 
     def seed(self, tracked: np.ndarray, t: int, next_id: int) -> None:
@@ -194,7 +177,7 @@ class Linker:
         and count as established particles."""
         self._t = t
         self._prev = np.asarray(tracked, dtype=np.uint32)
-        self._prev_stats = _stats(self._prev, int(self._prev.max()))
+        self._prev_stats = label_stats(self._prev)
         self.next_id = max(next_id, int(self._prev.max()) + 1)
         self._born = {int(i): t - self.options.fusion_min_frames for i in np.unique(self._prev) if i}
 
@@ -204,7 +187,7 @@ class Linker:
         seg = np.asarray(instances)
         tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
         self._prev = tracked
-        self._prev_stats = _stats(tracked, int(tracked.max()))
+        self._prev_stats = label_stats(tracked)
         self._buffer.append((self._t, tracked))
         out = []
         while len(self._buffer) > self.options.fusion_min_frames + 1:
@@ -243,7 +226,7 @@ class Linker:
         seg = _rejoin_fragments(seg, inter, area_s)
         if seg.max() < len(area_s) - 1:
             inter, area_p, area_s = _overlap(prev, seg)
-        seg_stats = _stats(seg, len(area_s) - 1)
+        seg_stats = label_stats(seg, len(area_s) - 1)
         share, absorbed = self._find_merges(inter, area_p, area_s)
         lut = np.zeros(len(area_s), np.uint32)
         rows, cols = self._assign(inter, area_p, area_s, share, absorbed)
