@@ -29,6 +29,7 @@ from ..metrics import dice as dice_score
 from ..metrics import foreground_iou
 from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
+from ..models.efficient_sam.segmenter import gray_to_rgb, query_arrays
 from ..preprocess import normalize
 from .augment import augment
 from .data import training_samples
@@ -68,23 +69,14 @@ def sample_prompts(labels: np.ndarray, count: int, rng: np.random.Generator):
 
 
 def _batch(queries: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
-    n = max(len(q) for q in queries)
-    pts = torch.full((1, len(queries), n, 2), -1.0)
-    codes = torch.full((1, len(queries), n), -1, dtype=torch.long)
-    for i, q in enumerate(queries):
-        pts[0, i, : len(q)] = torch.from_numpy(q[:, [1, 0]]).float()
-        codes[0, i, : len(q)] = torch.from_numpy(q[:, 2]).long()
-    return pts.to(device), codes.to(device)
-
-
-def _as_rgb(image: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None].expand(1, 3, -1, -1).to(device)
+    pts, codes = query_arrays(queries)
+    return torch.from_numpy(pts).to(device), torch.from_numpy(codes).to(device)
 
 
 def prompt_loss(net, image: np.ndarray, prompts, device) -> tuple[torch.Tensor, float, float]:
     """Loss of one image's prompts, and the mean IoU and Dice of the chosen masks."""
     queries, masks = zip(*prompts)
-    emb = net.get_image_embeddings(_as_rgb(image, device))
+    emb = net.get_image_embeddings(gray_to_rgb(image).to(device))
     pts, codes = _batch(list(queries), device)
     logits, iou_pred = net.predict_masks(emb, pts, codes, image.shape)  # (1, Q, 3, m, m)
     logits, iou_pred = logits[0], iou_pred[0]
@@ -119,7 +111,7 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator) -> tu
         prompts = [(np.array([[*interior_point(s.labels == i, rng), 1]]), s.labels == i) for i in ids]
         loss, _, _ = prompt_loss(net, image, prompts, device)
         losses.append(loss.item())
-        emb = net.get_image_embeddings(_as_rgb(image, device))
+        emb = net.get_image_embeddings(gray_to_rgb(image).to(device))
         pts, codes = _batch([q for q, _ in prompts], device)
         low, iou = net.predict_masks(emb, pts, codes, image.shape, image.shape)
         best = iou[0].argmax(-1)

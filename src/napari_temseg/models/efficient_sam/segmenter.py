@@ -23,6 +23,23 @@ from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 MODES = ("auto", "prompt", "refine")
 
 
+def query_arrays(queries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(1, Q, N, 2) float32 points as (x, y) and (1, Q, N) int64 codes from (k, 3) y, x, code
+    queries, padded to the longest with (-1, -1) and code -1, as the network takes them."""
+    n = max(len(q) for q in queries)
+    pts = np.full((1, len(queries), n, 2), -1.0, np.float32)
+    codes = np.full((1, len(queries), n), PAD, np.int64)
+    for i, q in enumerate(queries):
+        pts[0, i, : len(q)] = q[:, [1, 0]]
+        codes[0, i, : len(q)] = q[:, 2]
+    return pts, codes
+
+
+def gray_to_rgb(image: np.ndarray) -> torch.Tensor:
+    """(1, 3, Y, X) float32 view of a (Y, X) image, the network's 3-channel input."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].expand(1, 3, -1, -1)
+
+
 def group_points(points: np.ndarray) -> list[np.ndarray]:
     """(N, 3|4) rows y, x, label[, object] -> one (k, 3) array per object.
 
@@ -67,9 +84,8 @@ class EfficientSamSegmenter:
         """(1, 256, 64, 64) embedding of a float32 (Y, X) image in [0, 1], cached per image."""
         key = (image.shape, zlib.crc32(np.ascontiguousarray(image).view(np.uint8)))
         if key != self._cache_key:
-            rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].expand(1, 3, -1, -1)
             with torch.inference_mode():
-                self._embedding = self.net.get_image_embeddings(rgb.to(self.device))
+                self._embedding = self.net.get_image_embeddings(gray_to_rgb(image).to(self.device))
             self._cache_key = key
         return self._embedding
 
@@ -82,12 +98,7 @@ class EfficientSamSegmenter:
         """
         h, w = image.shape
         embedding = self.embed(image)
-        n = max(len(q) for q in queries)
-        pts = np.full((1, len(queries), n, 2), -1.0, np.float32)
-        codes = np.full((1, len(queries), n), PAD, np.int64)
-        for i, q in enumerate(queries):
-            pts[0, i, : len(q)] = q[:, [1, 0]]  # the network takes (x, y)
-            codes[0, i, : len(q)] = q[:, 2]
+        pts, codes = query_arrays(queries)
         logits, ious, stab = [], [], []
         with torch.inference_mode():
             for start in range(0, len(queries), self.batch):
