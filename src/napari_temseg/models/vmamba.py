@@ -6,7 +6,7 @@ dt_projs_weight, dt_projs_bias, A_logs, Ds, out_norm, out_proj}`,
 `layers.i.downsample`, `layers_up.i.upsample`, `final_up`, `final_conv`), so a
 checkpoint of the same configuration loads. SS2D scans the token grid in four
 directions (rows, columns, and both reversed) with input-dependent step, B and
-C, learnt A and D; the scan itself is `models.ssm.selective_scan`.
+C, learnt A and D; the scan itself is `models.ssm.cross_scan`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import DropPath, init_weights
-from .ssm import selective_scan
+from .ssm import cross_scan
 
 PRESETS = {
     # the official depth pattern at a quarter of the width and half the state size:
@@ -59,22 +59,19 @@ class SS2D(nn.Module):
             self.dt_projs_bias.copy_(dt + torch.log(-torch.expm1(-dt.clamp(min=1e-4))))  # inverse softplus
 
     def scan(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, D, H, W) -> (B, D, H*W) summed over the four scan orders."""
+        """(B, D, H, W) -> (B, D, H*W) summed over the four scan orders.
+
+        Projections are per token, so they are computed once in row-major order;
+        `cross_scan` walks the grid in each order itself.
+        """
         b, d, h, w = x.shape
-        length = h * w
-        rows = x.reshape(b, d, length)
-        cols = x.transpose(2, 3).reshape(b, d, length)
-        xs = torch.stack([rows, cols, rows.flip(-1), cols.flip(-1)], dim=1)  # (B, 4, D, L)
-        proj = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight)
+        k = self.x_proj_weight.shape[0]
+        tokens = x.reshape(b, d, h * w)
+        proj = torch.einsum("bdl,kcd->bkcl", tokens, self.x_proj_weight)
         dts, Bs, Cs = torch.split(proj, [self.dt_rank, self.d_state, self.d_state], dim=2)
         dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_projs_weight)
-        y = selective_scan(
-            xs.reshape(b, -1, length), dts.reshape(b, -1, length), -torch.exp(self.A_logs.float()),
-            Bs, Cs, self.Ds.float(), delta_bias=self.dt_projs_bias.reshape(-1), delta_softplus=True,
-        ).reshape(b, 4, d, length)
-        back = y[:, 2:].flip(-1)
-        col_order = lambda t: t.reshape(b, d, w, h).transpose(2, 3).reshape(b, d, length)  # noqa: E731
-        return y[:, 0] + back[:, 0] + col_order(y[:, 1]) + col_order(back[:, 1])
+        A = -torch.exp(self.A_logs.float()).reshape(k, d, -1)
+        return cross_scan(tokens, dts, A, Bs, Cs, self.Ds.float().reshape(k, d), self.dt_projs_bias.float(), h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, _ = x.shape

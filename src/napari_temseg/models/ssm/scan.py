@@ -13,6 +13,11 @@ included) stays finite and exact to float32 rounding. Chunks are solved in
 parallel, in groups that bound memory; across chunks only the (B, D, N) state
 is carried, in a short sequential loop. When the `mamba_ssm` CUDA kernel is
 importable and the tensors are on CUDA, it is used instead.
+
+`cross_scan` is SS2D's operation: the selective scan along four orders of an
+H x W token grid (rows, columns, both reversed), summed. On CPU it runs as a
+compiled loop (`cpu_kernel`, numba) that walks the grid in place; elsewhere it
+reorders the tokens and calls `selective_scan`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ try:  # the official CUDA kernel, where it exists
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _cuda_scan
 except Exception:  # noqa: BLE001 - any import failure means "not available"
     _cuda_scan = None
+
+try:  # the compiled CPU loop
+    from .cpu_kernel import compiled_cross_scan as _cpu_cross_scan
+except ImportError:  # numba missing: the chunked scan serves the CPU too
+    _cpu_cross_scan = None
+
+METHODS = ("auto", "compiled", "chunked")
 
 
 def _expand_groups(m: torch.Tensor, channels: int) -> torch.Tensor:
@@ -134,3 +146,53 @@ def selective_scan(
     h = (h_local + carry).reshape(b, d, n, chunks * chunk)
     y = (h * Cx).sum(2)[..., :length]
     return y + (D.to(dt.dtype)[None, :, None] * u_f[..., :length] if D is not None else 0.0)
+
+
+def scan_orders(height: int, width: int, device=None) -> torch.Tensor:
+    """(4, H*W) row-major token index of each step in the four scan orders."""
+    grid = torch.arange(height * width, device=device).reshape(height, width)
+    rows, cols = grid.reshape(-1), grid.t().reshape(-1)
+    return torch.stack([rows, cols, rows.flip(0), cols.flip(0)])
+
+
+def cross_scan(
+    u: torch.Tensor,
+    dt_raw: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    skip: torch.Tensor,
+    bias: torch.Tensor,
+    height: int,
+    method: str = "auto",
+) -> torch.Tensor:
+    """Sum of the selective scans along the four orders of a (height, L / height) token grid.
+
+    Tokens in row-major order: u (batch, D, L); dt_raw (batch, 4, D, L) before bias and
+    softplus; A (4, D, N); B, C (batch, 4, N, L); skip, bias (4, D). Returns y (batch, D, L)
+    in float32. `method`: "auto" (the compiled loop for CPU tensors when numba is
+    installed), "compiled", or "chunked" (reorders tokens and runs `selective_scan`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    usable = _cpu_cross_scan is not None and not u.is_cuda
+    if method == "compiled" and not usable:
+        raise RuntimeError("the compiled scan needs numba (pip install numba) and CPU tensors")
+    if method == "compiled" or (method == "auto" and usable):
+        dt = F.softplus(dt_raw.float() + bias.float()[None, :, :, None])
+        rows = lambda m: m.float().transpose(-1, -2).contiguous()  # noqa: E731 - (batch, 4, L, N)
+        return _cpu_cross_scan(u.float(), dt, A.float(), skip.float(), rows(B), rows(C), height)
+    batch, channels, length = u.shape
+    orders = A.shape[0]
+    order = scan_orders(height, length // height, u.device)  # (4, L)
+    along = lambda m: m.gather(-1, order[None, :, None].expand(batch, -1, m.shape[2], -1))  # noqa: E731
+    y = selective_scan(
+        along(u[:, None].expand(-1, orders, -1, -1)).reshape(batch, -1, length),
+        along(dt_raw).reshape(batch, -1, length), A.reshape(-1, A.shape[-1]), along(B), along(C), skip.reshape(-1),
+        delta_bias=bias.reshape(-1), delta_softplus=True,
+    ).reshape(batch, orders, channels, length)
+    out = torch.zeros(batch, channels, length, dtype=y.dtype, device=y.device)
+    out.scatter_add_(
+        -1, order.reshape(1, 1, -1).expand(batch, channels, -1), y.permute(0, 2, 1, 3).reshape(batch, channels, -1)
+    )
+    return out.float()
