@@ -4,10 +4,13 @@ Each "before" is the straightforward version the change replaced, rebuilt here
 for the comparison only; each "after" is the package as it is. Outputs are
 compared so that a change is kept only when results stay within tolerance.
 
-Run: python benchmarks/speed_changes.py [EFFICIENTSAM_CHECKPOINT]
+Run: python benchmarks/speed_changes.py [--esam CHECKPOINT] [--swin CHECKPOINT] [--vmamba CHECKPOINT]
+(any EfficientSAM checkpoint times the same; the Swin-UNet and VMamba rows need trained
+weights for their IoU columns and default to the shipped ones)
 """
 
-import sys
+import argparse
+import functools
 
 import numpy as np
 import torch
@@ -99,13 +102,91 @@ def sam_attention_and_cache(checkpoint):
     report("EfficientSAM: a new point re-runs only the decoder (cached embedding)", before, after, "identical labels")
 
 
+def _paper_images(count=4):
+    from napari_temseg.datasets import iter_dataset
+
+    root = "../shared/data/paper-tem/train"
+    try:
+        return list(iter_dataset(root))[:count]
+    except Exception:  # noqa: BLE001 - the article's data is optional: use synthetic images
+        return [synth_image(seed=s) for s in range(count)]
+
+
+def _foreground_iou(model, samples, **options):
+    from napari_temseg.metrics import foreground_iou
+
+    return float(np.mean([foreground_iou(segment(s.image, model, **options), s.labels) for s in samples]))
+
+
+def semantic_tiles_and_bf16(name, weights):
+    """Tiles of one image in one network call, and bfloat16 autocast (opt-in)."""
+    from napari_temseg import load_model
+    from napari_temseg.preprocess import normalize
+
+    model = load_model(name, weights=weights)
+    samples = _paper_images()
+    image = normalize(samples[0].image)
+    one_by_one = model.probability(image, batch=1)
+    before = median_time(lambda: model.probability(image, batch=1), repeats=3)
+    after = median_time(lambda: model.probability(image, batch=4), repeats=3)
+    diff = np.abs(model.probability(image, batch=4) - one_by_one).max()
+    report(f"{name}: the tiles of a 512² image in one call", before, after, f"max |diff| of probability {diff:.1e}")
+    bf16 = median_time(lambda: model.probability(image, precision="bf16"), repeats=3)
+    iou32, iou16 = _foreground_iou(model, samples), _foreground_iou(model, samples, precision="bf16")
+    report(f"{name}: bf16 autocast (opt-in, `-o precision=bf16`)", after, bf16,
+           f"IoU on 4 article images {iou32:.4f} -> {iou16:.4f}")
+
+
+def vmamba_scan_and_channels_last():
+    from napari_temseg.models import vmamba
+
+    net = vmamba.VMUNet("article").eval()
+    x = torch.rand(1, 1, 512, 512)
+    with torch.inference_mode():
+        ref = net(x)
+        after = median_time(lambda: net(x), repeats=3)
+        fast_forward = vmamba.SS2D.forward
+
+        def nchw_forward(self, x):  # the first version: an NCHW copy before the depthwise conv
+            b, h, w, _ = x.shape
+            x, z = self.in_proj(x).chunk(2, dim=-1)
+            x = F.silu(self.conv2d(x.permute(0, 3, 1, 2).contiguous()))
+            y = self.scan(x).transpose(1, 2).reshape(b, h, w, -1)
+            return self.out_proj(self.out_norm(y) * F.silu(z))
+
+        vmamba.SS2D.forward = nchw_forward
+        try:
+            nchw = median_time(lambda: net(x), repeats=3)
+            diff_nchw = (net(x) - ref).abs().max().item()
+        finally:
+            vmamba.SS2D.forward = fast_forward
+        report("VMamba 512²: channels-last depthwise conv", nchw, after, f"max |diff| of logits {diff_nchw:.1e}")
+        compiled_scan = vmamba.cross_scan
+        vmamba.cross_scan = functools.partial(compiled_scan, method="chunked")
+        try:
+            chunked = median_time(lambda: net(x), repeats=1)
+            diff_scan = (net(x) - ref).abs().max().item()
+        finally:
+            vmamba.cross_scan = compiled_scan
+        report("VMamba 512²: compiled scan instead of the chunked PyTorch scan", chunked, after,
+               f"max |diff| of logits {diff_scan:.1e}")
+
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--esam", help="an EfficientSAM checkpoint (the parity fixture's will do)")
+    parser.add_argument("--swin", help="Swin-UNet weights (default: the shipped ones)")
+    parser.add_argument("--vmamba", help="VMamba weights (default: the shipped ones)")
+    args = parser.parse_args()
     print("| change | before | after | speed-up | outputs |")
     print("|---|---|---|---|---|")
     classical_hmaxima()
     percentile_sample()
-    if len(sys.argv) > 1:
-        sam_attention_and_cache(sys.argv[1])
+    vmamba_scan_and_channels_last()
+    semantic_tiles_and_bf16("swin-unet", args.swin)
+    semantic_tiles_and_bf16("vmamba", args.vmamba)
+    if args.esam:
+        sam_attention_and_cache(args.esam)
 
 
 if __name__ == "__main__":

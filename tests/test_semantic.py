@@ -52,8 +52,20 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr(semantic, "_scores", real_scores)
     train_semantic("swin-unet", [], tmp_path / "b" / "swin.pt", resume=True, **kwargs)
     assert (tmp_path / "a" / "swin.csv").read_text() == (tmp_path / "b" / "swin.csv").read_text()
+    assert (tmp_path / "b" / "swin.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the training curve
     model = load_model("swin-unet", weights=out)
     labels = segment(np.random.default_rng(0).random((300, 300)), model)
     assert labels.shape == (300, 300) and labels.dtype == np.uint32
     with pytest.raises(TemsegError, match="holds a swin-unet model, not vmamba"):
         load_model("vmamba", weights=out)
+    with pytest.raises(TemsegError, match="training size"):
+        train_semantic("swin-unet", [], tmp_path / "c" / "swin.pt", tile=448, **kwargs)
+
+
+def test_vmamba_trains_through_the_compiled_scan(tmp_path):
+    """The shared loop trains VMamba on CPU (gradients through the compiled scan's backward),
+    on crops smaller than the tile it then segments at."""
+    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3)
+    model = load_model("vmamba", weights=out)
+    assert model.tile == 96
+    assert segment(np.random.default_rng(0).random((100, 130)), model).shape == (100, 130)

@@ -251,7 +251,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
-            batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
+            tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
         )
     else:
         raise TemsegError(
@@ -385,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="start from these weights")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
+    p.add_argument("--tile", type=int, default=None, help="VMamba: segment at this size (default: --imgsz)")
     p.add_argument("--preset", default="article", help="Swin-UNet/VMamba size preset (article, tiny/small)")
     p.set_defaults(func=cmd_train)
 

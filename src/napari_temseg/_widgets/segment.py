@@ -18,6 +18,7 @@ from ._layers import layer_picker
 from ._runner import WorkerControls
 
 PROMPTED = {"efficientsam-tiny"}
+SEMANTIC = ("swin-unet", "vmamba")
 
 
 def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
@@ -68,6 +69,10 @@ class SegmentWidget(Container):
         self.conf = FloatSpinBox(label="confidence", value=0.25, min=0.0, max=1.0, step=0.05)
         self.iou = FloatSpinBox(label="NMS IoU", value=0.7, min=0.0, max=1.0, step=0.05)
         self.max_det = SpinBox(label="max particles", value=1000, min=1, max=100000)
+        # Swin-UNet, VMamba: foreground probability -> instances
+        self.threshold = FloatSpinBox(label="probability threshold", value=0.5, min=0.01, max=0.99, step=0.05)
+        self.semantic_split = FloatSpinBox(label="split depth", value=0.5, min=0.0, max=5.0, step=0.05,
+                                           tooltip="how deep a neck must be to split touching particles (px)")
         # EfficientSAM
         self.mode = ComboBox(label="mode", choices=["prompt", "auto", "refine"], value="prompt")
         self.points = layer_picker(napari_viewer, "points", "points")
@@ -80,8 +85,9 @@ class SegmentWidget(Container):
             "classical": [self.sigma, self.polarity, self.split_depth],
             "yolov8n-seg": [self.conf, self.iou, self.max_det],
             "efficientsam-tiny": [self.mode, self.points, self.new_points, self.live],
+            **{name: [self.threshold, self.semantic_split] for name in SEMANTIC},
         }
-        panel_widgets = [w for ws in self.panels.values() for w in ws]
+        panel_widgets = list(dict.fromkeys(w for ws in self.panels.values() for w in ws))
         self.extend([self.image, self.model, *panel_widgets, self.min_size, self.controls])
         self.controls.run_button.clicked.connect(self.run)
         self.model.changed.connect(self._show_model_options)
@@ -93,9 +99,10 @@ class SegmentWidget(Container):
     # -- option panels -----------------------------------------------------------------------
 
     def _show_model_options(self, *_) -> None:
-        for name, widgets in self.panels.items():
+        shown = self.panels.get(self.model.value, [])
+        for widgets in self.panels.values():
             for w in widgets:
-                w.visible = name == self.model.value
+                w.visible = w in shown
 
     def options(self) -> dict:
         options = {"min_size": int(self.min_size.value)}
@@ -108,6 +115,8 @@ class SegmentWidget(Container):
             )
         elif self.model.value == "yolov8n-seg":
             options.update(conf=float(self.conf.value), iou=float(self.iou.value), max_det=int(self.max_det.value))
+        elif self.model.value in SEMANTIC:
+            options.update(threshold=float(self.threshold.value), split_depth=float(self.semantic_split.value))
         elif self.model.value in PROMPTED:
             options["mode"] = self.mode.value
         return options

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import TemsegError
 from ..instances import DEFAULT_SPLIT_DEPTH, probability_to_instances
+
+PRECISIONS = ("fp32", "bf16")
 
 
 def _ramp(size: int, overlap: int) -> np.ndarray:
@@ -39,26 +42,40 @@ class SemanticSegmenter:
         self.device = device
 
     @torch.inference_mode()
-    def probability(self, image: np.ndarray, overlap: int = 64) -> np.ndarray:
-        """Foreground probability (Y, X) of a float32 image in [0, 1]."""
+    def probability(self, image: np.ndarray, overlap: int = 64, batch: int = 4, precision: str = "fp32") -> np.ndarray:
+        """Foreground probability (Y, X) of a float32 image in [0, 1].
+
+        Tiles go through the network `batch` at a time (one call instead of one per
+        tile). `precision` "bf16" runs under bfloat16 autocast: faster where the CPU
+        has bf16 instructions (AVX512-BF16/AMX) or on CUDA, within a small tolerance.
+        """
+        if precision not in PRECISIONS:
+            raise TemsegError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         h, w = image.shape
         t = self.tile
+        overlap = min(overlap, t // 4)  # a model trained on small tiles still advances
         padded = np.pad(image, ((0, max(t - h, 0)), (0, max(t - w, 0))), mode="reflect")
         ph, pw = padded.shape
         acc = np.zeros((ph, pw), np.float32)
         weight = np.zeros((ph, pw), np.float32)
         wy, wx = _ramp(t, overlap), _ramp(t, overlap)
         blend = wy[:, None] * wx[None, :]
-        for y in tile_starts(ph, t, overlap):
-            for x in tile_starts(pw, t, overlap):
-                tile = torch.from_numpy(np.ascontiguousarray(padded[y : y + t, x : x + t]))[None, None].to(self.device)
-                prob = torch.sigmoid(self.net(tile))[0, 0].float().cpu().numpy()
+        corners = [(y, x) for y in tile_starts(ph, t, overlap) for x in tile_starts(pw, t, overlap)]
+        device_type = torch.device(self.device).type
+        for i in range(0, len(corners), max(batch, 1)):
+            group = corners[i : i + max(batch, 1)]
+            tiles = np.stack([padded[y : y + t, x : x + t] for y, x in group])
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                logits = self.net(torch.from_numpy(tiles)[:, None].to(self.device))
+            probs = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+            for (y, x), prob in zip(group, probs):
                 acc[y : y + t, x : x + t] += prob * blend
                 weight[y : y + t, x : x + t] += blend
         return (acc / weight)[:h, :w]
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = DEFAULT_SPLIT_DEPTH,
-                min_size: int = 30, overlap: int = 64, **_) -> np.ndarray:
+                min_size: int = 30, overlap: int = 64, batch: int = 4, precision: str = "fp32", **_) -> np.ndarray:
         return probability_to_instances(
-            self.probability(image, overlap), threshold=threshold, split_depth=split_depth, min_size=min_size
+            self.probability(image, overlap, batch, precision), threshold=threshold, split_depth=split_depth,
+            min_size=min_size,
         )

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..errors import TemsegError
 from ..preprocess import normalize
 from .augment import augment
+from .curves import plot_training_log
 from .data import training_samples
 from .sam import LOG_COLUMNS
 
@@ -96,6 +97,7 @@ def train_semantic(
     preset: str = "article",
     epochs: int = 50,
     imgsz: int | None = None,
+    tile: int | None = None,
     batch: int = 4,
     lr: float = 5e-4,
     synth: int = 40,
@@ -104,8 +106,17 @@ def train_semantic(
     device: str | None = None,
     resume: bool = False,
 ) -> Path:
-    """Train; writes `out` (best validation IoU: weights + settings) and `out`.csv."""
+    """Train; writes `out` (best validation IoU: weights + settings), `out`.csv and its curve `out`.png.
+
+    `imgsz` is the training crop; `tile` the size the model segments at (and is validated
+    at), by default the same. Swin-UNet needs them equal (its windows are built for one
+    size); VMamba's scan takes any length, so it can learn from small crops, which give
+    more steps per CPU hour, and still segment 512 px tiles.
+    """
     imgsz = imgsz or (448 if name == "swin-unet" else 512)
+    tile = tile or imgsz
+    if name == "swin-unet" and tile != imgsz:
+        raise TemsegError("Swin-UNet segments at its training size: drop --tile or make it equal to --imgsz")
     out = Path(out)
     work = out.parent / f"{out.stem}-work"
     work.mkdir(parents=True, exist_ok=True)
@@ -121,7 +132,9 @@ def train_semantic(
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     start_epoch, best = 0, -1.0
-    settings = {"architecture": name, "preset": preset, "imgsz": imgsz, "epochs": epochs}
+    settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs}
+    if tile != imgsz:
+        settings["crop"] = imgsz
     if resume:
         if not last.is_file():
             raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
@@ -160,7 +173,7 @@ def train_semantic(
         with torch.no_grad():
             results = []
             for s in val:
-                x, y = _batch([s], imgsz, val_rng, train=False)
+                x, y = _batch([s], tile, val_rng, train=False)
                 logits = net(x.to(device))
                 results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
         val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results)) if results else (0.0, 0.0, 0.0)
@@ -180,4 +193,5 @@ def train_semantic(
             f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,
         )
+    plot_training_log(log, title=f"{name} ({preset} preset, {imgsz} px crops)")
     return out
