@@ -58,6 +58,12 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     assert labels.shape == (300, 300) and labels.dtype == np.uint32
     with pytest.raises(TemsegError, match="holds a swin-unet model, not vmamba"):
         load_model("vmamba", weights=out)
+    tuned = train_semantic("swin-unet", [], tmp_path / "d" / "swin.pt", weights=out, **kwargs)
+    first_epoch = lambda run: (tmp_path / run / "swin.csv").read_text().splitlines()[1]  # noqa: E731
+    assert first_epoch("d") != first_epoch("a")  # same seed and data: only the starting weights differ
+    assert load_model("swin-unet", weights=tuned).tile == 224
+    with pytest.raises(TemsegError, match="same network"):
+        train_semantic("vmamba", [], tmp_path / "e" / "vm.pt", weights=out, epochs=1, imgsz=64, synth=2)
     with pytest.raises(TemsegError, match="training size"):
         train_semantic("swin-unet", [], tmp_path / "c" / "swin.pt", tile=448, **kwargs)
 

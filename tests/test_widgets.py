@@ -58,6 +58,25 @@ def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):
     assert "long video labels" not in viewer.layers
 
 
+@pytest.mark.parametrize("name", ["swin-unet", "vmamba"])
+def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, name):
+    """The shipped Swin-UNet/VMamba weights, chosen in the widget, label each frame of a stack
+    with the threshold and split depth set in their panel."""
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=2, shape=(256, 256), n_single=4, n_pairs=1, n_triples=0, n_touching=0)
+    viewer.add_image(video.frames, name="video")
+    widget = SegmentWidget(viewer)
+    widget.model.value = name
+    assert widget.threshold.visible and not widget.conf.visible
+    widget.threshold.value = 0.6
+    assert widget.options()["threshold"] == pytest.approx(0.6)
+    widget.run()
+    _wait(qtbot, widget, timeout=120_000)
+    qtbot.waitUntil(lambda: "video labels" in viewer.layers, timeout=10_000)
+    labels = viewer.layers["video labels"].data
+    assert labels.shape == (2, 256, 256) and all(labels[t].max() >= 4 for t in range(2))
+
+
 @pytest.fixture
 def tracked_viewer(make_napari_viewer):
     viewer = make_napari_viewer()

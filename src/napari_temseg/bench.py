@@ -105,11 +105,21 @@ def _parameters(model) -> int:
 
 
 def _resolution(model, data: list[Sample]) -> int:
+    if hasattr(model, "tile"):  # semantic networks segment in tiles of their training size
+        return int(model.tile)
     if hasattr(model, "net"):
         return int(model.net.img_size)
     if hasattr(model, "imgsz"):
         return int(model.imgsz)
     return int(max(data[0].image.shape[:2]))
+
+
+def _center_crop(sample: Sample, size: int) -> Sample:
+    """The central size x size window of a larger image (and its labels)."""
+    h, w = sample.labels.shape
+    y, x = max((h - size) // 2, 0), max((w - size) // 2, 0)
+    window = (slice(y, y + size), slice(x, x + size))
+    return Sample(sample.name, sample.image[window], sample.labels[window])
 
 
 def bench_model(
@@ -123,6 +133,8 @@ def bench_model(
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as memory:
         model = load_model(name, device=device)
+        if hasattr(model, "tile"):  # time and score at the network's own size, one tile per image
+            data = [_center_crop(s, model.tile) for s in data]
         images = [normalize(s.image) for s in data]
         extra = [{} for _ in data]
         if mode == "points":

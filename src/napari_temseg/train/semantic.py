@@ -65,6 +65,21 @@ def _batch(samples, size, rng, train: bool):
     return x, y
 
 
+def _starting_weights(path: str | Path, name: str, preset: str) -> dict:
+    """The float32 state dict of a `temseg train` checkpoint, checked against the network to train."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        settings, state = data["temseg"], data["model"]
+    except Exception:
+        raise TemsegError(f"{path}: is not a checkpoint written by `temseg train {name}`") from None
+    if (settings.get("architecture"), settings.get("preset")) != (name, preset):
+        raise TemsegError(
+            f"{path}: holds a {settings.get('architecture')} ({settings.get('preset')} preset) model; "
+            f"training {name} ({preset} preset) needs weights of the same network"
+        )
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     prob = logits.sigmoid()
     inter = (prob * target).sum((1, 2, 3))
@@ -105,13 +120,16 @@ def train_semantic(
     seed: int = 0,
     device: str | None = None,
     resume: bool = False,
+    weights: str | Path | None = None,
 ) -> Path:
     """Train; writes `out` (best validation IoU: weights + settings), `out`.csv and its curve `out`.png.
 
     `imgsz` is the training crop; `tile` the size the model segments at (and is validated
     at), by default the same. Swin-UNet needs them equal (its windows are built for one
     size); VMamba's scan takes any length, so it can learn from small crops, which give
-    more steps per CPU hour, and still segment 512 px tiles.
+    more steps per CPU hour, and still segment 512 px tiles. `weights`: start from
+    a checkpoint of the same architecture and preset (fine-tuning, e.g. the shipped
+    weights on your own labelled images).
     """
     imgsz = imgsz or (448 if name == "swin-unet" else 512)
     tile = tile or imgsz
@@ -124,7 +142,10 @@ def train_semantic(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = build_network(name, preset, imgsz).to(device)
+    net = build_network(name, preset, imgsz)
+    if weights is not None and not resume:
+        net.load_state_dict(_starting_weights(weights, name, preset))
+    net = net.to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     train, val = training_samples(data_dirs, synth, val_fraction, seed)
     if not train:
