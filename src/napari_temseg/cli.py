@@ -233,6 +233,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.model == "yolov8n-seg":
         from .train.yolo import train_yolo
 
+        if args.lr:
+            raise TemsegError("--lr is not used for yolov8n-seg: ultralytics schedules its own learning rate")
         out = train_yolo(
             args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
             synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
@@ -244,7 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_efficientsam(
             args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
             seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
-            freeze_encoder=args.freeze_encoder,
+            freeze_encoder=args.freeze_encoder, **({"lr": args.lr} if args.lr else {}),
         )
     elif args.model in ("swin-unet", "vmamba"):
         from .train.semantic import train_semantic
@@ -252,7 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
             tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
-            weights=args.weights,
+            weights=args.weights, **({"lr": args.lr} if args.lr else {}),
         )
     else:
         raise TemsegError(
@@ -380,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--imgsz", type=int, default=None, help="training image size (model default)")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
     p.add_argument("--synth", type=int, default=40, help="synthetic images added to the data")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
