@@ -12,6 +12,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton, SpinBox
 
 from ..errors import TemsegError
+from ..instances import SEMANTIC_SPLIT_DEPTH
 from ..models import available_models, load_model
 from ..prompts import points_to_prompts
 from ._layers import layer_picker
@@ -71,7 +72,7 @@ class SegmentWidget(Container):
         self.max_det = SpinBox(label="max particles", value=1000, min=1, max=100000)
         # Swin-UNet, VMamba: foreground probability -> instances
         self.threshold = FloatSpinBox(label="probability threshold", value=0.5, min=0.01, max=0.99, step=0.05)
-        self.semantic_split = FloatSpinBox(label="split depth", value=0.5, min=0.0, max=5.0, step=0.05,
+        self.semantic_split = FloatSpinBox(label="split depth", value=SEMANTIC_SPLIT_DEPTH, min=0.0, max=5.0, step=0.05,
                                            tooltip="how deep a neck must be to split touching particles (px)")
         # EfficientSAM
         self.mode = ComboBox(label="mode", choices=["prompt", "auto", "refine"], value="prompt")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
-from ..instances import DEFAULT_SPLIT_DEPTH, probability_to_instances
+from ..instances import SEMANTIC_SPLIT_DEPTH, probability_to_instances
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -73,7 +73,7 @@ class SemanticSegmenter:
                 weight[y : y + t, x : x + t] += blend
         return (acc / weight)[:h, :w]
 
-    def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = DEFAULT_SPLIT_DEPTH,
+    def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 4, precision: str = "fp32", **_) -> np.ndarray:
         return probability_to_instances(
             self.probability(image, overlap, batch, precision), threshold=threshold, split_depth=split_depth,
