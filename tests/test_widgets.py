@@ -67,7 +67,8 @@ def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, nam
     viewer.add_image(video.frames, name="video")
     widget = SegmentWidget(viewer)
     widget.model.value = name
-    assert widget.threshold.visible and not widget.conf.visible
+    shown = lambda w: not w.native.isHidden()  # noqa: E731 - the viewer window itself is not shown
+    assert shown(widget.threshold) and shown(widget.semantic_split) and not shown(widget.conf)
     widget.threshold.value = 0.6
     assert widget.options()["threshold"] == pytest.approx(0.6)
     widget.run()

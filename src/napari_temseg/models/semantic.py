@@ -42,12 +42,13 @@ class SemanticSegmenter:
         self.device = device
 
     @torch.inference_mode()
-    def probability(self, image: np.ndarray, overlap: int = 64, batch: int = 4, precision: str = "fp32") -> np.ndarray:
+    def probability(self, image: np.ndarray, overlap: int = 64, batch: int = 1, precision: str = "fp32") -> np.ndarray:
         """Foreground probability (Y, X) of a float32 image in [0, 1].
 
-        Tiles go through the network `batch` at a time (one call instead of one per
-        tile). `precision` "bf16" runs under bfloat16 autocast: faster where the CPU
-        has bf16 instructions (AVX512-BF16/AMX) or on CUDA, within a small tolerance.
+        Tiles go through the network `batch` at a time (on 2 CPU cores batches gave no
+        speed-up, hence 1; on a GPU larger batches fill the device). `precision` "bf16"
+        runs under bfloat16 autocast: 1.35-1.65x faster for Swin-UNet on CPUs with bf16 units
+        (AVX512-BF16/AMX) at the same IoU; see docs/performance.md.
         """
         if precision not in PRECISIONS:
             raise TemsegError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -74,7 +75,7 @@ class SemanticSegmenter:
         return (acc / weight)[:h, :w]
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
-                min_size: int = 30, overlap: int = 64, batch: int = 4, precision: str = "fp32", **_) -> np.ndarray:
+                min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32", **_) -> np.ndarray:
         return probability_to_instances(
             self.probability(image, overlap, batch, precision), threshold=threshold, split_depth=split_depth,
             min_size=min_size,

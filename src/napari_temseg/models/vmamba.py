@@ -77,8 +77,7 @@ class SS2D(nn.Module):
         b, h, w, _ = x.shape
         xz = self.in_proj(x)
         x, z = xz.chunk(2, dim=-1)
-        # the channels-last view goes to the depthwise conv as is: about 6x faster on CPU than NCHW
-        x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))
+        x = F.silu(self.conv2d(x.permute(0, 3, 1, 2).contiguous()))
         y = self.scan(x).transpose(1, 2).reshape(b, h, w, -1)
         return self.out_proj(self.out_norm(y) * F.silu(z))
 
