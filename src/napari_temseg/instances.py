@@ -20,10 +20,10 @@ from skimage.segmentation import watershed
 #: Default log-distance depth of a neck that separates two particles (saddle/peak ~0.6).
 DEFAULT_SPLIT_DEPTH = 0.5
 #: The same for the semantic networks' probability maps, whose necks are rounder than the
-#: classical model's smoothed image: chosen on 12 synthetic calibration images
-#: (`temseg synth-images --seed 1000`), by F1@0.5 over depths 0.15-0.5, for Swin-UNet and
-#: VMamba alike (docs/semantic-models.md).
-SEMANTIC_SPLIT_DEPTH = 0.2
+#: classical model's smoothed image: chosen with the shipped Swin-UNet and VMamba weights on
+#: 12 synthetic calibration images (`temseg synth-images --seed 1000`), by F1@0.5 over depths
+#: 0.1-0.5 (docs/semantic-models.md).
+SEMANTIC_SPLIT_DEPTH = 0.1
 
 
 def mask_to_instances(
