@@ -5,7 +5,8 @@ state, step). Done step by step in compiled code it reads each input once and
 never builds the (batch, channel, state, length) tensors that a scan written in
 PyTorch operations writes and reads several times; walking the token grid in
 each scan order by index also saves the reordered copies of the input and the
-flips of the outputs. The exponential is written in plain arithmetic
+flips of the outputs (the orders are `scan.scan_orders`, the same table the
+chunked scan gathers with). The exponential is written in plain arithmetic
 (`fast_exp`, a few float32 ulps), three times faster than the library call.
 Channels run in parallel threads. The backward pass recomputes one channel's
 states at a time and walks the recurrence in reverse.
@@ -13,7 +14,8 @@ states at a time and walks the recurrence in reverse.
 Layouts (tokens in row-major order of the H x W grid, L = H * W, K = 4 orders,
 everything float32): u (batch, D, L); dt (batch, K, D, L), the step after bias
 and softplus (autograd handles those in PyTorch); A (K, D, N); skip (K, D);
-B, C (batch, K, L, N). Output y (batch, D, L): the sum of the four scans.
+B, C (batch, K, L, N); orders (K, L), the row-major token of each step. Output
+y (batch, D, L): the sum of the K scans.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import torch
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
-
-ORDERS = 4  # rows, columns, rows reversed, columns reversed
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)  # Cody-Waite split of ln 2: k * _LN2_HI is exact
@@ -60,55 +60,36 @@ def fast_exp(x):  # pragma: no cover - compiled
     return p * _float_from_bits((ki + np.int32(127)) << np.int32(23))
 
 
-@nb.njit(inline="always")
-def _walk(order, height, width):  # pragma: no cover - compiled
-    """(first token, outer count, outer stride, inner count, inner stride) of a scan order."""
-    last = height * width - 1
-    if order == 0:
-        return 0, height, width, width, 1
-    if order == 1:
-        return 0, width, 1, height, width
-    if order == 2:
-        return last, height, -width, width, -1
-    return last, width, -1, height, -width
-
-
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _forward(u, dt, A, skip, B, C, height, y):  # pragma: no cover - compiled
+def _forward(u, dt, A, skip, B, C, orders, y):  # pragma: no cover - compiled
     batch, channels, length = u.shape
     n_state = A.shape[2]
-    for k in range(ORDERS):  # orders in sequence: a thread's channels share B, C of one order in cache
-        first, outer, o_stride, inner, i_stride = _walk(k, height, length // height)
+    for k in range(orders.shape[0]):  # orders in sequence: a thread's channels share B, C of one order in cache
+        tokens = orders[k]
         for job in nb.prange(batch * channels):
             b, d = job // channels, job % channels
             a = A[k, d]
             h = np.zeros(n_state, dtype=np.float32)
-            for o in range(outer):
-                p = first + o * o_stride
-                for _ in range(inner):
-                    x, step = u[b, d, p], dt[b, k, d, p]
-                    du = step * x
-                    acc = skip[k, d] * x
-                    for n in range(n_state):
-                        h[n] = fast_exp(step * a[n]) * h[n] + du * B[b, k, p, n]
-                        acc += h[n] * C[b, k, p, n]
-                    y[b, d, p] += acc
-                    p += i_stride
+            for t in range(length):
+                p = tokens[t]
+                x, step = u[b, d, p], dt[b, k, d, p]
+                du = step * x
+                acc = skip[k, d] * x
+                for n in range(n_state):
+                    h[n] = fast_exp(step * a[n]) * h[n] + du * B[b, k, p, n]
+                    acc += h[n] * C[b, k, p, n]
+                y[b, d, p] += acc
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _backward(u, dt, A, skip, B, C, height, gy, du, ddt, dA, dskip, dB, dC):  # pragma: no cover - compiled
+def _backward(u, dt, A, skip, B, C, orders, gy, du, ddt, dA, dskip, dB, dC):  # pragma: no cover - compiled
     """One job per (batch, order): it owns dB/dC of that order and every per-order output,
     so threads never share a write; the caller sums du over orders and dA/dskip over batch."""
     batch, channels, length = u.shape
-    n_state = A.shape[2]
-    for job in nb.prange(batch * ORDERS):
-        b, k = job // ORDERS, job % ORDERS
-        first, outer, o_stride, inner, i_stride = _walk(k, height, length // height)
-        tokens = np.empty(length, dtype=np.int64)
-        for o in range(outer):
-            for i in range(inner):
-                tokens[o * inner + i] = first + o * o_stride + i * i_stride
+    n_orders, n_state = orders.shape[0], A.shape[2]
+    for job in nb.prange(batch * n_orders):
+        b, k = job // n_orders, job % n_orders
+        tokens = orders[k]
         hs = np.empty((length + 1, n_state), dtype=np.float32)  # hs[t + 1]: state after step t
         gh = np.empty(n_state, dtype=np.float32)
         for d in range(channels):
@@ -148,26 +129,25 @@ class CompiledCrossScan(torch.autograd.Function):
     """y = sum over the four scan orders of the selective scan; gradients for every input."""
 
     @staticmethod
-    def forward(ctx, u, dt, A, skip, B, C, height):  # noqa: D102
+    def forward(ctx, u, dt, A, skip, B, C, orders):  # noqa: D102
         y = torch.zeros_like(u)
-        _forward(*(_numpy(v) for v in (u, dt, A, skip, B, C)), height, y.numpy())
-        ctx.save_for_backward(u, dt, A, skip, B, C)
-        ctx.height = height
+        _forward(*(_numpy(v) for v in (u, dt, A, skip, B, C, orders)), y.numpy())
+        ctx.save_for_backward(u, dt, A, skip, B, C, orders)
         return y
 
     @staticmethod
     def backward(ctx, gy):  # noqa: D102
-        u, dt, A, skip, B, C = ctx.saved_tensors
+        u, dt, A, skip, B, C, orders = ctx.saved_tensors
         batch = u.shape[0]
         du, ddt = torch.empty_like(dt), torch.empty_like(dt)
         dA, dskip = torch.zeros(batch, *A.shape), torch.zeros(batch, *skip.shape)
         dB, dC = torch.zeros_like(B), torch.zeros_like(C)
         grads = (du, ddt, dA, dskip, dB, dC)
-        _backward(*(_numpy(v) for v in (u, dt, A, skip, B, C)), ctx.height, _numpy(gy), *(g.numpy() for g in grads))
+        _backward(*(_numpy(v) for v in (u, dt, A, skip, B, C, orders, gy)), *(g.numpy() for g in grads))
         return du.sum(1), ddt, dA.sum(0), dskip.sum(0), dB, dC, None
 
 
-def compiled_cross_scan(u, dt, A, skip, B, C, height: int) -> torch.Tensor:
-    """float32 CPU tensors laid out as the module docstring says."""
+def compiled_cross_scan(u, dt, A, skip, B, C, orders: torch.Tensor) -> torch.Tensor:
+    """float32 CPU tensors laid out as the module docstring says; `orders` (K, L) int64."""
     nb.set_num_threads(max(1, min(torch.get_num_threads(), nb.config.NUMBA_NUM_THREADS)))
-    return CompiledCrossScan.apply(u, dt, A, skip, B, C, height)
+    return CompiledCrossScan.apply(u, dt, A, skip, B, C, orders)

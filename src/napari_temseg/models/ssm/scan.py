@@ -178,13 +178,13 @@ def cross_scan(
     usable = _cpu_cross_scan is not None and not u.is_cuda
     if method == "compiled" and not usable:
         raise RuntimeError("the compiled scan needs numba (pip install numba) and CPU tensors")
+    batch, channels, length = u.shape
+    order = scan_orders(height, length // height, u.device)  # (4, L)
     if method == "compiled" or (method == "auto" and usable):
         dt = F.softplus(dt_raw.float() + bias.float()[None, :, :, None])
         rows = lambda m: m.float().transpose(-1, -2).contiguous()  # noqa: E731 - (batch, 4, L, N)
-        return _cpu_cross_scan(u.float(), dt, A.float(), skip.float(), rows(B), rows(C), height)
-    batch, channels, length = u.shape
+        return _cpu_cross_scan(u.float(), dt, A.float(), skip.float(), rows(B), rows(C), order)
     orders = A.shape[0]
-    order = scan_orders(height, length // height, u.device)  # (4, L)
     along = lambda m: m.gather(-1, order[None, :, None].expand(batch, -1, m.shape[2], -1))  # noqa: E731
     y = selective_scan(
         along(u[:, None].expand(-1, orders, -1, -1)).reshape(batch, -1, length),
