@@ -230,10 +230,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     import time as _time
 
     start = _time.perf_counter()
+    lr = {"lr": args.lr} if args.lr else {}  # else each trainer's own default
     if args.model == "yolov8n-seg":
         from .train.yolo import train_yolo
 
-        if args.lr:
+        if lr:
             raise TemsegError("--lr is not used for yolov8n-seg: ultralytics schedules its own learning rate")
         out = train_yolo(
             args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
@@ -246,7 +247,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_efficientsam(
             args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
             seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
-            freeze_encoder=args.freeze_encoder, **({"lr": args.lr} if args.lr else {}),
+            freeze_encoder=args.freeze_encoder, **lr,
         )
     elif args.model in ("swin-unet", "vmamba"):
         from .train.semantic import train_semantic
@@ -254,7 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
             tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
-            weights=args.weights, **({"lr": args.lr} if args.lr else {}),
+            weights=args.weights, **lr,
         )
     else:
         raise TemsegError(

@@ -51,22 +51,16 @@ def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segm
 
 def _build_semantic(name: str):
     def build(weights: str | None, device: str | None, **options: Any) -> Segmenter:
-        import torch
-
         from . import weights as weight_files
-        from .semantic import SemanticSegmenter
+        from .semantic import SemanticSegmenter, read_checkpoint
         from ..train.semantic import build_network
 
         path = weight_files.resolve(name, weights)
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            settings = data["temseg"]
-        except Exception:
-            raise TemsegError(f"{path}: is not a {name} checkpoint written by `temseg train {name}`") from None
+        settings, state = read_checkpoint(path, name)
         if settings.get("architecture") != name:
             raise TemsegError(f"{path}: holds a {settings.get('architecture')} model, not {name}")
         net = build_network(name, settings["preset"], settings["imgsz"])
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in data["model"].items()})
+        net.load_state_dict(state)
         return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device), **options)
 
     return build

@@ -17,6 +17,17 @@ from ..instances import SEMANTIC_SPLIT_DEPTH, probability_to_instances
 PRECISIONS = ("fp32", "bf16")
 
 
+def read_checkpoint(path, name: str) -> tuple[dict, dict]:
+    """(settings, float32 state dict) of a checkpoint written by `temseg train NAME`,
+    read with `weights_only=True`; anything else is refused naming the expected model."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        settings, state = data["temseg"], data["model"]
+    except Exception:
+        raise TemsegError(f"{path}: is not a {name} checkpoint written by `temseg train {name}`") from None
+    return settings, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def _ramp(size: int, overlap: int) -> np.ndarray:
     """1-D blending weight: rises over `overlap` pixels at both ends, never zero."""
     w = np.ones(size, np.float32)
@@ -63,8 +74,9 @@ class SemanticSegmenter:
         blend = wy[:, None] * wx[None, :]
         corners = [(y, x) for y in tile_starts(ph, t, overlap) for x in tile_starts(pw, t, overlap)]
         device_type = torch.device(self.device).type
-        for i in range(0, len(corners), max(batch, 1)):
-            group = corners[i : i + max(batch, 1)]
+        batch = max(batch, 1)
+        for i in range(0, len(corners), batch):
+            group = corners[i : i + batch]
             tiles = np.stack([padded[y : y + t, x : x + t] for y, x in group])
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 logits = self.net(torch.from_numpy(tiles)[:, None].to(self.device))

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TemsegError
+from ..models.semantic import read_checkpoint
 from ..preprocess import normalize
 from .augment import augment
 from .curves import plot_training_log
@@ -67,17 +68,13 @@ def _batch(samples, size, rng, train: bool):
 
 def _starting_weights(path: str | Path, name: str, preset: str) -> dict:
     """The float32 state dict of a `temseg train` checkpoint, checked against the network to train."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        settings, state = data["temseg"], data["model"]
-    except Exception:
-        raise TemsegError(f"{path}: is not a checkpoint written by `temseg train {name}`") from None
+    settings, state = read_checkpoint(path, name)
     if (settings.get("architecture"), settings.get("preset")) != (name, preset):
         raise TemsegError(
             f"{path}: holds a {settings.get('architecture')} ({settings.get('preset')} preset) model; "
             f"training {name} ({preset} preset) needs weights of the same network"
         )
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return state
 
 
 def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
