@@ -76,7 +76,8 @@ def test_subnormal_fp16_weights_survive_loading(net, fixture_files):
     assert torch.equal(net.image_encoder.neck[2].weight[tiny], stored[tiny].float())
 
 
-def test_not_listed_without_weights_and_clear_message(cache):
+def test_not_listed_without_weights_and_clear_message(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "PACKAGE_WEIGHTS", tmp_path / "no-shipped-weights")
     assert "efficientsam-tiny" not in available_models()
     with pytest.raises(TemsegError, match="temseg weights import efficientsam-tiny"):
         load_model("efficientsam-tiny")
@@ -185,3 +186,26 @@ def test_refine_mode_prompts_with_the_box_model(fixture_files, touching_images, 
     assert all(q[:, 2].tolist() == [2, 3] for q in seen[0])  # one box prompt per classical particle
     segment(image, model, mode="refine")
     assert list(model._box_models) == ["classical"]  # built once
+
+
+def test_evaluate_prompts_one_point_inside_each_true_particle(paper_data):
+    from napari_temseg.datasets import iter_dataset
+    from napari_temseg.evaluation import evaluate_dataset
+
+    class Recorder:
+        name = "recorder"
+
+        def __init__(self):
+            self.calls = []
+
+        def predict(self, image, **options):
+            self.calls.append(options)
+            return np.zeros(image.shape, np.uint32)
+
+    recorder = Recorder()
+    evaluate_dataset(str(paper_data), recorder, point_per_particle=True)
+    for options, sample in zip(recorder.calls, iter_dataset(paper_data)):
+        assert options["mode"] == "prompt"
+        ys, xs = options["points"][:, 0].astype(int), options["points"][:, 1].astype(int)
+        hit = sample.labels[ys, xs]
+        assert sorted(hit) == sorted(np.unique(sample.labels[sample.labels > 0]))  # one per particle, inside it

@@ -25,6 +25,7 @@ from .errors import TemsegError
 from .metrics import dice, foreground_iou, instance_scores
 from .models import available_models, load_model
 from .preprocess import normalize
+from .prompts import one_point_per_particle
 from .synth import synth_image
 
 #: The article's table (Duan et al. 2024): resolution, images/s, GPU MB, test IoU, Dice.
@@ -84,17 +85,6 @@ def default_data(count: int = 4) -> list[Sample]:
     return [Sample(f"synth_{i}", s.image, s.labels) for i, s in ((i, synth_image(seed=100 + i)) for i in range(count))]
 
 
-def _one_point_per_particle(labels: np.ndarray) -> np.ndarray:
-    from scipy import ndimage as ndi
-
-    rows = []
-    for i in np.unique(labels[labels > 0]):
-        dist = ndi.distance_transform_edt(labels == i)
-        y, x = np.unravel_index(np.argmax(dist), dist.shape)
-        rows.append((y, x, 1))
-    return np.array(rows, float).reshape(-1, 3)
-
-
 def _parameters(model) -> int:
     for attr in ("net", "yolo"):
         obj = getattr(model, attr, None)
@@ -138,7 +128,7 @@ def bench_model(
         images = [normalize(s.image) for s in data]
         extra = [{} for _ in data]
         if mode == "points":
-            extra = [{"mode": "prompt", "points": _one_point_per_particle(s.labels)} for s in data]
+            extra = [{"mode": "prompt", "points": one_point_per_particle(s.labels)} for s in data]
         elif mode == "auto":
             extra = [{"mode": "auto", "points_per_side": 12} for _ in data]
         with torch.inference_mode():

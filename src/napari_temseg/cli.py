@@ -126,8 +126,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_dataset
+    from .models import load_model
 
-    summary = evaluate_dataset(args.data, args.model, **_options(args))
+    model = load_model(args.model, weights=args.weights)
+    summary = evaluate_dataset(args.data, model, point_per_particle=args.point_per_particle, **_options(args))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -332,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model on an images/ + labels/ folder")
     p.add_argument("--data", required=True, help="dataset folder (images/, labels/)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--weights", help="weights file instead of the model's default")
+    p.add_argument(
+        "--point-per-particle", action="store_true",
+        help="prompted models: one positive point inside each true particle (otherwise automatic mode)",
+    )
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
