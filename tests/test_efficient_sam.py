@@ -168,6 +168,7 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     log_a = (tmp_path / "a" / "esam.csv").read_text()
     assert log_a.splitlines()[0].startswith("E,Train Loss,Test Loss,Train IOU,Test IOU")
     assert log_a == (tmp_path / "b" / "esam.csv").read_text()
+    assert (tmp_path / "a" / "esam.png").stat().st_size > 0  # the training curve
     model = load_model("efficientsam-tiny", weights=tmp_path / "a" / "esam.pt")
     assert model.net.img_size == 128
     with pytest.raises(TemsegError, match="same --epochs"):

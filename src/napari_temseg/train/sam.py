@@ -32,6 +32,7 @@ from ..models.efficient_sam import build_efficient_sam
 from ..models.efficient_sam.segmenter import gray_to_rgb, query_arrays
 from ..preprocess import normalize
 from .augment import augment
+from .curves import plot_training_log
 from .data import training_samples
 
 LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
@@ -227,4 +228,5 @@ def train_efficientsam(
             f"epoch {epoch + 1}/{epochs}: loss {row[1]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,
         )
+    plot_training_log(log, title=f"efficientsam-tiny ({img_size} px)")
     return out
