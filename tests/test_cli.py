@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_temseg.models import weights
 from napari_temseg.synth import synth_image
 
 
@@ -98,11 +99,12 @@ def test_weights_commands_and_point_prompts(tmp_path, image_folder, esam_fixture
             capture_output=True, text=True, env={**os.environ, "TEMSEG_CACHE": str(env_cache)},
         )
 
-    assert "not on this machine" in run("weights", "list").stdout
+    assert "efficientsam-tiny: " + str(weights.PACKAGE_WEIGHTS / "efficientsam_tiny_temseg.pt") in run("weights", "list").stdout
     bad = run("weights", "import", "efficientsam-tiny", image_folder / "img0.tif")
     assert bad.returncode == 2 and "is not a checkpoint of efficientsam-tiny" in bad.stderr
     ok = run("weights", "import", "efficientsam-tiny", checkpoint)
     assert ok.returncode == 0, ok.stderr
+    assert "efficientsam-tiny: " + str(env_cache / "efficient_sam_vitt.pt") in run("weights", "list").stdout  # cache first
     assert "efficientsam-tiny" in run("models").stdout.split()
     points = tmp_path / "points.csv"
     points.write_text("image,y,x,label,object\nimg0,100,100,1,1\nimg0,300,300,1,2\nimg0,310,305,1,2\n")

@@ -90,6 +90,21 @@ def test_import_then_listed_and_loaded(cache, fixture_files):
     assert load_model("efficientsam-tiny").name == "efficientsam-tiny"
 
 
+def test_shipped_weights_segment_one_particle_per_point(cache, touching_images):
+    """The weights trained by `temseg train efficientsam-tiny` ship in the package and are the default."""
+    from napari_temseg.metrics import foreground_iou, instance_scores
+    from napari_temseg.prompts import one_point_per_particle
+
+    model = load_model("efficientsam-tiny")
+    assert model.net.img_size == 512  # trained at 512 px (docs/efficientsam.md)
+    sample = touching_images[1]
+    points = one_point_per_particle(sample.labels)
+    labels = segment(sample.image, model, points=points)
+    assert len(np.unique(labels[labels > 0])) == len(points)
+    assert foreground_iou(labels, sample.labels) > 0.9  # 0.94 on synthetic images (docs/efficientsam.md)
+    assert instance_scores(labels, sample.labels).f1 > 0.9
+
+
 def test_wrong_or_corrupt_weights_name_the_model(tmp_path):
     swin_like = tmp_path / "swin.pt"
     torch.save({"model": {"layers.0.blocks.0.attn.qkv.weight": torch.zeros(3)}}, swin_like)

@@ -130,7 +130,7 @@ def bench_model(
         if mode == "points":
             extra = [{"mode": "prompt", "points": one_point_per_particle(s.labels)} for s in data]
         elif mode == "auto":
-            extra = [{"mode": "auto", "points_per_side": 12} for _ in data]
+            extra = [{"mode": "auto"} for _ in data]
         with torch.inference_mode():
             model.predict(images[0], **extra[0])  # warm-up (also fills caches, lazily built kernels)
             passes, predictions = [], []

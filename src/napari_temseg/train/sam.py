@@ -29,7 +29,7 @@ from ..metrics import dice as dice_score
 from ..metrics import foreground_iou
 from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
-from ..models.efficient_sam.segmenter import gray_to_rgb, query_arrays
+from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_arrays
 from ..preprocess import normalize
 from .augment import augment
 from .curves import plot_training_log
@@ -126,9 +126,10 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator) -> tu
         emb = net.get_image_embeddings(gray_to_rgb(image).to(device))
         pts, codes = _batch([q for q, _ in prompts], device)
         low, iou = net.predict_masks(emb, pts, codes, image.shape, image.shape)
-        best = iou[0].argmax(-1)
-        chosen = low[0, torch.arange(len(best)), best].cpu().numpy() > 0
-        pred = paint_masks(chosen, iou[0].max(-1).values.cpu().numpy())
+        best, _ = choose_masks(low[0], iou[0])
+        idx = torch.arange(len(best))
+        chosen = low[0, idx, best].cpu().numpy() > 0
+        pred = paint_masks(chosen, iou[0, idx, best].cpu().numpy())
         ious.append(foreground_iou(pred, s.labels))
         dices.append(dice_score(pred, s.labels))
     return float(np.mean(losses)), float(np.mean(ious)), float(np.mean(dices))

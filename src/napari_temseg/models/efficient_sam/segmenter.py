@@ -107,10 +107,10 @@ class EfficientSamSegmenter:
                     embedding, torch.from_numpy(pts[:, sl]).to(self.device),
                     torch.from_numpy(codes[:, sl]).to(self.device), (h, w),
                 )
-                best = iou[0].argmax(-1)
+                best, stability = choose_masks(low[0], iou[0])
                 idx = torch.arange(len(best))
                 chosen = low[0, idx, best]  # (q, 256, 256)
-                stab.append(_stability(chosen).cpu())
+                stab.append(stability.cpu())
                 up = F.interpolate(chosen[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
                 logits.append(up.cpu())
                 ious.append(iou[0, idx, best].cpu())
@@ -124,9 +124,9 @@ class EfficientSamSegmenter:
         mode: str | None = None,
         points: np.ndarray | None = None,
         boxes: np.ndarray | None = None,
-        points_per_side: int = 16,
-        iou_threshold: float = 0.8,
-        stability_threshold: float = 0.85,
+        points_per_side: int = 20,
+        iou_threshold: float = 0.6,
+        stability_threshold: float = 0.8,
         nms_threshold: float = 0.5,
         min_size: int = 30,
         box_source: str = "classical",
@@ -211,10 +211,25 @@ def _boxes_of(labels: np.ndarray) -> list[np.ndarray]:
 
 
 def _stability(logits: torch.Tensor, offset: float = 1.0) -> torch.Tensor:
-    """IoU between the mask at logit > +offset and at logit > -offset (SAM's stability score)."""
-    inner = (logits > offset).flatten(1).sum(1)
-    outer = (logits > -offset).flatten(1).sum(1)
+    """IoU between the mask at logit > +offset and at logit > -offset (SAM's stability score)
+    of each (H, W) mask in (..., H, W) logits."""
+    inner = (logits > offset).flatten(-2).sum(-1)
+    outer = (logits > -offset).flatten(-2).sum(-1)
     return inner / outer.clamp(min=1)
+
+
+def choose_masks(logits: torch.Tensor, iou: torch.Tensor, min_stability: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index (Q,) of the mask to keep out of each query's three, and its stability.
+
+    The mask with the best predicted IoU among those whose extent holds up when the
+    logit threshold moves by ±1 (stability ≥ `min_stability`); the best predicted IoU
+    alone when none does. Without the stability rule a point on a speck, where every
+    predicted IoU is near zero, could pick a mask that floods the whole image.
+    """
+    stability = _stability(logits)  # (Q, 3)
+    score = torch.where(stability >= min_stability, iou, iou - 2.0)  # unstable masks rank last
+    best = score.argmax(-1)
+    return best, stability[torch.arange(len(best)), best]
 
 
 def _mask_nms(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
