@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from .errors import TemsegError
+
 
 @dataclass
 class Disc:
@@ -246,7 +248,7 @@ def synth_video(
     """A sintering video: `n_pairs` pairs and `n_triples` triples fuse, `n_touching` pairs
     only touch, `n_single` particles wander alone; the stage drifts by `drift` px/frame."""
     if n_frames < 1:
-        raise ValueError("n_frames must be >= 1")
+        raise TemsegError(f"n_frames must be >= 1, not {n_frames}")
     rng = np.random.default_rng(seed)
     taken: list = []
     next_id = 1
@@ -261,7 +263,10 @@ def synth_video(
         extent = 2.4 * max(m.r for m in members) + MAX_GAP
         centre = _place(rng, shape, extent, taken, margin)
         if centre is None:
-            raise ValueError(f"cannot fit {len(sizes)} particle groups into {shape}; use a larger shape")
+            raise TemsegError(
+                f"cannot fit {len(sizes)} particle groups into a {shape[0]}x{shape[1]} frame; "
+                "use a larger size or fewer pairs/triples/touching groups"
+            )
         angle = rng.uniform(0, 2 * np.pi)
         angles = angle + 2 * np.pi * np.arange(size) / size
         dirs = np.stack([np.sin(angles), np.cos(angles)], axis=1)
