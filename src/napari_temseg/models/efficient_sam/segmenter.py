@@ -109,7 +109,7 @@ class EfficientSamSegmenter:
                 )
                 best, stability = choose_masks(low[0], iou[0])
                 idx = torch.arange(len(best))
-                chosen = low[0, idx, best]  # (q, 256, 256)
+                chosen = low[0, idx, best]  # (q, m, m) low-res logits: 4 px per cell of the model input
                 stab.append(stability.cpu())
                 up = F.interpolate(chosen[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
                 logits.append(up.cpu())
