@@ -79,8 +79,10 @@ def _batch(queries: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tenso
     return torch.from_numpy(pts).to(device), torch.from_numpy(codes).to(device)
 
 
-def prompt_loss(net, image: np.ndarray, prompts, device) -> tuple[torch.Tensor, float, float]:
-    """Loss of one image's prompts, and the mean IoU and Dice of the chosen masks.
+def prompt_loss(net, image: np.ndarray, prompts, device, embedding: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, float, float]:
+    """Loss of one image's prompts, and the mean IoU and Dice of the chosen masks
+    (`embedding`: the image's, when the caller already has it).
 
     The masks are scored at half the image's resolution, after the bicubic upsampling
     that inference applies, against the share of each half-res pixel the particle
@@ -89,7 +91,7 @@ def prompt_loss(net, image: np.ndarray, prompts, device) -> tuple[torch.Tensor, 
     at full resolution.
     """
     queries, masks = zip(*prompts)
-    emb = net.get_image_embeddings(gray_to_rgb(image).to(device))
+    emb = net.get_image_embeddings(gray_to_rgb(image).to(device)) if embedding is None else embedding
     pts, codes = _batch(list(queries), device)
     size = (image.shape[0] // 2, image.shape[1] // 2)
     logits, iou_pred = net.predict_masks(emb, pts, codes, image.shape, size)  # (1, Q, 3, Y/2, X/2)
@@ -121,9 +123,9 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator) -> tu
         if len(ids) == 0:
             continue
         prompts = [(np.array([[*interior_point(s.labels == i, rng), 1]]), s.labels == i) for i in ids]
-        loss, _, _ = prompt_loss(net, image, prompts, device)
+        emb = net.get_image_embeddings(gray_to_rgb(image).to(device))  # once for loss and masks
+        loss, _, _ = prompt_loss(net, image, prompts, device, emb)
         losses.append(loss.item())
-        emb = net.get_image_embeddings(gray_to_rgb(image).to(device))
         pts, codes = _batch([q for q, _ in prompts], device)
         low, iou = net.predict_masks(emb, pts, codes, image.shape, image.shape)
         best, _ = choose_masks(low[0], iou[0])
