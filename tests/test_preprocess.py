@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_temseg import TemsegError, segment
-from napari_temseg.preprocess import as_2d_gray, normalize
+from napari_temseg.preprocess import anchor_two_classes, as_2d_gray, normalize
 
 
 def test_rgba_with_equal_channels_is_its_gray_channel():
@@ -46,3 +46,18 @@ def test_constant_image_gives_zeros_and_no_particles():
 def test_bad_input_names_the_problem(bad, message):
     with pytest.raises(TemsegError, match=message):
         segment(bad)
+
+
+def test_anchoring_puts_the_class_boundary_at_one_level_whatever_the_gain():
+    """Particles at 0.3, background at 0.8: after anchoring the means sit near 0.35 and 0.65
+    (the class means are taken after smoothing, which pulls edge pixels inwards) and the
+    image no longer depends on gain or offset."""
+    rng = np.random.default_rng(1)
+    particles = np.zeros((256, 256), bool)
+    particles[40:90, 50:120] = particles[150:220, 140:200] = True
+    image = np.where(particles, 0.3, 0.8).astype(np.float32) + rng.normal(0, 0.02, (256, 256)).astype(np.float32)
+    anchored = anchor_two_classes(image)
+    assert abs(anchored[particles].mean() - 0.35) < 0.03 and abs(anchored[~particles].mean() - 0.65) < 0.03
+    assert np.allclose(anchor_two_classes(0.5 * image + 0.2), anchored, atol=1e-4)
+    flat = np.full((64, 64), 0.4, np.float32)
+    assert np.array_equal(anchor_two_classes(flat), flat)

@@ -6,6 +6,8 @@ import torch
 
 from napari_temseg import TemsegError, load_model, segment
 from napari_temseg.models.semantic import SemanticSegmenter, tile_starts
+from napari_temseg.preprocess import anchor_two_classes
+from napari_temseg.train.augment import augment_light
 from napari_temseg.train.semantic import lr_factor, train_semantic
 
 
@@ -23,6 +25,30 @@ def test_tiles_cover_and_blend_without_seams():
     prob = seg.probability(image)
     expected = 1 / (1 + np.exp(-(image - 0.5) * 8))
     assert prob.shape == image.shape and np.abs(prob - expected).max() < 1e-5
+
+
+def test_anchored_checkpoints_see_the_anchored_image_whole():
+    """The anchoring is computed on the whole image, not per tile, so tiles agree."""
+    rng = np.random.default_rng(0)
+    image = np.clip(0.7 - 0.4 * (rng.random((600, 650)) < 0.2) + rng.normal(0, 0.05, (600, 650)), 0, 1)
+    image = image.astype(np.float32)
+    prob = SemanticSegmenter("test", Smooth(), tile=256, input_mode="anchored").probability(image)
+    expected = 1 / (1 + np.exp(-(anchor_two_classes(image) - 0.5) * 8))
+    assert np.abs(prob - expected).max() < 1e-5
+    with pytest.raises(TemsegError, match="input mode"):
+        SemanticSegmenter("test", Smooth(), tile=256, input_mode="zscore").probability(image)
+
+
+def test_light_augmentation_keeps_every_label_pixel_on_its_image_pixel(tmp_path):
+    labels = np.zeros((64, 80), np.uint32)
+    labels[10:30, 5:25], labels[40:60, 50:75] = 1, 2
+    image = np.where(labels > 0, 0.2, 0.8).astype(np.float32)
+    for seed in range(8):
+        out_image, out_labels = augment_light(image, labels, np.random.default_rng(seed))
+        assert np.array_equal(out_image < 0.5, out_labels > 0)
+        assert sorted(np.unique(out_labels)) == [0, 1, 2]
+    with pytest.raises(TemsegError, match="augment must be one of full, light"):
+        train_semantic("swin-unet", [], tmp_path / "unused.pt", synth=1, augment="strong")
 
 
 def test_schedule_warms_up_then_decays():
@@ -54,6 +80,7 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     assert (tmp_path / "a" / "swin.csv").read_text() == (tmp_path / "b" / "swin.csv").read_text()
     assert (tmp_path / "b" / "swin.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the training curve
     model = load_model("swin-unet", weights=out)
+    assert model.input_mode == "anchored"  # the training default travels in the checkpoint
     labels = segment(np.random.default_rng(0).random((300, 300)), model)
     assert labels.shape == (300, 300) and labels.dtype == np.uint32
     with pytest.raises(TemsegError, match="holds a swin-unet model, not vmamba"):

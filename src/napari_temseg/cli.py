@@ -241,7 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_yolo(
             args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
             synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
-            resume=args.resume,
+            resume=args.resume, augment=args.augment,
         )
     elif args.model == "efficientsam-tiny":
         from .train.sam import train_efficientsam
@@ -257,7 +257,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
             tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
-            weights=args.weights, **lr,
+            weights=args.weights, input_mode=args.input, augment=args.augment, **lr,
         )
     else:
         raise TemsegError(
@@ -399,6 +399,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
     p.add_argument("--tile", type=int, default=None, help="VMamba: segment at this size (default: --imgsz)")
     p.add_argument("--preset", default="article", help="Swin-UNet/VMamba size preset (article, tiny/small)")
+    p.add_argument(
+        "--input", default="anchored", choices=["anchored", "stretch"],
+        help="Swin-UNet/VMamba input: percentile stretch, then Otsu-anchored levels (default) or not",
+    )
+    p.add_argument(
+        "--augment", default="full", choices=["full", "light"],
+        help="Swin-UNet/VMamba/YOLO: full TEM augmentation, or light (symmetries, intensity) for labels "
+        "drawn by smoothing and thresholding, whose edges follow the image's own noise",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("weights", help="list, download or import model weights")

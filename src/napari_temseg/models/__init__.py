@@ -61,7 +61,8 @@ def _build_semantic(name: str):
             raise TemsegError(f"{path}: holds a {settings.get('architecture')} model, not {name}")
         net = build_network(name, settings["preset"], settings["imgsz"])
         net.load_state_dict(state)
-        return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device), **options)
+        return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device),
+                                 input_mode=settings.get("input", "stretch"), **options)
 
     return build
 

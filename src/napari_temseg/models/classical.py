@@ -16,7 +16,7 @@ from skimage.filters import threshold_otsu
 
 from ..errors import TemsegError
 from ..instances import DEFAULT_SPLIT_DEPTH, mask_to_instances
-from ..preprocess import fit_illumination_plane, illumination_plane
+from ..preprocess import fit_illumination_plane, illumination_plane, otsu_levels
 
 Polarity = Literal["dark", "bright", "auto"]
 
@@ -61,8 +61,8 @@ def auto_sigma(image: np.ndarray) -> float:
     noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))
     if float(smooth.max()) <= float(smooth.min()):
         return float(AUTO_LADDER[0])
-    thr = threshold_otsu(smooth)
-    contrast = abs(float(smooth[smooth < thr].mean()) - float(smooth[smooth >= thr].mean()))
+    _, low, high = otsu_levels(smooth)
+    contrast = high - low
     estimate = AUTO_GAIN * noise / contrast if contrast > 0 else AUTO_LADDER[-1]
     return float(AUTO_LADDER[np.argmin(np.abs(AUTO_LADDER - estimate))])
 

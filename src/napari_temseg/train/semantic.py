@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TemsegError
-from ..models.semantic import read_checkpoint
+from ..models.semantic import prepare_input, read_checkpoint
 from ..preprocess import normalize
-from .augment import augment
+from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import training_samples
 from .sam import LOG_COLUMNS
@@ -52,13 +52,15 @@ def _crop(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Gener
     return image[y : y + size, x : x + size], labels[y : y + size, x : x + size]
 
 
-def _batch(samples, size, rng, train: bool):
+def _batch(samples, size, rng, augment, input_mode: str):
+    """Network inputs as inference makes them: the whole (augmented) image is prepared, then cropped.
+    `augment` is one of `AUGMENTATIONS`, or None (validation)."""
     images, masks = [], []
     for s in samples:
         image, labels = normalize(s.image), s.labels
-        if train:
+        if augment is not None:
             image, labels = augment(image, labels, rng)
-        image, labels = _crop(image, labels, size, rng)
+        image, labels = _crop(prepare_input(image, input_mode), labels, size, rng)
         images.append(image)
         masks.append(labels > 0)
     x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
@@ -118,6 +120,8 @@ def train_semantic(
     device: str | None = None,
     resume: bool = False,
     weights: str | Path | None = None,
+    input_mode: str = "anchored",
+    augment: str = "full",
 ) -> Path:
     """Train; writes `out` (best validation IoU: weights + settings), `out`.csv and its curve `out`.png.
 
@@ -126,12 +130,17 @@ def train_semantic(
     size); VMamba's scan takes any length, so it can learn from small crops, which give
     more steps per CPU hour, and still segment 512 px tiles. `weights`: start from
     a checkpoint of the same architecture and preset (fine-tuning, e.g. the shipped
-    weights on your own labelled images).
+    weights on your own labelled images). `input_mode` (see `models.semantic.INPUT_MODES`)
+    is stored in the checkpoint, so inference prepares images the same way. `augment`:
+    "full" or "light" (see `train.augment.AUGMENTATIONS`).
     """
     imgsz = imgsz or (448 if name == "swin-unet" else 512)
     tile = tile or imgsz
     if name == "swin-unet" and tile != imgsz:
         raise TemsegError("Swin-UNet segments at its training size: drop --tile or make it equal to --imgsz")
+    prepare_input(np.zeros((2, 2), np.float32), input_mode)  # refuse an unknown mode before any file is written
+    if augment not in AUGMENTATIONS:
+        raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
     work = out.parent / f"{out.stem}-work"
     work.mkdir(parents=True, exist_ok=True)
@@ -150,7 +159,8 @@ def train_semantic(
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     start_epoch, best = 0, -1.0
-    settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs}
+    settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
+                "augment": augment}
     if tile != imgsz:
         settings["crop"] = imgsz
     if resume:
@@ -176,7 +186,7 @@ def train_semantic(
             step = epoch * steps_per_epoch + k
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor(step, total, warmup)
-            x, y = _batch([train[i] for i in order[k * batch : (k + 1) * batch]], imgsz, rng, train=True)
+            x, y = _batch([train[i] for i in order[k * batch : (k + 1) * batch]], imgsz, rng, AUGMENTATIONS[augment], input_mode)
             logits = net(x.to(device))
             loss = dice_bce(logits, y.to(device))
             optimizer.zero_grad()
@@ -191,7 +201,7 @@ def train_semantic(
         with torch.no_grad():
             results = []
             for s in val:
-                x, y = _batch([s], tile, val_rng, train=False)
+                x, y = _batch([s], tile, val_rng, None, input_mode)
                 logits = net(x.to(device))
                 results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
         val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results)) if results else (0.0, 0.0, 0.0)

@@ -12,6 +12,15 @@ from .yolo_data import write_dataset
 
 ARCHITECTURE = "yolov8n-seg.yaml"
 
+#: ultralytics augmentation per `--augment` choice. "light": flips only (and its gain
+#: changes), no mosaic, scaling, translation or free rotation, which resample the image
+#: and so move its noise-drawn edges away from labels drawn by smoothing and thresholding
+#: (see `train.augment.augment_light`).
+AUGMENTATIONS = {
+    "full": dict(flipud=0.5, degrees=90.0),
+    "light": dict(flipud=0.5, fliplr=0.5, degrees=0.0, mosaic=0.0, scale=0.0, translate=0.0),
+}
+
 
 def train_yolo(
     data_dirs: list[str],
@@ -26,12 +35,16 @@ def train_yolo(
     weights: str | None = None,
     resume: bool = False,
     workdir: str | Path | None = None,
+    augment: str = "full",
 ) -> Path:
     """Train a one-class YOLOv8n-seg; writes `out` (best weights) and `out`.csv (per-epoch log).
 
     weights: start from this .pt instead of the random-init architecture.
     resume: continue the run in `workdir` from its last checkpoint.
+    augment: "full" or "light" (see AUGMENTATIONS).
     """
+    if augment not in AUGMENTATIONS:
+        raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
     work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
     run_dir = work / "run"
@@ -53,8 +66,8 @@ def train_yolo(
         model.train(
             data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
             device=device or ("0" if _cuda() else "cpu"), workers=0, project=str(work), name="run",
-            exist_ok=True, plots=False, amp=False, single_cls=True, flipud=0.5, degrees=90.0,
-            patience=max(epochs, 50), verbose=False,
+            exist_ok=True, plots=False, amp=False, single_cls=True, patience=max(epochs, 50), verbose=False,
+            **AUGMENTATIONS[augment],
         )
     best = run_dir / "weights" / "best.pt"
     if not best.is_file():
