@@ -23,10 +23,14 @@ PRECISIONS = ("fp32", "bf16")
 INPUT_MODES = ("stretch", "anchored")
 
 
-def prepare_input(image: np.ndarray, mode: str) -> np.ndarray:
-    """The network input for a normalised image, as the checkpoint was trained."""
+def check_input_mode(mode: str) -> None:
     if mode not in INPUT_MODES:
         raise TemsegError(f"input mode must be one of {', '.join(INPUT_MODES)}, not {mode!r}")
+
+
+def prepare_input(image: np.ndarray, mode: str) -> np.ndarray:
+    """The network input for a normalised image, as the checkpoint was trained."""
+    check_input_mode(mode)
     return anchor_two_classes(image) if mode == "anchored" else image
 
 

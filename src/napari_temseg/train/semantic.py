@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TemsegError
-from ..models.semantic import prepare_input, read_checkpoint
+from ..models.semantic import check_input_mode, prepare_input, read_checkpoint
 from ..preprocess import normalize
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
@@ -138,7 +138,7 @@ def train_semantic(
     tile = tile or imgsz
     if name == "swin-unet" and tile != imgsz:
         raise TemsegError("Swin-UNet segments at its training size: drop --tile or make it equal to --imgsz")
-    prepare_input(np.zeros((2, 2), np.float32), input_mode)  # refuse an unknown mode before any file is written
+    check_input_mode(input_mode)  # both checks before any file is written
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
@@ -159,6 +159,7 @@ def train_semantic(
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     start_epoch, best = 0, -1.0
+    augment_fn = AUGMENTATIONS[augment]
     settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
                 "augment": augment}
     if tile != imgsz:
@@ -186,7 +187,7 @@ def train_semantic(
             step = epoch * steps_per_epoch + k
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor(step, total, warmup)
-            x, y = _batch([train[i] for i in order[k * batch : (k + 1) * batch]], imgsz, rng, AUGMENTATIONS[augment], input_mode)
+            x, y = _batch([train[i] for i in order[k * batch : (k + 1) * batch]], imgsz, rng, augment_fn, input_mode)
             logits = net(x.to(device))
             loss = dice_bce(logits, y.to(device))
             optimizer.zero_grad()
