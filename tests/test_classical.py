@@ -13,7 +13,7 @@ from napari_temseg.synth import synth_image
 
 def test_registry_lists_only_working_models(tmp_path, monkeypatch):
     monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path))  # no user-imported weights
-    # EfficientSAM has no shipped weights and none imported here: not listed
+    # every model has weights in the package (EfficientSAM's trained here), none imported
     assert available_models() == ["classical", "yolov8n-seg", "efficientsam-tiny", "swin-unet", "vmamba"]
     with pytest.raises(TemsegError, match="unknown model 'nope'; available: classical"):
         load_model("nope")

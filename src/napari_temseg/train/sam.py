@@ -128,10 +128,8 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator) -> tu
         losses.append(loss.item())
         pts, codes = _batch([q for q, _ in prompts], device)
         low, iou = net.predict_masks(emb, pts, codes, image.shape, image.shape)
-        best, _ = choose_masks(low[0], iou[0])
-        idx = torch.arange(len(best))
-        chosen = low[0, idx, best].cpu().numpy() > 0
-        pred = paint_masks(chosen, iou[0, idx, best].cpu().numpy())
+        chosen, chosen_iou, _ = choose_masks(low[0], iou[0])
+        pred = paint_masks(chosen.cpu().numpy() > 0, chosen_iou.cpu().numpy())
         ious.append(foreground_iou(pred, s.labels))
         dices.append(dice_score(pred, s.labels))
     return float(np.mean(losses)), float(np.mean(ious)), float(np.mean(dices))

@@ -107,13 +107,11 @@ class EfficientSamSegmenter:
                     embedding, torch.from_numpy(pts[:, sl]).to(self.device),
                     torch.from_numpy(codes[:, sl]).to(self.device), (h, w),
                 )
-                best, stability = choose_masks(low[0], iou[0])
-                idx = torch.arange(len(best))
-                chosen = low[0, idx, best]  # (q, m, m) low-res logits: 4 px per cell of the model input
-                stab.append(stability.cpu())
+                chosen, chosen_iou, stability = choose_masks(low[0], iou[0])  # chosen: (q, m, m) low-res
+                stab.append(stability.cpu())  # logits, 4 px per cell of the model input
                 up = F.interpolate(chosen[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
                 logits.append(up.cpu())
-                ious.append(iou[0, idx, best].cpu())
+                ious.append(chosen_iou.cpu())
         return torch.cat(logits).numpy(), torch.cat(ious).numpy(), torch.cat(stab).numpy()
 
     # -- Segmenter API -------------------------------------------------------------------------
@@ -218,8 +216,11 @@ def _stability(logits: torch.Tensor, offset: float = 1.0) -> torch.Tensor:
     return inner / outer.clamp(min=1)
 
 
-def choose_masks(logits: torch.Tensor, iou: torch.Tensor, min_stability: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index (Q,) of the mask to keep out of each query's three, and its stability.
+def choose_masks(
+    logits: torch.Tensor, iou: torch.Tensor, min_stability: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mask kept out of each query's three in (Q, 3, H, W) logits: its (Q, H, W)
+    logits, (Q,) predicted IoU and (Q,) stability.
 
     The mask with the best predicted IoU among those whose extent holds up when the
     logit threshold moves by ±1 (stability ≥ `min_stability`); the best predicted IoU
@@ -229,7 +230,8 @@ def choose_masks(logits: torch.Tensor, iou: torch.Tensor, min_stability: float =
     stability = _stability(logits)  # (Q, 3)
     score = torch.where(stability >= min_stability, iou, iou - 2.0)  # unstable masks rank last
     best = score.argmax(-1)
-    return best, stability[torch.arange(len(best)), best]
+    idx = torch.arange(len(best))
+    return logits[idx, best], iou[idx, best], stability[idx, best]
 
 
 def _mask_nms(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
