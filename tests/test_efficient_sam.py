@@ -163,7 +163,8 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     from napari_temseg.train.sam import train_efficientsam
 
     monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
-    kwargs = dict(epochs=2, img_size=128, synth=3, prompts_per_image=4)
+    kwargs = dict(epochs=2, img_size=128, synth=3, prompts_per_image=4, input_mode="anchored", denoise=1.0,
+                  augment="light")
     train_efficientsam([], tmp_path / "a" / "esam.pt", **kwargs)
     import napari_temseg.train.sam as sam
 
@@ -186,8 +187,11 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     assert (tmp_path / "a" / "esam.png").stat().st_size > 0  # the training curve
     model = load_model("efficientsam-tiny", weights=tmp_path / "a" / "esam.pt")
     assert model.net.img_size == 128
+    assert (model.input_mode, model.denoise) == ("anchored", 1.0)  # how images were prepared travels along
     with pytest.raises(TemsegError, match="same --epochs"):
         train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, epochs=5, img_size=128, synth=3)
+    with pytest.raises(TemsegError, match="--denoise 1.0; resume it with the same"):
+        train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, **{**kwargs, "denoise": 2.0})
 
 
 def test_refine_mode_prompts_with_the_box_model(fixture_files, touching_images, monkeypatch):

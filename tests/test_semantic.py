@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
 from napari_temseg import TemsegError, load_model, segment
 from napari_temseg.models.semantic import SemanticSegmenter, tile_starts
@@ -37,6 +38,16 @@ def test_anchored_checkpoints_see_the_anchored_image_whole():
     assert np.abs(prob - expected).max() < 1e-5
     with pytest.raises(TemsegError, match="input mode"):
         SemanticSegmenter("test", Smooth(), tile=256, input_mode="zscore").probability(image)
+    denoised = SemanticSegmenter("test", Smooth(), tile=256, input_mode="anchored", denoise=2.0).probability(image)
+    smoothed = ndi.gaussian_filter(anchor_two_classes(image), 2.0, mode="nearest")
+    assert np.abs(denoised - 1 / (1 + np.exp(-(smoothed - 0.5) * 8))).max() < 1e-5
+
+
+@pytest.mark.parametrize("sigma", [-1.0, float("nan"), 50.0])
+def test_bad_denoise_is_refused_before_anything_is_written(tmp_path, sigma):
+    with pytest.raises(TemsegError, match="denoise is a Gaussian sigma"):
+        train_semantic("swin-unet", [], tmp_path / "run" / "swin.pt", synth=1, denoise=sigma)
+    assert not (tmp_path / "run").exists()
 
 
 def test_light_augmentation_keeps_every_label_pixel_on_its_image_pixel(tmp_path):
@@ -98,7 +109,7 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
 def test_vmamba_trains_through_the_compiled_scan(tmp_path):
     """The shared loop trains VMamba on CPU (gradients through the compiled scan's backward),
     on crops smaller than the tile it then segments at."""
-    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3)
+    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5)
     model = load_model("vmamba", weights=out)
-    assert model.tile == 96
+    assert model.tile == 96 and model.denoise == 1.5  # the input smoothing travels in the checkpoint
     assert segment(np.random.default_rng(0).random((100, 130)), model).shape == (100, 130)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
@@ -11,7 +12,8 @@ from napari_temseg import TemsegError, load_model
 from napari_temseg.datasets import Sample
 from napari_temseg.metrics import instance_scores
 from napari_temseg.models import weights
-from napari_temseg.models.yolo import YoloSegmenter
+from napari_temseg.models.yolo import YoloSegmenter, network_gray
+from napari_temseg.preprocess import normalize
 from napari_temseg.train.yolo_data import instance_polygons, write_dataset
 
 
@@ -31,7 +33,9 @@ def test_polygons_are_normalised_outlines_without_fragments():
 
 def test_dataset_folder_and_yaml(tmp_path, touching_images):
     samples = [Sample(f"s{i}", s.image, s.labels) for i, s in enumerate(touching_images[:2])]
-    yaml = write_dataset(samples[:1], samples[1:], tmp_path)
+    yaml = write_dataset(samples[:1], samples[1:], tmp_path, input_mode="anchored", denoise=1.0)
+    written = iio.imread(tmp_path / "images" / "train" / "s0.png")
+    assert np.array_equal(written, network_gray(normalize(samples[0].image), "anchored", 1.0))  # as inference sees it
     text = yaml.read_text()
     assert "train: images/train" in text and "0: particle" in text
     lines = (tmp_path / "labels" / "train" / "s0.txt").read_text().splitlines()
@@ -44,6 +48,7 @@ class DiscTiles(YoloSegmenter):
 
     def __init__(self, truth):
         self.truth = truth
+        self.input_mode, self.denoise = "stretch", 0.0
         self.calls = []
 
     def predict_tile(self, rgb, conf, iou, max_det):
@@ -94,10 +99,12 @@ OFFLINE_SCRIPT = textwrap.dedent(
     from napari_temseg import load_model, segment
     import napari_temseg.train.data as data
     data.iter_dataset = lambda d: [Sample(f"t{i}", *vars(synth_image((128, 128), 6, radius=(5, 10), seed=i)).values()) for i in range(4)]
-    out = train_yolo(["unused"], sys.argv[1], epochs=1, imgsz=128, batch=2, synth=0)
-    labels = segment(synth_image((128, 128), 6, radius=(5, 10), seed=9).image, load_model("yolov8n-seg", weights=out), conf=0.001)
+    out = train_yolo(["unused"], sys.argv[1], epochs=1, imgsz=128, batch=2, synth=0, input_mode="anchored", denoise=1.5)
+    model = load_model("yolov8n-seg", weights=out)
+    labels = segment(synth_image((128, 128), 6, radius=(5, 10), seed=9).image, model, conf=0.001)
     print("ATTEMPTS", attempts)
     print("SHAPE", labels.shape)
+    print("INPUT", model.input_mode, model.denoise)
     """
 )
 
@@ -112,6 +119,7 @@ def test_no_network_train_and_predict(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "ATTEMPTS []" in run.stdout, run.stdout
     assert "SHAPE (128, 128)" in run.stdout
+    assert "INPUT anchored 1.5" in run.stdout  # how images were prepared travels in the checkpoint
     assert (tmp_path / "yolo.pt").stat().st_size < 8_000_000
     assert not (tmp_path / "home" / ".config" / "Ultralytics").exists()  # settings stay in our cache
 

@@ -241,7 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_yolo(
             args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
             synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
-            resume=args.resume, augment=args.augment,
+            resume=args.resume, augment=args.augment, input_mode=args.input, denoise=args.denoise,
         )
     elif args.model == "efficientsam-tiny":
         from .train.sam import train_efficientsam
@@ -249,7 +249,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_efficientsam(
             args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
             seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
-            freeze_encoder=args.freeze_encoder, **lr,
+            freeze_encoder=args.freeze_encoder, input_mode=args.input, denoise=args.denoise, augment=args.augment,
+            **lr,
         )
     elif args.model in ("swin-unet", "vmamba"):
         from .train.semantic import train_semantic
@@ -257,7 +258,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
             tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
-            weights=args.weights, input_mode=args.input, augment=args.augment, **lr,
+            weights=args.weights, input_mode=args.input, denoise=args.denoise,
+            augment=args.augment, **lr,
         )
     else:
         raise TemsegError(
@@ -401,11 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="article", help="Swin-UNet/VMamba size preset (article, tiny/small)")
     p.add_argument(
         "--input", default="anchored", choices=["anchored", "stretch"],
-        help="Swin-UNet/VMamba input: percentile stretch, then Otsu-anchored levels (default) or not",
+        help="input of the model trained: percentile stretch, then Otsu-anchored levels (default) or not",
+    )
+    p.add_argument(
+        "--denoise", type=float, default=0.0, metavar="SIGMA",
+        help="Gaussian sigma (px) applied to the input after its levels are set; "
+        "0 = off. Helps with labels drawn on a smoothed image, such as the article's",
     )
     p.add_argument(
         "--augment", default="full", choices=["full", "light"],
-        help="Swin-UNet/VMamba/YOLO: full TEM augmentation, or light (symmetries, intensity) for labels "
+        help="full TEM augmentation, or light (symmetries, intensity) for labels "
         "drawn by smoothing and thresholding, whose edges follow the image's own noise",
     )
     p.set_defaults(func=cmd_train)

@@ -7,6 +7,8 @@ dtype, with a robust per-image percentile stretch that ignores hot pixels.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
@@ -131,3 +133,28 @@ def anchor_two_classes(image: np.ndarray) -> np.ndarray:
         return image
     scale = np.float32(ANCHOR_HALF_CONTRAST * 2 / (high - low))
     return (np.float32(ANCHOR_LEVEL) + (image - np.float32(thr)) * scale).astype(np.float32, copy=False)
+
+
+#: How a checkpoint's network expects its input beyond `normalize`:
+#: "stretch" (the percentile stretch alone; checkpoints without the setting) or
+#: "anchored" (then `anchor_two_classes` on the whole image, before tiling).
+INPUT_MODES = ("stretch", "anchored")
+
+
+def check_input_mode(mode: str, denoise: float = 0.0) -> None:
+    if mode not in INPUT_MODES:
+        raise TemsegError(f"input mode must be one of {', '.join(INPUT_MODES)}, not {mode!r}")
+    if not (math.isfinite(denoise) and 0 <= denoise <= 20):
+        raise TemsegError(f"denoise is a Gaussian sigma in pixels between 0 (off) and 20, not {denoise!r}")
+
+
+def prepare_input(image: np.ndarray, mode: str, denoise: float = 0.0) -> np.ndarray:
+    """The network input for a normalised image, as the checkpoint was trained.
+
+    `denoise` > 0: a Gaussian of that sigma (pixels) after the levels are set. Why:
+    labels drawn on a smoothed image (the article's) have edges the network must
+    otherwise infer through the shot noise; given the smoothed image it learns them
+    within a few epochs (docs/semantic-models.md)."""
+    check_input_mode(mode, denoise)
+    prepared = anchor_two_classes(image) if mode == "anchored" else image
+    return ndi.gaussian_filter(prepared, denoise, mode="nearest") if denoise > 0 else prepared

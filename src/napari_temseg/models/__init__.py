@@ -39,7 +39,8 @@ def _build_efficientsam(weights: str | None, device: str | None, **options: Any)
     if settings.get("img_size", 1024) != 1024:  # weights fine-tuned here at a smaller input size
         net = build_efficient_sam(192, 3, img_size=int(settings["img_size"]))
     net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
-    return EfficientSamSegmenter(net, _default_device(device), **options)
+    return EfficientSamSegmenter(net, _default_device(device), input_mode=settings.get("input", "stretch"),
+                                 denoise=settings.get("denoise", 0.0), **options)
 
 
 def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segmenter:
@@ -62,7 +63,8 @@ def _build_semantic(name: str):
         net = build_network(name, settings["preset"], settings["imgsz"])
         net.load_state_dict(state)
         return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device),
-                                 input_mode=settings.get("input", "stretch"), **options)
+                                 input_mode=settings.get("input", "stretch"), denoise=settings.get("denoise", 0.0),
+                                 **options)
 
     return build
 

@@ -13,25 +13,9 @@ import torch
 
 from ..errors import TemsegError
 from ..instances import SEMANTIC_SPLIT_DEPTH, probability_to_instances
-from ..preprocess import anchor_two_classes
+from ..preprocess import prepare_input
 
 PRECISIONS = ("fp32", "bf16")
-
-#: How a checkpoint's network expects its input beyond `preprocess.normalize`:
-#: "stretch" (the percentile stretch alone; checkpoints without the setting) or
-#: "anchored" (then `anchor_two_classes` on the whole image, before tiling).
-INPUT_MODES = ("stretch", "anchored")
-
-
-def check_input_mode(mode: str) -> None:
-    if mode not in INPUT_MODES:
-        raise TemsegError(f"input mode must be one of {', '.join(INPUT_MODES)}, not {mode!r}")
-
-
-def prepare_input(image: np.ndarray, mode: str) -> np.ndarray:
-    """The network input for a normalised image, as the checkpoint was trained."""
-    check_input_mode(mode)
-    return anchor_two_classes(image) if mode == "anchored" else image
 
 
 def read_checkpoint(path, name: str) -> tuple[dict, dict]:
@@ -64,12 +48,13 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 class SemanticSegmenter:
     def __init__(self, name: str, net: torch.nn.Module, tile: int, device: str = "cpu",
-                 input_mode: str = "stretch") -> None:
+                 input_mode: str = "stretch", denoise: float = 0.0) -> None:
         self.name = name
         self.net = net.to(device).eval()
         self.tile = tile
         self.device = device
         self.input_mode = input_mode
+        self.denoise = denoise
 
     @torch.inference_mode()
     def probability(self, image: np.ndarray, overlap: int = 64, batch: int = 1, precision: str = "fp32") -> np.ndarray:
@@ -82,7 +67,7 @@ class SemanticSegmenter:
         """
         if precision not in PRECISIONS:
             raise TemsegError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        image = prepare_input(image, self.input_mode)
+        image = prepare_input(image, self.input_mode, self.denoise)
         h, w = image.shape
         t = self.tile
         overlap = min(overlap, t // 4)  # a model trained on small tiles still advances

@@ -15,7 +15,19 @@ import numpy as np
 
 from ..errors import TemsegError
 from ..instances import remove_small_and_relabel
+from ..preprocess import check_input_mode, prepare_input
 from .ultralytics_env import ultralytics
+
+#: Where `temseg train yolov8n-seg` records, inside the ultralytics checkpoint, how its
+#: images were prepared (`preprocess.prepare_input`); checkpoints without it (the official
+#: ones, older ones of ours) get the plain stretch.
+INPUT_KEY = "temseg"
+
+
+def network_gray(image: np.ndarray, input_mode: str = "stretch", denoise: float = 0.0) -> np.ndarray:
+    """The uint8 image YOLO trains on and sees, from a normalised float image."""
+    prepared = prepare_input(image, input_mode, denoise)
+    return (np.clip(prepared, 0, 1) * 255).round().astype(np.uint8)
 
 
 class YoloSegmenter:
@@ -34,6 +46,10 @@ class YoloSegmenter:
             raise TemsegError(f"{path}: is a YOLO {self.yolo.task} model; a segmentation (-seg) model is needed")
         self.device = device
         self.imgsz = int(self.yolo.overrides.get("imgsz", 512) or 512)
+        settings = (getattr(self.yolo, "ckpt", None) or {}).get(INPUT_KEY, {})
+        self.input_mode = settings.get("input", "stretch")
+        self.denoise = float(settings.get("denoise", 0.0))
+        check_input_mode(self.input_mode, self.denoise)
 
     def predict_tile(self, rgb: np.ndarray, conf: float, iou: float, max_det: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, Y, X) boolean masks at the tile's resolution and their confidences."""
@@ -77,7 +93,7 @@ class YoloSegmenter:
         **_,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]."""
-        gray = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+        gray = network_gray(image, self.input_mode, self.denoise)
         rgb = np.repeat(gray[..., None], 3, axis=-1)
         h, w = gray.shape
         if max(h, w) <= tile:

@@ -30,8 +30,8 @@ from ..metrics import foreground_iou
 from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
 from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_arrays
-from ..preprocess import normalize
-from .augment import augment
+from ..preprocess import check_input_mode, normalize, prepare_input
+from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import training_samples
 
@@ -114,11 +114,12 @@ def prompt_loss(net, image: np.ndarray, prompts, device, embedding: torch.Tensor
 
 
 @torch.no_grad()
-def validate(net, samples: list[Sample], device, rng: np.random.Generator) -> tuple[float, float, float]:
+def validate(net, samples: list[Sample], device, rng: np.random.Generator, input_mode: str = "stretch",
+             denoise: float = 0.0) -> tuple[float, float, float]:
     """(loss, foreground IoU, Dice) with one interior positive point per true particle."""
     losses, ious, dices = [], [], []
     for s in samples:
-        image = normalize(s.image)
+        image = prepare_input(normalize(s.image), input_mode, denoise)
         ids = np.unique(s.labels[s.labels > 0])
         if len(ids) == 0:
             continue
@@ -149,8 +150,19 @@ def train_efficientsam(
     weights: str | None = None,
     freeze_encoder: bool = False,
     resume: bool = False,
+    input_mode: str = "stretch",
+    denoise: float = 0.0,
+    augment: str = "full",
 ) -> Path:
-    """Fine-tune and write `out` (best validation IoU, official format, fp16) and `out`.csv."""
+    """Fine-tune and write `out` (best validation IoU, official format, fp16) and `out`.csv.
+
+    input_mode, denoise: how images are prepared (`preprocess.prepare_input`); stored
+    beside the weights, so inference prepares them the same way. augment: "full" or
+    "light" (see `train.augment.AUGMENTATIONS`)."""
+    check_input_mode(input_mode, denoise)
+    if augment not in AUGMENTATIONS:
+        raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
+    augment_fn = AUGMENTATIONS[augment]
     out = Path(out)
     work = out.parent / f"{out.stem}-work"
     work.mkdir(parents=True, exist_ok=True)
@@ -163,6 +175,11 @@ def train_efficientsam(
             raise TemsegError(
                 f"the interrupted run was planned for {plan['epochs']} epochs at {plan['img_size']} px; "
                 "resume it with the same --epochs and --imgsz"
+            )
+        if (plan.get("input", "stretch"), plan.get("denoise", 0.0)) != (input_mode, denoise):
+            raise TemsegError(
+                f"the interrupted run prepared images with --input {plan.get('input', 'stretch')} "
+                f"--denoise {plan.get('denoise', 0.0)}; resume it with the same"
             )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
@@ -198,7 +215,8 @@ def train_efficientsam(
         t0 = time.perf_counter()
         losses, ious, dices = [], [], []
         for i in rng.permutation(len(train)):
-            image, labels = augment(normalize(train[i].image), train[i].labels, rng)
+            image, labels = augment_fn(normalize(train[i].image), train[i].labels, rng)
+            image = prepare_input(image, input_mode, denoise)
             prompts = sample_prompts(labels, prompts_per_image, rng)
             if not prompts:
                 continue
@@ -211,18 +229,19 @@ def train_efficientsam(
             ious.append(iou)
             dices.append(dsc)
         net.eval()
-        val_loss, val_iou, val_dice = validate(net, val, device, np.random.default_rng(seed + 1))
+        val_loss, val_iou, val_dice = validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
         row = [epoch + 1, np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         with open(log, "a", newline="") as fh:
             csv.writer(fh).writerow([row[0]] + [f"{v:.8f}" for v in row[1:]])
         if val_iou > best_iou:
             best_iou = val_iou
             half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
-            torch.save({"model": half, "temseg": {"img_size": img_size}}, out)  # official layout + our size
+            settings = {"img_size": img_size, "input": input_mode, "denoise": denoise}
+            torch.save({"model": half, "temseg": settings}, out)  # official layout + how to feed it
         torch.save(
             {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
              "epoch": epoch + 1, "best_iou": best_iou, "rng": rng.bit_generator.state,
-             "plan": {"epochs": epochs, "img_size": img_size}},
+             "plan": {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise}},
             last,
         )
         print(

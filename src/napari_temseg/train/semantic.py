@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TemsegError
-from ..models.semantic import check_input_mode, prepare_input, read_checkpoint
-from ..preprocess import normalize
+from ..models.semantic import read_checkpoint
+from ..preprocess import check_input_mode, normalize, prepare_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import training_samples
@@ -52,7 +52,7 @@ def _crop(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Gener
     return image[y : y + size, x : x + size], labels[y : y + size, x : x + size]
 
 
-def _batch(samples, size, rng, augment, input_mode: str):
+def _batch(samples, size, rng, augment, input_mode: str, denoise: float):
     """Network inputs as inference makes them: the whole (augmented) image is prepared, then cropped.
     `augment` is one of `AUGMENTATIONS`, or None (validation)."""
     images, masks = [], []
@@ -60,7 +60,7 @@ def _batch(samples, size, rng, augment, input_mode: str):
         image, labels = normalize(s.image), s.labels
         if augment is not None:
             image, labels = augment(image, labels, rng)
-        image, labels = _crop(prepare_input(image, input_mode), labels, size, rng)
+        image, labels = _crop(prepare_input(image, input_mode, denoise), labels, size, rng)
         images.append(image)
         masks.append(labels > 0)
     x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
@@ -121,6 +121,7 @@ def train_semantic(
     resume: bool = False,
     weights: str | Path | None = None,
     input_mode: str = "anchored",
+    denoise: float = 0.0,
     augment: str = "full",
 ) -> Path:
     """Train; writes `out` (best validation IoU: weights + settings), `out`.csv and its curve `out`.png.
@@ -130,15 +131,16 @@ def train_semantic(
     size); VMamba's scan takes any length, so it can learn from small crops, which give
     more steps per CPU hour, and still segment 512 px tiles. `weights`: start from
     a checkpoint of the same architecture and preset (fine-tuning, e.g. the shipped
-    weights on your own labelled images). `input_mode` (see `models.semantic.INPUT_MODES`)
-    is stored in the checkpoint, so inference prepares images the same way. `augment`:
+    weights on your own labelled images). `input_mode` (see `preprocess.INPUT_MODES`)
+    and `denoise` (Gaussian sigma after it, 0 = off) are stored in the checkpoint, so
+    inference prepares images the same way. `augment`:
     "full" or "light" (see `train.augment.AUGMENTATIONS`).
     """
     imgsz = imgsz or (448 if name == "swin-unet" else 512)
     tile = tile or imgsz
     if name == "swin-unet" and tile != imgsz:
         raise TemsegError("Swin-UNet segments at its training size: drop --tile or make it equal to --imgsz")
-    check_input_mode(input_mode)  # both checks before any file is written
+    check_input_mode(input_mode, denoise)  # both checks before any file is written
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
@@ -162,6 +164,8 @@ def train_semantic(
     augment_fn = AUGMENTATIONS[augment]
     settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
                 "augment": augment}
+    if denoise:
+        settings["denoise"] = denoise
     if tile != imgsz:
         settings["crop"] = imgsz
     if resume:
@@ -187,7 +191,8 @@ def train_semantic(
             step = epoch * steps_per_epoch + k
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor(step, total, warmup)
-            x, y = _batch([train[i] for i in order[k * batch : (k + 1) * batch]], imgsz, rng, augment_fn, input_mode)
+            samples = [train[i] for i in order[k * batch : (k + 1) * batch]]
+            x, y = _batch(samples, imgsz, rng, augment_fn, input_mode, denoise)
             logits = net(x.to(device))
             loss = dice_bce(logits, y.to(device))
             optimizer.zero_grad()
@@ -202,7 +207,7 @@ def train_semantic(
         with torch.no_grad():
             results = []
             for s in val:
-                x, y = _batch([s], tile, val_rng, None, input_mode)
+                x, y = _batch([s], tile, val_rng, None, input_mode, denoise)
                 logits = net(x.to(device))
                 results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
         val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results)) if results else (0.0, 0.0, 0.0)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import torch
+
 from ..errors import TemsegError
 from ..models.ultralytics_env import ultralytics
+from ..models.yolo import INPUT_KEY
+from ..preprocess import check_input_mode
 from .data import training_samples
 from .yolo_data import write_dataset
 
@@ -36,30 +41,39 @@ def train_yolo(
     resume: bool = False,
     workdir: str | Path | None = None,
     augment: str = "full",
+    input_mode: str = "stretch",
+    denoise: float = 0.0,
 ) -> Path:
     """Train a one-class YOLOv8n-seg; writes `out` (best weights) and `out`.csv (per-epoch log).
 
     weights: start from this .pt instead of the random-init architecture.
     resume: continue the run in `workdir` from its last checkpoint.
     augment: "full" or "light" (see AUGMENTATIONS).
+    input_mode, denoise: how images are prepared (`preprocess.prepare_input`); recorded in
+    `out`, so inference prepares them the same way.
     """
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
+    check_input_mode(input_mode, denoise)
     out = Path(out)
     work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
     run_dir = work / "run"
+    input_file = work / "input.json"
     ul = ultralytics()
     if resume:
         last = run_dir / "weights" / "last.pt"
         if not last.is_file():
             raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
+        prepared_as = json.loads(input_file.read_text()) if input_file.is_file() else {"input": "stretch"}
         model = ul.YOLO(str(last))
         model.train(resume=True)
     else:
         train, val = training_samples(data_dirs, synth, val_fraction, seed)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
-        data_yaml = write_dataset(train, val, work / "dataset")
+        prepared_as = {"input": input_mode, "denoise": denoise}
+        data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
+        input_file.write_text(json.dumps(prepared_as))
         if weights is not None and not Path(weights).is_file():
             raise TemsegError(f"{weights}: no such weights file (ultralytics would try to download it)")
         model = ul.YOLO(weights or ARCHITECTURE, task="segment")
@@ -73,7 +87,9 @@ def train_yolo(
     if not best.is_file():
         raise TemsegError(f"training finished without {best}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, out)
+    checkpoint = torch.load(best, map_location="cpu", weights_only=False)  # ultralytics' own file, just written
+    checkpoint[INPUT_KEY] = prepared_as
+    torch.save(checkpoint, out)
     if (run_dir / "results.csv").is_file():
         shutil.copyfile(run_dir / "results.csv", out.with_suffix(".csv"))
     return out

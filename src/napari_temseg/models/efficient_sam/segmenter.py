@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ...errors import TemsegError
 from ...instances import paint_masks
+from ...preprocess import check_input_mode, prepare_input
 from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
@@ -70,10 +71,13 @@ class EfficientSamSegmenter:
 
     name = "efficientsam-tiny"
 
-    def __init__(self, net: EfficientSam, device: str = "cpu", batch: int = 64) -> None:
+    def __init__(self, net: EfficientSam, device: str = "cpu", batch: int = 64, input_mode: str = "stretch",
+                 denoise: float = 0.0) -> None:
         self.net = net.to(device).eval()
         self.device = device
         self.batch = batch
+        check_input_mode(input_mode, denoise)
+        self.input_mode, self.denoise = input_mode, denoise  # as the checkpoint was trained
         self._cache_key: tuple | None = None
         self._embedding: torch.Tensor | None = None
         self._box_models: dict = {}
@@ -85,7 +89,8 @@ class EfficientSamSegmenter:
         key = (image.shape, zlib.crc32(np.ascontiguousarray(image).view(np.uint8)))
         if key != self._cache_key:
             with torch.inference_mode():
-                self._embedding = self.net.get_image_embeddings(gray_to_rgb(image).to(self.device))
+                prepared = prepare_input(image, self.input_mode, self.denoise)
+                self._embedding = self.net.get_image_embeddings(gray_to_rgb(prepared).to(self.device))
             self._cache_key = key
         return self._embedding
 
