@@ -113,3 +113,17 @@ def test_vmamba_trains_through_the_compiled_scan(tmp_path):
     model = load_model("vmamba", weights=out)
     assert model.tile == 96 and model.denoise == 1.5  # the input smoothing travels in the checkpoint
     assert segment(np.random.default_rng(0).random((100, 130)), model).shape == (100, 130)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swin-unet", "vmamba"])
+def test_shipped_weights_on_the_article_images(paper_data, name):
+    """The shipped weights and the input preparation their checkpoints record, on the
+    article's images (measured 0.984 each, docs/semantic-models.md; the Swin-UNet issue
+    asks for 0.98, the VMamba issue for 0.99, not reached: this guards the level reached)."""
+    from napari_temseg.evaluation import evaluate_dataset
+
+    model = load_model(name)
+    assert (model.input_mode, model.denoise) == ("anchored", {"swin-unet": 2.0, "vmamba": 5.0}[name])
+    summary = evaluate_dataset(str(paper_data), model)
+    assert summary["iou"] >= 0.98 and summary["f1"] >= 0.9, summary
