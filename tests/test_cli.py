@@ -117,3 +117,19 @@ def test_weights_commands_and_point_prompts(tmp_path, image_folder, esam_fixture
     wrong.write_text("image,y,x,label\nnope,1,1,1\n")
     err = run("segment", image_folder / "img0.tif", "--model", "efficientsam-tiny", "--points", wrong, "--out", tmp_path)
     assert err.returncode == 2 and "not among the inputs" in err.stderr
+
+
+def test_train_leaves_unset_options_to_each_trainer(monkeypatch, tmp_path):
+    """`--input`/`--lr` not given: each trainer keeps its own default (so the model cards'
+    commands stay reproducible); given, they reach the trainer; --lr is refused for YOLO."""
+    from napari_temseg import cli
+    from napari_temseg.train import sam, yolo
+
+    calls = {}
+    monkeypatch.setattr(yolo, "train_yolo", lambda *a, **k: calls.setdefault("yolo", k) and "y.pt")
+    monkeypatch.setattr(sam, "train_efficientsam", lambda *a, **k: calls.setdefault("sam", k) and "s.pt")
+    assert cli.main(["train", "yolov8n-seg", "--out", str(tmp_path / "y.pt"), "--denoise", "2"]) == 0
+    assert "input_mode" not in calls["yolo"] and calls["yolo"]["denoise"] == 2.0
+    assert cli.main(["train", "efficientsam-tiny", "--out", str(tmp_path / "s.pt"), "--input", "anchored"]) == 0
+    assert calls["sam"]["input_mode"] == "anchored" and "lr" not in calls["sam"]
+    assert cli.main(["train", "yolov8n-seg", "--out", str(tmp_path / "y.pt"), "--lr", "0.01"]) == 2

@@ -232,16 +232,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     import time as _time
 
     start = _time.perf_counter()
-    lr = {"lr": args.lr} if args.lr else {}  # else each trainer's own default
+    # options not given on the command line keep each trainer's own default
+    chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}
     if args.model == "yolov8n-seg":
         from .train.yolo import train_yolo
 
-        if lr:
+        if "lr" in chosen:
             raise TemsegError("--lr is not used for yolov8n-seg: ultralytics schedules its own learning rate")
         out = train_yolo(
             args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
             synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
-            resume=args.resume, augment=args.augment, input_mode=args.input, denoise=args.denoise,
+            resume=args.resume, augment=args.augment, denoise=args.denoise, **chosen,
         )
     elif args.model == "efficientsam-tiny":
         from .train.sam import train_efficientsam
@@ -249,8 +250,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_efficientsam(
             args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
             seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
-            freeze_encoder=args.freeze_encoder, input_mode=args.input, denoise=args.denoise, augment=args.augment,
-            **lr,
+            freeze_encoder=args.freeze_encoder, denoise=args.denoise, augment=args.augment, **chosen,
         )
     elif args.model in ("swin-unet", "vmamba"):
         from .train.semantic import train_semantic
@@ -258,8 +258,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
             tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
-            weights=args.weights, input_mode=args.input, denoise=args.denoise,
-            augment=args.augment, **lr,
+            weights=args.weights, denoise=args.denoise, augment=args.augment, **chosen,
         )
     else:
         raise TemsegError(
@@ -402,8 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=None, help="VMamba: segment at this size (default: --imgsz)")
     p.add_argument("--preset", default="article", help="Swin-UNet/VMamba size preset (article, tiny/small)")
     p.add_argument(
-        "--input", default="anchored", choices=["anchored", "stretch"],
-        help="input of the model trained: percentile stretch, then Otsu-anchored levels (default) or not",
+        "--input", default=None, choices=["anchored", "stretch"],
+        help="input of the model trained: percentile stretch, then Otsu-anchored levels or not "
+        "(default: anchored for Swin-UNet/VMamba, stretch for YOLO/EfficientSAM, as their model cards)",
     )
     p.add_argument(
         "--denoise", type=float, default=0.0, metavar="SIGMA",
