@@ -148,6 +148,14 @@ def check_input_mode(mode: str, denoise: float = 0.0) -> None:
         raise TemsegError(f"denoise is a Gaussian sigma in pixels between 0 (off) and 20, not {denoise!r}")
 
 
+def stored_input(settings: dict) -> tuple[str, float]:
+    """(input mode, denoise sigma) recorded in a checkpoint's settings, checked; checkpoints
+    from before these settings existed get the plain stretch."""
+    mode, denoise = settings.get("input", "stretch"), float(settings.get("denoise", 0.0))
+    check_input_mode(mode, denoise)
+    return mode, denoise
+
+
 def prepare_input(image: np.ndarray, mode: str, denoise: float = 0.0) -> np.ndarray:
     """The network input for a normalised image, as the checkpoint was trained.
 

@@ -32,6 +32,7 @@ def _build_efficientsam(weights: str | None, device: str | None, **options: Any)
     from . import weights as weight_files
     from .efficient_sam import build_efficient_sam, build_efficient_sam_vitt
     from .efficient_sam.segmenter import EfficientSamSegmenter
+    from ..preprocess import stored_input
 
     path = weight_files.resolve("efficientsam-tiny", weights)
     net = build_efficient_sam_vitt()
@@ -39,8 +40,8 @@ def _build_efficientsam(weights: str | None, device: str | None, **options: Any)
     if settings.get("img_size", 1024) != 1024:  # weights fine-tuned here at a smaller input size
         net = build_efficient_sam(192, 3, img_size=int(settings["img_size"]))
     net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
-    return EfficientSamSegmenter(net, _default_device(device), input_mode=settings.get("input", "stretch"),
-                                 denoise=settings.get("denoise", 0.0), **options)
+    input_mode, denoise = stored_input(settings)
+    return EfficientSamSegmenter(net, _default_device(device), input_mode=input_mode, denoise=denoise, **options)
 
 
 def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segmenter:
@@ -53,6 +54,7 @@ def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segm
 def _build_semantic(name: str):
     def build(weights: str | None, device: str | None, **options: Any) -> Segmenter:
         from . import weights as weight_files
+        from ..preprocess import stored_input
         from .semantic import SemanticSegmenter, read_checkpoint
         from ..train.semantic import build_network
 
@@ -62,9 +64,9 @@ def _build_semantic(name: str):
             raise TemsegError(f"{path}: holds a {settings.get('architecture')} model, not {name}")
         net = build_network(name, settings["preset"], settings["imgsz"])
         net.load_state_dict(state)
-        return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device),
-                                 input_mode=settings.get("input", "stretch"), denoise=settings.get("denoise", 0.0),
-                                 **options)
+        input_mode, denoise = stored_input(settings)
+        return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device), input_mode=input_mode,
+                                 denoise=denoise, **options)
 
     return build
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import TemsegError
 from ..instances import remove_small_and_relabel
-from ..preprocess import check_input_mode, prepare_input
+from ..preprocess import prepare_input, stored_input
 from .ultralytics_env import ultralytics
 
 #: Where `temseg train yolov8n-seg` records, inside the ultralytics checkpoint, how its
@@ -46,10 +46,7 @@ class YoloSegmenter:
             raise TemsegError(f"{path}: is a YOLO {self.yolo.task} model; a segmentation (-seg) model is needed")
         self.device = device
         self.imgsz = int(self.yolo.overrides.get("imgsz", 512) or 512)
-        settings = (getattr(self.yolo, "ckpt", None) or {}).get(INPUT_KEY, {})
-        self.input_mode = settings.get("input", "stretch")
-        self.denoise = float(settings.get("denoise", 0.0))
-        check_input_mode(self.input_mode, self.denoise)
+        self.input_mode, self.denoise = stored_input((getattr(self.yolo, "ckpt", None) or {}).get(INPUT_KEY, {}))
 
     def predict_tile(self, rgb: np.ndarray, conf: float, iou: float, max_det: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, Y, X) boolean masks at the tile's resolution and their confidences."""

@@ -30,7 +30,7 @@ from ..metrics import foreground_iou
 from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
 from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_arrays
-from ..preprocess import check_input_mode, normalize, prepare_input
+from ..preprocess import check_input_mode, normalize, prepare_input, stored_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import training_samples
@@ -176,10 +176,11 @@ def train_efficientsam(
                 f"the interrupted run was planned for {plan['epochs']} epochs at {plan['img_size']} px; "
                 "resume it with the same --epochs and --imgsz"
             )
-        if (plan.get("input", "stretch"), plan.get("denoise", 0.0)) != (input_mode, denoise):
+        planned_mode, planned_denoise = stored_input(plan)
+        if (planned_mode, planned_denoise) != (input_mode, denoise):
             raise TemsegError(
-                f"the interrupted run prepared images with --input {plan.get('input', 'stretch')} "
-                f"--denoise {plan.get('denoise', 0.0)}; resume it with the same"
+                f"the interrupted run prepared images with --input {planned_mode} --denoise {planned_denoise}; "
+                "resume it with the same"
             )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
