@@ -8,7 +8,6 @@ article's layout or TIFF pairs) plus synthetic images.
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
@@ -24,7 +23,7 @@ from ..preprocess import check_input_mode, normalize, prepare_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import training_samples
-from .sam import LOG_COLUMNS
+from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 ARCHITECTURES = ("swin-unet", "vmamba")
 
@@ -144,9 +143,7 @@ def train_semantic(
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
-    work = out.parent / f"{out.stem}-work"
-    work.mkdir(parents=True, exist_ok=True)
-    last, log = work / "last.pt", out.with_suffix(".csv")
+    last, log = run_files(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -160,7 +157,6 @@ def train_semantic(
         raise TemsegError("no training images: give --data folders and/or --synth N")
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
-    start_epoch, best = 0, -1.0
     augment_fn = AUGMENTATIONS[augment]
     settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
                 "augment": augment}
@@ -168,20 +164,7 @@ def train_semantic(
         settings["denoise"] = denoise
     if tile != imgsz:
         settings["crop"] = imgsz
-    if resume:
-        if not last.is_file():
-            raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        if state["settings"] != settings:
-            raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch, best = state["epoch"], state["best_iou"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-    else:
-        with open(log, "w", newline="") as fh:
-            csv.writer(fh).writerow(LOG_COLUMNS)
+    start_epoch, best = start_or_resume(last, log, resume, settings, net, optimizer, rng)
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         net.train()
@@ -211,18 +194,13 @@ def train_semantic(
                 logits = net(x.to(device))
                 results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
         val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results)) if results else (0.0, 0.0, 0.0)
-        with open(log, "a", newline="") as fh:
-            row = [np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
-            csv.writer(fh).writerow([epoch + 1] + [f"{v:.8f}" for v in row])
+        row = [np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
+        log_epoch(log, epoch + 1, row)
         if val_iou > best:
             best = val_iou
             half = {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}
             torch.save({"model": half, "temseg": settings}, out)
-        torch.save(
-            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best_iou": best,
-             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings},
-            last,
-        )
+        save_state(last, net, optimizer, epoch + 1, best, rng, settings)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,

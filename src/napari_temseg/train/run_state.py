@@ -1,0 +1,55 @@
+"""The interrupted-run checkpoint a trainer keeps beside its output, for an exact resume:
+weights, optimizer, epoch, best score, both random generators and the run's settings."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import TemsegError
+from .sam import LOG_COLUMNS
+
+
+def run_files(out: Path) -> tuple[Path, Path]:
+    """(last-state file in `out`-work/, the CSV log beside `out`); creates the work folder."""
+    work = out.parent / f"{out.stem}-work"
+    work.mkdir(parents=True, exist_ok=True)
+    return work / "last.pt", out.with_suffix(".csv")
+
+
+def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, float]:
+    """(first epoch to run, best validation score so far): a fresh run starts the log; a
+    resumed one restores everything `save_state` wrote, refusing other settings."""
+    if not resume:
+        with open(log, "w", newline="") as fh:
+            csv.writer(fh).writerow(LOG_COLUMNS)
+        return 0, -1.0
+    if not last.is_file():
+        raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if state["settings"] != settings:
+        raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return state["epoch"], state["best_iou"]
+
+
+def save_state(last: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, best: float,
+               rng: np.random.Generator, settings: dict) -> None:
+    torch.save(
+        {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best_iou": best,
+         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings},
+        last,
+    )
+
+
+def log_epoch(log: Path, epoch: int, row: list[float]) -> None:
+    """One line of the article's log: epoch, then train/validation loss, IoU and Dice."""
+    with open(log, "a", newline="") as fh:
+        csv.writer(fh).writerow([epoch] + [f"{v:.8f}" for v in row])
