@@ -49,21 +49,29 @@ def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:
     return image - illumination_plane(image.shape, b, c)
 
 
-def auto_sigma(image: np.ndarray) -> float:
-    """Smoothing for `image` from its noise-to-contrast ratio at sigma 2.
+def noise_to_contrast(image: np.ndarray) -> float:
+    """Noise over particle/background contrast of an image after a sigma-2 smoothing.
 
     Noise: robust spread (MAD) of the band-pass residual of the smoothed image,
     which sees grainy, correlated noise as well as white noise. Contrast:
     difference of the Otsu class means. Both are unitless, so any dtype works.
+    A flat image gives 0, one whose Otsu classes do not differ infinity.
     """
     smooth = ndi.gaussian_filter(image, 2.0, mode="nearest")
+    if float(smooth.max()) <= float(smooth.min()):
+        return 0.0
     residual = smooth - ndi.gaussian_filter(smooth, 4.0, mode="nearest")
     noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))
-    if float(smooth.max()) <= float(smooth.min()):
-        return float(AUTO_LADDER[0])
     _, low, high = otsu_levels(smooth)
-    contrast = high - low
-    estimate = AUTO_GAIN * noise / contrast if contrast > 0 else AUTO_LADDER[-1]
+    return float(noise / (high - low)) if high > low else float("inf")
+
+
+def auto_sigma(image: np.ndarray) -> float:
+    """Smoothing for `image` from its noise-to-contrast ratio (`noise_to_contrast`)."""
+    ratio = noise_to_contrast(image)
+    if not np.isfinite(ratio):
+        return float(AUTO_LADDER[-1])
+    estimate = AUTO_GAIN * ratio
     return float(AUTO_LADDER[np.argmin(np.abs(AUTO_LADDER - estimate))])
 
 
