@@ -1,5 +1,6 @@
 """Time of `segment(image, "yolov8n-seg")` against a bare ultralytics `predict()` on the same
-weights and images (the article's 20 training images), median over repeats.
+weights and images (the article's 20 training images), median over repeats: the wrapper
+alone (refine_edges=False), then with the edge refiner, a second model it runs by default.
 
 Run: python benchmarks/yolo_overhead.py [DATA_DIR] [WEIGHTS]
 """
@@ -46,9 +47,13 @@ def main() -> None:
                                     retina_masks=True, verbose=False, device=model.device)[0]
         return None if result.masks is None else result.masks.data
 
-    t_bare, t_ours = interleaved(bare, lambda image: segment(image, model), rgb, raw)
+    t_bare, t_ours = interleaved(bare, lambda image: segment(image, model, refine_edges=False), rgb, raw)
     print(f"bare ultralytics predict: {t_bare * 1000:.1f} ms/image")
-    print(f"segment() through napari-temseg: {t_ours * 1000:.1f} ms/image (overhead {100 * (t_ours / t_bare - 1):+.1f} %)")
+    print(f"segment(refine_edges=False) through napari-temseg: {t_ours * 1000:.1f} ms/image "
+          f"(overhead {100 * (t_ours / t_bare - 1):+.1f} %)")
+    t_bare, t_refined = interleaved(bare, lambda image: segment(image, model), rgb, raw)
+    print(f"segment() with edge refinement (default): {t_refined * 1000:.1f} ms/image "
+          f"(bare {t_bare * 1000:.1f} ms in this pass; refinement adds {100 * (t_refined / t_bare - 1):+.1f} %)")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, nam
     assert shown(widget.threshold) and shown(widget.semantic_split) and not shown(widget.conf)
     widget.threshold.value = 0.6
     assert widget.options()["threshold"] == pytest.approx(0.6)
+    assert shown(widget.refine_edges) and widget.options()["refine_edges"] is True
+    widget.refine_edges.value = False
+    assert widget.options()["refine_edges"] is False
     widget.run()
     _wait(qtbot, widget, timeout=120_000)
     qtbot.waitUntil(lambda: "video labels" in viewer.layers, timeout=10_000)

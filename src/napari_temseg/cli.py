@@ -260,9 +260,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
             weights=args.weights, denoise=args.denoise, augment=args.augment, **chosen,
         )
+    elif args.model == "edge-refiner":
+        from .train.edge_refiner import train_edge_refiner
+
+        if "input_mode" in chosen or args.denoise or args.weights:
+            raise TemsegError("--input, --denoise and --weights do not apply to edge-refiner: it sets its own input")
+        out = train_edge_refiner(
+            args.data or [], args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch,
+            synth=args.synth, seed=args.seed, device=args.device, resume=args.resume, **chosen,
+        )
     else:
         raise TemsegError(
-            f"no training command for {args.model!r}; trainable: yolov8n-seg, efficientsam-tiny, swin-unet, vmamba"
+            f"no training command for {args.model!r}; "
+            "trainable: yolov8n-seg, efficientsam-tiny, swin-unet, vmamba, edge-refiner"
         )
     print(f"trained {args.model} in {(_time.perf_counter() - start) / 60:.1f} min: {out}")
     return 0
@@ -284,9 +294,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     if not args.file:
         raise TemsegError("`temseg weights import MODEL FILE` needs the downloaded file")
     from .models import load_model
+    from .models.edge_refiner import read_refiner
 
-    target = weights.import_file(args.model, args.file, lambda p: load_model(args.model, weights=p))
-    print(f"imported {args.file} as {target}; `load_model({args.model!r})` now uses it")
+    check = read_refiner if args.model == "edge-refiner" else (lambda p: load_model(args.model, weights=p))
+    target = weights.import_file(args.model, args.file, check)
+    user = "every deep model's edge refinement" if args.model == "edge-refiner" else f"`load_model({args.model!r})`"
+    print(f"imported {args.file} as {target}; {user} now uses it")
     return 0
 
 

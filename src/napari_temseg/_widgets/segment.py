@@ -80,6 +80,8 @@ class SegmentWidget(Container):
         self.new_points = PushButton(text="New points layer")
         self.live = CheckBox(text="live update", value=True)
         # shared
+        self.refine_edges = CheckBox(text="refine edges at full resolution", value=True,
+                                     tooltip="deep models: re-decide pixels near each particle's edge (edge refiner)")
         self.min_size = SpinBox(label="min size (px)", value=30, min=0, max=100000)
         self.controls = WorkerControls("Run")
         self.panels = {
@@ -89,7 +91,7 @@ class SegmentWidget(Container):
             **{name: [self.threshold, self.semantic_split] for name in SEMANTIC},
         }
         panel_widgets = list(dict.fromkeys(w for ws in self.panels.values() for w in ws))
-        self.extend([self.image, self.model, *panel_widgets, self.min_size, self.controls])
+        self.extend([self.image, self.model, *panel_widgets, self.refine_edges, self.min_size, self.controls])
         self.controls.run_button.clicked.connect(self.run)
         self.model.changed.connect(self._show_model_options)
         self.new_points.clicked.connect(self.add_points_layer)
@@ -104,9 +106,12 @@ class SegmentWidget(Container):
         for widgets in self.panels.values():
             for w in widgets:
                 w.visible = w in shown
+        self.refine_edges.visible = self.model.value != "classical"
 
     def options(self) -> dict:
         options = {"min_size": int(self.min_size.value)}
+        if self.model.value != "classical":
+            options["refine_edges"] = bool(self.refine_edges.value)
         if self.model.value == "classical":
             sigma = self.sigma.value.strip()
             options.update(

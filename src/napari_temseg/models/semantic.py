@@ -14,6 +14,7 @@ import torch
 from ..errors import TemsegError
 from ..instances import SEMANTIC_SPLIT_DEPTH, probability_to_instances
 from ..preprocess import prepare_input
+from .edge_refiner import finish_edges
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -92,8 +93,10 @@ class SemanticSegmenter:
         return (acc / weight)[:h, :w]
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
-                min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32", **_) -> np.ndarray:
-        return probability_to_instances(
+                min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
+                refine_edges: bool = True, **_) -> np.ndarray:
+        labels = probability_to_instances(
             self.probability(image, overlap, batch, precision), threshold=threshold, split_depth=split_depth,
             min_size=min_size,
         )
+        return finish_edges(image, labels, refine_edges, self.device)

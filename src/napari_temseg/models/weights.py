@@ -39,6 +39,9 @@ REGISTRY: dict[str, WeightSpec] = {
         sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
         bundled="efficientsam_tiny_temseg.pt",
     ),
+    "edge-refiner": WeightSpec(
+        model="edge-refiner", filename="edge_refiner_temseg.pt", url=None, bundled="edge_refiner_temseg.pt"
+    ),
     "swin-unet": WeightSpec(model="swin-unet", filename="swin_unet_temseg.pt", url=None, bundled="swin_unet_temseg.pt"),
     "vmamba": WeightSpec(model="vmamba", filename="vmamba_temseg.pt", url=None, bundled="vmamba_temseg.pt"),
     "yolov8n-seg": WeightSpec(

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import TemsegError
 from ..instances import remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
+from .edge_refiner import finish_edges
 from .ultralytics_env import ultralytics
 
 #: Where `temseg train yolov8n-seg` records, inside the ultralytics checkpoint, how its
@@ -87,9 +88,15 @@ class YoloSegmenter:
         tile: int = 1024,
         overlap: int = 128,
         min_size: int = 0,
+        refine_edges: bool = True,
         **_,
     ) -> np.ndarray:
-        """uint32 instance labels of a float32 (Y, X) image in [0, 1]."""
+        """uint32 instance labels of a float32 (Y, X) image in [0, 1]; `refine_edges`: see
+        `edge_refiner` (the prototype masks are 1/4 of the network input's resolution)."""
+        return finish_edges(image, self._instances(image, conf, iou, max_det, tile, overlap, min_size), refine_edges,
+                            self.device)
+
+    def _instances(self, image, conf, iou, max_det, tile, overlap, min_size) -> np.ndarray:
         gray = network_gray(image, self.input_mode, self.denoise)
         rgb = np.repeat(gray[..., None], 3, axis=-1)
         h, w = gray.shape

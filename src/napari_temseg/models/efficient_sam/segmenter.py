@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ...errors import TemsegError
 from ...instances import paint_masks
 from ...preprocess import check_input_mode, prepare_input
+from ..edge_refiner import finish_edges
 from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
@@ -133,6 +134,7 @@ class EfficientSamSegmenter:
         nms_threshold: float = 0.5,
         min_size: int = 30,
         box_source: str = "classical",
+        refine_edges: bool = True,
         **_: Any,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
@@ -140,8 +142,16 @@ class EfficientSamSegmenter:
         mode: "prompt" (points (N, 3|4) y, x, label[, object] and/or boxes (M, 4)
         y0, x0, y1, x1), "auto" (a point grid, filtered by predicted IoU, stability
         and mask NMS), or "refine" (boxes of `box_source`'s instances as prompts).
-        Default: "prompt" when points or boxes are given, else "auto".
+        Default: "prompt" when points or boxes are given, else "auto". `refine_edges`: see
+        `edge_refiner` (the decoder's masks are 1/4 of the network input's resolution).
         """
+        return finish_edges(
+            image, self._instances(image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
+                                   nms_threshold, min_size, box_source), refine_edges, self.device,
+        )
+
+    def _instances(self, image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
+                   nms_threshold, min_size, box_source) -> np.ndarray:
         mode = mode or ("prompt" if points is not None or boxes is not None else "auto")
         if mode not in MODES:
             raise TemsegError(f"unknown EfficientSAM mode {mode!r}; use one of {', '.join(MODES)}")
