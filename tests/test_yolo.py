@@ -48,7 +48,7 @@ class DiscTiles(YoloSegmenter):
 
     def __init__(self, truth):
         self.truth = truth
-        self.input_mode, self.denoise = "stretch", 0.0
+        self.input_mode, self.denoise, self.device = "stretch", 0.0, "cpu"
         self.calls = []
 
     def predict_tile(self, rgb, conf, iou, max_det):
