@@ -78,15 +78,14 @@ def _validate(refiner: EdgeRefiner, val: list, seed: int, repeats: int = 4) -> t
     """(band loss, IoU, Dice) of whole held-out images after refinement, over seeded degradations."""
     rng = np.random.default_rng(seed)
     losses, ious, dices = [], [], []
-    for channels, truth, image in val:
+    for channels, truth in val:
+        h, w = truth.shape
         for _ in range(repeats):
             coarse = degrade_mask(truth, rng)
-            refined = refiner.refine_mask(image, coarse)
             band = edge_band(coarse, refiner.band)
-            with torch.no_grad():
-                x = torch.from_numpy(np.concatenate([channels, coarse[None]]).astype(np.float32))[None]
-                logits = refiner.net(x.to(refiner.device))[0, 0].cpu()
-            losses.append(_band_bce(logits, torch.from_numpy(truth.astype(np.float32)),
+            logits = refiner.logits(channels, coarse, slice(0, h), slice(0, w))  # one pass: loss and mask
+            refined = np.where(band, logits > 0, coarse)
+            losses.append(_band_bce(torch.from_numpy(logits), torch.from_numpy(truth.astype(np.float32)),
                                     torch.from_numpy(band.astype(np.float32))).item())
             iou = foreground_iou(refined.astype(np.uint32), truth.astype(np.uint32))
             ious.append(iou)
@@ -126,11 +125,7 @@ def train_edge_refiner(
     start_epoch, best = start_or_resume(last, log, resume, settings, net, optimizer, rng)
 
     def prepared(samples):
-        items = []
-        for s in samples:
-            image = normalize(s.image)
-            items.append((image_channels(image, settings["sigmas"]), s.labels > 0, image))
-        return items
+        return [(image_channels(normalize(s.image), settings["sigmas"]), s.labels > 0) for s in samples]
 
     train_items, val_items = prepared(train), prepared(val)
     refiner = EdgeRefiner(net, settings, device)
