@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import TemsegError
 from ..preprocess import anchor_two_classes
+from .classical import noise_to_contrast
 
 #: Checkpoint settings of a refiner trained by `temseg train edge-refiner` (the shipped one's).
 DEFAULT_SETTINGS = {"architecture": "edge-refiner", "sigmas": [0.0, 2.0, 5.0], "width": 16,
@@ -81,8 +82,6 @@ class EdgeRefiner:
 
     def applies_to(self, image: np.ndarray) -> bool:
         """Whether `image` is like the refiner's training images (see NOISE_MARGIN)."""
-        from .classical import noise_to_contrast
-
         if self.noise_range is None:
             return True
         low, high = self.noise_range
