@@ -148,3 +148,61 @@ def test_a_refiner_trained_elsewhere_is_imported_and_used(tmp_path, monkeypatch)
     assert find("edge-refiner").parent == PACKAGE_WEIGHTS
     assert main(["weights", "import", "edge-refiner", str(PACKAGE_WEIGHTS / "edge_refiner_temseg.pt")]) == 0
     assert find("edge-refiner") == tmp_path / "cache" / "edge_refiner_temseg.pt"
+
+
+def test_refine_edges_takes_true_false_or_always(touching_images):
+    """True refines images like the refiner's training images, "always" any image, False none."""
+    from napari_temseg.models.edge_refiner import finish_edges
+
+    sample = touching_images[0]  # synthetic: outside the shipped refiner's range
+    image = normalize(sample.image)
+    coarse = degrade_mask(sample.labels > 0, np.random.default_rng(3)).astype(np.uint32)
+    assert np.array_equal(finish_edges(image, coarse, True), coarse)
+    assert np.array_equal(finish_edges(image, coarse, False), coarse)
+    assert (finish_edges(image, coarse, "always") != coarse).any()
+    with pytest.raises(TemsegError, match="refine_edges must be true, false or 'always'"):
+        finish_edges(image, coarse, "maybe")
+
+
+class _CoarseModel:
+    """A deep model's contract with a known answer: degraded true masks, then the refiner."""
+
+    name = "coarse"
+    refines_edges = True
+
+    def __init__(self, samples) -> None:
+        rng = np.random.default_rng(4)
+        self.answers = [(normalize(s.image), degrade_mask(s.labels > 0, rng).astype(np.uint32)) for s in samples]
+
+    def raw(self, image: np.ndarray) -> np.ndarray:
+        return next(mask for known, mask in self.answers if np.array_equal(known, image))
+
+    def predict(self, image, refine_edges=True):
+        from napari_temseg.models.edge_refiner import finish_edges
+
+        return finish_edges(image, self.raw(image), refine_edges)
+
+
+def test_a_stack_gets_one_refinement_decision(touching_images, monkeypatch):
+    """Frames that straddle an end of the refiner's range are all refined (or none), so that
+    particle sizes follow one edge rule through a video; frame by frame they would not be."""
+    from napari_temseg.models.classical import noise_to_contrast
+    from napari_temseg.segmentation import iter_segment_frames
+
+    stack = np.stack([s.image for s in touching_images[:3]])
+    ratios = [noise_to_contrast(normalize(f)) for f in stack]
+    low, mid, high = sorted(ratios)
+    refiner = load_edge_refiner()
+    monkeypatch.setattr(refiner, "noise_range", [low, (mid + high) / 2 / edge_refiner.NOISE_MARGIN])
+    outside = int(np.argmax(ratios))
+    assert [refiner.applies_to(normalize(f)) for f in stack] == [t != outside for t in range(3)]
+    assert edge_refiner.refine_edges_for_stack(stack) == "always"  # the median frame is in range
+    assert edge_refiner.refine_edges_for_stack(stack, False) is False
+
+    model = _CoarseModel(touching_images[:3])
+    drawn = [model.raw(normalize(f)) for f in stack]
+    assert np.array_equal(segment(stack[outside], model), drawn[outside])  # alone: left as drawn
+    refined = dict(iter_segment_frames(stack, model))
+    assert all((refined[t] != drawn[t]).any() for t in range(3))  # in the stack: all refined
+    kept = dict(iter_segment_frames(stack, model, refine_edges=False))
+    assert all(np.array_equal(kept[t], drawn[t]) for t in range(3))

@@ -154,3 +154,21 @@ def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypa
     assert len(np.unique(kept)) == len(np.unique(keyframe))  # the keyframe's particles, as corrected
     q = prompts_from_labels(first)[0]
     assert q[:, 2].tolist() == [2, 3, 1] and q[0, 0] <= q[2, 0] <= q[1, 0]
+
+
+def test_propagated_masks_follow_the_stack_edge_rule():
+    """Propagated EfficientSAM masks get the edge refiner like any deep model's, decided once
+    per stack: these small noisy frames lie in the shipped refiner's range (noise-to-contrast
+    0.15), so by default they are refined as with "always" — same particles, other edges."""
+    from napari_temseg import load_model
+    from napari_temseg.models.edge_refiner import refine_edges_for_stack
+    from napari_temseg.synth import synth_video
+
+    model = load_model("efficientsam-tiny")
+    video = synth_video(n_frames=2, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
+    assert refine_edges_for_stack(video.frames) == "always"
+    drawn = track(video.frames, model, method="propagate", refine_edges=False).labels
+    refined = track(video.frames, model, method="propagate").labels
+    assert np.array_equal(np.unique(refined[1]), np.unique(drawn[1])) and len(np.unique(drawn[1])) == 4
+    assert (refined[1] != drawn[1]).any()
+    assert np.array_equal(refined[0], drawn[0])  # frame 0 is the classical model's seed

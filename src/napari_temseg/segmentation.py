@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import TemsegError
 from .models import Segmenter, load_model
+from .models.edge_refiner import refine_edges_for_stack
 from .preprocess import normalize
 
 
@@ -38,6 +39,16 @@ def iter_segment_frames(
             f"expected a time stack (T, Y, X), got shape {getattr(frames, 'shape', None)}"
         )
     segmenter = load_model(model) if isinstance(model, str) else model
+    options = stack_options(frames, segmenter, options)
     for t in range(frames.shape[0]):
         frame = np.asarray(frames[t])
         yield t, segment(frame, segmenter, **options)
+
+
+def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` for every frame of a time stack: for a model that refines edges, whether
+    it does is decided once for the stack (`edge_refiner.refine_edges_for_stack`), so that
+    all frames follow one edge rule."""
+    if not getattr(segmenter, "refines_edges", False):
+        return options
+    return {**options, "refine_edges": refine_edges_for_stack(frames, options.get("refine_edges", True))}

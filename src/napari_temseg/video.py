@@ -27,7 +27,7 @@ from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.results import write_tables
 from .models import load_model
-from .segmentation import segment
+from .segmentation import segment, stack_options
 from .tracking import Linker, check_method, split_options
 from .tracking.propagate import check_prompted, next_instances
 
@@ -245,6 +245,7 @@ def iter_track_video(
             segmenter = _cached_model(model)  # fail early, in this process, with a clear message
             if method == "propagate":
                 check_prompted(segmenter)
+            model_opts = stack_options(video.data, segmenter, model_opts)
             while pushed < n:
                 stop = min(pushed + chunk, n)
                 frames = np.asarray(video.data[pushed:stop])

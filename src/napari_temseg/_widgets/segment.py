@@ -28,7 +28,10 @@ def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | Non
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
     """
-    from ..segmentation import segment
+    from ..segmentation import segment, stack_options
+
+    if not is_2d:
+        options = stack_options(data, segmenter, options)
 
     def one(frame, key):
         if prompts is None:

@@ -13,7 +13,10 @@ class Segmenter(Protocol):
 
     `predict` takes a float32 (Y, X) image in [0, 1] (see `preprocess.normalize`)
     and returns uint32 instance labels of the same shape: 0 = background,
-    1..N = particles. It never reads files or touches napari.
+    1..N = particles. It never reads files or touches napari. A model whose
+    `predict` takes `refine_edges` (models.edge_refiner) says so with a class
+    attribute `refines_edges = True`, so that a time stack gets one decision for
+    all its frames (`segmentation.stack_options`).
     """
 
     name: str

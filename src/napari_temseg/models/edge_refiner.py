@@ -21,7 +21,7 @@ from skimage.segmentation import expand_labels
 from torch import nn
 
 from ..errors import TemsegError
-from ..preprocess import anchor_two_classes
+from ..preprocess import anchor_two_classes, normalize
 from .classical import noise_to_contrast
 
 #: Checkpoint settings of a refiner trained by `temseg train edge-refiner` (the shipped one's).
@@ -35,6 +35,8 @@ TILE = 1024
 #: (the article's: smoothed by about 5 px); on much cleaner or noisier images that rule
 #: is not known to hold (docs/edge-refiner.md measures it on synthetic images).
 NOISE_MARGIN = 1.5
+#: Frames a time stack's one refinement decision looks at (evenly spaced).
+STACK_SAMPLES = 8
 
 
 class EdgeRefinerNet(nn.Module):
@@ -82,10 +84,14 @@ class EdgeRefiner:
 
     def applies_to(self, image: np.ndarray) -> bool:
         """Whether `image` is like the refiner's training images (see NOISE_MARGIN)."""
+        return self.noise_range is None or self.in_range(noise_to_contrast(image))
+
+    def in_range(self, ratio: float) -> bool:
+        """Whether a noise-to-contrast ratio lies within NOISE_MARGIN of the training images'."""
         if self.noise_range is None:
             return True
         low, high = self.noise_range
-        return low / NOISE_MARGIN <= noise_to_contrast(image) <= high * NOISE_MARGIN
+        return low / NOISE_MARGIN <= ratio <= high * NOISE_MARGIN
 
     @torch.inference_mode()
     def logits(self, channels: np.ndarray, mask: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
@@ -117,13 +123,13 @@ class EdgeRefiner:
                     out[rows, cols] = np.where(band[rows, cols], decided, mask[rows, cols])
         return out
 
-    def refine_labels(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def refine_labels(self, image: np.ndarray, labels: np.ndarray, check_range: bool = True) -> np.ndarray:
         """Instance labels with refined edges: new foreground pixels join the nearest particle,
         pixels found to be background leave theirs; no particle is lost (one the band would
-        erase entirely keeps its original pixels). Images unlike the training images
-        (`applies_to`) keep the model's edges."""
+        erase entirely keeps its original pixels). With `check_range`, images unlike the
+        training images (`applies_to`) keep the model's edges."""
         labels = np.asarray(labels)
-        if not labels.any() or not self.applies_to(image):
+        if not labels.any() or (check_range and not self.applies_to(image)):
             return labels
         fg = self.refine_mask(image, labels > 0)
         grown = expand_labels(labels, distance=self.band + 1)
@@ -165,7 +171,37 @@ def _cached_refiner(weights: str | None, device: str) -> EdgeRefiner:
     return read_refiner(resolve("edge-refiner", weights), device)
 
 
-def finish_edges(image: np.ndarray, labels: np.ndarray, refine_edges: bool, device: str = "cpu") -> np.ndarray:
-    """The last step of every deep model: its labels with edges refined by the shipped
-    refiner, or as the model drew them when called with refine_edges=False."""
-    return load_edge_refiner(None, device).refine_labels(image, labels) if refine_edges else labels
+def check_refine_edges(value: bool | str) -> bool | str:
+    """Every deep model's `refine_edges` option, checked: True refines images like the
+    refiner's training images (`EdgeRefiner.applies_to`), "always" every image, False none."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value == "always":
+        return value
+    raise TemsegError(f"refine_edges must be true, false or 'always', not {value!r}")
+
+
+def finish_edges(image: np.ndarray, labels: np.ndarray, refine_edges: bool | str, device: str = "cpu") -> np.ndarray:
+    """The last step of every deep model: its labels with edges refined by the shipped (or
+    imported) refiner, as `refine_edges` (`check_refine_edges`) says, or as the model drew them."""
+    mode = check_refine_edges(refine_edges)
+    if mode is False:
+        return labels
+    return load_edge_refiner(None, device).refine_labels(image, labels, check_range=mode is True)
+
+
+def refine_edges_for_stack(frames, refine_edges: bool | str = True) -> bool | str:
+    """One refinement decision for a whole (T, Y, X[, C]) stack: "always" when the median
+    noise-to-contrast ratio of up to STACK_SAMPLES evenly spaced frames is in the refiner's
+    range, else False; "always" and False are kept as given.
+
+    Why: checked frame by frame, a video near an end of the range would get refined and
+    unrefined edges in turn, and particle sizes would jump between frames.
+    """
+    mode = check_refine_edges(refine_edges)
+    n = int(frames.shape[0])
+    if mode is not True or n == 0:
+        return mode
+    picks = np.unique(np.linspace(0, n - 1, min(n, STACK_SAMPLES)).round().astype(int))
+    ratios = [noise_to_contrast(normalize(np.asarray(frames[t]))) for t in picks]
+    return "always" if load_edge_refiner().in_range(float(np.median(ratios))) else False

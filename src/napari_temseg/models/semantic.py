@@ -48,6 +48,8 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 class SemanticSegmenter:
+    refines_edges = True  # predict takes refine_edges (edge_refiner)
+
     def __init__(self, name: str, net: torch.nn.Module, tile: int, device: str = "cpu",
                  input_mode: str = "stretch", denoise: float = 0.0) -> None:
         self.name = name
@@ -94,7 +96,7 @@ class SemanticSegmenter:
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
-                refine_edges: bool = True, **_) -> np.ndarray:
+                refine_edges: bool | str = True, **_) -> np.ndarray:
         labels = probability_to_instances(
             self.probability(image, overlap, batch, precision), threshold=threshold, split_depth=split_depth,
             min_size=min_size,

@@ -33,6 +33,7 @@ def network_gray(image: np.ndarray, input_mode: str = "stretch", denoise: float 
 
 class YoloSegmenter:
     name = "yolov8n-seg"
+    refines_edges = True  # predict takes refine_edges (edge_refiner)
 
     def __init__(self, weights: str | Path, device: str = "cpu") -> None:
         path = Path(weights)
@@ -88,7 +89,7 @@ class YoloSegmenter:
         tile: int = 1024,
         overlap: int = 128,
         min_size: int = 0,
-        refine_edges: bool = True,
+        refine_edges: bool | str = True,
         **_,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]; `refine_edges`: see

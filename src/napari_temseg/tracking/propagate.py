@@ -20,8 +20,10 @@ from scipy import ndimage as ndi
 
 from ..errors import TemsegError
 from ..instances import paint_masks
+from ..models import load_model
+from ..models.edge_refiner import finish_edges
 from ..preprocess import normalize
-from ..segmentation import segment
+from ..segmentation import segment, stack_options
 from .link import Linker
 
 
@@ -78,14 +80,23 @@ def next_instances(
     seed_model: str = "classical",
     merge_threshold: float = 0.5,
     min_size: int = 30,
+    refine_edges: bool | str = True,
     **seed_options: Any,
 ) -> np.ndarray:
-    """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are none)."""
+    """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are none).
+
+    refine_edges: for the prompted masks (and a seed model that refines edges), as in
+    `models.edge_refiner.finish_edges`; a stack's callers decide it once (`stack_options`).
+    """
     if previous is None or not previous.any():
-        return segment(frame, seed_model, **seed_options)
-    logits, iou, _ = segmenter.decode(normalize(frame), prompts_from_labels(previous))
+        seed = load_model(seed_model)
+        if getattr(seed, "refines_edges", False):
+            seed_options = {**seed_options, "refine_edges": refine_edges}
+        return segment(frame, seed, **seed_options)
+    image = normalize(frame)
+    logits, iou, _ = segmenter.decode(image, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
-    return paint_masks(masks, scores, min_size)
+    return finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
 
 
 def iter_propagate(
@@ -97,6 +108,7 @@ def iter_propagate(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (t, tracked labels) in order; `segmenter` must be a prompted model (has `decode`)."""
     check_prompted(segmenter)
+    options = stack_options(frames, segmenter, options)
     keyframes = keyframes or {}
     for t in range(frames.shape[0]):
         frame = np.asarray(frames[t])

@@ -71,6 +71,7 @@ class EfficientSamSegmenter:
     """Build with `load_model("efficientsam-tiny")`; call `predict(image, mode=..., points=..., boxes=...)`."""
 
     name = "efficientsam-tiny"
+    refines_edges = True  # predict takes refine_edges (edge_refiner)
 
     def __init__(self, net: EfficientSam, device: str = "cpu", batch: int = 64, input_mode: str = "stretch",
                  denoise: float = 0.0) -> None:
@@ -134,7 +135,7 @@ class EfficientSamSegmenter:
         nms_threshold: float = 0.5,
         min_size: int = 30,
         box_source: str = "classical",
-        refine_edges: bool = True,
+        refine_edges: bool | str = True,
         **_: Any,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
