@@ -229,3 +229,19 @@ def test_evaluate_prompts_one_point_inside_each_true_particle(paper_data):
         ys, xs = options["points"][:, 0].astype(int), options["points"][:, 1].astype(int)
         hit = sample.labels[ys, xs]
         assert sorted(hit) == sorted(np.unique(sample.labels[sample.labels > 0]))  # one per particle, inside it
+
+
+def test_touching_particles_prompted_apart_stay_apart(two_discs):
+    """A prompt's mask that spills onto a touching neighbour must not take it over: each
+    pixel goes to the prompt most confident there (painting whole masks by predicted IoU,
+    the spilling mask would cover the other particle and lose it)."""
+    from napari_temseg.instances import paint_by_logits, paint_masks
+
+    a, b = two_discs == 1, two_discs == 2
+    spill = np.where(a, 3.0, np.where(b, 1.0, -5.0))  # prompt on disc 1, mask covers both
+    own = np.where(b, 3.0, -5.0)  # prompt on disc 2
+    logits = np.stack([spill, own]).astype(np.float32)
+    assert len(np.unique(paint_masks(logits > 0, np.array([0.9, 0.8])))) == 2  # disc 2 lost
+    labels = paint_by_logits(logits)
+    assert np.array_equal(labels == 1, a) and np.array_equal(labels == 2, b)
+    assert paint_by_logits(np.zeros((0, 4, 4), np.float32)).shape == (4, 4)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import TemsegError
-from ...instances import paint_masks
+from ...instances import paint_by_logits, paint_masks
 from ...preprocess import check_input_mode, prepare_input
 from ..edge_refiner import finish_edges
 from .model import EfficientSam
@@ -159,15 +159,15 @@ class EfficientSamSegmenter:
         h, w = image.shape
         if mode == "prompt":
             queries = self._prompt_queries(points, boxes, (h, w))
-            logits, iou, _ = self.decode(image, queries)
-            return paint_masks(logits > 0, iou, min_size)
+            logits, _, _ = self.decode(image, queries)
+            return paint_by_logits(logits, min_size)
         if mode == "refine":
             seeds = self._box_model(box_source).predict(image)
             queries = [_box_query(b) for b in _boxes_of(seeds)]
             if not queries:
                 return np.zeros((h, w), np.uint32)
-            logits, iou, _ = self.decode(image, queries)
-            return paint_masks(logits > 0, iou, min_size)
+            logits, _, _ = self.decode(image, queries)
+            return paint_by_logits(logits, min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel())]
