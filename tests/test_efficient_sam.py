@@ -90,19 +90,25 @@ def test_import_then_listed_and_loaded(cache, fixture_files):
     assert load_model("efficientsam-tiny").name == "efficientsam-tiny"
 
 
-def test_shipped_weights_segment_one_particle_per_point(cache, touching_images):
-    """The weights trained by `temseg train efficientsam-tiny` ship in the package and are the default."""
+def test_shipped_weights_segment_one_particle_per_point(cache, touching_images, paper_data):
+    """The weights trained by `temseg train efficientsam-tiny` ship in the package and are the
+    default: on an article image none of them saw in training they meet the issue's 0.99, and
+    on synthetic touching particles every point still gives its own particle."""
+    from napari_temseg.datasets import iter_dataset
     from napari_temseg.metrics import foreground_iou, instance_scores
     from napari_temseg.prompts import one_point_per_particle
 
     model = load_model("efficientsam-tiny")
     assert model.net.img_size == 512  # trained at 512 px (docs/efficientsam.md)
+    held_out = [s for s in iter_dataset(str(paper_data)) if s.name in ("image_2", "image_4", "image_6", "image_19")]
+    ious = [foreground_iou(segment(s.image, model, points=one_point_per_particle(s.labels)), s.labels) for s in held_out]
+    assert np.mean(ious) > 0.99, ious  # 0.9917 (docs/efficientsam.md)
     sample = touching_images[1]
     points = one_point_per_particle(sample.labels)
     labels = segment(sample.image, model, points=points)
     assert len(np.unique(labels[labels > 0])) == len(points)
-    assert foreground_iou(labels, sample.labels) > 0.9  # 0.94 on synthetic images (docs/efficientsam.md)
-    assert instance_scores(labels, sample.labels).f1 > 0.9
+    assert instance_scores(labels, sample.labels).f1 > 0.95
+    assert foreground_iou(labels, sample.labels) > 0.8  # 0.85 here: the article's edge convention
 
 
 def test_wrong_or_corrupt_weights_name_the_model(tmp_path):

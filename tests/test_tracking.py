@@ -159,7 +159,9 @@ def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypa
 def test_propagated_masks_follow_the_stack_edge_rule():
     """Propagated EfficientSAM masks get the edge refiner like any deep model's, decided once
     per stack: these small noisy frames lie in the shipped refiner's range (noise-to-contrast
-    0.15), so by default they are refined as with "always" — same particles, other edges."""
+    0.15), so by default they are refined — as many particles, other edges. (Mechanics only:
+    particles 15-25 px across are far smaller than the article's, and the edges say nothing
+    about accuracy.)"""
     from napari_temseg import load_model
     from napari_temseg.models.edge_refiner import refine_edges_for_stack
     from napari_temseg.synth import synth_video
@@ -169,6 +171,6 @@ def test_propagated_masks_follow_the_stack_edge_rule():
     assert refine_edges_for_stack(video.frames) == "always"
     drawn = track(video.frames, model, method="propagate", refine_edges=False).labels
     refined = track(video.frames, model, method="propagate").labels
-    assert np.array_equal(np.unique(refined[1]), np.unique(drawn[1])) and len(np.unique(drawn[1])) == 4
-    assert (refined[1] != drawn[1]).any()
+    assert len(np.unique(refined[1])) == len(np.unique(drawn[1])) == 4
+    assert ((refined[1] > 0) != (drawn[1] > 0)).any()
     assert np.array_equal(refined[0], drawn[0])  # frame 0 is the classical model's seed
