@@ -14,8 +14,8 @@ import functools
 
 import numpy as np
 import torch
-from timing import median_time
 import torch.nn.functional as F
+from timing import median_time
 
 from napari_temseg import instances, preprocess, segment
 from napari_temseg.synth import synth_image

@@ -3,8 +3,7 @@ import json
 import pytest
 import torch
 
-from napari_temseg import TemsegError
-from napari_temseg import bench
+from napari_temseg import TemsegError, bench
 
 
 def test_bench_classical_rows_and_files(tmp_path):

@@ -172,7 +172,7 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     kwargs = dict(epochs=2, img_size=128, synth=3, prompts_per_image=4, input_mode="anchored", denoise=1.0,
                   augment="light")
     train_efficientsam([], tmp_path / "a" / "esam.pt", **kwargs)
-    import napari_temseg.train.sam as sam
+    from napari_temseg.train import sam
 
     real_validate, calls = sam.validate, []
 

@@ -73,7 +73,7 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
     kwargs = dict(epochs=2, imgsz=224, batch=2, synth=3)
     out = train_semantic("swin-unet", [], tmp_path / "a" / "swin.pt", **kwargs)
-    import napari_temseg.train.semantic as semantic
+    from napari_temseg.train import semantic
 
     real_scores, calls = semantic._scores, []
 

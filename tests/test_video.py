@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from conftest import write_emd
 
 from napari_temseg import TemsegError
 from napari_temseg.io import open_video
 from napari_temseg.synth import synth_video
 from napari_temseg.video import track_video
-
-from conftest import write_emd
 
 
 @pytest.fixture(scope="module")

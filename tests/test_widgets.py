@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import write_emd
 
+from napari_temseg import TemsegError
 from napari_temseg._sample_data import sample_image
 from napari_temseg._widgets.review import HIGHLIGHT, FusionReviewWidget
 from napari_temseg._widgets.segment import SegmentWidget
 from napari_temseg._widgets.track import TrackWidget, show_tracks
 from napari_temseg.synth import synth_video
 from napari_temseg.tracking import track
-
-from conftest import write_emd
-from napari_temseg import TemsegError
 
 pytestmark = pytest.mark.gui
 

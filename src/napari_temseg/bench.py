@@ -63,7 +63,7 @@ class PeakRSS:
         self.peak = 0
         self._stop = threading.Event()
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.start = self.proc.memory_info().rss
         self.peak = self.start
         self._thread = threading.Thread(target=self._sample, daemon=True)

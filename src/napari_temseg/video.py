@@ -48,7 +48,7 @@ class RunLock:
     def __init__(self, folder: Path) -> None:
         self.path = folder / LOCK_FILE
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         import psutil
 
         for _ in range(2):

@@ -29,10 +29,10 @@ def _default_device(device: str | None) -> str:
 
 
 def _build_efficientsam(weights: str | None, device: str | None, **options: Any) -> Segmenter:
+    from ..preprocess import stored_input
     from . import weights as weight_files
     from .efficient_sam import build_efficient_sam, build_efficient_sam_vitt
     from .efficient_sam.segmenter import EfficientSamSegmenter
-    from ..preprocess import stored_input
 
     path = weight_files.resolve("efficientsam-tiny", weights)
     net = build_efficient_sam_vitt()
@@ -53,10 +53,10 @@ def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segm
 
 def _build_semantic(name: str):
     def build(weights: str | None, device: str | None, **options: Any) -> Segmenter:
-        from . import weights as weight_files
         from ..preprocess import stored_input
-        from .semantic import SemanticSegmenter, read_checkpoint
         from ..train.semantic import build_network
+        from . import weights as weight_files
+        from .semantic import SemanticSegmenter, read_checkpoint
 
         path = weight_files.resolve(name, weights)
         settings, state = read_checkpoint(path, name)

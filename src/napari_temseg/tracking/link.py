@@ -152,7 +152,7 @@ class Linker:
         return fields, arrays
 
     @classmethod
-    def restore(cls, fields: dict, arrays: dict[str, np.ndarray]) -> "Linker":
+    def restore(cls, fields: dict, arrays: dict[str, np.ndarray]) -> Linker:
         """A linker in exactly the state `state()` saved."""
         linker = cls(LinkOptions(**fields["options"]), next_id=fields["next_id"], events=list(fields["events"]))
         linker._t = fields["t"]

@@ -20,8 +20,6 @@ y (batch, D, L): the sum of the K scans.
 
 from __future__ import annotations
 
-import math
-
 import numba as nb
 import numpy as np
 import torch
