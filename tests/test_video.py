@@ -108,6 +108,10 @@ def test_bad_inputs_are_clear(tmp_path, video_file):
         open_video(truncated)
     with pytest.raises(TemsegError, match="unknown video format"):
         open_video(tmp_path / "x.avi") if (tmp_path / "x.avi").write_bytes(b"RIFF") else None
+    three = tmp_path / "three.tif"
+    tifffile.imwrite(three, np.zeros((3, 32, 32), np.uint8))  # stored as one page of 3 colour samples
+    with pytest.raises(TemsegError, match="colour samples.*imagej=True"):
+        open_video(three)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with pytest.raises(TemsegError, match="cannot write results"):

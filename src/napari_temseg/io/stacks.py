@@ -105,7 +105,11 @@ def _open_tiff(path: Path) -> Video:
     if len(shape) == 2:
         shape = (1, *shape)
     if len(shape) != 3 or n_pages != shape[0]:
-        raise TemsegError(f"{path}: expected a (T, Y, X) stack of single-channel pages, got shape {shape}")
+        raise TemsegError(
+            f"{path}: expected a (T, Y, X) stack of single-channel pages, got shape {shape} in {n_pages} "
+            f"page(s) (a first axis of 3 or 4 may have been stored as colour samples: write the stack "
+            f"with tifffile.imwrite(..., imagej=True, metadata={{'axes': 'TYX'}}))"
+        )
 
     def page(i: int) -> np.ndarray:
         try:
