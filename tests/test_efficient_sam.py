@@ -109,6 +109,11 @@ def test_shipped_weights_segment_one_particle_per_point(cache, touching_images, 
     assert len(np.unique(labels[labels > 0])) == len(points)
     assert instance_scores(labels, sample.labels).f1 > 0.95
     assert foreground_iou(labels, sample.labels) > 0.8  # 0.85 here: the article's edge convention
+    sharp = load_model("efficientsam-tiny", weights="sharp")  # stage 1, shipped as a variant
+    labels = segment(sample.image, sharp, points=points)
+    assert foreground_iou(labels, sample.labels) > 0.9  # 0.94 over 20 synthetic images
+    with pytest.raises(TemsegError, match="or a shipped variant: sharp"):
+        load_model("efficientsam-tiny", weights="blunt")
 
 
 def test_wrong_or_corrupt_weights_name_the_model(tmp_path):

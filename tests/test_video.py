@@ -89,6 +89,23 @@ def test_other_run_in_the_folder_is_refused_unless_overwrite(video_file, tmp_pat
     assert (tmp_path / "stranger" / "notes.txt").read_text() == "mine"
 
 
+def test_a_weights_variant_reaches_the_video_pipeline(video_file, tmp_path):
+    """`temseg track --weights sharp` segments with the shipped variant, and a folder of a run
+    with other weights is not resumed as if it were the same run."""
+    from napari_temseg.cli import main
+
+    clip = tmp_path / "clip.tif"
+    tifffile.imwrite(clip, tifffile.imread(video_file)[:3], imagej=True, metadata={"axes": "TYX"})
+    args = ["track", str(clip), "--model", "efficientsam-tiny", "--method", "propagate"]
+    assert main([*args, "--out", str(tmp_path / "sharp"), "--weights", "sharp"]) == 0
+    assert main([*args, "--out", str(tmp_path / "sharp")]) == 2  # default weights: another run
+    assert main([*args, "--out", str(tmp_path / "default")]) == 0
+    sharp = zarr.open_array(str(tmp_path / "sharp" / "labels.zarr"), mode="r")[:]
+    default = zarr.open_array(str(tmp_path / "default" / "labels.zarr"), mode="r")[:]
+    assert np.array_equal(sharp[0], default[0])  # frame 0: the classical seed
+    assert not np.array_equal(sharp[1:], default[1:])
+
+
 def test_concurrent_writer_is_refused(video_file, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()

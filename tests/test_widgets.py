@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_emd
 
-from napari_temseg import TemsegError
+from napari_temseg import TemsegError, load_model
 from napari_temseg._sample_data import sample_image
 from napari_temseg._widgets.review import HIGHLIGHT, FusionReviewWidget
 from napari_temseg._widgets.segment import SegmentWidget
@@ -169,6 +170,13 @@ def test_segment_widget_efficientsam_points_live(make_napari_viewer, qtbot, sam_
     _wait(qtbot, widget)
     labels = viewer.layers["crop labels"].data
     assert labels.shape == (256, 256) and labels.max() <= 1
+    assert not widget.esam_weights.native.isHidden()
+    default = widget.segmenter()
+    widget.esam_weights.value = "sharp"  # the shipped variant, not the imported file
+    sharp = widget.segmenter()
+    assert sharp is not default and sharp is widget.segmenter()  # built once
+    reference = load_model("efficientsam-tiny", weights="sharp").net.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in sharp.net.state_dict().items())
     stack_points = viewer.add_points(np.array([[0.0, 10.0, 10.0]]), ndim=3)
     widget.points.value = stack_points
     with pytest.raises(TemsegError, match="3-D points but the image is 2-D"):

@@ -40,6 +40,9 @@ def _options(args: argparse.Namespace) -> dict:
     return dict(parse_option(o) for o in (args.option or []))
 
 
+WEIGHTS_HELP = "weights file (or shipped variant, e.g. sharp) instead of the model's default"
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="classical", help="model name (see `temseg models`)")
     p.add_argument(
@@ -154,7 +157,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     summary = track_video(
         video, args.out, model=args.model, options=_options(args), chunk=args.chunk, overwrite=args.overwrite,
-        workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
+        workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method, weights=args.weights,
     )
     print(file=sys.stderr)
     import pandas as pd
@@ -285,6 +288,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
         for name, spec in weights.REGISTRY.items():
             found = weights.find(name)
             print(f"{name}: {found if found else 'not on this machine'} (official: {spec.url})")
+            for variant, file in spec.variants.items():
+                print(f"  --weights {variant}: {weights.PACKAGE_WEIGHTS / file}")
         return 0
     if not args.model:
         raise TemsegError(f"`temseg weights {args.action}` needs a model name, e.g. efficientsam-tiny")
@@ -341,14 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="folder for <stem>_labels.tif and summary.csv")
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
-    p.add_argument("--weights", help="weights file instead of the model's default")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     _add_model_args(p)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("evaluate", help="score a model on an images/ + labels/ folder")
     p.add_argument("--data", required=True, help="dataset folder (images/, labels/)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--weights", help="weights file instead of the model's default")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument(
         "--point-per-particle", action="store_true",
         help="prompted models: one positive point inside each true particle (otherwise automatic mode)",
@@ -365,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace results of another run in --out")
     p.add_argument("--workers", type=int, default=None, help="segment on N local dask worker processes")
     p.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     _add_model_args(p)
     p.set_defaults(func=cmd_track)
 

@@ -74,9 +74,10 @@ class RunLock:
         self.path.unlink(missing_ok=True)
 
 
-def _signature(video: Video, model: str, options: dict, chunk: int) -> dict:
+def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int) -> dict:
     source = Path(video.source) if video.source else None
     stat = source.stat() if source is not None and source.exists() and source.is_file() else None
+    weights_entry = {"weights": str(weights)} if weights else {}  # absent for defaults: older runs resume
     return {
         "input": str(source.resolve()) if source else "",
         "input_size": stat.st_size if stat else None,
@@ -84,6 +85,7 @@ def _signature(video: Video, model: str, options: dict, chunk: int) -> dict:
         "shape": [int(s) for s in video.data.shape],
         "dtype": str(video.data.dtype),
         "model": model,
+        **weights_entry,
         "options": options,
         "chunk": chunk,
         "pixel_size_nm": video.pixel_size_nm,
@@ -139,20 +141,20 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
 
 
 @lru_cache(maxsize=4)
-def _cached_model(name: str):
-    return load_model(name)
+def _cached_model(name: str, weights: str | None = None):
+    return load_model(name, weights=weights)
 
 
-def _segment_one(frame: np.ndarray, model: str, options_json: str) -> np.ndarray:
+def _segment_one(frame: np.ndarray, model: str, options_json: str, weights: str | None = None) -> np.ndarray:
     """Worker-side segmentation: the model is built once per process."""
-    return segment(frame, _cached_model(model), **json.loads(options_json))
+    return segment(frame, _cached_model(model, weights), **json.loads(options_json))
 
 
-def _segment_block(frames: np.ndarray, model: str, options: dict, client) -> list[np.ndarray]:
+def _segment_block(frames: np.ndarray, model: str, weights: str | None, options: dict, client) -> list[np.ndarray]:
     payload = json.dumps(options)
     if client is None:
-        return [_segment_one(f, model, payload) for f in frames]
-    futures = client.map(_segment_one, list(frames), model=model, options_json=payload, pure=False)
+        return [_segment_one(f, model, payload, weights) for f in frames]
+    futures = client.map(_segment_one, list(frames), model=model, options_json=payload, weights=weights, pure=False)
     return client.gather(futures)
 
 
@@ -198,6 +200,7 @@ def iter_track_video(
     workers: int | None = None,
     scheduler: str | None = None,
     method: str = "link",
+    weights: str | None = None,
 ) -> Generator[tuple[int, int], None, RunSummary]:
     """Segment and track chunk by chunk; yields (frames written, total) after each committed
     chunk and returns the RunSummary. Stopping it between chunks leaves a resumable folder.
@@ -205,6 +208,7 @@ def iter_track_video(
     options: model and linking options, as for `track()`. Resumes an interrupted
     run of the same input, model and options; refuses a folder of another run
     unless `overwrite`. workers/scheduler: segment on a dask.distributed cluster.
+    weights: a weights file or shipped variant for `model` (workers build it by name).
     """
     import zarr
 
@@ -225,7 +229,7 @@ def iter_track_video(
         raise TemsegError(f"{out}: cannot write results here ({err.strerror or err})") from None
     n = int(video.data.shape[0])
     with RunLock(out):
-        signature = _signature(video, model, options, chunk)
+        signature = _signature(video, model, weights, options, chunk)
         resume = _prepare(out, signature, overwrite)
         state = _load_state(out) if resume else None
         run = json.loads((out / RUN_FILE).read_text())
@@ -242,7 +246,7 @@ def iter_track_video(
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
-            segmenter = _cached_model(model)  # fail early, in this process, with a clear message
+            segmenter = _cached_model(model, weights)  # fail early, in this process, with a clear message
             if method == "propagate":
                 check_prompted(segmenter)
             model_opts = stack_options(video.data, segmenter, model_opts)
@@ -252,7 +256,7 @@ def iter_track_video(
                 if method == "propagate":  # sequential by nature: each frame is prompted by the last
                     instances = (next_instances(f, segmenter, linker.last_labels, **model_opts) for f in frames)
                 else:
-                    instances = _segment_block(frames, model, model_opts, client)
+                    instances = _segment_block(frames, model, weights, model_opts, client)
                 for labels in instances:
                     for t, tracked in linker.push(labels):
                         store[t] = tracked

@@ -82,6 +82,12 @@ class SegmentWidget(Container):
         self.points = layer_picker(napari_viewer, "points", "points")
         self.new_points = PushButton(text="New points layer")
         self.live = CheckBox(text="live update", value=True)
+        self.esam_weights = ComboBox(
+            label="weights", choices=["default", "sharp"], value="default",
+            tooltip="default: shipped weights tuned to the article's labels (edges of a 5 px smoothing), "
+                    "or official weights you imported; sharp: edges where the image has them, "
+                    "for particles under ~40 px or images cleaner than the article's",
+        )
         # shared
         self.refine_edges = CheckBox(text="refine edges at full resolution", value=True,
                                      tooltip="deep models: re-decide pixels near each particle's edge (edge refiner)")
@@ -90,7 +96,7 @@ class SegmentWidget(Container):
         self.panels = {
             "classical": [self.sigma, self.polarity, self.split_depth],
             "yolov8n-seg": [self.conf, self.iou, self.max_det],
-            "efficientsam-tiny": [self.mode, self.points, self.new_points, self.live],
+            "efficientsam-tiny": [self.esam_weights, self.mode, self.points, self.new_points, self.live],
             **{name: [self.threshold, self.semantic_split] for name in SEMANTIC},
         }
         panel_widgets = list(dict.fromkeys(w for ws in self.panels.values() for w in ws))
@@ -133,9 +139,10 @@ class SegmentWidget(Container):
     def segmenter(self):
         """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm)."""
         name = self.model.value
-        if name not in self._models:
-            self._models[name] = load_model(name)
-        return self._models[name]
+        variant = self.esam_weights.value if name == "efficientsam-tiny" and self.esam_weights.value != "default" else None
+        if (name, variant) not in self._models:
+            self._models[name, variant] = load_model(name, weights=variant)
+        return self._models[name, variant]
 
     # -- points ------------------------------------------------------------------------------
 

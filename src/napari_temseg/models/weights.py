@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TemsegError
@@ -22,13 +22,15 @@ PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 class WeightSpec:
     """model: registry name; filename: name in the cache; url: official download;
     sha256: known hash of the official file (None where it could not be checked here);
-    bundled: file shipped inside the package, used when nothing else is found."""
+    bundled: file shipped inside the package, used when nothing else is found;
+    variants: other shipped files, by the name `weights=` takes for them."""
 
     model: str
     filename: str
     url: str | None
     sha256: str | None = None
     bundled: str | None = None
+    variants: dict[str, str] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, WeightSpec] = {
@@ -38,6 +40,9 @@ REGISTRY: dict[str, WeightSpec] = {
         url="https://github.com/yformer/EfficientSAM/raw/main/weights/efficient_sam_vitt.pt",
         sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
         bundled="efficientsam_tiny_temseg.pt",
+        # stage 1 of the shipped weights: unsmoothed input, edges where the image has them;
+        # for particles under ~40 px or cleaner images than the article's (docs/efficientsam.md)
+        variants={"sharp": "efficientsam_tiny_temseg_sharp.pt"},
     ),
     "edge-refiner": WeightSpec(
         model="edge-refiner", filename="edge_refiner_temseg.pt", url=None, bundled="edge_refiner_temseg.pt"
@@ -84,11 +89,14 @@ def find(model: str) -> Path | None:
 
 
 def resolve(model: str, weights: str | os.PathLike | None = None) -> Path:
-    """An explicit `weights` file, else `find(model)`, else a clear error saying how to get one."""
+    """An explicit `weights` file or shipped variant name, else `find(model)`, else a clear
+    error saying how to get one."""
     if weights is not None:
-        path = Path(weights)
+        variants = REGISTRY[model].variants if model in REGISTRY else {}
+        path = PACKAGE_WEIGHTS / variants[weights] if weights in variants else Path(weights)
         if not path.is_file():
-            raise TemsegError(f"{path}: no such weights file for {model}")
+            known = f" (or a shipped variant: {', '.join(variants)})" if variants else ""
+            raise TemsegError(f"{path}: no such weights file for {model}{known}")
         return path
     found = find(model)
     if found is None:
