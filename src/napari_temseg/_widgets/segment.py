@@ -139,7 +139,9 @@ class SegmentWidget(Container):
     def segmenter(self):
         """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm)."""
         name = self.model.value
-        variant = self.esam_weights.value if name == "efficientsam-tiny" and self.esam_weights.value != "default" else None
+        variant = None  # the default file (shipped, or official weights the user imported)
+        if name == "efficientsam-tiny" and self.esam_weights.value != "default":
+            variant = self.esam_weights.value
         if (name, variant) not in self._models:
             self._models[name, variant] = load_model(name, weights=variant)
         return self._models[name, variant]
