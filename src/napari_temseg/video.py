@@ -27,6 +27,7 @@ from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.results import write_tables
 from .models import load_model
+from .models.weights import resolve as resolve_weights
 from .segmentation import segment, stack_options
 from .tracking import Linker, check_method, split_options
 from .tracking.propagate import check_prompted, next_instances
@@ -77,7 +78,8 @@ class RunLock:
 def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int) -> dict:
     source = Path(video.source) if video.source else None
     stat = source.stat() if source is not None and source.exists() and source.is_file() else None
-    weights_entry = {"weights": str(weights)} if weights else {}  # absent for defaults: older runs resume
+    # the file itself, wherever the run is started from; absent for defaults, so older runs resume
+    weights_entry = {"weights": str(resolve_weights(model, weights).resolve())} if weights else {}
     return {
         "input": str(source.resolve()) if source else "",
         "input_size": stat.st_size if stat else None,
