@@ -14,6 +14,21 @@ PAPER_DATA = SHARED / "data" / "paper-tem" / "train"
 ESAM_FIXTURE = SHARED / "fixtures" / "efficientsam-vitt"
 
 
+def interrupt_on_call(monkeypatch, owner, name: str, call: int):
+    """Patch `owner.name` to raise KeyboardInterrupt (a Ctrl-C) on its `call`-th call, as
+    interrupted runs are tested; returns the real function, to put back before resuming."""
+    real, calls = getattr(owner, name), []
+
+    def interrupting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupting)
+    return real
+
+
 @pytest.fixture(scope="session")
 def paper_data() -> Path:
     if not (PAPER_DATA / "images").is_dir():

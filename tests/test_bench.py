@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from conftest import interrupt_on_call
 
 from napari_temseg import TemsegError, bench
 
@@ -22,16 +23,7 @@ def test_bench_classical_rows_and_files(tmp_path):
 
 
 def test_interrupt_keeps_finished_rows(monkeypatch):
-    real = bench.bench_model
-    calls = []
-
-    def second_interrupts(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(bench, "bench_model", second_interrupts)
+    interrupt_on_call(monkeypatch, bench, "bench_model", 2)
     rows = bench.run_bench(["classical", "classical"], repeats=1)
     assert len(rows) == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import interrupt_on_call
 
 from napari_temseg import load_model, segment
 from napari_temseg.errors import TemsegError
@@ -36,15 +37,7 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "STEPS_PER_EPOCH", 3)
     kwargs = dict(epochs=2, crop=64, batch=2, synth=3)
     out = train_edge_refiner([], tmp_path / "a" / "r.pt", **kwargs)
-    real_validate, calls = training._validate, []
-
-    def stop_in_second_epoch(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_validate(*args)
-
-    monkeypatch.setattr(training, "_validate", stop_in_second_epoch)
+    real_validate = interrupt_on_call(monkeypatch, training, "_validate", 2)  # in the second epoch
     with pytest.raises(KeyboardInterrupt):
         train_edge_refiner([], tmp_path / "b" / "r.pt", **kwargs)
     monkeypatch.setattr(training, "_validate", real_validate)

@@ -5,6 +5,7 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from conftest import interrupt_on_call
 
 from napari_temseg import TemsegError, available_models, load_model, segment
 from napari_temseg.models import weights
@@ -179,15 +180,7 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     train_efficientsam([], tmp_path / "a" / "esam.pt", **kwargs)
     from napari_temseg.train import sam
 
-    real_validate, calls = sam.validate, []
-
-    def stop_after_first_epoch(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_validate(*args)
-
-    monkeypatch.setattr(sam, "validate", stop_after_first_epoch)
+    real_validate = interrupt_on_call(monkeypatch, sam, "validate", 2)  # after the first epoch
     with pytest.raises(KeyboardInterrupt):
         train_efficientsam([], tmp_path / "b" / "esam.pt", **kwargs)
     monkeypatch.setattr(sam, "validate", real_validate)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import interrupt_on_call
 from scipy import ndimage as ndi
 
 from napari_temseg import TemsegError, load_model, segment
@@ -75,15 +76,8 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     out = train_semantic("swin-unet", [], tmp_path / "a" / "swin.pt", **kwargs)
     from napari_temseg.train import semantic
 
-    real_scores, calls = semantic._scores, []
-
-    def stop_in_second_epoch(*args):
-        calls.append(1)
-        if len(calls) == 3:  # epoch 1: one training step and one validation image; then epoch 2
-            raise KeyboardInterrupt
-        return real_scores(*args)
-
-    monkeypatch.setattr(semantic, "_scores", stop_in_second_epoch)
+    # epoch 1: one training step and one validation image; then epoch 2
+    real_scores = interrupt_on_call(monkeypatch, semantic, "_scores", 3)
     with pytest.raises(KeyboardInterrupt):
         train_semantic("swin-unet", [], tmp_path / "b" / "swin.pt", **kwargs)
     monkeypatch.setattr(semantic, "_scores", real_scores)
