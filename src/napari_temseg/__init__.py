@@ -8,9 +8,13 @@ Public API (no napari or Qt needed):
 
 from __future__ import annotations
 
-from .errors import TemsegError
-from .models import available_models, load_model
-from .segmentation import iter_segment_frames, segment
+from . import triton_guard
+
+triton_guard.install()  # before anything here can import torchvision (see triton_guard)
+
+from .errors import TemsegError  # noqa: E402
+from .models import available_models, load_model  # noqa: E402
+from .segmentation import iter_segment_frames, segment  # noqa: E402
 
 __version__ = "0.1.0"
 
