@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -300,9 +301,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
         raise TemsegError("`temseg weights import MODEL FILE` needs the downloaded file")
     from .models import load_model
     from .models.edge_refiner import read_refiner
+    from .models.yolo_weights import convert
 
     check = read_refiner if args.model == "edge-refiner" else (lambda p: load_model(args.model, weights=p))
-    target = weights.import_file(args.model, args.file, check)
+    # YOLO files are rewritten as tensors only, so that no later run unpickles an object
+    write = convert if args.model == "yolov8n-seg" else shutil.copyfile
+    target = weights.import_file(args.model, args.file, check, write)
     user = "every deep model's edge refinement" if args.model == "edge-refiner" else f"`load_model({args.model!r})`"
     print(f"imported {args.file} as {target}; {user} now uses it")
     return 0

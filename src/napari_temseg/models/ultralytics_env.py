@@ -5,7 +5,10 @@ usage analytics and crash reports (settings `sync`), a font download (Arial.ttf
 into its config dir unless a file is already there) and downloads of named
 weights. `ultralytics()` sets the environment before the first import, points
 the config dir into the project's cache, supplies the font from matplotlib's
-bundled DejaVu Sans, and turns `sync` off. Every use of ultralytics in this
+bundled DejaVu Sans, and turns `sync` off. It also switches ultralytics' own
+checkpoint loading to its restricted, weights-only mode (`ULTRALYTICS_SAFE_LOAD`),
+so that the files ultralytics opens itself during training cannot run code either
+(inference never hands it a file: `yolo_weights`). Every use of ultralytics in this
 package goes through it.
 """
 
@@ -42,9 +45,14 @@ def ultralytics():
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "false")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir()))
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     _install_fonts(Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics")
     import ultralytics as ul
+    from ultralytics.nn import tasks
     from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
+
+    if hasattr(tasks, "SAFE_LOAD"):
+        tasks.SAFE_LOAD = True  # read at ultralytics' import: also when it was imported before us
 
     _install_fonts(Path(USER_CONFIG_DIR))  # also when ultralytics was imported before us
     if SETTINGS.get("sync", True):

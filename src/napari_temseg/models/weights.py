@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,15 +126,29 @@ def fetch(model: str) -> Path:
     return Path(path)
 
 
-def import_file(model: str, file: str | os.PathLike, check) -> Path:
-    """Copy a downloaded checkpoint into the cache after `check(path)` accepts it."""
+def import_file(
+    model: str,
+    file: str | os.PathLike,
+    check: Callable[[Path], object],
+    write: Callable[[Path, Path], object] = shutil.copyfile,
+) -> Path:
+    """Put a downloaded checkpoint into the cache: `write(source, temporary)` copies (or converts)
+    it beside the target, `check(temporary)` must load it, and only then does it replace the
+    previous file, in one rename; a file that fails leaves the cache as it was."""
     source = Path(file)
     if not source.is_file():
         raise TemsegError(f"{source}: no such file")
-    check(source)
     target = cache_dir() / spec(model).filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    temporary = target.with_name(f".{target.name}.importing")
+    try:
+        write(source, temporary)
+        check(temporary)
+        os.replace(temporary, target)
+    except TemsegError as err:  # name the user's file, not the temporary copy
+        raise TemsegError(str(err).replace(str(temporary), str(source))) from None
+    finally:
+        temporary.unlink(missing_ok=True)
     return target
 
 

@@ -1,7 +1,8 @@
 """YOLOv8n-seg through the ultralytics package: instance labels at full resolution.
 
 Any ultralytics segmentation checkpoint loads (the official `yolov8n-seg.pt`, a
-user's own, or the weights shipped here). Images larger than `tile` pixels are
+user's own, or the weights shipped here), read by `yolo_weights` so that no code in
+the file runs; ultralytics' predictor then runs the rebuilt network. Images larger than `tile` pixels are
 cut into overlapping tiles; a particle is kept from the tile whose core (the
 tile less half the overlap on inner sides) holds its centroid, so particles
 smaller than the overlap are found once and whole.
@@ -18,11 +19,7 @@ from ..instances import remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
 from .edge_refiner import finish_edges
 from .ultralytics_env import ultralytics
-
-#: Where `temseg train yolov8n-seg` records, inside the ultralytics checkpoint, how its
-#: images were prepared (`preprocess.prepare_input`); checkpoints without it (the official
-#: ones, older ones of ours) get the plain stretch.
-INPUT_KEY = "temseg"
+from .yolo_weights import architecture_path, build_network, read_checkpoint
 
 
 def network_gray(image: np.ndarray, input_mode: str = "stretch", denoise: float = 0.0) -> np.ndarray:
@@ -37,18 +34,16 @@ class YoloSegmenter:
 
     def __init__(self, weights: str | Path, device: str = "cpu") -> None:
         path = Path(weights)
-        if not path.is_file():
-            raise TemsegError(f"{path}: no such YOLO weights file (nothing is downloaded)")
-        ul = ultralytics()
-        try:
-            self.yolo = ul.YOLO(str(path), task="segment")
-        except Exception as err:  # ultralytics raises many types for foreign files
-            raise TemsegError(f"{path}: is not an ultralytics YOLO segmentation checkpoint ({err})") from None
-        if getattr(self.yolo, "task", "segment") != "segment":
-            raise TemsegError(f"{path}: is a YOLO {self.yolo.task} model; a segmentation (-seg) model is needed")
+        checkpoint = read_checkpoint(path)
+        net = build_network(checkpoint, path)
+        # ultralytics' predictor wraps a model object; it is built from the same package YAML,
+        # then given the network that holds the checkpoint's tensors.
+        self.yolo = ultralytics().YOLO(str(architecture_path(checkpoint.architecture)), task="segment")
+        net.args, net.task = self.yolo.model.args, "segment"
+        self.yolo.model = net
         self.device = device
-        self.imgsz = int(self.yolo.overrides.get("imgsz", 512) or 512)
-        self.input_mode, self.denoise = stored_input((getattr(self.yolo, "ckpt", None) or {}).get(INPUT_KEY, {}))
+        self.imgsz = checkpoint.imgsz
+        self.input_mode, self.denoise = stored_input(checkpoint.settings)
 
     def predict_tile(self, rgb: np.ndarray, conf: float, iou: float, max_det: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, Y, X) boolean masks at the tile's resolution and their confidences."""

@@ -6,11 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-import torch
-
 from ..errors import TemsegError
 from ..models.ultralytics_env import ultralytics
-from ..models.yolo import INPUT_KEY
+from ..models.yolo_weights import architecture_path, build_network, from_ultralytics, read_checkpoint, save_checkpoint
 from ..preprocess import check_input_mode
 from .data import training_samples
 from .yolo_data import write_dataset
@@ -74,9 +72,9 @@ def train_yolo(
         prepared_as = {"input": input_mode, "denoise": denoise}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
         input_file.write_text(json.dumps(prepared_as))
-        if weights is not None and not Path(weights).is_file():
-            raise TemsegError(f"{weights}: no such weights file (ultralytics would try to download it)")
-        model = ul.YOLO(weights or ARCHITECTURE, task="segment")
+        model = ul.YOLO(str(architecture_path(ARCHITECTURE)), task="segment")
+        if weights is not None:  # tensors only (yolo_weights), handed over as a module
+            model.load(build_network(read_checkpoint(weights), weights))
         model.train(
             data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
             device=device or ("0" if _cuda() else "cpu"), workers=0, project=str(work), name="run",
@@ -86,10 +84,9 @@ def train_yolo(
     best = run_dir / "weights" / "best.pt"
     if not best.is_file():
         raise TemsegError(f"training finished without {best}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = torch.load(best, map_location="cpu", weights_only=False)  # ultralytics' own file, just written
-    checkpoint[INPUT_KEY] = prepared_as
-    torch.save(checkpoint, out)
+    checkpoint = from_ultralytics(best)
+    checkpoint.settings = prepared_as
+    save_checkpoint(checkpoint, out)
     if (run_dir / "results.csv").is_file():
         shutil.copyfile(run_dir / "results.csv", out.with_suffix(".csv"))
     return out
