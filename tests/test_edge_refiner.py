@@ -179,7 +179,7 @@ class _CoarseModel:
 def test_a_stack_gets_one_refinement_decision(touching_images, monkeypatch):
     """Frames that straddle an end of the refiner's range are all refined (or none), so that
     particle sizes follow one edge rule through a video; frame by frame they would not be."""
-    from napari_temseg.models.classical import noise_to_contrast
+    from napari_temseg.preprocess import noise_to_contrast
     from napari_temseg.segmentation import iter_segment_frames
 
     stack = np.stack([s.image for s in touching_images[:3]])

@@ -108,6 +108,23 @@ def otsu_levels(smooth: np.ndarray) -> tuple[float, float, float]:
     return thr, float(low.mean()), float(high.mean())
 
 
+def noise_to_contrast(image: np.ndarray) -> float:
+    """Noise over particle/background contrast of an image after a sigma-2 smoothing.
+
+    Noise: robust spread (MAD) of the band-pass residual of the smoothed image,
+    which sees grainy, correlated noise as well as white noise. Contrast:
+    difference of the Otsu class means. Both are unitless, so any dtype works.
+    A flat image gives 0, one whose Otsu classes do not differ infinity.
+    """
+    smooth = ndi.gaussian_filter(image, 2.0, mode="nearest")
+    if float(smooth.max()) <= float(smooth.min()):
+        return 0.0
+    residual = smooth - ndi.gaussian_filter(smooth, 4.0, mode="nearest")
+    noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    _, low, high = otsu_levels(smooth)
+    return float(noise / (high - low)) if high > low else float("inf")
+
+
 #: Output levels of `anchor_two_classes`: the Otsu threshold and the distance of the class means from it.
 ANCHOR_LEVEL, ANCHOR_HALF_CONTRAST = 0.5, 0.15
 

@@ -21,15 +21,14 @@ from skimage.segmentation import expand_labels
 from torch import nn
 
 from ..errors import TemsegError
-from ..preprocess import anchor_two_classes, normalize
-from .classical import noise_to_contrast
+from ..preprocess import anchor_two_classes, noise_to_contrast, normalize
 
 #: Checkpoint settings of a refiner trained by `temseg train edge-refiner` (the shipped one's).
 DEFAULT_SETTINGS = {"architecture": "edge-refiner", "sigmas": [0.0, 2.0, 5.0], "width": 16,
                     "dilations": [1, 2, 4, 8], "band": 4}
 #: Tiles of the full-resolution pass: bounded memory on 4096 px micrographs.
 TILE = 1024
-#: The refiner acts on images whose noise-to-contrast ratio (`classical.noise_to_contrast`)
+#: The refiner acts on images whose noise-to-contrast ratio (`preprocess.noise_to_contrast`)
 #: lies within this factor of the range of its training images; elsewhere it keeps the
 #: model's edges. Why: it learns where its training labels put edges in images like those
 #: (the article's: smoothed by about 5 px); on much cleaner or noisier images that rule

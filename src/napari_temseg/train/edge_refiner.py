@@ -20,9 +20,8 @@ from scipy import ndimage as ndi
 
 from ..errors import TemsegError
 from ..metrics import foreground_iou
-from ..models.classical import noise_to_contrast
 from ..models.edge_refiner import DEFAULT_SETTINGS, EdgeRefiner, build_net, edge_band, image_channels
-from ..preprocess import normalize
+from ..preprocess import noise_to_contrast, normalize
 from .curves import plot_training_log
 from .data import training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
@@ -103,6 +102,7 @@ def train_edge_refiner(
     synth: int = 0,
     val_fraction: float = 0.2,
     seed: int = 0,
+    repeat: int = 1,
     device: str | None = None,
     resume: bool = False,
 ) -> Path:
@@ -110,7 +110,7 @@ def train_edge_refiner(
     An epoch is `STEPS_PER_EPOCH` batches of random crops. The checkpoint records the range
     of the training images' noise-to-contrast ratios: the refiner acts on images like them."""
     out = Path(out)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     last, log = run_files(out)
