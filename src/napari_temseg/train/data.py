@@ -1,41 +1,59 @@
-"""Training material shared by every trainer: labelled folders plus synthetic images, split once."""
+"""Training material shared by every trainer: labelled folders plus simulated images, split once."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..datasets import Sample, iter_dataset
-from ..synth import synth_image
+from ..simulator import draw_params, simulate
+
+#: Particle radii (px) of the simulated training images: the sizes a model meets once
+#: `segmentation` has resampled an image into its `radius_range`, with room on both sides.
+TRAINING_RADII = (4.0, 48.0)
+#: The radius range (`rescale`) recorded in weights trained on these images: inside the
+#: simulated radii with a margin, so that resampled images land where training was dense.
+TRAINED_RADIUS_RANGE = (6.0, 40.0)
+#: Largest simulated training image (px): larger fields add time, not variety.
+TRAINING_SIDE = 640
 
 
-def synthetic_samples(count: int, seed: int, prefix: str = "synth") -> list[Sample]:
-    """`count` 512x512 synthetic micrographs at varied dose and crowding."""
-    rng = np.random.default_rng(seed)
+def dark_particles(image: np.ndarray) -> np.ndarray:
+    """`image` with its grey levels reversed (same dtype and range): dark-field images are
+    given to models this way (`segmentation`), so they are trained this way."""
+    lo, hi = image.min(), image.max()
+    return (hi - image + lo).astype(image.dtype)
+
+
+def synthetic_samples(count: int, seed: int, prefix: str = "sim") -> list[Sample]:
+    """`count` micrographs from the simulator's training regime (`simulator`), particles dark."""
     out = []
     for i in range(count):
-        s = synth_image(
-            n_particles=int(rng.integers(12, 40)),
-            touching=float(rng.uniform(0.2, 0.5)),
-            dose=float(rng.uniform(8, 80)),
-            seed=int(rng.integers(1 << 31)),
-        )
-        out.append(Sample(f"{prefix}_{i:04d}", s.image, s.labels))
+        rng = np.random.default_rng([seed, i])
+        params = draw_params(rng, "train", radius_span=TRAINING_RADII)
+        side = min(params.shape[0], TRAINING_SIDE)
+        params.shape = (side, side)
+        sample = simulate(params, seed=int(rng.integers(1 << 31)))
+        image = sample.image if params.mode == "bf" else dark_particles(sample.image)
+        out.append(Sample(f"{prefix}_{i:04d}", image, sample.labels))
     return out
 
 
 def training_samples(
-    data_dirs: list[str], synth_count: int = 0, val_fraction: float = 0.2, seed: int = 0
+    data_dirs: list[str], synth_count: int = 0, val_fraction: float = 0.2, seed: int = 0, repeat: int = 1
 ) -> tuple[list[Sample], list[Sample]]:
-    """(train, val): each folder's images split by `val_fraction` (seeded), plus synthetic
-    images split the same way. The split is deterministic for a given seed."""
+    """(train, val): each folder's images split by `val_fraction` (seeded), plus simulated
+    images split the same way. The split is deterministic for a given seed. `repeat`: the
+    folders' training images appear this many times (weight real data against many
+    simulated images); validation images once."""
     rng = np.random.default_rng(seed)
     train, val = [], []
-    groups = [list(iter_dataset(d)) for d in data_dirs]
+    groups = [(list(iter_dataset(d)), repeat) for d in data_dirs]
     if synth_count:
-        groups.append(synthetic_samples(synth_count, seed + 1))
-    for samples in groups:
+        groups.append((synthetic_samples(synth_count, seed + 1), 1))
+    for samples, times in groups:
         order = rng.permutation(len(samples))
         n_val = max(1, int(round(val_fraction * len(samples)))) if len(samples) > 1 else 0
         val += [samples[i] for i in order[:n_val]]
-        train += [samples[i] for i in order[n_val:]]
+        kept = [samples[i] for i in order[n_val:]]
+        train += kept + [Sample(f"{s.name}_r{k}", s.image, s.labels) for k in range(1, times) for s in kept]
     return train, val
