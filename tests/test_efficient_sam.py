@@ -249,3 +249,22 @@ def test_touching_particles_prompted_apart_stay_apart(two_discs):
     labels = paint_by_logits(logits)
     assert np.array_equal(labels == 1, a) and np.array_equal(labels == 2, b)
     assert paint_by_logits(np.zeros((0, 4, 4), np.float32)).shape == (4, 4)
+
+
+def test_auto_mode_prompts_each_detected_particle_once(cache, touching_images, monkeypatch):
+    """Automatic mode asks the decoder once per particle the detector found (box and centroid),
+    not a dense grid; duplicates are removed by mask overlap. The grid stays as mode 'grid'."""
+    from napari_temseg.metrics import instance_scores
+
+    model = load_model("efficientsam-tiny")
+    sample = touching_images[2]
+    seen = []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda img, queries: seen.append(queries) or decode(img, queries))
+    labels = segment(sample.image, model, diameter="none")
+    detected = segment(sample.image, "classical", diameter="none").max()
+    assert len(seen) == 1 and len(seen[0]) == detected
+    assert all(q[:, 2].tolist() == [2, 3, 1] for q in seen[0])
+    assert instance_scores(labels, sample.labels).f1 > 0.85
+    grid = segment(sample.image[:128, :128], model, mode="grid", points_per_side=4, diameter="none")
+    assert len(seen[1]) == 16 and grid.shape == (128, 128)

@@ -24,7 +24,7 @@ def test_tiles_cover_and_blend_without_seams():
     assert tile_starts(1000, 448, 64) == [0, 384, 552]
     image = np.tile(np.linspace(0, 1, 700, dtype=np.float32), (650, 1))
     seg = SemanticSegmenter("test", Smooth(), tile=256)
-    prob = seg.probability(image)
+    prob = seg.probability(image)[0]
     expected = 1 / (1 + np.exp(-(image - 0.5) * 8))
     assert prob.shape == image.shape and np.abs(prob - expected).max() < 1e-5
 
@@ -34,12 +34,12 @@ def test_anchored_checkpoints_see_the_anchored_image_whole():
     rng = np.random.default_rng(0)
     image = np.clip(0.7 - 0.4 * (rng.random((600, 650)) < 0.2) + rng.normal(0, 0.05, (600, 650)), 0, 1)
     image = image.astype(np.float32)
-    prob = SemanticSegmenter("test", Smooth(), tile=256, input_mode="anchored").probability(image)
+    prob = SemanticSegmenter("test", Smooth(), tile=256, input_mode="anchored").probability(image)[0]
     expected = 1 / (1 + np.exp(-(anchor_two_classes(image) - 0.5) * 8))
     assert np.abs(prob - expected).max() < 1e-5
     with pytest.raises(TemsegError, match="input mode"):
         SemanticSegmenter("test", Smooth(), tile=256, input_mode="zscore").probability(image)
-    denoised = SemanticSegmenter("test", Smooth(), tile=256, input_mode="anchored", denoise=2.0).probability(image)
+    denoised = SemanticSegmenter("test", Smooth(), tile=256, input_mode="anchored", denoise=2.0).probability(image)[0]
     smoothed = ndi.gaussian_filter(anchor_two_classes(image), 2.0, mode="nearest")
     assert np.abs(denoised - 1 / (1 + np.exp(-(smoothed - 0.5) * 8))).max() < 1e-5
 
@@ -121,3 +121,49 @@ def test_shipped_weights_on_the_article_images(paper_data, name):
     assert (model.input_mode, model.denoise) == ("anchored", {"swin-unet": 2.0, "vmamba": 5.0}[name])
     summary = evaluate_dataset(str(paper_data), model)
     assert summary["iou"] >= 0.98 and summary["f1"] >= 0.9, summary
+
+
+class Oracle(torch.nn.Module):
+    """A two-channel stand-in that outputs the true foreground and centre map as logits."""
+
+    num_classes = 2
+
+    def __init__(self, labels):
+        super().__init__()
+        from napari_temseg.instances import centre_map
+
+        maps = np.stack([labels > 0, centre_map(labels)]).astype(np.float32)
+        self.logits = torch.from_numpy(np.log(np.clip(maps, 1e-4, 1 - 1e-4) / np.clip(1 - maps, 1e-4, 1)))
+
+    def forward(self, x):
+        return self.logits[None, :, : x.shape[-2], : x.shape[-1]].expand(x.shape[0], -1, -1, -1)
+
+
+def test_instance_aware_networks_split_touching_particles_by_their_centre_map():
+    """Two discs touching along a wide contact: the foreground alone is one blob (its neck is
+    too wide for the distance-transform split); the centre map has two hills."""
+    yy, xx = np.mgrid[:128, :128]
+    labels = np.zeros((128, 128), np.uint32)
+    labels[(yy - 64) ** 2 + (xx - 44) ** 2 < 400] = 1
+    labels[((yy - 64) ** 2 + (xx - 80) ** 2 < 400) & (labels == 0)] = 2
+    image = np.where(labels > 0, 0.2, 0.8).astype(np.float32)
+    segmenter = SemanticSegmenter("test", Oracle(labels), tile=128)
+    assert segmenter.channels == 2
+    out = segmenter.predict(image, refine_edges=False, min_size=0)
+    assert out.max() == 2
+    from napari_temseg.metrics import instance_scores
+
+    assert instance_scores(out, labels).f1 == 1.0
+
+
+def test_foreground_only_weights_start_an_instance_aware_network(tmp_path):
+    from napari_temseg.models.semantic import build_network
+    from napari_temseg.train.semantic import _starting_weights
+
+    one = build_network("vmamba", "article", 64, channels=1)
+    torch.save({"model": one.state_dict(), "temseg": {"architecture": "vmamba", "preset": "article"}}, tmp_path / "w.pt")
+    two = build_network("vmamba", "article", 64, channels=2)
+    state = _starting_weights(tmp_path / "w.pt", "vmamba", "article", two)
+    two.load_state_dict(state)
+    weight = "vmunet.final_conv.weight"
+    assert torch.equal(two.state_dict()[weight][:1], one.state_dict()[weight])

@@ -37,6 +37,15 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key, raw
 
 
+def _positive(value: float, name: str) -> float:
+    """`value` if it is a positive finite number, else a one-line error naming `name`."""
+    import math
+
+    if not (math.isfinite(value) and value > 0):
+        raise TemsegError(f"{name} must be a positive number, not {value}")
+    return value
+
+
 def _options(args: argparse.Namespace) -> dict:
     return dict(parse_option(o) for o in (args.option or []))
 
@@ -104,24 +113,27 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
 def cmd_segment(args: argparse.Namespace) -> int:
     from .io import read_image, write_labels_tiff
     from .models import load_model
-    from .segmentation import segment
+    from .segmentation import segment_image
 
     files = _input_files(args.inputs)
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
+    if args.pixel_size is not None:
+        options["pixel_size_nm"] = _positive(args.pixel_size, "--pixel-size")
     prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
     out = Path(args.out)
     rows = []
     start = time.perf_counter()
     for i, path in enumerate(files, 1):
         extra = {"points": prompts[path.stem], "mode": "prompt"} if path.stem in prompts else {}
-        labels = segment(read_image(path), model, **options, **extra)
-        write_labels_tiff(out / f"{path.stem}_labels.tif", labels)
-        rows.append({"file": str(path), "objects": int(labels.max())})
-        print(f"[{i}/{len(files)}] {path.name}: {labels.max()} particles", file=sys.stderr)
+        result = segment_image(read_image(path), model, **options, **extra)
+        write_labels_tiff(out / f"{path.stem}_labels.tif", result.labels)
+        rows.append({"file": str(path), "objects": result.count, "polarity": result.polarity,
+                     "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
+        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     with open(out / "summary.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "objects"])
+        writer = csv.DictWriter(fh, fieldnames=["file", "objects", "polarity", "radius_px", "scale"])
         writer.writeheader()
         writer.writerows(rows)
     print(f"{len(files)} image(s) in {elapsed:.2f} s ({len(files) / elapsed:.1f} images/s); results in {out}")
@@ -150,8 +162,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from .video import track_video
 
     video = open_video(args.input)
-    if args.pixel_size:
-        video.pixel_size_nm = args.pixel_size
+    if args.pixel_size is not None:
+        video.pixel_size_nm = _positive(args.pixel_size, "--pixel-size")
 
     def progress(done: int, total: int) -> None:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
@@ -245,7 +257,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise TemsegError("--lr is not used for yolov8n-seg: ultralytics schedules its own learning rate")
         out = train_yolo(
             args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
-            synth=args.synth, seed=args.seed, device=args.device, weights=args.weights,
+            synth=args.synth, seed=args.seed, repeat=args.repeat_data, device=args.device, weights=args.weights,
             resume=args.resume, augment=args.augment, denoise=args.denoise, **chosen,
         )
     elif args.model == "efficientsam-tiny":
@@ -253,7 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         out = train_efficientsam(
             args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
-            seed=args.seed, device=args.device, weights=args.weights, resume=args.resume,
+            seed=args.seed, repeat=args.repeat_data, device=args.device, weights=args.weights, resume=args.resume,
             freeze_encoder=args.freeze_encoder, denoise=args.denoise, augment=args.augment, **chosen,
         )
     elif args.model in ("swin-unet", "vmamba"):
@@ -261,8 +273,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         out = train_semantic(
             args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
-            tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, device=args.device, resume=args.resume,
-            weights=args.weights, denoise=args.denoise, augment=args.augment, **chosen,
+            tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, repeat=args.repeat_data,
+            device=args.device, resume=args.resume, weights=args.weights, denoise=args.denoise, augment=args.augment, **chosen,
         )
     elif args.model == "edge-refiner":
         from .train.edge_refiner import train_edge_refiner
@@ -271,7 +283,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise TemsegError("--input, --denoise and --weights do not apply to edge-refiner: it sets its own input")
         out = train_edge_refiner(
             args.data or [], args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch,
-            synth=args.synth, seed=args.seed, device=args.device, resume=args.resume, **chosen,
+            synth=args.synth, seed=args.seed, repeat=args.repeat_data, device=args.device, resume=args.resume,
+            **chosen,
         )
     else:
         raise TemsegError(
@@ -350,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="folder for <stem>_labels.tif and summary.csv")
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
+    p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (lets -o diameter take nm, e.g. 12nm)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     _add_model_args(p)
     p.set_defaults(func=cmd_segment)
@@ -415,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, default=None, help="training image size (model default)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
-    p.add_argument("--synth", type=int, default=40, help="synthetic images added to the data")
+    p.add_argument("--synth", type=int, default=40, help="simulated images (training regime) added to the data")
+    p.add_argument("--repeat-data", type=int, default=1, metavar="N",
+                   help="each --data training image appears N times (weighs real images against many simulated ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--weights", default=None, help="start from these weights")

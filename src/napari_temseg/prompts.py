@@ -1,4 +1,5 @@
-"""Point prompts from a napari Points layer's data and features, without importing napari.
+"""Prompts for a prompted model: from a napari Points layer's data and features (without
+importing napari), and from instance labels (one query per particle).
 
 A Points layer holds (N, 2) y, x or (N, 3) t, y, x coordinates; its `label`
 feature says positive/negative (1/0, True/False also accepted) and an optional
@@ -8,6 +9,7 @@ feature says positive/negative (1/0, True/False also accepted) and an optional
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .errors import TemsegError
 
@@ -67,3 +69,18 @@ def one_point_per_particle(labels: np.ndarray) -> np.ndarray:
         y, x = np.unravel_index(np.argmax(dist), dist.shape)
         rows.append((y, x, 1))
     return np.array(rows, float).reshape(-1, 3)
+
+
+def prompts_from_labels(labels: np.ndarray, margin: float = 4.0) -> list[np.ndarray]:
+    """One query per particle: box corners (codes 2, 3) and the centroid (code 1), in (y, x, code)."""
+    queries = []
+    h, w = labels.shape
+    ids = np.unique(labels[labels > 0])
+    slices = ndi.find_objects(labels)
+    centres = ndi.center_of_mass(np.ones_like(labels), labels, ids) if len(ids) else []
+    for i, (cy, cx) in zip(ids, centres):
+        sy, sx = slices[int(i) - 1]
+        y0, x0 = max(sy.start - margin, 0), max(sx.start - margin, 0)
+        y1, x1 = min(sy.stop - 1 + margin, h - 1), min(sx.stop - 1 + margin, w - 1)
+        queries.append(np.array([[y0, x0, 2], [y1, x1, 3], [cy, cx, 1]], float))
+    return queries

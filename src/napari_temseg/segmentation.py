@@ -1,29 +1,145 @@
-"""The one segmentation entry point every front end (API, CLI, widgets, tracking) calls."""
+"""The one segmentation entry point every front end (API, CLI, widgets, tracking) calls.
+
+Before a model sees an image, two things are decided here, the same way for every
+model: the particles' contrast polarity (models take dark particles; dark-field images
+are inverted) and their size (the image is resampled so that particles fall in the
+model's `radius_range`, and the labels are mapped back). Both are measured from the image
+(`appearance`) unless the options `polarity` and `diameter` say otherwise; a time stack
+decides once for all its frames (`stack_options`).
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
 from .models import Segmenter, load_model
 from .models.edge_refiner import refine_edges_for_stack
 from .preprocess import normalize
+from .rescale import DEFAULT_RADIUS_RANGE, run_at_scale, scale_area, scale_factor
+
+#: Options read here rather than by the models.
+APPEARANCE_OPTIONS = ("polarity", "diameter", "pixel_size_nm")
+#: Model options that are areas in pixels of the image (rescaled with it).
+AREA_OPTIONS = ("min_size",)
+#: Options that prompt a model at given pixels: the image is then segmented at its own scale.
+PROMPT_OPTIONS = ("points", "boxes")
 
 
-def segment(image: Any, model: str | Segmenter = "classical", **options: Any) -> np.ndarray:
-    """Segment one 2-D micrograph into particles.
+@dataclass(frozen=True)
+class Segmentation:
+    """labels: uint32 (Y, X), 0 background, 1..N particles; polarity: "dark" or "bright"
+    (how particles appeared, decided or given); radius: typical particle radius in px of
+    the image (NaN unknown); scale: the factor the model saw the image resampled by;
+    decided: which of polarity/diameter were measured rather than given."""
+
+    labels: np.ndarray
+    polarity: str
+    radius: float
+    scale: float
+    decided: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return int(self.labels.max(initial=0))
+
+    def describe(self) -> str:
+        """One line for a status bar or a log: what was found and what was decided."""
+        how = lambda key: "auto" if key in self.decided else "given"  # noqa: E731
+        size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else "size not measured"
+        scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
+        return f"{self.count} particles; {self.polarity} particles ({how('polarity')}), {size}{scaled}"
+
+
+@dataclass(frozen=True)
+class Look:
+    """The polarity and radius (px) a segmentation uses, and which were measured."""
+
+    polarity: str
+    radius: float
+    decided: tuple[str, ...]
+
+
+def parse_polarity(value: Any) -> str:
+    if value not in ("auto", *POLARITIES):
+        raise TemsegError(f"polarity must be dark, bright or auto, not {value!r}")
+    return value
+
+
+def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | str:
+    """"auto", "none" (keep the image's scale), or a diameter in px: a positive number, or a
+    string with a unit ("12nm", "12 px"; nm needs the pixel size)."""
+    if value in ("auto", "none", None):
+        return value or "auto"
+    number, unit = value, "px"
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(px|nm)?\s*", value)
+        if match is None:
+            raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}")
+        number, unit = match.group(1), match.group(2) or "px"
+    try:
+        number = float(number)
+    except (TypeError, ValueError):
+        raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise TemsegError(f"diameter must be a positive number of pixels (or auto/none), not {value!r}")
+    if unit == "nm":
+        if not pixel_size_nm:
+            raise TemsegError(f"diameter {value!r} is in nm but the pixel size is unknown: give --pixel-size NM")
+        number /= pixel_size_nm
+    return number
+
+
+def decide_look(image: np.ndarray, polarity: Any = "auto", diameter: Any = "auto",
+                pixel_size_nm: float | None = None) -> Look:
+    """The polarity and radius to segment a normalised image with: given ones are checked and
+    kept, "auto" ones measured (`appearance.measure_appearance`); diameter "none" = NaN."""
+    polarity, diameter = parse_polarity(polarity), parse_diameter(diameter, pixel_size_nm)
+    decided = tuple(k for k, v in (("polarity", polarity), ("diameter", diameter)) if v == "auto")
+    if decided:
+        measured = measure_appearance(image, polarity if polarity != "auto" else "auto")
+        polarity = measured.polarity
+        radius = measured.radius if diameter == "auto" else float("nan") if diameter == "none" else diameter / 2
+    else:
+        radius = float("nan") if diameter == "none" else diameter / 2
+    return Look(polarity, radius, decided)
+
+
+def segment_image(image: Any, model: str | Segmenter = "classical", **options: Any) -> Segmentation:
+    """Segment one 2-D micrograph and say how (see `Segmentation`).
 
     image: (Y, X) grayscale or (Y, X, 3|4) RGB/RGBA, any integer or float dtype.
     model: a registry name (see `available_models()`) or a model from `load_model`.
-    options: model options (e.g. sigma=2.0 for "classical").
-    Returns uint32 (Y, X) instance labels: 0 background, 1..N one ID per particle.
+    options: polarity ("auto", "dark", "bright"), diameter ("auto", "none", px, or "12nm"
+    with pixel_size_nm), and the model's own options (e.g. sigma=2.0 for "classical").
     """
     segmenter = load_model(model) if isinstance(model, str) else model
-    labels = segmenter.predict(normalize(image), **options)
-    return np.asarray(labels, dtype=np.uint32)
+    appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
+    normalised = normalize(image)
+    look = decide_look(normalised, appearance.get("polarity", "auto"), appearance.get("diameter", "auto"),
+                       appearance.get("pixel_size_nm"))
+    if look.polarity == "bright":
+        normalised = 1.0 - normalised
+    factor = scale_factor(look.radius, getattr(segmenter, "radius_range", DEFAULT_RADIUS_RANGE))
+    if any(options.get(key) is not None for key in PROMPT_OPTIONS):
+        factor = 1.0  # prompts name the particles, in the image's own pixels
+    if factor != 1.0:
+        options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
+    labels = run_at_scale(lambda img: segmenter.predict(img, **options), normalised, factor)
+    return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided)
+
+
+def segment(image: Any, model: str | Segmenter = "classical", **options: Any) -> np.ndarray:
+    """Segment one 2-D micrograph into particles: uint32 (Y, X) labels, 0 background,
+    1..N one ID per particle. Arguments as `segment_image`, which also says what it decided."""
+    return segment_image(image, model, **options).labels
 
 
 def iter_segment_frames(
@@ -45,10 +161,27 @@ def iter_segment_frames(
         yield t, segment(frame, segmenter, **options)
 
 
+#: Frames a time stack's decisions are taken from (evenly spaced).
+STACK_SAMPLES = 8
+
+
 def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
-    """`options` for every frame of a time stack: for a model that refines edges, whether
-    it does is decided once for the stack (`edge_refiner.refine_edges_for_stack`), so that
-    all frames follow one edge rule."""
-    if not getattr(segmenter, "refines_edges", False):
-        return options
-    return {**options, "refine_edges": refine_edges_for_stack(frames, options.get("refine_edges", True))}
+    """`options` for every frame of a time stack, with what must hold for all frames decided
+    once: polarity (the majority of up to 8 evenly spaced frames), diameter (their median;
+    "none" when no frame could measure it) and, for a model that refines edges, whether it
+    does (`edge_refiner.refine_edges_for_stack`), so that all frames follow one rule."""
+    options = dict(options)
+    polarity = parse_polarity(options.get("polarity", "auto"))
+    diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
+    if "auto" in (polarity, diameter):
+        picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
+        looks = [decide_look(normalize(np.asarray(frames[t])), polarity, diameter) for t in picks]
+        if polarity == "auto":
+            votes = [look.polarity for look in looks]
+            options["polarity"] = max(POLARITIES, key=votes.count)
+        if diameter == "auto":
+            radii = [look.radius for look in looks if math.isfinite(look.radius)]
+            options["diameter"] = 2 * float(np.median(radii)) if radii else "none"
+    if getattr(segmenter, "refines_edges", False):
+        options["refine_edges"] = refine_edges_for_stack(frames, options.get("refine_edges", True))
+    return options

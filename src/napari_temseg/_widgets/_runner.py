@@ -29,16 +29,16 @@ class WorkerControls(Container):
         self,
         job: Callable[..., Generator[tuple[int, int], None, Any]],
         args: tuple,
-        on_done: Callable[[Any], None],
+        on_done: Callable[[Any], str | None],
     ):
         """Run generator function `job(*args)` in a thread; `on_done(result)` runs in the
-        GUI thread with what it returns. Returns the worker."""
+        GUI thread with what it returns, and what it returns (if anything) becomes the
+        status line. Returns the worker."""
         from napari.qt.threading import create_worker
 
         self.worker = create_worker(job, *args, _start_thread=False)
         self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(on_done)
-        self.worker.returned.connect(lambda _: self._finish("done"))
+        self.worker.returned.connect(lambda result: self._finish(on_done(result) or "done"))
         self.worker.errored.connect(self._on_error)
         self.worker.aborted.connect(lambda: self._finish("cancelled"))
         self.run_button.enabled = False

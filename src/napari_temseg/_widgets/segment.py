@@ -23,37 +23,40 @@ SEMANTIC = ("swin-unet", "vmamba")
 
 
 def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
-    """Generator: yields (done, total), returns uint32 labels shaped like the image (less RGB).
+    """Generator: yields (done, total), returns (uint32 labels shaped like the image less RGB,
+    a one-line summary of what was found and decided).
 
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
     """
-    from ..segmentation import segment, stack_options
+    from ..segmentation import Segmentation, segment_image, stack_options
 
     if not is_2d:
         options = stack_options(data, segmenter, options)
 
-    def one(frame, key):
+    def one(frame, key) -> Segmentation:
         if prompts is None:
-            return segment(frame, segmenter, **options)
+            return segment_image(frame, segmenter, **options)
         if key not in prompts:
-            return np.zeros(np.asarray(frame).shape[:2], np.uint32)
-        return segment(frame, segmenter, points=prompts[key], **options)
+            return Segmentation(np.zeros(np.asarray(frame).shape[:2], np.uint32), "dark", float("nan"), 1.0)
+        return segment_image(frame, segmenter, points=prompts[key], **options)
 
     if is_2d:
         yield 0, 1
-        labels = one(np.asarray(data), None)
+        result = one(np.asarray(data), None)
         yield 1, 1
-        return labels
+        return result.labels, result.describe()
     total = data.shape[0]
     out = None
     for t in range(total):
-        labels = one(np.asarray(data[t]), t)
+        labels = one(np.asarray(data[t]), t).labels
         if out is None:
             out = np.zeros((total, *labels.shape), np.uint32)
         out[t] = labels
         yield t + 1, total
-    return out
+    diameter = options.get("diameter")
+    size = f"diameter {diameter:.1f} px" if isinstance(diameter, float) else "size not measured"
+    return out, f"{total} frames; {options.get('polarity')} particles, {size} (decided once for the stack)"
 
 
 class SegmentWidget(Container):
@@ -67,7 +70,6 @@ class SegmentWidget(Container):
         self.model = ComboBox(label="model", choices=available_models(), value="classical")
         # classical
         self.sigma = LineEdit(label="sigma", value="auto", tooltip="Gaussian smoothing in px, or 'auto'")
-        self.polarity = ComboBox(label="particles", choices=["dark", "bright", "auto"], value="dark")
         self.split_depth = FloatSpinBox(label="split depth", value=0.5, min=0.0, max=5.0, step=0.05)
         # YOLO
         self.conf = FloatSpinBox(label="confidence", value=0.25, min=0.0, max=1.0, step=0.05)
@@ -89,18 +91,24 @@ class SegmentWidget(Container):
                     "for particles under ~40 px or images cleaner than the article's",
         )
         # shared
+        self.polarity = ComboBox(label="particles", choices=["auto", "dark", "bright"], value="auto",
+                                 tooltip="auto: decided from the image; dark: bright-field TEM; bright: dark-field/HAADF")
+        self.diameter = LineEdit(label="diameter (px)", value="auto",
+                                 tooltip="typical particle diameter: auto (measured), none (keep the image's scale), "
+                                         "a number of pixels, or e.g. 12nm when the image has a pixel size")
         self.refine_edges = CheckBox(text="refine edges at full resolution", value=True,
                                      tooltip="deep models: re-decide pixels near each particle's edge (edge refiner)")
         self.min_size = SpinBox(label="min size (px)", value=30, min=0, max=100000)
         self.controls = WorkerControls("Run")
         self.panels = {
-            "classical": [self.sigma, self.polarity, self.split_depth],
+            "classical": [self.sigma, self.split_depth],
             "yolov8n-seg": [self.conf, self.iou, self.max_det],
             "efficientsam-tiny": [self.esam_weights, self.mode, self.points, self.new_points, self.live],
             **{name: [self.threshold, self.semantic_split] for name in SEMANTIC},
         }
         panel_widgets = list(dict.fromkeys(w for ws in self.panels.values() for w in ws))
-        self.extend([self.image, self.model, *panel_widgets, self.refine_edges, self.min_size, self.controls])
+        self.extend([self.image, self.model, self.polarity, self.diameter, *panel_widgets, self.refine_edges,
+                     self.min_size, self.controls])
         self.controls.run_button.clicked.connect(self.run)
         self.model.changed.connect(self._show_model_options)
         self.new_points.clicked.connect(self.add_points_layer)
@@ -118,16 +126,13 @@ class SegmentWidget(Container):
         self.refine_edges.visible = self.model.value != "classical"
 
     def options(self) -> dict:
-        options = {"min_size": int(self.min_size.value)}
+        options = {"min_size": int(self.min_size.value), "polarity": self.polarity.value,
+                   "diameter": self.diameter.value.strip() or "auto"}
         if self.model.value != "classical":
             options["refine_edges"] = bool(self.refine_edges.value)
         if self.model.value == "classical":
             sigma = self.sigma.value.strip()
-            options.update(
-                sigma=sigma if sigma == "auto" else float(sigma),
-                polarity=self.polarity.value,
-                split_depth=float(self.split_depth.value),
-            )
+            options.update(sigma=sigma if sigma == "auto" else float(sigma), split_depth=float(self.split_depth.value))
         elif self.model.value == "yolov8n-seg":
             options.update(conf=float(self.conf.value), iou=float(self.iou.value), max_det=int(self.max_det.value))
         elif self.model.value in SEMANTIC:
@@ -210,12 +215,14 @@ class SegmentWidget(Container):
         is_2d = layer.ndim == 2
         name = f"{layer.name} labels"
 
-        def show_labels(labels):
+        def show_labels(result):
+            labels, summary = result
             if name in self.viewer.layers:  # live updates replace the previous result
                 self.viewer.layers[name].data = labels
             else:
                 self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate)
             if self.points.value is not None and prompts is not None:
                 self.viewer.layers.selection.active = self.points.value
+            return summary
 
         return self.controls.start(segment_job, (layer.data, segmenter, options, is_2d, prompts), show_labels)

@@ -30,6 +30,7 @@ def _default_device(device: str | None) -> str:
 
 def _build_efficientsam(weights: str | None, device: str | None, **options: Any) -> Segmenter:
     from ..preprocess import stored_input
+    from ..rescale import stored_radius_range
     from . import weights as weight_files
     from .efficient_sam import build_efficient_sam, build_efficient_sam_vitt
     from .efficient_sam.segmenter import EfficientSamSegmenter
@@ -41,7 +42,8 @@ def _build_efficientsam(weights: str | None, device: str | None, **options: Any)
         net = build_efficient_sam(192, 3, img_size=int(settings["img_size"]))
     net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
     input_mode, denoise = stored_input(settings)
-    return EfficientSamSegmenter(net, _default_device(device), input_mode=input_mode, denoise=denoise, **options)
+    return EfficientSamSegmenter(net, _default_device(device), input_mode=input_mode, denoise=denoise,
+                                 radius_range=stored_radius_range(settings), **options)
 
 
 def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segmenter:
@@ -54,19 +56,19 @@ def _build_yolo(weights: str | None, device: str | None, **options: Any) -> Segm
 def _build_semantic(name: str):
     def build(weights: str | None, device: str | None, **options: Any) -> Segmenter:
         from ..preprocess import stored_input
-        from ..train.semantic import build_network
+        from ..rescale import stored_radius_range
         from . import weights as weight_files
-        from .semantic import SemanticSegmenter, read_checkpoint
+        from .semantic import SemanticSegmenter, build_network, read_checkpoint
 
         path = weight_files.resolve(name, weights)
         settings, state = read_checkpoint(path, name)
         if settings.get("architecture") != name:
             raise TemsegError(f"{path}: holds a {settings.get('architecture')} model, not {name}")
-        net = build_network(name, settings["preset"], settings["imgsz"])
+        net = build_network(name, settings["preset"], settings["imgsz"], int(settings.get("channels", 1)))
         net.load_state_dict(state)
         input_mode, denoise = stored_input(settings)
         return SemanticSegmenter(name, net, settings["imgsz"], _default_device(device), input_mode=input_mode,
-                                 denoise=denoise, **options)
+                                 denoise=denoise, radius_range=stored_radius_range(settings), **options)
 
     return build
 

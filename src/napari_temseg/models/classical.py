@@ -8,7 +8,6 @@ Defaults were tuned on the article's training images and on `synth` images
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -16,9 +15,7 @@ from skimage.filters import threshold_otsu
 
 from ..errors import TemsegError
 from ..instances import DEFAULT_SPLIT_DEPTH, mask_to_instances
-from ..preprocess import fit_illumination_plane, illumination_plane, otsu_levels
-
-Polarity = Literal["dark", "bright", "auto"]
+from ..preprocess import fit_illumination_plane, illumination_plane, noise_to_contrast
 
 #: sigma = AUTO_GAIN x (noise/contrast after a sigma-2 smoothing): calibrated so the
 #: article's images (ratio ~0.135) get sigma ~5 and dose-40 synthetic ones (~0.064) ~2.4.
@@ -49,23 +46,6 @@ def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:
     return image - illumination_plane(image.shape, b, c)
 
 
-def noise_to_contrast(image: np.ndarray) -> float:
-    """Noise over particle/background contrast of an image after a sigma-2 smoothing.
-
-    Noise: robust spread (MAD) of the band-pass residual of the smoothed image,
-    which sees grainy, correlated noise as well as white noise. Contrast:
-    difference of the Otsu class means. Both are unitless, so any dtype works.
-    A flat image gives 0, one whose Otsu classes do not differ infinity.
-    """
-    smooth = ndi.gaussian_filter(image, 2.0, mode="nearest")
-    if float(smooth.max()) <= float(smooth.min()):
-        return 0.0
-    residual = smooth - ndi.gaussian_filter(smooth, 4.0, mode="nearest")
-    noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))
-    _, low, high = otsu_levels(smooth)
-    return float(noise / (high - low)) if high > low else float("inf")
-
-
 def auto_sigma(image: np.ndarray) -> float:
     """Smoothing for `image` from its noise-to-contrast ratio (`noise_to_contrast`)."""
     ratio = noise_to_contrast(image)
@@ -81,8 +61,7 @@ class ClassicalSegmenter:
 
     sigma: Gaussian smoothing in pixels, or "auto": scaled to the image's measured
         noise-to-contrast ratio (see `auto_sigma`), so noisy low-dose images get more.
-    polarity: "dark" particles on a bright background (bright-field TEM),
-        "bright" (dark-field/HAADF), or "auto" (the minority Otsu class).
+    Particles are dark in the image it is given (`segmentation` inverts dark-field images).
     threshold_offset: added to the Otsu threshold, in normalised intensity.
     min_size: objects below this many pixels are dropped.
     split / split_depth: watershed split of touching particles (see instances.py).
@@ -91,13 +70,15 @@ class ClassicalSegmenter:
     """
 
     sigma: float | str = "auto"
-    polarity: Polarity = "dark"
     threshold_offset: float = 0.0
     min_size: int = 30
     split: bool = True
     split_depth: float = DEFAULT_SPLIT_DEPTH
     flatten: bool | str = "auto"
     name: str = "classical"
+    #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
+    #: are lost to the smoothing and min_size, so `segmentation` enlarges their images.
+    radius_range = (14.0, 90.0)
 
     def predict(self, image: np.ndarray, **options) -> np.ndarray:
         """Instance labels (uint32, Y x X) for a normalised float32 image; options override fields."""
@@ -111,7 +92,7 @@ class ClassicalSegmenter:
         image = flatten_illumination(image, params["flatten"])
         sigma = auto_sigma(image) if params["sigma"] == "auto" else float(params["sigma"])
         smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
-        foreground = self.foreground(smooth, params["polarity"], params["threshold_offset"])
+        foreground = self.foreground(smooth, params["threshold_offset"])
         return mask_to_instances(
             foreground,
             split=params["split"],
@@ -120,14 +101,8 @@ class ClassicalSegmenter:
         )
 
     @staticmethod
-    def foreground(smooth: np.ndarray, polarity: Polarity, offset: float) -> np.ndarray:
-        """Boolean particle mask of a smoothed image by Otsu's threshold."""
-        if polarity not in ("dark", "bright", "auto"):
-            raise TemsegError(f"polarity must be 'dark', 'bright' or 'auto', not {polarity!r}")
+    def foreground(smooth: np.ndarray, offset: float) -> np.ndarray:
+        """Boolean mask of the dark particles of a smoothed image by Otsu's threshold."""
         if float(smooth.max()) <= float(smooth.min()):
             return np.zeros(smooth.shape, bool)
-        thr = threshold_otsu(smooth) + offset
-        dark = smooth < thr
-        if polarity == "auto":
-            polarity = "dark" if dark.mean() <= 0.5 else "bright"
-        return dark if polarity == "dark" else smooth > thr
+        return smooth < threshold_otsu(smooth) + offset

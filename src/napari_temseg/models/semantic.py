@@ -1,9 +1,12 @@
-"""Foreground (semantic) networks as Segmenters: tiled probability map -> instance labels.
+"""Foreground (semantic) networks as Segmenters: tiled probability maps -> instance labels.
 
 Images are cut into tiles of the network's training size with overlap; tile
 predictions are blended with weights that fall off towards the tile edges, so a
-4096 x 4096 micrograph shows no seams. The probability then goes through
-`instances.py`, which splits touching particles.
+4096 x 4096 micrograph shows no seams. A network with one output channel gives the
+foreground probability, which `instances.probability_to_instances` splits by the shape
+of the mask; an instance-aware network (two channels, `temseg train` since the
+simulator) also draws each particle's `instances.centre_map`, and touching particles
+are split along its valleys (`instances.centre_to_instances`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,26 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
-from ..instances import SEMANTIC_SPLIT_DEPTH, probability_to_instances
+from ..rescale import DEFAULT_RADIUS_RANGE
+from ..instances import SEMANTIC_SPLIT_DEPTH, centre_to_instances, probability_to_instances
 from ..preprocess import prepare_input
 from .edge_refiner import finish_edges
 
 PRECISIONS = ("fp32", "bf16")
+ARCHITECTURES = ("swin-unet", "vmamba")
+
+
+def build_network(name: str, preset: str, imgsz: int, channels: int = 1) -> torch.nn.Module:
+    """An untrained Swin-UNet or VM-UNet with `channels` outputs (1: foreground; 2: and centre map)."""
+    if name == "swin-unet":
+        from .swin_unet import SwinUNet
+
+        return SwinUNet(preset, img_size=imgsz, num_classes=channels)
+    if name == "vmamba":
+        from .vmamba import VMUNet
+
+        return VMUNet(preset, num_classes=channels)
+    raise TemsegError(f"no semantic architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
 
 
 def read_checkpoint(path, name: str) -> tuple[dict, dict]:
@@ -51,17 +69,25 @@ class SemanticSegmenter:
     refines_edges = True  # predict takes refine_edges (edge_refiner)
 
     def __init__(self, name: str, net: torch.nn.Module, tile: int, device: str = "cpu",
-                 input_mode: str = "stretch", denoise: float = 0.0) -> None:
+                 input_mode: str = "stretch", denoise: float = 0.0,
+                 radius_range: tuple[float, float] = DEFAULT_RADIUS_RANGE) -> None:
         self.name = name
+        self.radius_range = radius_range  # particle sizes it was trained on (`rescale`)
         self.net = net.to(device).eval()
         self.tile = tile
         self.device = device
         self.input_mode = input_mode
         self.denoise = denoise
 
+    @property
+    def channels(self) -> int:
+        """1: foreground only; 2: foreground and centre map (instance-aware)."""
+        return int(getattr(self.net, "num_classes", 1))
+
     @torch.inference_mode()
     def probability(self, image: np.ndarray, overlap: int = 64, batch: int = 1, precision: str = "fp32") -> np.ndarray:
-        """Foreground probability (Y, X) of a float32 image in [0, 1].
+        """(C, Y, X) maps of a float32 (Y, X) image in [0, 1], each through a sigmoid:
+        foreground probability, then (instance-aware networks) the centre map.
 
         Tiles go through the network `batch` at a time (on 2 CPU cores batches gave no
         speed-up, hence 1; on a GPU larger batches fill the device). `precision` "bf16"
@@ -76,7 +102,7 @@ class SemanticSegmenter:
         overlap = min(overlap, t // 4)  # a model trained on small tiles still advances
         padded = np.pad(image, ((0, max(t - h, 0)), (0, max(t - w, 0))), mode="reflect")
         ph, pw = padded.shape
-        acc = np.zeros((ph, pw), np.float32)
+        acc = np.zeros((self.channels, ph, pw), np.float32)
         weight = np.zeros((ph, pw), np.float32)
         wy, wx = _ramp(t, overlap), _ramp(t, overlap)
         blend = wy[:, None] * wx[None, :]
@@ -88,17 +114,21 @@ class SemanticSegmenter:
             tiles = np.stack([padded[y : y + t, x : x + t] for y, x in group])
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 logits = self.net(torch.from_numpy(tiles)[:, None].to(self.device))
-            probs = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+            probs = torch.sigmoid(logits.float()).cpu().numpy()
             for (y, x), prob in zip(group, probs):
-                acc[y : y + t, x : x + t] += prob * blend
+                acc[:, y : y + t, x : x + t] += prob * blend
                 weight[y : y + t, x : x + t] += blend
-        return (acc / weight)[:h, :w]
+        return (acc / weight)[:, :h, :w]
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
-                refine_edges: bool | str = True, **_) -> np.ndarray:
-        labels = probability_to_instances(
-            self.probability(image, overlap, batch, precision), threshold=threshold, split_depth=split_depth,
-            min_size=min_size,
-        )
+                refine_edges: bool | str = True, core: float = 0.5, **_) -> np.ndarray:
+        """uint32 instance labels of a float32 (Y, X) image in [0, 1]: foreground at
+        `threshold`; touching particles split at the centre map's `core` level
+        (instance-aware networks) or at necks `split_depth` deep (foreground-only ones)."""
+        maps = self.probability(image, overlap, batch, precision)
+        if len(maps) > 1:
+            labels = centre_to_instances(maps[0], maps[1], threshold=threshold, core=core, min_size=min_size)
+        else:
+            labels = probability_to_instances(maps[0], threshold=threshold, split_depth=split_depth, min_size=min_size)
         return finish_edges(image, labels, refine_edges, self.device)

@@ -210,6 +210,7 @@ class SwinUNet(nn.Module):
     def __init__(self, preset: str = "article", img_size: int = 448, num_classes: int = 1, **overrides) -> None:
         super().__init__()
         self.img_size = img_size
+        self.num_classes = num_classes
         self.swin_unet = SwinTransformerSys(img_size=img_size, num_classes=num_classes, **{**PRESETS[preset], **overrides})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -197,6 +197,7 @@ class VMUNet(nn.Module):
     def __init__(self, preset: str = "article", in_chans: int = 3, num_classes: int = 1, **overrides) -> None:
         super().__init__()
         config = {**PRESETS[preset], **overrides}
+        self.num_classes = num_classes
         self.vmunet = VSSM(in_chans=in_chans, num_classes=num_classes, **config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import TemsegError
 from ..instances import remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
+from ..rescale import stored_radius_range
 from .edge_refiner import finish_edges
 from .ultralytics_env import ultralytics
 from .yolo_weights import architecture_path, build_network, read_checkpoint
@@ -44,6 +45,7 @@ class YoloSegmenter:
         self.device = device
         self.imgsz = checkpoint.imgsz
         self.input_mode, self.denoise = stored_input(checkpoint.settings)
+        self.radius_range = stored_radius_range(checkpoint.settings)  # particle sizes it was trained on
 
     def predict_tile(self, rgb: np.ndarray, conf: float, iou: float, max_det: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, Y, X) boolean masks at the tile's resolution and their confidences."""

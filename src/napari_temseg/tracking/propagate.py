@@ -16,30 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..errors import TemsegError
 from ..instances import paint_masks
 from ..models import load_model
 from ..models.edge_refiner import finish_edges
 from ..preprocess import normalize
+from ..prompts import prompts_from_labels
 from ..segmentation import segment, stack_options
 from .link import Linker
-
-
-def prompts_from_labels(labels: np.ndarray, margin: float = 4.0) -> list[np.ndarray]:
-    """One query per particle: box corners (codes 2, 3) and the centroid (code 1), in (y, x, code)."""
-    queries = []
-    h, w = labels.shape
-    ids = np.unique(labels[labels > 0])
-    slices = ndi.find_objects(labels)
-    centres = ndi.center_of_mass(np.ones_like(labels), labels, ids) if len(ids) else []
-    for i, (cy, cx) in zip(ids, centres):
-        sy, sx = slices[int(i) - 1]
-        y0, x0 = max(sy.start - margin, 0), max(sx.start - margin, 0)
-        y1, x1 = min(sy.stop - 1 + margin, h - 1), min(sx.stop - 1 + margin, w - 1)
-        queries.append(np.array([[y0, x0, 2], [y1, x1, 3], [cy, cx, 1]], float))
-    return queries
 
 
 def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -81,19 +66,23 @@ def next_instances(
     merge_threshold: float = 0.5,
     min_size: int = 30,
     refine_edges: bool | str = True,
+    polarity: str = "dark",
     **seed_options: Any,
 ) -> np.ndarray:
     """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are none).
 
     refine_edges: for the prompted masks (and a seed model that refines edges), as in
-    `models.edge_refiner.finish_edges`; a stack's callers decide it once (`stack_options`).
+    `models.edge_refiner.finish_edges`; polarity: of the particles ("bright" frames are
+    inverted for the decoder); a stack's callers decide both once (`stack_options`).
     """
     if previous is None or not previous.any():
         seed = load_model(seed_model)
         if getattr(seed, "refines_edges", False):
             seed_options = {**seed_options, "refine_edges": refine_edges}
-        return segment(frame, seed, **seed_options)
+        return segment(frame, seed, polarity=polarity, **seed_options)
     image = normalize(frame)
+    if polarity == "bright":
+        image = 1.0 - image
     logits, iou, _ = segmenter.decode(image, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
     return finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)

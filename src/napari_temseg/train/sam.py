@@ -33,7 +33,7 @@ from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_ar
 from ..preprocess import check_input_mode, normalize, prepare_input, stored_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import training_samples
+from .data import TRAINED_RADIUS_RANGE, training_samples
 
 LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
 
@@ -146,6 +146,7 @@ def train_efficientsam(
     val_fraction: float = 0.2,
     lr: float = 1e-4,
     seed: int = 0,
+    repeat: int = 1,
     device: str | None = None,
     weights: str | None = None,
     freeze_encoder: bool = False,
@@ -194,7 +195,7 @@ def train_efficientsam(
         net.image_encoder.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     steps = epochs * len(train)
@@ -237,7 +238,8 @@ def train_efficientsam(
         if val_iou > best_iou:
             best_iou = val_iou
             half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
-            settings = {"img_size": img_size, "input": input_mode, "denoise": denoise}
+            settings = {"img_size": img_size, "input": input_mode, "denoise": denoise,
+                        "radius_range": list(TRAINED_RADIUS_RANGE)}
             torch.save({"model": half, "temseg": settings}, out)  # official layout + how to feed it
         torch.save(
             {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),

@@ -1,9 +1,11 @@
-"""`temseg train swin-unet|vmamba`: the training loop shared by the semantic (foreground) models.
+"""`temseg train swin-unet|vmamba`: the training loop shared by the semantic models.
 
-Dice + BCE loss, AdamW with linear warm-up and cosine decay, TEM augmentation,
-a seeded validation split, the article's CSV log per epoch, best and last
+The networks are instance-aware: besides the foreground (Dice + BCE) they learn each
+particle's centre map (`instances.centre_map`, BCE), from which touching particles
+are split. AdamW with linear warm-up and cosine decay, TEM augmentation, a seeded
+validation split, the article's CSV log per epoch (foreground scores), best and last
 checkpoints, exact resume, CPU or CUDA. Training data: labelled folders (the
-article's layout or TIFF pairs) plus synthetic images.
+article's layout or TIFF pairs) plus simulated images.
 """
 
 from __future__ import annotations
@@ -18,26 +20,16 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TemsegError
-from ..models.semantic import read_checkpoint
+from ..instances import centre_map
+from ..models.semantic import build_network, read_checkpoint
 from ..preprocess import check_input_mode, normalize, prepare_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import training_samples
+from .data import TRAINED_RADIUS_RANGE, training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
 
-ARCHITECTURES = ("swin-unet", "vmamba")
-
-
-def build_network(name: str, preset: str, imgsz: int) -> torch.nn.Module:
-    if name == "swin-unet":
-        from ..models.swin_unet import SwinUNet
-
-        return SwinUNet(preset, img_size=imgsz)
-    if name == "vmamba":
-        from ..models.vmamba import VMUNet
-
-        return VMUNet(preset)
-    raise TemsegError(f"no semantic architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
+#: Output channels of the networks trained here: foreground and centre map.
+CHANNELS = 2
 
 
 def _crop(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator):
@@ -61,33 +53,45 @@ def _batch(samples, size, rng, augment, input_mode: str, denoise: float):
             image, labels = augment(image, labels, rng)
         image, labels = _crop(prepare_input(image, input_mode, denoise), labels, size, rng)
         images.append(image)
-        masks.append(labels > 0)
+        masks.append(np.stack([labels > 0, centre_map(labels)]))
     x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
-    y = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+    y = torch.from_numpy(np.stack(masks).astype(np.float32))
     return x, y
 
 
-def _starting_weights(path: str | Path, name: str, preset: str) -> dict:
-    """The float32 state dict of a `temseg train` checkpoint, checked against the network to train."""
+def _starting_weights(path: str | Path, name: str, preset: str, net: torch.nn.Module) -> dict:
+    """The float32 state dict of a `temseg train` checkpoint, checked against the network to
+    train. A foreground-only checkpoint starts the foreground channel of an instance-aware
+    network; its centre channel keeps its fresh initialisation."""
     settings, state = read_checkpoint(path, name)
     if (settings.get("architecture"), settings.get("preset")) != (name, preset):
         raise TemsegError(
             f"{path}: holds a {settings.get('architecture')} ({settings.get('preset')} preset) model; "
             f"training {name} ({preset} preset) needs weights of the same network"
         )
+    fresh = net.state_dict()
+    for key, value in state.items():
+        if key in fresh and value.shape != fresh[key].shape and value.shape[1:] == fresh[key].shape[1:]:
+            grown = fresh[key].clone()
+            grown[: value.shape[0]] = value  # the output layer: one channel more
+            state[key] = grown
     return state
 
 
 def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    prob = logits.sigmoid()
-    inter = (prob * target).sum((1, 2, 3))
-    dice = 1 - (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
-    return F.binary_cross_entropy_with_logits(logits, target) + dice.mean()
+    """Dice + BCE on the foreground channel, plus BCE on the centre map."""
+    prob = logits[:, :1].sigmoid()
+    fg = target[:, :1]
+    inter = (prob * fg).sum((1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (prob.sum((1, 2, 3)) + fg.sum((1, 2, 3)) + 1)
+    loss = F.binary_cross_entropy_with_logits(logits[:, :1], fg) + dice.mean()
+    return loss + F.binary_cross_entropy_with_logits(logits[:, 1:], target[:, 1:])
 
 
 def _scores(logits: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
-    pred = logits > 0
-    t = target > 0.5
+    """Mean foreground IoU and Dice of a batch."""
+    pred = logits[:, :1] > 0
+    t = target[:, :1] > 0.5
     inter = (pred & t).sum((1, 2, 3)).float()
     union = (pred | t).sum((1, 2, 3)).float()
     total = pred.sum((1, 2, 3)).float() + t.sum((1, 2, 3)).float()
@@ -116,6 +120,7 @@ def train_semantic(
     synth: int = 40,
     val_fraction: float = 0.2,
     seed: int = 0,
+    repeat: int = 1,
     device: str | None = None,
     resume: bool = False,
     weights: str | Path | None = None,
@@ -147,19 +152,19 @@ def train_semantic(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = build_network(name, preset, imgsz)
+    net = build_network(name, preset, imgsz, CHANNELS)
     if weights is not None and not resume:
-        net.load_state_dict(_starting_weights(weights, name, preset))
+        net.load_state_dict(_starting_weights(weights, name, preset, net))
     net = net.to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     augment_fn = AUGMENTATIONS[augment]
     settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
-                "augment": augment}
+                "augment": augment, "channels": CHANNELS, "radius_range": list(TRAINED_RADIUS_RANGE)}
     if denoise:
         settings["denoise"] = denoise
     if tile != imgsz:

@@ -10,7 +10,7 @@ from ..errors import TemsegError
 from ..models.ultralytics_env import ultralytics
 from ..models.yolo_weights import architecture_path, build_network, from_ultralytics, read_checkpoint, save_checkpoint
 from ..preprocess import check_input_mode
-from .data import training_samples
+from .data import TRAINED_RADIUS_RANGE, training_samples
 from .yolo_data import write_dataset
 
 ARCHITECTURE = "yolov8n-seg.yaml"
@@ -34,6 +34,7 @@ def train_yolo(
     synth: int = 40,
     val_fraction: float = 0.2,
     seed: int = 0,
+    repeat: int = 1,
     device: str | None = None,
     weights: str | None = None,
     resume: bool = False,
@@ -66,10 +67,10 @@ def train_yolo(
         model = ul.YOLO(str(last))
         model.train(resume=True)
     else:
-        train, val = training_samples(data_dirs, synth, val_fraction, seed)
+        train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
-        prepared_as = {"input": input_mode, "denoise": denoise}
+        prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": list(TRAINED_RADIUS_RANGE)}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
         input_file.write_text(json.dumps(prepared_as))
         model = ul.YOLO(str(architecture_path(ARCHITECTURE)), task="segment")

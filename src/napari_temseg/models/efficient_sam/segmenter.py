@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from ...errors import TemsegError
 from ...instances import paint_by_logits, paint_masks
 from ...preprocess import check_input_mode, prepare_input
+from ...prompts import prompts_from_labels
+from ...rescale import DEFAULT_RADIUS_RANGE
 from ..edge_refiner import finish_edges
 from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
-MODES = ("auto", "prompt", "refine")
+MODES = ("auto", "grid", "prompt", "refine")
 
 
 def query_arrays(queries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +76,9 @@ class EfficientSamSegmenter:
     refines_edges = True  # predict takes refine_edges (edge_refiner)
 
     def __init__(self, net: EfficientSam, device: str = "cpu", batch: int = 64, input_mode: str = "stretch",
-                 denoise: float = 0.0) -> None:
+                 denoise: float = 0.0, radius_range: tuple[float, float] = DEFAULT_RADIUS_RANGE) -> None:
         self.net = net.to(device).eval()
+        self.radius_range = radius_range  # particle sizes it was trained on (`rescale`)
         self.device = device
         self.batch = batch
         check_input_mode(input_mode, denoise)
@@ -141,8 +144,11 @@ class EfficientSamSegmenter:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
 
         mode: "prompt" (points (N, 3|4) y, x, label[, object] and/or boxes (M, 4)
-        y0, x0, y1, x1), "auto" (a point grid, filtered by predicted IoU, stability
-        and mask NMS), or "refine" (boxes of `box_source`'s instances as prompts).
+        y0, x0, y1, x1); "auto" (each particle `box_source` finds prompted once, by its
+        box and centroid; masks kept by predicted IoU and stability, duplicates removed
+        by mask overlap); "grid" (SAM's automatic mode: a `points_per_side` grid of
+        points, filtered the same way: slower, finds what no detector saw); or "refine"
+        (boxes of `box_source`'s instances alone, every mask kept).
         Default: "prompt" when points or boxes are given, else "auto". `refine_edges`: see
         `edge_refiner` (the decoder's masks are 1/4 of the network input's resolution).
         """
@@ -161,21 +167,25 @@ class EfficientSamSegmenter:
             queries = self._prompt_queries(points, boxes, (h, w))
             logits, _, _ = self.decode(image, queries)
             return paint_by_logits(logits, min_size)
-        if mode == "refine":
+        if mode in ("refine", "auto"):
             seeds = self._box_model(box_source).predict(image)
-            queries = [_box_query(b) for b in _boxes_of(seeds)]
+            queries = [_box_query(b) for b in _boxes_of(seeds)] if mode == "refine" else prompts_from_labels(seeds)
             if not queries:
                 return np.zeros((h, w), np.uint32)
-            logits, _, _ = self.decode(image, queries)
-            return paint_by_logits(logits, min_size)
+            logits, iou, stability = self.decode(image, queries)
+            if mode == "refine":
+                return paint_by_logits(logits, min_size)
+            keep = (iou >= iou_threshold) & (stability >= stability_threshold)
+            kept = _mask_nms_indices(logits[keep] > 0, iou[keep], nms_threshold)
+            return paint_by_logits(logits[keep][kept], min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel())]
         logits, iou, stability = self.decode(image, queries)
         keep = (iou >= iou_threshold) & (stability >= stability_threshold)
         masks, scores = logits[keep] > 0, iou[keep]
-        masks, scores = _mask_nms(masks, scores, nms_threshold)
-        return paint_masks(masks, scores, min_size)
+        kept = _mask_nms_indices(masks, scores, nms_threshold)
+        return paint_masks(masks[kept], scores[kept], min_size)
 
     def _box_model(self, name: str):
         """The model whose instances give refine mode its boxes, built once per name."""
@@ -250,10 +260,11 @@ def choose_masks(
     return logits[idx, best], iou[idx, best], stability[idx, best]
 
 
-def _mask_nms(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy non-maximum suppression by mask IoU, best predicted IoU first."""
+def _mask_nms_indices(masks: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+    """Indices of the masks kept by greedy non-maximum suppression by mask IoU, best
+    predicted IoU first."""
     if len(masks) == 0:
-        return masks, scores
+        return []
     order = np.argsort(-scores)
     flat = masks.reshape(len(masks), -1)
     kept: list[int] = []
@@ -263,4 +274,4 @@ def _mask_nms(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[
             for j in kept
         ):
             kept.append(i)
-    return masks[kept], scores[kept]
+    return kept

@@ -1,0 +1,51 @@
+"""What the polarity and size decisions cost, against the classical model's own time, per
+512² image (issue: at most 10 %). Both timed in this one run, on the same images:
+training-regime simulator images and the article's images when present.
+
+    python benchmarks/appearance_speed.py [--images 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from napari_temseg.appearance import measure_appearance
+from napari_temseg.models.classical import ClassicalSegmenter
+from napari_temseg.preprocess import normalize
+from napari_temseg.simulator import random_image
+
+ARTICLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-tem" / "train" / "images"
+
+
+def median_seconds(function, images, repeats: int = 3) -> float:
+    times = []
+    for image in images:
+        function(image)  # warm
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function(image)
+        times.append((time.perf_counter() - start) / repeats)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=12)
+    args = parser.parse_args()
+    images = [normalize(random_image(5000 + i, "train", shape=(512, 512)).image) for i in range(args.images)]
+    images += [normalize(iio.imread(f)) for f in sorted(glob.glob(str(ARTICLE / "*.png")))[: args.images]]
+    classical = ClassicalSegmenter()
+    decide = median_seconds(measure_appearance, images)
+    segment = median_seconds(lambda im: classical.predict(im), images)
+    print(f"{len(images)} images of 512²: decisions {1000 * decide:.1f} ms, classical model {1000 * segment:.1f} ms "
+          f"(its sigma='auto' included): decisions = {100 * decide / segment:.1f} % of the model's time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Polarity and particle size decided from the image, and models run at the size they know."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_temseg import TemsegError, segment
+from napari_temseg.appearance import measure_appearance
+from napari_temseg.cli import main
+from napari_temseg.metrics import instance_scores
+from napari_temseg.preprocess import normalize
+from napari_temseg.rescale import labels_back, resample, scale_factor
+from napari_temseg.segmentation import segment_image, stack_options
+from napari_temseg.simulator import draw_params, simulate
+from napari_temseg.synth import synth_image
+
+
+def simulated(seed: int, radius_span=(3.0, 100.0), **fixed):
+    """A training-regime micrograph with radii in `radius_span`."""
+    rng = np.random.default_rng([seed, 42])
+    params = draw_params(rng, "train", radius_span=radius_span, **{"shape": (512, 512), **fixed})
+    return simulate(params, seed=seed)
+
+
+def true_radius(labels: np.ndarray) -> float:
+    _, counts = np.unique(labels[labels > 0], return_counts=True)
+    return float(np.median(np.sqrt(counts / np.pi)))
+
+
+@pytest.mark.parametrize("mode, polarity", [("bf", "dark"), ("df", "bright")])
+def test_polarity_is_decided_from_the_image(mode, polarity):
+    decided = [measure_appearance(normalize(simulated(seed, mode=mode).image)).polarity for seed in range(6)]
+    assert decided == [polarity] * 6
+
+
+@pytest.mark.parametrize("radius, needed", [((3.0, 6.0), 2), ((10.0, 20.0), 3), ((40.0, 70.0), 3)])
+def test_size_is_measured_within_a_factor_of_2(radius, needed):
+    """Within 2x in `needed` images of 4 (the scale decision needs no more: models take a
+    range of sizes). Small particles in grainy images are the weak case (docs/robustness.md)."""
+    ratios = []
+    for seed in range(4):
+        sample = simulated(seed, radius, shape=(1024, 1024) if radius[0] > 30 else (512, 512), coverage=0.15)
+        measured = measure_appearance(normalize(sample.image)).radius
+        ratios.append(measured / true_radius(sample.labels) if np.isfinite(measured) else np.nan)
+    ratios = np.array(ratios)
+    assert np.sum((ratios > 0.5) & (ratios < 2)) >= needed, ratios
+
+
+def test_flat_or_tiny_images_give_no_size():
+    assert np.isnan(measure_appearance(np.zeros((64, 64), np.float32)).radius)
+    assert np.isnan(measure_appearance(np.ones((8, 8), np.float32)).radius)
+
+
+def test_dark_field_is_segmented_as_the_inverted_image():
+    sample = synth_image(seed=3, polarity="bright")
+    result = segment_image(sample.image, "classical")
+    assert result.polarity == "bright" and "polarity" in result.decided
+    inverted = segment(normalize(sample.image).max() - normalize(sample.image), "classical", polarity="dark",
+                       diameter=2 * result.radius if np.isfinite(result.radius) else "none")
+    assert np.array_equal(result.labels, inverted)
+    assert instance_scores(result.labels, sample.labels).f1 > 0.8
+
+
+def test_small_particles_are_enlarged_for_the_model_and_mapped_back():
+    sample = synth_image((256, 256), n_particles=60, radius=(3.0, 5.0), touching=0.2, dose=200, seed=1)
+    as_is = segment_image(sample.image, "classical", diameter="none")
+    rescaled = segment_image(sample.image, "classical", diameter=8)
+    assert as_is.scale == 1 and rescaled.scale > 2
+    assert rescaled.labels.shape == sample.labels.shape and rescaled.labels.dtype == np.uint32
+    f1_as_is = instance_scores(as_is.labels, sample.labels).f1
+    f1_rescaled = instance_scores(rescaled.labels, sample.labels).f1
+    assert f1_rescaled > 0.8 and f1_rescaled > f1_as_is + 0.1, (f1_as_is, f1_rescaled)
+
+
+def test_scale_factor_and_label_mapping():
+    assert scale_factor(20.0, (12, 90)) == 1.0
+    assert scale_factor(float("nan"), (12, 90)) == 1.0
+    assert scale_factor(4.0, (12, 90)) == pytest.approx(4.0)  # 18 px wanted, capped at x4
+    assert scale_factor(150.0, (12, 90)) == pytest.approx(60 / 150)
+    labels = np.zeros((40, 40), np.uint32)
+    labels[4:16, 4:16], labels[20:36, 20:36] = 1, 2
+    up = resample(labels.astype(np.float32), 2.5)
+    assert up.shape == (100, 100)
+    small = labels[::4, ::4]  # a segmentation made on a 4x smaller copy
+    back = labels_back(small, (40, 40))
+    assert back.shape == (40, 40) and set(np.unique(back)) == {0, 1, 2}
+    assert instance_scores(back, labels).f1 == 1.0
+
+
+def test_a_time_stack_decides_once():
+    frames = np.stack([synth_image(seed=s, polarity="bright").image for s in range(3)])
+    from napari_temseg import load_model
+
+    options = stack_options(frames, load_model("classical"), {})
+    assert options["polarity"] == "bright" and isinstance(options["diameter"], float)
+    given = stack_options(frames, load_model("classical"), {"polarity": "dark", "diameter": "none"})
+    assert given["polarity"] == "dark" and given["diameter"] == "none"
+
+
+@pytest.mark.parametrize("option, message", [
+    ("polarity=purple", "polarity must be dark, bright or auto"),
+    ("diameter=-3", "diameter must be a positive number"),
+    ("diameter=abc", "diameter must be auto, none, a number of pixels"),
+    ("diameter=12nm", "pixel size is unknown"),
+])
+def test_bad_appearance_options_are_one_line_errors(option, message, tmp_path, capsys):
+    import tifffile
+
+    image = tmp_path / "a.tif"
+    tifffile.imwrite(image, synth_image((128, 128), 6, seed=0).image)
+    assert main(["segment", str(image), "--out", str(tmp_path / "out"), "-o", option]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    with pytest.raises(TemsegError, match=message.split()[0]):
+        segment(synth_image((128, 128), 6, seed=0).image, "classical", **dict([option.split("=")]))
+
+
+def test_cli_reports_the_decision_and_takes_nm(tmp_path):
+    import tifffile
+
+    image = tmp_path / "haadf.tif"
+    tifffile.imwrite(image, synth_image(seed=2, polarity="bright").image)
+    run = subprocess.run(
+        [sys.executable, "-m", "napari_temseg.cli", "segment", str(image), "--out", str(tmp_path / "out"),
+         "--pixel-size", "0.5", "-o", "diameter=15nm"], capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "bright particles (auto)" in run.stderr and "radius 15.0 px (given)" in run.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "napari_temseg.cli", "segment", str(image), "--out", str(tmp_path / "o2"),
+         "--pixel-size", "-1"], capture_output=True, text=True, timeout=300,
+    )
+    assert bad.returncode == 2 and "--pixel-size must be a positive number" in bad.stderr
