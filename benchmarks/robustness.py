@@ -21,7 +21,9 @@ from napari_temseg.segmentation import segment_image
 from napari_temseg.simulator import draw_params, simulate
 
 #: name -> fixed simulator parameters (the rest drawn from the regime). The base is
-#: bright-field, radius 8-30 px, 24 particles or so of which ~45 % touch, dose 8-120 e-/px.
+#: bright-field, radius 8-30 px, 24 particles or so of which ~45 % touch, dose 8-120 e-/px
+#: (the regime's draw, which keeps the smallest particle visible, clipped to that range),
+#: particle contrast 0.4-1.2 (metal particles on carbon; the training regime goes down to 0.15).
 BASE = dict(radius_span=(8.0, 30.0), shape=(512, 512), mode="bf", coverage=0.1, touching=0.45)
 CONDITIONS = {
     "radius 3-7 px": dict(radius_span=(3.0, 7.0), coverage=0.05),
@@ -41,9 +43,11 @@ def condition_images(name: str, count: int, regime: str = "heldout", seed: int =
     fixed = {**BASE, **CONDITIONS[name]}
     for i in range(count):
         rng = np.random.default_rng([seed, list(CONDITIONS).index(name), i])
-        draws = {"dose": float(np.exp(rng.uniform(np.log(8), np.log(120)))),
-                 "dtype": str(rng.choice(["uint8", "uint16"]))}
-        params = draw_params(rng, regime, **{**draws, **fixed})
+        contrast = float(np.exp(rng.uniform(np.log(0.4), np.log(1.2))))  # metal particles on carbon: clear
+        params = draw_params(rng, regime, **{"dtype": str(rng.choice(["uint8", "uint16"])), "contrast": contrast,
+                                             **fixed})
+        if "dose" not in fixed:  # the regime's own dose (never below visibility), within 8-120 e-/px
+            params.dose = float(np.clip(params.dose, 8.0, 120.0))
         yield simulate(params, seed=int(rng.integers(1 << 31)))
 
 

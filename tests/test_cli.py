@@ -34,7 +34,7 @@ def test_segment_writes_labels_and_summary(image_folder, tmp_path):
     labels = tifffile.imread(tmp_path / "img0_labels.tif")
     assert labels.dtype == np.uint32 and labels.max() > 10
     summary = (tmp_path / "summary.csv").read_text().splitlines()
-    assert summary[0] == "file,objects,polarity,radius_px,scale" and len(summary) == 4
+    assert summary[0] == "file,labels,objects,polarity,radius_px,scale,error" and len(summary) == 4
     assert "images/s" in run.stdout
 
 

@@ -68,11 +68,12 @@ def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, nam
     widget = SegmentWidget(viewer)
     widget.model.value = name
     shown = lambda w: not w.native.isHidden()  # noqa: E731 - the viewer window itself is not shown
-    assert shown(widget.threshold) and shown(widget.semantic_split) and not shown(widget.conf)
-    widget.threshold.value = 0.6
+    assert shown(widget.option("threshold")) and shown(widget.option("core"))
+    assert not shown(widget.panels["yolov8n-seg"])
+    widget.option("threshold").value = 0.6
     assert widget.options()["threshold"] == pytest.approx(0.6)
-    assert shown(widget.refine_edges) and widget.options()["refine_edges"] is True
-    widget.refine_edges.value = False
+    assert shown(widget.option("refine_edges")) and "refine_edges" not in widget.options()  # the default
+    widget.option("refine_edges").value = False
     assert widget.options()["refine_edges"] is False
     widget.run()
     _wait(qtbot, widget, timeout=120_000)
@@ -161,18 +162,18 @@ def test_segment_widget_efficientsam_points_live(make_napari_viewer, qtbot, sam_
     widget = SegmentWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.model.value = "efficientsam-tiny"
-    assert not widget.mode.native.isHidden() and widget.sigma.native.isHidden()
+    assert not widget.mode.native.isHidden() and widget.panels["classical"].native.isHidden()
     points = widget.add_points_layer()
     assert points.ndim == 2 and "label" in points.features
-    widget.min_size.value = 0
+    widget.option("min_size").value = 0
     points.add(np.array([[60.0, 60.0]]))  # live update starts a run
     qtbot.waitUntil(lambda: "crop labels" in viewer.layers, timeout=60_000)
     _wait(qtbot, widget)
     labels = viewer.layers["crop labels"].data
     assert labels.shape == (256, 256) and labels.max() <= 1
-    assert not widget.esam_weights.native.isHidden()
+    assert not widget.weights.native.isHidden()
     default = widget.segmenter()
-    widget.esam_weights.value = "sharp"  # the shipped variant, not the imported file
+    widget.weights.value = "sharp"  # the shipped variant, not the imported file
     sharp = widget.segmenter()
     assert sharp is not default and sharp is widget.segmenter()  # built once
     reference = load_model("efficientsam-tiny", weights="sharp").net.state_dict()

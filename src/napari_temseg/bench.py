@@ -24,6 +24,7 @@ from .datasets import Sample, iter_dataset
 from .errors import TemsegError
 from .metrics import dice, foreground_iou, instance_scores
 from .models import available_models, load_model
+from .models.specs import SPECS
 from .preprocess import normalize
 from .prompts import one_point_per_particle
 from .synth import synth_image
@@ -95,13 +96,8 @@ def _parameters(model) -> int:
 
 
 def _resolution(model, data: list[Sample]) -> int:
-    if hasattr(model, "tile"):  # semantic networks segment in tiles of their training size
-        return int(model.tile)
-    if hasattr(model, "net"):
-        return int(model.net.img_size)
-    if hasattr(model, "imgsz"):
-        return int(model.imgsz)
-    return int(max(data[0].image.shape[:2]))
+    """The network's input size (`input_size` of deep models), else the images' own."""
+    return int(getattr(model, "input_size", None) or max(data[0].image.shape[:2]))
 
 
 def _center_crop(sample: Sample, size: int) -> Sample:
@@ -123,8 +119,8 @@ def bench_model(
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as memory:
         model = load_model(name, device=device)
-        if hasattr(model, "tile"):  # time and score at the network's own size, one tile per image
-            data = [_center_crop(s, model.tile) for s in data]
+        if getattr(model, "tiles", False):  # time and score at the network's own size, one tile per image
+            data = [_center_crop(s, model.input_size) for s in data]
         images = [normalize(s.image) for s in data]
         extra = [{} for _ in data]
         if mode == "points":
@@ -138,8 +134,8 @@ def bench_model(
                 start = time.perf_counter()
                 predictions = []
                 for img, kw in zip(images, extra):
-                    if hasattr(model, "_cache_key"):
-                        model._cache_key = None  # time the encoder on every image, as a new frame would
+                    if SPECS[name].prompted:
+                        model.forget_image()  # time the encoder on every image, as a new frame would
                     predictions.append(model.predict(img, **kw))
                 passes.append((time.perf_counter() - start) / len(images))
                 progress(f"{name} ({mode}): pass {r + 1}/{repeats}, {passes[-1]:.3f} s/image")
@@ -157,7 +153,7 @@ def bench_model(
 
 
 def modes_of(name: str) -> list[str]:
-    return ["points", "auto"] if name == "efficientsam-tiny" else ["default"]
+    return ["points", "auto"] if SPECS[name].prompted else ["default"]
 
 
 def run_bench(

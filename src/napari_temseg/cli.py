@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import shutil
 import sys
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TemsegError
+from .models.specs import DEFAULT_MODEL
 
 EXIT_USAGE = 2
+#: The weights name of the edge refiner, which every deep model runs last (trainable, importable).
+EDGE_REFINER = "edge-refiner"
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -54,21 +58,30 @@ WEIGHTS_HELP = "weights file (or shipped variant, e.g. sharp) instead of the mod
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="classical", help="model name (see `temseg models`)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `temseg models`)")
     p.add_argument(
         "-o", "--option", action="append", metavar="KEY=VALUE",
         help="model or tracking option, repeatable (e.g. -o sigma=2 -o min_size=50)",
     )
 
 
+#: Files `temseg segment` writes, skipped when a folder is read as input (an --out that is
+#: also an input folder must not feed a run its own results).
+OUTPUT_SUFFIX = "_labels"
+
+
 def _input_files(inputs: Sequence[str]) -> list[Path]:
     from .io import IMAGE_SUFFIXES
+    from .io.images import natural_key
 
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(OUTPUT_SUFFIX)),
+                key=natural_key,
+            )
             if not found:
                 raise TemsegError(f"{path}: no image files in this folder")
             files += found
@@ -76,7 +89,45 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
             files.append(path)
         else:
             raise TemsegError(f"{path}: no such file or folder")
-    return files
+    return list(dict.fromkeys(p.resolve() for p in files))
+
+
+def _output_folder(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TemsegError(f"{out}: cannot create the output folder ({err.strerror or err})") from None
+    return out
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """A distinct output stem per input: its own stem, or parent_stem where stems repeat
+    (dup1/x.tif and dup2/x.tif give dup1_x and dup2_x), numbered if that still repeats."""
+    stems = [f.stem for f in files]
+    names: dict[Path, str] = {}
+    taken: set[str] = set()
+    for f in files:
+        name = f.stem if stems.count(f.stem) == 1 else f"{f.parent.name}_{f.stem}"
+        base, k = name, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        names[f] = name
+    return names
+
+
+def label_codes(values, source: str):
+    """1/0 point labels from 1/0, true/false or positive/negative, with the row of a bad one."""
+    from .prompts import label_code
+
+    codes = []
+    for row, value in enumerate(values, start=2):
+        try:
+            codes.append(label_code(value))
+        except TemsegError:
+            raise TemsegError(f"{source}, row {row}: label must be 1/positive or 0/negative, not {value!r}") from None
+    return codes
 
 
 def read_points_csv(path: str, stems: list[str]) -> dict:
@@ -95,6 +146,17 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
     missing = {"y", "x", "label"} - set(table.columns)
     if missing:
         raise TemsegError(f"{path}: points CSV needs columns image,y,x,label,object; missing {', '.join(sorted(missing))}")
+    if table.empty:
+        raise TemsegError(f"{path}: holds no points (only a header); add rows, or leave out --points for "
+                          "automatic mode")
+    for column in ("y", "x"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
+        if len(bad):
+            raise TemsegError(f"{path}, row {bad[0] + 2}: {column} must be a pixel coordinate, "
+                              f"not {table[column].iloc[bad[0]]!r}")
+        table[column] = values
+    table["label"] = label_codes(table["label"], str(path))
     if "image" not in table.columns:
         if len(stems) != 1:
             raise TemsegError(f"{path}: several inputs, so the points CSV needs an 'image' column (file stem)")
@@ -111,32 +173,49 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
+    """Every input in turn; a file that fails is reported and the batch goes on (exit 1 at the
+    end, with a count); results are written under distinct names."""
     from .io import read_image, write_labels_tiff
     from .models import load_model
-    from .segmentation import segment_image
+    from .segmentation import check_model_options, parse_diameter, segment_image
 
     files = _input_files(args.inputs)
+    names = output_names(files)
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
     if args.pixel_size is not None:
         options["pixel_size_nm"] = _positive(args.pixel_size, "--pixel-size")
+    options = check_model_options(model, options)  # the same for every file: checked once, up front
+    parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
-    out = Path(args.out)
-    rows = []
+    out = _output_folder(args.out)
+    rows, failed = [], []
     start = time.perf_counter()
     for i, path in enumerate(files, 1):
         extra = {"points": prompts[path.stem], "mode": "prompt"} if path.stem in prompts else {}
-        result = segment_image(read_image(path), model, **options, **extra)
-        write_labels_tiff(out / f"{path.stem}_labels.tif", result.labels)
-        rows.append({"file": str(path), "objects": result.count, "polarity": result.polarity,
-                     "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
+        try:
+            result = segment_image(read_image(path), model, **options, **extra)
+        except TemsegError as err:
+            failed.append(path)
+            print(f"[{i}/{len(files)}] {path.name}: error: {err}", file=sys.stderr)
+            rows.append({"file": str(path), "error": str(err)})
+            continue
+        write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels)
+        rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
+                     "polarity": result.polarity, "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
         print(f"[{i}/{len(files)}] {path.name}: {result.describe()}", file=sys.stderr)
     elapsed = time.perf_counter() - start
+    fields = ["file", "labels", "objects", "polarity", "radius_px", "scale", "error"]
     with open(out / "summary.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "objects", "polarity", "radius_px", "scale"])
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{len(files)} image(s) in {elapsed:.2f} s ({len(files) / elapsed:.1f} images/s); results in {out}")
+    done = len(files) - len(failed)
+    print(f"{done} image(s) in {elapsed:.2f} s ({done / elapsed:.1f} images/s); results in {out}")
+    if failed:
+        print(f"temseg: {len(failed)} of {len(files)} image(s) failed: {', '.join(p.name for p in failed[:5])}"
+              f"{' ...' if len(failed) > 5 else ''} (see summary.csv)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -245,54 +324,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import time as _time
+    start = time.perf_counter()
+    out = train_model(args)
+    print(f"trained {args.model} in {(time.perf_counter() - start) / 60:.1f} min: {out}")
+    return 0
 
-    start = _time.perf_counter()
+
+def train_model(args: argparse.Namespace) -> Path:
+    """Dispatch `temseg train MODEL` to the trainer its spec names (the edge refiner is trained
+    the same way, though it is not a model of its own)."""
+    from .models.specs import SPECS
+
+    trainers = {name: spec.trainer for name, spec in SPECS.items() if spec.trainer}
+    trainers[EDGE_REFINER] = "edge_refiner:train_edge_refiner"
+    if args.model not in trainers:
+        raise TemsegError(f"no training command for {args.model!r}; trainable: {', '.join(trainers)}")
+    module, function = trainers[args.model].split(":")
+    trainer = getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
     # options not given on the command line keep each trainer's own default
     chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}
-    if args.model == "yolov8n-seg":
-        from .train.yolo import train_yolo
-
+    common = dict(synth=args.synth, seed=args.seed, repeat=args.repeat_data, device=args.device, resume=args.resume)
+    data = args.data or []
+    if module == "yolo":
         if "lr" in chosen:
-            raise TemsegError("--lr is not used for yolov8n-seg: ultralytics schedules its own learning rate")
-        out = train_yolo(
-            args.data or [], args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
-            synth=args.synth, seed=args.seed, repeat=args.repeat_data, device=args.device, weights=args.weights,
-            resume=args.resume, augment=args.augment, denoise=args.denoise, **chosen,
-        )
-    elif args.model == "efficientsam-tiny":
-        from .train.sam import train_efficientsam
-
-        out = train_efficientsam(
-            args.data or [], args.out, epochs=args.epochs, img_size=args.imgsz or 512, synth=args.synth,
-            seed=args.seed, repeat=args.repeat_data, device=args.device, weights=args.weights, resume=args.resume,
-            freeze_encoder=args.freeze_encoder, denoise=args.denoise, augment=args.augment, **chosen,
-        )
-    elif args.model in ("swin-unet", "vmamba"):
-        from .train.semantic import train_semantic
-
-        out = train_semantic(
-            args.model, args.data or [], args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
-            tile=args.tile, batch=args.batch, synth=args.synth, seed=args.seed, repeat=args.repeat_data,
-            device=args.device, resume=args.resume, weights=args.weights, denoise=args.denoise, augment=args.augment, **chosen,
-        )
-    elif args.model == "edge-refiner":
-        from .train.edge_refiner import train_edge_refiner
-
-        if "input_mode" in chosen or args.denoise or args.weights:
-            raise TemsegError("--input, --denoise and --weights do not apply to edge-refiner: it sets its own input")
-        out = train_edge_refiner(
-            args.data or [], args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch,
-            synth=args.synth, seed=args.seed, repeat=args.repeat_data, device=args.device, resume=args.resume,
-            **chosen,
-        )
-    else:
-        raise TemsegError(
-            f"no training command for {args.model!r}; "
-            "trainable: yolov8n-seg, efficientsam-tiny, swin-unet, vmamba, edge-refiner"
-        )
-    print(f"trained {args.model} in {(_time.perf_counter() - start) / 60:.1f} min: {out}")
-    return 0
+            raise TemsegError(f"--lr is not used for {args.model}: ultralytics schedules its own learning rate")
+        return trainer(data, args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
+                       weights=args.weights, augment=args.augment, denoise=args.denoise, **common, **chosen)
+    if module == "sam":
+        return trainer(data, args.out, epochs=args.epochs, img_size=args.imgsz or 512, weights=args.weights,
+                       freeze_encoder=args.freeze_encoder, denoise=args.denoise, augment=args.augment, **common,
+                       **chosen)
+    if module == "semantic":
+        return trainer(args.model, data, args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
+                       tile=args.tile, batch=args.batch, weights=args.weights, denoise=args.denoise,
+                       augment=args.augment, **common, **chosen)
+    if "input_mode" in chosen or args.denoise or args.weights:
+        raise TemsegError(f"--input, --denoise and --weights do not apply to {EDGE_REFINER}: it sets its own input")
+    return trainer(data, args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch, **common, **chosen)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -306,7 +374,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
                 print(f"  --weights {variant}: {weights.PACKAGE_WEIGHTS / file}")
         return 0
     if not args.model:
-        raise TemsegError(f"`temseg weights {args.action}` needs a model name, e.g. efficientsam-tiny")
+        raise TemsegError(f"`temseg weights {args.action}` needs a model name (see `temseg weights list`)")
     if args.action == "fetch":
         print(f"saved {weights.fetch(args.model)}")
         return 0
@@ -314,13 +382,14 @@ def cmd_weights(args: argparse.Namespace) -> int:
         raise TemsegError("`temseg weights import MODEL FILE` needs the downloaded file")
     from .models import load_model
     from .models.edge_refiner import read_refiner
+    from .models.specs import SPECS
     from .models.yolo_weights import convert
 
-    check = read_refiner if args.model == "edge-refiner" else (lambda p: load_model(args.model, weights=p))
+    check = read_refiner if args.model == EDGE_REFINER else (lambda p: load_model(args.model, weights=p))
     # YOLO files are rewritten as tensors only, so that no later run unpickles an object
-    write = convert if args.model == "yolov8n-seg" else shutil.copyfile
+    write = convert if SPECS.get(args.model) and SPECS[args.model].builder.startswith("yolo:") else shutil.copyfile
     target = weights.import_file(args.model, args.file, check, write)
-    user = "every deep model's edge refinement" if args.model == "edge-refiner" else f"`load_model({args.model!r})`"
+    user = "every deep model's edge refinement" if args.model == EDGE_REFINER else f"`load_model({args.model!r})`"
     print(f"imported {args.file} as {target}; {user} now uses it")
     return 0
 
@@ -422,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a model on labelled folders and/or synthetic images")
-    p.add_argument("model", help="model to train, e.g. yolov8n-seg")
+    p.add_argument("model", help="model to train (see `temseg models`), or edge-refiner")
     p.add_argument("--data", action="append", help="dataset folder (images/, labels/); repeatable")
     p.add_argument("--out", required=True, help="weights file to write (a .csv log goes beside it)")
     p.add_argument("--epochs", type=int, default=100)
@@ -458,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("weights", help="list, download or import model weights")
     p.add_argument("action", choices=["list", "fetch", "import"])
-    p.add_argument("model", nargs="?", help="e.g. efficientsam-tiny")
+    p.add_argument("model", nargs="?", help="a model with weights (see `temseg weights list`)")
     p.add_argument("file", nargs="?", help="with import: the downloaded checkpoint")
     p.set_defaults(func=cmd_weights)
 
@@ -466,7 +535,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="all", help="all, or names separated by commas")
     p.add_argument("--data", default=None, help="dataset folder (default: built-in synthetic set)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--batch", type=int, default=1, choices=[1], help="images per call (1 in this version)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", help=".csv, .json or .md file for the table")
     p.set_defaults(func=cmd_bench)
@@ -475,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--out", help="CSV file for the results")
-    _add_model_args(p)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `temseg models`)")
     p.set_defaults(func=cmd_bench_video)
 
     p = sub.add_parser("models", help="list available models")

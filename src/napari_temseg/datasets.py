@@ -54,12 +54,17 @@ def pair_files(root: str | Path) -> list[tuple[Path, Path]]:
 
 
 def to_instances(label_image: np.ndarray) -> np.ndarray:
-    """Binary (any two values, RGB(A) allowed) -> connected components; instance IDs kept."""
+    """Binary (any two values, RGB(A) allowed) -> connected components; instance IDs kept.
+    Float label images keep one ID per distinct value (0 stays background), whatever the
+    scale they were saved at (1.0, 2.0, ... or 1/255, 2/255, ...)."""
     gray = as_2d_gray(label_image)
     values = np.unique(gray)
     if len(values) <= 2:
         components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
         return components.astype(np.uint32)
+    if np.issubdtype(gray.dtype, np.floating):
+        ids = np.searchsorted(values[values != 0], gray) + 1
+        return np.where(gray == 0, 0, ids).astype(np.uint32)
     return gray.astype(np.uint32)
 
 
@@ -67,8 +72,9 @@ def load_sample(image_path: Path, label_path: Path) -> Sample:
     image = read_image(image_path)
     labels = to_instances(read_image(label_path))
     if as_2d_gray(image).shape != labels.shape:
+        image_name, label_name = (f"{p.parent.name}/{p.name}" for p in (image_path, label_path))
         raise TemsegError(
-            f"{image_path.name} has shape {as_2d_gray(image).shape} but {label_path.name} has {labels.shape}"
+            f"{image_name} has shape {as_2d_gray(image).shape} but its labels {label_name} have {labels.shape}"
         )
     return Sample(image_path.stem, image, labels)
 

@@ -10,14 +10,16 @@ import numpy as np
 
 from .datasets import iter_dataset, pair_files
 from .metrics import dice, foreground_iou, instance_scores
+from .errors import TemsegError
 from .models import Segmenter, load_model
+from .models.specs import DEFAULT_MODEL, SPECS
 from .prompts import one_point_per_particle
 from .segmentation import segment
 
 
 def evaluate_dataset(
     root: str,
-    model: str | Segmenter = "classical",
+    model: str | Segmenter = DEFAULT_MODEL,
     progress: Callable[[int, int], None] | None = None,
     point_per_particle: bool = False,
     **options: Any,
@@ -28,6 +30,11 @@ def evaluate_dataset(
     point_per_particle: prompt a promptable model with one positive point at the innermost
     pixel of each true particle (the article's protocol for EfficientSAM)."""
     segmenter = load_model(model) if isinstance(model, str) else model
+    model_spec = SPECS.get(getattr(segmenter, "name", None))
+    if point_per_particle and model_spec is not None and not model_spec.prompted:
+        prompted = ", ".join(name for name, s in SPECS.items() if s.prompted)
+        raise TemsegError(f"--point-per-particle prompts a prompted model ({prompted}), "
+                          f"not {getattr(segmenter, 'name', model)!r}")
     total = len(pair_files(root))
     per_image, seconds = [], 0.0
     for i, sample in enumerate(iter_dataset(root)):

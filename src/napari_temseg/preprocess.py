@@ -26,6 +26,9 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
     Accepts (Y, X), (Y, X, 3) and (Y, X, 4); the alpha channel is ignored.
     Raises TemsegError for anything that is not a single 2-D image.
     """
+    if isinstance(image, str | bytes) or hasattr(image, "__fspath__"):
+        raise TemsegError(f"got the file name {str(image)!r}, not an image: read it first "
+                          "(napari_temseg.io.read_image), or use `temseg segment` on files")
     arr = np.asarray(image)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)

@@ -17,17 +17,20 @@ POSITIVE_VALUES = {"positive", "1", "true", "pos", "+"}
 NEGATIVE_VALUES = {"negative", "0", "false", "neg", "-"}
 
 
+def label_code(value) -> int:
+    """1 (positive) or 0 (negative) from 1/0, 1.0/0.0, true/false, positive/negative, +/-."""
+    text = str(value).strip().lower()
+    if text.endswith(".0"):
+        text = text[:-2]
+    if text in POSITIVE_VALUES:
+        return 1
+    if text in NEGATIVE_VALUES:
+        return 0
+    raise TemsegError(f"point label {value!r} is neither positive nor negative")
+
+
 def _label_codes(values) -> np.ndarray:
-    codes = []
-    for v in values:
-        text = str(v).strip().lower()
-        if text in POSITIVE_VALUES:
-            codes.append(1)
-        elif text in NEGATIVE_VALUES:
-            codes.append(0)
-        else:
-            raise TemsegError(f"point label {v!r} is neither positive nor negative")
-    return np.array(codes, float)
+    return np.array([label_code(v) for v in values], float)
 
 
 def points_to_prompts(data: np.ndarray, features, image_ndim: int) -> dict[int | None, np.ndarray]:

@@ -21,12 +21,13 @@ import numpy as np
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
 from .models import Segmenter, load_model
+from .models.specs import APPEARANCE, SPECS
 from .models.edge_refiner import refine_edges_for_stack
 from .preprocess import normalize
 from .rescale import DEFAULT_RADIUS_RANGE, run_at_scale, scale_area, scale_factor
 
 #: Options read here rather than by the models.
-APPEARANCE_OPTIONS = ("polarity", "diameter", "pixel_size_nm")
+APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
 #: Model options that are areas in pixels of the image (rescaled with it).
 AREA_OPTIONS = ("min_size",)
 #: Options that prompt a model at given pixels: the image is then segmented at its own scale.
@@ -121,8 +122,14 @@ def segment_image(image: Any, model: str | Segmenter = "classical", **options: A
     with pixel_size_nm), and the model's own options (e.g. sigma=2.0 for "classical").
     """
     segmenter = load_model(model) if isinstance(model, str) else model
+    options = check_model_options(segmenter, options)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
     normalised = normalize(image)
+    if float(normalised.max()) <= float(normalised.min()):  # a blank frame: nothing to find, whatever the model
+        parse_diameter(appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
+        polarity = parse_polarity(appearance.get("polarity", "auto"))
+        return Segmentation(np.zeros(normalised.shape, np.uint32), "dark" if polarity == "auto" else polarity,
+                            float("nan"), 1.0)
     look = decide_look(normalised, appearance.get("polarity", "auto"), appearance.get("diameter", "auto"),
                        appearance.get("pixel_size_nm"))
     if look.polarity == "bright":
@@ -134,6 +141,13 @@ def segment_image(image: Any, model: str | Segmenter = "classical", **options: A
         options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
     labels = run_at_scale(lambda img: segmenter.predict(img, **options), normalised, factor)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided)
+
+
+def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` checked against the model's spec and the appearance options (a model that
+    no spec describes, e.g. a user's own object, checks its own)."""
+    model_spec = SPECS.get(getattr(segmenter, "name", None))
+    return model_spec.check(options, APPEARANCE) if model_spec is not None else dict(options)
 
 
 def segment(image: Any, model: str | Segmenter = "classical", **options: Any) -> np.ndarray:
@@ -150,15 +164,30 @@ def iter_segment_frames(
     Works lazily on dask arrays: only the frame in hand is computed. Consumers
     (widgets, tracking, video) use it so that progress and cancel come for free.
     """
-    if getattr(frames, "ndim", None) not in (3, 4) or (frames.ndim == 4 and frames.shape[-1] not in (3, 4)):
-        raise TemsegError(
-            f"expected a time stack (T, Y, X), got shape {getattr(frames, 'shape', None)}"
-        )
+    frames = as_stack(frames)
     segmenter = load_model(model) if isinstance(model, str) else model
     options = stack_options(frames, segmenter, options)
     for t in range(frames.shape[0]):
         frame = np.asarray(frames[t])
         yield t, segment(frame, segmenter, **options)
+
+
+def as_stack(frames: Any) -> Any:
+    """A (T, Y, X[, C]) array or dask array from `frames` (a list of frames is stacked), or a
+    clear error saying what it got instead."""
+    if isinstance(frames, list | tuple):
+        shapes = sorted({tuple(np.shape(f)) for f in frames})
+        if len(shapes) > 1:
+            raise TemsegError(f"the frames differ in shape ({', '.join(map(str, shapes[:4]))}); "
+                              "a time stack needs frames of one shape")
+        frames = np.stack([np.asarray(f) for f in frames]) if frames else np.zeros((0, 0, 0))
+    ndim = getattr(frames, "ndim", None)
+    if ndim not in (3, 4) or (ndim == 4 and frames.shape[-1] not in (3, 4)):
+        got = f"shape {frames.shape}" if ndim is not None else f"a {type(frames).__name__}"
+        raise TemsegError(f"expected a time stack (T, Y, X), got {got}")
+    if frames.shape[0] == 0:
+        raise TemsegError("the time stack has no frames")
+    return frames
 
 
 #: Frames a time stack's decisions are taken from (evenly spaced).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,7 @@ from .io import Video, open_track_dir
 from .io.results import write_tables
 from .models import load_model
 from .models.weights import resolve as resolve_weights
-from .segmentation import segment, stack_options
+from .segmentation import check_model_options, segment, stack_options
 from .tracking import Linker, check_method, split_options
 from .tracking.propagate import check_prompted, next_instances
 
@@ -44,26 +45,34 @@ class RunSummary:
 
 
 class RunLock:
-    """One writer per output folder: a lock file holding the writer's PID (stale locks are taken over)."""
+    """One writer per output folder: a lock file holding the writer's PID and that process's
+    start time. A lock whose process is gone, or whose PID now belongs to another process
+    (PIDs are reused), is stale and taken over."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / LOCK_FILE
 
+    @staticmethod
+    def _holder(text: str) -> tuple[int, float]:
+        pid, _, started = text.partition(" ")
+        return int(pid or 0), float(started or 0)
+
     def __enter__(self) -> RunLock:
         import psutil
 
+        me = psutil.Process()
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
+                os.write(fd, f"{me.pid} {me.create_time()}".encode())
                 os.close(fd)
                 return self
             except FileExistsError:
                 try:
-                    pid = int(self.path.read_text() or 0)
+                    pid, started = self._holder(self.path.read_text())
                 except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and psutil.pid_exists(pid):
+                    pid, started = 0, 0.0
+                if pid and pid != me.pid and _alive(pid, started):
                     raise TemsegError(
                         f"{self.path.parent}: another temseg run (pid {pid}) is writing here; wait for it "
                         "or choose another --out"
@@ -75,15 +84,38 @@ class RunLock:
         self.path.unlink(missing_ok=True)
 
 
+def _alive(pid: int, started: float) -> bool:
+    """Whether process `pid` runs and is the one that started at `started` (0: unknown, as in
+    locks of older versions: any process with that PID counts)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return not started or abs(process.create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # it exists, and is not ours to inspect: assume the worst
+        return True
+
+
+def _source_stat(source: Path | None) -> tuple[int | None, int | None]:
+    """(bytes, latest mtime) of the input: the file, or every file of a frame folder, so that
+    frames changed or replaced after an interruption are not joined to the old results."""
+    if source is None or not source.exists():
+        return None, None
+    stats = [p.stat() for p in sorted(source.iterdir()) if p.is_file()] if source.is_dir() else [source.stat()]
+    return sum(s.st_size for s in stats), max((int(s.st_mtime) for s in stats), default=None)
+
+
 def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int) -> dict:
     source = Path(video.source) if video.source else None
-    stat = source.stat() if source is not None and source.exists() and source.is_file() else None
+    size, mtime = _source_stat(source)
     # the file itself, wherever the run is started from; absent for defaults, so older runs resume
     weights_entry = {"weights": str(resolve_weights(model, weights).resolve())} if weights else {}
     return {
         "input": str(source.resolve()) if source else "",
-        "input_size": stat.st_size if stat else None,
-        "input_mtime": int(stat.st_mtime) if stat else None,
+        "input_size": size,
+        "input_mtime": mtime,
         "shape": [int(s) for s in video.data.shape],
         "dtype": str(video.data.dtype),
         "model": model,
@@ -96,33 +128,66 @@ def _signature(video: Video, model: str, weights: str | None, options: dict, chu
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _commit(out: Path, linker: Linker, pushed: int, written: int) -> None:
     """Save the tracker state; arrays first, then the JSON that points at them (atomic replace)."""
     fields, arrays = linker.state()
     tmp = out / (ARRAYS_FILE + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out / ARRAYS_FILE)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, out / ARRAYS_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
     _write_atomic(out / STATE_FILE, json.dumps({"pushed": pushed, "written": written, "linker": fields}))
 
 
 def _load_state(out: Path) -> tuple[int, int, Linker] | None:
+    """The committed tracker state, or None when there is none or it is damaged (then the
+    run starts again from the first frame, in the same folder)."""
     if not (out / STATE_FILE).is_file():
         return None
-    state = json.loads((out / STATE_FILE).read_text())
-    with np.load(out / ARRAYS_FILE) as arrays:
-        linker = Linker.restore(state["linker"], {k: arrays[k] for k in arrays.files})
-    return state["pushed"], state["written"], linker
+    try:
+        state = json.loads((out / STATE_FILE).read_text())
+        with np.load(out / ARRAYS_FILE, allow_pickle=False) as arrays:
+            linker = Linker.restore(state["linker"], {k: arrays[k] for k in arrays.files})
+        return int(state["pushed"]), int(state["written"]), linker
+    except Exception as err:  # json, zip, key and shape errors alike mean "not usable"
+        print(f"temseg: the saved tracking state in {out} is damaged ({type(err).__name__}); "
+              "starting again from the first frame", file=sys.stderr)
+        return None
+
+
+def _frames_intact(store, written: int) -> bool:
+    """Whether frames 0..written-1 of the labels store are all there and readable: a chunk
+    deleted or damaged after an interruption means the run starts again."""
+    if written and store.nchunks_initialized < written:
+        return False
+    try:
+        for t in range(written):
+            np.asarray(store[t])
+    except Exception:  # codec errors (zstd, blosc), short reads: the chunk is damaged
+        return False
+    return True
 
 
 def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     """Create or check the output folder; True when an earlier run's state can be resumed."""
     run_file = out / RUN_FILE
     if run_file.is_file():
-        previous = json.loads(run_file.read_text())
+        try:
+            previous = json.loads(run_file.read_text())
+            previous["signature"].get("input")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            if not overwrite:
+                raise TemsegError(f"{run_file}: damaged; use --overwrite to start this folder again, "
+                                  "or another --out") from None
+            previous = {}
         if previous.get("signature") == signature and not overwrite:
             return True
         if not overwrite:
@@ -166,8 +231,9 @@ def _client(workers: int | None, scheduler: str | None):
 
         try:
             return Client(scheduler, timeout="10s")
-        except OSError as err:
-            raise TemsegError(f"cannot reach the dask scheduler at {scheduler} ({err})") from None
+        except (OSError, ValueError, TypeError) as err:  # unreachable, or not an address at all
+            raise TemsegError(f"cannot reach the dask scheduler at {scheduler!r} ({type(err).__name__}: {err}); "
+                              "give an address such as tcp://host:8786") from None
     if workers and workers > 1:
         from distributed import Client, LocalCluster
 
@@ -239,18 +305,24 @@ def iter_track_video(
             _, events = open_track_dir(out)
             return RunSummary(n, n, events, out)
         shape = (n, *[int(s) for s in video.data.shape[1:]])
+        if state is not None:
+            store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
+            pushed, written, linker = state
+            if not _frames_intact(store, written):
+                print(f"temseg: some saved frames in {out / 'labels.zarr'} are missing or damaged; "
+                      "starting again from the first frame", file=sys.stderr)
+                state = None
         if state is None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
             pushed, written, linker = 0, 0, Linker(link_opts)
-        else:
-            store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
-            pushed, written, linker = state
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
             segmenter = _cached_model(model, weights)  # fail early, in this process, with a clear message
             if method == "propagate":
                 check_prompted(segmenter)
+            if method == "link":
+                model_opts = check_model_options(segmenter, model_opts)  # before any frame runs
             model_opts = stack_options(video.data, segmenter, model_opts)
             while pushed < n:
                 stop = min(pushed + chunk, n)

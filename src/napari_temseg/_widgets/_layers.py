@@ -23,7 +23,3 @@ def layer_picker(viewer, layer_type: str, label: str, ndim: tuple[int, ...] | No
     viewer.layers.events.removed.connect(lambda _: combo.reset_choices())
     return combo
 
-
-def spatial_frame(layer) -> dict:
-    """The scale/translate of a layer's last two (Y, X) axes, to give a result layer the same frame."""
-    return {"scale": tuple(layer.scale[-2:]), "translate": tuple(layer.translate[-2:])}

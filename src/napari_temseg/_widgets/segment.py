@@ -9,17 +9,19 @@ only the decoder runs again.
 from __future__ import annotations
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
 
 from ..errors import TemsegError
-from ..instances import SEMANTIC_SPLIT_DEPTH
 from ..models import available_models, load_model
+from ..models import weights as weight_files
+from ..models.specs import DEFAULT_MODEL, SPECS
 from ..prompts import points_to_prompts
 from ._layers import layer_picker
+from ._options import OptionsPanel
 from ._runner import WorkerControls
 
-PROMPTED = {"efficientsam-tiny"}
-SEMANTIC = ("swin-unet", "vmamba")
+#: Options a prompted model takes from the Points layer, not from its panel.
+PROMPT_OPTIONS = ("mode", "points", "boxes")
 
 
 def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
@@ -60,55 +62,38 @@ def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | Non
 
 
 class SegmentWidget(Container):
-    """Plugins > napari-temseg > Segment particles."""
+    """Plugins > napari-temseg > Segment particles.
+
+    Each model's options come from its spec (`models.specs`) as a generated panel; a
+    prompted model also gets a mode, a Points layer and live updates; a model with
+    shipped weight variants gets a weights choice."""
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self._models: dict = {}
         self.image = layer_picker(napari_viewer, "image", "image")
-        self.model = ComboBox(label="model", choices=available_models(), value="classical")
-        # classical
-        self.sigma = LineEdit(label="sigma", value="auto", tooltip="Gaussian smoothing in px, or 'auto'")
-        self.split_depth = FloatSpinBox(label="split depth", value=0.5, min=0.0, max=5.0, step=0.05)
-        # YOLO
-        self.conf = FloatSpinBox(label="confidence", value=0.25, min=0.0, max=1.0, step=0.05)
-        self.iou = FloatSpinBox(label="NMS IoU", value=0.7, min=0.0, max=1.0, step=0.05)
-        self.max_det = SpinBox(label="max particles", value=1000, min=1, max=100000)
-        # Swin-UNet, VMamba: foreground probability -> instances
-        self.threshold = FloatSpinBox(label="probability threshold", value=0.5, min=0.01, max=0.99, step=0.05)
-        self.semantic_split = FloatSpinBox(label="split depth", value=SEMANTIC_SPLIT_DEPTH, min=0.0, max=5.0, step=0.05,
-                                           tooltip="how deep a neck must be to split touching particles (px)")
-        # EfficientSAM
-        self.mode = ComboBox(label="mode", choices=["prompt", "auto", "refine"], value="prompt")
-        self.points = layer_picker(napari_viewer, "points", "points")
-        self.new_points = PushButton(text="New points layer")
-        self.live = CheckBox(text="live update", value=True)
-        self.esam_weights = ComboBox(
-            label="weights", choices=["default", "sharp"], value="default",
-            tooltip="default: shipped weights tuned to the article's labels (edges of a 5 px smoothing), "
-                    "or official weights you imported; sharp: edges where the image has them, "
-                    "for particles under ~40 px or images cleaner than the article's",
-        )
-        # shared
+        self.model = ComboBox(label="model", choices=available_models(), value=DEFAULT_MODEL)
         self.polarity = ComboBox(label="particles", choices=["auto", "dark", "bright"], value="auto",
                                  tooltip="auto: decided from the image; dark: bright-field TEM; bright: dark-field/HAADF")
         self.diameter = LineEdit(label="diameter (px)", value="auto",
                                  tooltip="typical particle diameter: auto (measured), none (keep the image's scale), "
                                          "a number of pixels, or e.g. 12nm when the image has a pixel size")
-        self.refine_edges = CheckBox(text="refine edges at full resolution", value=True,
-                                     tooltip="deep models: re-decide pixels near each particle's edge (edge refiner)")
-        self.min_size = SpinBox(label="min size (px)", value=30, min=0, max=100000)
+        self.panels = {name: OptionsPanel(SPECS[name].options, skip=PROMPT_OPTIONS) for name in available_models()}
+        # prompted models: how they are prompted
+        self.mode = ComboBox(label="mode", choices=["prompt", "auto", "grid", "refine"], value="prompt",
+                             tooltip="prompt: points you click; auto: one prompt per particle a detector finds; "
+                                     "grid: a grid of points; refine: the detector's boxes")
+        self.points = layer_picker(napari_viewer, "points", "points")
+        self.new_points = PushButton(text="New points layer")
+        self.live = CheckBox(text="live update", value=True)
+        self.prompt_widgets = [self.mode, self.points, self.new_points, self.live]
+        self.weights = ComboBox(label="weights", choices=self._weight_choices, value="default",
+                                tooltip="default: the shipped weights (or official ones you imported); "
+                                        "the others are shipped variants (see the model's card in docs/)")
         self.controls = WorkerControls("Run")
-        self.panels = {
-            "classical": [self.sigma, self.split_depth],
-            "yolov8n-seg": [self.conf, self.iou, self.max_det],
-            "efficientsam-tiny": [self.esam_weights, self.mode, self.points, self.new_points, self.live],
-            **{name: [self.threshold, self.semantic_split] for name in SEMANTIC},
-        }
-        panel_widgets = list(dict.fromkeys(w for ws in self.panels.values() for w in ws))
-        self.extend([self.image, self.model, self.polarity, self.diameter, *panel_widgets, self.refine_edges,
-                     self.min_size, self.controls])
+        self.extend([self.image, self.model, self.polarity, self.diameter, self.weights, *self.panels.values(),
+                     *self.prompt_widgets, self.controls])
         self.controls.run_button.clicked.connect(self.run)
         self.model.changed.connect(self._show_model_options)
         self.new_points.clicked.connect(self.add_points_layer)
@@ -118,35 +103,42 @@ class SegmentWidget(Container):
 
     # -- option panels -----------------------------------------------------------------------
 
+    @property
+    def prompted(self) -> bool:
+        return SPECS[self.model.value].prompted
+
+    def _weight_choices(self, *_) -> list[str]:
+        """'default' and the chosen model's shipped weight variants (a callable, so that
+        napari's reset of a dock's choices keeps them)."""
+        model = getattr(self, "model", None)
+        name = model.value if model is not None else None
+        return ["default", *(weight_files.REGISTRY[name].variants if name in weight_files.REGISTRY else ())]
+
+    def option(self, name: str):
+        """The widget of option `name` of the chosen model."""
+        return self.panels[self.model.value][name]
+
     def _show_model_options(self, *_) -> None:
-        shown = self.panels.get(self.model.value, [])
-        for widgets in self.panels.values():
-            for w in widgets:
-                w.visible = w in shown
-        self.refine_edges.visible = self.model.value != "classical"
+        for name, panel in self.panels.items():
+            panel.visible = name == self.model.value
+        for w in self.prompt_widgets:
+            w.visible = self.prompted
+        self.weights.reset_choices()
+        self.weights.value = "default"
+        self.weights.visible = len(self.weights.choices) > 1
 
     def options(self) -> dict:
-        options = {"min_size": int(self.min_size.value), "polarity": self.polarity.value,
-                   "diameter": self.diameter.value.strip() or "auto"}
-        if self.model.value != "classical":
-            options["refine_edges"] = bool(self.refine_edges.value)
-        if self.model.value == "classical":
-            sigma = self.sigma.value.strip()
-            options.update(sigma=sigma if sigma == "auto" else float(sigma), split_depth=float(self.split_depth.value))
-        elif self.model.value == "yolov8n-seg":
-            options.update(conf=float(self.conf.value), iou=float(self.iou.value), max_det=int(self.max_det.value))
-        elif self.model.value in SEMANTIC:
-            options.update(threshold=float(self.threshold.value), split_depth=float(self.semantic_split.value))
-        elif self.model.value in PROMPTED:
+        """The chosen model's options that differ from its defaults, and the appearance options."""
+        options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
+                   **self.panels[self.model.value].values()}
+        if self.prompted:
             options["mode"] = self.mode.value
         return options
 
     def segmenter(self):
         """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm)."""
         name = self.model.value
-        variant = None  # the default file (shipped, or official weights the user imported)
-        if name == "efficientsam-tiny" and self.esam_weights.value != "default":
-            variant = self.esam_weights.value
+        variant = None if self.weights.value == "default" else self.weights.value
         if (name, variant) not in self._models:
             self._models[name, variant] = load_model(name, weights=variant)
         return self._models[name, variant]
@@ -177,12 +169,12 @@ class SegmentWidget(Container):
             self._watched.events.data.connect(self._on_points_changed)
 
     def _on_points_changed(self, *_) -> None:
-        if self.live.value and self.mode.value == "prompt" and self.model.value in PROMPTED:
+        if self.live.value and self.mode.value == "prompt" and self.prompted:
             if self.controls.worker is None and len(self.points.value.data):
                 self.run()
 
     def prompts(self, image_layer) -> dict | None:
-        if self.model.value not in PROMPTED or self.mode.value != "prompt":
+        if not self.prompted or self.mode.value != "prompt":
             return None
         layer = self.points.value
         if layer is None:
@@ -206,9 +198,6 @@ class SegmentWidget(Container):
             options = self.options()
             prompts = self.prompts(layer)
             segmenter = self.segmenter()
-        except ValueError:
-            show_error(f"sigma must be a number or 'auto', not {self.sigma.value!r}")
-            return None
         except TemsegError as err:
             show_error(str(err))
             return None

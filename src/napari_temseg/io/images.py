@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,30 @@ import tifffile
 from ..errors import TemsegError
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+#: Largest image (bytes of pixels, as the file's header declares them) read without a question:
+#: a small file may claim a huge image, and allocating it would take the machine's memory.
+MAX_IMAGE_BYTES = 4 * 2**30
+
+
+def natural_key(path: Path) -> tuple:
+    """Sort key that orders f2 before f10 (numbers compared as numbers)."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name))
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse a TIFF whose header declares more pixel bytes than MAX_IMAGE_BYTES."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            declared = int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
+    except Exception:  # unreadable headers are reported by the read itself
+        return
+    if declared > MAX_IMAGE_BYTES:
+        raise TemsegError(
+            f"{path}: its header declares a {' x '.join(map(str, series.shape))} {series.dtype} image "
+            f"({declared / 2**30:.1f} GiB); larger than {MAX_IMAGE_BYTES / 2**30:.0f} GiB, it is not read "
+            "(a damaged header, or crop the image first)"
+        )
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -20,6 +46,8 @@ def read_image(path: str | Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise TemsegError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    if suffix in (".tif", ".tiff"):
+        _check_declared_size(path)
     try:
         if suffix in (".tif", ".tiff"):
             data = tifffile.imread(path)
@@ -35,7 +63,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def _frame_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files of a frame folder in frame order: f2 before f10."""
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
     if not files:
         raise TemsegError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     return files
@@ -55,14 +84,19 @@ def read_stack(path: str | Path):
         files = _frame_files(path)
         first = read_image(files[0])
         for f in files[1:]:
-            with_shape = _peek_shape(f)
+            with_shape, dtype = _peek(f)
             if with_shape is not None and with_shape != first.shape:
                 raise TemsegError(
                     f"{f}: frame shape {with_shape} differs from {files[0].name}'s {first.shape}; "
                     "all frames of a video must have one shape"
                 )
+            if dtype is not None and dtype != first.dtype:
+                raise TemsegError(
+                    f"{f}: its pixels are {dtype}, those of {files[0].name} {first.dtype}; "
+                    "all frames of a video must have one pixel type (convert them, e.g. all to uint16)"
+                )
         frames = [
-            da.from_delayed(dask.delayed(_read_frame)(f, first.shape), first.shape, first.dtype)
+            da.from_delayed(dask.delayed(_read_frame)(f, first.shape, first.dtype), first.shape, first.dtype)
             for f in files
         ]
         return da.stack(frames)
@@ -76,30 +110,37 @@ def read_stack(path: str | Path):
     return stack
 
 
-def _peek_shape(path: Path) -> tuple[int, ...] | None:
-    """Shape from the file header where that is cheap (TIFF), else None."""
+def _peek(path: Path) -> tuple[tuple[int, ...] | None, np.dtype | None]:
+    """(shape, dtype) from the file header where that is cheap (TIFF), else (None, None)."""
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             with tifffile.TiffFile(path) as tif:
-                return tuple(tif.series[0].shape)
-        except Exception as err:
+                return tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
+        except Exception as err:  # tifffile raises several types for damaged headers
             raise TemsegError(f"{path}: cannot read TIFF header ({err})") from None
-    return None
+    return None, None
 
 
-def _read_frame(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+def _read_frame(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     frame = read_image(path)
     if frame.shape != shape:
         raise TemsegError(f"{path}: frame shape {frame.shape} differs from the first frame's {shape}")
+    if frame.dtype != dtype:
+        raise TemsegError(f"{path}: its pixels are {frame.dtype}, the first frame's {dtype}; "
+                          "all frames of a video must have one pixel type")
     return frame
 
 
 def write_labels_tiff(path: str | Path, labels: np.ndarray) -> Path:
-    """Write uint32 instance labels as a compressed TIFF; returns the path."""
+    """Write uint32 instance labels as a compressed TIFF; returns the path. Written under a
+    temporary name and renamed, so a full disk never leaves a truncated file behind."""
     path = Path(path)
+    temporary = path.with_name(f".{path.name}.writing")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tifffile.imwrite(path, np.asarray(labels, dtype=np.uint32), compression="zlib")
+        tifffile.imwrite(temporary, np.asarray(labels, dtype=np.uint32), compression="zlib")
+        os.replace(temporary, path)
     except OSError as err:
+        temporary.unlink(missing_ok=True)
         raise TemsegError(f"{path}: cannot write labels ({err.strerror or err})") from None
     return path

@@ -59,7 +59,7 @@ def open_track_dir(path: str | Path):
     zpath, epath = path / "labels.zarr", path / "events.csv"
     if not zpath.exists() or not epath.exists():
         raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")
-    events = parse_events(pd.read_csv(epath, dtype={"parents": str}))
+    events = parse_events(pd.read_csv(epath, dtype={"parents": str}), str(epath))
     return zarr.open_array(str(zpath), mode="r"), events
 
 

@@ -106,3 +106,10 @@ class ClassicalSegmenter:
         if float(smooth.max()) <= float(smooth.min()):
             return np.zeros(smooth.shape, bool)
         return smooth < threshold_otsu(smooth) + offset
+
+
+def build(name: str, weights: str | None, device: str | None, **options) -> ClassicalSegmenter:
+    """The classical model with `options` as its defaults (it has no weights)."""
+    if weights is not None:
+        raise TemsegError("the classical model has no weights; drop --weights")
+    return ClassicalSegmenter(**options)

@@ -79,6 +79,13 @@ class SemanticSegmenter:
         self.input_mode = input_mode
         self.denoise = denoise
 
+    #: Images larger than `input_size` are cut into tiles of that size (bench times one tile).
+    tiles = True
+
+    @property
+    def input_size(self) -> int:
+        return int(self.tile)
+
     @property
     def channels(self) -> int:
         """1: foreground only; 2: foreground and centre map (instance-aware)."""
@@ -122,7 +129,7 @@ class SemanticSegmenter:
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
-                refine_edges: bool | str = True, core: float = 0.5, **_) -> np.ndarray:
+                refine_edges: bool | str = True, core: float = 0.5) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]: foreground at
         `threshold`; touching particles split at the centre map's `core` level
         (instance-aware networks) or at necks `split_depth` deep (foreground-only ones)."""
@@ -132,3 +139,21 @@ class SemanticSegmenter:
         else:
             labels = probability_to_instances(maps[0], threshold=threshold, split_depth=split_depth, min_size=min_size)
         return finish_edges(image, labels, refine_edges, self.device)
+
+
+def build(name: str, weights: str | None, device: str | None) -> SemanticSegmenter:
+    """A Swin-UNet or VM-UNet from a checkpoint written by `temseg train` (shipped or given)."""
+    from ..preprocess import stored_input
+    from ..rescale import stored_radius_range
+    from . import weights as weight_files
+    from .devices import default_device
+
+    path = weight_files.resolve(name, weights)
+    settings, state = read_checkpoint(path, name)
+    if settings.get("architecture") != name:
+        raise TemsegError(f"{path}: holds a {settings.get('architecture')} model, not {name}")
+    net = build_network(name, settings["preset"], settings["imgsz"], int(settings.get("channels", 1)))
+    net.load_state_dict(state)
+    input_mode, denoise = stored_input(settings)
+    return SemanticSegmenter(name, net, settings["imgsz"], default_device(device), input_mode=input_mode,
+                             denoise=denoise, radius_range=stored_radius_range(settings))

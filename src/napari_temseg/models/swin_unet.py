@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import TemsegError
+
 from .layers import DropPath, Mlp, init_weights
 
 PRESETS = {
@@ -209,9 +211,15 @@ class SwinUNet(nn.Module):
 
     def __init__(self, preset: str = "article", img_size: int = 448, num_classes: int = 1, **overrides) -> None:
         super().__init__()
+        config = {**PRESETS[preset], **overrides}
+        unit = 4 * config.get("window_size", 7) * 2 ** (len(config.get("depths", (2, 2, 2, 2))) - 1)
+        if img_size % unit:
+            sizes = ", ".join(str(unit * k) for k in range(1, 5))
+            raise TemsegError(f"Swin-UNet takes image sizes that are multiples of {unit} (4 px patches, windows "
+                              f"of {config.get('window_size', 7)}, halved 3 times), e.g. {sizes}; not {img_size}")
         self.img_size = img_size
         self.num_classes = num_classes
-        self.swin_unet = SwinTransformerSys(img_size=img_size, num_classes=num_classes, **{**PRESETS[preset], **overrides})
+        self.swin_unet = SwinTransformerSys(img_size=img_size, num_classes=num_classes, **config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]

@@ -43,7 +43,7 @@ class YoloSegmenter:
         net.args, net.task = self.yolo.model.args, "segment"
         self.yolo.model = net
         self.device = device
-        self.imgsz = checkpoint.imgsz
+        self.imgsz = self.input_size = checkpoint.imgsz  # the network's square input
         self.input_mode, self.denoise = stored_input(checkpoint.settings)
         self.radius_range = stored_radius_range(checkpoint.settings)  # particle sizes it was trained on
 
@@ -87,7 +87,6 @@ class YoloSegmenter:
         overlap: int = 128,
         min_size: int = 0,
         refine_edges: bool | str = True,
-        **_,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]; `refine_edges`: see
         `edge_refiner` (the prototype masks are 1/4 of the network input's resolution)."""
@@ -125,3 +124,10 @@ class YoloSegmenter:
                     best[ys[win], xs[win]] = score
                     next_id += 1
         return remove_small_and_relabel(labels, min_size)
+
+
+def build(name: str, weights: str | None, device: str | None) -> YoloSegmenter:
+    from . import weights as weight_files
+    from .devices import default_device
+
+    return YoloSegmenter(weight_files.resolve(name, weights), default_device(device))

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TemsegError
+from ..models.options import Option, check_options, number
 from ..models import Segmenter, load_model
-from ..segmentation import iter_segment_frames
+from ..segmentation import as_stack, iter_segment_frames
 from .lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from .link import Linker, LinkOptions
 
@@ -41,11 +42,21 @@ class TrackResult:
         return napari_tracks_data(self.tracks)
 
 
+#: The linker's options, checked like model options (`models.options`).
+LINK_OPTIONS = (
+    Option("min_iou", 0.2, number(0, 1), "least IoU for a one-to-one link"),
+    Option("parent_fraction", 0.4, number(0, 1), "share of a parent a merged object must cover"),
+    Option("fusion_min_frames", 6, number(1, 10000, integer=True), "frames a merge must last to count as fusion"),
+    Option("max_gap", 3, number(0, 10000, integer=True), "frames a lost particle may be missing"),
+    Option("max_jump", 10.0, number(0, None), "px a reappearing particle may have moved"),
+)
+
+
 def split_options(options: dict) -> tuple[LinkOptions, dict]:
-    """(linking options, the rest: model options) from one keyword dict."""
-    names = set(LinkOptions.__dataclass_fields__)
+    """(linking options, checked; the rest: model options) from one keyword dict."""
+    names = {o.name for o in LINK_OPTIONS}
     link = {k: options.pop(k) for k in list(options) if k in names}
-    return LinkOptions(**link), options
+    return LinkOptions(**check_options(link, LINK_OPTIONS, "tracking")), options
 
 
 def check_method(method: str) -> None:
@@ -65,6 +76,7 @@ def iter_track(
     {t: labels} replace frames the user corrected.
     """
     check_method(method)
+    frames = as_stack(frames)
     link_opts, model_opts = split_options(dict(options))
     segmenter = load_model(model) if isinstance(model, str) else model
     linker = Linker(link_opts)
@@ -93,7 +105,8 @@ def track(
     options: model options (e.g. sigma=2.0) and linking options (see LinkOptions).
     progress(done, total) is called after each finished frame.
     """
-    n = int(getattr(frames, "shape", (0,))[0])
+    frames = as_stack(frames)
+    n = int(frames.shape[0])
     out = None
     linker = None
     for t, tracked, linker in iter_track(frames, model, method, **options):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import TemsegError
+
 from ..instances import label_stats
 
 
@@ -47,9 +49,20 @@ def events_table(events: list[dict]) -> pd.DataFrame:
     )
 
 
-def parse_events(table: pd.DataFrame) -> list[dict]:
-    """Inverse of `events_table`."""
-    return [
-        {"frame": int(r.frame), "child": int(r.child), "parents": [int(p) for p in str(r.parents).split(";")]}
-        for r in table.itertuples()
-    ]
+def parse_events(table: pd.DataFrame, source: str = "events table") -> list[dict]:
+    """Inverse of `events_table`; a row that is not frame, child and parents (IDs joined by
+    ';') as integers is an error naming its row."""
+    missing = {"frame", "child", "parents"} - set(table.columns)
+    if missing:
+        raise TemsegError(f"{source}: needs columns frame, parents, child; missing {', '.join(sorted(missing))}")
+    events = []
+    for row, r in enumerate(table.itertuples(), start=2):  # row 1 is the header
+        try:
+            events.append({"frame": int(r.frame), "child": int(r.child),
+                           "parents": [int(p) for p in str(r.parents).split(";")]})
+        except (TypeError, ValueError):
+            raise TemsegError(
+                f"{source}, row {row}: frame, child and parents must be whole numbers (parents joined by ';'), "
+                f"not {r.frame!r}, {r.child!r}, {r.parents!r}"
+            ) from None
+    return events

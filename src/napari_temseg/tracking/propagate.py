@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import TemsegError
 from ..instances import paint_masks
 from ..models import load_model
+from ..models.specs import DEFAULT_MODEL, SPECS
 from ..models.edge_refiner import finish_edges
 from ..preprocess import normalize
 from ..prompts import prompts_from_labels
@@ -53,16 +54,18 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
 
 
 def check_prompted(segmenter: Any) -> None:
-    if not hasattr(segmenter, "decode"):
-        name = getattr(segmenter, "name", segmenter)
-        raise TemsegError(f"method 'propagate' needs a prompted model such as efficientsam-tiny, not {name!r}")
+    name = getattr(segmenter, "name", segmenter)
+    model_spec = SPECS.get(name)
+    if model_spec is None or not model_spec.prompted:
+        prompted = ", ".join(n for n, s in SPECS.items() if s.prompted)
+        raise TemsegError(f"method 'propagate' needs a prompted model ({prompted}), not {name!r}")
 
 
 def next_instances(
     frame: np.ndarray,
     segmenter: Any,
     previous: np.ndarray | None,
-    seed_model: str = "classical",
+    seed_model: str = DEFAULT_MODEL,
     merge_threshold: float = 0.5,
     min_size: int = 30,
     refine_edges: bool | str = True,

@@ -87,7 +87,16 @@ class EfficientSamSegmenter:
         self._embedding: torch.Tensor | None = None
         self._box_models: dict = {}
 
+    @property
+    def input_size(self) -> int:
+        """The square input the encoder takes (images are resized to it)."""
+        return int(self.net.img_size)
+
     # -- embedding cache -----------------------------------------------------------------------
+
+    def forget_image(self) -> None:
+        """Drop the cached embedding: the next image is encoded anew (timing, memory)."""
+        self._cache_key, self._embedding = None, None
 
     def embed(self, image: np.ndarray) -> torch.Tensor:
         """(1, 256, 64, 64) embedding of a float32 (Y, X) image in [0, 1], cached per image."""
@@ -139,7 +148,6 @@ class EfficientSamSegmenter:
         min_size: int = 30,
         box_source: str = "classical",
         refine_edges: bool | str = True,
-        **_: Any,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
 
@@ -275,3 +283,23 @@ def _mask_nms_indices(masks: np.ndarray, scores: np.ndarray, threshold: float) -
         ):
             kept.append(i)
     return kept
+
+
+def build(name: str, weights: str | None, device: str | None, **options: Any) -> EfficientSamSegmenter:
+    """EfficientSAM-tiny from the official checkpoint layout (the shipped, an imported or the
+    official file); weights fine-tuned here at a smaller input size record it."""
+    from ...preprocess import stored_input
+    from ...rescale import stored_radius_range
+    from .. import weights as weight_files
+    from ..devices import default_device
+    from . import build_efficient_sam, build_efficient_sam_vitt
+
+    path = weight_files.resolve(name, weights)
+    net = build_efficient_sam_vitt()
+    state, settings = weight_files.load_checkpoint(path, name, set(net.state_dict()))
+    if settings.get("img_size", 1024) != 1024:
+        net = build_efficient_sam(192, 3, img_size=int(settings["img_size"]))
+    net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
+    input_mode, denoise = stored_input(settings)
+    return EfficientSamSegmenter(net, default_device(device), input_mode=input_mode, denoise=denoise,
+                                 radius_range=stored_radius_range(settings), **options)

@@ -1,0 +1,61 @@
+"""Widgets for model options, generated from the models' specs (`models.specs`).
+
+One widget per option, chosen by the option's default and its check: a check box for
+true/false, a spin box for a bounded number, a drop-down for a fixed set of values, a
+line edit otherwise (numbers typed there are read as numbers). The values go through the
+option's own check, so the widget accepts exactly what the CLI and the API accept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox, Widget
+
+from ..cli import parse_option
+from ..models.options import Option
+
+
+def option_widget(option: Option) -> Widget:
+    """The widget for one option, showing its default; its tooltip is the option's help."""
+    parse, default, label = option.parse, option.default, option.name.replace("_", " ")
+    common = {"label": label, "tooltip": option.help, "name": option.name}
+    if isinstance(default, bool) and getattr(parse, "choices", None) is None:
+        return CheckBox(value=default, **common)
+    choices = getattr(parse, "choices", None)
+    if choices is not None and default in choices:
+        return ComboBox(choices=[c for c in choices if c is not None] or [default], value=default, **common)
+    low, high = getattr(parse, "low", None), getattr(parse, "high", None)
+    if isinstance(default, int) and not isinstance(default, bool) and getattr(parse, "integer", False):
+        return SpinBox(value=default, min=int(low if low is not None else -(10**9)), max=int(high or 10**9), **common)
+    if isinstance(default, float) and low is not None and high is not None:
+        step = 0.05 if high - low <= 5 else 1.0
+        return FloatSpinBox(value=default, min=low, max=high, step=step, **common)
+    return LineEdit(value="" if default is None else str(default), **common)
+
+
+def widget_value(widget: Widget, option: Option) -> Any:
+    """The widget's value as the option takes it (typed text is read as the CLI reads -o values)."""
+    value = widget.value
+    if isinstance(widget, LineEdit):
+        text = value.strip()
+        value = option.default if text == "" else parse_option(f"{option.name}={text}")[1]
+    return option.check(value)
+
+
+class OptionsPanel(Container):
+    """The widgets of one model's options (all but those named in `skip`)."""
+
+    def __init__(self, options: tuple[Option, ...], skip: tuple[str, ...] = ()) -> None:
+        super().__init__(labels=True)
+        self.specs = {o.name: o for o in options if o.name not in skip}
+        self.extend([option_widget(o) for o in self.specs.values()])
+
+    def values(self) -> dict[str, Any]:
+        """{option: value} for every option that differs from its default."""
+        out = {}
+        for name, option in self.specs.items():
+            value = widget_value(self[name], option)
+            if value != option.default:
+                out[name] = value
+        return out

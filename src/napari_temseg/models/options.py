@@ -1,0 +1,121 @@
+"""Model options as data: name, default, what values it takes, and a check that says so.
+
+Every model's options are declared once, in its `ModelSpec` (`models.specs`); values
+from the CLI (`-o key=value`, already turned into numbers and booleans where they look
+like them), the widgets and the Python API are checked against them before anything
+runs, so `sigma=abc`, `split=maybe` or a misspelt name is a one-line error naming the
+option and what it takes, never a traceback or a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import TemsegError
+
+Parser = Callable[[Any], Any]
+
+
+def number(low: float | None = None, high: float | None = None, *, integer: bool = False) -> Parser:
+    """A finite number (an integer when `integer`) within [low, high]."""
+    span = f"{'an integer' if integer else 'a number'}" + (
+        f" from {low:g} to {high:g}" if low is not None and high is not None
+        else f" >= {low:g}" if low is not None else f" <= {high:g}" if high is not None else ""
+    )
+
+    def parse(value: Any) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(span)
+        if integer and float(value) != int(value):
+            raise ValueError(span)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(span)
+        return int(value) if integer else float(value)
+
+    parse.describe, parse.low, parse.high, parse.integer = span, low, high, integer
+    return parse
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError("true or false")
+
+
+boolean.describe = "true or false"
+
+
+def choice(*values: Any) -> Parser:
+    def parse(value: Any) -> Any:
+        if value in values:
+            return value
+        raise ValueError(" or ".join(str(v) for v in values))
+
+    parse.describe, parse.choices = " or ".join(str(v) for v in values), values
+    return parse
+
+
+def either(*parsers: Parser) -> Parser:
+    """The first of `parsers` that accepts the value."""
+
+    def parse(value: Any) -> Any:
+        for parser in parsers:
+            try:
+                return parser(value)
+            except ValueError:
+                continue
+        raise ValueError(parse.describe)
+
+    parse.describe = ", or ".join(p.describe for p in parsers)
+    if all(hasattr(p, "choices") for p in parsers):  # a choice among choices: one fixed set
+        parse.choices = tuple(c for p in parsers for c in p.choices)
+    return parse
+
+
+def anything(value: Any) -> Any:
+    return value
+
+
+anything.describe = "any value"
+
+
+def array(value: Any) -> Any:
+    """Array-like prompts (points, boxes): their shape is checked by the model that reads them."""
+    if value is None or isinstance(value, str | bytes | bool | int | float):
+        raise ValueError("an array")
+    return value
+
+
+array.describe = "an array"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: `parse` checks (and normalises) a value and raises ValueError saying what
+    it takes; `help` is one line for `temseg models` and tooltips."""
+
+    name: str
+    default: Any
+    parse: Parser
+    help: str = ""
+
+    def check(self, value: Any) -> Any:
+        try:
+            return self.parse(value)
+        except ValueError as err:
+            raise TemsegError(f"option {self.name}={value!r}: must be {err}") from None
+
+
+def check_options(options: dict, known: Sequence[Option], owner: str) -> dict:
+    """`options` with every value checked against `known`; an unknown name is an error that
+    lists the known ones."""
+    by_name = {option.name: option for option in known}
+    unknown = sorted(set(options) - set(by_name))
+    if unknown:
+        raise TemsegError(
+            f"unknown option(s) for {owner}: {', '.join(unknown)}; known: {', '.join(sorted(by_name))}"
+        )
+    return {key: by_name[key].check(value) for key, value in options.items()}

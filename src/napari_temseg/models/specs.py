@@ -1,0 +1,160 @@
+"""What each model is, in one place: how to build it, its options, whether it takes prompts,
+how it is trained, the input size it was made for.
+
+The CLI, the widgets, bench, evaluate, tracking and training read these specs; nothing
+else spells out a model's name or options. Adding a model means one module with a
+`build(name, weights, device, **options)` function and one `ModelSpec` here (or `register`). This module
+imports nothing heavy, so listing models stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .options import Option, anything, array, boolean, check_options, choice, either, number
+
+#: The model used where none is named: no weights, no GPU.
+DEFAULT_MODEL = "classical"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """name: the registry name; builder: "module:function" under napari_temseg.models (imported
+    when a model is built) or the function itself, called as build(name, weights, device,
+    **build_options); options: what `predict` takes; build_options:
+    what the builder takes besides weights and device; prompted: takes point/box prompts (and
+    can propagate them through time); trainer: "module:function" under napari_temseg.train
+    for `temseg train`, or None; resolution: the network's input size (None: any); needs
+    weights: its weights come from `models.weights`."""
+
+    name: str
+    builder: str | Callable[..., Any]
+    options: tuple[Option, ...]
+    build_options: tuple[Option, ...] = ()
+    prompted: bool = False
+    trainer: str | None = None
+    resolution: int | None = None
+    needs_weights: bool = True
+
+    def builder_function(self) -> Callable[..., Any]:
+        if callable(self.builder):
+            return self.builder
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(f"napari_temseg.models.{module}"), function)
+
+    def trainer_function(self) -> Callable[..., Any] | None:
+        if self.trainer is None:
+            return None
+        module, function = self.trainer.split(":")
+        return getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
+
+    def defaults(self) -> dict[str, Any]:
+        return {option.name: option.default for option in self.options}
+
+    def check(self, options: dict[str, Any], extra: tuple[Option, ...] = ()) -> dict[str, Any]:
+        """`options` checked against this model's options (and `extra` ones read elsewhere)."""
+        return check_options(options, (*self.options, *extra), f"the {self.name} model")
+
+
+def _model_name(value: Any) -> str:
+    if value in SPECS and not SPECS[value].prompted:
+        return value
+    raise ValueError("an unprompted model: " + ", ".join(n for n, s in SPECS.items() if not s.prompted))
+
+
+_model_name.describe = "an unprompted model name"
+
+fraction = number(0.0, 1.0)
+pixels = number(0, None, integer=True)
+refine = either(boolean, choice("always"))
+
+MIN_SIZE = Option("min_size", 30, pixels, "objects smaller than this many pixels are dropped")
+REFINE_EDGES = Option("refine_edges", True, refine, "redraw edges at full resolution (edge refiner); 'always' skips "
+                      "its check that the image is like its training images")
+
+CLASSICAL_OPTIONS = (
+    Option("sigma", "auto", either(choice("auto"), number(0, 50)), "Gaussian smoothing in px, or auto"),
+    Option("threshold_offset", 0.0, number(-1, 1), "added to the Otsu threshold (normalised intensity)"),
+    MIN_SIZE,
+    Option("split", True, boolean, "split touching particles (watershed)"),
+    Option("split_depth", 0.5, number(0, 5), "how deep a neck must be to split two particles"),
+    Option("flatten", "auto", either(boolean, choice("auto", "never")), "remove an illumination gradient"),
+)
+
+SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        # its build options become the defaults of its options
+        ModelSpec("classical", "classical:build", CLASSICAL_OPTIONS, CLASSICAL_OPTIONS, needs_weights=False),
+        ModelSpec(
+            "yolov8n-seg", "yolo:build", trainer="yolo:train_yolo", resolution=512,
+            options=(
+                Option("conf", 0.25, fraction, "confidence a detection needs"),
+                Option("iou", 0.7, fraction, "overlap at which non-maximum suppression drops a detection"),
+                Option("max_det", 1000, number(1, 100000, integer=True), "most particles per tile"),
+                Option("tile", 1024, number(64, 8192, integer=True), "images larger than this are tiled"),
+                Option("overlap", 128, number(0, 4096, integer=True), "tile overlap in px"),
+                Option("min_size", 0, pixels, MIN_SIZE.help),
+                REFINE_EDGES,
+            ),
+        ),
+        ModelSpec(
+            "efficientsam-tiny", "efficient_sam.segmenter:build", prompted=True, trainer="sam:train_efficientsam",
+            resolution=1024, build_options=(Option("batch", 64, number(1, 4096, integer=True), "prompts per call"),),
+            options=(
+                Option("mode", None, either(choice(None), choice("auto", "grid", "prompt", "refine")),
+                       "prompt (points/boxes), auto (one prompt per detected particle), grid, refine"),
+                Option("points", None, either(choice(None), array), "(N, 3|4) y, x, label[, object]"),
+                Option("boxes", None, either(choice(None), array), "(M, 4) y0, x0, y1, x1"),
+                Option("points_per_side", 20, number(1, 64, integer=True), "grid mode: points per side"),
+                Option("iou_threshold", 0.6, fraction, "auto/grid: predicted IoU a mask needs"),
+                Option("stability_threshold", 0.8, fraction, "auto/grid: stability a mask needs"),
+                Option("nms_threshold", 0.5, fraction, "auto/grid: mask overlap that makes a duplicate"),
+                MIN_SIZE,
+                Option("box_source", DEFAULT_MODEL, _model_name, "auto/refine: the model that finds particles"),
+                REFINE_EDGES,
+            ),
+        ),
+        *(
+            ModelSpec(
+                name, "semantic:build", trainer="semantic:train_semantic",
+                resolution=448 if name == "swin-unet" else 512,
+                options=(
+                    Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
+                    Option("split_depth", 0.1, number(0, 5), "foreground-only weights: neck depth that splits"),
+                    Option("core", 0.5, fraction, "instance-aware weights: centre-map level that seeds a particle"),
+                    MIN_SIZE,
+                    Option("overlap", 64, number(0, 1024, integer=True), "tile overlap in px"),
+                    Option("batch", 1, number(1, 256, integer=True), "tiles per network call"),
+                    Option("precision", "fp32", choice("fp32", "bf16"), "bf16: faster on CPUs with bf16 units"),
+                    REFINE_EDGES,
+                ),
+            )
+            for name in ("swin-unet", "vmamba")
+        ),
+    )
+}
+
+#: Options every model takes, read by `segmentation` before the model runs.
+APPEARANCE = (
+    Option("polarity", "auto", choice("auto", "dark", "bright"), "particles darker (bright-field) or brighter"),
+    Option("diameter", "auto", anything, "typical particle diameter: auto, none, px, or e.g. 12nm"),
+    Option("pixel_size_nm", None, either(choice(None), number(1e-6, None)), "nm per pixel"),
+)
+
+
+def spec(name: str) -> ModelSpec:
+    from ..errors import TemsegError
+
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise TemsegError(f"unknown model {name!r}; known: {', '.join(SPECS)}") from None
+
+
+def register(model_spec: ModelSpec) -> None:
+    """Add a model (a plug-in, or a test's toy model) to every front end."""
+    SPECS[model_spec.name] = model_spec

@@ -1,0 +1,238 @@
+"""Bad and careless input (docs/reliability.md): a one-line error naming the problem and the fix,
+or correct handling, never a traceback, a silently wrong answer or a lost result."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_temseg import TemsegError, available_models, segment, track
+from napari_temseg.cli import main
+from napari_temseg.io import open_video
+from napari_temseg.synth import synth_image, synth_video
+from napari_temseg.video import iter_track_video, track_video
+
+
+def one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("temseg: error:"), err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+# -- 3. blank images ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", available_models())
+def test_a_blank_image_has_no_particles(model):
+    assert segment(np.full((96, 96), 117, np.uint8), model).max() == 0
+
+
+# -- 4. damaged results of an interrupted run ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    path = tmp_path_factory.mktemp("movie") / "movie.tif"
+    v = synth_video(n_frames=24, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
+    tifffile.imwrite(path, v.frames, imagej=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def straight(movie, tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight") / "run"
+    track_video(open_video(movie), out, chunk=8)
+    return np.asarray(zarr.open_array(str(out / "labels.zarr"), mode="r")[:]), (out / "events.csv").read_text()
+
+
+def interrupted(movie, out: Path, chunks: int = 2) -> Path:
+    """A run stopped after `chunks` committed chunks, as after a kill between chunks."""
+    steps = iter_track_video(open_video(movie), out, chunk=8)
+    for _ in range(chunks):
+        next(steps)
+    steps.close()
+    return out
+
+
+def chunk_files(out: Path) -> list[Path]:
+    return sorted(p for p in (out / "labels.zarr").rglob("*") if p.is_file() and not p.name.startswith("zarr"))
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "deleted", "state.json", "state.npz"])
+def test_damaged_results_are_recomputed(movie, straight, tmp_path, damage, capsys):
+    out = interrupted(movie, tmp_path / "run")
+    if damage == "random bytes":
+        chunk_files(out)[3].write_bytes(os.urandom(300))
+    elif damage == "deleted":
+        chunk_files(out)[3].unlink()
+    else:
+        (out / damage).write_bytes(b"\x00garbage{")
+    summary = track_video(open_video(movie), out, chunk=8)
+    assert summary.resumed_from == 0  # started again: the damage was found
+    assert "starting again from the first frame" in capsys.readouterr().err
+    labels = np.asarray(zarr.open_array(str(out / "labels.zarr"), mode="r")[:])
+    assert np.array_equal(labels, straight[0]) and (out / "events.csv").read_text() == straight[1]
+
+
+def test_a_damaged_run_file_needs_overwrite(movie, tmp_path, capsys):
+    out = interrupted(movie, tmp_path / "run", chunks=1)
+    (out / "run.json").write_text("{not json")
+    assert main(["track", str(movie), "--out", str(out), "--chunk", "8"]) == 2
+    one_line_error(capsys, "run.json: damaged", "--overwrite")
+    assert main(["track", str(movie), "--out", str(out), "--chunk", "8", "--overwrite"]) == 0
+
+
+def test_a_lock_whose_pid_was_reused_is_stale(movie, tmp_path):
+    out = interrupted(movie, tmp_path / "run", chunks=1)
+    (out / ".lock").write_text(f"{os.getppid()} 12345.0")  # a live process, but not the one that locked
+    assert track_video(open_video(movie), out, chunk=8).frames == 24
+
+
+# -- 5. frame folders -----------------------------------------------------------------------------------
+
+
+def test_frame_folders_in_numeric_order_one_type_and_changes_noticed(tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(12):
+        tifffile.imwrite(folder / f"f{t}.tif", np.full((32, 32), t * 10, np.uint8))
+    video = open_video(folder)
+    assert [int(video.data[t].compute()[0, 0]) for t in range(12)] == [t * 10 for t in range(12)]
+    out = tmp_path / "out"
+    steps = iter_track_video(video, out, chunk=4)
+    next(steps)
+    steps.close()
+    tifffile.imwrite(folder / "f5.tif", np.full((32, 32), 99, np.uint8))  # changed after the interruption
+    os.utime(folder / "f5.tif", (1e9, 2e9))
+    with pytest.raises(TemsegError, match="another input"):
+        track_video(open_video(folder), out, chunk=4)
+    tifffile.imwrite(folder / "f7.tif", np.full((32, 32), 700, np.uint16))
+    with pytest.raises(TemsegError, match="f7.tif: its pixels are uint16.*one pixel type"):
+        open_video(folder)
+
+
+# -- 6. batches -----------------------------------------------------------------------------------------
+
+
+def test_batches_keep_every_result_and_go_past_a_bad_file(tmp_path, capsys):
+    for folder in ("dup1", "dup2"):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x.tif", synth_image((96, 96), 4, radius=(8, 12), seed=1).image)
+    (tmp_path / "dup2" / "broken.tif").write_bytes(b"II*\x00 not really a tiff")
+    tifffile.imwrite(tmp_path / "dup2" / "z.tif", synth_image((96, 96), 4, radius=(8, 12), seed=2).image)
+    out = tmp_path / "dup2"  # results into an input folder
+    code = main(["segment", str(tmp_path / "dup1"), str(tmp_path / "dup2"), "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "broken.tif: error:" in err and "1 of 4 image(s) failed" in err
+    assert {p.name for p in out.glob("*_labels.tif")} == {"dup1_x_labels.tif", "dup2_x_labels.tif", "z_labels.tif"}
+    assert main(["segment", str(tmp_path / "dup2"), "--out", str(out)]) == 1  # again: its own results are not inputs
+    assert "[1/3]" in capsys.readouterr().err  # broken, x, z: no *_labels.tif among them
+
+
+def test_a_full_disk_leaves_no_truncated_labels(tmp_path, monkeypatch):
+    import errno
+
+    from napari_temseg.io import write_labels_tiff
+
+    def full(path, *args, **kwargs):
+        Path(path).write_bytes(b"")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", full)
+    with pytest.raises(TemsegError, match="No space left"):
+        write_labels_tiff(tmp_path / "a_labels.tif", np.ones((4, 4)))
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 7. option values -----------------------------------------------------------------------------------
+
+
+def test_tracking_options_and_scheduler_are_checked_before_any_frame(movie, tmp_path, capsys):
+    assert main(["track", str(movie), "--out", str(tmp_path / "a"), "-o", "max_gap=abc"]) == 2
+    one_line_error(capsys, "max_gap='abc'", "integer")
+    assert not (tmp_path / "a" / "labels.zarr").exists()
+    assert main(["track", str(movie), "--out", str(tmp_path / "b"), "--scheduler", "not-an-address"]) == 2
+    one_line_error(capsys, "dask scheduler", "tcp://")
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("y,x,label\nten,5,1\n", "row 2: y must be a pixel coordinate"),
+    ("y,x,label\n5,5,maybe\n", "row 2: label must be 1/positive or 0/negative"),
+    ("y,x,label\n", "holds no points"),
+    ("y,x,label\n,,1\n", "row 2: y must be a pixel coordinate"),
+])
+def test_bad_points_csv(rows, message, tmp_path, capsys):
+    image = tmp_path / "a.tif"
+    tifffile.imwrite(image, synth_image((96, 96), 4, seed=0).image)
+    (tmp_path / "p.csv").write_text(rows)
+    code = main(["segment", str(image), "--out", str(tmp_path / "o"), "--model", "efficientsam-tiny",
+                 "--points", str(tmp_path / "p.csv")])
+    assert code == 2
+    one_line_error(capsys, message)
+
+
+# -- 8. the rest ----------------------------------------------------------------------------------------
+
+
+def test_a_tiff_declaring_a_huge_image_is_refused_before_allocation(tmp_path, capsys):
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint32))
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[0].tags["ImageWidth"].overwrite(40192)
+        tif.pages[0].tags["ImageLength"].overwrite(40192)
+    assert main(["segment", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert "40192 x 40192" in capsys.readouterr().err
+
+
+def test_evaluate_float_labels_and_named_mismatches(tmp_path, capsys):
+    sample = synth_image((128, 128), 6, radius=(8, 12), seed=3)
+    for sub in ("images", "labels"):
+        (tmp_path / "d" / sub).mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "d" / "images" / "a.tif", sample.image)
+    tifffile.imwrite(tmp_path / "d" / "labels" / "a.tif", sample.labels.astype(np.float32) / 255)
+    assert main(["evaluate", "--data", str(tmp_path / "d"), "--json"]) == 0
+    as_float = json.loads(capsys.readouterr().out)
+    tifffile.imwrite(tmp_path / "d" / "labels" / "a.tif", sample.labels)
+    assert main(["evaluate", "--data", str(tmp_path / "d"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] == as_float["f1"]
+    tifffile.imwrite(tmp_path / "d" / "labels" / "a.tif", sample.labels[:100])
+    assert main(["evaluate", "--data", str(tmp_path / "d")]) == 2
+    one_line_error(capsys, "images/a.tif has shape (128, 128) but its labels labels/a.tif have (100, 128)")
+
+
+def test_evaluate_track_with_words_in_the_truth_events(tmp_path, small_video, capsys):
+    from napari_temseg.io import write_track_dir
+
+    write_track_dir(tmp_path / "truth", small_video.labels, small_video.events)
+    write_track_dir(tmp_path / "pred", small_video.labels, small_video.events)
+    (tmp_path / "truth" / "events.csv").write_text("frame,parents,child\nlate,1;2,9\n")
+    assert main(["evaluate-track", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]) == 2
+    one_line_error(capsys, "events.csv, row 2", "whole numbers")
+
+
+def test_api_messages_say_what_was_given():
+    with pytest.raises(TemsegError, match="got the file name 'micrograph.tif', not an image"):
+        segment("micrograph.tif")
+    with pytest.raises(TemsegError, match=r"frames differ in shape \(\(32, 32\), \(40, 40\)\)"):
+        track([np.zeros((32, 32)), np.zeros((40, 40))])
+
+
+def test_swin_unet_training_size_that_its_windows_cannot_take(tmp_path, capsys):
+    assert main(["train", "swin-unet", "--synth", "1", "--imgsz", "256", "--out", str(tmp_path / "s.pt")]) == 2
+    one_line_error(capsys, "multiples of 224", "224, 448, 672, 896", "not 256")
+
+
+def test_cli_as_a_user_runs_it(tmp_path):
+    """One of the above through a real `temseg` process: one line, exit 2, nothing written."""
+    run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "none.tif"),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.strip().count("\n") == 0 and "no such file" in run.stderr
