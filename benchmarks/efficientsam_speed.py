@@ -25,7 +25,7 @@ def main() -> None:
         for queries in (1, 16, 64):
             points = torch.rand(1, queries, 1, 2) * 1024
             labels = torch.ones(1, queries, 1, dtype=torch.long)
-            decoder = median_time(lambda: net.predict_masks(embedding, points, labels, (1024, 1024)))
+            decoder = median_time(lambda p=points, q=labels: net.predict_masks(embedding, p, q, (1024, 1024)))
             print(f"decoder, {queries:3d} prompts in one call (256x256 masks): {decoder:.3f} s")
     print(f"image encoder 1024x1024: {encoder:.2f} s")
 

@@ -18,13 +18,13 @@ from napari_temseg.preprocess import normalize
 
 def interleaved(bare, ours, rgb, raw, repeats=5) -> tuple[float, float]:
     """Median per-image seconds of both, alternating image by image so drift hits both alike."""
-    for a, b in zip(rgb[:2], raw[:2]):
+    for a, b in zip(rgb[:2], raw[:2], strict=False):
         bare(a)
         ours(b)
     t_bare, t_ours = [], []
     for _ in range(repeats):
         tb = to = 0.0
-        for a, b in zip(rgb, raw):
+        for a, b in zip(rgb, raw, strict=False):
             start = time.perf_counter()
             bare(a)
             tb += time.perf_counter() - start

@@ -73,7 +73,7 @@ def write_emd(path: Path, data: np.ndarray, pixel: float, unit: str) -> Path:
     axes = [{"name": "time", "size": data.shape[0], "scale": 1.0, "offset": 0, "units": "s", "navigate": True}]
     axes += [
         {"name": name, "size": size, "scale": pixel, "offset": 0, "units": unit, "navigate": False}
-        for name, size in zip("yx", data.shape[1:])
+        for name, size in zip("yx", data.shape[1:], strict=False)
     ]
     signal = {"data": data, "axes": axes, "metadata": {"General": {"title": path.stem}, "Signal": {}}, "original_metadata": {}}
     rsciio.emd.file_writer(str(path), signal)

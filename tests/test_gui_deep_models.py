@@ -60,7 +60,7 @@ def test_every_model_runs_through_the_widget_after_the_viewer(tmp_path):
     from napari_temseg.models import available_models
 
     for name in available_models():
-        line = next((l for l in run.stdout.splitlines() if l.startswith(f"MODEL {name} ")), None)
+        line = next((row for row in run.stdout.splitlines() if row.startswith(f"MODEL {name} ")), None)
         assert line is not None, run.stdout
         count = int(line.split()[2])
         assert 4 <= count <= 14, line  # 8 particles in the image

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_temseg import TemsegError
-from napari_temseg.simulator import Params, draw_params, random_image, render, simulate, Particle
+from napari_temseg.simulator import Params, Particle, draw_params, random_image, render, simulate
 from napari_temseg.train.data import dark_particles, synthetic_samples
 
 

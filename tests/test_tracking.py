@@ -137,8 +137,8 @@ def test_result_tables_and_graph(small_video):
 def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypatch):
     """Mechanics of prompt propagation (the fixture's random weights say nothing about accuracy)."""
     from napari_temseg import load_model
-    from napari_temseg.synth import synth_video
     from napari_temseg.prompts import prompts_from_labels
+    from napari_temseg.synth import synth_video
 
     model = load_model("efficientsam-tiny", weights=esam_fixture / "efficient_sam_vitt_random_fp16.pt")
     video = synth_video(n_frames=3, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)

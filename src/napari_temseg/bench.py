@@ -133,7 +133,7 @@ def bench_model(
             for r in range(repeats):
                 start = time.perf_counter()
                 predictions = []
-                for img, kw in zip(images, extra):
+                for img, kw in zip(images, extra, strict=False):
                     if SPECS[name].prompted:
                         model.forget_image()  # time the encoder on every image, as a new frame would
                     predictions.append(model.predict(img, **kw))
@@ -145,9 +145,9 @@ def bench_model(
     return BenchRow(
         model=name, mode=mode, resolution=resolution, parameters=_parameters(model), batch=1,
         images_per_s=1 / per_image, pixels_per_s=resolution**2 / per_image, peak_memory_mb=peak / 2**20,
-        iou=float(np.mean([foreground_iou(p, s.labels) for p, s in zip(predictions, data)])),
-        dice=float(np.mean([dice(p, s.labels) for p, s in zip(predictions, data)])),
-        f1=float(np.mean([instance_scores(p, s.labels).f1 for p, s in zip(predictions, data)])),
+        iou=float(np.mean([foreground_iou(p, s.labels) for p, s in zip(predictions, data, strict=False)])),
+        dice=float(np.mean([dice(p, s.labels) for p, s in zip(predictions, data, strict=False)])),
+        f1=float(np.mean([instance_scores(p, s.labels).f1 for p, s in zip(predictions, data, strict=False)])),
         device=device,
     )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tifffile
 
+from .models.specs import DEFAULT_MODEL
 from .synth import synth_video
 
 
@@ -31,7 +32,7 @@ def make_video_file(path: Path, n_frames: int, size: int, seed: int = 0) -> Path
     return path
 
 
-def measure(video_path: Path, out: Path, model: str = "classical", chunk: int = 16) -> dict:
+def measure(video_path: Path, out: Path, model: str = DEFAULT_MODEL, chunk: int = 16) -> dict:
     """Run `temseg track` in a child process; wall time and that child's peak RSS."""
     cmd = [sys.executable, "-m", "napari_temseg.cli", "track", str(video_path), "--out", str(out),
            "--model", model, "--chunk", str(chunk), "--overwrite"]
@@ -45,7 +46,7 @@ def measure(video_path: Path, out: Path, model: str = "classical", chunk: int = 
     return {"frames": frames, "seconds": elapsed, "frames_per_s": frames / elapsed, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def bench_video(lengths: list[int], size: int = 512, model: str = "classical", workdir: str | None = None) -> list[dict]:
+def bench_video(lengths: list[int], size: int = 512, model: str = DEFAULT_MODEL, workdir: str | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for n in lengths:

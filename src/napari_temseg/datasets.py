@@ -49,8 +49,7 @@ def pair_files(root: str | Path) -> list[tuple[Path, Path]]:
     orphans = sorted(set(labels) - {_label_stem(s) for s in images})
     if orphans:
         raise TemsegError(f"{images_dir}: no image for label file(s) {', '.join(orphans[:5])}")
-    key = lambda s: (len(s), s)  # image_2 before image_10
-    return [(images[s], labels[_label_stem(s)]) for s in sorted(images, key=key)]
+    return [(images[s], labels[_label_stem(s)]) for s in sorted(images, key=lambda s: (len(s), s))]  # 2 before 10
 
 
 def to_instances(label_image: np.ndarray) -> np.ndarray:

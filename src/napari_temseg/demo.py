@@ -46,7 +46,7 @@ def run_demo(out: str | Path = "temseg-demo", n_images: int = 3) -> Path:
     write_track_dir(out / "video", result.labels, result.events)
     scores = tracking_scores(result.labels, video.labels, result.events, video.events)
     frames = np.linspace(0, len(video.frames) - 1, n_images).astype(int)
-    for ax, t in zip(axes[1], frames):
+    for ax, t in zip(axes[1], frames, strict=False):
         ax.imshow(_overlay(video.frames[t], result.labels[t]))
         ax.set_title(f"video frame {t}")
     fig.suptitle(

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from .datasets import iter_dataset, pair_files
-from .metrics import dice, foreground_iou, instance_scores
 from .errors import TemsegError
+from .metrics import dice, foreground_iou, instance_scores
 from .models import Segmenter, load_model
 from .models.specs import DEFAULT_MODEL, SPECS
 from .prompts import one_point_per_particle

@@ -141,7 +141,7 @@ def _frame_matches(pred: np.ndarray, truth: np.ndarray) -> dict[int, int]:
     """True ID -> predicted ID for objects matched at IoU > 0.5 in one frame."""
     pid, tid, iou = pairwise_iou(pred, truth)
     ok = iou > 0.5
-    return dict(zip(tid[ok].tolist(), pid[ok].tolist()))
+    return dict(zip(tid[ok].tolist(), pid[ok].tolist(), strict=False))
 
 
 def tracking_scores(
@@ -172,7 +172,7 @@ def tracking_scores(
             carried += int(counts.max())
         total += len(seq)
         seen = [s for s in seq if s]
-        switches += sum(a != b and a not in explained.get(b, ()) for a, b in zip(seen, seen[1:]))
+        switches += sum(a != b and a not in explained.get(b, ()) for a, b in zip(seen, seen[1:], strict=False))
     found = 0
     used: set[int] = set()
     for true in true_events:

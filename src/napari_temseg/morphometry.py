@@ -38,7 +38,7 @@ def particle_table(labels, pixel_size_nm: float | None = None) -> pd.DataFrame:
         order = np.argsort(flat, kind="stable")
         ids, starts = np.unique(flat[order], return_index=True)
         bounds = list(starts[1:]) + [len(order)]
-        for tid, a, b in zip(ids, starts, bounds):
+        for tid, a, b in zip(ids, starts, bounds, strict=False):
             if tid == 0:
                 continue
             ys, xs = np.divmod(order[a:b], frame.shape[1])

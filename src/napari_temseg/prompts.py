@@ -81,7 +81,7 @@ def prompts_from_labels(labels: np.ndarray, margin: float = 4.0) -> list[np.ndar
     ids = np.unique(labels[labels > 0])
     slices = ndi.find_objects(labels)
     centres = ndi.center_of_mass(np.ones_like(labels), labels, ids) if len(ids) else []
-    for i, (cy, cx) in zip(ids, centres):
+    for i, (cy, cx) in zip(ids, centres, strict=False):
         sy, sx = slices[int(i) - 1]
         y0, x0 = max(sy.start - margin, 0), max(sx.start - margin, 0)
         y1, x1 = min(sy.stop - 1 + margin, h - 1), min(sx.stop - 1 + margin, w - 1)

@@ -21,8 +21,8 @@ import numpy as np
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
 from .models import Segmenter, load_model
-from .models.specs import APPEARANCE, SPECS
 from .models.edge_refiner import refine_edges_for_stack
+from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS
 from .preprocess import normalize
 from .rescale import DEFAULT_RADIUS_RANGE, run_at_scale, scale_area, scale_factor
 
@@ -113,13 +113,13 @@ def decide_look(image: np.ndarray, polarity: Any = "auto", diameter: Any = "auto
     return Look(polarity, radius, decided)
 
 
-def segment_image(image: Any, model: str | Segmenter = "classical", **options: Any) -> Segmentation:
+def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> Segmentation:
     """Segment one 2-D micrograph and say how (see `Segmentation`).
 
     image: (Y, X) grayscale or (Y, X, 3|4) RGB/RGBA, any integer or float dtype.
     model: a registry name (see `available_models()`) or a model from `load_model`.
     options: polarity ("auto", "dark", "bright"), diameter ("auto", "none", px, or "12nm"
-    with pixel_size_nm), and the model's own options (e.g. sigma=2.0 for "classical").
+    with pixel_size_nm), and the model's own options (see `models.specs`).
     """
     segmenter = load_model(model) if isinstance(model, str) else model
     options = check_model_options(segmenter, options)
@@ -150,14 +150,14 @@ def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[s
     return model_spec.check(options, APPEARANCE) if model_spec is not None else dict(options)
 
 
-def segment(image: Any, model: str | Segmenter = "classical", **options: Any) -> np.ndarray:
+def segment(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> np.ndarray:
     """Segment one 2-D micrograph into particles: uint32 (Y, X) labels, 0 background,
     1..N one ID per particle. Arguments as `segment_image`, which also says what it decided."""
     return segment_image(image, model, **options).labels
 
 
 def iter_segment_frames(
-    frames: Any, model: str | Segmenter = "classical", **options: Any
+    frames: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (t, labels) for each frame of a (T, Y, X) stack, reading frames one at a time.
 

@@ -85,8 +85,8 @@ def draw_params(
     side = int(rng.choice([384, 512, 640, 768])) if train else int(rng.choice([448, 512, 896]))
     side = max(side, int(min(6 * r_hi, 1024)))
     shapes = (
-        {s: float(w) for s, w in zip(SHAPES, rng.dirichlet(np.ones(len(SHAPES)) * 0.7))}
-        if train else {s: float(w) for s, w in zip(SHAPES, rng.dirichlet([3, 1, 1, 1, 0.5, 2]))}
+        {s: float(w) for s, w in zip(SHAPES, rng.dirichlet(np.ones(len(SHAPES)) * 0.7), strict=False)}
+        if train else {s: float(w) for s, w in zip(SHAPES, rng.dirichlet([3, 1, 1, 1, 0.5, 2]), strict=False)}
     )
     mode = "df" if rng.random() < (0.3 if train else 0.4) else "bf"
     contrast = _log_uniform(rng, 0.15, 1.2)
@@ -392,7 +392,7 @@ def _probe_df(rng, particles, thickness, cover, p: Params) -> np.ndarray:
     tails = ndi.gaussian_filter(signal, 6 * p.psf + 3)
     image = 0.85 * core + 0.15 * tails
     shifts = rng.normal(0, 0.3, p.shape[0])  # fly-back jitter: each scan line lands slightly off
-    image = np.stack([ndi.shift(row, s, mode="nearest", order=1) for row, s in zip(image, shifts)])
+    image = np.stack([ndi.shift(row, s, mode="nearest", order=1) for row, s in zip(image, shifts, strict=False)])
     return (image * _ramp(rng, p.shape, p.gradient / 2)).astype(np.float32)
 
 

@@ -216,7 +216,7 @@ def _group_discs(g: _Group, t: int, cy: float, cx: float, shape: tuple[int, int]
         offsets = contact_offset * 0.6 * (1 - progress)
         discs = [
             Disc(g.child, cy + o * d[0], cx + o * d[1], r, m.wobble)
-            for o, d, r, m in zip(offsets, g.directions, radii, g.members)
+            for o, d, r, m in zip(offsets, g.directions, radii, g.members, strict=False)
         ]
         target = sum(_union_area([Disc(1, 40, 40, m.r, m.wobble)], (80, 80)) for m in g.members)
         for _ in range(3):
@@ -227,7 +227,7 @@ def _group_discs(g: _Group, t: int, cy: float, cx: float, shape: tuple[int, int]
     offsets = contact_offset + gap / 2
     return [
         Disc(m.label, cy + o * d[0], cx + o * d[1], m.r, m.wobble)
-        for o, d, m in zip(offsets, g.directions, g.members)
+        for o, d, m in zip(offsets, g.directions, g.members, strict=False)
     ]
 
 
@@ -256,7 +256,7 @@ def synth_video(
     sizes = [2] * n_pairs + [3] * n_triples + [2] * n_touching
     fuse_flags = [True] * (n_pairs + n_triples) + [False] * n_touching
     margin = float(np.hypot(*drift) * n_frames / 2 + 4)
-    for size, fuse in zip(sizes, fuse_flags):
+    for size, fuse in zip(sizes, fuse_flags, strict=False):
         members = [Disc(next_id + i, 0, 0, rng.uniform(*radius), _random_wobble(rng, 0.05)) for i in range(size)]
         next_id += size
         contact = int(rng.integers(max(n_frames // 6, 1), max(n_frames * 2 // 3, 2)))

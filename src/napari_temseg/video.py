@@ -28,6 +28,7 @@ from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.results import write_tables
 from .models import load_model
+from .models.specs import DEFAULT_MODEL
 from .models.weights import resolve as resolve_weights
 from .segmentation import check_model_options, segment, stack_options
 from .tracking import Linker, check_method, split_options
@@ -157,7 +158,7 @@ def _load_state(out: Path) -> tuple[int, int, Linker] | None:
         with np.load(out / ARRAYS_FILE, allow_pickle=False) as arrays:
             linker = Linker.restore(state["linker"], {k: arrays[k] for k in arrays.files})
         return int(state["pushed"]), int(state["written"]), linker
-    except Exception as err:  # json, zip, key and shape errors alike mean "not usable"
+    except Exception as err:  # noqa: BLE001 - json, zip, key and shape errors alike mean "not usable"
         print(f"temseg: the saved tracking state in {out} is damaged ({type(err).__name__}); "
               "starting again from the first frame", file=sys.stderr)
         return None
@@ -171,7 +172,7 @@ def _frames_intact(store, written: int) -> bool:
     try:
         for t in range(written):
             np.asarray(store[t])
-    except Exception:  # codec errors (zstd, blosc), short reads: the chunk is damaged
+    except Exception:  # noqa: BLE001 - codec errors (zstd, blosc), short reads: the chunk is damaged
         return False
     return True
 
@@ -261,7 +262,7 @@ def track_video(video: Video, out: str | Path, *, progress: Callable[[int, int],
 def iter_track_video(
     video: Video,
     out: str | Path,
-    model: str = "classical",
+    model: str = DEFAULT_MODEL,
     options: dict[str, Any] | None = None,
     chunk: int = 16,
     overwrite: bool = False,

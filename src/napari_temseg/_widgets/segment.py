@@ -169,9 +169,9 @@ class SegmentWidget(Container):
             self._watched.events.data.connect(self._on_points_changed)
 
     def _on_points_changed(self, *_) -> None:
-        if self.live.value and self.mode.value == "prompt" and self.prompted:
-            if self.controls.worker is None and len(self.points.value.data):
-                self.run()
+        ready = self.controls.worker is None and len(self.points.value.data)
+        if self.live.value and self.mode.value == "prompt" and self.prompted and ready:
+            self.run()
 
     def prompts(self, image_layer) -> dict | None:
         if not self.prompted or self.mode.value != "prompt":

@@ -10,6 +10,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, SpinBox
 
 from ..io import Video, open_track_dir
 from ..models import available_models
+from ..models.specs import DEFAULT_MODEL
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
 from ._layers import layer_picker
@@ -44,7 +45,7 @@ class TrackWidget(Container):
         super().__init__()
         self.viewer = napari_viewer
         self.image = layer_picker(napari_viewer, "image", "video (T, Y, X)", ndim=(3,))
-        self.model = ComboBox(label="model", choices=available_models(), value="classical")
+        self.model = ComboBox(label="model", choices=available_models(), value=DEFAULT_MODEL)
         self.fusion_frames = SpinBox(label="fusion after (frames)", value=6, min=1, max=100)
         self.max_gap = SpinBox(label="max gap (frames)", value=3, min=0, max=100)
         self.out_dir = FileEdit(label="results folder", mode="d", value=tempfile.mkdtemp(prefix="temseg-"))

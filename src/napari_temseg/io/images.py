@@ -28,7 +28,7 @@ def _check_declared_size(path: Path) -> None:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             declared = int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
-    except Exception:  # unreadable headers are reported by the read itself
+    except Exception:  # noqa: BLE001 - unreadable headers are reported by the read itself
         return
     if declared > MAX_IMAGE_BYTES:
         raise TemsegError(
@@ -55,7 +55,7 @@ def read_image(path: str | Path) -> np.ndarray:
             import imageio.v3 as iio
 
             data = iio.imread(path)
-    except Exception as err:  # corrupt or truncated files raise many different types
+    except Exception as err:  # noqa: BLE001 - corrupt or truncated files raise many different types
         raise TemsegError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
     if data.size == 0:
         raise TemsegError(f"{path}: cannot read image (no pixels: the file is truncated or corrupt)")
@@ -116,7 +116,7 @@ def _peek(path: Path) -> tuple[tuple[int, ...] | None, np.dtype | None]:
         try:
             with tifffile.TiffFile(path) as tif:
                 return tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
-        except Exception as err:  # tifffile raises several types for damaged headers
+        except Exception as err:  # noqa: BLE001 - tifffile raises several types for damaged headers
             raise TemsegError(f"{path}: cannot read TIFF header ({err})") from None
     return None, None
 

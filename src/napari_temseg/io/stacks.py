@@ -94,7 +94,7 @@ def _open_tiff(path: Path) -> Video:
             n_pages = len(series.pages)
             end = _data_end(tif, series)
             promised = int((tif.imagej_metadata or {}).get("images", 0))
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for damaged files
         raise TemsegError(f"{path}: cannot read TIFF ({type(err).__name__}: {err})") from None
     size = path.stat().st_size
     frames = shape[0] if len(shape) == 3 else 1
@@ -114,7 +114,7 @@ def _open_tiff(path: Path) -> Video:
     def page(i: int) -> np.ndarray:
         try:
             return tifffile.imread(path, key=i)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for a truncated page
             raise TemsegError(f"{path}: frame {i} cannot be read ({type(err).__name__}: {err}); the file may be truncated") from None
 
     frames = [da.from_delayed(dask.delayed(page)(i), shape[1:], dtype) for i in range(shape[0])]
@@ -150,7 +150,7 @@ def _tiff_pixel_size(path: Path) -> float | None:
             unit = tags.get("ResolutionUnit")
             code = int(unit.value) if unit is not None else 1
             return {3: per_pixel * 1e7, 2: per_pixel * 2.54e7}.get(code)  # centimetre, inch
-    except Exception:
+    except Exception:  # noqa: BLE001 - calibration is optional: odd tags mean none
         return None
 
 
@@ -165,7 +165,7 @@ def _open_rsciio(path: Path, plugin: str) -> Video:
         raise TemsegError(f"{path}: reading {path.suffix} needs an optional package ({err.name}); pip install it") from None
     try:
         signals = reader(str(path), lazy=True)
-    except Exception as err:  # truncated or foreign files raise many kinds
+    except Exception as err:  # noqa: BLE001 - truncated or foreign files raise many kinds
         raise TemsegError(f"{path}: cannot read as {plugin} ({type(err).__name__}: {err})") from None
     images = [s for s in signals if np.ndim(s["data"]) in (2, 3)]
     if not images:

@@ -153,7 +153,7 @@ def read_refiner(path: str | Path, device: str = "cpu") -> EdgeRefiner:
             raise KeyError("architecture")
         net = build_net(settings)
         net.load_state_dict({k: v.float() for k, v in state.items()})
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever fails, the file is not a refiner checkpoint
         raise TemsegError(f"{path}: is not an edge-refiner checkpoint written by `temseg train edge-refiner`") from None
     return EdgeRefiner(net, settings, device)
 

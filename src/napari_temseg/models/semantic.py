@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
-from ..rescale import DEFAULT_RADIUS_RANGE
 from ..instances import SEMANTIC_SPLIT_DEPTH, centre_to_instances, probability_to_instances
 from ..preprocess import prepare_input
+from ..rescale import DEFAULT_RADIUS_RANGE
 from .edge_refiner import finish_edges
 
 PRECISIONS = ("fp32", "bf16")
@@ -43,7 +43,7 @@ def read_checkpoint(path, name: str) -> tuple[dict, dict]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
         settings, state = data["temseg"], data["model"]
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever fails, the file is not such a checkpoint
         raise TemsegError(f"{path}: is not a {name} checkpoint written by `temseg train {name}`") from None
     return settings, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
@@ -122,7 +122,7 @@ class SemanticSegmenter:
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 logits = self.net(torch.from_numpy(tiles)[:, None].to(self.device))
             probs = torch.sigmoid(logits.float()).cpu().numpy()
-            for (y, x), prob in zip(group, probs):
+            for (y, x), prob in zip(group, probs, strict=False):
                 acc[:, y : y + t, x : x + t] += prob * blend
                 weight[y : y + t, x : x + t] += blend
         return (acc / weight)[:, :h, :w]

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TemsegError
-
 from .layers import DropPath, Mlp, init_weights
 
 PRESETS = {

@@ -117,7 +117,7 @@ def fetch(model: str) -> Path:
         raise TemsegError(f"{model} has no official download; its weights ship with the package")
     try:
         path = pooch.retrieve(s.url, known_hash=s.sha256, fname=s.filename, path=cache_dir(), progressbar=False)
-    except Exception as err:  # requests/urllib raise many kinds; all mean "not downloaded"
+    except Exception as err:  # noqa: BLE001 - requests/urllib raise many kinds; all mean "not downloaded"
         raise TemsegError(
             f"could not download {model} weights from {s.url} ({type(err).__name__}); "
             f"download the file on a machine with internet access and run "
@@ -166,7 +166,7 @@ def load_checkpoint(path: str | os.PathLike, model: str, expected_keys: set[str]
     path = Path(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for files that are not checkpoints
         hint = (
             " (it holds pickled Python objects, as ultralytics YOLO checkpoints do)"
             if "Unsupported global" in str(err)

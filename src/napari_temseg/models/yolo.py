@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TemsegError
 from ..instances import remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
 from ..rescale import stored_radius_range
@@ -111,7 +110,7 @@ class YoloSegmenter:
                     y0 + (overlap // 2 if y0 else 0), y1 - (overlap // 2 if y1 < h else 0),
                     x0 + (overlap // 2 if x0 else 0), x1 - (overlap // 2 if x1 < w else 0),
                 )
-                for mask, score in zip(masks, scores):
+                for mask, score in zip(masks, scores, strict=False):
                     ys, xs = np.nonzero(mask)
                     if len(ys) == 0:
                         continue

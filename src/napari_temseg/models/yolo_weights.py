@@ -57,7 +57,7 @@ def read_checkpoint(path: str | os.PathLike) -> YoloCheckpoint:
         raise TemsegError(f"{path}: no such YOLO weights file (nothing is downloaded)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for files that are not tensors-only checkpoints
+    except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not tensors-only checkpoints
         if "Unsupported global" not in str(err) and "weights_only" not in str(err):
             raise TemsegError(f"{path}: is not a YOLO checkpoint (not a PyTorch file this project can read)") from None
         return from_ultralytics(path)
@@ -99,7 +99,7 @@ def from_ultralytics(path: Path) -> YoloCheckpoint:
         raise TemsegError(f"{path}: ultralytics checkpoints end in .pt; this is not one")
     try:
         data, _ = tasks.torch_safe_load(str(path), safe_only=True)
-    except Exception as err:  # ultralytics raises TypeError, UnpicklingError, RuntimeError, ... for refused files
+    except Exception as err:  # noqa: BLE001 - ultralytics raises TypeError, UnpicklingError, RuntimeError, ... for refused files
         reason = str(err).splitlines()[0][:200]
         raise TemsegError(
             f"{path}: refused: not an ultralytics checkpoint made of known model classes only ({reason})"

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TemsegError
-from ..models.options import Option, check_options, number
 from ..models import Segmenter, load_model
+from ..models.options import Option, check_options, number
+from ..models.specs import DEFAULT_MODEL
 from ..segmentation import as_stack, iter_segment_frames
 from .lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from .link import Linker, LinkOptions
@@ -65,13 +66,13 @@ def check_method(method: str) -> None:
 
 
 def iter_track(
-    frames: Any, model: str | Segmenter = "classical", method: str = "link", **options: Any
+    frames: Any, model: str | Segmenter = DEFAULT_MODEL, method: str = "link", **options: Any
 ) -> Iterator[tuple[int, np.ndarray, Linker]]:
     """Yield (t, tracked labels, linker) as frames finish, in order; linker.events grows.
 
     method "link": segment every frame with `model`, then link. method "propagate":
     `model` is a prompted model (efficientsam-tiny); the first frame (or any frame
-    that lost every particle) is segmented by `seed_model` (default "classical"),
+    that lost every particle) is segmented by `seed_model` (default: the default model),
     later ones are prompted with the previous frame's tracked masks; `keyframes`
     {t: labels} replace frames the user corrected.
     """
@@ -95,7 +96,7 @@ def iter_track(
 
 def track(
     frames: Any,
-    model: str | Segmenter = "classical",
+    model: str | Segmenter = DEFAULT_MODEL,
     method: str = "link",
     progress: Callable[[int, int], None] | None = None,
     **options: Any,
@@ -109,7 +110,8 @@ def track(
     n = int(frames.shape[0])
     out = None
     linker = None
-    for t, tracked, linker in iter_track(frames, model, method, **options):
+    for t, tracked, current in iter_track(frames, model, method, **options):
+        linker = current  # the same linker every time; kept for its events
         if out is None:
             out = np.zeros((n, *tracked.shape), np.uint32)
         out[t] = tracked

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TemsegError
-
 from ..instances import label_stats
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from ..errors import TemsegError
 from ..instances import paint_masks
 from ..models import load_model
-from ..models.specs import DEFAULT_MODEL, SPECS
 from ..models.edge_refiner import finish_edges
+from ..models.specs import DEFAULT_MODEL, SPECS
 from ..preprocess import normalize
 from ..prompts import prompts_from_labels
 from ..segmentation import segment, stack_options

@@ -18,7 +18,7 @@ def plot_training_log(log: str | Path, png: str | Path | None = None, title: str
         rows = list(csv.DictReader(fh))
     epochs = [int(r["E"]) for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
-    for ax, metric in zip(axes, ("Loss", "IOU", "Dice")):
+    for ax, metric in zip(axes, ("Loss", "IOU", "Dice"), strict=False):
         for split, style in (("Train", "-"), ("Test", "--")):
             ax.plot(epochs, [float(r[f"{split} {metric}"]) for r in rows], style,
                     label="validation" if split == "Test" else "train")

@@ -139,7 +139,7 @@ def train_edge_refiner(
                 group["lr"] = lr * lr_factor(epoch * STEPS_PER_EPOCH + k, total, STEPS_PER_EPOCH)
             picks = rng.integers(len(train_items), size=batch)
             parts = [_example(train_items[i][0], train_items[i][1], crop, rng, settings["band"]) for i in picks]
-            x, y, band = (torch.from_numpy(np.ascontiguousarray(np.stack(p))).to(device) for p in zip(*parts))
+            x, y, band = (torch.from_numpy(np.ascontiguousarray(np.stack(p))).to(device) for p in zip(*parts, strict=False))
             logits = net(x)[:, 0]
             loss = _band_bce(logits, y, band)
             optimizer.zero_grad()

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
-from .sam import LOG_COLUMNS
+
+#: The article's training-log columns, written by every trainer here.
+LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
 
 
 def run_files(out: Path) -> tuple[Path, Path]:
@@ -21,9 +23,11 @@ def run_files(out: Path) -> tuple[Path, Path]:
 
 
 def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, float]:
+                    optimizer: torch.optim.Optimizer, rng: np.random.Generator,
+                    schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> tuple[int, float]:
     """(first epoch to run, best validation score so far): a fresh run starts the log; a
-    resumed one restores everything `save_state` wrote, refusing other settings."""
+    resumed one restores everything `save_state` wrote (the learning-rate schedule too, when
+    the trainer keeps one), refusing other settings."""
     if not resume:
         with open(log, "w", newline="") as fh:
             csv.writer(fh).writerow(LOG_COLUMNS)
@@ -35,16 +39,20 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
         raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
     net.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if schedule is not None:
+        schedule.load_state_dict(state["schedule"])
     rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
     return state["epoch"], state["best_iou"]
 
 
 def save_state(last: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, best: float,
-               rng: np.random.Generator, settings: dict) -> None:
+               rng: np.random.Generator, settings: dict,
+               schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+    extra = {"schedule": schedule.state_dict()} if schedule is not None else {}
     torch.save(
         {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best_iou": best,
-         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings},
+         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings, **extra},
         last,
     )
 

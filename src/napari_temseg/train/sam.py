@@ -12,7 +12,6 @@ official-format and load at any size.
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -30,12 +29,11 @@ from ..metrics import foreground_iou
 from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
 from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_arrays
-from ..preprocess import check_input_mode, normalize, prepare_input, stored_input
+from ..preprocess import check_input_mode, normalize, prepare_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import TRAINED_RADIUS_RANGE, training_samples
-
-LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
+from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 
 def interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -90,7 +88,7 @@ def prompt_loss(net, image: np.ndarray, prompts, device, embedding: torch.Tensor
     cells instead of a blocky version of the edge, for a quarter of the cost of scoring
     at full resolution.
     """
-    queries, masks = zip(*prompts)
+    queries, masks = zip(*prompts, strict=False)
     emb = net.get_image_embeddings(gray_to_rgb(image).to(device)) if embedding is None else embedding
     pts, codes = _batch(list(queries), device)
     size = (image.shape[0] // 2, image.shape[1] // 2)
@@ -165,24 +163,8 @@ def train_efficientsam(
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     augment_fn = AUGMENTATIONS[augment]
     out = Path(out)
-    work = out.parent / f"{out.stem}-work"
-    work.mkdir(parents=True, exist_ok=True)
-    last = work / "last.pt"
-    if resume:
-        if not last.is_file():
-            raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
-        plan = torch.load(last, map_location="cpu", weights_only=True)["plan"]
-        if (plan["epochs"], plan["img_size"]) != (epochs, img_size):
-            raise TemsegError(
-                f"the interrupted run was planned for {plan['epochs']} epochs at {plan['img_size']} px; "
-                "resume it with the same --epochs and --imgsz"
-            )
-        planned_mode, planned_denoise = stored_input(plan)
-        if (planned_mode, planned_denoise) != (input_mode, denoise):
-            raise TemsegError(
-                f"the interrupted run prepared images with --input {planned_mode} --denoise {planned_denoise}; "
-                "resume it with the same"
-            )
+    last, log = run_files(out)
+    plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise}
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -200,18 +182,7 @@ def train_efficientsam(
         raise TemsegError("no training images: give --data folders and/or --synth N")
     steps = epochs * len(train)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
-    start_epoch, best_iou = 0, -1.0
-    log = out.with_suffix(".csv")
-    if resume:
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start_epoch, best_iou = state["epoch"], state["best_iou"]
-        rng.bit_generator.state = state["rng"]
-    else:
-        with open(log, "w", newline="") as fh:
-            csv.writer(fh).writerow(LOG_COLUMNS)
+    start_epoch, best_iou = start_or_resume(last, log, resume, plan, net, optimizer, rng, schedule)
     for epoch in range(start_epoch, epochs):
         net.train()
         t0 = time.perf_counter()
@@ -233,20 +204,14 @@ def train_efficientsam(
         net.eval()
         val_loss, val_iou, val_dice = validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
         row = [epoch + 1, np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
-        with open(log, "a", newline="") as fh:
-            csv.writer(fh).writerow([row[0]] + [f"{v:.8f}" for v in row[1:]])
+        log_epoch(log, epoch + 1, row[1:])
         if val_iou > best_iou:
             best_iou = val_iou
             half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
             settings = {"img_size": img_size, "input": input_mode, "denoise": denoise,
                         "radius_range": list(TRAINED_RADIUS_RANGE)}
             torch.save({"model": half, "temseg": settings}, out)  # official layout + how to feed it
-        torch.save(
-            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-             "epoch": epoch + 1, "best_iou": best_iou, "rng": rng.bit_generator.state,
-             "plan": {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise}},
-            last,
-        )
+        save_state(last, net, optimizer, epoch + 1, best_iou, rng, plan, schedule)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {row[1]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,

@@ -198,7 +198,7 @@ def train_semantic(
                 x, y = _batch([s], tile, val_rng, None, input_mode, denoise)
                 logits = net(x.to(device))
                 results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
-        val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results)) if results else (0.0, 0.0, 0.0)
+        val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results, strict=False)) if results else (0.0, 0.0, 0.0)
         row = [np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         log_epoch(log, epoch + 1, row)
         if val_iou > best:

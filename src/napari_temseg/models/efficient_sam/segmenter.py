@@ -188,7 +188,7 @@ class EfficientSamSegmenter:
             return paint_by_logits(logits[keep][kept], min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
-        queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel())]
+        queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel(), strict=False)]
         logits, iou, stability = self.decode(image, queries)
         keep = (iou >= iou_threshold) & (stability >= stability_threshold)
         masks, scores = logits[keep] > 0, iou[keep]

@@ -38,7 +38,7 @@ class MLPBlock(nn.Module):
         super().__init__()
         widths = [input_dim] + [hidden_dim] * num_layers
         self.layers = nn.ModuleList(
-            nn.Sequential(nn.Linear(a, b), nn.GELU()) for a, b in zip(widths[:-1], widths[1:])
+            nn.Sequential(nn.Linear(a, b), nn.GELU()) for a, b in zip(widths[:-1], widths[1:], strict=False)
         )
         self.fc = nn.Linear(hidden_dim, output_dim)
 
