@@ -174,3 +174,40 @@ def test_propagated_masks_follow_the_stack_edge_rule():
     assert len(np.unique(refined[1])) == len(np.unique(drawn[1])) == 4
     assert ((refined[1] > 0) != (drawn[1] > 0)).any()
     assert np.array_equal(refined[0], drawn[0])  # frame 0 is the classical model's seed
+
+
+def test_a_blank_or_unreadable_frame_is_skipped_and_later_fusions_still_found(small_video, tmp_path, capsys):
+    """One all-zero frame in the middle of a video used to end every track and erase the fusion
+    events after it; now it is reported, given empty labels, and tracking goes on across it."""
+    from napari_temseg.cli import main
+
+    reference = track(small_video.frames)
+    blank = reference.events[0]["frame"] - 3  # before the first fusion: every event comes after it
+    frames = small_video.frames.copy()
+    frames[blank] = 0
+    result = track(frames)
+    assert result.skipped == [{"frame": blank, "reason": "blank (every pixel the same)"}]
+    assert result.labels[blank].max() == 0
+    assert [(e["frame"], len(e["parents"])) for e in result.events] == [
+        (e["frame"], len(e["parents"])) for e in reference.events]
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "v.tif", frames, imagej=True)
+    assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "out")]) == 0
+    assert f"1 frame(s) skipped, blank or unreadable: {blank}" in capsys.readouterr().err
+    assert (tmp_path / "out" / "skipped_frames.csv").read_text().startswith(f"frame,reason\n{blank},")
+
+
+def test_an_unreadable_frame_of_a_folder_is_skipped(small_video, tmp_path):
+    import tifffile
+
+    from napari_temseg.io import open_video
+    from napari_temseg.video import track_video
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(small_video.frames[:20]):
+        tifffile.imwrite(folder / f"f{t}.tif", frame)
+    (folder / "f7.tif").write_bytes((folder / "f7.tif").read_bytes()[:300])  # truncated
+    summary = track_video(open_video(folder), tmp_path / "out", chunk=8)
+    assert [s["frame"] for s in summary.skipped] == [7] and "unreadable" in summary.skipped[0]["reason"]

@@ -256,6 +256,10 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     n_tracks = pd.read_csv(Path(args.out) / "tracks.csv", usecols=["track_id"])["track_id"].nunique()
     resumed = f" (resumed at frame {summary.resumed_from})" if summary.resumed_from else ""
+    if summary.skipped:
+        frames = ", ".join(str(s["frame"]) for s in summary.skipped[:10])
+        print(f"temseg: {len(summary.skipped)} frame(s) skipped, blank or unreadable: {frames}"
+              f"{' ...' if len(summary.skipped) > 10 else ''} (skipped_frames.csv)", file=sys.stderr)
     print(
         f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}; "
         f"results in {args.out}"

@@ -8,6 +8,7 @@ dtype, with a robust per-image percentile stretch that ignores hot pixels.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -73,6 +74,22 @@ def normalize(image: np.ndarray) -> np.ndarray:
     out = (arr - np.float32(lo)) / np.float32(hi - lo)
     np.clip(out, 0.0, 1.0, out=out)
     return out.astype(np.float32, copy=False)
+
+
+def read_frame(frames: Any, t: int) -> tuple[np.ndarray | None, str | None]:
+    """(frame t, None), or (None, why it cannot be segmented): unreadable (a damaged file of
+    a frame folder, a truncated stack), not finite, or blank (every pixel the same, as a
+    frame the camera dropped). Tracking skips such frames rather than losing every
+    particle in them."""
+    try:
+        frame = np.asarray(frames[t])
+    except Exception as err:  # noqa: BLE001 - readers raise many kinds for a damaged frame
+        return None, f"unreadable ({type(err).__name__}: {str(err)[:120]})"
+    if np.issubdtype(frame.dtype, np.floating) and not np.isfinite(frame).all():
+        return None, "has NaN or infinite pixels"
+    if frame.size == 0 or frame.max() == frame.min():
+        return None, "blank (every pixel the same)"
+    return frame, None
 
 
 def _unit_axes(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from .errors import TemsegError
 from .models import Segmenter, load_model
 from .models.edge_refiner import refine_edges_for_stack
 from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS
-from .preprocess import normalize
+from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, run_at_scale, scale_area, scale_factor
 
 #: Options read here rather than by the models.
@@ -204,7 +204,8 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     if "auto" in (polarity, diameter):
         picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
-        looks = [decide_look(normalize(np.asarray(frames[t])), polarity, diameter) for t in picks]
+        sampled = [frame for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
+        looks = [decide_look(normalize(frame), polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
         if polarity == "auto":
             votes = [look.polarity for look in looks]
             options["polarity"] = max(POLARITIES, key=votes.count)

@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,13 @@ from .io.results import write_tables
 from .models import load_model
 from .models.specs import DEFAULT_MODEL
 from .models.weights import resolve as resolve_weights
+from .preprocess import read_frame
 from .segmentation import check_model_options, segment, stack_options
 from .tracking import Linker, check_method, split_options
 from .tracking.propagate import check_prompted, next_instances
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
+SKIPPED_FILE = "skipped_frames.csv"
 
 
 @dataclass
@@ -43,6 +45,7 @@ class RunSummary:
     resumed_from: int
     events: list[dict]
     out: Path
+    skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
 
 
 class RunLock:
@@ -198,7 +201,7 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             )
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
         raise TemsegError(f"{out} is not empty and holds no temseg run; use --overwrite or another --out")
-    for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv"):
+    for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv", SKIPPED_FILE):
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -325,15 +328,19 @@ def iter_track_video(
             if method == "link":
                 model_opts = check_model_options(segmenter, model_opts)  # before any frame runs
             model_opts = stack_options(video.data, segmenter, model_opts)
+            shape = tuple(shape[1:3])
             while pushed < n:
                 stop = min(pushed + chunk, n)
-                frames = np.asarray(video.data[pushed:stop])
+                read = [read_frame(video.data, t) for t in range(pushed, stop)]  # blank/unreadable: skipped
+                good = [frame for frame, problem in read if problem is None]
                 if method == "propagate":  # sequential by nature: each frame is prompted by the last
-                    instances = (next_instances(f, segmenter, linker.last_labels, **model_opts) for f in frames)
+                    instances = (next_instances(f, segmenter, linker.last_labels, **model_opts) for f in good)
                 else:
-                    instances = _segment_block(frames, model, weights, model_opts, client)
-                for labels in instances:
-                    for t, tracked in linker.push(labels):
+                    instances = iter(_segment_block(np.asarray(good), model, weights, model_opts, client)) if good \
+                        else iter(())
+                for _, problem in read:
+                    finished = linker.skip(shape, problem) if problem else linker.push(next(instances))
+                    for t, tracked in finished:
                         store[t] = tracked
                         written = t + 1
                 pushed = stop
@@ -351,9 +358,12 @@ def iter_track_video(
             if client is not None:
                 client.close()
         write_tables(out, store, linker.events, video.pixel_size_nm)
+        if linker.skipped:
+            _write_atomic(out / SKIPPED_FILE, "frame,reason\n" + "".join(
+                f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))
         run["complete"] = True
         _write_atomic(out / RUN_FILE, json.dumps(run))
-    return RunSummary(n, resumed_from, list(linker.events), out)
+    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped))
 
 
 __all__ = ["RunSummary", "iter_track_video", "track_video"]

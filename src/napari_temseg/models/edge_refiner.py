@@ -21,7 +21,7 @@ from skimage.segmentation import expand_labels
 from torch import nn
 
 from ..errors import TemsegError
-from ..preprocess import anchor_two_classes, noise_to_contrast, normalize
+from ..preprocess import anchor_two_classes, noise_to_contrast, normalize, read_frame
 
 #: Checkpoint settings of a refiner trained by `temseg train edge-refiner` (the shipped one's).
 DEFAULT_SETTINGS = {"architecture": "edge-refiner", "sigmas": [0.0, 2.0, 5.0], "width": 16,
@@ -202,5 +202,6 @@ def refine_edges_for_stack(frames, refine_edges: bool | str = True) -> bool | st
     if mode is not True or n == 0:
         return mode
     picks = np.unique(np.linspace(0, n - 1, min(n, STACK_SAMPLES)).round().astype(int))
-    ratios = [noise_to_contrast(normalize(np.asarray(frames[t]))) for t in picks]
-    return "always" if load_edge_refiner().in_range(float(np.median(ratios))) else False
+    readable = (frame for frame, problem in (read_frame(frames, t) for t in picks) if problem is None)
+    ratios = [noise_to_contrast(normalize(frame)) for frame in readable]
+    return "always" if ratios and load_edge_refiner().in_range(float(np.median(ratios))) else False

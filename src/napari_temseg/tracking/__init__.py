@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,8 @@ from ..errors import TemsegError
 from ..models import Segmenter, load_model
 from ..models.options import Option, check_options, number
 from ..models.specs import DEFAULT_MODEL
-from ..segmentation import as_stack, iter_segment_frames
+from ..preprocess import read_frame
+from ..segmentation import as_stack, check_model_options, segment, stack_options
 from .lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from .link import Linker, LinkOptions
 
@@ -24,11 +25,13 @@ METHODS = ("link", "propagate")
 class TrackResult:
     """labels: (T, Y, X) uint32, same ID = same particle in every frame;
     tracks: table frame, track_id, y, x, area; events: [{frame, parents, child}];
-    graph: napari Tracks graph {child: [parents]}."""
+    graph: napari Tracks graph {child: [parents]}; skipped: frames that were blank or
+    unreadable (empty labels; tracking went on across them)."""
 
     labels: np.ndarray
     tracks: pd.DataFrame
     events: list[dict]
+    skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
 
     @property
     def graph(self) -> dict[int, list[int]]:
@@ -87,9 +90,13 @@ def iter_track(
         for t, tracked in iter_propagate(frames, segmenter, linker, **model_opts):
             yield t, tracked, linker
         return
-    for _, labels in iter_segment_frames(frames, segmenter, **model_opts):
-        for t, tracked in linker.push(labels):
-            yield t, tracked, linker
+    model_opts = stack_options(frames, segmenter, check_model_options(segmenter, model_opts))
+    shape = tuple(frames.shape[1:3])
+    for t in range(frames.shape[0]):
+        frame, problem = read_frame(frames, t)
+        finished = linker.skip(shape, problem) if problem else linker.push(segment(frame, segmenter, **model_opts))
+        for done, tracked in finished:
+            yield done, tracked, linker
     for t, tracked in linker.flush():
         yield t, tracked, linker
 
@@ -119,7 +126,7 @@ def track(
             progress(t + 1, n)
     if out is None:
         raise TemsegError("the stack has no frames; nothing to track")
-    return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events))
+    return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped))
 
 
 __all__ = ["LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "split_options", "track"]

@@ -119,6 +119,7 @@ class Linker:
     options: LinkOptions = field(default_factory=LinkOptions)
     next_id: int = 1
     events: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {frame, reason} of frames not linked
     _t: int = -1
     _prev: np.ndarray | None = None
     _drift: np.ndarray = field(default_factory=lambda: np.zeros(2))
@@ -139,6 +140,7 @@ class Linker:
             "options": self.options.__dict__,
             "next_id": self.next_id,
             "events": self.events,
+            "skipped": self.skipped,
             "t": self._t,
             "drift": [float(v) for v in self._drift],
             "pending": [[sorted(p.parents), p.start, p.seen, p.last] for p in self._pending.values()],
@@ -154,7 +156,8 @@ class Linker:
     @classmethod
     def restore(cls, fields: dict, arrays: dict[str, np.ndarray]) -> Linker:
         """A linker in exactly the state `state()` saved."""
-        linker = cls(LinkOptions(**fields["options"]), next_id=fields["next_id"], events=list(fields["events"]))
+        linker = cls(LinkOptions(**fields["options"]), next_id=fields["next_id"], events=list(fields["events"]),
+                     skipped=list(fields.get("skipped", [])))
         linker._t = fields["t"]
         linker._drift = np.array(fields["drift"], dtype=float)
         linker._pending = {
@@ -188,6 +191,19 @@ class Linker:
         tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
         self._prev = tracked
         self._prev_stats = label_stats(tracked)
+        return self._hand_out(tracked)
+
+    def skip(self, shape: tuple[int, ...], reason: str) -> list[tuple[int, np.ndarray]]:
+        """A frame with nothing to link (blank, unreadable): it gets empty labels and is listed
+        in `skipped`; tracking goes on from the frame before it, as if it had not been
+        recorded (particles missing for it count one frame towards `max_gap`). Returns
+        finished frames, as `push`."""
+        self._t += 1
+        self.skipped.append({"frame": self._t, "reason": reason})
+        return self._hand_out(np.zeros(shape, np.uint32))
+
+    def _hand_out(self, tracked: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Buffer this frame; hand out the frames old enough that no fusion can relabel them."""
         self._buffer.append((self._t, tracked))
         out = []
         while len(self._buffer) > self.options.fusion_min_frames + 1:
