@@ -4,6 +4,7 @@ Public API (no napari or Qt needed):
     segment(image, model=DEFAULT_MODEL, **options) -> uint32 labels
     track(frames, model=DEFAULT_MODEL, method="link", **options) -> TrackResult
     load_model(name, weights=None, device=None), available_models()
+    measure(labels, pixel_size_nm=None) -> one row per particle (sizes, shape; nm columns)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from . import triton_guard
 
 triton_guard.install()  # before anything here can import torchvision (see triton_guard)
 
+from .analysis import measure  # noqa: E402
 from .errors import TemsegError  # noqa: E402
 from .models import available_models, load_model  # noqa: E402
 from .models.specs import DEFAULT_MODEL  # noqa: E402
@@ -29,6 +31,7 @@ def track(frames, model=DEFAULT_MODEL, method="link", **options):
 
 __all__ = [
     "TemsegError",
+    "measure",
     "available_models",
     "iter_segment_frames",
     "load_model",

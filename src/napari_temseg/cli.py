@@ -71,15 +71,16 @@ OUTPUT_SUFFIX = "_labels"
 
 
 def _input_files(inputs: Sequence[str]) -> list[Path]:
-    from .io import IMAGE_SUFFIXES
+    from .io import IMAGE_SUFFIXES, TEM_FORMATS
     from .io.images import natural_key
 
+    suffixes = (*IMAGE_SUFFIXES, *TEM_FORMATS)
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(OUTPUT_SUFFIX)),
+                (p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.stem.endswith(OUTPUT_SUFFIX)),
                 key=natural_key,
             )
             if not found:
@@ -174,38 +175,52 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     """Every input in turn; a file that fails is reported and the batch goes on (exit 1 at the
-    end, with a count); results are written under distinct names."""
-    from .io import read_image, write_labels_tiff
+    end, with a count); results are written under distinct names. Writes <name>_labels.tif,
+    particles.csv (one row per particle), summary.csv (per image and for the batch) and
+    size_distribution.png; sizes in nm where the file or --pixel-size gives the pixel size."""
+    from .analysis import measure
+    from .io import read_micrograph, write_labels_tiff
     from .models import load_model
+    from .plots import size_distribution_png
     from .segmentation import check_model_options, parse_diameter, segment_image
 
     files = _input_files(args.inputs)
     names = output_names(files)
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
-    if args.pixel_size is not None:
-        options["pixel_size_nm"] = _positive(args.pixel_size, "--pixel-size")
+    given_pixel = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
     options = check_model_options(model, options)  # the same for every file: checked once, up front
-    parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
+    parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
     prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
     out = _output_folder(args.out)
-    rows, failed = [], []
+    rows, tables, failed = [], [], []
     start = time.perf_counter()
     for i, path in enumerate(files, 1):
         extra = {"points": prompts[path.stem], "mode": "prompt"} if path.stem in prompts else {}
         try:
-            result = segment_image(read_image(path), model, **options, **extra)
+            image, file_pixel = read_micrograph(path)
+            pixel = given_pixel or file_pixel
+            result = segment_image(image, model, **options, **extra, **({"pixel_size_nm": pixel} if pixel else {}))
         except TemsegError as err:
             failed.append(path)
             print(f"[{i}/{len(files)}] {path.name}: error: {err}", file=sys.stderr)
             rows.append({"file": str(path), "error": str(err)})
             continue
         write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels)
+        particles = measure(result.labels, pixel)
+        particles.insert(0, "image", names[path])
+        tables.append(particles)
         rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
-                     "polarity": result.polarity, "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
+                     "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
+                     "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
         print(f"[{i}/{len(files)}] {path.name}: {result.describe()}", file=sys.stderr)
     elapsed = time.perf_counter() - start
-    fields = ["file", "labels", "objects", "polarity", "radius_px", "scale", "error"]
+    batch = _batch_particles(tables)
+    if tables:
+        rows.append({"file": "ALL", "objects": int(sum(r.get("objects", 0) for r in rows)), **_statistics(batch)})
+        batch.to_csv(out / "particles.csv", index=False)
+        size_distribution_png(batch, out / "size_distribution.png")
+    fields = ["file", "labels", "objects", "pixel_size_nm", *STATISTICS, "polarity", "radius_px", "scale", "error"]
     with open(out / "summary.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
@@ -217,6 +232,29 @@ def cmd_segment(args: argparse.Namespace) -> int:
               f"{' ...' if len(failed) > 5 else ''} (see summary.csv)", file=sys.stderr)
         return 1
     return 0
+
+
+#: Size statistics columns of summary.csv (`analysis.size_statistics`; border particles left out).
+STATISTICS = ["count", "unit", "mean", "sd", "d10", "d50", "d90", "mean_circularity", "border_excluded"]
+
+
+def _statistics(particles) -> dict:
+    from .analysis import size_statistics
+
+    stats = size_statistics(particles)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in stats.items()}
+
+
+def _batch_particles(tables: list):
+    """All images' particles in one table; nm columns only when every image has them
+    (otherwise sizes of images with and without a pixel size would be mixed)."""
+    import pandas as pd
+
+    if not tables:
+        return pd.DataFrame()
+    if not all("equivalent_diameter_nm" in t.columns for t in tables):
+        tables = [t.drop(columns=[c for c in t.columns if c.endswith(("_nm", "_nm2"))]) for t in tables]
+    return pd.concat(tables, ignore_index=True)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -306,16 +344,20 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
 def cmd_synth_images(args: argparse.Namespace) -> int:
     import tifffile
 
+    from .simulator import random_image
     from .synth import synth_image
 
     out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     for i in range(args.count):
-        sample = synth_image(seed=args.seed + i, dose=args.dose, touching=args.touching)
+        if args.regime == "simple":
+            sample = synth_image(seed=args.seed + i, dose=args.dose, touching=args.touching)
+        else:
+            sample = random_image(args.seed + i, args.regime)
         tifffile.imwrite(out / "images" / f"synth_{i:03d}.tif", sample.image)
         tifffile.imwrite(out / "labels" / f"synth_{i:03d}.tif", sample.labels)
-    print(f"{args.count} synthetic image/label pairs in {out} (images/, labels/)")
+    print(f"{args.count} synthetic image/label pairs ({args.regime}) in {out} (images/, labels/)")
     return 0
 
 
@@ -421,6 +463,21 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .io import open_track_dir
+    from .io.export import write_ctc
+
+    labels, events = open_track_dir(args.result)
+    import pandas as pd
+
+    tracks_file = Path(args.result) / "tracks.csv"
+    if not tracks_file.is_file():
+        raise TemsegError(f"{args.result}: no tracks.csv (as written by `temseg track`)")
+    write_ctc(labels, pd.read_csv(tracks_file), events, args.out)
+    print(f"Cell Tracking Challenge layout ({labels.shape[0]} masks, res_track.txt) in {args.out}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import available_models
 
@@ -436,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="folder for <stem>_labels.tif and summary.csv")
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
-    p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (lets -o diameter take nm, e.g. 12nm)")
+    p.add_argument("--pixel-size", type=float, default=None,
+                   help="nm per pixel (default: from the file); sizes in nm, and -o diameter may be e.g. 12nm")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     _add_model_args(p)
     p.set_defaults(func=cmd_segment)
@@ -488,6 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dose", type=float, default=40.0, help="electrons per pixel (lower = noisier)")
     p.add_argument("--touching", type=float, default=0.4, help="share of particles in touching pairs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--regime", default="simple", choices=["simple", "train", "heldout"],
+        help="simple: the sample-data generator (--dose, --touching apply); train/heldout: the "
+             "domain-randomised simulator's regimes (docs/simulator.md)",
+    )
     p.set_defaults(func=cmd_synth_images)
 
     p = sub.add_parser("demo", help="segment and track built-in synthetic data; write results and a PNG")
@@ -549,6 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV file for the results")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `temseg models`)")
     p.set_defaults(func=cmd_bench_video)
+
+    p = sub.add_parser("export", help="write tracking results in another tool's format")
+    p.add_argument("format", choices=["ctc"], help="ctc: the Cell Tracking Challenge layout")
+    p.add_argument("result", help="folder written by `temseg track`")
+    p.add_argument("--out", required=True, help="folder for the exported files")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list available models")
     p.set_defaults(func=cmd_models)

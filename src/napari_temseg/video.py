@@ -201,7 +201,8 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             )
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
         raise TemsegError(f"{out} is not empty and holds no temseg run; use --overwrite or another --out")
-    for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv", SKIPPED_FILE):
+    for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv", SKIPPED_FILE,
+                 "tracks.geff", "tracks_summary.csv", "size_over_time.png"):
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)

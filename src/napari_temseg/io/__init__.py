@@ -2,7 +2,7 @@
 
 from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff
 from .results import open_track_dir, read_track_dir, write_track_dir
-from .stacks import TEM_FORMATS, Video, open_video
+from .stacks import TEM_FORMATS, Video, open_video, read_micrograph
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -11,6 +11,7 @@ __all__ = [
     "open_track_dir",
     "open_video",
     "read_image",
+    "read_micrograph",
     "read_stack",
     "read_track_dir",
     "write_labels_tiff",

@@ -4,6 +4,9 @@ DIR/labels.zarr   (T, Y, X) uint32 tracked IDs, one chunk per frame
 DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity (+ nm)
 DIR/events.csv    frame, child, parents (';'-joined)
 DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio, ...
+DIR/tracks.geff   the same tracks as a GEFF graph (fusions: nodes with in-degree >= 2)
+DIR/tracks_summary.csv  per track: frames, mean squared displacement, diffusion coefficient
+DIR/size_over_time.png  particle count and mean diameter per frame, fusions marked
 """
 
 from __future__ import annotations
@@ -30,11 +33,21 @@ def write_labels_zarr(path: Path, labels) -> None:
         store[t] = np.asarray(labels[t], dtype=np.uint32)
 
 
-def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None = None) -> None:
-    """tracks.csv, events.csv and sintering.csv from (T, Y, X) labels read frame by frame."""
-    particle_table(labels, pixel_size_nm).to_csv(out / "tracks.csv", index=False)
+def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None = None,
+                 frame_interval_s: float | None = None) -> None:
+    """The tables, graph and figure of the module docstring from (T, Y, X) labels read frame by frame."""
+    from ..analysis import track_motion
+    from ..plots import size_over_time_png
+    from .export import write_geff
+
+    tracks = particle_table(labels, pixel_size_nm)
+    tracks.to_csv(out / "tracks.csv", index=False)
     events_table(events).to_csv(out / "events.csv", index=False)
     sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
+    track_motion(tracks, pixel_size_nm, frame_interval_s).to_csv(out / "tracks_summary.csv", index=False)
+    write_geff(out / "tracks.geff", tracks, events, pixel_size_nm, frame_interval_s)
+    if len(tracks):
+        size_over_time_png(tracks, events, out / "size_over_time.png")
 
 
 def write_track_dir(

@@ -178,3 +178,20 @@ def _open_rsciio(path: Path, plugin: str) -> Video:
     x_axis = signal["axes"][-1]
     title = signal.get("metadata", {}).get("General", {}).get("title", "")
     return Video(data, to_nm(x_axis.get("scale", 0), x_axis.get("units")), str(path), {"title": title, "format": plugin})
+
+
+def read_micrograph(path: str | Path) -> tuple[np.ndarray, float | None]:
+    """(one image as stored, nm per pixel or None) from an image file or a TEM file holding a
+    single image (.dm3/.dm4, .emd, .ser, .mrc, ...); the pixel size from TIFF resolution
+    tags or ImageJ metadata, or the TEM file's calibration."""
+    from .images import read_image
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in TEM_FORMATS:
+        video = open_video(path)
+        if video.data.shape[0] != 1:
+            raise TemsegError(f"{path}: holds {video.data.shape[0]} frames; track it (temseg track) or save one frame")
+        return np.asarray(video.data[0]), video.pixel_size_nm
+    image = read_image(path)
+    return image, _tiff_pixel_size(path) if suffix in (".tif", ".tiff") else None

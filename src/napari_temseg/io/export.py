@@ -1,0 +1,116 @@
+"""Tracking results in the formats other trackers read: GEFF and the Cell Tracking Challenge.
+
+GEFF (`tracks.geff`, through the `geff` library): a node per particle and frame (t, y, x,
+area, `seg_id` = its label value in that frame, `track_id`), an edge per link between a
+particle's consecutive appearances, and a fusion as a child node with one incoming edge
+from each parent's last node (in-degree >= 2): motile-tracker, traccuracy, ultrack,
+laptrack, TrackMate and napari-geff read it.
+
+Cell Tracking Challenge (`temseg export ctc`): `maskTTT.tif` (uint16, one ID per
+tracklet) and `res_track.txt` (`ID start end parent`). CTC has no merges and no gaps: a
+track is cut into tracklets where it is missing for a frame (the later one's parent is the
+earlier one), and a fusion child's parent is its largest parent (the others end the
+frame before; events.csv keeps every parent).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TemsegError
+
+
+def track_graph(tracks: pd.DataFrame, events: list[dict]):
+    """networkx DiGraph of `tracks` (frame, track_id, y, x, area) and fusion `events`."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    ordered = tracks.sort_values(["track_id", "frame"]).reset_index(drop=True)
+    node_of: dict[tuple[int, int], int] = {}
+    for node, row in enumerate(ordered.itertuples()):
+        key = (int(row.track_id), int(row.frame))
+        node_of[key] = node
+        graph.add_node(node, t=int(row.frame), y=float(row.y), x=float(row.x), area=float(row.area),
+                       seg_id=int(row.track_id), track_id=int(row.track_id))
+    for _, track in ordered.groupby("track_id"):
+        frames = track["frame"].to_numpy(int)
+        tid = int(track["track_id"].iloc[0])
+        for a, b in zip(frames[:-1], frames[1:], strict=True):
+            graph.add_edge(node_of[tid, a], node_of[tid, b])
+    for event in events:
+        child = node_of.get((int(event["child"]), int(event["frame"])))
+        for parent in event["parents"]:
+            seen = ordered[(ordered.track_id == int(parent)) & (ordered.frame < int(event["frame"]))]
+            if child is not None and not seen.empty:
+                graph.add_edge(node_of[int(parent), int(seen["frame"].max())], child)
+    return graph
+
+
+def write_geff(path: str | Path, tracks: pd.DataFrame, events: list[dict], pixel_size_nm: float | None = None,
+               frame_interval_s: float | None = None) -> Path:
+    """`tracks.geff` (zarr) of the tracking results; axes t, y, x with their units where known."""
+    import geff
+
+    path = Path(path)
+    try:
+        geff.write(
+            track_graph(tracks, events), str(path), axis_names=["t", "y", "x"],
+            axis_types=["time", "space", "space"],
+            axis_units=["second" if frame_interval_s else None, "nanometer" if pixel_size_nm else None,
+                        "nanometer" if pixel_size_nm else None],
+            axis_scales=[frame_interval_s, pixel_size_nm, pixel_size_nm], overwrite=True,
+        )
+    except OSError as err:
+        raise TemsegError(f"{path}: cannot write ({err.strerror or err})") from None
+    return path
+
+
+def ctc_tracklets(tracks: pd.DataFrame, events: list[dict]) -> tuple[pd.DataFrame, dict[tuple[int, int], int]]:
+    """(res_track table ID, start, end, parent; {(track_id, frame): CTC ID}) per the module docstring."""
+    rows, ids = [], {}
+    next_id = 1
+    last_of: dict[int, int] = {}  # track id -> its latest tracklet
+    for track_id, track in tracks.sort_values(["track_id", "frame"]).groupby("track_id"):
+        frames = track["frame"].to_numpy(int)
+        runs = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
+        for k, run in enumerate(runs):
+            parent = last_of[int(track_id)] if k else 0
+            rows.append([next_id, int(run[0]), int(run[-1]), parent])
+            ids.update({(int(track_id), int(f)): next_id for f in run})
+            last_of[int(track_id)] = next_id
+            next_id += 1
+    table = pd.DataFrame(rows, columns=["id", "start", "end", "parent"])
+    area = tracks.set_index(["track_id", "frame"])["area"]
+    for event in events:
+        frame, child = int(event["frame"]), ids.get((int(event["child"]), int(event["frame"])))
+        before = [(area.get((int(p), frame - 1), 0), int(p)) for p in event["parents"]]
+        largest = max(before)[1] if before else None
+        if child is not None and largest is not None and (largest, frame - 1) in ids:
+            table.loc[table.id == child, "parent"] = ids[largest, frame - 1]
+    return table, ids
+
+
+def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path) -> Path:
+    """maskTTT.tif per frame and res_track.txt into `out` (labels: (T, Y, X), read frame by frame)."""
+    import tifffile
+
+    out = Path(out)
+    table, ids = ctc_tracklets(tracks, events)
+    if len(table) and table["id"].max() > np.iinfo(np.uint16).max:
+        raise TemsegError(f"{len(table)} tracklets: more than CTC's 16-bit masks can hold")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        digits = max(3, len(str(labels.shape[0] - 1)))
+        for t in range(labels.shape[0]):
+            frame = np.asarray(labels[t])
+            lut = np.zeros(int(frame.max()) + 1, np.uint16)
+            for tid in np.unique(frame[frame > 0]):
+                lut[tid] = ids[int(tid), t]
+            tifffile.imwrite(out / f"mask{t:0{digits}d}.tif", lut[frame])
+        table.to_csv(out / "res_track.txt", sep=" ", header=False, index=False)
+    except OSError as err:
+        raise TemsegError(f"{out}: cannot write ({err.strerror or err})") from None
+    return out

@@ -1,0 +1,74 @@
+"""Figures a results folder carries: the size distribution of a batch, and count and size
+per frame of a time stack with its fusions marked. Drawn with matplotlib's Agg backend (no
+display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .analysis import lognormal_fit, size_statistics
+
+
+def _figure(width: float = 6.0, height: float = 4.0):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(figsize=(width, height), dpi=120)
+
+
+def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border: bool = False) -> Path:
+    """Histogram of the equivalent diameter (nm where known) with its log-normal fit; N and
+    the statistics (`analysis.size_statistics`) in the legend."""
+    stats = size_statistics(table, include_border)
+    unit = stats["unit"]
+    kept = table if include_border or table.empty else table[~table["touches_border"].astype(bool)]
+    diameters = kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float)
+    plt, fig, ax = _figure()
+    if diameters.size:
+        counts, edges, _ = ax.hist(diameters, bins=max(8, min(40, diameters.size // 3)), color="0.7",
+                                   edgecolor="0.3", label=f"N = {stats['count']}")
+        median, gsd = lognormal_fit(diameters)
+        if np.isfinite(median) and gsd > 1:
+            x = np.linspace(max(edges[0], 1e-6), edges[-1], 200)
+            sigma = np.log(gsd)
+            pdf = np.exp(-((np.log(x) - np.log(median)) ** 2) / (2 * sigma**2)) / (x * sigma * np.sqrt(2 * np.pi))
+            ax.plot(x, pdf * diameters.size * (edges[1] - edges[0]), "C3",
+                    label=f"log-normal: median {median:.3g} {unit}, σg {gsd:.2f}")
+    ax.plot([], [], " ", label=f"mean {stats['mean']:.3g} ± {stats['sd']:.2g} {unit}")
+    ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
+    ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
+    ax.set_xlabel(f"equivalent diameter ({unit})")
+    ax.set_ylabel("particles")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def size_over_time_png(tracks: pd.DataFrame, events: list[dict], path: str | Path) -> Path:
+    """Particle count and mean equivalent diameter (± sd) per frame, fusion frames marked."""
+    unit = "nm" if "equivalent_diameter_nm" in tracks.columns else "px"
+    column = "equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"
+    per_frame = tracks.groupby("frame")[column].agg(["count", "mean", "std"]).reset_index()
+    plt, fig, ax = _figure(7, 4)
+    ax.plot(per_frame["frame"], per_frame["count"], "C0", label="particles")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("particles", color="C0")
+    right = ax.twinx()
+    right.plot(per_frame["frame"], per_frame["mean"], "C1", label="mean diameter")
+    right.fill_between(per_frame["frame"], per_frame["mean"] - per_frame["std"].fillna(0),
+                       per_frame["mean"] + per_frame["std"].fillna(0), color="C1", alpha=0.2)
+    right.set_ylabel(f"equivalent diameter ({unit})", color="C1")
+    for k, event in enumerate(events):
+        ax.axvline(event["frame"], color="C3", lw=0.8, ls="--", label="fusion" if k == 0 else None)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

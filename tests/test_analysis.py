@@ -1,0 +1,99 @@
+"""Particle analysis: sizes in nm from the file or --pixel-size, statistics, figures, GEFF and CTC export."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from conftest import write_emd
+
+from napari_temseg import measure
+from napari_temseg.analysis import size_statistics, track_motion
+from napari_temseg.cli import main
+from napari_temseg.io import read_micrograph
+from napari_temseg.synth import synth_image
+
+
+def test_measure_a_disc_and_a_border_particle():
+    yy, xx = np.mgrid[:100, :100]
+    labels = np.zeros((100, 100), np.uint32)
+    labels[(yy - 50) ** 2 + (xx - 50) ** 2 < 20**2] = 1
+    labels[:10, :10] = 2
+    table = measure(labels, pixel_size_nm=0.5)
+    disc = table[table.label == 1].iloc[0]
+    assert disc.equivalent_diameter == pytest.approx(40, rel=0.02)
+    assert disc.equivalent_diameter_nm == pytest.approx(20, rel=0.02)
+    assert disc.circularity > 0.9 and disc.aspect_ratio == pytest.approx(1, abs=0.02) and not disc.touches_border
+    assert table[table.label == 2].iloc[0].touches_border
+    stats = size_statistics(table)
+    assert stats["count"] == 1 and stats["unit"] == "nm" and stats["border_excluded"] == 1
+    assert size_statistics(measure(np.zeros((8, 8), np.uint32)))["count"] == 0
+
+
+def test_segment_writes_particles_in_nm_close_to_the_truth(tmp_path):
+    samples = [synth_image(n_particles=20, touching=0.0, seed=s) for s in range(3)]
+    for k, s in enumerate(samples):
+        tifffile.imwrite(tmp_path / f"m{k}.tif", s.image)
+    assert main(["segment", *(str(tmp_path / f"m{k}.tif") for k in range(3)), "--out", str(tmp_path / "out"),
+                 "--pixel-size", "0.5"]) == 0
+    particles = pd.read_csv(tmp_path / "out" / "particles.csv")
+    truth = pd.concat([measure(s.labels, 0.5) for s in samples])
+    found = particles[~particles.touches_border].equivalent_diameter_nm.median()
+    expected = truth[~truth.touches_border].equivalent_diameter_nm.median()
+    assert found == pytest.approx(expected, rel=0.05)
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(summary.file)[-1] == "ALL" and (summary.unit == "nm").all()
+    assert summary.iloc[-1]["count"] == (~particles.touches_border).sum()
+    assert (tmp_path / "out" / "size_distribution.png").stat().st_size > 10_000
+
+
+def test_pixel_size_read_from_imagej_tiff_and_emd(tmp_path):
+    image = synth_image((128, 128), 6, radius=(8, 12), seed=0).image
+    tifffile.imwrite(tmp_path / "a.tif", image, imagej=True, resolution=(1 / 0.25, 1 / 0.25), metadata={"unit": "nm"})
+    assert read_micrograph(tmp_path / "a.tif")[1] == pytest.approx(0.25)
+    emd = write_emd(tmp_path / "b.emd", image[None], 3.0, "Å")
+    data, pixel = read_micrograph(emd)
+    assert pixel == pytest.approx(0.3) and data.shape == (128, 128)
+    assert main(["segment", str(tmp_path / "a.tif"), str(emd), "--out", str(tmp_path / "out")]) == 0
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert summary.pixel_size_nm.tolist()[:2] == pytest.approx([0.25, 0.3])
+
+
+@pytest.fixture(scope="module")
+def tracked(small_video, tmp_path_factory):
+    import tifffile
+
+    folder = tmp_path_factory.mktemp("tracked")
+    tifffile.imwrite(folder / "v.tif", small_video.frames, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"unit": "nm"})
+    assert main(["track", str(folder / "v.tif"), "--out", str(folder / "out")]) == 0
+    return folder / "out"
+
+
+def test_geff_holds_the_tracks_and_fusions_are_nodes_with_two_parents(tracked):
+    import geff
+
+    graph, metadata = geff.read(str(tracked / "tracks.geff"))
+    events = pd.read_csv(tracked / "events.csv", dtype={"parents": str})
+    merges = {(graph.nodes[n]["t"], graph.nodes[n]["seg_id"]) for n in graph if graph.in_degree(n) >= 2}
+    assert merges == {(int(r.frame), int(r.child)) for r in events.itertuples()}
+    tracks = pd.read_csv(tracked / "tracks.csv")
+    assert graph.number_of_nodes() == len(tracks)
+    assert [a.name for a in metadata.axes] == ["t", "y", "x"] and metadata.axes[1].unit == "nanometer"
+
+
+def test_ctc_export_passes_traccuracys_checks(tracked, tmp_path):
+    from traccuracy.loaders import load_ctc_data
+
+    assert main(["export", "ctc", str(tracked), "--out", str(tmp_path / "ctc")]) == 0
+    data = load_ctc_data(str(tmp_path / "ctc"), run_checks=True)
+    assert data.graph.number_of_nodes() == len(pd.read_csv(tracked / "tracks.csv"))
+
+
+def test_track_motion_and_size_over_time(tracked):
+    summary = pd.read_csv(tracked / "tracks_summary.csv")
+    assert {"track_id", "msd_lag1_px2", "diffusion_px2_per_frame"} <= set(summary.columns)
+    assert (tracked / "size_over_time.png").stat().st_size > 10_000
+    walk = pd.DataFrame({"frame": np.arange(20), "track_id": 1, "y": np.arange(20) * 1.0, "x": 0.0, "area": 5})
+    motion = track_motion(walk, pixel_size_nm=2.0, frame_interval_s=0.5)
+    assert motion.msd_lag1_px2[0] == pytest.approx(1.0)  # 1 px per frame
+    assert motion.diffusion_nm2_per_s[0] > 0
