@@ -218,3 +218,30 @@ def test_results_folder_opens_for_review(make_napari_viewer, tmp_path, small_vid
     widget = FusionReviewWidget(viewer)
     widget.labels_layer.value = layer
     assert widget.table.rowCount() == len(small_video.events)
+
+
+def test_measurements_dock_table_selection_histogram_and_export(make_napari_viewer, qtbot, tmp_path):
+    from napari_temseg._widgets.measure import MeasurementsWidget
+    from napari_temseg.synth import synth_image
+
+    viewer = make_napari_viewer()
+    truth = synth_image(seed=5).labels
+    layer = viewer.add_labels(truth, name="particles", scale=(0.5, 0.5))
+    widget = MeasurementsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.layer.value = layer
+    assert widget.table.rowCount() == truth.max()
+    assert widget.nm_per_pixel() == 0.5 and "diameter nm" in widget.table.horizontalHeaderItem(1).text()
+    expected = widget.particles[~widget.particles.touches_border].equivalent_diameter_nm.to_numpy()
+    assert np.allclose(np.sort(widget.diameters), np.sort(expected))
+    widget.table.selectRow(3)  # a row -> the particle
+    assert layer.selected_label == int(widget.particles.iloc[3]["label"])
+    layer.selected_label = int(widget.particles.iloc[7]["label"])  # the particle -> its row
+    assert widget.table.selectionModel().selectedRows()[0].row() == 7
+    before = widget.table.rowCount()
+    edited = layer.data.copy()
+    edited[5:25, 5:25] = truth.max() + 1  # the user paints a new particle
+    layer.data = edited
+    assert widget.table.rowCount() == before + 1
+    assert widget.export_csv(tmp_path / "p.csv").read_text().startswith("label,area,")
+    assert widget.export_png(tmp_path / "h.png").stat().st_size > 5_000

@@ -1,0 +1,174 @@
+"""Measurements: a table of the particles of a Labels layer and their size histogram.
+
+Bound to one Labels layer (on a stack, the frame the time slider shows): selecting a row
+selects that particle in the layer and centres the view on it; picking a particle in the
+layer selects its row; editing the labels refreshes table and histogram. Sizes are in nm
+where the layer's scale carries the pixel size (as layers from our reader and widgets do)
+or where one is typed. Export writes the table (CSV) or the histogram (PNG).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import Container, FloatSpinBox, PushButton
+from napari_matplotlib.base import NapariMPLWidget
+from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ..analysis import measure, size_statistics
+from ._layers import layer_picker
+
+#: Table columns shown (the CSV export has every column of `analysis.measure`).
+SHOWN = ["label", "equivalent_diameter", "area", "aspect_ratio", "circularity", "solidity", "touches_border"]
+
+
+class MeasurementsWidget(QWidget):
+    """Plugins > napari-temseg > Measurements."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.layer = layer_picker(napari_viewer, "labels", "labels")
+        self.pixel_size = FloatSpinBox(label="nm per pixel", value=0.0, min=0.0, max=1e6, step=0.01,
+                                       tooltip="0: from the layer's scale when it is not 1, else sizes in px")
+        self.export_csv_button = PushButton(text="Export CSV")
+        self.export_png_button = PushButton(text="Export PNG")
+        self.controls = Container(widgets=[self.layer, self.pixel_size, self.export_csv_button,
+                                           self.export_png_button])
+        self.table = QTableWidget()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.histogram = NapariMPLWidget(napari_viewer)
+        self.histogram.setMinimumHeight(220)
+        layout = QVBoxLayout(self)
+        for widget in (self.controls.native, self.table, self.histogram):
+            layout.addWidget(widget)
+        self.particles = pd.DataFrame()
+        self._bound = None
+        self._syncing = False
+        self.layer.changed.connect(self._bind)
+        self.pixel_size.changed.connect(self.refresh)
+        self.export_csv_button.clicked.connect(lambda: self._ask_and_export("csv"))
+        self.export_png_button.clicked.connect(lambda: self._ask_and_export("png"))
+        self.table.itemSelectionChanged.connect(self._row_selected)
+        napari_viewer.dims.events.current_step.connect(self.refresh)
+        self._bind()
+
+    # -- binding to a layer ----------------------------------------------------------------
+
+    def _bind(self, *_) -> None:
+        if self._bound is not None:
+            for event in (self._bound.events.data, self._bound.events.paint, self._bound.events.labels_update):
+                event.disconnect(self.refresh)
+            self._bound.events.selected_label.disconnect(self._label_picked)
+        self._bound = self.layer.value
+        if self._bound is not None:
+            for event in (self._bound.events.data, self._bound.events.paint, self._bound.events.labels_update):
+                event.connect(self.refresh)
+            self._bound.events.selected_label.connect(self._label_picked)
+        self.refresh()
+
+    def nm_per_pixel(self) -> float | None:
+        """The typed pixel size, else the layer's scale when it is not 1 (our layers carry nm)."""
+        if self.pixel_size.value > 0:
+            return float(self.pixel_size.value)
+        layer = self.layer.value
+        scale = float(layer.scale[-1]) if layer is not None else 1.0
+        return scale if scale != 1.0 else None
+
+    def frame(self) -> np.ndarray | None:
+        """The (Y, X) labels measured: the layer, or the frame of a stack the slider shows."""
+        layer = self.layer.value
+        if layer is None:
+            return None
+        data = layer.data
+        while data.ndim > 2:
+            data = data[int(self.viewer.dims.current_step[data.ndim - 3 + (layer.ndim - data.ndim)])]
+        return np.asarray(data)
+
+    # -- table and histogram ---------------------------------------------------------------
+
+    def refresh(self, *_) -> None:
+        frame = self.frame()
+        self.particles = measure(frame, self.nm_per_pixel()) if frame is not None else pd.DataFrame()
+        nm = "equivalent_diameter_nm" in self.particles.columns
+        columns = [("equivalent_diameter_nm" if nm and c == "equivalent_diameter" else c) for c in SHOWN]
+        self._syncing = True
+        self.table.clear()
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels([c.replace("equivalent_diameter", "diameter").replace("_", " ")
+                                              for c in columns])
+        self.table.setRowCount(len(self.particles))
+        for row, values in enumerate(self.particles[columns].itertuples(index=False) if len(self.particles) else []):
+            for col, value in enumerate(values):
+                text = f"{value:.4g}" if isinstance(value, float) else str(value)
+                self.table.setItem(row, col, QTableWidgetItem(text))
+        self._syncing = False
+        self._draw_histogram()
+
+    @property
+    def diameters(self) -> np.ndarray:
+        """The diameters in the histogram: border particles left out, nm where known."""
+        if self.particles.empty:
+            return np.zeros(0)
+        kept = self.particles[~self.particles["touches_border"].astype(bool)]
+        column = "equivalent_diameter_nm" if "equivalent_diameter_nm" in kept.columns else "equivalent_diameter"
+        return kept[column].to_numpy(float)
+
+    def _draw_histogram(self) -> None:
+        figure = self.histogram.figure
+        figure.clear()
+        axes = figure.add_subplot(111)
+        stats = size_statistics(self.particles) if len(self.particles) else None
+        if self.diameters.size:
+            axes.hist(self.diameters, bins=max(5, min(30, self.diameters.size // 2)), color="0.7", edgecolor="0.3")
+            axes.set_title(f"N = {stats['count']}, D50 = {stats['d50']:.3g} {stats['unit']}", fontsize=9)
+        unit = stats["unit"] if stats else "px"
+        axes.set_xlabel(f"equivalent diameter ({unit})")
+        axes.set_ylabel("particles")
+        self.histogram.canvas.draw_idle()
+
+    # -- selection, both ways --------------------------------------------------------------
+
+    def _row_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if self._syncing or not rows or self.layer.value is None:
+            return
+        row = self.particles.iloc[rows[0].row()]
+        layer = self.layer.value
+        self._syncing = True
+        layer.selected_label = int(row["label"])
+        self._syncing = False
+        scale = np.asarray(layer.scale[-2:])
+        centre = np.array([row["centroid_y"], row["centroid_x"]]) * scale + np.asarray(layer.translate[-2:])
+        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
+        camera.center = (*camera.center[:-2], *centre)
+
+    def _label_picked(self, *_) -> None:
+        if self._syncing or self.particles.empty:
+            return
+        matches = np.flatnonzero(self.particles["label"].to_numpy() == self.layer.value.selected_label)
+        self._syncing = True
+        if len(matches):
+            self.table.selectRow(int(matches[0]))
+        else:
+            self.table.clearSelection()
+        self._syncing = False
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export_csv(self, path: str | Path) -> Path:
+        self.particles.to_csv(path, index=False)
+        return Path(path)
+
+    def export_png(self, path: str | Path) -> Path:
+        self.histogram.figure.savefig(path, dpi=150)
+        return Path(path)
+
+    def _ask_and_export(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"particles.{kind}", f"*.{kind}")
+        if path:
+            (self.export_csv if kind == "csv" else self.export_png)(path)
