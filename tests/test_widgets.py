@@ -30,8 +30,8 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
     widget.image.value = layer
     assert widget.run() is not None
     _wait(qtbot, widget)
-    qtbot.waitUntil(lambda: "synthetic TEM labels" in viewer.layers, timeout=10_000)
-    labels = viewer.layers["synthetic TEM labels"]
+    qtbot.waitUntil(lambda: "synthetic TEM classical" in viewer.layers, timeout=10_000)
+    labels = viewer.layers["synthetic TEM classical"]
     assert labels.data.dtype == np.uint32 and labels.data.shape == image.shape
     assert labels.data.max() >= 15
     assert tuple(labels.scale) == (0.5, 0.5)
@@ -45,9 +45,9 @@ def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):
     widget = SegmentWidget(viewer)
     widget.run()
     _wait(qtbot, widget)
-    qtbot.waitUntil(lambda: "video labels" in viewer.layers, timeout=10_000)
-    assert viewer.layers["video labels"].data.shape == (6, 160, 160)
-    viewer.layers.remove("video labels")
+    qtbot.waitUntil(lambda: "video classical" in viewer.layers, timeout=10_000)
+    assert viewer.layers["video classical"].data.shape == (6, 160, 160)
+    viewer.layers.remove("video classical")
     viewer.add_image(np.repeat(video.frames, 50, axis=0), name="long video")
     widget.image.value = viewer.layers["long video"]
     widget.run()
@@ -55,7 +55,7 @@ def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):
     _wait(qtbot, widget)
     assert widget.controls.status.value == "cancelled"
     assert widget.controls.run_button.enabled
-    assert "long video labels" not in viewer.layers
+    assert "long video classical" not in viewer.layers
 
 
 @pytest.mark.parametrize("name", ["swin-unet", "vmamba"])
@@ -77,8 +77,8 @@ def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, nam
     assert widget.options()["refine_edges"] is False
     widget.run()
     _wait(qtbot, widget, timeout=120_000)
-    qtbot.waitUntil(lambda: "video labels" in viewer.layers, timeout=10_000)
-    labels = viewer.layers["video labels"].data
+    qtbot.waitUntil(lambda: f"video {name}" in viewer.layers, timeout=10_000)
+    labels = viewer.layers[f"video {name}"].data
     assert labels.shape == (2, 256, 256) and all(labels[t].max() >= 4 for t in range(2))
 
 
@@ -167,9 +167,9 @@ def test_segment_widget_efficientsam_points_live(make_napari_viewer, qtbot, sam_
     assert points.ndim == 2 and "label" in points.features
     widget.option("min_size").value = 0
     points.add(np.array([[60.0, 60.0]]))  # live update starts a run
-    qtbot.waitUntil(lambda: "crop labels" in viewer.layers, timeout=60_000)
+    qtbot.waitUntil(lambda: "crop efficientsam-tiny" in viewer.layers, timeout=60_000)
     _wait(qtbot, widget)
-    labels = viewer.layers["crop labels"].data
+    labels = viewer.layers["crop efficientsam-tiny"].data
     assert labels.shape == (256, 256) and labels.max() <= 1
     assert not widget.weights.native.isHidden()
     default = widget.segmenter()
@@ -245,3 +245,77 @@ def test_measurements_dock_table_selection_histogram_and_export(make_napari_view
     assert widget.table.rowCount() == before + 1
     assert widget.export_csv(tmp_path / "p.csv").read_text().startswith("label,area,")
     assert widget.export_png(tmp_path / "h.png").stat().st_size > 5_000
+
+
+def _idle(qtbot, widget, timeout=120_000):
+    """Until no run is busy and none is waiting (live prompting coalesces events)."""
+    qtbot.waitUntil(lambda: widget.controls.worker is None and not widget._rerun, timeout=timeout)
+
+
+def test_live_prompts_keep_up_add_move_delete_and_negative(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """Three quick clicks give three particles; a move, a delete and a negative point each give
+    the right labels; a point outside the image is left out, not an error on every click."""
+    from napari_temseg.synth import synth_image
+
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))  # the shipped weights
+    sample = synth_image((256, 256), 10, radius=(12, 16), touching=0.0, seed=4)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(sample.image, name="crop")
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.image.value = layer
+    widget.model.value = "efficientsam-tiny"
+    points = widget.add_points_layer()
+    assert points.mode == "add"
+    centres = [np.argwhere(sample.labels == i).mean(0) for i in (1, 2, 3)]
+    for centre in centres:  # quickly: the 2nd and 3rd arrive while the 1st run is busy
+        points.add(centre)
+    _idle(qtbot, widget)
+    result = viewer.layers["crop efficientsam-tiny"]
+    found = {int(sample.labels[tuple(np.round(c).astype(int))]) for c in centres}
+    assert result.data.max() == 3 and found == {1, 2, 3}
+    hits = [result.data[tuple(np.round(c).astype(int))] for c in centres]
+    assert len(set(hits)) == 3 and 0 not in hits
+    moved = points.data.copy()
+    moved[2] = np.argwhere(sample.labels == 4).mean(0)  # drag the third point to particle 4
+    points.data = moved
+    _idle(qtbot, widget)
+    assert result.data[tuple(np.round(moved[2]).astype(int))] > 0
+    assert result.data[tuple(np.round(centres[2]).astype(int))] == 0
+    points.selected_data = {0}
+    points.remove_selected()
+    _idle(qtbot, widget)
+    assert result.data.max() == 2 and result.data[tuple(np.round(centres[0]).astype(int))] == 0
+    widget.point_label.value = "negative"
+    points.add(np.argwhere(sample.labels == 5).mean(0))
+    _idle(qtbot, widget)
+    assert list(points.features["label"])[-1] == "negative" and result.data.max() == 2
+    widget.point_label.value = "positive"
+    points.add(np.array([-20.0, -20.0]))  # off the image
+    _idle(qtbot, widget)
+    assert "outside the image" in widget.controls.status.value and result.data.max() == 2
+    assert "crop efficientsam-tiny [2]" not in viewer.layers  # live updates stay in one layer
+
+
+def test_each_run_keeps_its_result_and_errors_show_once(make_napari_viewer, qtbot, monkeypatch):
+    import napari.utils.notifications as notifications
+
+    viewer = make_napari_viewer()
+    image, meta, _ = sample_image()[0]
+    viewer.add_image(image[:200, :200], name="crop")
+    widget = SegmentWidget(viewer)
+    for _ in range(2):
+        widget.run()
+        _wait(qtbot, widget)
+    assert {"crop classical", "crop classical [2]"} <= {layer.name for layer in viewer.layers}
+    widget.replace.value = True
+    widget.run()
+    _wait(qtbot, widget)
+    assert "crop classical [3]" not in viewer.layers
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    widget.diameter.value = "12nm"  # no pixel size known: an input error inside the run
+    widget.run()
+    _wait(qtbot, widget)
+    assert len(shown) == 1 and "pixel size is unknown" in shown[0]
+    assert widget.controls.status.value.startswith("error:") and widget.controls.run_button.enabled

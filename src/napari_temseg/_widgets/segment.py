@@ -1,9 +1,14 @@
 """Segment particles: image layer + model -> Labels layer with one ID per particle.
 
-For EfficientSAM the widget also takes point prompts from a Points layer (a
-`label` feature positive/negative, an optional `object` feature) and, with
-"live" on, re-segments as points change: the image embedding is cached, so
-only the decoder runs again.
+Each run makes a layer named "<image> <model>" (a number added when one exists, unless
+"replace" is on), so models can be compared side by side and edits are never
+overwritten. For a prompted model (EfficientSAM) the widget takes point prompts from a
+Points layer (a `label` feature positive/negative, an optional `object` feature): with
+"live" on, every completed add/move/delete re-segments; events that arrive while a run
+is busy are coalesced into one more run with the latest points; the image embedding is
+cached, so only the decoder runs again. New points are positive or negative as the
+widget says; Shift-click adds a negative one. The model is built in the worker, so the
+viewer never freezes while weights load.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ from ._runner import WorkerControls
 PROMPT_OPTIONS = ("mode", "points", "boxes")
 
 
-def segment_job(data, segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
+def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
     """Generator: yields (done, total), returns (uint32 labels shaped like the image less RGB,
     a one-line summary of what was found and decided).
 
+    get_segmenter: called here, in the worker (building a model loads its weights).
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
     """
     from ..segmentation import Segmentation, segment_image, stack_options
 
+    segmenter = get_segmenter()
     if not is_2d:
         options = stack_options(data, segmenter, options)
 
@@ -86,14 +93,22 @@ class SegmentWidget(Container):
                                      "grid: a grid of points; refine: the detector's boxes")
         self.points = layer_picker(napari_viewer, "points", "points")
         self.new_points = PushButton(text="New points layer")
+        self.point_label = ComboBox(label="next point", choices=["positive", "negative"], value="positive",
+                                    tooltip="the label of points you add (Shift-click adds a negative one)")
         self.live = CheckBox(text="live update", value=True)
-        self.prompt_widgets = [self.mode, self.points, self.new_points, self.live]
+        self.prompt_widgets = [self.mode, self.points, self.new_points, self.point_label, self.live]
         self.weights = ComboBox(label="weights", choices=self._weight_choices, value="default",
                                 tooltip="default: the shipped weights (or official ones you imported); "
                                         "the others are shipped variants (see the model's card in docs/)")
+        self.replace = CheckBox(text="replace the previous result", value=False,
+                                tooltip="off: every run makes a new layer, so results (and your edits) are kept")
         self.controls = WorkerControls("Run")
         self.extend([self.image, self.model, self.polarity, self.diameter, self.weights, *self.panels.values(),
-                     *self.prompt_widgets, self.controls])
+                     *self.prompt_widgets, self.replace, self.controls])
+        self._live_layer = None  # the layer live prompting updates
+        self._rerun = False  # points changed while a run was busy
+        self.controls.when_idle.append(self._run_again_if_needed)
+        self.point_label.changed.connect(self._set_point_label)
         self.controls.run_button.clicked.connect(self.run)
         self.model.changed.connect(self._show_model_options)
         self.new_points.clicked.connect(self.add_points_layer)
@@ -136,7 +151,8 @@ class SegmentWidget(Container):
         return options
 
     def segmenter(self):
-        """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm)."""
+        """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm);
+        called in the worker, so loading never freezes the viewer."""
         name = self.model.value
         variant = None if self.weights.value == "default" else self.weights.value
         if (name, variant) not in self._models:
@@ -146,72 +162,117 @@ class SegmentWidget(Container):
     # -- points ------------------------------------------------------------------------------
 
     def add_points_layer(self):
-        """A Points layer with the features prompts need, in the image's dimensions."""
+        """A Points layer with the features prompts need, in the image's dimensions, in add mode."""
         image = self.image.value
         ndim = image.ndim if image is not None else 2
         layer = self.viewer.add_points(
             np.empty((0, ndim)), name="prompts", ndim=ndim,
             features={"label": np.array([], dtype=object), "object": np.array([], dtype=float)},
-            feature_defaults={"label": "positive", "object": np.nan},
+            feature_defaults={"label": self.point_label.value, "object": np.nan},
             face_color="label", face_color_cycle=["lime", "red"], size=8,
             scale=image.scale if image is not None else None,
             translate=image.translate if image is not None else None,
         )
         self.points.value = layer
         self.mode.value = "prompt"
+        layer.mode = "add"
         return layer
+
+    def _set_point_label(self, *_) -> None:
+        if self.points.value is not None:
+            self.points.value.feature_defaults["label"] = self.point_label.value
+
+    def _shift_for_negative(self, layer, event):
+        """Before napari adds a clicked point: negative while Shift is held, else the widget's choice."""
+        if layer.mode == "add":
+            layer.feature_defaults["label"] = "negative" if "Shift" in event.modifiers else self.point_label.value
+        yield
 
     def _watch_points(self, *_) -> None:
         if self._watched is not None:
             self._watched.events.data.disconnect(self._on_points_changed)
+            if self._shift_for_negative in self._watched.mouse_drag_callbacks:
+                self._watched.mouse_drag_callbacks.remove(self._shift_for_negative)
         self._watched = self.points.value
         if self._watched is not None:
             self._watched.events.data.connect(self._on_points_changed)
+            self._watched.mouse_drag_callbacks.insert(0, self._shift_for_negative)
 
-    def _on_points_changed(self, *_) -> None:
-        ready = self.controls.worker is None and len(self.points.value.data)
-        if self.live.value and self.mode.value == "prompt" and self.prompted and ready:
-            self.run()
+    def _on_points_changed(self, event=None) -> None:
+        """Re-segment after every completed add/move/delete; while a run is busy, remember to
+        run once more when it ends (the latest points win)."""
+        if getattr(event, "action", None) in ("adding", "changing", "removing"):
+            return  # the points are not stored yet: wait for the event that follows
+        if not (self.live.value and self.mode.value == "prompt" and self.prompted):
+            return
+        if self.controls.worker is not None:
+            self._rerun = True
+        else:
+            self.run(live=True)
+
+    def _run_again_if_needed(self) -> None:
+        if self._rerun:
+            self._rerun = False
+            self.run(live=True)
 
     def prompts(self, image_layer) -> dict | None:
+        """Prompts per frame from the Points layer; points outside the image are left out
+        (said in the status line) rather than failing every later click."""
         if not self.prompted or self.mode.value != "prompt":
             return None
         layer = self.points.value
         if layer is None:
             raise TemsegError("prompt mode needs a Points layer: press 'New points layer' and click particles")
-        prompts = points_to_prompts(layer.data, layer.features, image_layer.ndim)
+        data, features = layer.data, layer.features
+        spatial = image_layer.data.shape[:-1] if image_layer.rgb else image_layer.data.shape
+        inside = np.all((data[:, -2:] >= 0) & (data[:, -2:] < np.array(spatial[-2:])), axis=1)
+        self._outside = int((~inside).sum())
+        prompts = points_to_prompts(data[inside], features[inside].reset_index(drop=True), image_layer.ndim)
         if not prompts:
-            raise TemsegError("the Points layer is empty: click at least one particle")
+            raise TemsegError("no points on the image: click at least one particle")
         return prompts
 
     # -- run ---------------------------------------------------------------------------------
 
-    def run(self):
-        """Start segmentation of the chosen layer; returns the worker (tests wait on it)."""
-        from napari.utils.notifications import show_error
+    def result_layer_name(self, image_name: str) -> str:
+        """"<image> <model>", numbered when such a layer exists (unless it is to be replaced)."""
+        base = f"{image_name} {self.model.value}"
+        if self.replace.value or base not in self.viewer.layers:
+            return base
+        k = 2
+        while f"{base} [{k}]" in self.viewer.layers:
+            k += 1
+        return f"{base} [{k}]"
 
+    def run(self, live: bool = False):
+        """Start segmentation of the chosen layer; returns the worker (tests wait on it).
+        live: a re-run for changed prompts, which updates the layer of the live session."""
         layer = self.image.value
         if layer is None:
-            show_error("add or open an image layer first")
+            self.controls.fail("add or open an image layer first")
             return None
+        self._outside = 0
         try:
             options = self.options()
             prompts = self.prompts(layer)
-            segmenter = self.segmenter()
         except TemsegError as err:
-            show_error(str(err))
+            self.controls.fail(str(err))
             return None
         is_2d = layer.ndim == 2
-        name = f"{layer.name} labels"
+        reuse = live and self._live_layer is not None and self._live_layer in self.viewer.layers
+        name = self._live_layer.name if reuse else self.result_layer_name(layer.name)
+        outside = self._outside
 
         def show_labels(result):
             labels, summary = result
-            if name in self.viewer.layers:  # live updates replace the previous result
+            if name in self.viewer.layers:
                 self.viewer.layers[name].data = labels
             else:
                 self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate)
-            if self.points.value is not None and prompts is not None:
-                self.viewer.layers.selection.active = self.points.value
-            return summary
+            if prompts is not None:
+                self._live_layer = self.viewer.layers[name]
+                if self.points.value is not None:
+                    self.viewer.layers.selection.active = self.points.value
+            return summary + (f"; {outside} point(s) outside the image left out" if outside else "")
 
-        return self.controls.start(segment_job, (layer.data, segmenter, options, is_2d, prompts), show_labels)
+        return self.controls.start(segment_job, (layer.data, self.segmenter, options, is_2d, prompts), show_labels)
