@@ -102,7 +102,7 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot):
     _wait(qtbot, widget)
     qtbot.waitUntil(lambda: "video lineage" in viewer.layers, timeout=10_000)
     labels = viewer.layers["video tracked"]
-    assert not isinstance(labels.data, np.ndarray)  # backed by the zarr store on disk, not loaded
+    assert isinstance(labels.data, np.ndarray)  # editable: in memory, as it fits (io.editable_labels)
     events = labels.metadata["temseg"]["events"]
     assert len(events) == 1
     assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
@@ -130,7 +130,10 @@ def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtb
     assert widget.current == 0 or widget.current == len(result.events) - 2
     widget.out_dir.value = tmp_path / "reviewed"
     widget.save()
-    assert (tmp_path / "reviewed" / "events.csv").read_text().count("\n") == len(result.events)
+    saved = (tmp_path / "reviewed" / "events.csv").read_text()
+    assert saved.count("\n") == len(result.events) and saved.splitlines()[0].endswith(",status")
+    review = (tmp_path / "reviewed" / "review.csv").read_text()
+    assert review.rstrip().endswith("rejected") and review.count("\n") == len(result.events) + 1
 
 
 def test_review_retrack_after_an_edit(tracked_viewer):
@@ -213,10 +216,13 @@ def test_results_folder_opens_for_review(make_napari_viewer, tmp_path, small_vid
 
     write_track_dir(tmp_path / "run", small_video.labels, small_video.events)
     viewer = make_napari_viewer()
-    [layer] = viewer.open(str(tmp_path / "run"), plugin="napari-temseg")
+    layer, lineage = viewer.open(str(tmp_path / "run"), plugin="napari-temseg")
     assert layer.metadata["temseg"]["events"] == small_video.events
+    assert lineage._type_string == "tracks" and set(lineage.graph) == {e["child"] for e in small_video.events}
+    layer.paint((5, 100, 100), 999)  # the user fixes a frame: tracked labels take edits
+    assert layer.data[5, 100, 100] == 999
     widget = FusionReviewWidget(viewer)
-    widget.labels_layer.value = layer
+    assert widget.labels_layer.value is layer  # the picker chooses tracked results, not other labels
     assert widget.table.rowCount() == len(small_video.events)
 
 
@@ -319,3 +325,39 @@ def test_each_run_keeps_its_result_and_errors_show_once(make_napari_viewer, qtbo
     _wait(qtbot, widget)
     assert len(shown) == 1 and "pixel size is unknown" in shown[0]
     assert widget.controls.status.value.startswith("error:") and widget.controls.run_button.enabled
+
+
+def test_track_widget_resumes_and_its_labels_take_a_brush_stroke_then_save_and_retrack(
+        make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=20, shape=(192, 192), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=6)
+    viewer.add_image(video.frames, name="heating", scale=(1, 0.5, 0.5))
+    widget = TrackWidget(viewer)
+    widget.out_dir.value = tmp_path / "run"
+    widget.model_options.value = "sigma=2"
+    widget.run()
+    _wait(qtbot, widget, timeout=300_000)
+    assert widget.controls.status.value.startswith("20 frames") and "results in" in widget.controls.status.value
+    labels = viewer.layers["heating tracked"]
+    assert isinstance(labels.data, np.ndarray)  # in memory: editable
+    viewer.layers.remove(labels)
+    viewer.layers.remove("heating lineage")
+    widget.run()  # the same run: resumed (complete), not recomputed or refused
+    _wait(qtbot, widget)
+    assert "heating tracked" in viewer.layers and not widget.controls.status.value.startswith("error")
+    labels = viewer.layers["heating tracked"]
+    labels.paint((10, 40, 40), 777, refresh=True)  # a brush stroke on frame 10
+    assert labels.data[10, 40, 40] == 777
+    review = FusionReviewWidget(viewer)
+    assert review.labels_layer.value is labels
+    review.out_dir.value = tmp_path / "reviewed"
+    review.save()
+    import zarr
+
+    saved = zarr.open_array(str(tmp_path / "reviewed" / "labels.zarr"), mode="r")
+    assert saved[10, 40, 40] == 777 and (tmp_path / "reviewed" / "tracks.csv").read_text().count("_nm") >= 1
+    step = list(viewer.dims.current_step)
+    step[0] = 10
+    viewer.dims.current_step = tuple(step)
+    review.retrack()  # re-track from the edited frame: the edit is kept, later frames follow it
+    assert labels.data[10, 40, 40] == 777

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import TemsegError
 from .io.stacks import TEM_FORMATS
 
 STACK_SUFFIXES = (".tif", ".tiff", *TEM_FORMATS)
@@ -26,13 +25,12 @@ def get_reader(path: str | list[str]):
 
 
 def read_video(path: str) -> list[tuple]:
-    """An image layer: (T, Y, X) stacks lazily, single images as arrays; scale in nm when known."""
+    """An image layer: (T, Y, X) stacks lazily, single images as arrays; scale in nm when known.
+    A file that cannot be read raises TemsegError, whose message napari shows (the reason,
+    not only "no data")."""
     from .io import open_video
 
-    try:
-        video = open_video(path)
-    except TemsegError:
-        return []
+    video = open_video(path)
     meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm, **video.metadata}}}
     if video.data.shape[0] == 1:
         return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, "image")]
@@ -40,9 +38,21 @@ def read_video(path: str) -> list[tuple]:
 
 
 def read_track_results(path: str) -> list[tuple]:
-    """Tracked labels (lazy zarr) with their fusion events, ready for the review widget."""
-    from .io import open_track_dir
+    """Tracked labels (editable: `io.editable_labels`) with their fusion events, ready for the
+    review widget, and a Tracks layer whose graph records the fusions."""
+    import pandas as pd
 
-    labels, events = open_track_dir(path)
+    from .io import editable_labels, open_track_dir
+    from .tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
+
+    _, events = open_track_dir(path)
+    labels = editable_labels(path)
+    name = Path(path).name
+    table_file = Path(path) / "tracks.csv"
+    table = pd.read_csv(table_file, usecols=["frame", "track_id", "y", "x"]) if table_file.is_file() else \
+        tracks_table(labels)
     meta = {"temseg": {"events": events, "source": str(path)}}
-    return [(labels, {"name": f"{Path(path).name} tracks", "metadata": meta}, "labels")]
+    return [
+        (labels, {"name": f"{name} tracked", "metadata": meta}, "labels"),
+        (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events)}, "tracks"),
+    ]

@@ -18,7 +18,7 @@ from napari_matplotlib.base import NapariMPLWidget
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..analysis import measure, size_statistics
-from ._layers import layer_picker
+from ._layers import camera, layer_picker
 
 #: Table columns shown (the CSV export has every column of `analysis.measure`).
 SHOWN = ["label", "equivalent_diameter", "area", "aspect_ratio", "circularity", "solidity", "touches_border"]
@@ -144,8 +144,8 @@ class MeasurementsWidget(QWidget):
         self._syncing = False
         scale = np.asarray(layer.scale[-2:])
         centre = np.array([row["centroid_y"], row["centroid_x"]]) * scale + np.asarray(layer.translate[-2:])
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
-        camera.center = (*camera.center[:-2], *centre)
+        view = camera(self.viewer)
+        view.center = (*view.center[:-2], *centre)
 
     def _label_picked(self, *_) -> None:
         if self._syncing or self.particles.empty:

@@ -7,15 +7,18 @@ The event list lives in the tracked Labels layer's metadata["temseg"]["events"]
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 from magicgui.widgets import Container, FileEdit, Label, PushButton
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from ..errors import TemsegError
 from ..io import write_track_dir
-from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
+from ..tracking.lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, reject_fusion, retrack_from
-from ._layers import layer_picker
+from ._layers import camera, layer_picker
 
 HIGHLIGHT = "fusion highlight"
 COLUMNS = ["frame", "child", "parents", "status"]
@@ -27,18 +30,20 @@ class FusionReviewWidget(Container):
     def __init__(self, napari_viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.labels_layer = layer_picker(napari_viewer, "labels", "tracked labels", ndim=(3,))
+        self.labels_layer = layer_picker(napari_viewer, "labels", "tracked labels", ndim=(3,), prefer=has_events)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         buttons = {name: PushButton(text=name) for name in ("Previous", "Next", "Accept", "Reject", "Re-track from this frame", "Save")}
-        self.out_dir = FileEdit(label="save to", mode="d")
+        self.out_dir = FileEdit(label="save to", mode="d", value="",
+                                tooltip="empty: the results folder the layer came from, else you are asked")
         self.status = Label(value="")
         self.extend([self.labels_layer, *buttons.values(), self.out_dir, self.status])
         self.native.layout().insertWidget(1, self.table)
         self.accepted: set[tuple] = set()
+        self.rejected: list[dict] = []
         self.current = -1
         self.labels_layer.changed.connect(self.refresh)
         self.table.itemSelectionChanged.connect(self._on_select)
@@ -108,7 +113,7 @@ class FusionReviewWidget(Container):
         self.viewer.dims.current_step = tuple(step)
         y, x = event_centre(data, ev)
         scale, translate = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
-        self.viewer.camera.center = tuple(np.array([y, x]) * scale + translate)
+        camera(self.viewer).center = tuple(np.array([y, x]) * scale + translate)
         self._highlight(data, ev, layer)
         layer.selected_label = ev["child"]
         if self.table.currentRow() != index:
@@ -133,7 +138,7 @@ class FusionReviewWidget(Container):
             self.viewer.layers.remove(HIGHLIGHT)
         self.viewer.add_points(
             np.array(points), name=HIGHLIGHT, face_color=colours, size=12, symbol="ring",
-            out_of_slice_display=True, **kwargs,
+            projection_mode="all", **kwargs,
         )
         self.viewer.layers.selection.active = layer
 
@@ -171,6 +176,7 @@ class FusionReviewWidget(Container):
 
         def do():
             labels = np.array(self.labels_layer.value.data, dtype=np.uint32)
+            self.rejected.append(self.events[self.current])
             events = reject_fusion(labels, self.events, self.current)
             self._set_events(events, labels)
             self.current = min(self.current, len(events) - 1)
@@ -187,11 +193,41 @@ class FusionReviewWidget(Container):
 
         self._guard(do, need_event=False)
 
+    def save_folder(self) -> Path | None:
+        """The chosen folder, else the results folder the layer came from, else one the user picks."""
+        chosen = str(self.out_dir.value).strip()
+        if chosen and chosen != ".":
+            return Path(chosen)
+        source = self.labels_layer.value.metadata.get("temseg", {}).get("source")
+        if source:
+            return Path(source)
+        from qtpy.QtWidgets import QFileDialog
+
+        picked = QFileDialog.getExistingDirectory(self.native, "Save the reviewed results to")
+        return Path(picked) if picked else None
+
     def save(self) -> None:
-        """Write the reviewed results in the layout `temseg track` uses."""
+        """Write the reviewed results in the layout `temseg track` uses (nm columns where the
+        layer's scale carries the pixel size), with each event's review status in events.csv
+        and every decision, rejections included, in review.csv."""
 
         def do():
-            out = write_track_dir(self.out_dir.value, np.asarray(self.labels_layer.value.data), self.events)
+            out = self.save_folder()
+            if out is None:
+                return
+            layer = self.labels_layer.value
+            pixel = float(layer.scale[-1]) if layer.scale[-1] != 1 else None
+            write_track_dir(out, np.asarray(layer.data), self.events, pixel)
+            status = ["accepted" if (e["frame"], e["child"]) in self.accepted else "to review" for e in self.events]
+            table = events_table(self.events).assign(status=status)
+            table.to_csv(out / "events.csv", index=False)
+            rejected = events_table(self.rejected).assign(status="rejected")
+            pd.concat([table, rejected], ignore_index=True).to_csv(out / "review.csv", index=False)
             self.status.value = f"saved to {out}"
 
         self._guard(do, need_event=False)
+
+
+def has_events(layer) -> bool:
+    """Whether a Labels layer holds tracking results (fusion events in its metadata)."""
+    return "events" in layer.metadata.get("temseg", {})

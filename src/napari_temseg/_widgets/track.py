@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, FileEdit, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
 
-from ..io import Video, open_track_dir
+from ..cli import parse_option
+from ..errors import TemsegError
+from ..io import Video, editable_labels, open_track_dir
 from ..models import available_models
 from ..models.specs import DEFAULT_MODEL
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
@@ -36,9 +37,11 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
 class TrackWidget(Container):
     """Plugins > napari-temseg > Track particles.
 
-    Runs the chunked, resumable pipeline into a results folder (a temporary one by
-    default) and shows the result lazily from its zarr store, so long or lazy
-    (dask) videos are never loaded whole.
+    Runs the chunked, resumable pipeline into a results folder and shows the result as
+    editable layers (`io.editable_labels`). A folder holding an earlier run of the same
+    video and settings is resumed; one of another run is replaced only when "overwrite" is
+    on. Without a chosen folder, results go to napari-temseg's cache, one folder per layer
+    name, created when a run starts.
     """
 
     def __init__(self, napari_viewer) -> None:
@@ -46,29 +49,59 @@ class TrackWidget(Container):
         self.viewer = napari_viewer
         self.image = layer_picker(napari_viewer, "image", "video (T, Y, X)", ndim=(3,))
         self.model = ComboBox(label="model", choices=available_models(), value=DEFAULT_MODEL)
+        self.method = ComboBox(label="method", choices=["link", "propagate"], value="link",
+                               tooltip="link: segment every frame, then link; propagate: a prompted model "
+                                       "follows each particle from frame to frame")
+        self.weights = LineEdit(label="weights", value="", tooltip="a weights file or shipped variant (empty: default)")
+        self.model_options = LineEdit(label="options", value="",
+                                      tooltip="model options as on the command line, e.g. sigma=2 conf=0.3")
         self.fusion_frames = SpinBox(label="fusion after (frames)", value=6, min=1, max=100)
         self.max_gap = SpinBox(label="max gap (frames)", value=3, min=0, max=100)
-        self.out_dir = FileEdit(label="results folder", mode="d", value=tempfile.mkdtemp(prefix="temseg-"))
+        self.out_dir = FileEdit(label="results folder", mode="d", value="",
+                                tooltip="empty: a folder in napari-temseg's cache, named after the layer")
+        self.overwrite = CheckBox(text="overwrite another run in the folder", value=False)
         self.controls = WorkerControls("Track")
-        self.extend([self.image, self.model, self.fusion_frames, self.max_gap, self.out_dir, self.controls])
+        self.extend([self.image, self.model, self.method, self.weights, self.model_options, self.fusion_frames,
+                     self.max_gap, self.out_dir, self.overwrite, self.controls])
         self.controls.run_button.clicked.connect(self.run)
 
-    def run(self):
-        from napari.utils.notifications import show_error
+    def results_folder(self, layer_name: str) -> Path:
+        chosen = str(self.out_dir.value).strip()
+        if chosen and chosen != ".":
+            return Path(chosen)
+        from ..models.weights import cache_dir
 
+        return cache_dir() / "tracks" / "".join(c if c.isalnum() or c in "-_" else "_" for c in layer_name)
+
+    def run(self):
         layer = self.image.value
         if layer is None:
-            show_error("open a (T, Y, X) image stack first")
+            self.controls.fail("open a (T, Y, X) image stack first")
             return None
-        options = {"fusion_min_frames": int(self.fusion_frames.value), "max_gap": int(self.max_gap.value)}
+        try:
+            options = dict(parse_option(text) for text in self.model_options.value.split())
+        except TemsegError as err:
+            self.controls.fail(str(err))
+            return None
+        options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
         pixel = float(layer.scale[-1]) if layer.scale[-1] != 1 else None
         video = Video(layer.data, pixel, "")
-        out = Path(self.out_dir.value)
+        out = self.results_folder(layer.name)
 
         def add_layers(summary: RunSummary):
-            labels, events = open_track_dir(summary.out)
+            _, events = open_track_dir(summary.out)
             table = pd.read_csv(summary.out / "tracks.csv", usecols=["frame", "track_id", "y", "x"])
-            show_tracks(self.viewer, labels, events, layer.scale, layer.translate, layer.name, table)
+            show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, layer.name,
+                        table)
+            skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
+            resumed = f" (resumed at frame {summary.resumed_from})" if summary.resumed_from else ""
+            return f"{summary.frames} frames, {len(events)} fusion(s){resumed}{skipped}; results in {summary.out}"
 
-        args = (video, out, self.model.value, options, 16, True)
-        return self.controls.start(iter_track_video, args, add_layers)
+        kwargs = dict(model=self.model.value, options=options, overwrite=bool(self.overwrite.value),
+                      method=self.method.value, weights=self.weights.value.strip() or None)
+        return self.controls.start(_track_job, (video, out, kwargs), add_layers)
+
+
+def _track_job(video: Video, out: Path, kwargs: dict):
+    """`iter_track_video` with keyword arguments, as a job for the worker."""
+    return (yield from iter_track_video(video, out, **kwargs))

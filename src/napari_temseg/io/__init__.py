@@ -1,13 +1,14 @@
 """Reading micrographs and stacks, writing labels and tracking results."""
 
 from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff
-from .results import open_track_dir, read_track_dir, write_track_dir
+from .results import editable_labels, open_track_dir, read_track_dir, write_track_dir
 from .stacks import TEM_FORMATS, Video, open_video, read_micrograph
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "TEM_FORMATS",
     "Video",
+    "editable_labels",
     "open_track_dir",
     "open_video",
     "read_image",

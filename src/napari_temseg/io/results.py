@@ -80,3 +80,20 @@ def read_track_dir(path: str | Path) -> tuple[np.ndarray, list[dict]]:
     """(labels in memory, events) of a tracking results folder."""
     labels, events = open_track_dir(path)
     return np.asarray(labels[:]), events
+
+
+#: Tracked labels up to this size are loaded into memory to be edited; larger ones are edited
+#: in their results folder's own store (opened for writing).
+EDITABLE_IN_MEMORY = 2 * 2**30
+
+
+def editable_labels(path: str | Path):
+    """The tracked labels of a results folder as something napari can paint on: an array in
+    memory when it fits (edits stay in the viewer until saved), else the folder's zarr store
+    opened for writing (edits land in the results at once)."""
+    import zarr
+
+    labels, _ = open_track_dir(path)
+    if labels.nbytes <= EDITABLE_IN_MEMORY:
+        return np.asarray(labels[:])
+    return zarr.open_array(str(Path(path) / "labels.zarr"), mode="r+")
