@@ -52,3 +52,25 @@ def test_sample_data_and_reader(tmp_path):
 
 
 import numpy as np  # noqa: E402
+
+
+def test_reader_claims_its_formats_and_result_folders_only(tmp_path):
+    """No catch-all pattern: a PNG or CSV dropped on napari is not offered to this reader
+    (napari would ask which reader to use for every file); folders are, and only result
+    folders are read."""
+    import npe2
+
+    from napari_temseg._reader import get_reader
+
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+
+    def ours(path):
+        return [r.command for r in pm.iter_compatible_readers([str(path)]) if r.command.startswith("napari-temseg")]
+
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "b.csv").write_text("x")
+    (tmp_path / "c.tif").write_bytes(b"")
+    assert ours(tmp_path / "a.png") == [] and ours(tmp_path / "b.csv") == []
+    assert ours(tmp_path / "c.tif") == ["napari-temseg.get_reader"]
+    assert ours(tmp_path) == ["napari-temseg.get_reader"] and get_reader(str(tmp_path)) is None
