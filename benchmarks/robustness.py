@@ -63,14 +63,17 @@ def main() -> None:
     parser.add_argument("--regime", default="heldout", choices=["heldout", "train"])
     parser.add_argument("--conditions", default="all", help="names separated by ';', or all")
     parser.add_argument("--out", help="also write the table to this markdown file")
+    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
+                        help="weights for a model instead of its default (repeatable)")
     args = parser.parse_args()
     names = available_models() if args.models == "all" else args.models.split(",")
     conditions = list(CONDITIONS) if args.conditions == "all" else args.conditions.split(";")
     data = {c: list(condition_images(c, args.per_condition, args.regime)) for c in conditions}
     lines = ["| model | condition | instance F1@0.5 | foreground IoU | s/image |", "|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
+    weights = dict(item.split("=", 1) for item in args.weights)
     for name in names:
-        model = load_model(name)
+        model = load_model(name, weights=weights.get(name))
         for condition, samples in data.items():
             start = time.perf_counter()
             results = [(segment_image(s.image, model, **model_options(name)), s.labels) for s in samples]

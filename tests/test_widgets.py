@@ -68,7 +68,7 @@ def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, nam
     widget = SegmentWidget(viewer)
     widget.model.value = name
     shown = lambda w: not w.native.isHidden()  # noqa: E731 - the viewer window itself is not shown
-    assert shown(widget.option("threshold")) and shown(widget.option("core"))
+    assert shown(widget.option("threshold")) and shown(widget.option("centre_depth"))
     assert not shown(widget.panels["yolov8n-seg"])
     widget.option("threshold").value = 0.6
     assert widget.options()["threshold"] == pytest.approx(0.6)

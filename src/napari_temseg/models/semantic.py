@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
-from ..instances import SEMANTIC_SPLIT_DEPTH, centre_to_instances, probability_to_instances
+from ..instances import CENTRE_DEPTH, SEMANTIC_SPLIT_DEPTH, centre_to_instances, probability_to_instances
 from ..preprocess import prepare_input
 from ..rescale import DEFAULT_RADIUS_RANGE
 from .edge_refiner import finish_edges
@@ -129,13 +129,14 @@ class SemanticSegmenter:
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
-                refine_edges: bool | str = True, core: float = 0.5) -> np.ndarray:
+                refine_edges: bool | str = True, centre_depth: float = CENTRE_DEPTH) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]: foreground at
-        `threshold`; touching particles split at the centre map's `core` level
-        (instance-aware networks) or at necks `split_depth` deep (foreground-only ones)."""
+        `threshold`; touching particles split at valleys of the centre map `centre_depth`
+        deep (instance-aware networks) or at necks `split_depth` deep (foreground-only ones)."""
         maps = self.probability(image, overlap, batch, precision)
         if len(maps) > 1:
-            labels = centre_to_instances(maps[0], maps[1], threshold=threshold, core=core, min_size=min_size)
+            labels = centre_to_instances(maps[0], maps[1], threshold=threshold, depth=centre_depth,
+                                         min_size=min_size)
         else:
             labels = probability_to_instances(maps[0], threshold=threshold, split_depth=split_depth, min_size=min_size)
         return finish_edges(image, labels, refine_edges, self.device)

@@ -125,7 +125,8 @@ SPECS: dict[str, ModelSpec] = {
                 options=(
                     Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
                     Option("split_depth", 0.1, number(0, 5), "foreground-only weights: neck depth that splits"),
-                    Option("core", 0.5, fraction, "instance-aware weights: centre-map level that seeds a particle"),
+                    Option("centre_depth", 0.2, fraction, "instance-aware weights: how deep a centre-map valley "
+                           "must be to split two particles"),
                     MIN_SIZE,
                     Option("overlap", 64, number(0, 1024, integer=True), "tile overlap in px"),
                     Option("batch", 1, number(1, 256, integer=True), "tiles per network call"),
