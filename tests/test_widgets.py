@@ -361,3 +361,26 @@ def test_track_widget_resumes_and_its_labels_take_a_brush_stroke_then_save_and_r
     viewer.dims.current_step = tuple(step)
     review.retrack()  # re-track from the edited frame: the edit is kept, later frames follow it
     assert labels.data[10, 40, 40] == 777
+
+
+def test_cancel_stops_work_on_a_single_image(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """Cancel takes effect at the model's next step (here a decoder batch), not after the image."""
+    import time
+
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    image, meta, _ = sample_image()[0]
+    viewer.add_image(image[:256, :256], name="crop")
+    widget = SegmentWidget(viewer)
+    widget.model.value = "efficientsam-tiny"
+    widget.mode.value = "grid"
+    widget.option("points_per_side").value = 40  # 1600 prompts: 25 decoder batches, many seconds
+    widget.run()
+    qtbot.waitUntil(lambda: bool(widget._models), timeout=60_000)  # the model is built: decoding starts
+    time.sleep(1.0)
+    stopped = time.perf_counter()
+    widget.controls.cancel()
+    _wait(qtbot, widget, timeout=30_000)
+    assert widget.controls.status.value == "cancelled"
+    assert time.perf_counter() - stopped < 8  # one batch at most (a full run takes far longer)
+    assert "crop efficientsam-tiny" not in viewer.layers

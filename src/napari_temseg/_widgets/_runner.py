@@ -8,6 +8,7 @@ no traceback; anything else is a bug and goes to napari's error handling.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 
 from ..errors import TemsegError
+from ..progress import Cancelled, watching
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,20 @@ class Failed:
     message: str
 
 
-def _guarded(job: Callable[..., Generator], *args) -> Generator:
-    """`job(*args)`, with a TemsegError turned into a `Failed` result."""
+#: What a job returns when Cancel stopped it inside a single image's work.
+CANCELLED = object()
+
+
+def _guarded(job: Callable[..., Generator], args: tuple, watch: Callable[[int, int], None]) -> Generator:
+    """`job(*args)`, with a TemsegError turned into a `Failed` result, and `watch` called at
+    every step of the models' own work (`progress`), where Cancel takes effect."""
     try:
-        return (yield from job(*args))
+        with watching(watch):
+            return (yield from job(*args))
     except TemsegError as err:
         return Failed(str(err))
+    except Cancelled:
+        return CANCELLED
 
 
 class WorkerControls(Container):
@@ -46,6 +56,7 @@ class WorkerControls(Container):
         self.extend([self.run_button, self.cancel_button, self.progress, self.status])
         self.worker = None
         self.when_idle: list[Callable[[], None]] = []
+        self._stop = threading.Event()
         self.cancel_button.clicked.connect(self.cancel)
 
     def start(
@@ -59,11 +70,14 @@ class WorkerControls(Container):
         status line. Returns the worker."""
         from napari.qt.threading import create_worker
 
-        self.worker = create_worker(_guarded, job, *args, _start_thread=False)
+        self._stop.clear()
+        self.worker = create_worker(_guarded, job, args, self._watch, _start_thread=False)
         self.worker.yielded.connect(self._on_progress)
         self.worker.returned.connect(lambda result: self._returned(result, on_done))
         self.worker.errored.connect(self._on_error)
         self.worker.aborted.connect(lambda: self._finish("cancelled"))
+        worker = self.worker  # a job stopped inside a model returns after quit(): no signal but finished
+        self.worker.finished.connect(lambda: self._finish("cancelled") if self.worker is worker else None)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         self.progress.value = 0
@@ -72,8 +86,15 @@ class WorkerControls(Container):
         return self.worker
 
     def cancel(self) -> None:
+        """Stop the job: between frames (napari's worker) or at the models' next step."""
         if self.worker is not None:
+            self._stop.set()
             self.worker.quit()
+
+    def _watch(self, done: int, total: int) -> None:
+        """Called in the worker thread at every step of a model's work."""
+        if self._stop.is_set():
+            raise Cancelled
 
     def _on_progress(self, step: tuple[int, int]) -> None:
         done, total = step
@@ -82,7 +103,9 @@ class WorkerControls(Container):
         self.status.value = f"{done}/{total}"
 
     def _returned(self, result: Any, on_done: Callable[[Any], str | None]) -> None:
-        if isinstance(result, Failed):
+        if result is CANCELLED:
+            self._finish("cancelled")
+        elif isinstance(result, Failed):
             self.fail(result.message)
         else:
             self._finish(on_done(result) or "done")

@@ -17,6 +17,7 @@ import torch
 from ..errors import TemsegError
 from ..instances import CENTRE_DEPTH, SEMANTIC_SPLIT_DEPTH, centre_to_instances, probability_to_instances
 from ..preprocess import prepare_input
+from ..progress import step
 from ..rescale import DEFAULT_RADIUS_RANGE
 from .edge_refiner import finish_edges
 
@@ -117,6 +118,7 @@ class SemanticSegmenter:
         device_type = torch.device(self.device).type
         batch = max(batch, 1)
         for i in range(0, len(corners), batch):
+            step(i, len(corners))  # a front end may stop here (progress)
             group = corners[i : i + batch]
             tiles = np.stack([padded[y : y + t, x : x + t] for y, x in group])
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):

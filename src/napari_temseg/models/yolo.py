@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..instances import remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
 from ..rescale import stored_radius_range
@@ -98,30 +99,32 @@ class YoloSegmenter:
         h, w = gray.shape
         if max(h, w) <= tile:
             return self._predict_whole(rgb, conf, iou, max_det, min_size)
-        step = tile - overlap
+        stride = tile - overlap
         labels = np.zeros((h, w), np.uint32)
         best = np.zeros((h, w), np.float32)  # confidence of the particle owning each pixel
         next_id = 1
-        for y0 in range(0, max(h - overlap, 1), step):
-            for x0 in range(0, max(w - overlap, 1), step):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                masks, scores = self.predict_tile(rgb[y0:y1, x0:x1], conf, iou, max_det)
-                core = (
-                    y0 + (overlap // 2 if y0 else 0), y1 - (overlap // 2 if y1 < h else 0),
-                    x0 + (overlap // 2 if x0 else 0), x1 - (overlap // 2 if x1 < w else 0),
-                )
-                for mask, score in zip(masks, scores, strict=False):
-                    ys, xs = np.nonzero(mask)
-                    if len(ys) == 0:
-                        continue
-                    cy, cx = ys.mean() + y0, xs.mean() + x0
-                    if not (core[0] <= cy < core[1] and core[2] <= cx < core[3]):
-                        continue  # another tile holds this particle whole
-                    ys, xs = ys + y0, xs + x0
-                    win = score > best[ys, xs]
-                    labels[ys[win], xs[win]] = next_id
-                    best[ys[win], xs[win]] = score
-                    next_id += 1
+        corners = [(y0, x0) for y0 in range(0, max(h - overlap, 1), stride)
+                   for x0 in range(0, max(w - overlap, 1), stride)]
+        for k, (y0, x0) in enumerate(corners):
+            progress.step(k, len(corners))  # a front end may stop here
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            masks, scores = self.predict_tile(rgb[y0:y1, x0:x1], conf, iou, max_det)
+            core = (
+                y0 + (overlap // 2 if y0 else 0), y1 - (overlap // 2 if y1 < h else 0),
+                x0 + (overlap // 2 if x0 else 0), x1 - (overlap // 2 if x1 < w else 0),
+            )
+            for mask, score in zip(masks, scores, strict=False):
+                ys, xs = np.nonzero(mask)
+                if len(ys) == 0:
+                    continue
+                cy, cx = ys.mean() + y0, xs.mean() + x0
+                if not (core[0] <= cy < core[1] and core[2] <= cx < core[3]):
+                    continue  # another tile holds this particle whole
+                ys, xs = ys + y0, xs + x0
+                win = score > best[ys, xs]
+                labels[ys[win], xs[win]] = next_id
+                best[ys[win], xs[win]] = score
+                next_id += 1
         return remove_small_and_relabel(labels, min_size)
 
 

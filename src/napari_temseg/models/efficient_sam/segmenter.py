@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ...errors import TemsegError
 from ...instances import paint_by_logits, paint_masks
 from ...preprocess import check_input_mode, prepare_input
+from ...progress import step
 from ...prompts import prompts_from_labels
 from ...rescale import DEFAULT_RADIUS_RANGE
 from ..edge_refiner import finish_edges
@@ -121,6 +122,7 @@ class EfficientSamSegmenter:
         logits, ious, stab = [], [], []
         with torch.inference_mode():
             for start in range(0, len(queries), self.batch):
+                step(start, len(queries))  # a front end may stop here (progress)
                 sl = slice(start, start + self.batch)
                 low, iou = self.net.predict_masks(
                     embedding, torch.from_numpy(pts[:, sl]).to(self.device),
