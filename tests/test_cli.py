@@ -34,7 +34,9 @@ def test_segment_writes_labels_and_summary(image_folder, tmp_path):
     labels = tifffile.imread(tmp_path / "img0_labels.tif")
     assert labels.dtype == np.uint32 and labels.max() > 10
     summary = (tmp_path / "summary.csv").read_text().splitlines()
-    assert summary[0] == "file,labels,objects,polarity,radius_px,scale,error" and len(summary) == 4
+    header = summary[0].split(",")
+    assert header[:3] == ["file", "labels", "objects"] and header[-4:] == ["polarity", "radius_px", "scale", "error"]
+    assert {"pixel_size_nm", "count", "d50"} <= set(header) and len(summary) == 5  # 3 images + ALL
     assert "images/s" in run.stdout
 
 

@@ -177,14 +177,14 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
     kwargs = dict(epochs=2, img_size=128, synth=3, prompts_per_image=4, input_mode="anchored", denoise=1.0,
                   augment="light")
-    train_efficientsam([], tmp_path / "a" / "esam.pt", **kwargs)
+    train_efficientsam("efficientsam-tiny", [], tmp_path / "a" / "esam.pt", **kwargs)
     from napari_temseg.train import sam
 
     real_validate = interrupt_on_call(monkeypatch, sam, "validate", 2)  # after the first epoch
     with pytest.raises(KeyboardInterrupt):
-        train_efficientsam([], tmp_path / "b" / "esam.pt", **kwargs)
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", **kwargs)
     monkeypatch.setattr(sam, "validate", real_validate)
-    train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, **kwargs)
+    train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", resume=True, **kwargs)
     log_a = (tmp_path / "a" / "esam.csv").read_text()
     assert log_a.splitlines()[0].startswith("E,Train Loss,Test Loss,Train IOU,Test IOU")
     assert log_a == (tmp_path / "b" / "esam.csv").read_text()
@@ -193,9 +193,9 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     assert model.net.img_size == 128
     assert (model.input_mode, model.denoise) == ("anchored", 1.0)  # how images were prepared travels along
     with pytest.raises(TemsegError, match="used .*'epochs': 2.*resume it with the same settings"):
-        train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, epochs=5, img_size=128, synth=3)
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", resume=True, epochs=5, img_size=128, synth=3)
     with pytest.raises(TemsegError, match="used .*'denoise': 1.0.*resume it with the same settings"):
-        train_efficientsam([], tmp_path / "b" / "esam.pt", resume=True, **{**kwargs, "denoise": 2.0})
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", resume=True, **{**kwargs, "denoise": 2.0})
 
 
 def test_refine_mode_prompts_with_the_box_model(fixture_files, touching_images, monkeypatch):

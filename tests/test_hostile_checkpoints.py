@@ -165,3 +165,44 @@ def test_cli_import_of_yolo_payload_in_a_fresh_process(yolo_with_payload, marker
     )
     assert run.returncode == 2, run.stderr[-2000:]
     assert "refused" in run.stderr and not marker.exists()
+
+
+@pytest.mark.gui
+def test_widgets_refuse_payload_with_one_error(payload, marker, tmp_path, monkeypatch, make_napari_viewer, qtbot):
+    """Segment widget (cached weights) and Track widget (a weights file): one notification, no code run."""
+    import napari.utils.notifications as notifications
+
+    from napari_temseg._widgets.segment import SegmentWidget
+    from napari_temseg._widgets.track import TrackWidget
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((64, 64), dtype=np.float32), name="img")
+    viewer.add_image(np.random.default_rng(1).random((2, 64, 64), dtype=np.float32), name="video")
+    segment = SegmentWidget(viewer)
+    segment.image.value = viewer.layers["img"]
+    for model in WEIGHTED_MODELS:
+        target = tmp_path / "cache" / weights.spec(model).filename
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(payload.read_bytes())
+        segment.model.value = model
+        if segment.prompted:  # EfficientSAM automatic: no Points layer needed
+            segment.mode.value = "auto"
+        before = len(shown)
+        segment.run()
+        qtbot.waitUntil(lambda: segment.controls.worker is None, timeout=60_000)
+        assert len(shown) == before + 1 and target.name in shown[-1], shown[before:]
+        assert segment.controls.status.value.startswith("error:")
+    track = TrackWidget(viewer)
+    track.image.value = viewer.layers["video"]
+    track.out_dir.value = str(tmp_path / "tracks")
+    for model in WEIGHTED_MODELS:
+        track.model.value, track.weights.value = model, str(payload)
+        before = len(shown)
+        track.run()
+        qtbot.waitUntil(lambda: track.controls.worker is None, timeout=60_000)
+        assert len(shown) == before + 1 and "evil.pt" in shown[-1], shown[before:]
+    assert not marker.exists() and not (tmp_path / "tracks").exists()  # refused before the folder is made
+    assert not [layer for layer in viewer.layers if layer.name not in ("img", "video")]

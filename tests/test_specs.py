@@ -81,7 +81,7 @@ def build(name, weights, device, **options):
 
 @pytest.fixture
 def toy_registered(monkeypatch):
-    spec = specs.ModelSpec("toy", build, (Option("level", 0.5, number(0, 1), "threshold"),), needs_weights=False)
+    spec = specs.ModelSpec("toy", build, (Option("level", 0.5, number(0, 1), "threshold"),))
     monkeypatch.setitem(specs.SPECS, "toy", spec)  # what specs.register does, undone after the test
     return spec
 
@@ -124,3 +124,22 @@ def test_inference_imports_no_training_code():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "TRAIN []" in run.stdout, run.stdout
+
+
+def test_no_model_name_is_spelt_outside_the_specs():
+    """Code asks the registry: a string constant equal to a model's name only in models/specs.py."""
+    import ast
+    from pathlib import Path
+
+    import napari_temseg
+
+    names = set(specs.SPECS)
+    package = Path(napari_temseg.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        if path == package / "models" / "specs.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{path.relative_to(package)}:{node.lineno} {node.value!r}")
+    assert not found, found

@@ -29,14 +29,6 @@ from .preprocess import normalize
 from .prompts import one_point_per_particle
 from .synth import synth_image
 
-#: The article's table (Duan et al. 2024): resolution, images/s, GPU MB, test IoU, Dice.
-ARTICLE = {
-    "yolov8n-seg": (512, 80.19, 1513, 0.93324, 0.96546),
-    "swin-unet": (448, 64.89, 1793, 0.96495, 0.98216),
-    "vmamba": (512, 16.41, 1823, 0.99449, 0.99723),
-    "efficientsam-tiny": (1024, 17.94, 1827, 0.99672, 0.99836),
-}
-
 
 @dataclass
 class BenchRow:
@@ -189,8 +181,8 @@ def markdown_table(rows: list[BenchRow]) -> str:
     )
     lines = []
     for r in rows:
-        art = ARTICLE.get(r.model)
-        article = f"{art[1]} | {art[2]} | {art[3]} | {art[4]}" if art else "– | – | – | –"
+        art = SPECS[r.model].article if r.model in SPECS else None
+        article = f"{art.images_per_s} | {art.gpu_mb} | {art.iou} | {art.dice}" if art else "– | – | – | –"
         lines.append(
             f"| {r.model} | {r.mode} | {r.resolution} | {r.parameters:,} | {r.batch} | {r.images_per_s:.2f} | "
             f"{r.pixels_per_s:,.0f} | {r.peak_memory_mb:.0f} | {r.iou:.4f} | {r.dice:.4f} | {r.f1:.3f} | {article} |"

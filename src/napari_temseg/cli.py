@@ -19,10 +19,9 @@ from typing import Any
 
 from .errors import TemsegError
 from .models.specs import DEFAULT_MODEL
+from .models.weights import EDGE_REFINER
 
 EXIT_USAGE = 2
-#: The weights name of the edge refiner, which every deep model runs last (trainable, importable).
-EDGE_REFINER = "edge-refiner"
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -68,6 +67,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 #: Files `temseg segment` writes, skipped when a folder is read as input (an --out that is
 #: also an input folder must not feed a run its own results).
 OUTPUT_SUFFIX = "_labels"
+SIZE_PLOT = "size_distribution.png"
+
+
+def _is_own_output(path: Path) -> bool:
+    return path.stem.endswith(OUTPUT_SUFFIX) or path.name == SIZE_PLOT
 
 
 def _input_files(inputs: Sequence[str]) -> list[Path]:
@@ -80,7 +84,7 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.stem.endswith(OUTPUT_SUFFIX)),
+                (p for p in path.iterdir() if p.suffix.lower() in suffixes and not _is_own_output(p)),
                 key=natural_key,
             )
             if not found:
@@ -219,7 +223,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if tables:
         rows.append({"file": "ALL", "objects": int(sum(r.get("objects", 0) for r in rows)), **_statistics(batch)})
         batch.to_csv(out / "particles.csv", index=False)
-        size_distribution_png(batch, out / "size_distribution.png")
+        size_distribution_png(batch, out / SIZE_PLOT)
     fields = ["file", "labels", "objects", "pixel_size_nm", *STATISTICS, "polarity", "radius_px", "scale", "error"]
     with open(out / "summary.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
@@ -397,9 +401,9 @@ def train_model(args: argparse.Namespace) -> Path:
         return trainer(data, args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
                        weights=args.weights, augment=args.augment, denoise=args.denoise, **common, **chosen)
     if module == "sam":
-        return trainer(data, args.out, epochs=args.epochs, img_size=args.imgsz or 512, weights=args.weights,
-                       freeze_encoder=args.freeze_encoder, denoise=args.denoise, augment=args.augment, **common,
-                       **chosen)
+        return trainer(args.model, data, args.out, epochs=args.epochs, img_size=args.imgsz or 512,
+                       weights=args.weights, freeze_encoder=args.freeze_encoder, denoise=args.denoise,
+                       augment=args.augment, **common, **chosen)
     if module == "semantic":
         return trainer(args.model, data, args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
                        tile=args.tile, batch=args.batch, weights=args.weights, denoise=args.denoise,
@@ -413,7 +417,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from .models import weights
 
     if args.action == "list":
-        for name, spec in weights.REGISTRY.items():
+        for name, spec in weights.registered().items():
             found = weights.find(name)
             print(f"{name}: {found if found else 'not on this machine'} (official: {spec.url})")
             for variant, file in spec.variants.items():

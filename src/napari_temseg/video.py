@@ -180,6 +180,10 @@ def _frames_intact(store, written: int) -> bool:
     return True
 
 
+#: What a refused results folder tells the user (CLI flags; the Track widget has the same choices).
+_FOLDER_CHOICES = "turn on overwrite (--overwrite) or choose another results folder (--out)"
+
+
 def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     """Create or check the output folder; True when an earlier run's state can be resumed."""
     run_file = out / RUN_FILE
@@ -189,18 +193,17 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             previous["signature"].get("input")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             if not overwrite:
-                raise TemsegError(f"{run_file}: damaged; use --overwrite to start this folder again, "
-                                  "or another --out") from None
+                raise TemsegError(f"{run_file}: damaged; to start this folder again, {_FOLDER_CHOICES}") from None
             previous = {}
         if previous.get("signature") == signature and not overwrite:
             return True
         if not overwrite:
             raise TemsegError(
-                f"{out} holds results of another input, model or settings ({previous['signature'].get('input')}, "
-                f"{previous['signature'].get('model')}); use --overwrite to replace them, or another --out"
+                f"{out} holds results of another input, model or settings ({previous['signature'].get('input') or 'a layer'}"
+                f", {previous['signature'].get('model')}); {_FOLDER_CHOICES}"
             )
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
-        raise TemsegError(f"{out} is not empty and holds no temseg run; use --overwrite or another --out")
+        raise TemsegError(f"{out} is not empty and holds no temseg run; {_FOLDER_CHOICES}")
     for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv", SKIPPED_FILE,
                  "tracks.geff", "tracks_summary.csv", "size_over_time.png"):
         target = out / name
@@ -292,6 +295,12 @@ def iter_track_video(
         raise TemsegError("--chunk must be at least 1 frame")
     options = dict(options or {})
     link_opts, model_opts = split_options(dict(options))
+    # the model and its options fail early, in this process, before the folder is touched
+    segmenter = _cached_model(model, weights)
+    if method == "propagate":
+        check_prompted(segmenter)
+    if method == "link":
+        model_opts = check_model_options(segmenter, model_opts)
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -323,11 +332,6 @@ def iter_track_video(
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
-            segmenter = _cached_model(model, weights)  # fail early, in this process, with a clear message
-            if method == "propagate":
-                check_prompted(segmenter)
-            if method == "link":
-                model_opts = check_model_options(segmenter, model_opts)  # before any frame runs
             model_opts = stack_options(video.data, segmenter, model_opts)
             shape = tuple(shape[1:3])
             while pushed < n:

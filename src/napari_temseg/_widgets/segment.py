@@ -127,7 +127,8 @@ class SegmentWidget(Container):
         napari's reset of a dock's choices keeps them)."""
         model = getattr(self, "model", None)
         name = model.value if model is not None else None
-        return ["default", *(weight_files.REGISTRY[name].variants if name in weight_files.REGISTRY else ())]
+        entry = weight_files.registered().get(name)
+        return ["default", *(entry.variants if entry else ())]
 
     def option(self, name: str):
         """The widget of option `name` of the chosen model."""

@@ -18,7 +18,7 @@ def _usable(name: str) -> bool:
     """A model is listed when it can run: no weights needed, or weights are on this machine."""
     from . import weights
 
-    return not SPECS[name].needs_weights or name not in weights.REGISTRY or weights.find(name) is not None
+    return SPECS[name].weights is None or weights.find(name) is not None
 
 
 def available_models() -> list[str]:

@@ -69,26 +69,26 @@ class ClassicalSegmenter:
         gradient exceeds FLATTEN_SPAN x the particle contrast (well-lit images stay untouched).
     """
 
+    name: str
     sigma: float | str = "auto"
     threshold_offset: float = 0.0
     min_size: int = 30
     split: bool = True
     split_depth: float = DEFAULT_SPLIT_DEPTH
     flatten: bool | str = "auto"
-    name: str = "classical"
     #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
     #: are lost to the smoothing and min_size, so `segmentation` enlarges their images.
     radius_range = (14.0, 90.0)
 
     def predict(self, image: np.ndarray, **options) -> np.ndarray:
         """Instance labels (uint32, Y x X) for a normalised float32 image; options override fields."""
-        params = {**self.__dict__, **options}
-        unknown = set(options) - set(self.__dict__)
+        known = {k: v for k, v in self.__dict__.items() if k != "name"}
+        unknown = set(options) - set(known)
         if unknown:
             raise TemsegError(
-                f"unknown option(s) for the classical model: {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(k for k in self.__dict__ if k != 'name')}"
+                f"unknown option(s) for the {self.name} model: {', '.join(sorted(unknown))}; known: {', '.join(known)}"
             )
+        params = {**known, **options}
         image = flatten_illumination(image, params["flatten"])
         sigma = auto_sigma(image) if params["sigma"] == "auto" else float(params["sigma"])
         smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
@@ -112,4 +112,4 @@ def build(name: str, weights: str | None, device: str | None, **options) -> Clas
     """The classical model with `options` as its defaults (it has no weights)."""
     if weights is not None:
         raise TemsegError("the classical model has no weights; drop --weights")
-    return ClassicalSegmenter(**options)
+    return ClassicalSegmenter(name, **options)

@@ -20,22 +20,17 @@ from ..preprocess import prepare_input
 from ..progress import step
 from ..rescale import DEFAULT_RADIUS_RANGE
 from .edge_refiner import finish_edges
+from .specs import spec
 
 PRECISIONS = ("fp32", "bf16")
-ARCHITECTURES = ("swin-unet", "vmamba")
 
 
 def build_network(name: str, preset: str, imgsz: int, channels: int = 1) -> torch.nn.Module:
-    """An untrained Swin-UNet or VM-UNet with `channels` outputs (1: foreground; 2: and centre map)."""
-    if name == "swin-unet":
-        from .swin_unet import SwinUNet
-
-        return SwinUNet(preset, img_size=imgsz, num_classes=channels)
-    if name == "vmamba":
-        from .vmamba import VMUNet
-
-        return VMUNet(preset, num_classes=channels)
-    raise TemsegError(f"no semantic architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
+    """The untrained network the spec of `name` names (Swin-UNet, VM-UNet), with `channels`
+    outputs (1: foreground; 2: and centre map); one built for a fixed input gets `imgsz`."""
+    model = spec(name)
+    size = {"img_size": imgsz} if model.fixed_input else {}
+    return model.network_class()(preset, num_classes=channels, **size)
 
 
 def read_checkpoint(path, name: str) -> tuple[dict, dict]:

@@ -15,9 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from .options import Option, anything, array, boolean, check_options, choice, either, number
+from .weights import WeightSpec
 
 #: The model used where none is named: no weights, no GPU.
 DEFAULT_MODEL = "classical"
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """The model's row in the article's table (Duan et al. 2024, its GPU and test set)."""
+
+    resolution: int
+    images_per_s: float
+    gpu_mb: float
+    iou: float
+    dice: float
 
 
 @dataclass(frozen=True)
@@ -27,8 +39,11 @@ class ModelSpec:
     **build_options); options: what `predict` takes; build_options:
     what the builder takes besides weights and device; prompted: takes point/box prompts (and
     can propagate them through time); trainer: "module:function" under napari_temseg.train
-    for `temseg train`, or None; resolution: the network's input size (None: any); needs
-    weights: its weights come from `models.weights`."""
+    for `temseg train` (called with the model's name first), or None; resolution: the
+    network's input size (None: any); weights: where its weights come from (None: it has
+    none); network: "module:Class" of a semantic network (`models.semantic`); fixed_input:
+    the network is built for one input size and segments only at the size it was trained at;
+    article: its row in the article's table, for `temseg bench`."""
 
     name: str
     builder: str | Callable[..., Any]
@@ -37,19 +52,26 @@ class ModelSpec:
     prompted: bool = False
     trainer: str | None = None
     resolution: int | None = None
-    needs_weights: bool = True
+    weights: WeightSpec | None = None
+    network: str | None = None
+    fixed_input: bool = False
+    article: ArticleRow | None = None
 
     def builder_function(self) -> Callable[..., Any]:
         if callable(self.builder):
             return self.builder
-        module, function = self.builder.split(":")
-        return getattr(importlib.import_module(f"napari_temseg.models.{module}"), function)
+        return _function("models", self.builder)
 
     def trainer_function(self) -> Callable[..., Any] | None:
-        if self.trainer is None:
-            return None
-        module, function = self.trainer.split(":")
-        return getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
+        return None if self.trainer is None else _function("train", self.trainer)
+
+    def network_class(self) -> type:
+        from ..errors import TemsegError
+
+        if self.network is None:
+            semantic = ", ".join(n for n, s in SPECS.items() if s.network)
+            raise TemsegError(f"{self.name} is not a semantic network; those are: {semantic}")
+        return _function("models", self.network)
 
     def defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options}
@@ -57,6 +79,12 @@ class ModelSpec:
     def check(self, options: dict[str, Any], extra: tuple[Option, ...] = ()) -> dict[str, Any]:
         """`options` checked against this model's options (and `extra` ones read elsewhere)."""
         return check_options(options, (*self.options, *extra), f"the {self.name} model")
+
+
+def _function(package: str, where: str) -> Any:
+    """The object "module:name" names under napari_temseg.`package`."""
+    module, name = where.split(":")
+    return getattr(importlib.import_module(f"napari_temseg.{package}.{module}"), name)
 
 
 def _model_name(value: Any) -> str:
@@ -84,13 +112,37 @@ CLASSICAL_OPTIONS = (
     Option("flatten", "auto", either(boolean, choice("auto", "never")), "remove an illumination gradient"),
 )
 
+def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fixed_input: bool) -> ModelSpec:
+    """Swin-UNet and VM-UNet share one inference path (`models.semantic`) and its options."""
+    return ModelSpec(
+        name, "semantic:build", trainer="semantic:train_semantic", resolution=resolution, network=network,
+        fixed_input=fixed_input, article=article,
+        weights=WeightSpec(filename=f"{network.split(':')[0]}_temseg.pt", url=None,
+                           bundled=f"{network.split(':')[0]}_temseg.pt"),
+        options=(
+            Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
+            Option("split_depth", 0.1, number(0, 5), "foreground-only weights: neck depth that splits"),
+            Option("centre_depth", 0.2, fraction, "instance-aware weights: how deep a centre-map valley "
+                   "must be to split two particles"),
+            MIN_SIZE,
+            Option("overlap", 64, number(0, 1024, integer=True), "tile overlap in px"),
+            Option("batch", 1, number(1, 256, integer=True), "tiles per network call"),
+            Option("precision", "fp32", choice("fp32", "bf16"), "bf16: faster on CPUs with bf16 units"),
+            REFINE_EDGES,
+        ),
+    )
+
+
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         # its build options become the defaults of its options
-        ModelSpec("classical", "classical:build", CLASSICAL_OPTIONS, CLASSICAL_OPTIONS, needs_weights=False),
+        ModelSpec("classical", "classical:build", CLASSICAL_OPTIONS, CLASSICAL_OPTIONS),
         ModelSpec(
             "yolov8n-seg", "yolo:build", trainer="yolo:train_yolo", resolution=512,
+            # the official yolov8n-seg.pt is an 80-class COCO model: pass it with weights=
+            weights=WeightSpec(filename="yolov8n_seg_temseg.pt", url=None, bundled="yolov8n_seg_temseg.pt"),
+            article=ArticleRow(512, 80.19, 1513, 0.93324, 0.96546),
             options=(
                 Option("conf", 0.25, fraction, "confidence a detection needs"),
                 Option("iou", 0.7, fraction, "overlap at which non-maximum suppression drops a detection"),
@@ -104,6 +156,16 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             "efficientsam-tiny", "efficient_sam.segmenter:build", prompted=True, trainer="sam:train_efficientsam",
             resolution=1024, build_options=(Option("batch", 64, number(1, 4096, integer=True), "prompts per call"),),
+            weights=WeightSpec(
+                filename="efficient_sam_vitt.pt",
+                url="https://github.com/yformer/EfficientSAM/raw/main/weights/efficient_sam_vitt.pt",
+                sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
+                bundled="efficientsam_tiny_temseg.pt",
+                # stage 1 of the shipped weights: unsmoothed input, edges where the image has them;
+                # for particles under ~40 px or cleaner images than the article's (docs/efficientsam.md)
+                variants={"sharp": "efficientsam_tiny_temseg_sharp.pt"},
+            ),
+            article=ArticleRow(1024, 17.94, 1827, 0.99672, 0.99836),
             options=(
                 Option("mode", None, either(choice(None), choice("auto", "grid", "prompt", "refine")),
                        "prompt (points/boxes), auto (one prompt per detected particle), grid, refine"),
@@ -118,24 +180,10 @@ SPECS: dict[str, ModelSpec] = {
                 REFINE_EDGES,
             ),
         ),
-        *(
-            ModelSpec(
-                name, "semantic:build", trainer="semantic:train_semantic",
-                resolution=448 if name == "swin-unet" else 512,
-                options=(
-                    Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
-                    Option("split_depth", 0.1, number(0, 5), "foreground-only weights: neck depth that splits"),
-                    Option("centre_depth", 0.2, fraction, "instance-aware weights: how deep a centre-map valley "
-                           "must be to split two particles"),
-                    MIN_SIZE,
-                    Option("overlap", 64, number(0, 1024, integer=True), "tile overlap in px"),
-                    Option("batch", 1, number(1, 256, integer=True), "tiles per network call"),
-                    Option("precision", "fp32", choice("fp32", "bf16"), "bf16: faster on CPUs with bf16 units"),
-                    REFINE_EDGES,
-                ),
-            )
-            for name in ("swin-unet", "vmamba")
-        ),
+        _semantic("swin-unet", "swin_unet:SwinUNet", 448, ArticleRow(448, 64.89, 1793, 0.96495, 0.98216),
+                  fixed_input=True),
+        _semantic("vmamba", "vmamba:VMUNet", 512, ArticleRow(512, 16.41, 1823, 0.99449, 0.99723),
+                  fixed_input=False),
     )
 }
 

@@ -21,12 +21,11 @@ PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 @dataclass(frozen=True)
 class WeightSpec:
-    """model: registry name; filename: name in the cache; url: official download;
-    sha256: known hash of the official file (None where it could not be checked here);
-    bundled: file shipped inside the package, used when nothing else is found;
-    variants: other shipped files, by the name `weights=` takes for them."""
+    """Where a model's weights come from (each `ModelSpec` holds one). filename: name in the
+    cache; url: official download; sha256: known hash of the official file (None where it
+    could not be checked here); bundled: file shipped inside the package, used when nothing
+    else is found; variants: other shipped files, by the name `weights=` takes for them."""
 
-    model: str
     filename: str
     url: str | None
     sha256: str | None = None
@@ -34,29 +33,16 @@ class WeightSpec:
     variants: dict[str, str] = field(default_factory=dict)
 
 
-REGISTRY: dict[str, WeightSpec] = {
-    "efficientsam-tiny": WeightSpec(
-        model="efficientsam-tiny",
-        filename="efficient_sam_vitt.pt",
-        url="https://github.com/yformer/EfficientSAM/raw/main/weights/efficient_sam_vitt.pt",
-        sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
-        bundled="efficientsam_tiny_temseg.pt",
-        # stage 1 of the shipped weights: unsmoothed input, edges where the image has them;
-        # for particles under ~40 px or cleaner images than the article's (docs/efficientsam.md)
-        variants={"sharp": "efficientsam_tiny_temseg_sharp.pt"},
-    ),
-    "edge-refiner": WeightSpec(
-        model="edge-refiner", filename="edge_refiner_temseg.pt", url=None, bundled="edge_refiner_temseg.pt"
-    ),
-    "swin-unet": WeightSpec(model="swin-unet", filename="swin_unet_temseg.pt", url=None, bundled="swin_unet_temseg.pt"),
-    "vmamba": WeightSpec(model="vmamba", filename="vmamba_temseg.pt", url=None, bundled="vmamba_temseg.pt"),
-    "yolov8n-seg": WeightSpec(
-        model="yolov8n-seg",
-        filename="yolov8n_seg_temseg.pt",
-        url=None,  # the official yolov8n-seg.pt is an 80-class COCO model: pass it with weights=
-        bundled="yolov8n_seg_temseg.pt",
-    ),
-}
+#: The edge refiner is trained and shipped like a model, though it only finishes other models' edges.
+EDGE_REFINER = "edge-refiner"
+_EDGE_REFINER_WEIGHTS = WeightSpec(filename="edge_refiner_temseg.pt", url=None, bundled="edge_refiner_temseg.pt")
+
+
+def registered() -> dict[str, WeightSpec]:
+    """Every weights entry by name: the models' (from their specs) and the edge refiner's."""
+    from .specs import SPECS
+
+    return {**{name: s.weights for name, s in SPECS.items() if s.weights}, EDGE_REFINER: _EDGE_REFINER_WEIGHTS}
 
 
 def cache_dir() -> Path:
@@ -70,12 +56,11 @@ def cache_dir() -> Path:
 
 
 def spec(model: str) -> WeightSpec:
+    table = registered()
     try:
-        return REGISTRY[model]
+        return table[model]
     except KeyError:
-        raise TemsegError(
-            f"no weights are registered for {model!r}; models with weights: {', '.join(REGISTRY)}"
-        ) from None
+        raise TemsegError(f"no weights are registered for {model!r}; models with weights: {', '.join(table)}") from None
 
 
 def find(model: str) -> Path | None:
@@ -93,7 +78,7 @@ def resolve(model: str, weights: str | os.PathLike | None = None) -> Path:
     """An explicit `weights` file or shipped variant name, else `find(model)`, else a clear
     error saying how to get one."""
     if weights is not None:
-        variants = REGISTRY[model].variants if model in REGISTRY else {}
+        variants = registered()[model].variants if model in registered() else {}
         path = PACKAGE_WEIGHTS / variants[weights] if weights in variants else Path(weights)
         if not path.is_file():
             known = f" (or a shipped variant: {', '.join(variants)})" if variants else ""

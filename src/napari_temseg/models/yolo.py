@@ -30,10 +30,10 @@ def network_gray(image: np.ndarray, input_mode: str = "stretch", denoise: float 
 
 
 class YoloSegmenter:
-    name = "yolov8n-seg"
     refines_edges = True  # predict takes refine_edges (edge_refiner)
 
-    def __init__(self, weights: str | Path, device: str = "cpu") -> None:
+    def __init__(self, name: str, weights: str | Path, device: str = "cpu") -> None:
+        self.name = name
         path = Path(weights)
         checkpoint = read_checkpoint(path)
         net = build_network(checkpoint, path)
@@ -132,4 +132,4 @@ def build(name: str, weights: str | None, device: str | None) -> YoloSegmenter:
     from . import weights as weight_files
     from .devices import default_device
 
-    return YoloSegmenter(weight_files.resolve(name, weights), default_device(device))
+    return YoloSegmenter(name, weight_files.resolve(name, weights), default_device(device))

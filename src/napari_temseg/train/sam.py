@@ -135,6 +135,7 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator, input
 
 
 def train_efficientsam(
+    name: str,
     data_dirs: list[str],
     out: str | Path,
     epochs: int = 20,
@@ -170,8 +171,8 @@ def train_efficientsam(
     rng = np.random.default_rng(seed)
     net = build_efficient_sam(192, 3, img_size=img_size)
     if weights:
-        path = weight_files.resolve("efficientsam-tiny", weights)
-        net.load_state_dict(weight_files.load_state_dict(path, "efficientsam-tiny", set(net.state_dict())))
+        path = weight_files.resolve(name, weights)
+        net.load_state_dict(weight_files.load_state_dict(path, name, set(net.state_dict())))
     net.to(device)
     if freeze_encoder:
         net.image_encoder.requires_grad_(False)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..errors import TemsegError
 from ..instances import centre_map
 from ..models.semantic import build_network, read_checkpoint
+from ..models.specs import spec
 from ..preprocess import check_input_mode, normalize, prepare_input
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
@@ -140,10 +141,11 @@ def train_semantic(
     inference prepares images the same way. `augment`:
     "full" or "light" (see `train.augment.AUGMENTATIONS`).
     """
-    imgsz = imgsz or (448 if name == "swin-unet" else 512)
+    model = spec(name)
+    imgsz = imgsz or model.resolution
     tile = tile or imgsz
-    if name == "swin-unet" and tile != imgsz:
-        raise TemsegError("Swin-UNet segments at its training size: drop --tile or make it equal to --imgsz")
+    if model.fixed_input and tile != imgsz:
+        raise TemsegError(f"{name} segments at its training size: drop --tile or make it equal to --imgsz")
     check_input_mode(input_mode, denoise)  # both checks before any file is written
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")

@@ -22,6 +22,7 @@ from ...progress import step
 from ...prompts import prompts_from_labels
 from ...rescale import DEFAULT_RADIUS_RANGE
 from ..edge_refiner import finish_edges
+from ..specs import DEFAULT_MODEL
 from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
@@ -71,13 +72,13 @@ def group_points(points: np.ndarray) -> list[np.ndarray]:
 
 
 class EfficientSamSegmenter:
-    """Build with `load_model("efficientsam-tiny")`; call `predict(image, mode=..., points=..., boxes=...)`."""
+    """Build with `load_model(name)`; call `predict(image, mode=..., points=..., boxes=...)`."""
 
-    name = "efficientsam-tiny"
     refines_edges = True  # predict takes refine_edges (edge_refiner)
 
-    def __init__(self, net: EfficientSam, device: str = "cpu", batch: int = 64, input_mode: str = "stretch",
+    def __init__(self, name: str, net: EfficientSam, device: str = "cpu", batch: int = 64, input_mode: str = "stretch",
                  denoise: float = 0.0, radius_range: tuple[float, float] = DEFAULT_RADIUS_RANGE) -> None:
+        self.name = name
         self.net = net.to(device).eval()
         self.radius_range = radius_range  # particle sizes it was trained on (`rescale`)
         self.device = device
@@ -148,7 +149,7 @@ class EfficientSamSegmenter:
         stability_threshold: float = 0.8,
         nms_threshold: float = 0.5,
         min_size: int = 30,
-        box_source: str = "classical",
+        box_source: str = DEFAULT_MODEL,
         refine_edges: bool | str = True,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
@@ -303,5 +304,5 @@ def build(name: str, weights: str | None, device: str | None, **options: Any) ->
         net = build_efficient_sam(192, 3, img_size=int(settings["img_size"]))
     net.load_state_dict(state, strict=True)  # fp16 tensors are cast to fp32 on copy
     input_mode, denoise = stored_input(settings)
-    return EfficientSamSegmenter(net, default_device(device), input_mode=input_mode, denoise=denoise,
+    return EfficientSamSegmenter(name, net, default_device(device), input_mode=input_mode, denoise=denoise,
                                  radius_range=stored_radius_range(settings), **options)
