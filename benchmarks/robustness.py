@@ -17,6 +17,7 @@ import numpy as np
 
 from napari_temseg import available_models, load_model
 from napari_temseg.metrics import foreground_iou, instance_scores
+from napari_temseg.models.specs import SPECS
 from napari_temseg.segmentation import segment_image
 from napari_temseg.simulator import draw_params, simulate
 
@@ -52,8 +53,8 @@ def condition_images(name: str, count: int, regime: str = "heldout", seed: int =
 
 
 def model_options(name: str) -> dict:
-    """EfficientSAM in automatic mode (no prompts); every other model as it comes."""
-    return {"mode": "auto"} if name == "efficientsam-tiny" else {}
+    """A prompted model (EfficientSAM) in automatic mode (no prompts); every other model as it comes."""
+    return {"mode": "auto"} if SPECS[name].prompted else {}
 
 
 def main() -> None:

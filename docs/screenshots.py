@@ -10,6 +10,7 @@ measurements (the dock with its table and histogram). Each picture is the whole 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,27 +61,30 @@ def main() -> None:
 
     measurements = MeasurementsWidget(viewer)
     viewer.window.add_dock_widget(measurements, name="Measurements")
-    measurements.layer.value = viewer.layers[f"{layer.name} labels"]
+    measurements.layer.value = viewer.layers[f"{layer.name} {segment.model.value}"]
     measurements.table.selectRow(4)
     grab(viewer, out / "measurements.png")
 
+    viewer.window.remove_dock_widget(measurements)
+    viewer.layers[f"{layer.name} {segment.model.value}"].visible = False
     segment.model.value = "efficientsam-tiny"
     points = segment.add_points_layer()
     truth = sample_image()[1][0]
     for label in (3, 8, 12):
         ys, xs = np.nonzero(truth == label)
-        points.add(np.array([[ys.mean() * 0.5, xs.mean() * 0.5]]))
+        points.add(np.array([[ys.mean(), xs.mean()]]))  # data coordinates: pixels of the image
         settle(segment)
+    viewer.reset_view()
     grab(viewer, out / "prompts.png")
 
     viewer.layers.clear()
-    for widget in list(viewer.window._dock_widgets.values()):
-        viewer.window.remove_dock_widget(widget)
+    viewer.window.remove_dock_widget("all")
     frames, meta, _ = sample_video()[0]
     video = viewer.add_image(frames, **meta)
     track = TrackWidget(viewer)
     viewer.window.add_dock_widget(track, name="Track particles")
     track.image.value = video
+    track.out_dir.value = tempfile.mkdtemp(prefix="temseg-shots-")  # a fresh run, not the cache's
     track.run()
     settle(track, 600)
     grab(viewer, out / "track.png")

@@ -377,7 +377,9 @@ def test_cancel_stops_work_on_a_single_image(make_napari_viewer, qtbot, tmp_path
     widget.option("points_per_side").value = 40  # 1600 prompts: 25 decoder batches, many seconds
     widget.run()
     qtbot.waitUntil(lambda: bool(widget._models), timeout=60_000)  # the model is built: decoding starts
-    time.sleep(1.0)
+    # the bar follows the decoder's batches of this one image
+    qtbot.waitUntil(lambda: widget.controls.progress.value >= 1, timeout=30_000)
+    assert widget.controls.progress.max == 1600  # prompts, decoded 64 at a time
     stopped = time.perf_counter()
     widget.controls.cancel()
     _wait(qtbot, widget, timeout=30_000)

@@ -297,7 +297,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     import pandas as pd
 
     n_tracks = pd.read_csv(Path(args.out) / "tracks.csv", usecols=["track_id"])["track_id"].nunique()
-    resumed = f" (resumed at frame {summary.resumed_from})" if summary.resumed_from else ""
+    resumed = summary.resumed_note()
     if summary.skipped:
         frames = ", ".join(str(s["frame"]) for s in summary.skipped[:10])
         print(f"temseg: {len(summary.skipped)} frame(s) skipped, blank or unreadable: {frames}"

@@ -56,7 +56,7 @@ class Segmentation:
         how = lambda key: "auto" if key in self.decided else "given"  # noqa: E731
         size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else "size not measured"
         scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
-        return f"{self.count} particles; {self.polarity} particles ({how('polarity')}), {size}{scaled}"
+        return f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), {size}{scaled}"
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,12 @@ class RunSummary:
     out: Path
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
 
+    def resumed_note(self) -> str:
+        """How this run relates to earlier ones in its folder, for a status or report line."""
+        if self.resumed_from >= self.frames:
+            return " (already complete: the folder's results)"
+        return f" (resumed at frame {self.resumed_from})" if self.resumed_from else ""
+
 
 class RunLock:
     """One writer per output folder: a lock file holding the writer's PID and that process's

@@ -1,7 +1,9 @@
 """Run a progress-yielding generator in a napari worker, with a progress bar and Cancel.
 
 Core functions yield (done, total) and finally return their result; this glue
-keeps the viewer responsive and lets the user stop between frames. An input error
+keeps the viewer responsive and lets the user stop between frames, or inside a single
+image at the models' own steps (decoder batches, tiles), which also move the progress bar
+when the job is one image. An input error
 (`TemsegError`) ends the run with one notification and the status line saying it, and
 no traceback; anything else is a bug and goes to napari's error handling.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from qtpy.QtCore import QObject, Signal
 
 from ..errors import TemsegError
 from ..progress import Cancelled, watching
@@ -42,6 +45,12 @@ def _guarded(job: Callable[..., Generator], args: tuple, watch: Callable[[int, i
         return CANCELLED
 
 
+class _Steps(QObject):
+    """Carries a model's (done, total) steps from the worker thread to the GUI thread."""
+
+    stepped = Signal(int, int)
+
+
 class WorkerControls(Container):
     """Run / Cancel buttons, a progress bar and a status line (wrapped: long messages do not
     widen the dock). `when_idle` callbacks run each time a job ends, however it ends."""
@@ -57,6 +66,9 @@ class WorkerControls(Container):
         self.worker = None
         self.when_idle: list[Callable[[], None]] = []
         self._stop = threading.Event()
+        self._frames = 0  # frames of the running job (0 until it reports any)
+        self._steps = _Steps()
+        self._steps.stepped.connect(self._on_step)
         self.cancel_button.clicked.connect(self.cancel)
 
     def start(
@@ -81,6 +93,7 @@ class WorkerControls(Container):
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         self.progress.value = 0
+        self._frames = 0
         self.status.value = "running..."
         self.worker.start()
         return self.worker
@@ -95,9 +108,18 @@ class WorkerControls(Container):
         """Called in the worker thread at every step of a model's work."""
         if self._stop.is_set():
             raise Cancelled
+        self._steps.stepped.emit(done, total)
+
+    def _on_step(self, done: int, total: int) -> None:
+        """A model's step: the bar follows it while the job is a single image (a stack's bar
+        counts frames)."""
+        if self._frames <= 1 and self.worker is not None:
+            self.progress.max = max(total, 1)
+            self.progress.value = min(done, total)
 
     def _on_progress(self, step: tuple[int, int]) -> None:
         done, total = step
+        self._frames = total
         self.progress.max = max(total, 1)
         self.progress.value = done
         self.status.value = f"{done}/{total}"
@@ -108,6 +130,7 @@ class WorkerControls(Container):
         elif isinstance(result, Failed):
             self.fail(result.message)
         else:
+            self.progress.value = self.progress.max
             self._finish(on_done(result) or "done")
 
     def fail(self, message: str) -> None:

@@ -94,7 +94,7 @@ class TrackWidget(Container):
             show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, layer.name,
                         table)
             skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
-            resumed = f" (resumed at frame {summary.resumed_from})" if summary.resumed_from else ""
+            resumed = summary.resumed_note()
             return f"{summary.frames} frames, {len(events)} fusion(s){resumed}{skipped}; results in {summary.out}"
 
         kwargs = dict(model=self.model.value, options=options, overwrite=bool(self.overwrite.value),
