@@ -322,7 +322,8 @@ def cmd_evaluate_track(args: argparse.Namespace) -> int:
         print(
             f"consistent-ID fraction {scores.consistent_id_fraction:.4f}  ID switches {scores.id_switches}  "
             f"fusion P/R/F1 {scores.fusion_precision:.3f}/{scores.fusion_recall:.3f}/{scores.fusion_f1:.3f} "
-            f"({scores.n_pred_events} predicted, {scores.n_true_events} true events)"
+            f"({scores.n_pred_events} predicted, {scores.n_true_events} true events; "
+            f"onset error of matched events at most {scores.worst_onset_error} frame(s))"
         )
     return 0
 
@@ -332,11 +333,14 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
 
     from .io import write_track_dir
     from .synth import synth_video
+    from .video_simulator import VideoConditions, simulate_video
 
-    video = synth_video(
-        n_frames=args.frames, shape=(args.size, args.size), n_single=args.singles,
-        n_pairs=args.pairs, n_triples=args.triples, n_touching=args.touching, seed=args.seed,
-    )
+    counts = dict(n_frames=args.frames, shape=(args.size, args.size), n_single=args.singles, n_pairs=args.pairs,
+                  n_triples=args.triples, n_touching=args.touching)
+    if args.regime == "simple":
+        video = synth_video(**counts, seed=args.seed)
+    else:
+        video = simulate_video(VideoConditions(**counts, regime=args.regime), seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tifffile.imwrite(out / "frames.tif", video.frames)
@@ -542,6 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--triples", type=int, default=2)
     p.add_argument("--touching", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--regime", default="simple", choices=["simple", "train", "heldout"],
+        help="simple: the sample-data generator; train/heldout: particles and image formation of the "
+             "simulator's regimes, with drift, Brownian motion and slow or fast sintering (video_simulator)",
+    )
     p.set_defaults(func=cmd_synth_video)
 
     p = sub.add_parser("synth-images", help="write a synthetic dataset (images/, labels/) with touching particles")

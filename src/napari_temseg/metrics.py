@@ -8,7 +8,7 @@ no assignment problem needs solving).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -123,7 +123,7 @@ class TrackingScores:
     predicted ID; id_switches: changes of matched predicted ID along true tracks that the
     predicted lineage does not explain (a parent handing over to its fusion child is not one);
     fusion precision/recall/f1: events matched within `frame_tolerance` frames with the
-    same parents and child."""
+    same parents and child; onset_errors: predicted minus true frame of each matched event."""
 
     consistent_id_fraction: float
     id_switches: int
@@ -132,6 +132,12 @@ class TrackingScores:
     fusion_f1: float
     n_true_events: int
     n_pred_events: int
+    onset_errors: list[int] = field(default_factory=list)
+
+    @property
+    def worst_onset_error(self) -> int:
+        """Largest |predicted - true| fusion frame among matched events (0 when none matched)."""
+        return max((abs(e) for e in self.onset_errors), default=0)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -173,7 +179,7 @@ def tracking_scores(
         total += len(seq)
         seen = [s for s in seq if s]
         switches += sum(a != b and a not in explained.get(b, ()) for a, b in zip(seen, seen[1:], strict=False))
-    found = 0
+    found, onsets = 0, []
     used: set[int] = set()
     for true in true_events:
         want_parents = {dominant.get(p, -1) for p in true["parents"]}
@@ -184,6 +190,7 @@ def tracking_scores(
             if set(pred["parents"]) == want_parents and pred["child"] == want_child:
                 used.add(i)
                 found += 1
+                onsets.append(int(pred["frame"]) - int(true["frame"]))
                 break
     n_true, n_pred = len(true_events), len(pred_events)
     precision, recall, f1 = precision_recall_f1(found, n_pred, n_true)
@@ -195,4 +202,5 @@ def tracking_scores(
         fusion_f1=f1,
         n_true_events=n_true,
         n_pred_events=n_pred,
+        onset_errors=onsets,
     )

@@ -294,7 +294,9 @@ def place_particles(rng: np.random.Generator, p: Params, regime_train: bool = Tr
     return canvas.particles
 
 
-def render(particles: list[Particle], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render(
+    particles: list[Particle], shape: tuple[int, int], keep_ids: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels uint32, projected thickness float32, soft coverage float32 in [0, 1]).
 
     Labels: the upper particle (larger z) owns each pixel centre inside several outlines.
@@ -317,6 +319,8 @@ def render(particles: list[Particle], shape: tuple[int, int]) -> tuple[np.ndarra
         top[win][owns] = part.z
         thickness[win] += part.thickness(dist)
         np.maximum(cover[win], np.clip((1 - dist) * part.r + 0.5, 0, 1), out=cover[win])
+    if keep_ids:  # the particles' own labels (a video's track IDs), not 1..N
+        return labels, thickness, cover
     ids = np.unique(labels)
     lut = np.zeros(int(ids.max()) + 1, np.uint32)
     lut[ids[ids > 0]] = np.arange(1, int((ids > 0).sum()) + 1, dtype=np.uint32)

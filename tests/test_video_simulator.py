@@ -1,0 +1,56 @@
+"""The held-out sintering videos: truth that says when particles fuse, and the conditions asked for."""
+
+import numpy as np
+import pytest
+
+from napari_temseg import TemsegError
+from napari_temseg.video_simulator import VideoConditions, simulate_video
+
+SMALL = dict(n_frames=30, shape=(256, 256), n_single=3, n_pairs=1, n_triples=1, n_touching=1, radius=(7.0, 11.0))
+
+
+@pytest.fixture(scope="module")
+def video():
+    return simulate_video(VideoConditions(**SMALL, blank=(5,), crossing=2), seed=3)
+
+
+def test_fusion_truth_starts_at_contact(video):
+    assert [len(e["parents"]) for e in video.events] == [2, 3]
+    for event in video.events:
+        t = event["frame"]
+        before, at = set(np.unique(video.labels[t - 1])), set(np.unique(video.labels[t]))
+        assert set(event["parents"]) <= before and event["child"] not in before
+        assert event["child"] in at and not set(event["parents"]) & at
+
+
+def test_touching_pair_keeps_both_ids_and_blank_frames_are_empty(video):
+    fused = {p for e in video.events for p in e["parents"]} | {e["child"] for e in video.events}
+    every = set(np.unique(video.labels[video.labels > 0]))
+    assert len(every - fused) >= 4  # the touching pair and the singles keep their own IDs
+    assert not video.frames[5].any() and not video.labels[5].any()
+    assert video.frames[6].any() and video.frames.dtype == np.uint16
+
+
+def test_crossing_particles_leave_or_enter(video):
+    first, last = set(np.unique(video.labels[0])), set(np.unique(video.labels[-1]))
+    fused = {p for e in video.events for p in e["parents"]} | {e["child"] for e in video.events}
+    assert (first - last) - fused or (last - first) - fused  # someone left or came in
+
+
+def test_regimes_and_bad_conditions():
+    train = simulate_video(VideoConditions(**{**SMALL, "n_frames": 3}, regime="train"), seed=1)
+    heldout = simulate_video(VideoConditions(**{**SMALL, "n_frames": 3}), seed=1)
+    assert not np.array_equal(train.frames, heldout.frames)
+    with pytest.raises(TemsegError, match="regime"):
+        simulate_video(VideoConditions(regime="other"))
+    with pytest.raises(TemsegError, match="larger frame"):
+        simulate_video(VideoConditions(shape=(64, 64), n_pairs=6))
+
+
+def test_cli_writes_a_heldout_video_that_evaluate_track_reads(tmp_path, capsys):
+    from napari_temseg.cli import main
+
+    args = ["--frames", "6", "--size", "192", "--singles", "2", "--pairs", "1", "--triples", "0", "--touching", "0"]
+    assert main(["synth-video", "--out", str(tmp_path), *args, "--regime", "heldout"]) == 0
+    assert main(["evaluate-track", str(tmp_path / "truth"), "--truth", str(tmp_path / "truth")]) == 0
+    assert "consistent-ID fraction 1.0000" in capsys.readouterr().out
