@@ -268,3 +268,21 @@ def test_auto_mode_prompts_each_detected_particle_once(cache, touching_images, m
     assert instance_scores(labels, sample.labels).f1 > 0.85
     grid = segment(sample.image[:128, :128], model, mode="grid", points_per_side=4, diameter="none")
     assert len(seen[1]) == 16 and grid.shape == (128, 128)
+
+
+def test_a_new_click_decodes_only_its_own_object(monkeypatch):
+    """Live prompting: objects whose points did not change come from the decode cache, and
+    the labels are the same as a fresh model's."""
+    from napari_temseg.synth import synth_image
+
+    sample = synth_image((256, 256), 6, radius=(10, 14), seed=1)
+    centres = [np.argwhere(sample.labels == i).mean(0) for i in (1, 2)]
+    points = np.column_stack([np.array(centres), np.ones(2)])
+    model = load_model("efficientsam-tiny")
+    decoded = []
+    original = model.net.predict_masks
+    monkeypatch.setattr(model.net, "predict_masks", lambda e, p, c, s: decoded.append(p.shape[1]) or original(e, p, c, s))
+    segment(sample.image, model, points=points[:1])
+    both = segment(sample.image, model, points=points)
+    assert decoded == [1, 1]  # the second call decoded the new object only
+    assert np.array_equal(both, segment(sample.image, load_model("efficientsam-tiny"), points=points))

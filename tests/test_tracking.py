@@ -211,3 +211,23 @@ def test_an_unreadable_frame_of_a_folder_is_skipped(small_video, tmp_path):
     (folder / "f7.tif").write_bytes((folder / "f7.tif").read_bytes()[:300])  # truncated
     summary = track_video(open_video(folder), tmp_path / "out", chunk=8)
     assert [s["frame"] for s in summary.skipped] == [7] and "unreadable" in summary.skipped[0]["reason"]
+
+
+def test_ids_hold_across_a_stage_jump_larger_than_the_particles():
+    """Every particle moves 25 px at once (radius 8): found by cross-correlating the masks."""
+    from napari_temseg.synth import Disc, render_labels
+
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(60, 200, (8, 2))
+    centres = centres[[all(np.hypot(*(c - o)) > 30 for o in centres[:i]) for i, c in enumerate(centres)]]
+    frames = []
+    for t in range(12):
+        offset = np.array([0.3 * t, 0.2 * t]) + (np.array([25.0, -18.0]) if t >= 6 else 0)
+        discs = [Disc(i + 1, *(c + offset), 8.0) for i, c in enumerate(centres)]
+        frames.append(render_labels(discs, (260, 260))[0])
+    linker = Linker(LinkOptions())
+    tracked = dict(item for frame in frames for item in linker.push(frame))
+    tracked.update(linker.flush())
+    for t in range(12):
+        assert np.array_equal(tracked[t], frames[t]), f"frame {t}: IDs changed"
+    assert linker.events == []

@@ -53,6 +53,7 @@ class VideoConditions:
     mode: str = "bf"  # "bf" or "df"
     regime: str = "heldout"  # image formation and particle statistics (see `simulator`)
     dtype: str = "uint16"
+    image: dict = field(default_factory=dict)  # `simulator.Params` fields to fix (e.g. carbon=0.02)
 
 
 @dataclass
@@ -113,11 +114,11 @@ def simulate_video(conditions: VideoConditions | None = None, seed: int = 0) -> 
         raise TemsegError(f"n_frames must be >= 2, not {c.n_frames}")
     rng = np.random.default_rng(seed)
     params = draw_params(rng, c.regime, radius_span=c.radius, shape=tuple(c.shape), mode=c.mode, dtype=c.dtype,
-                         contrast=float(np.exp(rng.uniform(np.log(0.4), np.log(1.2)))))
+                         contrast=float(np.exp(rng.uniform(np.log(0.4), np.log(1.2)))), **c.image)
     params.radius = c.radius
     shapes_rng = np.random.default_rng([seed, 1])
     next_id, taken, groups = 1, [], []
-    margin = float(np.hypot(*c.drift) * c.n_frames / 2 + c.jump * c.drift_jumps / 2 + 6)
+    margin = float(np.hypot(*c.drift) * c.n_frames / 2 + c.jump * np.sqrt(c.drift_jumps) / 2 + 6)
     for size, fuse in [(2, True)] * c.n_pairs + [(3, True)] * c.n_triples + [(2, False)] * c.n_touching:
         members = [_draw_particle(shapes_rng, params, next_id + i, c.regime == "train") for i in range(size)]
         for m in members:

@@ -9,7 +9,10 @@ object's pixels are shared out among the parents by nearest previous mask.
 
 Drift: a median-displacement motion model (the stage moves every particle
 alike) shifts the previous frame before overlaps are measured, and predicts
-where lost tracks should reappear.
+where lost tracks should reappear. A sudden stage jump (most particles find no
+partner where the drift puts them) is found by cross-correlating the two frames'
+foreground masks; that frame is linked across the jump and the drift model keeps
+its previous value.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
 from ..instances import label_stats
+
+#: Below this share of previous particles finding a partner where the drift puts them, the
+#: frame is checked for a stage jump.
+JUMP_SHARE = 0.5
 
 
 @dataclass
@@ -63,6 +70,25 @@ def _shift(labels: np.ndarray, dy: int, dx: int) -> np.ndarray:
     src = labels[max(-dy, 0) : ny - max(dy, 0), max(-dx, 0) : nx - max(dx, 0)]
     out[max(dy, 0) : max(dy, 0) + src.shape[0], max(dx, 0) : max(dx, 0) + src.shape[1]] = src
     return out
+
+
+def _mask_shift(prev: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """The translation (dy, dx) that lays `prev`'s foreground best onto `seg`'s (FFT
+    cross-correlation of the two masks)."""
+    a, b = (prev > 0).astype(np.float32), (seg > 0).astype(np.float32)
+    corr = np.fft.irfft2(np.fft.rfft2(b) * np.conj(np.fft.rfft2(a)), s=a.shape)
+    peak = np.array(np.unravel_index(int(np.argmax(corr)), corr.shape))
+    size = np.array(a.shape)
+    return np.where(peak > size // 2, peak - size, peak)
+
+
+def _linked_share(inter: np.ndarray, area_p: np.ndarray, area_s: np.ndarray, min_iou: float) -> float:
+    """Share of the previous particles that overlap some current object by at least `min_iou`."""
+    present = np.nonzero(area_p[1:])[0] + 1
+    if not len(present):
+        return 1.0
+    iou = inter[present] / np.maximum(area_p[present, None] + area_s[None, :] - inter[present], 1)
+    return float((iou.max(1) >= min_iou).mean())
 
 
 def _overlap(prev: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -239,6 +265,13 @@ class Linker:
         shift = np.round(self._drift).astype(int)
         prev = _shift(self._prev, *shift)
         inter, area_p, area_s = _overlap(prev, seg)
+        drift, jumped = self._drift, False
+        if (area_p[1:] > 0).sum() >= 3 and _linked_share(inter, area_p, area_s, self.options.min_iou) < JUMP_SHARE:
+            moved = _shift(self._prev, *_mask_shift(self._prev, seg))
+            candidate = _overlap(moved, seg)
+            if _linked_share(*candidate, self.options.min_iou) > _linked_share(inter, area_p, area_s,
+                                                                                self.options.min_iou):
+                prev, (inter, area_p, area_s), jumped = moved, candidate, True
         seg = _rejoin_fragments(seg, inter, area_s)
         if seg.max() < len(area_s) - 1:
             inter, area_p, area_s = _overlap(prev, seg)
@@ -250,6 +283,8 @@ class Linker:
         for s, parent in absorbed.items():
             lut[s] = parent
         self._update_drift(seg_stats, rows, cols)
+        if jumped:  # a one-off jump, not the stage's steady drift
+            self._drift = drift
         matched = set(rows.tolist()) | set(absorbed.values())
         matched |= {int(p) for ps in share.values() for p in ps}
         self._close_gaps(seg_stats, lut, share)

@@ -46,8 +46,14 @@ class PromptEncoder(nn.Module):
         self.bbox_bottom_right_embeddings = nn.Embedding(1, embed_dim)
 
     def dense_pe(self) -> torch.Tensor:
-        """(1, C, 64, 64) position features of the image embedding grid."""
-        return self.pe_layer.dense(self.embedding_size, self.embedding_size)[None]
+        """(1, C, 64, 64) position features of the image embedding grid, computed once per
+        value of the encoder's matrix (loading weights changes it: the cache follows)."""
+        matrix = self.pe_layer.positional_encoding_gaussian_matrix
+        key = (matrix._version, matrix.device, matrix.data_ptr())
+        if getattr(self, "_dense_key", None) != key:
+            self._dense = self.pe_layer.dense(self.embedding_size, self.embedding_size)[None]
+            self._dense_key = key
+        return self._dense
 
     def forward(self, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         coords = (points + 0.5) / self.input_size  # pixel centres

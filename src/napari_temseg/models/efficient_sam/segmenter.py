@@ -27,6 +27,8 @@ from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
 MODES = ("auto", "grid", "prompt", "refine")
+#: Decoded queries remembered for the current image (256² float32 each: 32 MB at most).
+DECODED_CACHE = 128
 
 
 def query_arrays(queries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +88,7 @@ class EfficientSamSegmenter:
         check_input_mode(input_mode, denoise)
         self.input_mode, self.denoise = input_mode, denoise  # as the checkpoint was trained
         self._cache_key: tuple | None = None
+        self._decoded: dict[tuple, tuple] = {}  # (image key, query) -> (low-res logits, IoU, stability)
         self._embedding: torch.Tensor | None = None
         self._box_models: dict = {}
 
@@ -99,6 +102,7 @@ class EfficientSamSegmenter:
     def forget_image(self) -> None:
         """Drop the cached embedding: the next image is encoded anew (timing, memory)."""
         self._cache_key, self._embedding = None, None
+        self._decoded.clear()
 
     def embed(self, image: np.ndarray) -> torch.Tensor:
         """(1, 256, 64, 64) embedding of a float32 (Y, X) image in [0, 1], cached per image."""
@@ -108,6 +112,7 @@ class EfficientSamSegmenter:
                 prepared = prepare_input(image, self.input_mode, self.denoise)
                 self._embedding = self.net.get_image_embeddings(gray_to_rgb(prepared).to(self.device))
             self._cache_key = key
+            self._decoded.clear()
         return self._embedding
 
     # -- decoding ------------------------------------------------------------------------------
@@ -116,25 +121,38 @@ class EfficientSamSegmenter:
         """Best of the three masks per query: (Q, Y, X) logits, (Q,) predicted IoU, (Q,) stability.
 
         queries: one (k, 3) array of y, x, code per query (code: 1/0 points, 2/3 box corners).
+        Decoded queries are remembered per image (low-resolution logits), so a live click
+        decodes only the object whose points changed.
         """
         h, w = image.shape
         embedding = self.embed(image)
-        pts, codes = query_arrays(queries)
-        logits, ious, stab = [], [], []
+        keys = [(self._cache_key, q.shape, q.tobytes()) for q in (np.asarray(q, np.float32) for q in queries)]
+        todo = [i for i, key in enumerate(keys) if key not in self._decoded]
+        pts, codes = query_arrays([queries[i] for i in todo]) if todo else (None, None)
         with torch.inference_mode():
-            for start in range(0, len(queries), self.batch):
-                step(start, len(queries))  # a front end may stop here (progress)
+            for start in range(0, len(todo), self.batch):
+                step(start, len(todo))  # a front end may stop here (progress)
                 sl = slice(start, start + self.batch)
                 low, iou = self.net.predict_masks(
                     embedding, torch.from_numpy(pts[:, sl]).to(self.device),
                     torch.from_numpy(codes[:, sl]).to(self.device), (h, w),
                 )
                 chosen, chosen_iou, stability = choose_masks(low[0], iou[0])  # chosen: (q, m, m) low-res
-                stab.append(stability.cpu())  # logits, 4 px per cell of the model input
-                up = F.interpolate(chosen[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
-                logits.append(up.cpu())
-                ious.append(chosen_iou.cpu())
-        return torch.cat(logits).numpy(), torch.cat(ious).numpy(), torch.cat(stab).numpy()
+                for j, i in enumerate(todo[sl]):  # logits, 4 px per cell of the model input
+                    self._remember(keys[i], (chosen[j].cpu(), float(chosen_iou[j]), float(stability[j])))
+            found = [self._decoded[key] for key in keys]
+            if not found:
+                return np.zeros((0, h, w), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
+            low = torch.stack([f[0] for f in found])
+            logits = F.interpolate(low[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
+        ious = np.array([f[1] for f in found], np.float32)
+        return logits.numpy(), ious, np.array([f[2] for f in found], np.float32)
+
+    def _remember(self, key: tuple, decoded: tuple) -> None:
+        """Keep a decoded query; the oldest go beyond DECODED_CACHE (a grid run does not pile up)."""
+        self._decoded[key] = decoded
+        while len(self._decoded) > DECODED_CACHE:
+            del self._decoded[next(iter(self._decoded))]
 
     # -- Segmenter API -------------------------------------------------------------------------
 
