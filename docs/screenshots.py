@@ -59,13 +59,17 @@ def main() -> None:
     settle(segment)
     grab(viewer, out / "segment.png")
 
+    viewer.window.remove_dock_widget("all")  # room for the table
     measurements = MeasurementsWidget(viewer)
     viewer.window.add_dock_widget(measurements, name="Measurements")
     measurements.layer.value = viewer.layers[f"{layer.name} {segment.model.value}"]
     measurements.table.selectRow(4)
     grab(viewer, out / "measurements.png")
 
-    viewer.window.remove_dock_widget(measurements)
+    viewer.window.remove_dock_widget("all")
+    segment = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(segment, name="Segment particles")
+    segment.image.value = layer
     viewer.layers[f"{layer.name} {segment.model.value}"].visible = False
     segment.model.value = "efficientsam-tiny"
     points = segment.add_points_layer()

@@ -54,3 +54,14 @@ def test_cli_writes_a_heldout_video_that_evaluate_track_reads(tmp_path, capsys):
     assert main(["synth-video", "--out", str(tmp_path), *args, "--regime", "heldout"]) == 0
     assert main(["evaluate-track", str(tmp_path / "truth"), "--truth", str(tmp_path / "truth")]) == 0
     assert "consistent-ID fraction 1.0000" in capsys.readouterr().out
+
+
+def test_flicker_and_dose_step_change_the_frames():
+    """The detector is set on the first frame: flicker and a dose step reach the counts."""
+    base = dict(**{**SMALL, "n_frames": 8})
+    plain = simulate_video(VideoConditions(**base), seed=2).frames.astype(float)
+    flicker = simulate_video(VideoConditions(**base, flicker=0.2), seed=2).frames.astype(float)
+    dimmer = simulate_video(VideoConditions(**base, dose_step=0.3), seed=2).frames.astype(float)
+    means = [f.mean(axis=(1, 2)) for f in (plain, flicker, dimmer)]
+    assert np.std(means[1] / means[0]) > 0.05  # frame brightness jumps with the flicker
+    assert means[2][5:].mean() < 0.5 * means[0][5:].mean() and np.allclose(means[2][:4], means[0][:4], rtol=0.05)

@@ -125,16 +125,17 @@ def form_image(
     return out.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
-def _place(
-    rng: np.random.Generator, shape: tuple[int, int], extent: float, taken: list, margin: float
+def place_apart(
+    rng: np.random.Generator, shape: tuple[int, int], extent: float, taken: list, margin: float, spacing: float = 3.0
 ) -> tuple[float, float] | None:
-    """A random centre at least `extent` away from everything already placed (None if none fits)."""
+    """A random centre, `margin + extent` inside the border, whose disc of radius `extent` keeps
+    `spacing` px from every disc already in `taken` (appended to it); None if none fits."""
     if 2 * (margin + extent) >= min(shape):
         return None
     for _ in range(300):
         y = rng.uniform(margin + extent, shape[0] - margin - extent)
         x = rng.uniform(margin + extent, shape[1] - margin - extent)
-        if all(np.hypot(y - ty, x - tx) > extent + te + 3 for ty, tx, te in taken):
+        if all(np.hypot(y - ty, x - tx) > extent + te + spacing for ty, tx, te in taken):
             taken.append((y, x, extent))
             return y, x
     return None
@@ -160,7 +161,7 @@ def synth_image(
         pair = label < n_particles and rng.random() < touching
         r2 = rng.uniform(*radius) if pair else 0.0
         extent = r + 2 * r2 * 1.1 if pair else r * 1.15
-        centre = _place(rng, shape, extent, taken, margin=0)
+        centre = place_apart(rng, shape, extent, taken, margin=0)
         if centre is None:
             break
         y, x = centre
@@ -261,7 +262,7 @@ def synth_video(
         next_id += size
         contact = int(rng.integers(max(n_frames // 6, 1), max(n_frames * 2 // 3, 2)))
         extent = 2.4 * max(m.r for m in members) + MAX_GAP
-        centre = _place(rng, shape, extent, taken, margin)
+        centre = place_apart(rng, shape, extent, taken, margin)
         if centre is None:
             raise TemsegError(
                 f"cannot fit {len(sizes)} particle groups into a {shape[0]}x{shape[1]} frame; "
@@ -274,7 +275,7 @@ def synth_video(
     singles = []
     for _ in range(n_single):
         r = rng.uniform(*radius)
-        centre = _place(rng, shape, r * 1.3 + 3 * jitter * np.sqrt(n_frames), taken, margin)
+        centre = place_apart(rng, shape, r * 1.3 + 3 * jitter * np.sqrt(n_frames), taken, margin)
         if centre is not None:
             singles.append(Disc(next_id, *centre, r, _random_wobble(rng, 0.08)))
             next_id += 1

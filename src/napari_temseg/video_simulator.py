@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import TemsegError
 from .simulator import FORMATION, REGIMES, Particle, _draw_particle, draw_params, render
-from .synth import SynthVideo
+from .synth import SynthVideo, place_apart
 
 #: Gap (px) between the members of a group before they start to approach, and their speed (px/frame).
 START_GAP, APPROACH = 14.0, 1.0
@@ -93,16 +93,9 @@ def _members(g: _Group, t: int, centre: np.ndarray, touch_frames: int) -> list[P
 
 
 def _place(rng, shape, extent: float, taken: list, margin: float) -> np.ndarray | None:
-    """A centre at least `extent` from the others' and `margin + extent` from the border, or None."""
-    low, high = margin + extent, np.array(shape, float) - margin - extent
-    if np.any(high <= low):
-        return None
-    for _ in range(300):
-        c = rng.uniform(low, high)
-        if all(np.hypot(*(c - p)) > extent + e for p, e in taken):
-            taken.append((c, extent))
-            return c
-    return None
+    """`synth.place_apart` with no extra spacing (groups bring their own gap), as an array."""
+    centre = place_apart(rng, shape, extent, taken, margin, spacing=0.0)
+    return None if centre is None else np.array(centre)
 
 
 def simulate_video(conditions: VideoConditions | None = None, seed: int = 0) -> SynthVideo:
@@ -166,7 +159,7 @@ def simulate_video(conditions: VideoConditions | None = None, seed: int = 0) -> 
     stage, walk = np.zeros(2), {p.label: np.zeros(2) for p in singles}
     group_walk = [np.zeros(2) for _ in groups]
     formation_seed, top = int(rng.integers(1 << 31)), float(np.iinfo(c.dtype).max) if c.dtype != "float32" else 1.0
-    gain = None
+    gain = level = None
     for t in range(c.n_frames):
         particles = []
         for p in singles:
@@ -181,11 +174,12 @@ def simulate_video(conditions: VideoConditions | None = None, seed: int = 0) -> 
         # one support film and optics for the whole video (same seed), new shot noise every frame
         intensity = FORMATION[params.formation, c.mode](np.random.default_rng(formation_seed), particles, thickness,
                                                         cover, params)
+        if level is None:  # beam current and detector gain are set once, on the first frame
+            level = float(np.median(intensity)) if c.mode == "bf" else float(np.percentile(intensity, 99))
         intensity = intensity * (1 + c.flicker * rng.normal())
         frame_dose = dose * (c.dose_step if t >= c.n_frames // 2 else 1.0)
-        level = float(np.median(intensity)) if c.mode == "bf" else float(np.percentile(intensity, 99))
         counts = rng.poisson(np.clip(intensity, 0, None) * frame_dose / max(level, 1e-6)).astype(np.float32)
-        if gain is None:  # the detector's gain is set once, on the first frame
+        if gain is None:
             gain = top * 0.6 / max(float(np.percentile(counts, 99.9)), 1.0)
         if t in c.blank:
             labels[t] = 0  # nothing to see in a lost frame

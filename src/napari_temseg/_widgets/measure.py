@@ -31,7 +31,7 @@ class MeasurementsWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.layer = layer_picker(napari_viewer, "labels", "labels")
-        self.pixel_size = FloatSpinBox(label="nm per pixel", value=0.0, min=0.0, max=1e6, step=0.01,
+        self.pixel_size = FloatSpinBox(label="nm/px (0: layer scale)", value=0.0, min=0.0, max=1e6, step=0.01,
                                        tooltip="0: from the layer's scale when it is not 1, else sizes in px")
         self.export_csv_button = PushButton(text="Export CSV")
         self.export_png_button = PushButton(text="Export PNG")
@@ -41,6 +41,7 @@ class MeasurementsWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(180)
         self.histogram = NapariMPLWidget(napari_viewer)
         self.histogram.setMinimumHeight(220)
         layout = QVBoxLayout(self)
