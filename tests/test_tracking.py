@@ -156,6 +156,23 @@ def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypa
     assert q[:, 2].tolist() == [2, 3, 1] and q[0, 0] <= q[2, 0] <= q[1, 0]
 
 
+def test_propagation_skips_a_blank_frame_and_prompts_from_the_frame_before():
+    """A blank frame in a propagated video is skipped and listed, as in linking; the next frame
+    is prompted by the frame before it, so every particle keeps its ID across the gap."""
+    from napari_temseg import load_model
+    from napari_temseg.synth import synth_video
+
+    model = load_model("efficientsam-tiny")
+    video = synth_video(n_frames=5, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
+    frames = video.frames.copy()
+    frames[2] = 0
+    result = track(frames, model, method="propagate")
+    assert result.skipped == [{"frame": 2, "reason": "blank (every pixel the same)"}]
+    assert result.labels[2].max() == 0
+    ids = [set(np.unique(result.labels[t])) - {0} for t in (0, 1, 3, 4)]
+    assert len(ids[0]) == 3 and all(i == ids[0] for i in ids)
+
+
 def test_propagated_masks_follow_the_stack_edge_rule():
     """Propagated EfficientSAM masks get the edge refiner like any deep model's, decided once
     per stack: these small noisy frames lie in the shipped refiner's range (noise-to-contrast

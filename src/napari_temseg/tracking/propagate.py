@@ -22,7 +22,7 @@ from ..instances import paint_masks
 from ..models import load_model
 from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
-from ..preprocess import normalize
+from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
 from ..segmentation import segment, stack_options
 from .link import Linker
@@ -102,10 +102,14 @@ def iter_propagate(
     check_prompted(segmenter)
     options = stack_options(frames, segmenter, options)
     keyframes = keyframes or {}
+    shape = tuple(frames.shape[1:3])
     for t in range(frames.shape[0]):
-        frame = np.asarray(frames[t])
-        instances = (
-            np.asarray(keyframes[t]) if t in keyframes else next_instances(frame, segmenter, linker.last_labels, **options)
-        )
-        yield from linker.push(instances)
+        if t in keyframes:
+            yield from linker.push(np.asarray(keyframes[t]))
+            continue
+        frame, problem = read_frame(frames, t)  # a blank or unreadable frame is skipped, as in linking
+        if problem:
+            yield from linker.skip(shape, problem)
+        else:
+            yield from linker.push(next_instances(frame, segmenter, linker.last_labels, **options))
     yield from linker.flush()
