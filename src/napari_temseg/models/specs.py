@@ -39,7 +39,7 @@ class ModelSpec:
     **build_options); options: what `predict` takes; build_options:
     what the builder takes besides weights and device; prompted: takes point/box prompts (and
     can propagate them through time); trainer: "module:function" under napari_temseg.train
-    for `temseg train` (called with the model's name first), or None; resolution: the
+    for `temseg train` (`cli.train_model` calls it), or None; resolution: the
     network's input size (None: any); weights: where its weights come from (None: it has
     none); network: "module:Class" of a semantic network (`models.semantic`); fixed_input:
     the network is built for one input size and segments only at the size it was trained at;
@@ -60,10 +60,7 @@ class ModelSpec:
     def builder_function(self) -> Callable[..., Any]:
         if callable(self.builder):
             return self.builder
-        return _function("models", self.builder)
-
-    def trainer_function(self) -> Callable[..., Any] | None:
-        return None if self.trainer is None else _function("train", self.trainer)
+        return _model_object(self.builder)
 
     def network_class(self) -> type:
         from ..errors import TemsegError
@@ -71,7 +68,7 @@ class ModelSpec:
         if self.network is None:
             semantic = ", ".join(n for n, s in SPECS.items() if s.network)
             raise TemsegError(f"{self.name} is not a semantic network; those are: {semantic}")
-        return _function("models", self.network)
+        return _model_object(self.network)
 
     def defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options}
@@ -81,10 +78,10 @@ class ModelSpec:
         return check_options(options, (*self.options, *extra), f"the {self.name} model")
 
 
-def _function(package: str, where: str) -> Any:
-    """The object "module:name" names under napari_temseg.`package`."""
+def _model_object(where: str) -> Any:
+    """The object "module:name" names under napari_temseg.models (imported now)."""
     module, name = where.split(":")
-    return getattr(importlib.import_module(f"napari_temseg.{package}.{module}"), name)
+    return getattr(importlib.import_module(f"napari_temseg.models.{module}"), name)
 
 
 def _model_name(value: Any) -> str:
