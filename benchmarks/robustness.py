@@ -14,6 +14,7 @@ import argparse
 import time
 
 import numpy as np
+from table import MarkdownTable
 
 from napari_temseg import available_models, load_model
 from napari_temseg.metrics import foreground_iou, instance_scores
@@ -70,8 +71,7 @@ def main() -> None:
     names = available_models() if args.models == "all" else args.models.split(",")
     conditions = list(CONDITIONS) if args.conditions == "all" else args.conditions.split(";")
     data = {c: list(condition_images(c, args.per_condition, args.regime)) for c in conditions}
-    lines = ["| model | condition | instance F1@0.5 | foreground IoU | s/image |", "|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    table = MarkdownTable("| model | condition | instance F1@0.5 | foreground IoU | s/image |", "|---|---|---|---|---|")
     weights = dict(item.split("=", 1) for item in args.weights)
     for name in names:
         model = load_model(name, weights=weights.get(name))
@@ -82,11 +82,8 @@ def main() -> None:
             f1 = np.mean([instance_scores(r.labels, truth).f1 for r, truth in results])
             iou = np.mean([foreground_iou(r.labels, truth) for r, truth in results])
             line = f"| {name} | {condition} | {f1:.3f} | {iou:.3f} | {seconds:.2f} |"
-            lines.append(line)
-            print(line, flush=True)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
+            table.add(line)
+    table.write(args.out)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+from table import MarkdownTable
 
 from napari_temseg import load_model
 from napari_temseg.metrics import tracking_scores
@@ -49,9 +50,8 @@ def main() -> None:
     runs = [(name, "link") for name in args.models.split(",")]
     if args.propagate:
         runs += [(name, "propagate") for name, spec in SPECS.items() if spec.prompted]
-    lines = ["| model | method | condition | consistent-ID | ID switches | fusion P / R / F1 | worst onset error "
-             "(frames) | frames/s |", "|---|---|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    table = MarkdownTable("| model | method | condition | consistent-ID | ID switches | fusion P / R / F1 | worst onset "
+                          "error (frames) | frames/s |", "|---|---|---|---|---|---|---|---|")
     for name, method in runs:
         model = load_model(name)
         for condition in conditions:
@@ -70,11 +70,8 @@ def main() -> None:
             line = (f"| {name} | {method} | {condition} | {np.mean([s.consistent_id_fraction for s in scores]):.3f} | "
                     f"{sum(s.id_switches for s in scores)} | {p:.2f} / {r:.2f} / {f1:.2f} | "
                     f"{max(s.worst_onset_error for s in scores)} | {frames / seconds:.1f} |")
-            lines.append(line)
-            print(line, flush=True)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
+            table.add(line)
+    table.write(args.out)
 
 
 if __name__ == "__main__":
