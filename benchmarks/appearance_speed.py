@@ -16,7 +16,8 @@ import imageio.v3 as iio
 import numpy as np
 
 from napari_temseg.appearance import measure_appearance
-from napari_temseg.models.classical import ClassicalSegmenter
+from napari_temseg.models import load_model
+from napari_temseg.models.specs import DEFAULT_MODEL
 from napari_temseg.preprocess import normalize
 from napari_temseg.simulator import random_image
 
@@ -40,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     images = [normalize(random_image(5000 + i, "train", shape=(512, 512)).image) for i in range(args.images)]
     images += [normalize(iio.imread(f)) for f in sorted(glob.glob(str(ARTICLE / "*.png")))[: args.images]]
-    classical = ClassicalSegmenter()
+    classical = load_model(DEFAULT_MODEL)
     decide = median_seconds(measure_appearance, images)
     segment = median_seconds(lambda im: classical.predict(im), images)
     print(f"{len(images)} images of 512²: decisions {1000 * decide:.1f} ms, classical model {1000 * segment:.1f} ms "
