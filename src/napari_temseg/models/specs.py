@@ -110,12 +110,12 @@ CLASSICAL_OPTIONS = (
 )
 
 def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fixed_input: bool) -> ModelSpec:
-    """Swin-UNet and VM-UNet share one inference path (`models.semantic`) and its options."""
+    """Swin-UNet and VM-UNet share one inference path (`models.semantic`) and its options;
+    their weights file is named after the network's module."""
+    shipped = f"{network.split(':')[0]}_temseg.pt"
     return ModelSpec(
         name, "semantic:build", trainer="semantic:train_semantic", resolution=resolution, network=network,
-        fixed_input=fixed_input, article=article,
-        weights=WeightSpec(filename=f"{network.split(':')[0]}_temseg.pt", url=None,
-                           bundled=f"{network.split(':')[0]}_temseg.pt"),
+        fixed_input=fixed_input, article=article, weights=WeightSpec(filename=shipped, url=None, bundled=shipped),
         options=(
             Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
             Option("split_depth", 0.1, number(0, 5), "foreground-only weights: neck depth that splits"),

@@ -78,7 +78,8 @@ def resolve(model: str, weights: str | os.PathLike | None = None) -> Path:
     """An explicit `weights` file or shipped variant name, else `find(model)`, else a clear
     error saying how to get one."""
     if weights is not None:
-        variants = registered()[model].variants if model in registered() else {}
+        entry = registered().get(model)
+        variants = entry.variants if entry else {}
         path = PACKAGE_WEIGHTS / variants[weights] if weights in variants else Path(weights)
         if not path.is_file():
             known = f" (or a shipped variant: {', '.join(variants)})" if variants else ""

@@ -266,11 +266,11 @@ class Linker:
         prev = _shift(self._prev, *shift)
         inter, area_p, area_s = _overlap(prev, seg)
         drift, jumped = self._drift, False
-        if (area_p[1:] > 0).sum() >= 3 and _linked_share(inter, area_p, area_s, self.options.min_iou) < JUMP_SHARE:
+        share = _linked_share(inter, area_p, area_s, self.options.min_iou)
+        if (area_p[1:] > 0).sum() >= 3 and share < JUMP_SHARE:
             moved = _shift(self._prev, *_mask_shift(self._prev, seg))
             candidate = _overlap(moved, seg)
-            if _linked_share(*candidate, self.options.min_iou) > _linked_share(inter, area_p, area_s,
-                                                                                self.options.min_iou):
+            if _linked_share(*candidate, self.options.min_iou) > share:
                 prev, (inter, area_p, area_s), jumped = moved, candidate, True
         seg = _rejoin_fragments(seg, inter, area_s)
         if seg.max() < len(area_s) - 1:
