@@ -24,15 +24,20 @@ from napari_temseg.simulator import random_image
 ARTICLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-tem" / "train" / "images"
 
 
-def median_seconds(function, images, repeats: int = 3) -> float:
-    times = []
-    for image in images:
-        function(image)  # warm
-        start = time.perf_counter()
+def median_seconds(functions, images, repeats: int = 5) -> list[float]:
+    """Median over images of each function's mean time per call. The functions take turns
+    on each image, so that a change of CPU speed during the run (other work, clock
+    scaling) weighs on all of them alike rather than on whichever ran last."""
+    times = np.zeros((len(functions), len(images)))
+    for j, image in enumerate(images):
+        for function in functions:
+            function(image)  # warm
         for _ in range(repeats):
-            function(image)
-        times.append((time.perf_counter() - start) / repeats)
-    return float(np.median(times))
+            for i, function in enumerate(functions):
+                start = time.perf_counter()
+                function(image)
+                times[i, j] += (time.perf_counter() - start) / repeats
+    return [float(t) for t in np.median(times, axis=1)]
 
 
 def main() -> None:
@@ -42,8 +47,7 @@ def main() -> None:
     images = [normalize(random_image(5000 + i, "train", shape=(512, 512)).image) for i in range(args.images)]
     images += [normalize(iio.imread(f)) for f in sorted(glob.glob(str(ARTICLE / "*.png")))[: args.images]]
     classical = load_model(DEFAULT_MODEL)
-    decide = median_seconds(measure_appearance, images)
-    segment = median_seconds(lambda im: classical.predict(im), images)
+    decide, segment = median_seconds([measure_appearance, classical.predict], images)
     print(f"{len(images)} images of 512²: decisions {1000 * decide:.1f} ms, classical model {1000 * segment:.1f} ms "
           f"(its sigma='auto' included): decisions = {100 * decide / segment:.1f} % of the model's time")
 
