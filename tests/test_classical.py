@@ -75,3 +75,34 @@ def test_speed_512(touching_images):
         segment(image)
     per_image = (time.perf_counter() - start) / 5
     assert per_image < 0.25, f"{per_image:.3f} s per 512x512 image"
+
+
+
+def _particles_on(support_depth: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Dark discs (radius 10-16 px, 30 % absorption) on a support with a dark thickness
+    patch a quarter of the field wide, `support_depth` deep at its centre, and a 15 % ramp
+    when the depth is not 0. At depth 0.2 the patch's centre is as dark as the particles on
+    the bright side: no single threshold separates them."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:384, :384].astype(np.float32)
+    support = 1 - support_depth * np.exp(-((yy - 260) ** 2 + (xx - 120) ** 2) / (2 * 60.0**2))
+    support -= 0.15 * xx / 384 if support_depth else 0
+    truth = np.zeros((384, 384), np.uint32)
+    for label, (y, x) in enumerate([(60, 60), (70, 300), (200, 200), (300, 320), (250, 110), (330, 40), (150, 60)], 1):
+        truth[(yy - y) ** 2 + (xx - x) ** 2 < rng.uniform(10, 16) ** 2] = label
+    image = support * np.where(truth > 0, 0.7, 1.0) + rng.normal(0, 0.03, truth.shape)
+    return image.astype(np.float32), truth
+
+
+def test_uneven_support_is_flattened():
+    for seed in range(3):
+        image, truth = _particles_on(support_depth=0.2, seed=seed)
+        assert instance_scores(segment(image), truth).f1 == 1.0, seed
+    assert instance_scores(segment(image, flatten="never"), truth).f1 < 0.5  # what a single threshold gives
+
+
+def test_evenly_lit_image_is_left_as_it_is():
+    from napari_temseg.models.classical import flatten_illumination
+
+    image = normalize(_particles_on(support_depth=0.0)[0])
+    assert flatten_illumination(image, "auto") is image

@@ -392,4 +392,7 @@ class Linker:
             if t >= start:
                 frame[np.isin(frame, parents)] = child
         self.events.append({"frame": start, "parents": parents, "child": child})
+        # A fusion is confirmed some frames after its onset, and a later onset can be confirmed
+        # first: the events are kept in the order of their onsets, as tables and reviews list them.
+        self.events.sort(key=lambda event: event["frame"])
         return child
