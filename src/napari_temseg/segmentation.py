@@ -24,7 +24,7 @@ from .models import Segmenter, load_model
 from .models.edge_refiner import refine_edges_for_stack
 from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS
 from .preprocess import normalize, read_frame
-from .rescale import DEFAULT_RADIUS_RANGE, run_at_scale, scale_area, scale_factor
+from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -197,21 +197,31 @@ STACK_SAMPLES = 8
 def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
     """`options` for every frame of a time stack, with what must hold for all frames decided
     once: polarity (the majority of up to 8 evenly spaced frames), diameter (their median;
-    "none" when no frame could measure it) and, for a model that refines edges, whether it
-    does (`edge_refiner.refine_edges_for_stack`), so that all frames follow one rule."""
+    "none" when no frame could measure it), for a model that refines edges whether it
+    does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
+    (`decide_for_stack`, from the sampled frames as the model would see them), so that all
+    frames follow one rule."""
     options = dict(options)
     polarity = parse_polarity(options.get("polarity", "auto"))
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
-    if "auto" in (polarity, diameter):
+    decide_for_stack = getattr(segmenter, "decide_for_stack", None)
+    sampled = []
+    if "auto" in (polarity, diameter) or decide_for_stack is not None:
         picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
-        sampled = [frame for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
-        looks = [decide_look(normalize(frame), polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
+        sampled = [normalize(frame) for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
+    if "auto" in (polarity, diameter):
+        looks = [decide_look(frame, polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
         if polarity == "auto":
             votes = [look.polarity for look in looks]
-            options["polarity"] = max(POLARITIES, key=votes.count)
+            options["polarity"] = polarity = max(POLARITIES, key=votes.count)
         if diameter == "auto":
             radii = [look.radius for look in looks if math.isfinite(look.radius)]
-            options["diameter"] = 2 * float(np.median(radii)) if radii else "none"
+            options["diameter"] = diameter = 2 * float(np.median(radii)) if radii else "none"
+    if decide_for_stack is not None:
+        radius = diameter / 2 if isinstance(diameter, float) else float("nan")
+        factor = scale_factor(radius, getattr(segmenter, "radius_range", DEFAULT_RADIUS_RANGE))
+        views = [1.0 - frame if polarity == "bright" else frame for frame in sampled]
+        options.update(decide_for_stack([resample(view, factor) if factor != 1 else view for view in views], options))
     if getattr(segmenter, "refines_edges", False):
         options["refine_edges"] = refine_edges_for_stack(frames, options.get("refine_edges", True))
     return options

@@ -16,7 +16,9 @@ class Segmenter(Protocol):
     1..N = particles. It never reads files or touches napari. A model whose
     `predict` takes `refine_edges` (models.edge_refiner) says so with a class
     attribute `refines_edges = True`, so that a time stack gets one decision for
-    all its frames (`segmentation.stack_options`).
+    all its frames (`segmentation.stack_options`). A model with decisions of its own
+    to take once per stack gives a method `decide_for_stack(frames, options) -> dict`
+    of option overrides, from sampled frames as it would be given them.
     """
 
     name: str

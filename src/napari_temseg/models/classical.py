@@ -34,6 +34,8 @@ FLATTEN_SPAN = 0.2
 #: images measure 0.10-0.26, training-regime simulator images with thickness patches
 #: 0.5-1.5 (docs/models.md).
 UNEVEN_SPAN = 0.3
+#: What flattening can do, gentlest first.
+FLATTEN_MODES = ("never", "plane", "always")
 #: The support surface follows variations broader than this many typical particle radii
 #: (and than a fifth of the field, wider than most clusters of touching particles).
 SUPPORT_SCALE = 4.0
@@ -60,30 +62,62 @@ def support_surface(coarse: np.ndarray, particles: np.ndarray) -> np.ndarray:
                     mode="nearest", grid_mode=True)[: coarse.shape[0], : coarse.shape[1]]
 
 
-def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:
-    """Remove the support's uneven brightness, when asked or needed: a linear illumination
-    gradient fitted to the background, then what the plane leaves (`support_surface`)."""
-    if flatten is False or flatten == "never":
-        return image
-    # Estimated on every other pixel: the surface is smooth, and this step must stay cheap.
+@dataclass(frozen=True)
+class SupportFit:
+    """The support's brightness in an image: a plane (slopes b, c: `fit_illumination_plane`)
+    and, on every other pixel, what the plane leaves (`support_surface`); `gradient` and
+    `unevenness` are their spans across the field over the particle contrast."""
+
+    b: float
+    c: float
+    surface: np.ndarray
+    gradient: float
+    unevenness: float
+
+    def auto_mode(self) -> str:
+        """What flatten="auto" does: "never", "plane" or "always" (plane and surface)."""
+        if self.unevenness > UNEVEN_SPAN:
+            return "always"
+        return "plane" if self.gradient > FLATTEN_SPAN else "never"
+
+
+def fit_support(image: np.ndarray) -> SupportFit | None:
+    """The support's brightness in a normalised image with dark particles (None when flat)."""
+    # Estimated on every other pixel: the support is smooth, and this step must stay cheap.
     coarse = ndi.gaussian_filter(image[::2, ::2], 2.0, mode="nearest")
     if float(coarse.max()) <= float(coarse.min()):
-        return image
+        return None
     background = coarse >= threshold_otsu(coarse)
     contrast = abs(float(coarse[background].mean() - coarse[~background].mean())) if (~background).any() else 0.0
     b, c = fit_illumination_plane(coarse, background)
-    if flatten == "auto" and abs(b) + abs(c) <= FLATTEN_SPAN * contrast:
-        b = c = 0.0
     surface = support_surface(coarse - illumination_plane(coarse.shape, b, c), ~background)
     low, high = np.percentile(surface, [2, 98])
-    uneven = flatten != "auto" or high - low > UNEVEN_SPAN * contrast
-    if not (uneven or b or c):
+    scale = max(contrast, 1e-6)
+    return SupportFit(b, c, surface, (abs(b) + abs(c)) / scale, float(high - low) / scale)
+
+
+def flatten_mode(flatten: bool | str, fit: SupportFit) -> str:
+    """The `flatten` option as "never", "plane" or "always" for an image of this fit."""
+    if flatten == "auto":
+        return fit.auto_mode()
+    return {True: "always", False: "never"}.get(flatten, flatten)
+
+
+def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:
+    """`image` less the support's uneven brightness (`fit_support`): "plane" takes off the
+    fitted illumination gradient, "always" (True) the remaining unevenness too, "auto" what
+    the image needs (`SupportFit.auto_mode`), "never" (False) nothing."""
+    if flatten is False or flatten == "never":
         return image
-    flat = image - illumination_plane(image.shape, b, c)
-    if not uneven:
+    fit = fit_support(image)
+    mode = "never" if fit is None else flatten_mode(flatten, fit)
+    if mode == "never":
+        return image
+    flat = image - illumination_plane(image.shape, fit.b, fit.c)
+    if mode == "plane":
         return flat
-    full = ndi.zoom(surface, 2, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
-    return flat - (full - float(surface.mean()))
+    full = ndi.zoom(fit.surface, 2, order=1, mode="nearest", grid_mode=True)[: image.shape[0], : image.shape[1]]
+    return flat - (full - float(fit.surface.mean()))
 
 
 def auto_sigma(image: np.ndarray) -> float:
@@ -105,9 +139,11 @@ class ClassicalSegmenter:
     threshold_offset: added to the Otsu threshold, in normalised intensity.
     min_size: objects below this many pixels are dropped.
     split / split_depth: watershed split of touching particles (see instances.py).
-    flatten: subtract the support's uneven brightness first (`flatten_illumination`);
-        "auto" does so only where it exceeds FLATTEN_SPAN (a gradient) or UNEVEN_SPAN (the
-        rest) x the particle contrast: evenly lit images on an even support stay untouched.
+    flatten: subtract the support's uneven brightness first (`flatten_illumination`):
+        "plane" a fitted gradient, "always" (True) the rest too, "never" (False) nothing;
+        "auto" what exceeds FLATTEN_SPAN (a gradient) or UNEVEN_SPAN (the rest) x the
+        particle contrast, so evenly lit images on an even support stay untouched, and a
+        time stack decides once (`decide_for_stack`).
     """
 
     name: str
@@ -120,6 +156,16 @@ class ClassicalSegmenter:
     #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
     #: are lost to the smoothing and min_size, so `segmentation` enlarges their images.
     radius_range = (14.0, 90.0)
+
+    def decide_for_stack(self, frames: list[np.ndarray], options: dict) -> dict:
+        """One flatten mode for a whole time stack, the most common among sampled frames
+        (ties go to the gentler mode); a mode given explicitly is kept. Why: decided frame by
+        frame, a video near a threshold gets flattened and unflattened frames in turn, its
+        outlines jump, and touching particles are seen to merge and part."""
+        if options.get("flatten", self.flatten) != "auto" or not frames:
+            return {}
+        modes = [fit.auto_mode() if fit is not None else "never" for fit in map(fit_support, frames)]
+        return {"flatten": max(FLATTEN_MODES, key=modes.count)}
 
     def predict(self, image: np.ndarray, **options) -> np.ndarray:
         """Instance labels (uint32, Y x X) for a normalised float32 image; options override fields."""

@@ -106,7 +106,8 @@ CLASSICAL_OPTIONS = (
     MIN_SIZE,
     Option("split", True, boolean, "split touching particles (watershed)"),
     Option("split_depth", 0.5, number(0, 5), "how deep a neck must be to split two particles"),
-    Option("flatten", "auto", either(boolean, choice("auto", "never")), "remove uneven illumination and support thickness"),
+    Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
+           "remove uneven illumination (plane) and support thickness (always)"),
 )
 
 def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fixed_input: bool) -> ModelSpec:
