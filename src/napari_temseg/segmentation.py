@@ -134,13 +134,18 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
                        appearance.get("pixel_size_nm"))
     if look.polarity == "bright":
         normalised = 1.0 - normalised
-    factor = scale_factor(look.radius, getattr(segmenter, "radius_range", DEFAULT_RADIUS_RANGE))
+    factor = model_scale(segmenter, look.radius)
     if any(options.get(key) is not None for key in PROMPT_OPTIONS):
         factor = 1.0  # prompts name the particles, in the image's own pixels
     if factor != 1.0:
         options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
     labels = run_at_scale(lambda img: segmenter.predict(img, **options), normalised, factor)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided)
+
+
+def model_scale(segmenter: Segmenter, radius: float) -> float:
+    """The factor an image with particles of `radius` px is resampled by for this model."""
+    return scale_factor(radius, getattr(segmenter, "radius_range", DEFAULT_RADIUS_RANGE))
 
 
 def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +224,7 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
             options["diameter"] = diameter = 2 * float(np.median(radii)) if radii else "none"
     if decide_for_stack is not None:
         radius = diameter / 2 if isinstance(diameter, float) else float("nan")
-        factor = scale_factor(radius, getattr(segmenter, "radius_range", DEFAULT_RADIUS_RANGE))
+        factor = model_scale(segmenter, radius)
         views = [1.0 - frame if polarity == "bright" else frame for frame in sampled]
         options.update(decide_for_stack([resample(view, factor) if factor != 1 else view for view in views], options))
     if getattr(segmenter, "refines_edges", False):
