@@ -15,6 +15,7 @@ from robustness import CONDITIONS, condition_images
 from table import MarkdownTable
 
 from napari_temseg import load_model
+from napari_temseg.cli import parse_option
 from napari_temseg.datasets import iter_dataset
 from napari_temseg.metrics import foreground_iou, instance_scores
 from napari_temseg.models.specs import DEFAULT_MODEL
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("-o", dest="options", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     model = load_model(args.model)
-    options = dict(item.split("=", 1) for item in args.options)
+    options = dict(parse_option(item) for item in args.options)
     sets = {c: [(s.image, s.labels) for s in condition_images(c, args.per_condition, "train")] for c in CONDITIONS}
     sets["training-regime video frames"] = list(video_frames())
     if ARTICLE.is_dir():

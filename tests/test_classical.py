@@ -119,3 +119,15 @@ def test_a_time_stack_flattens_every_frame_alike():
     assert stack_options(frames, model, {})["flatten"] == "always"
     assert stack_options(frames[[1, 4, 0]], model, {})["flatten"] == "never"
     assert stack_options(frames, model, {"flatten": "plane"})["flatten"] == "plane"  # given: kept
+
+
+def test_the_spec_states_the_model_defaults():
+    """The option table (what CLI, widgets and docs show) and the model's own defaults agree."""
+    from dataclasses import fields
+
+    from napari_temseg.models.classical import ClassicalSegmenter
+    from napari_temseg.models.specs import SPECS
+
+    stated = {option.name: option.default for option in SPECS["classical"].options}
+    own = {f.name: f.default for f in fields(ClassicalSegmenter) if f.name != "name"}
+    assert stated == own

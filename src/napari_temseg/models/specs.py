@@ -105,7 +105,7 @@ CLASSICAL_OPTIONS = (
     Option("threshold_offset", 0.0, number(-1, 1), "added to the Otsu threshold (normalised intensity)"),
     MIN_SIZE,
     Option("split", True, boolean, "split touching particles (watershed)"),
-    Option("split_depth", 0.5, number(0, 5), "how deep a neck must be to split two particles"),
+    Option("split_depth", 0.3, number(0, 5), "how deep a neck must be to split two particles"),
     Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
            "remove uneven illumination (plane) and support thickness (always)"),
 )
