@@ -11,6 +11,7 @@ from napari_temseg import TemsegError, available_models, load_model, segment
 from napari_temseg.models import weights
 from napari_temseg.models.efficient_sam import build_efficient_sam_vitt
 from napari_temseg.models.efficient_sam.segmenter import group_points
+from napari_temseg.preprocess import normalize
 
 CHECKPOINT_NAME = "efficient_sam_vitt_random_fp16.pt"
 TOLERANCE = {  # manifest.json: numpy.allclose(actual, golden, rtol, atol)
@@ -154,6 +155,23 @@ def test_prompts_one_label_per_object_and_cached_embedding(fixture_files, touchi
     key = model._cache_key
     segment(image, model, points=points[:1], min_size=0)
     assert model._cache_key == key  # same image: the encoder did not run again
+
+
+def test_more_prompts_than_the_decode_cache_holds(fixture_files, touching_images, monkeypatch):
+    """A call with more new prompts than the per-image cache keeps (an automatic run on an
+    image of many particles) used to lose its own first answers to eviction (KeyError)."""
+    from napari_temseg.models.efficient_sam import segmenter
+
+    model = load_model("efficientsam-tiny", weights=fixture_files[0])
+    image = normalize(touching_images[0].image[:128, :128])
+    queries = [np.array([[y, x, 1]], np.float32) for y in (20, 60, 100) for x in (20, 60, 100)]
+    monkeypatch.setattr(segmenter, "DECODED_CACHE", 4)
+    model.decode(image, queries[:3])  # some answers cached before the big call
+    logits, ious, _ = model.decode(image, queries)
+    assert logits.shape == (9, 128, 128) and len(model._decoded) == 4
+    model.forget_image()
+    fresh, _, _ = model.decode(image, queries)
+    np.testing.assert_allclose(logits, fresh, atol=1e-5)
 
 
 def test_bad_prompts_are_clear_errors(fixture_files, touching_images):

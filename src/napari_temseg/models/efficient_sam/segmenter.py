@@ -127,7 +127,10 @@ class EfficientSamSegmenter:
         h, w = image.shape
         embedding = self.embed(image)
         keys = [(self._cache_key, q.shape, q.tobytes()) for q in (np.asarray(q, np.float32) for q in queries)]
-        todo = [i for i, key in enumerate(keys) if key not in self._decoded]
+        # This call's answers, held here: remembering more than DECODED_CACHE new ones evicts
+        # earlier ones, this call's own included, before they are read back.
+        answers = {key: self._decoded[key] for key in keys if key in self._decoded}
+        todo = [i for i, key in enumerate(keys) if key not in answers]
         pts, codes = query_arrays([queries[i] for i in todo]) if todo else (None, None)
         with torch.inference_mode():
             for start in range(0, len(todo), self.batch):
@@ -139,8 +142,9 @@ class EfficientSamSegmenter:
                 )
                 chosen, chosen_iou, stability = choose_masks(low[0], iou[0])  # chosen: (q, m, m) low-res
                 for j, i in enumerate(todo[sl]):  # logits, 4 px per cell of the model input
-                    self._remember(keys[i], (chosen[j].cpu(), float(chosen_iou[j]), float(stability[j])))
-            found = [self._decoded[key] for key in keys]
+                    answers[keys[i]] = (chosen[j].cpu(), float(chosen_iou[j]), float(stability[j]))
+                    self._remember(keys[i], answers[keys[i]])
+            found = [answers[key] for key in keys]
             if not found:
                 return np.zeros((0, h, w), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
             low = torch.stack([f[0] for f in found])
