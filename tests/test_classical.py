@@ -77,7 +77,6 @@ def test_speed_512(touching_images):
     assert per_image < 0.25, f"{per_image:.3f} s per 512x512 image"
 
 
-
 def _particles_on(support_depth: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Dark discs (radius 10-16 px, 30 % absorption) on a support with a dark thickness
     patch a quarter of the field wide, `support_depth` deep at its centre, and a 15 % ramp

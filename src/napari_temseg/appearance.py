@@ -113,7 +113,7 @@ def _pieces_and_holes(labels: np.ndarray, n: int, complement: np.ndarray, m: int
     return n, m - int(np.count_nonzero(np.unique(border)))
 
 
-def _radius(particles: np.ndarray) -> float:
+def inscribed_radius(particles: np.ndarray) -> float:
     """Median of the distance transform's local peaks in `particles` (px): one peak per
     particle centre (a few along a rod's axis), also inside clusters of touching ones."""
     distance = ndi.distance_transform_edt(particles)
@@ -228,7 +228,7 @@ def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float]
     clearest = max(looks, key=lambda look: look.asymmetry) if polarity == "auto" else best
     if polarity == "auto":
         polarity = "dark" if clearest.score >= 0 else "bright"
-    second = _radius(best.particles(polarity)) * best.step * INSCRIBED_TO_EQUIVALENT
+    second = inscribed_radius(best.particles(polarity)) * best.step * INSCRIBED_TO_EQUIVALENT
     agree = np.isfinite(second) and 1 / AGREEMENT < second / best.radius < AGREEMENT
     radius = math.sqrt(best.radius * second) if agree else float("nan")
     return polarity, radius, clearest.score, best.separation

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
+from ..appearance import inscribed_radius
 from ..errors import TemsegError
 from ..instances import DEFAULT_SPLIT_DEPTH, mask_to_instances
 from ..preprocess import fit_illumination_plane, illumination_plane, noise_to_contrast
@@ -50,9 +51,8 @@ def support_surface(coarse: np.ndarray, particles: np.ndarray) -> np.ndarray:
     gradient, and a thickness or ice variation of any shape (which a fitted plane misses,
     and which Otsu's single threshold would take for particles). The typical radius is the
     median inscribed radius of `particles` (a first threshold of the image)."""
-    distance = ndi.distance_transform_edt(particles)
-    peaks = distance[(distance >= 1) & (distance == ndi.maximum_filter(distance, 3))]
-    radius = float(np.median(peaks)) if peaks.size else 1.0
+    radius = inscribed_radius(particles)
+    radius = radius if np.isfinite(radius) else 1.0
     width = int(np.clip(max(np.ceil(SUPPORT_SCALE * radius), min(coarse.shape) / 5), 3, max(min(coarse.shape) // 2, 3)))
     step = max(1, width // 8)  # the closing runs on a copy where the square is ~8 px wide
     small = coarse[::step, ::step]
