@@ -10,6 +10,7 @@ from napari_temseg import TemsegError, segment
 from napari_temseg.appearance import measure_appearance
 from napari_temseg.cli import main
 from napari_temseg.metrics import instance_scores
+from napari_temseg.rims import EDGE_LEVELS
 from napari_temseg.preprocess import normalize
 from napari_temseg.rescale import labels_back, resample, scale_factor
 from napari_temseg.segmentation import segment_image, stack_options
@@ -57,8 +58,10 @@ def test_dark_field_is_segmented_as_the_inverted_image():
     sample = synth_image(seed=3, polarity="bright")
     result = segment_image(sample.image, "classical")
     assert result.polarity == "bright" and "polarity" in result.decided
+    # a bright particle's edge is drawn further out (rims.EDGE_LEVELS)
+    edge_level = EDGE_LEVELS["bright"]
     inverted = segment(normalize(sample.image).max() - normalize(sample.image), "classical", polarity="dark",
-                       diameter=2 * result.radius if np.isfinite(result.radius) else "none")
+                       diameter=2 * result.radius if np.isfinite(result.radius) else "none", edge_level=edge_level)
     assert np.array_equal(result.labels, inverted)
     assert instance_scores(result.labels, sample.labels).f1 > 0.8
 

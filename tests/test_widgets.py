@@ -36,6 +36,9 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
     assert labels.data.max() >= 15
     assert tuple(labels.scale) == (0.5, 0.5)
     assert "particles" in widget.controls.status.value and "(auto)" in widget.controls.status.value
+    assert widget.options()["edge_level"] == "auto"
+    widget.edges.value = 0.2  # "outer rim": the dark-field rule, chosen by hand
+    assert widget.options()["edge_level"] == 0.2
 
 
 def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):

@@ -25,6 +25,7 @@ from .models.edge_refiner import refine_edges_for_stack
 from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
+from .rims import edge_level, grow_rims
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -39,13 +40,15 @@ class Segmentation:
     """labels: uint32 (Y, X), 0 background, 1..N particles; polarity: "dark" or "bright"
     (how particles appeared, decided or given); radius: typical particle radius in px of
     the image (NaN unknown); scale: the factor the model saw the image resampled by;
-    decided: which of polarity/diameter were measured rather than given."""
+    decided: which of polarity/diameter were measured rather than given; edge_level: where
+    edges were drawn (`rims`: 0.5 the model's own, lower further out into the rims)."""
 
     labels: np.ndarray
     polarity: str
     radius: float
     scale: float
     decided: tuple[str, ...] = ()
+    edge_level: float = 0.5
 
     @property
     def count(self) -> int:
@@ -56,7 +59,9 @@ class Segmentation:
         how = lambda key: "auto" if key in self.decided else "given"  # noqa: E731
         size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else "size not measured"
         scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
-        return f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), {size}{scaled}"
+        rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
+        return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
+                f"{size}{scaled}{rims}")
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,8 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
     image: (Y, X) grayscale or (Y, X, 3|4) RGB/RGBA, any integer or float dtype.
     model: a registry name (see `available_models()`) or a model from `load_model`.
     options: polarity ("auto", "dark", "bright"), diameter ("auto", "none", px, or "12nm"
-    with pixel_size_nm), and the model's own options (see `models.specs`).
+    with pixel_size_nm), edge_level (`rims`: dark-field edges drawn further out), and the
+    model's own options (see `models.specs`).
     """
     segmenter = load_model(model) if isinstance(model, str) else model
     options = check_model_options(segmenter, options)
@@ -139,8 +145,9 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         factor = 1.0  # prompts name the particles, in the image's own pixels
     if factor != 1.0:
         options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
-    labels = run_at_scale(lambda img: segmenter.predict(img, **options), normalised, factor)
-    return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided)
+    level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
+    labels = run_at_scale(lambda img: grow_rims(segmenter.predict(img, **options), img, level), normalised, factor)
+    return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level)
 
 
 def model_scale(segmenter: Segmenter, radius: float) -> float:

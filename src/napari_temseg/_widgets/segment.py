@@ -86,6 +86,10 @@ class SegmentWidget(Container):
         self.diameter = LineEdit(label="diameter (px)", value="auto",
                                  tooltip="typical particle diameter: auto (measured), none (keep the image's scale), "
                                          "a number of pixels, or e.g. 12nm when the image has a pixel size")
+        self.edges = ComboBox(label="edges", choices=[("auto", "auto"), ("midpoint", 0.5), ("outer rim", 0.2)],
+                              value="auto", tooltip="where particle edges are drawn: midpoint between support and "
+                                                    "particle (bright-field), outer rim (dark-field: brightness tapers "
+                                                    "with thickness), or auto: by the particles' polarity")
         self.panels = {name: OptionsPanel(SPECS[name].options, skip=PROMPT_OPTIONS) for name in available_models()}
         # prompted models: how they are prompted
         self.mode = ComboBox(label="mode", choices=["prompt", "auto", "grid", "refine"], value="prompt",
@@ -103,7 +107,7 @@ class SegmentWidget(Container):
         self.replace = CheckBox(text="replace the previous result", value=False,
                                 tooltip="off: every run makes a new layer, so results (and your edits) are kept")
         self.controls = WorkerControls("Run")
-        self.extend([self.image, self.model, self.polarity, self.diameter, self.weights, *self.panels.values(),
+        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.weights, *self.panels.values(),
                      *self.prompt_widgets, self.replace, self.controls])
         self._live_layer = None  # the layer live prompting updates
         self._rerun = False  # points changed while a run was busy
@@ -146,7 +150,7 @@ class SegmentWidget(Container):
     def options(self) -> dict:
         """The chosen model's options that differ from its defaults, and the appearance options."""
         options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
-                   **self.panels[self.model.value].values()}
+                   "edge_level": self.edges.value, **self.panels[self.model.value].values()}
         if self.prompted:
             options["mode"] = self.mode.value
         return options

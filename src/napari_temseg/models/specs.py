@@ -193,6 +193,8 @@ APPEARANCE = (
     Option("polarity", "auto", choice("auto", "dark", "bright"), "particles darker (bright-field) or brighter"),
     Option("diameter", "auto", anything, "typical particle diameter: auto, none, px, or e.g. 12nm"),
     Option("pixel_size_nm", None, either(choice(None), number(1e-6, None)), "nm per pixel"),
+    Option("edge_level", "auto", either(choice("auto"), number(0.05, 0.5)),
+           "where edges are drawn between support (0) and the midpoint (0.5); auto: 0.2 for bright particles"),
 )
 
 
