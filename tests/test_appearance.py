@@ -10,9 +10,9 @@ from napari_temseg import TemsegError, segment
 from napari_temseg.appearance import measure_appearance
 from napari_temseg.cli import main
 from napari_temseg.metrics import instance_scores
-from napari_temseg.rims import EDGE_LEVELS
 from napari_temseg.preprocess import normalize
 from napari_temseg.rescale import labels_back, resample, scale_factor
+from napari_temseg.rims import EDGE_LEVELS
 from napari_temseg.segmentation import segment_image, stack_options
 from napari_temseg.simulator import draw_params, simulate
 from napari_temseg.synth import synth_image
