@@ -130,3 +130,16 @@ def test_the_spec_states_the_model_defaults():
     stated = {option.name: option.default for option in SPECS["classical"].options}
     own = {f.name: f.default for f in fields(ClassicalSegmenter) if f.name != "name"}
     assert stated == own
+
+
+def test_touching_particles_are_split_by_their_darkness_too():
+    """A particle is darkest where it is thickest and touching ones are lighter where they
+    meet: the split uses that as well as the outline's necks (simulator training regime,
+    touching particles; 0.89 -> 0.98 F1 here, 0.70 -> 0.77 over the development set)."""
+    from napari_temseg.segmentation import segment_image
+    from napari_temseg.simulator import random_image
+
+    sample = random_image(0, "train", mode="bf", radius_span=(10.0, 20.0), touching=0.6, dose=100.0, shape=(384, 384))
+    outline_only = instance_scores(segment_image(sample.image, "classical", split_darkness=0.0).labels, sample.labels)
+    with_darkness = instance_scores(segment_image(sample.image, "classical").labels, sample.labels)
+    assert with_darkness.f1 > outline_only.f1 + 0.05 and with_darkness.f1 > 0.95, (outline_only.f1, with_darkness.f1)

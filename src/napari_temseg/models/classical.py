@@ -17,7 +17,7 @@ from skimage.filters import threshold_otsu
 from ..appearance import inscribed_radius
 from ..errors import TemsegError
 from ..instances import DEFAULT_SPLIT_DEPTH, mask_to_instances
-from ..preprocess import fit_illumination_plane, illumination_plane, noise_to_contrast
+from ..preprocess import fit_illumination_plane, illumination_plane, noise_to_contrast, otsu_levels
 
 #: sigma = AUTO_GAIN x (noise/contrast after a sigma-2 smoothing): calibrated so the
 #: article's images (ratio ~0.135) get sigma ~5 and dose-40 synthetic ones (~0.064) ~2.4.
@@ -35,6 +35,10 @@ FLATTEN_SPAN = 0.2
 #: images measure 0.10-0.26, training-regime simulator images with thickness patches
 #: 0.5-1.5 (docs/models.md).
 UNEVEN_SPAN = 0.3
+#: Weight of the particles' darkness in the split relief (`darkness`), chosen among 0-2 on the
+#: development set, training-regime videos, `synth` and the article's images (docs/models.md).
+SPLIT_DARKNESS = 1.0
+
 #: What flattening can do, gentlest first.
 FLATTEN_MODES = ("never", "plane", "always")
 #: The support surface follows variations broader than this many typical particle radii
@@ -120,6 +124,15 @@ def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:
     return flat - (full - float(fit.surface.mean()))
 
 
+def darkness(smooth: np.ndarray) -> np.ndarray:
+    """How dark each pixel of a smoothed image is, in units of the particle contrast: 0 at
+    the support's mean, 1 at the particles' (Otsu's classes), clipped to [0, 2]. A particle
+    is darkest where it is thickest, near its centre, and two touching particles are
+    lighter where they meet, so this marks them apart where their outline has no neck."""
+    _, particles, support = otsu_levels(smooth)
+    return np.clip((support - smooth) / max(support - particles, 1e-6), 0.0, 2.0)
+
+
 def auto_sigma(image: np.ndarray) -> float:
     """Smoothing for `image` from its noise-to-contrast ratio (`noise_to_contrast`)."""
     ratio = noise_to_contrast(image)
@@ -139,6 +152,8 @@ class ClassicalSegmenter:
     threshold_offset: added to the Otsu threshold, in normalised intensity.
     min_size: objects below this many pixels are dropped.
     split / split_depth: watershed split of touching particles (see instances.py).
+    split_darkness: weight of the particles' darkness (`darkness`) added to the log-distance
+        relief the split runs on; 0 splits by the outline alone.
     flatten: subtract the support's uneven brightness first (`flatten_illumination`):
         "plane" a fitted gradient, "always" (True) the rest too, "never" (False) nothing;
         "auto" what exceeds FLATTEN_SPAN (a gradient) or UNEVEN_SPAN (the rest) x the
@@ -152,6 +167,7 @@ class ClassicalSegmenter:
     min_size: int = 30
     split: bool = True
     split_depth: float = DEFAULT_SPLIT_DEPTH
+    split_darkness: float = SPLIT_DARKNESS
     flatten: bool | str = "auto"
     #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
     #: are lost to the smoothing and min_size, so `segmentation` enlarges their images.
@@ -180,11 +196,13 @@ class ClassicalSegmenter:
         sigma = auto_sigma(image) if params["sigma"] == "auto" else float(params["sigma"])
         smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
         foreground = self.foreground(smooth, params["threshold_offset"])
+        weight = float(params["split_darkness"])
         return mask_to_instances(
             foreground,
             split=params["split"],
             split_depth=params["split_depth"],
             min_size=params["min_size"],
+            inner_relief=weight * darkness(smooth) if weight and params["split"] else None,
         )
 
     @staticmethod
