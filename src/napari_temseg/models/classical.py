@@ -124,12 +124,11 @@ def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:
     return flat - (full - float(fit.surface.mean()))
 
 
-def darkness(smooth: np.ndarray) -> np.ndarray:
+def darkness(smooth: np.ndarray, particles: float, support: float) -> np.ndarray:
     """How dark each pixel of a smoothed image is, in units of the particle contrast: 0 at
-    the support's mean, 1 at the particles' (Otsu's classes), clipped to [0, 2]. A particle
-    is darkest where it is thickest, near its centre, and two touching particles are
-    lighter where they meet, so this marks them apart where their outline has no neck."""
-    _, particles, support = otsu_levels(smooth)
+    the support's mean grey level, 1 at the particles', clipped to [0, 2]. A particle is
+    darkest where it is thickest, near its centre, and two touching particles are lighter
+    where they meet, so this marks them apart where their outline has no neck."""
     return np.clip((support - smooth) / max(support - particles, 1e-6), 0.0, 2.0)
 
 
@@ -195,22 +194,17 @@ class ClassicalSegmenter:
         image = flatten_illumination(image, params["flatten"])
         sigma = auto_sigma(image) if params["sigma"] == "auto" else float(params["sigma"])
         smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
-        foreground = self.foreground(smooth, params["threshold_offset"])
+        if float(smooth.max()) <= float(smooth.min()):
+            return np.zeros(smooth.shape, np.uint32)
+        threshold, particles, support = otsu_levels(smooth)
         weight = float(params["split_darkness"])
         return mask_to_instances(
-            foreground,
+            smooth < threshold + params["threshold_offset"],
             split=params["split"],
             split_depth=params["split_depth"],
             min_size=params["min_size"],
-            inner_relief=weight * darkness(smooth) if weight and params["split"] else None,
+            inner_relief=weight * darkness(smooth, particles, support) if weight and params["split"] else None,
         )
-
-    @staticmethod
-    def foreground(smooth: np.ndarray, offset: float) -> np.ndarray:
-        """Boolean mask of the dark particles of a smoothed image by Otsu's threshold."""
-        if float(smooth.max()) <= float(smooth.min()):
-            return np.zeros(smooth.shape, bool)
-        return smooth < threshold_otsu(smooth) + offset
 
 
 def build(name: str, weights: str | None, device: str | None, **options) -> ClassicalSegmenter:
