@@ -167,3 +167,31 @@ def test_foreground_only_weights_start_an_instance_aware_network(tmp_path):
     two.load_state_dict(state)
     weight = "vmunet.final_conv.weight"
     assert torch.equal(two.state_dict()[weight][:1], one.state_dict()[weight])
+
+
+class ForegroundOracle(Oracle):
+    """A one-channel stand-in that outputs the true foreground as logits."""
+
+    num_classes = 1
+
+    def __init__(self, labels):
+        super().__init__(labels)
+        self.logits = self.logits[:1]
+
+
+def test_foreground_only_networks_split_touching_particles_by_their_darkness():
+    """Two particles pressed together into an oval without a neck: the foreground alone is
+    one blob, but each particle is darkest at its centre (thickest there), lighter where
+    they meet."""
+    yy, xx = np.mgrid[:128, :128]
+    oval = ((yy - 64) / 20.0) ** 2 + ((xx - 64) / 40.0) ** 2 < 1
+    labels = np.where(oval, np.where(xx < 64, 1, 2), 0).astype(np.uint32)
+    centre_x = np.where(xx < 64, 44, 84)
+    thickness = np.sqrt(np.clip(1 - ((yy - 64) ** 2 + (xx - centre_x) ** 2) / 24.0**2, 0, None))
+    image = np.where(oval, 0.5 - 0.3 * thickness, 0.8).astype(np.float32)
+    segmenter = SemanticSegmenter("test", ForegroundOracle(labels), tile=128)
+    assert segmenter.channels == 1
+    assert segmenter.predict(image, refine_edges=False, min_size=0, split_darkness=0.0).max() == 1
+    from napari_temseg.metrics import instance_scores
+
+    assert instance_scores(segmenter.predict(image, refine_edges=False, min_size=0), labels).f1 == 1.0

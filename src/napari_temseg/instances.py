@@ -27,6 +27,10 @@ DEFAULT_SPLIT_DEPTH = 0.3
 #: 12 synthetic calibration images (`temseg synth-images --seed 1000`), by F1@0.5 over depths
 #: 0.1-0.5 (docs/semantic-models.md).
 SEMANTIC_SPLIT_DEPTH = 0.1
+#: Weight of the image's darkness in the foreground-only networks' split relief (as the
+#: classical model's `split_darkness`): chosen among 0-1 with the shipped Swin-UNet and VMamba
+#: weights on the development set (`benchmarks/development_set.py`; docs/semantic-models.md).
+SEMANTIC_SPLIT_DARKNESS = 0.5
 
 
 def mask_to_instances(

@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from .models.classical import auto_sigma, flatten_illumination
+from .models.classical import smooth_like_classical
 from .preprocess import otsu_levels
 
 #: Where edges are drawn by polarity, as a fraction of the way from the support's grey level
@@ -47,8 +46,7 @@ def grow_rims(labels: np.ndarray, image: np.ndarray, level: float) -> np.ndarray
     smoothed and flattened as the classical model does. Nothing changes at level 0.5."""
     if level >= 0.5 or not labels.any():
         return labels
-    flat = flatten_illumination(image, "auto")
-    smooth = ndi.gaussian_filter(flat, auto_sigma(flat), mode="nearest")
+    smooth = smooth_like_classical(image)
     if float(smooth.max()) <= float(smooth.min()):
         return labels
     rim = (smooth < edge_threshold(smooth, level)) | (labels > 0)

@@ -132,6 +132,20 @@ def darkness(smooth: np.ndarray, particles: float, support: float) -> np.ndarray
     return np.clip((support - smooth) / max(support - particles, 1e-6), 0.0, 2.0)
 
 
+def smooth_like_classical(image: np.ndarray) -> np.ndarray:
+    """`image` flattened (flatten="auto") and smoothed (sigma="auto") as the classical model
+    does: what other steps read grey levels from (`rims`, the networks' darkness split)."""
+    flat = flatten_illumination(image, "auto")
+    return ndi.gaussian_filter(flat, auto_sigma(flat), mode="nearest")
+
+
+def image_darkness(image: np.ndarray) -> np.ndarray:
+    """`darkness` of a normalised image with dark particles, smoothed as the classical model does."""
+    smooth = smooth_like_classical(image)
+    _, particles, support = otsu_levels(smooth)
+    return darkness(smooth, particles, support)
+
+
 def auto_sigma(image: np.ndarray) -> float:
     """Smoothing for `image` from its noise-to-contrast ratio (`noise_to_contrast`)."""
     ratio = noise_to_contrast(image)

@@ -15,10 +15,17 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
-from ..instances import CENTRE_DEPTH, SEMANTIC_SPLIT_DEPTH, centre_to_instances, probability_to_instances
+from ..instances import (
+    CENTRE_DEPTH,
+    SEMANTIC_SPLIT_DARKNESS,
+    SEMANTIC_SPLIT_DEPTH,
+    centre_to_instances,
+    probability_to_instances,
+)
 from ..preprocess import prepare_input
 from ..progress import step
 from ..rescale import DEFAULT_RADIUS_RANGE
+from .classical import image_darkness
 from .edge_refiner import finish_edges
 from .specs import spec
 
@@ -126,16 +133,20 @@ class SemanticSegmenter:
 
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
-                refine_edges: bool | str = True, centre_depth: float = CENTRE_DEPTH) -> np.ndarray:
+                refine_edges: bool | str = True, centre_depth: float = CENTRE_DEPTH,
+                split_darkness: float = SEMANTIC_SPLIT_DARKNESS) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]: foreground at
         `threshold`; touching particles split at valleys of the centre map `centre_depth`
-        deep (instance-aware networks) or at necks `split_depth` deep (foreground-only ones)."""
+        deep (instance-aware networks) or at necks `split_depth` deep (foreground-only ones),
+        the image's darkness weighted `split_darkness` in that relief as in the classical model."""
         maps = self.probability(image, overlap, batch, precision)
         if len(maps) > 1:
             labels = centre_to_instances(maps[0], maps[1], threshold=threshold, depth=centre_depth,
                                          min_size=min_size)
         else:
-            labels = probability_to_instances(maps[0], threshold=threshold, split_depth=split_depth, min_size=min_size)
+            relief = split_darkness * image_darkness(image) if split_darkness else None
+            labels = probability_to_instances(maps[0], threshold=threshold, split_depth=split_depth, min_size=min_size,
+                                              inner_relief=relief)
         return finish_edges(image, labels, refine_edges, self.device)
 
 

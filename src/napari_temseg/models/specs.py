@@ -121,6 +121,8 @@ def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fix
         options=(
             Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
             Option("split_depth", 0.1, number(0, 5), "foreground-only weights: neck depth that splits"),
+            Option("split_darkness", 0.5, number(0, 10), "foreground-only weights: weight of particle darkness "
+                   "in the split (0: the network's outline alone)"),
             Option("centre_depth", 0.2, fraction, "instance-aware weights: how deep a centre-map valley "
                    "must be to split two particles"),
             MIN_SIZE,
