@@ -193,6 +193,25 @@ def test_propagated_masks_follow_the_stack_edge_rule():
     assert np.array_equal(refined[0], drawn[0])  # frame 0 is the classical model's seed
 
 
+def test_propagated_dark_field_masks_get_the_rim_rule_of_single_images():
+    """Bright (dark-field) particles are grown to their outer rim (`rims`) on propagated
+    frames as `segment_image` does for every model, the same prompts giving the same
+    particles, only larger."""
+    from napari_temseg import load_model
+    from napari_temseg.synth import synth_video
+    from napari_temseg.tracking.propagate import next_instances
+
+    model = load_model("efficientsam-tiny")
+    video = synth_video(n_frames=2, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
+    frame = video.frames.max() - video.frames[1]  # bright particles on a dark support
+    previous = video.labels[0]
+    grown = next_instances(frame, model, previous, polarity="bright", refine_edges=False)
+    midpoint = next_instances(frame, model, previous, polarity="bright", refine_edges=False, edge_level=0.5)
+    assert np.array_equal(np.unique(grown), np.unique(midpoint)) and len(np.unique(grown)) == 4
+    assert np.all(grown[midpoint > 0] == midpoint[midpoint > 0])
+    assert (grown > 0).sum() > (midpoint > 0).sum()
+
+
 def test_a_blank_or_unreadable_frame_is_skipped_and_later_fusions_still_found(small_video, tmp_path, capsys):
     """One all-zero frame in the middle of a video used to end every track and erase the fusion
     events after it; now it is reported, given empty labels, and tracking goes on across it."""

@@ -24,6 +24,8 @@ from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
 from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
+from ..rims import edge_level as rim_level
+from ..rims import grow_rims
 from ..segmentation import segment, stack_options
 from .link import Linker
 
@@ -70,25 +72,28 @@ def next_instances(
     min_size: int = 30,
     refine_edges: bool | str = True,
     polarity: str = "dark",
+    edge_level: Any = "auto",
     **seed_options: Any,
 ) -> np.ndarray:
     """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are none).
 
     refine_edges: for the prompted masks (and a seed model that refines edges), as in
     `models.edge_refiner.finish_edges`; polarity: of the particles ("bright" frames are
-    inverted for the decoder); a stack's callers decide both once (`stack_options`).
+    inverted for the decoder); a stack's callers decide both once (`stack_options`);
+    edge_level: where edges are drawn (`rims`), on seeded and prompted frames alike.
     """
     if previous is None or not previous.any():
         seed = load_model(seed_model)
         if getattr(seed, "refines_edges", False):
             seed_options = {**seed_options, "refine_edges": refine_edges}
-        return segment(frame, seed, polarity=polarity, **seed_options)
+        return segment(frame, seed, polarity=polarity, edge_level=edge_level, **seed_options)
     image = normalize(frame)
     if polarity == "bright":
         image = 1.0 - image
     logits, iou, _ = segmenter.decode(image, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
-    return finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
+    labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
+    return grow_rims(labels, image, rim_level(edge_level, polarity))
 
 
 def iter_propagate(
