@@ -5,6 +5,9 @@ Nothing in the tracker was tuned on these videos: their particles, image formati
 the conditions below come from `video_simulator`, written after the linker.
 
     python benchmarks/tracking_heldout.py [--videos 3] [--models classical,yolov8n-seg] [--propagate]
+
+`--regime train --seed 8000` gives the same table on training-regime videos: the development
+videos that tracking rules are chosen on.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def main() -> None:
     parser.add_argument("--models", default=DEFAULT_MODEL, help="models for linking, comma-separated")
     parser.add_argument("--propagate", action="store_true", help="also the prompted model's propagation")
     parser.add_argument("--conditions", default="all", help="names separated by ';', or all")
+    parser.add_argument("--regime", default="heldout", choices=["heldout", "train"])
+    parser.add_argument("--seed", type=int, default=7000, help="seed of the first video of each condition")
     parser.add_argument("--out", help="also write the table to this markdown file")
     args = parser.parse_args()
     conditions = list(CONDITIONS) if args.conditions == "all" else args.conditions.split(";")
@@ -57,7 +62,8 @@ def main() -> None:
         for condition in conditions:
             scores, seconds, frames = [], 0.0, 0
             for i in range(args.videos):
-                video = simulate_video(VideoConditions(**CONDITIONS[condition]), seed=7000 + i)
+                video = simulate_video(VideoConditions(**CONDITIONS[condition], regime=args.regime),
+                                       seed=args.seed + i)
                 start = time.perf_counter()
                 result = track(video.frames, model, method=method)
                 seconds += time.perf_counter() - start
