@@ -38,6 +38,10 @@ UNEVEN_SPAN = 0.3
 #: Weight of the particles' darkness in the split relief (`darkness`), chosen among 0-2 on the
 #: development set, training-regime videos, `synth` and the article's images (docs/models.md).
 SPLIT_DARKNESS = 1.0
+#: How far below the support's mean (in units of `support_spread`) a piece of the
+#: foreground must reach somewhere to be kept (`drop_shallow`): chosen among 0-5 on the
+#: development set (docs/models.md).
+SEED_DEPTH = 4.0
 
 #: What flattening can do, gentlest first.
 FLATTEN_MODES = ("never", "plane", "always")
@@ -132,6 +136,29 @@ def darkness(smooth: np.ndarray, particles: float, support: float) -> np.ndarray
     return np.clip((support - smooth) / max(support - particles, 1e-6), 0.0, 2.0)
 
 
+def support_spread(smooth: np.ndarray, support: float) -> float:
+    """How much a smoothed support varies by itself (shot noise left by the smoothing, carbon
+    texture, thickness): the RMS deviation of the pixels brighter than its mean level, the
+    side of the support that no particle reaches."""
+    upper = smooth[smooth > support]
+    return float(np.sqrt(np.mean((upper - support) ** 2))) if upper.size else 0.0
+
+
+def drop_shallow(foreground: np.ndarray, smooth: np.ndarray, support: float, depth: float) -> np.ndarray:
+    """`foreground` without the pieces whose darkest point is less than `depth` x
+    `support_spread` below the support: a hysteresis threshold. Otsu's level sits halfway to
+    the particles, and on a grainy carbon support or at low dose the support's own dark
+    grains cross it; a particle, however faint, has a core well below what the support
+    does by itself."""
+    if depth <= 0:
+        return foreground
+    pieces, n = ndi.label(foreground)
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(pieces[smooth <= support - depth * support_spread(smooth, support)])] = True
+    keep[0] = False
+    return keep[pieces]
+
+
 def smooth_like_classical(image: np.ndarray) -> np.ndarray:
     """`image` flattened (flatten="auto") and smoothed (sigma="auto") as the classical model
     does: what other steps read grey levels from (`rims`, the networks' darkness split)."""
@@ -167,6 +194,8 @@ class ClassicalSegmenter:
     split / split_depth: watershed split of touching particles (see instances.py).
     split_darkness: weight of the particles' darkness (`darkness`) added to the log-distance
         relief the split runs on; 0 splits by the outline alone.
+    seed_depth: a piece of the foreground is kept only where it reaches this many
+        `support_spread`s below the support (`drop_shallow`); 0 keeps every piece.
     flatten: subtract the support's uneven brightness first (`flatten_illumination`):
         "plane" a fitted gradient, "always" (True) the rest too, "never" (False) nothing;
         "auto" what exceeds FLATTEN_SPAN (a gradient) or UNEVEN_SPAN (the rest) x the
@@ -181,6 +210,7 @@ class ClassicalSegmenter:
     split: bool = True
     split_depth: float = DEFAULT_SPLIT_DEPTH
     split_darkness: float = SPLIT_DARKNESS
+    seed_depth: float = SEED_DEPTH
     flatten: bool | str = "auto"
     #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
     #: are lost to the smoothing and min_size, so `segmentation` enlarges their images.
@@ -212,8 +242,10 @@ class ClassicalSegmenter:
             return np.zeros(smooth.shape, np.uint32)
         threshold, particles, support = otsu_levels(smooth)
         weight = float(params["split_darkness"])
+        foreground = drop_shallow(smooth < threshold + params["threshold_offset"], smooth, support,
+                                  float(params["seed_depth"]))
         return mask_to_instances(
-            smooth < threshold + params["threshold_offset"],
+            foreground,
             split=params["split"],
             split_depth=params["split_depth"],
             min_size=params["min_size"],

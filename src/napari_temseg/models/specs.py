@@ -107,6 +107,8 @@ CLASSICAL_OPTIONS = (
     Option("split", True, boolean, "split touching particles (watershed)"),
     Option("split_depth", 0.3, number(0, 5), "how deep a neck must be to split two particles"),
     Option("split_darkness", 1.0, number(0, 10), "weight of particle darkness in the split (0: outline only)"),
+    Option("seed_depth", 4.0, number(0, 50), "keep only objects that reach this many support-noise spreads below "
+           "the support (0: keep all)"),
     Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
            "remove uneven illumination (plane) and support thickness (always)"),
 )
