@@ -49,6 +49,23 @@ def test_size_is_measured_within_a_factor_of_2(radius, needed):
     assert np.sum((ratios > 0.5) & (ratios < 2)) >= needed, ratios
 
 
+@pytest.mark.parametrize("seed", [7, 9])
+def test_the_grain_of_a_carbon_support_is_not_the_particle_size(seed, monkeypatch):
+    """A grainy support separates well at its grain size, but as a symmetric texture; the
+    particles' look is asymmetric (pieces without holes on a support with holes)."""
+    import napari_temseg.appearance as appearance
+    from napari_temseg.simulator import random_image
+
+    sample = random_image(seed, "train", mode="bf", radius_span=(9.0, 14.0), carbon=0.12, carbon_grain=3.0,
+                          dose=20.0, contrast=0.3, shape=(384, 384), coverage=0.08)
+    areas = np.bincount(sample.labels.ravel())[1:]
+    true_radius = np.sqrt(np.median(areas[areas > 0]) / np.pi)
+    image = normalize(sample.image)
+    assert 0.75 < measure_appearance(image).radius / true_radius < 1.33
+    monkeypatch.setattr(appearance, "ASYMMETRY_SHARE", 0.0)  # every look may give the size, as before
+    assert measure_appearance(image).radius / true_radius < 0.6  # the grain
+
+
 def test_flat_or_tiny_images_give_no_size():
     assert np.isnan(measure_appearance(np.zeros((64, 64), np.float32)).radius)
     assert np.isnan(measure_appearance(np.ones((8, 8), np.float32)).radius)

@@ -13,7 +13,10 @@ copy at most 256 px across:
 - for each guess, the image band-passed around that size and split into two classes
   (Otsu). The guess whose split separates the grey levels best (Otsu's between-class
   share of the variance: 0.64 for noise alone, near 1 for particles on a support) gives
-  the size;
+  the size, among the guesses whose split looks like particles on a support (see
+  polarity: asymmetric, at least ASYMMETRY_SHARE of the clearest one): a grainy carbon
+  support is a symmetric texture of dark and bright grains, and at its grain size it
+  can separate better than the particles do;
 - polarity: the classes are told apart by topology, not by which is smaller: particles
   are many compact pieces without holes, the support one piece with a hole per
   particle, so the Euler number (pieces minus holes; specks left out) of the particle
@@ -53,6 +56,10 @@ PARTICLE_SEPARATION = 0.68
 #: of the simulator's training regime (a disc 1.0, a square 1.13, a 2:1 rod 1.41; median
 #: of the measured ratios 1.2): the second look measures the latter, callers want the former.
 INSCRIBED_TO_EQUIVALENT = 1.2
+#: A size guess is only taken if its look is at least this share as asymmetric (pieces
+#: against holes) as the clearest look: chosen among 0.6-0.8 on the development set
+#: (docs/robustness.md).
+ASYMMETRY_SHARE = 0.7
 #: Smoothing per unit of noise-to-contrast ratio for the second size guess (px of the work image).
 NOISE_GAIN = 15.0
 POLARITIES = ("dark", "bright")
@@ -224,8 +231,10 @@ def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float]
     looks = [look for g in guesses if np.isfinite(g) for look in [_look(work, g)] if look is not None]
     if not looks:
         return ("dark" if polarity == "auto" else polarity), float("nan"), 0.0, 0.0
-    best = max(looks, key=lambda look: look.separation)
-    clearest = max(looks, key=lambda look: look.asymmetry) if polarity == "auto" else best
+    clearest = max(looks, key=lambda look: look.asymmetry)
+    best = max((look for look in looks if look.asymmetry >= ASYMMETRY_SHARE * clearest.asymmetry),
+               key=lambda look: look.separation)
+    clearest = clearest if polarity == "auto" else best
     if polarity == "auto":
         polarity = "dark" if clearest.score >= 0 else "bright"
     second = inscribed_radius(best.particles(polarity)) * best.step * INSCRIBED_TO_EQUIVALENT
