@@ -145,6 +145,8 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         factor = 1.0  # prompts name the particles, in the image's own pixels
     if factor != 1.0:
         options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
+    if getattr(segmenter, "takes_particle_radius", False):
+        options["particle_radius"] = look.radius * factor  # in the pixels the model is given
     level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
     labels = run_at_scale(lambda img: grow_rims(segmenter.predict(img, **options), img, level), normalised, factor)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level)

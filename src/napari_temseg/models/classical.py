@@ -25,6 +25,9 @@ from ..preprocess import fit_illumination_plane, illumination_plane, noise_to_co
 #: frames of a video do not change the smoothing (and the particle outlines).
 AUTO_GAIN = 37.0
 AUTO_LADDER = np.array([1.0, 2.0, 3.0, 5.0, 8.0])
+#: ... but never more than this share of the particles' radius, where it is known
+#: (`capped_sigma`): chosen among 0.15-0.4 on the development set (docs/models.md).
+SIGMA_PER_RADIUS = 0.25
 
 
 #: Gradient across the field, relative to particle contrast, above which "auto" subtracts
@@ -182,12 +185,25 @@ def auto_sigma(image: np.ndarray) -> float:
     return float(AUTO_LADDER[np.argmin(np.abs(AUTO_LADDER - estimate))])
 
 
+def capped_sigma(sigma: float, radius: float) -> float:
+    """`sigma` lowered to the largest rung of AUTO_LADDER within SIGMA_PER_RADIUS x `radius`
+    (px; unchanged when the radius is unknown). The noise alone asks for heavy smoothing on
+    a noisy image of small particles, which blurs touching pairs into one and draws every
+    outline a few pixels out; a smoothing of a quarter radius still leaves a particle its
+    core."""
+    if not np.isfinite(radius):
+        return sigma
+    allowed = AUTO_LADDER[AUTO_LADDER <= max(SIGMA_PER_RADIUS * radius, AUTO_LADDER[0])]
+    return min(sigma, float(allowed[-1]))
+
+
 @dataclass
 class ClassicalSegmenter:
     """Gaussian + Otsu + distance-transform watershed.
 
     sigma: Gaussian smoothing in pixels, or "auto": scaled to the image's measured
-        noise-to-contrast ratio (see `auto_sigma`), so noisy low-dose images get more.
+        noise-to-contrast ratio (see `auto_sigma`), so noisy low-dose images get more, within
+        a quarter of the particles' radius where `segmentation` knows it (`capped_sigma`).
     Particles are dark in the image it is given (`segmentation` inverts dark-field images).
     threshold_offset: added to the Otsu threshold, in normalised intensity.
     min_size: objects below this many pixels are dropped.
@@ -215,6 +231,8 @@ class ClassicalSegmenter:
     #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
     #: are lost to the smoothing and min_size, so `segmentation` enlarges their images.
     radius_range = (14.0, 90.0)
+    #: `segmentation` passes the particles' measured radius in the image it hands over.
+    takes_particle_radius = True
 
     def decide_for_stack(self, frames: list[np.ndarray], options: dict) -> dict:
         """One flatten mode for a whole time stack, the most common among sampled frames
@@ -226,8 +244,9 @@ class ClassicalSegmenter:
         modes = [fit.auto_mode() if fit is not None else "never" for fit in map(fit_support, frames)]
         return {"flatten": max(FLATTEN_MODES, key=modes.count)}
 
-    def predict(self, image: np.ndarray, **options) -> np.ndarray:
-        """Instance labels (uint32, Y x X) for a normalised float32 image; options override fields."""
+    def predict(self, image: np.ndarray, particle_radius: float = float("nan"), **options) -> np.ndarray:
+        """Instance labels (uint32, Y x X) for a normalised float32 image; options override fields.
+        particle_radius: the particles' typical radius in `image` (px; NaN = unknown)."""
         known = {k: v for k, v in self.__dict__.items() if k != "name"}
         unknown = set(options) - set(known)
         if unknown:
@@ -236,7 +255,7 @@ class ClassicalSegmenter:
             )
         params = {**known, **options}
         image = flatten_illumination(image, params["flatten"])
-        sigma = auto_sigma(image) if params["sigma"] == "auto" else float(params["sigma"])
+        sigma = capped_sigma(auto_sigma(image), particle_radius) if params["sigma"] == "auto" else float(params["sigma"])
         smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
         if float(smooth.max()) <= float(smooth.min()):
             return np.zeros(smooth.shape, np.uint32)

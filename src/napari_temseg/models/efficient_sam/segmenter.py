@@ -83,6 +83,7 @@ class EfficientSamSegmenter:
         self.name = name
         self.net = net.to(device).eval()
         self.radius_range = radius_range  # particle sizes it was trained on (`rescale`)
+        self.takes_particle_radius = True  # `segmentation` passes it on to the box model
         self.device = device
         self.batch = batch
         check_input_mode(input_mode, denoise)
@@ -173,6 +174,7 @@ class EfficientSamSegmenter:
         min_size: int = 30,
         box_source: str = DEFAULT_MODEL,
         refine_edges: bool | str = True,
+        particle_radius: float = float("nan"),
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
 
@@ -184,14 +186,15 @@ class EfficientSamSegmenter:
         (boxes of `box_source`'s instances alone, every mask kept).
         Default: "prompt" when points or boxes are given, else "auto". `refine_edges`: see
         `edge_refiner` (the decoder's masks are 1/4 of the network input's resolution).
+        `particle_radius` (px, from `segmentation`) goes to a box model that takes it.
         """
         return finish_edges(
             image, self._instances(image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
-                                   nms_threshold, min_size, box_source), refine_edges, self.device,
+                                   nms_threshold, min_size, box_source, particle_radius), refine_edges, self.device,
         )
 
     def _instances(self, image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
-                   nms_threshold, min_size, box_source) -> np.ndarray:
+                   nms_threshold, min_size, box_source, particle_radius) -> np.ndarray:
         mode = mode or ("prompt" if points is not None or boxes is not None else "auto")
         if mode not in MODES:
             raise TemsegError(f"unknown EfficientSAM mode {mode!r}; use one of {', '.join(MODES)}")
@@ -201,7 +204,9 @@ class EfficientSamSegmenter:
             logits, _, _ = self.decode(image, queries)
             return paint_by_logits(logits, min_size)
         if mode in ("refine", "auto"):
-            seeds = self._box_model(box_source).predict(image)
+            box_model = self._box_model(box_source)
+            hint = {"particle_radius": particle_radius} if getattr(box_model, "takes_particle_radius", False) else {}
+            seeds = box_model.predict(image, **hint)
             queries = [_box_query(b) for b in _boxes_of(seeds)] if mode == "refine" else prompts_from_labels(seeds)
             if not queries:
                 return np.zeros((h, w), np.uint32)
