@@ -220,8 +220,8 @@ def test_refine_mode_prompts_with_the_box_model(fixture_files, touching_images, 
     model = load_model("efficientsam-tiny", weights=fixture_files[0])
     image = touching_images[0].image[:256, :256]
     seen = []
-    decode = model.decode
-    monkeypatch.setattr(model, "decode", lambda img, queries: seen.append(queries) or decode(img, queries))
+    decode = model.decode_low
+    monkeypatch.setattr(model, "decode_low", lambda img, queries: seen.append(queries) or decode(img, queries))
     labels = segment(image, model, mode="refine", min_size=0)
     boxes = segment(image, "classical").max()
     assert labels.shape == image.shape and len(seen[0]) == boxes
@@ -277,8 +277,8 @@ def test_auto_mode_prompts_each_detected_particle_once(cache, touching_images, m
     model = load_model("efficientsam-tiny")
     sample = touching_images[2]
     seen = []
-    decode = model.decode
-    monkeypatch.setattr(model, "decode", lambda img, queries: seen.append(queries) or decode(img, queries))
+    decode = model.decode_low
+    monkeypatch.setattr(model, "decode_low", lambda img, queries: seen.append(queries) or decode(img, queries))
     labels = segment(sample.image, model, diameter="none")
     detected = segment(sample.image, "classical", diameter="none").max()
     assert len(seen) == 1 and len(seen[0]) == detected
@@ -286,6 +286,21 @@ def test_auto_mode_prompts_each_detected_particle_once(cache, touching_images, m
     assert instance_scores(labels, sample.labels).f1 > 0.85
     grid = segment(sample.image[:128, :128], model, mode="grid", points_per_side=4, diameter="none")
     assert len(seen[1]) == 16 and grid.shape == (128, 128)
+
+
+def test_auto_mode_paints_many_particles_without_holding_every_full_size_mask(monkeypatch):
+    """Masks come to full resolution a few at a time: the painting is the same as painting
+    all of them at once (`paint_by_logits`), here with chunks of 3 over 10 masks."""
+    import torch
+
+    from napari_temseg.instances import paint_by_logits
+    from napari_temseg.models.efficient_sam import segmenter as esam
+
+    low = torch.randn(10, 16, 16) * 3
+    monkeypatch.setattr(esam, "UPSAMPLE_CHUNK", 3)
+    expected = paint_by_logits(esam.upsample_logits(low, (64, 48)), 5)
+    assert np.array_equal(esam.paint_low_logits(low, (64, 48), 5), expected)
+    assert esam.paint_low_logits(low[:0], (64, 48), 5).shape == (64, 48)
 
 
 def test_a_new_click_decodes_only_its_own_object(monkeypatch):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import TemsegError
-from ...instances import paint_by_logits, paint_masks
+from ...instances import paint_masks, remove_small_and_relabel
 from ...preprocess import check_input_mode, prepare_input
 from ...progress import step
 from ...prompts import prompts_from_labels
@@ -125,6 +125,12 @@ class EfficientSamSegmenter:
         Decoded queries are remembered per image (low-resolution logits), so a live click
         decodes only the object whose points changed.
         """
+        low, ious, stability = self.decode_low(image, queries)
+        return upsample_logits(low, image.shape), ious, stability
+
+    def decode_low(self, image: np.ndarray, queries: list[np.ndarray]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """As `decode`, with the logits at the decoder's resolution ((Q, m, m), 4 px per cell of
+        the model input): many queries on a large image fit in memory this way."""
         h, w = image.shape
         embedding = self.embed(image)
         keys = [(self._cache_key, q.shape, q.tobytes()) for q in (np.asarray(q, np.float32) for q in queries)]
@@ -145,13 +151,11 @@ class EfficientSamSegmenter:
                 for j, i in enumerate(todo[sl]):  # logits, 4 px per cell of the model input
                     answers[keys[i]] = (chosen[j].cpu(), float(chosen_iou[j]), float(stability[j]))
                     self._remember(keys[i], answers[keys[i]])
-            found = [answers[key] for key in keys]
-            if not found:
-                return np.zeros((0, h, w), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
-            low = torch.stack([f[0] for f in found])
-            logits = F.interpolate(low[:, None], (h, w), mode="bicubic", align_corners=False)[:, 0]
+        found = [answers[key] for key in keys]
+        if not found:
+            return torch.zeros((0, 1, 1)), np.zeros(0, np.float32), np.zeros(0, np.float32)
         ious = np.array([f[1] for f in found], np.float32)
-        return logits.numpy(), ious, np.array([f[2] for f in found], np.float32)
+        return torch.stack([f[0] for f in found]), ious, np.array([f[2] for f in found], np.float32)
 
     def _remember(self, key: tuple, decoded: tuple) -> None:
         """Keep a decoded query; the oldest go beyond DECODED_CACHE (a grid run does not pile up)."""
@@ -201,8 +205,8 @@ class EfficientSamSegmenter:
         h, w = image.shape
         if mode == "prompt":
             queries = self._prompt_queries(points, boxes, (h, w))
-            logits, _, _ = self.decode(image, queries)
-            return paint_by_logits(logits, min_size)
+            low, _, _ = self.decode_low(image, queries)
+            return paint_low_logits(low, (h, w), min_size)
         if mode in ("refine", "auto"):
             box_model = self._box_model(box_source)
             hint = {"particle_radius": particle_radius} if getattr(box_model, "takes_particle_radius", False) else {}
@@ -210,12 +214,12 @@ class EfficientSamSegmenter:
             queries = [_box_query(b) for b in _boxes_of(seeds)] if mode == "refine" else prompts_from_labels(seeds)
             if not queries:
                 return np.zeros((h, w), np.uint32)
-            logits, iou, stability = self.decode(image, queries)
+            low, iou, stability = self.decode_low(image, queries)
             if mode == "refine":
-                return paint_by_logits(logits, min_size)
-            keep = (iou >= iou_threshold) & (stability >= stability_threshold)
-            kept = _mask_nms_indices(logits[keep] > 0, iou[keep], nms_threshold)
-            return paint_by_logits(logits[keep][kept], min_size)
+                return paint_low_logits(low, (h, w), min_size)
+            keep = np.nonzero((iou >= iou_threshold) & (stability >= stability_threshold))[0]
+            kept = keep[_mask_nms_indices(low[keep].numpy() > 0, iou[keep], nms_threshold)]
+            return paint_low_logits(low[kept], (h, w), min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel(), strict=False)]
@@ -300,19 +304,48 @@ def choose_masks(
 
 def _mask_nms_indices(masks: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     """Indices of the masks kept by greedy non-maximum suppression by mask IoU, best
-    predicted IoU first."""
+    predicted IoU first (only masks whose bounding boxes meet are compared)."""
     if len(masks) == 0:
         return []
-    order = np.argsort(-scores)
+    rows, cols = masks.any(2), masks.any(1)
+    boxes = np.array([[r.argmax(), len(r) - r[::-1].argmax(), c.argmax(), len(c) - c[::-1].argmax()]
+                      for r, c in zip(rows, cols, strict=True)])
     flat = masks.reshape(len(masks), -1)
     kept: list[int] = []
-    for i in order:
-        if all(
-            np.count_nonzero(flat[i] & flat[j]) / max(np.count_nonzero(flat[i] | flat[j]), 1) <= threshold
-            for j in kept
-        ):
-            kept.append(i)
+    for i in np.argsort(-scores):
+        near = [j for j in kept if boxes[i, 0] < boxes[j, 1] and boxes[j, 0] < boxes[i, 1]
+                and boxes[i, 2] < boxes[j, 3] and boxes[j, 2] < boxes[i, 3]]
+        if all(np.count_nonzero(flat[i] & flat[j]) / max(np.count_nonzero(flat[i] | flat[j]), 1) <= threshold
+               for j in near):
+            kept.append(int(i))
     return kept
+
+
+#: Masks brought to full resolution at a time (`paint_low_logits`): 16 x 2048² float32 is 256 MB.
+UPSAMPLE_CHUNK = 16
+
+
+def upsample_logits(low: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+    """(Q, Y, X) float32 logits from the decoder's (Q, m, m) ones (bicubic)."""
+    if len(low) == 0:
+        return np.zeros((0, *shape), np.float32)
+    with torch.inference_mode():
+        return F.interpolate(low[:, None], shape, mode="bicubic", align_corners=False)[:, 0].numpy()
+
+
+def paint_low_logits(low: torch.Tensor, shape: tuple[int, int], min_size: int) -> np.ndarray:
+    """`instances.paint_by_logits` of the decoder's low-resolution logits, brought to `shape` a few at a
+    time: each pixel to the query with the highest positive logit, without holding every
+    full-resolution mask at once (a thousand particles in a 2048² image would need 16 GB)."""
+    best = np.zeros(shape, np.float32)
+    owner = np.zeros(shape, np.uint32)
+    for start in range(0, len(low), UPSAMPLE_CHUNK):
+        chunk = upsample_logits(low[start : start + UPSAMPLE_CHUNK], shape)
+        top = chunk.argmax(0)
+        value = np.take_along_axis(chunk, top[None], 0)[0]
+        better = value > best
+        best[better], owner[better] = value[better], top[better] + start + 1
+    return remove_small_and_relabel(owner, min_size)
 
 
 def build(name: str, weights: str | None, device: str | None, **options: Any) -> EfficientSamSegmenter:
