@@ -149,7 +149,7 @@ def test_instance_aware_networks_split_touching_particles_by_their_centre_map():
     image = np.where(labels > 0, 0.2, 0.8).astype(np.float32)
     segmenter = SemanticSegmenter("test", Oracle(labels), tile=128)
     assert segmenter.channels == 2
-    out = segmenter.predict(image, refine_edges=False, min_size=0)
+    out = segmenter.predict(image, refine_edges=False, min_size=0, split_by="centre")
     assert out.max() == 2
     from napari_temseg.metrics import instance_scores
 
@@ -195,3 +195,17 @@ def test_foreground_only_networks_split_touching_particles_by_their_darkness():
     from napari_temseg.metrics import instance_scores
 
     assert instance_scores(segmenter.predict(image, refine_edges=False, min_size=0), labels).f1 == 1.0
+    with pytest.raises(TemsegError, match="split_by=centre needs instance-aware weights"):
+        segmenter.predict(image, refine_edges=False, split_by="centre")
+
+
+def test_simulator_variant_of_swin_unet_splits_by_its_outline(touching_images):
+    """`--weights sim`: two channels, yet split by the outline and darkness by default
+    (its centre map splits worse, semantic-models.md); both splits run."""
+    from napari_temseg.metrics import instance_scores
+
+    model = load_model("swin-unet", weights="sim")
+    assert model.channels == 2 and model.radius_range == (6.0, 40.0)
+    sample = touching_images[0]
+    assert instance_scores(segment(sample.image, model), sample.labels).f1 >= 0.9
+    assert segment(sample.image, model, split_by="centre").max() > 0
