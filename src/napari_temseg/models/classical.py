@@ -193,8 +193,8 @@ def capped_sigma(sigma: float, radius: float) -> float:
     core."""
     if not np.isfinite(radius):
         return sigma
-    allowed = AUTO_LADDER[AUTO_LADDER <= max(SIGMA_PER_RADIUS * radius, AUTO_LADDER[0])]
-    return min(sigma, float(allowed[-1]))
+    rung = max(int(np.searchsorted(AUTO_LADDER, SIGMA_PER_RADIUS * radius, side="right")) - 1, 0)
+    return min(sigma, float(AUTO_LADDER[rung]))
 
 
 @dataclass
