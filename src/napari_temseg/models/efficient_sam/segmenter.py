@@ -77,13 +77,13 @@ class EfficientSamSegmenter:
     """Build with `load_model(name)`; call `predict(image, mode=..., points=..., boxes=...)`."""
 
     refines_edges = True  # predict takes refine_edges (edge_refiner)
+    takes_particle_radius = True  # predict takes particle_radius (`segmentation`), for its box model
 
     def __init__(self, name: str, net: EfficientSam, device: str = "cpu", batch: int = 64, input_mode: str = "stretch",
                  denoise: float = 0.0, radius_range: tuple[float, float] = DEFAULT_RADIUS_RANGE) -> None:
         self.name = name
         self.net = net.to(device).eval()
         self.radius_range = radius_range  # particle sizes it was trained on (`rescale`)
-        self.takes_particle_radius = True  # `segmentation` passes it on to the box model
         self.device = device
         self.batch = batch
         check_input_mode(input_mode, denoise)
