@@ -45,6 +45,11 @@ SPLIT_DARKNESS = 1.0
 #: foreground must reach somewhere to be kept (`drop_shallow`): chosen among 0-5 on the
 #: development set (docs/models.md).
 SEED_DEPTH = 4.0
+#: Where Otsu's threshold cuts into the support itself (sparse particles: a few per cent of
+#: the field, whose histogram is one peak with a tail), the threshold is lowered to the
+#: support's most common level less this many `support_spread`s (`particle_levels`):
+#: chosen among 1.5-3 on the development set (docs/models.md).
+SPARSE_DEPTH = 2.0
 
 #: What flattening can do, gentlest first.
 FLATTEN_MODES = ("never", "plane", "always")
@@ -162,6 +167,38 @@ def drop_shallow(foreground: np.ndarray, smooth: np.ndarray, support: float, dep
     return keep[pieces]
 
 
+def support_mode(smooth: np.ndarray) -> float:
+    """The most common grey level of a smoothed image (peak of its lightly smoothed
+    256-bin histogram between the 0.5th and 99.5th percentiles)."""
+    low, high = np.percentile(smooth, [0.5, 99.5])
+    if high <= low:
+        return float(low)
+    counts, edges = np.histogram(smooth, 256, (low, high))
+    peak = int(np.argmax(ndi.gaussian_filter1d(counts.astype(np.float64), 2.0)))
+    return float((edges[peak] + edges[peak + 1]) / 2)
+
+
+def particle_levels(smooth: np.ndarray, depth: float) -> tuple[float, float, float]:
+    """(threshold, mean below it, mean at or above it) of a smoothed image with dark particles.
+
+    Otsu's threshold, unless it lies within `depth` spreads of the support's most common
+    level (`support_mode`): Otsu splits a histogram into two classes of comparable weight,
+    and when particles cover a few per cent of the field it halves the support's own noise
+    and texture instead (hundreds of support patches taken for particles). The threshold
+    is then that level less `depth` x the support's spread on its bright side, where no
+    particle reaches. An image whose most common level is a particle's (dense fields)
+    keeps Otsu's."""
+    threshold, particles, support = otsu_levels(smooth)
+    mode = support_mode(smooth)
+    if mode <= threshold:
+        return threshold, particles, support
+    lowered = mode - depth * support_spread(smooth, mode)
+    below = smooth < lowered
+    if lowered >= threshold or not below.any():
+        return threshold, particles, support
+    return lowered, float(smooth[below].mean()), float(smooth[~below].mean())
+
+
 def smooth_like_classical(image: np.ndarray) -> np.ndarray:
     """`image` flattened (flatten="auto") and smoothed (sigma="auto") as the classical model
     does: what other steps read grey levels from (`rims`, the networks' darkness split)."""
@@ -259,7 +296,7 @@ class ClassicalSegmenter:
         smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
         if float(smooth.max()) <= float(smooth.min()):
             return np.zeros(smooth.shape, np.uint32)
-        threshold, particles, support = otsu_levels(smooth)
+        threshold, particles, support = particle_levels(smooth, SPARSE_DEPTH)
         weight = float(params["split_darkness"])
         foreground = drop_shallow(smooth < threshold + params["threshold_offset"], smooth, support,
                                   float(params["seed_depth"]))
