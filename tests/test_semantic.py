@@ -199,12 +199,13 @@ def test_foreground_only_networks_split_touching_particles_by_their_darkness():
         segmenter.predict(image, refine_edges=False, split_by="centre")
 
 
-def test_simulator_variant_of_swin_unet_splits_by_its_outline(touching_images):
+@pytest.mark.parametrize("name", ["swin-unet", "vmamba"])
+def test_simulator_variants_split_by_their_outline(name, touching_images):
     """`--weights sim`: two channels, yet split by the outline and darkness by default
-    (its centre map splits worse, semantic-models.md); both splits run."""
+    (the centre map splits worse, semantic-models.md); both splits run."""
     from napari_temseg.metrics import instance_scores
 
-    model = load_model("swin-unet", weights="sim")
+    model = load_model(name, weights="sim")
     assert model.channels == 2 and model.radius_range == (6.0, 40.0)
     sample = touching_images[0]
     assert instance_scores(segment(sample.image, model), sample.labels).f1 >= 0.9
