@@ -181,13 +181,13 @@ def support_mode(smooth: np.ndarray) -> float:
 def particle_levels(smooth: np.ndarray, depth: float) -> tuple[float, float, float]:
     """(threshold, mean below it, mean at or above it) of a smoothed image with dark particles.
 
-    Otsu's threshold, unless it lies within `depth` spreads of the support's most common
-    level (`support_mode`): Otsu splits a histogram into two classes of comparable weight,
-    and when particles cover a few per cent of the field it halves the support's own noise
-    and texture instead (hundreds of support patches taken for particles). The threshold
-    is then that level less `depth` x the support's spread on its bright side, where no
-    particle reaches. An image whose most common level is a particle's (dense fields)
-    keeps Otsu's."""
+    Otsu's threshold, unless it lies above the support's most common level
+    (`support_mode`) less `depth` spreads: Otsu splits a histogram into two classes of
+    comparable weight, and when particles cover a few per cent of the field it halves the
+    support's own noise and texture instead (hundreds of support patches taken for
+    particles). The threshold is then that lowered level (the spread: `support_spread`
+    about the most common level, on its bright side, where no particle reaches). An image
+    whose most common level is a particle's (dense fields) keeps Otsu's."""
     threshold, particles, support = otsu_levels(smooth)
     mode = support_mode(smooth)
     if mode <= threshold:
