@@ -194,7 +194,7 @@ SPECS: dict[str, ModelSpec] = {
         # lower IoU on the article's (docs/semantic-models.md).
         _semantic("swin-unet", "swin_unet:SwinUNet", 448, ArticleRow(448, 64.89, 1793, 0.96495, 0.98216),
                   fixed_input=True, variants={"sim": "swin_unet_temseg_sim.pt"}),
-        # `--weights sim`: the same retraining, 0.003 lower IoU on the article's images.
+        # `--weights sim`: the same retraining, 0.0025 lower IoU on the article's images.
         _semantic("vmamba", "vmamba:VMUNet", 512, ArticleRow(512, 16.41, 1823, 0.99449, 0.99723),
                   fixed_input=False, variants={"sim": "vmamba_temseg_sim.pt"}),
     )
