@@ -156,6 +156,41 @@ def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypa
     assert q[:, 2].tolist() == [2, 3, 1] and q[0, 0] <= q[2, 0] <= q[1, 0]
 
 
+def test_propagation_hands_over_to_the_seed_model():
+    """The seed model has the last word on what propagation cannot know: a propagated mask
+    over two particles that it sees apart is split between them, and a particle no prompt
+    carried (it entered the field, or its prompt came back empty) joins the frame."""
+    from napari_temseg.tracking.propagate import add_unclaimed, split_where_detected
+
+    shape = (60, 100)
+    a, b, c = _disc(shape, 30, 20, 8), _disc(shape, 30, 37, 8), _disc(shape, 30, 75, 8)
+    detected = np.zeros(shape, np.uint32)
+    detected[a], detected[b], detected[c] = 1, 2, 3
+    propagated = np.zeros(shape, np.uint32)
+    propagated[a | b] = 5  # the prompts of two touching particles came back as one mask
+    split = split_where_detected(propagated, detected)
+    assert np.all(split[a] == 5) and np.all(split[b] == 6) and not split[c].any()
+    whole = np.where(a, 4, 0).astype(np.uint32)
+    assert np.array_equal(split_where_detected(whole, detected), whole)  # one particle: kept as it is
+    handed = add_unclaimed(split, detected)
+    assert np.all(handed[c] == 7) and np.array_equal(handed[a | b], split[a | b])  # only c is new
+
+
+def test_propagation_finds_a_particle_its_prompts_did_not_carry():
+    """A particle missing from the previous frame's labels (say, it just entered the field) is
+    found on the next frame by the seed model and tracked from there."""
+    from napari_temseg import load_model
+    from napari_temseg.synth import synth_video
+    from napari_temseg.tracking.propagate import next_instances
+
+    model = load_model("efficientsam-tiny")
+    video = synth_video(n_frames=2, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
+    previous = video.labels[0].copy()
+    previous[previous == previous.max()] = 0  # one particle not carried
+    found = next_instances(video.frames[1], model, previous, refine_edges=False)
+    assert len(np.unique(found)) - 1 == 3
+
+
 def test_propagation_skips_a_blank_frame_and_prompts_from_the_frame_before():
     """A blank frame in a propagated video is skipped and listed, as in linking; the next frame
     is prompted by the frame before it, so every particle keeps its ID across the gap."""
@@ -247,6 +282,37 @@ def test_an_unreadable_frame_of_a_folder_is_skipped(small_video, tmp_path):
     (folder / "f7.tif").write_bytes((folder / "f7.tif").read_bytes()[:300])  # truncated
     summary = track_video(open_video(folder), tmp_path / "out", chunk=8)
     assert [s["frame"] for s in summary.skipped] == [7] and "unreadable" in summary.skipped[0]["reason"]
+
+
+def test_ids_hold_across_a_jump_that_only_the_small_particles_lose():
+    """A 10 px jump: the large particles (radius 14) still overlap their old place, the small
+    ones (radius 5) do not, and one small particle is missing in the jump frame. Every ID
+    holds, the one missing comes back with its own ID, and the drift is not the jump."""
+    from napari_temseg.synth import Disc, render_labels
+
+    rng = np.random.default_rng(1)
+    centres = []
+    while len(centres) < 10:
+        c = rng.uniform(40, 280, 2)
+        if all(np.hypot(*(c - o)) > 45 for o in centres):
+            centres.append(c)
+    radii = [14.0 if i % 3 == 0 else 5.0 for i in range(10)]
+    frames, truth = [], []
+    for t in range(12):
+        offset = np.array([0.3 * t, 0.2 * t]) + (np.array([-3.0, 10.0]) if t >= 6 else 0)
+        discs = [Disc(i + 1, *(c + offset), r) for i, (c, r) in enumerate(zip(centres, radii, strict=True))]
+        labels = render_labels(discs, (320, 320))[0]
+        truth.append(labels.copy())
+        if t == 6:
+            labels[labels == 2] = 0  # not segmented in the jump frame
+        frames.append(labels)
+    linker = Linker(LinkOptions())
+    tracked = dict(item for frame in frames for item in linker.push(frame))
+    tracked.update(linker.flush())
+    for t in range(12):
+        expected = frames[t] if t == 6 else truth[t]
+        assert np.array_equal(tracked[t], expected), f"frame {t}: IDs changed"
+    assert linker.events == []
 
 
 def test_ids_hold_across_a_stage_jump_larger_than_the_particles():

@@ -3,9 +3,15 @@
 Each particle of the previous frame gives one query (its box, widened by
 `margin` px, plus its centroid as a positive point); all queries of a frame go
 through the decoder in one batched call, after one encoder pass. Masks that
-overlap strongly are one object now (a fusion in progress). The resulting
-instances go through the same Linker as `method="link"`, so identities, gap
-closing and fusion confirmation follow one rule set. A keyframe (labels the
+overlap strongly are one object now (a fusion in progress). Propagation only
+follows what it was given, so every frame is also segmented by the seed model,
+which has the last word on two things: a propagated object it sees as two or
+more particles is split into them (the prompts of two particles that only touch
+come back as one mask), and what it finds that no propagated mask covers (a
+particle entering the field, or one whose prompt came back empty) joins the
+frame: the hand-over to linking. The resulting instances go through the same Linker as
+`method="link"`, so identities, gap closing and fusion confirmation follow one
+rule set. A keyframe (labels the
 user corrected) replaces the prediction for its frame and propagation carries
 on from it.
 """
@@ -27,7 +33,7 @@ from ..prompts import prompts_from_labels
 from ..rims import edge_level as rim_level
 from ..rims import grow_rims
 from ..segmentation import segment, stack_options
-from .link import Linker
+from .link import Linker, nearest_parent
 
 
 def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +61,55 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
     return merged, np.array([scores[g].max() for g in groups.values()])
 
 
+#: A seed-model object that propagated masks cover less than this share of is a particle
+#: propagation does not carry, and joins the frame as a new object.
+UNCLAIMED_SHARE = 0.5
+
+
+#: A propagated object the seed model sees as several particles, each on at least this share
+#: of it, is split into them.
+SPLIT_SHARE = 0.25
+
+
+def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float = SPLIT_SHARE) -> np.ndarray:
+    """`labels` with each object that two or more objects of `detected` cover at least `share`
+    of split among them (each pixel to the nearest); the first keeps the object's ID."""
+    n, m = int(labels.max()), int(detected.max())
+    if not n or not m:
+        return labels
+    inter = np.bincount(labels.ravel().astype(np.int64) * (m + 1) + detected.ravel(), minlength=(n + 1) * (m + 1))
+    inter = inter.reshape(n + 1, m + 1)
+    big = (inter[:, 1:] >= share * inter.sum(1, keepdims=True)) & (inter[:, 1:] > 0)
+    big[0] = False  # the background
+    out, next_id = labels.copy(), n + 1
+    for k in np.nonzero(big.sum(1) >= 2)[0]:
+        parts = np.nonzero(big[k])[0] + 1
+        region = labels == k
+        lut = np.zeros(m + 1, labels.dtype)
+        lut[parts] = [k, *range(next_id, next_id + len(parts) - 1)]
+        next_id += len(parts) - 1
+        out[region] = lut[nearest_parent(detected, region, parts.tolist())]
+    return out
+
+
+def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLAIMED_SHARE) -> np.ndarray:
+    """`labels` plus, as new objects on its background, the objects of `detected` that its
+    foreground covers less than `share` of."""
+    n = int(detected.max())
+    if n == 0:
+        return labels
+    area = np.bincount(detected.ravel(), minlength=n + 1)
+    covered = np.bincount(detected[labels > 0], minlength=n + 1)
+    new = np.nonzero((area > 0) & (covered < share * area))[0]
+    new = new[new > 0]
+    if not len(new):
+        return labels
+    lut = np.zeros(n + 1, labels.dtype)
+    lut[new] = np.arange(1, len(new) + 1, dtype=labels.dtype) + labels.max()
+    added = lut[detected]
+    return np.where((labels == 0) & (added > 0), added, labels)
+
+
 def check_prompted(segmenter: Any) -> None:
     name = getattr(segmenter, "name", segmenter)
     model_spec = SPECS.get(name)
@@ -75,25 +130,29 @@ def next_instances(
     edge_level: Any = "auto",
     **seed_options: Any,
 ) -> np.ndarray:
-    """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are none).
+    """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are
+    none), split where the seed model sees several particles (`split_where_detected`), plus
+    what it finds there that no prompt carried (`add_unclaimed`).
 
     refine_edges: for the prompted masks (and a seed model that refines edges), as in
     `models.edge_refiner.finish_edges`; polarity: of the particles ("bright" frames are
     inverted for the decoder); a stack's callers decide both once (`stack_options`);
     edge_level: where edges are drawn (`rims`), on seeded and prompted frames alike.
     """
+    seed = load_model(seed_model)
+    if getattr(seed, "refines_edges", False):
+        seed_options = {**seed_options, "refine_edges": refine_edges}
+    detected = segment(frame, seed, polarity=polarity, edge_level=edge_level, **seed_options)
     if previous is None or not previous.any():
-        seed = load_model(seed_model)
-        if getattr(seed, "refines_edges", False):
-            seed_options = {**seed_options, "refine_edges": refine_edges}
-        return segment(frame, seed, polarity=polarity, edge_level=edge_level, **seed_options)
+        return detected
     image = normalize(frame)
     if polarity == "bright":
         image = 1.0 - image
     logits, iou, _ = segmenter.decode(image, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
-    return grow_rims(labels, image, rim_level(edge_level, polarity))
+    labels = grow_rims(labels, image, rim_level(edge_level, polarity))
+    return add_unclaimed(split_where_detected(labels, detected), detected)
 
 
 def iter_propagate(
