@@ -66,6 +66,24 @@ def test_the_grain_of_a_carbon_support_is_not_the_particle_size(seed, monkeypatc
     assert measure_appearance(image).radius / true_radius < 0.6  # the grain
 
 
+def test_a_rough_size_keeps_the_smoothing_below_particles_too_noisy_to_size():
+    """Small particles at low dose: the two size measurements disagree, so the size is not
+    trusted (no rescaling), but the rough size still keeps the classical model's smoothing
+    below the particles, which the noise alone would blur away (training-regime simulator)."""
+    rng = np.random.default_rng(6)
+    params = draw_params(rng, "train", radius_span=(4.0, 6.0), shape=(256, 256), mode="bf", coverage=0.06,
+                         touching=0.2, dtype="uint16", contrast=0.6, dose=15.0)
+    sample = simulate(params, seed=6)
+    measured = measure_appearance(normalize(sample.image))
+    _, areas = np.unique(sample.labels[sample.labels > 0], return_counts=True)
+    true_radius = np.sqrt(np.median(areas) / np.pi)
+    assert np.isnan(measured.radius) and 1 / 1.5 < measured.rough_radius / true_radius < 1.5
+    rough = segment_image(sample.image, "classical")
+    unsized = segment_image(sample.image, "classical", diameter="none")
+    assert rough.scale == 1.0 and np.isnan(rough.radius)
+    assert instance_scores(rough.labels, sample.labels).f1 > 0.6 > 0.1 > instance_scores(unsized.labels, sample.labels).f1
+
+
 def test_flat_or_tiny_images_give_no_size():
     assert np.isnan(measure_appearance(np.zeros((64, 64), np.float32)).radius)
     assert np.isnan(measure_appearance(np.ones((8, 8), np.float32)).radius)

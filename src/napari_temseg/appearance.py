@@ -26,7 +26,11 @@ copy at most 256 px across:
   class (one per particle centre, also inside clusters).
   Where it agrees with the guess (within a factor 1.7) the size is their geometric
   mean; otherwise it is unknown (NaN), and callers leave the image at its scale, so a
-  doubtful measurement does no harm.
+  doubtful measurement does no harm;
+- a rough size where the size is unknown: the guess whose look separates clearly
+  (PARTICLE_SEPARATION), else the unsmoothed autocorrelation guess. Not trusted enough to
+  rescale an image by, it keeps the classical model's smoothing below the particles'
+  size, which noise alone would set far above it on noisy images of small particles.
 """
 
 from __future__ import annotations
@@ -70,11 +74,13 @@ class Appearance:
     """polarity: "dark" (particles darker than the support: bright-field TEM) or "bright";
     radius: typical particle radius in pixels of the image measured (NaN when it could not
     be trusted); contrast_score: Euler number of the dark class less that of the bright
-    class in the look that decided the polarity (0 = a guess)."""
+    class in the look that decided the polarity (0 = a guess); rough_radius: the radius
+    where it is trusted, else a rough size (module docstring; NaN when there is none)."""
 
     polarity: str
     radius: float
     contrast_score: float
+    rough_radius: float = float("nan")
 
     @property
     def diameter(self) -> float:
@@ -218,9 +224,16 @@ def _smoothing(work: np.ndarray) -> float:
     return float(np.clip(NOISE_GAIN * ratio, 0, 4)) if np.isfinite(ratio) else 4.0
 
 
-def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float]:
+def _rough_radius(looks: list[_Look], guesses: list[float]) -> float:
+    """Where the size is unknown: the radius of the look that separates most clearly, if any
+    separates better than noise does (PARTICLE_SEPARATION), else the first guess."""
+    clear = [look for look in looks if look.separation >= PARTICLE_SEPARATION]
+    return max(clear, key=lambda look: look.separation).radius if clear else guesses[0]
+
+
+def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float, float]:
     """(polarity, radius in px of `work` or NaN, Euler score, separation of the look that
-    gave the radius) of one work image."""
+    gave the radius, rough radius: `_rough_radius` where the radius is NaN) of one work image."""
     sigma = _smoothing(work)
     guesses = [autocorrelation_radius(work)]
     if sigma > 0.5:  # grainy noise: the smoothed image's correlation, less the smoothing's own width
@@ -230,7 +243,7 @@ def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float]
             guesses.append(second_guess)  # a guess close to the first would give the same look
     looks = [look for g in guesses if np.isfinite(g) for look in [_look(work, g)] if look is not None]
     if not looks:
-        return ("dark" if polarity == "auto" else polarity), float("nan"), 0.0, 0.0
+        return ("dark" if polarity == "auto" else polarity), float("nan"), 0.0, 0.0, guesses[0]
     clearest = max(looks, key=lambda look: look.asymmetry)
     best = max((look for look in looks if look.asymmetry >= ASYMMETRY_SHARE * clearest.asymmetry),
                key=lambda look: look.separation)
@@ -240,7 +253,7 @@ def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float]
     second = inscribed_radius(best.particles(polarity)) * best.step * INSCRIBED_TO_EQUIVALENT
     agree = np.isfinite(second) and 1 / AGREEMENT < second / best.radius < AGREEMENT
     radius = math.sqrt(best.radius * second) if agree else float("nan")
-    return polarity, radius, clearest.score, best.separation
+    return polarity, radius, clearest.score, best.separation, radius if agree else _rough_radius(looks, guesses)
 
 
 def measure_appearance(image: np.ndarray, polarity: str = "auto") -> Appearance:
@@ -258,12 +271,12 @@ def measure_appearance(image: np.ndarray, polarity: str = "auto") -> Appearance:
     if min(image.shape) < 16 or float(image.max()) <= float(image.min()):
         return Appearance("dark" if polarity == "auto" else polarity, float("nan"), 0.0)
     factor = max(1, math.ceil(max(image.shape) / WORK_SIZE))
-    decided, radius, score, _ = _measure(block_mean(image, factor), polarity)
+    decided, radius, score, _, rough = _measure(block_mean(image, factor), polarity)
     if factor > 1 and not radius * factor > SMALL_RADIUS:  # small (or not found): look closer
         h, w = image.shape
         half = WORK_SIZE // 2
         crop = image[max(0, h // 2 - half) : h // 2 + half, max(0, w // 2 - half) : w // 2 + half]
-        _, radius_crop, _, separation = _measure(crop, decided)  # the whole image decides the polarity
+        _, radius_crop, _, separation, _ = _measure(crop, decided)  # the whole image decides the polarity
         if radius_crop <= SMALL_RADIUS and separation >= PARTICLE_SEPARATION:
-            return Appearance(decided, radius_crop, score)
-    return Appearance(decided, radius * factor, score)
+            return Appearance(decided, radius_crop, score, radius_crop)
+    return Appearance(decided, radius * factor, score, rough * factor)

@@ -66,11 +66,14 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class Look:
-    """The polarity and radius (px) a segmentation uses, and which were measured."""
+    """The polarity and radius (px) a segmentation uses, and which were measured;
+    rough_radius: a measured size not trusted enough to rescale by (`appearance`), which a
+    model that takes a particle radius may still use (NaN: none)."""
 
     polarity: str
     radius: float
     decided: tuple[str, ...]
+    rough_radius: float = float("nan")
 
 
 def parse_polarity(value: Any) -> str:
@@ -112,10 +115,9 @@ def decide_look(image: np.ndarray, polarity: Any = "auto", diameter: Any = "auto
     if decided:
         measured = measure_appearance(image, polarity if polarity != "auto" else "auto")
         polarity = measured.polarity
-        radius = measured.radius if diameter == "auto" else float("nan") if diameter == "none" else diameter / 2
-    else:
-        radius = float("nan") if diameter == "none" else diameter / 2
-    return Look(polarity, radius, decided)
+        if diameter == "auto":
+            return Look(polarity, measured.radius, decided, measured.rough_radius)
+    return Look(polarity, float("nan") if diameter == "none" else diameter / 2, decided)
 
 
 def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> Segmentation:
@@ -145,8 +147,8 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         factor = 1.0  # prompts name the particles, in the image's own pixels
     if factor != 1.0:
         options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
-    if getattr(segmenter, "takes_particle_radius", False):
-        options["particle_radius"] = look.radius * factor  # in the pixels the model is given
+    if getattr(segmenter, "takes_particle_radius", False):  # in the pixels the model is given
+        options["particle_radius"] = (look.radius if math.isfinite(look.radius) else look.rough_radius) * factor
     level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
     labels = run_at_scale(lambda img: grow_rims(segmenter.predict(img, **options), img, level), normalised, factor)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level)
