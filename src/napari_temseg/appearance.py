@@ -28,9 +28,11 @@ copy at most 256 px across:
   mean; otherwise it is unknown (NaN), and callers leave the image at its scale, so a
   doubtful measurement does no harm;
 - a rough size where the size is unknown: the guess whose look separates clearly
-  (PARTICLE_SEPARATION), else the unsmoothed autocorrelation guess. Not trusted enough to
-  rescale an image by, it keeps the classical model's smoothing below the particles'
-  size, which noise alone would set far above it on noisy images of small particles.
+  (PARTICLE_SEPARATION), else the unsmoothed autocorrelation guess. A single image is
+  sized by it (a time stack is not: its size is decided once, from trusted measurements):
+  on noisy images of small particles, the noise alone would otherwise set the classical
+  model's smoothing far above the particles' size, and the networks would see them at a
+  few pixels across.
 """
 
 from __future__ import annotations

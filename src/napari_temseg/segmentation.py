@@ -57,7 +57,8 @@ class Segmentation:
     def describe(self) -> str:
         """One line for a status bar or a log: what was found and what was decided."""
         how = lambda key: "auto" if key in self.decided else "given"  # noqa: E731
-        size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else "size not measured"
+        unsure = "rough size only" if self.scale != 1 else "size not measured"
+        size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else unsure
         scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
         rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
@@ -67,8 +68,8 @@ class Segmentation:
 @dataclass(frozen=True)
 class Look:
     """The polarity and radius (px) a segmentation uses, and which were measured;
-    rough_radius: a measured size not trusted enough to rescale by (`appearance`), which a
-    model that takes a particle radius may still use (NaN: none)."""
+    rough_radius: where the radius could not be trusted, a rough measured size
+    (`appearance`) that single images are still sized by (NaN: none)."""
 
     polarity: str
     radius: float
@@ -142,13 +143,14 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
                        appearance.get("pixel_size_nm"))
     if look.polarity == "bright":
         normalised = 1.0 - normalised
-    factor = model_scale(segmenter, look.radius)
+    sizing = look.radius if math.isfinite(look.radius) else look.rough_radius
+    factor = model_scale(segmenter, sizing)
     if any(options.get(key) is not None for key in PROMPT_OPTIONS):
         factor = 1.0  # prompts name the particles, in the image's own pixels
     if factor != 1.0:
         options.update({k: scale_area(options[k], factor) for k in AREA_OPTIONS if k in options})
-    if getattr(segmenter, "takes_particle_radius", False):  # in the pixels the model is given
-        options["particle_radius"] = (look.radius if math.isfinite(look.radius) else look.rough_radius) * factor
+    if getattr(segmenter, "takes_particle_radius", False):
+        options["particle_radius"] = sizing * factor  # in the pixels the model is given
     level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
     labels = run_at_scale(lambda img: grow_rims(segmenter.predict(img, **options), img, level), normalised, factor)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level)
