@@ -93,7 +93,7 @@ def _linked_share(inter: np.ndarray, area_p: np.ndarray, area_s: np.ndarray, min
     return float((iou.max(1) >= min_iou).mean())
 
 
-def _overlap(prev: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def overlap_counts(prev: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel counts shared by every (previous ID, current ID) pair, and each side's areas."""
     n_prev, n_seg = int(prev.max()), int(seg.max())
     inter = np.bincount(
@@ -266,19 +266,19 @@ class Linker:
     def _link(self, seg: np.ndarray) -> np.ndarray:
         shift = np.round(self._drift).astype(int)
         prev = _shift(self._prev, *shift)
-        inter, area_p, area_s = _overlap(prev, seg)
+        inter, area_p, area_s = overlap_counts(prev, seg)
         drift, jump = self._drift, np.zeros(2)
         share = _linked_share(inter, area_p, area_s, self.options.min_iou)
         if (area_p[1:] > 0).sum() >= 3 and share < JUMP_SHARE:
             moved_by = _mask_shift(self._prev, seg)
             if np.any(moved_by != shift):
                 moved = _shift(self._prev, *moved_by)
-                candidate = _overlap(moved, seg)
+                candidate = overlap_counts(moved, seg)
                 if _linked_share(*candidate, self.options.min_iou) > share:
                     prev, (inter, area_p, area_s), jump = moved, candidate, (moved_by - shift).astype(float)
         seg = _rejoin_fragments(seg, inter, area_s)
         if seg.max() < len(area_s) - 1:
-            inter, area_p, area_s = _overlap(prev, seg)
+            inter, area_p, area_s = overlap_counts(prev, seg)
         seg_stats = label_stats(seg, len(area_s) - 1)
         share, absorbed = self._find_merges(inter, area_p, area_s)
         lut = np.zeros(len(area_s), np.uint32)

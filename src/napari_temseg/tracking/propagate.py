@@ -9,11 +9,10 @@ which has the last word on two things: a propagated object it sees as two or
 more particles is split into them (the prompts of two particles that only touch
 come back as one mask), and what it finds that no propagated mask covers (a
 particle entering the field, or one whose prompt came back empty) joins the
-frame: the hand-over to linking. The resulting instances go through the same Linker as
-`method="link"`, so identities, gap closing and fusion confirmation follow one
-rule set. A keyframe (labels the
-user corrected) replaces the prediction for its frame and propagation carries
-on from it.
+frame: the hand-over to linking. The resulting instances go through the same
+Linker as `method="link"`, so identities, gap closing and fusion confirmation
+follow one rule set. A keyframe (labels the user corrected) replaces the
+prediction for its frame and propagation carries on from it.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from ..prompts import prompts_from_labels
 from ..rims import edge_level as rim_level
 from ..rims import grow_rims
 from ..segmentation import segment, stack_options
-from .link import Linker, nearest_parent
+from .link import Linker, nearest_parent, overlap_counts
 
 
 def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -61,14 +60,12 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
     return merged, np.array([scores[g].max() for g in groups.values()])
 
 
-#: A seed-model object that propagated masks cover less than this share of is a particle
-#: propagation does not carry, and joins the frame as a new object.
-UNCLAIMED_SHARE = 0.5
-
-
 #: A propagated object the seed model sees as several particles, each on at least this share
 #: of it, is split into them.
 SPLIT_SHARE = 0.25
+#: A seed-model object that propagated masks cover less than this share of is a particle
+#: propagation does not carry, and joins the frame as a new object.
+UNCLAIMED_SHARE = 0.5
 
 
 def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float = SPLIT_SHARE) -> np.ndarray:
@@ -77,10 +74,8 @@ def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float 
     n, m = int(labels.max()), int(detected.max())
     if not n or not m:
         return labels
-    inter = np.bincount(labels.ravel().astype(np.int64) * (m + 1) + detected.ravel(), minlength=(n + 1) * (m + 1))
-    inter = inter.reshape(n + 1, m + 1)
-    big = (inter[:, 1:] >= share * inter.sum(1, keepdims=True)) & (inter[:, 1:] > 0)
-    big[0] = False  # the background
+    inter, area, _ = overlap_counts(labels, detected)  # row and column 0 (background) are zero
+    big = (inter[:, 1:] > 0) & (inter[:, 1:] >= share * area[:, None])
     out, next_id = labels.copy(), n + 1
     for k in np.nonzero(big.sum(1) >= 2)[0]:
         parts = np.nonzero(big[k])[0] + 1
