@@ -131,7 +131,38 @@ def test_result_tables_and_graph(small_video):
     assert result.graph == {e["child"]: e["parents"] for e in result.events}
     data = result.napari_tracks()
     assert data.shape[1] == 4 and np.all(np.diff(data[:, 0]) >= 0)
-    assert list(result.events_table.columns) == ["frame", "child", "parents"]
+    table = result.events_table
+    assert list(table.columns) == ["frame", "child", "parents", "onset_earliest", "onset_latest"]
+    assert len(table) and (table.onset_earliest <= table.frame).all() and (table.frame <= table.onset_latest).all()
+
+
+def test_each_fusion_says_how_sure_its_onset_is():
+    """The onset window of a fusion runs from the frame after its parents were last seen apart
+    to the first frame of the merge that lasted: a blank frame just before contact widens it
+    on the early side, a merge that flickers apart once on the late side."""
+    shape = (60, 90)
+    frames = []
+    for t in range(14):
+        gap = 30 - 2 * t if t < 8 else 12  # from t = 8 the two discs (radius 7) are one object
+        lab = np.zeros(shape, np.uint32)
+        lab[_disc(shape, 30, 45 - gap / 2 - 7, 7)] = 1
+        lab[_disc(shape, 30, 45 + gap / 2 + 7, 7)] = 2
+        if t >= 8:
+            lab[(lab > 0) | (np.abs(np.arange(90) - 45)[None, :] < 3) & (np.abs(np.arange(60) - 30)[:, None] < 3)] = 1
+        frames.append(lab)
+    frames[10] = np.where(_disc(shape, 30, 45 - 13, 7), 1, np.where(_disc(shape, 30, 45 + 13, 7), 2, 0)).astype(np.uint32)
+
+    def run(skip=()):
+        linker = Linker(LinkOptions(fusion_min_frames=3))
+        for t, frame in enumerate(frames):
+            linker.skip(shape, "blank") if t in skip else linker.push(frame)
+        linker.flush()
+        return linker.events
+
+    (event,) = run()
+    assert (event["onset_earliest"], event["frame"], event["onset_latest"]) == (8, 8, 11)  # apart again at 10
+    (event,) = run(skip={7})
+    assert (event["onset_earliest"], event["frame"], event["onset_latest"]) == (7, 8, 11)  # not seen at 7
 
 
 def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypatch):

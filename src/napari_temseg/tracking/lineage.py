@@ -36,15 +36,23 @@ def napari_tracks_data(table: pd.DataFrame) -> np.ndarray:
     return data[order]
 
 
+#: How sure a fusion's onset is: the first frame of contact lies in [earliest, latest] (the
+#: frame after the parents were last seen apart; the first frame of the merge that lasted).
+ONSET_COLUMNS = ("onset_earliest", "onset_latest")
+
+
 def events_table(events: list[dict]) -> pd.DataFrame:
-    """events.csv layout: frame, child, parents (joined by ';')."""
+    """events.csv layout: frame, child, parents (joined by ';'), and the onset window
+    (`ONSET_COLUMNS`; empty for events that have none, such as hand-made ones)."""
+    onset = {c: pd.array([e.get(c) for e in events], dtype="Int64") for c in ONSET_COLUMNS}
     return pd.DataFrame(
         {
             "frame": [int(e["frame"]) for e in events],
             "child": [int(e["child"]) for e in events],
             "parents": [";".join(str(int(p)) for p in e["parents"]) for e in events],
+            **onset,
         },
-        columns=["frame", "child", "parents"],
+        columns=["frame", "child", "parents", *ONSET_COLUMNS],
     )
 
 
@@ -57,8 +65,10 @@ def parse_events(table: pd.DataFrame, source: str = "events table") -> list[dict
     events = []
     for row, r in enumerate(table.itertuples(), start=2):  # row 1 is the header
         try:
-            events.append({"frame": int(r.frame), "child": int(r.child),
-                           "parents": [int(p) for p in str(r.parents).split(";")]})
+            event = {"frame": int(r.frame), "child": int(r.child),
+                     "parents": [int(p) for p in str(r.parents).split(";")]}
+            event.update({c: int(getattr(r, c)) for c in ONSET_COLUMNS if not pd.isna(getattr(r, c, None))})
+            events.append(event)
         except (TypeError, ValueError):
             raise TemsegError(
                 f"{source}, row {row}: frame, child and parents must be whole numbers (parents joined by ';'), "

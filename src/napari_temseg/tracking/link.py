@@ -49,10 +49,16 @@ class LinkOptions:
 
 @dataclass
 class _Pending:
+    """A merge not yet confirmed: first merged frame `start`, frames `seen` merged, the
+    last of them `last`; `earliest`: the frame after the parents were last seen apart;
+    `run_start`: first frame of the merge's current unbroken run (it may flicker apart)."""
+
     parents: frozenset
     start: int
     seen: int = 1
     last: int = 0
+    earliest: int = 0
+    run_start: int = 0
 
 
 @dataclass
@@ -171,7 +177,8 @@ class Linker:
             "skipped": self.skipped,
             "t": self._t,
             "drift": [float(v) for v in self._drift],
-            "pending": [[sorted(p.parents), p.start, p.seen, p.last] for p in self._pending.values()],
+            "pending": [[sorted(p.parents), p.start, p.seen, p.last, p.earliest, p.run_start]
+                        for p in self._pending.values()],
             "lost": {str(k): [v.frame, float(v.y), float(v.x), v.area] for k, v in self._lost.items()},
             "born": {str(k): v for k, v in self._born.items()},
             "buffer_frames": [t for t, _ in self._buffer],
@@ -189,7 +196,8 @@ class Linker:
         linker._t = fields["t"]
         linker._drift = np.array(fields["drift"], dtype=float)
         linker._pending = {
-            frozenset(p): _Pending(frozenset(p), start, seen, last) for p, start, seen, last in fields["pending"]
+            frozenset(p): _Pending(frozenset(p), start, seen, last, *rest[:2] or (start, start))
+            for p, start, seen, last, *rest in fields["pending"]
         }
         linker._lost = {int(k): _Lost(*v) for k, v in fields["lost"].items()}
         linker._born = {int(k): v for k, v in fields["born"].items()}
@@ -373,9 +381,11 @@ class Linker:
             pending = self._pending.get(key) or next(
                 (p for k, p in self._pending.items() if k < key), None
             )
+            before = self._last_linked_frame()
             if pending is None:
-                pending = _Pending(key, self._t, 0)
-            pending = _Pending(key, pending.start, pending.seen + 1, self._t)
+                pending = _Pending(key, self._t, 0, earliest=before + 1, run_start=self._t)
+            run_start = pending.run_start if pending.last >= before else self._t  # apart in between: a new run
+            pending = _Pending(key, pending.start, pending.seen + 1, self._t, pending.earliest, run_start)
             region = seg == s
             if pending.seen >= self.options.fusion_min_frames:
                 child = self._confirm(pending)
@@ -389,6 +399,14 @@ class Linker:
                 still[key] = pending
         self._pending = still
 
+    def _last_linked_frame(self) -> int:
+        """The frame linked before this one (skipped frames are not linked)."""
+        skipped = {s["frame"] for s in self.skipped}
+        t = self._t - 1
+        while t in skipped:
+            t -= 1
+        return t
+
     def _confirm(self, pending: _Pending) -> int:
         """Record the fusion and relabel the buffered frames since first contact."""
         child = self._new_id()
@@ -398,7 +416,10 @@ class Linker:
         for t, frame in self._buffer:
             if t >= start:
                 frame[np.isin(frame, parents)] = child
-        self.events.append({"frame": start, "parents": parents, "child": child})
+        # How sure the onset is: contact happened in [onset_earliest, onset_latest], after the
+        # parents were last seen apart and no later than the start of the merge that lasted.
+        self.events.append({"frame": start, "parents": parents, "child": child,
+                            "onset_earliest": min(pending.earliest, start), "onset_latest": max(pending.run_start, start)})
         # A fusion is confirmed some frames after its onset, and a later onset can be confirmed
         # first: the events are kept in the order of their onsets, as tables and reviews list them.
         self.events.sort(key=lambda event: event["frame"])
