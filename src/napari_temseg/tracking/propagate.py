@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import TemsegError
 from ..instances import paint_masks
-from ..models import load_model
+from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
 from ..preprocess import normalize, read_frame
@@ -117,7 +117,7 @@ def next_instances(
     frame: np.ndarray,
     segmenter: Any,
     previous: np.ndarray | None,
-    seed_model: str = DEFAULT_MODEL,
+    seed_model: str | Segmenter = DEFAULT_MODEL,
     merge_threshold: float = 0.5,
     min_size: int = 30,
     refine_edges: bool | str = True,
@@ -160,6 +160,7 @@ def iter_propagate(
     """Yield (t, tracked labels) in order; `segmenter` must be a prompted model (has `decode`)."""
     check_prompted(segmenter)
     options = stack_options(frames, segmenter, options)
+    options["seed_model"] = load_model(options.get("seed_model", DEFAULT_MODEL))  # built once: it runs every frame
     keyframes = keyframes or {}
     shape = tuple(frames.shape[1:3])
     for t in range(frames.shape[0]):
