@@ -376,12 +376,12 @@ class Linker:
     def _resolve_merges(self, prev, seg, tracked, share) -> None:
         """Share merged objects among parents; confirm a fusion once it has lasted long enough."""
         still = {}
+        before = self._last_linked_frame()  # the same for every merge of this frame
         for s, parents in share.items():
             key = frozenset(int(p) for p in parents)
             pending = self._pending.get(key) or next(
                 (p for k, p in self._pending.items() if k < key), None
             )
-            before = self._last_linked_frame()
             if pending is None:
                 pending = _Pending(key, self._t, 0, earliest=before + 1, run_start=self._t)
             run_start = pending.run_start if pending.last >= before else self._t  # apart in between: a new run
