@@ -1,6 +1,7 @@
 """Time of `segment(image, "yolov8n-seg")` against a bare ultralytics `predict()` on the same
 weights and images (the article's 20 training images), median over repeats: the wrapper
-alone (refine_edges=False), then with the edge refiner, a second model it runs by default.
+alone (refine_edges=False), the same without the polarity and size decisions (given), then
+with the edge refiner, a second model it runs by default.
 
 Run: python benchmarks/yolo_overhead.py [DATA_DIR] [WEIGHTS]
 """
@@ -51,6 +52,10 @@ def main() -> None:
     print(f"bare ultralytics predict: {t_bare * 1000:.1f} ms/image")
     print(f"segment(refine_edges=False) through napari-temseg: {t_ours * 1000:.1f} ms/image "
           f"(overhead {100 * (t_ours / t_bare - 1):+.1f} %)")
+    t_bare, t_given = interleaved(
+        bare, lambda image: segment(image, model, refine_edges=False, polarity="dark", diameter="none"), rgb, raw)
+    print(f"the same with polarity and diameter given (no image decisions): {t_given * 1000:.1f} ms/image "
+          f"(bare {t_bare * 1000:.1f} ms in this pass; overhead {100 * (t_given / t_bare - 1):+.1f} %)")
     t_bare, t_refined = interleaved(bare, lambda image: segment(image, model), rgb, raw)
     print(f"segment() with edge refinement (default): {t_refined * 1000:.1f} ms/image "
           f"(bare {t_bare * 1000:.1f} ms in this pass; refinement adds {100 * (t_refined / t_bare - 1):+.1f} %)")

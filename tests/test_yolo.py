@@ -7,6 +7,7 @@ import textwrap
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_temseg import TemsegError, load_model
 from napari_temseg.datasets import Sample
@@ -73,6 +74,49 @@ def test_tiles_stitch_each_particle_once(touching_images):
     s = instance_scores(labels, truth)
     assert s.f1 > 0.97, s
     assert labels.shape == truth.shape
+
+
+class DuplicateTiles(DiscTiles):
+    """DiscTiles that also 'detects' every pair of neighbours as one, less confidently:
+    masks a real network gives beside the particles' own."""
+
+    def predict_tile(self, rgb, conf, iou, max_det):
+        masks, scores = super().predict_tile(rgb, conf, iou, max_det)
+        pairs = [ndi.binary_dilation(masks[i] | masks[i + 1], iterations=2) for i in range(len(masks) - 1)]
+        return np.concatenate([masks, np.array(pairs).reshape(-1, *masks.shape[1:])]), np.r_[scores, np.full(len(pairs), 0.3)]
+
+
+def test_masks_mostly_under_more_confident_ones_are_duplicates(touching_images):
+    """A pair's joint mask (a little wider than the two), painted first, keeps only a rim
+    around its own particles' masks: a duplicate, dropped, and its pixels go to the
+    particles (the foreground is kept). Without the rule (duplicate_share=0) the slivers count as particles."""
+    truth = np.tile(touching_images[1].labels, (2, 3))
+    truth = np.where(truth > 0, truth + np.repeat(np.repeat(np.arange(6).reshape(2, 3) * 1000, 512, 0), 512, 1), 0)
+    step = 512 - 128
+    offsets = [(y, x) for y in range(0, truth.shape[0] - 128, step) for x in range(0, truth.shape[1] - 128, step)]
+    image = (truth == 0).astype(np.float32)
+    results = {}
+    for share in (0.0, 0.5):
+        model = DuplicateTiles(truth)
+        model.offsets = list(offsets)
+        results[share] = model.predict(image, tile=512, overlap=128, refine_edges=False, duplicate_share=share)
+    assert instance_scores(results[0.5], truth).f1 > 0.97
+    assert np.array_equal(results[0.5] > 0, results[0.0] > 0)
+    assert results[0.5].max() < results[0.0].max()
+
+
+def test_denoise_option_smooths_the_network_input(monkeypatch, touching_images):
+    """`-o denoise=S` smooths what the network sees by S px; by default, as the weights were trained."""
+    import napari_temseg.models.yolo as yolo
+
+    seen = []
+    monkeypatch.setattr(yolo, "network_gray", lambda image, mode, denoise: seen.append(denoise) or image)
+    truth = touching_images[1].labels
+    for options in ({}, {"denoise": 1.5}):
+        model = DiscTiles(truth)
+        model._instances = lambda gray, *args: np.zeros(gray.shape, np.uint32)  # the network itself is not needed
+        model.predict((truth == 0).astype(np.float32), refine_edges=False, **options)
+    assert seen == [0.0, 1.5]
 
 
 def test_missing_weights_file_is_clear():
@@ -166,12 +210,13 @@ def test_cli_segment_with_shipped_weights_offline(tmp_path, touching_images):
 
 
 def test_simulator_variant_finds_dark_field_particles():
-    """`weights="sim"` (retrained with the simulator) ships beside the default and segments a
-    dark-field image of the simulator's held-out regime better than the default (docs/yolo.md)."""
+    """`weights="sim"` (retrained with the simulator) ships beside the default, and both
+    segment a dark-field image of the simulator's held-out regime (docs/yolo.md). The default
+    scored 0.630 here before duplicate masks were dropped (`instances.DUPLICATE_SHARE`)."""
     from napari_temseg import segment
     from napari_temseg.simulator import random_image
 
     sample = random_image(5, "heldout", mode="df", radius_span=(10.0, 25.0), shape=(384, 384), contrast=0.8)
     scores = {w: instance_scores(segment(sample.image, load_model("yolov8n-seg", weights=w)), sample.labels).f1
               for w in (None, "sim")}
-    assert scores["sim"] >= 0.9 and scores["sim"] > scores[None], scores  # measured 0.958 vs 0.630
+    assert min(scores.values()) >= 0.9, scores  # measured 1.0 and 1.0

@@ -153,10 +153,46 @@ def fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:
 
 def paint_masks(masks: np.ndarray, scores: np.ndarray, min_size: int = 0) -> np.ndarray:
     """(N, Y, X) boolean masks -> uint32 labels; where masks overlap, the higher score wins."""
-    labels = np.zeros(masks.shape[1:], np.uint32)
-    for rank, i in enumerate(np.argsort(scores, kind="stable")):  # low first: high scores paint last
-        labels[masks[i]] = rank + 1
-    return remove_small_and_relabel(labels, min_size)
+    return remove_small_and_relabel(paint_pieces([(0, 0, m) for m in masks], scores, masks.shape[1:]), min_size)
+
+
+#: A detector's mask left with less than this share of its pixels once the more confident
+#: masks are painted is a duplicate of them (a second mask on the same particle, or one
+#: spanning two particles that have masks of their own). Chosen among 0.3-0.7 with the
+#: shipped YOLOv8n-seg weights on the development set (`benchmarks/development_set.py`;
+#: docs/yolo.md): the slivers such masks left behind counted as particles.
+DUPLICATE_SHARE = 0.5
+
+
+def paint_pieces(
+    pieces: list[tuple[int, int, np.ndarray]], scores: np.ndarray, shape: tuple[int, ...], min_visible: float = 0.0
+) -> np.ndarray:
+    """uint32 labels 1..N in `pieces` order from masks given as (y0, x0, boolean crop), so
+    that painting costs the masks' area; where they overlap, the higher score wins.
+
+    A mask left with less than `min_visible` of its pixels is a duplicate (see
+    `DUPLICATE_SHARE`): it is dropped and what showed of it goes to the nearest particle
+    kept, so the foreground stays the same and only the split into particles changes.
+    """
+    labels = np.zeros(shape, np.uint32)
+    areas = np.zeros(len(pieces) + 1)
+    for i in np.argsort(np.asarray(scores), kind="stable"):  # low first: high scores paint last
+        y0, x0, crop = pieces[i]
+        labels[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop] = i + 1
+        areas[i + 1] = crop.sum()
+    if min_visible <= 0 or not labels.any():
+        return labels
+    duplicate = np.bincount(labels.ravel(), minlength=len(areas)) < min_visible * np.maximum(areas, 1)
+    for i in np.nonzero(duplicate[1:])[0]:
+        y0, x0, crop = pieces[i]
+        # Within its box (2 px wider): the rest of it lies under the masks that hid it.
+        box = labels[max(y0 - 2, 0):y0 + crop.shape[0] + 2, max(x0 - 2, 0):x0 + crop.shape[1] + 2]
+        orphans = box == i + 1
+        box[orphans] = 0
+        if orphans.any() and box.any():
+            _, (iy, ix) = ndi.distance_transform_edt(box == 0, return_indices=True)
+            box[orphans] = box[iy[orphans], ix[orphans]]
+    return labels
 
 
 def paint_by_logits(logits: np.ndarray, min_size: int = 0) -> np.ndarray:

@@ -156,6 +156,10 @@ SPECS: dict[str, ModelSpec] = {
             options=(
                 Option("conf", 0.25, fraction, "confidence a detection needs"),
                 Option("iou", 0.7, fraction, "overlap at which non-maximum suppression drops a detection"),
+                Option("duplicate_share", 0.5, fraction,
+                       "a mask keeping less than this share of its pixels under more confident ones is a duplicate (0: keep all)"),
+                Option("denoise", None, either(choice(None), number(0, 20)),
+                       "Gaussian smoothing of the input in px (default: as the weights were trained; 1 helps at low dose)"),
                 Option("max_det", 1000, number(1, 100000, integer=True), "most particles per tile"),
                 Option("tile", 1024, number(64, 8192, integer=True), "images larger than this are tiled"),
                 Option("overlap", 128, number(0, 4096, integer=True), "tile overlap in px"),

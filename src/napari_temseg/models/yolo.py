@@ -5,7 +5,9 @@ user's own, or the weights shipped here), read by `yolo_weights` so that no code
 the file runs; ultralytics' predictor then runs the rebuilt network. Images larger than `tile` pixels are
 cut into overlapping tiles; a particle is kept from the tile whose core (the
 tile less half the overlap on inner sides) holds its centroid, so particles
-smaller than the overlap are found once and whole.
+smaller than the overlap are found once and whole. Masks are painted by confidence;
+one mostly covered by more confident ones is a duplicate and is dropped
+(`instances.paint_pieces`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
-from ..instances import remove_small_and_relabel
+from ..instances import DUPLICATE_SHARE, paint_pieces, remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
 from ..rescale import stored_radius_range
 from .edge_refiner import finish_edges
@@ -57,7 +59,9 @@ class YoloSegmenter:
             return np.zeros((0, *rgb.shape[:2]), bool), np.zeros(0)
         return result.masks.data.cpu().numpy() > 0.5, result.boxes.conf.cpu().numpy()
 
-    def _predict_whole(self, rgb: np.ndarray, conf: float, iou: float, max_det: int, min_size: int) -> np.ndarray:
+    def _predict_whole(
+        self, rgb: np.ndarray, conf: float, iou: float, duplicate_share: float, max_det: int, min_size: int
+    ) -> np.ndarray:
         """One call; overlaps resolved by confidence, each mask painted only inside its box
         (ultralytics crops masks to their boxes), so painting costs about the foreground area."""
         result = self.yolo.predict(
@@ -65,16 +69,16 @@ class YoloSegmenter:
             verbose=False, device=self.device,
         )[0]
         h, w = rgb.shape[:2]
-        labels = np.zeros((h, w), np.uint32)
         if result.masks is None:
-            return labels
+            return np.zeros((h, w), np.uint32)
         data = result.masks.data.cpu()
         boxes = result.boxes.xyxy.cpu().numpy()
-        for rank, i in enumerate(np.argsort(result.boxes.conf.cpu().numpy(), kind="stable"), start=1):
-            x0, y0 = max(int(boxes[i, 0]) - 1, 0), max(int(boxes[i, 1]) - 1, 0)
-            x1, y1 = min(int(np.ceil(boxes[i, 2])) + 1, w), min(int(np.ceil(boxes[i, 3])) + 1, h)
-            inside = data[i, y0:y1, x0:x1].numpy() > 0.5
-            labels[y0:y1, x0:x1][inside] = rank  # low confidence first: the most confident mask wins
+        pieces = []
+        for box, mask in zip(boxes, data, strict=True):
+            x0, y0 = max(int(box[0]) - 1, 0), max(int(box[1]) - 1, 0)
+            x1, y1 = min(int(np.ceil(box[2])) + 1, w), min(int(np.ceil(box[3])) + 1, h)
+            pieces.append((y0, x0, mask[y0:y1, x0:x1].numpy() > 0.5))
+        labels = paint_pieces(pieces, result.boxes.conf.cpu().numpy(), (h, w), duplicate_share)
         return remove_small_and_relabel(labels, min_size)
 
     def predict(
@@ -82,6 +86,8 @@ class YoloSegmenter:
         image: np.ndarray,
         conf: float = 0.25,
         iou: float = 0.7,
+        duplicate_share: float = DUPLICATE_SHARE,
+        denoise: float | None = None,
         max_det: int = 1000,
         tile: int = 1024,
         overlap: int = 128,
@@ -89,43 +95,41 @@ class YoloSegmenter:
         refine_edges: bool | str = True,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]; `refine_edges`: see
-        `edge_refiner` (the prototype masks are 1/4 of the network input's resolution)."""
-        return finish_edges(image, self._instances(image, conf, iou, max_det, tile, overlap, min_size), refine_edges,
-                            self.device)
+        `edge_refiner` (the prototype masks are 1/4 of the network input's resolution);
+        `duplicate_share`: see `instances.DUPLICATE_SHARE`; `denoise`: Gaussian sigma (px) of
+        the input, None: as the weights were trained (docs/yolo.md measures 1 px on noisy images)."""
+        gray = network_gray(image, self.input_mode, self.denoise if denoise is None else float(denoise))
+        labels = self._instances(gray, conf, iou, duplicate_share, max_det, tile, overlap, min_size)
+        return finish_edges(image, labels, refine_edges, self.device)
 
-    def _instances(self, image, conf, iou, max_det, tile, overlap, min_size) -> np.ndarray:
-        gray = network_gray(image, self.input_mode, self.denoise)
+    def _instances(self, gray, conf, iou, duplicate_share, max_det, tile, overlap, min_size) -> np.ndarray:
         rgb = np.repeat(gray[..., None], 3, axis=-1)
         h, w = gray.shape
         if max(h, w) <= tile:
-            return self._predict_whole(rgb, conf, iou, max_det, min_size)
+            return self._predict_whole(rgb, conf, iou, duplicate_share, max_det, min_size)
         stride = tile - overlap
-        labels = np.zeros((h, w), np.uint32)
-        best = np.zeros((h, w), np.float32)  # confidence of the particle owning each pixel
-        next_id = 1
+        pieces, scores = [], []
         corners = [(y0, x0) for y0 in range(0, max(h - overlap, 1), stride)
                    for x0 in range(0, max(w - overlap, 1), stride)]
         for k, (y0, x0) in enumerate(corners):
             progress.step(k, len(corners))  # a front end may stop here
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            masks, scores = self.predict_tile(rgb[y0:y1, x0:x1], conf, iou, max_det)
+            masks, tile_scores = self.predict_tile(rgb[y0:y1, x0:x1], conf, iou, max_det)
             core = (
                 y0 + (overlap // 2 if y0 else 0), y1 - (overlap // 2 if y1 < h else 0),
                 x0 + (overlap // 2 if x0 else 0), x1 - (overlap // 2 if x1 < w else 0),
             )
-            for mask, score in zip(masks, scores, strict=False):
+            for mask, score in zip(masks, tile_scores, strict=False):
                 ys, xs = np.nonzero(mask)
                 if len(ys) == 0:
                     continue
                 cy, cx = ys.mean() + y0, xs.mean() + x0
                 if not (core[0] <= cy < core[1] and core[2] <= cx < core[3]):
                     continue  # another tile holds this particle whole
-                ys, xs = ys + y0, xs + x0
-                win = score > best[ys, xs]
-                labels[ys[win], xs[win]] = next_id
-                best[ys[win], xs[win]] = score
-                next_id += 1
-        return remove_small_and_relabel(labels, min_size)
+                top, left = ys.min(), xs.min()
+                pieces.append((y0 + top, x0 + left, mask[top:ys.max() + 1, left:xs.max() + 1]))
+                scores.append(score)
+        return remove_small_and_relabel(paint_pieces(pieces, np.array(scores), (h, w), duplicate_share), min_size)
 
 
 def build(name: str, weights: str | None, device: str | None) -> YoloSegmenter:
