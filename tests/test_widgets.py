@@ -85,6 +85,22 @@ def test_segment_widget_semantic_models_per_frame(make_napari_viewer, qtbot, nam
     assert labels.shape == (2, 256, 256) and all(labels[t].max() >= 4 for t in range(2))
 
 
+def test_yolo_panel_takes_duplicate_share_and_denoise(make_napari_viewer):
+    """YOLO's own options are in its panel: the duplicate rule (a spin box) and the input
+    smoothing (typed; empty = as the weights were trained), checked as the CLI checks them."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="image")
+    widget = SegmentWidget(viewer)
+    widget.model.value = "yolov8n-seg"
+    assert "duplicate_share" not in widget.options() and "denoise" not in widget.options()
+    widget.option("duplicate_share").value = 0.0
+    widget.option("denoise").value = "1"
+    assert widget.options()["duplicate_share"] == 0.0 and widget.options()["denoise"] == 1
+    widget.option("denoise").value = "-2"
+    with pytest.raises(TemsegError, match="denoise"):
+        widget.options()
+
+
 @pytest.fixture
 def tracked_viewer(make_napari_viewer):
     viewer = make_napari_viewer()
