@@ -288,6 +288,27 @@ def test_auto_mode_prompts_each_detected_particle_once(cache, touching_images, m
     assert len(seen[1]) == 16 and grid.shape == (128, 128)
 
 
+def test_auto_mode_splits_a_mask_over_two_detected_particles(cache, monkeypatch):
+    """The prompts of two touching particles can come back as one mask (the shipped weights
+    learnt labels that join them); the detector that gave the prompts sees two particles, and
+    automatic mode splits the mask between them."""
+    import torch
+
+    from napari_temseg.metrics import instance_scores
+
+    yy, xx = np.mgrid[:64, :64]
+    truth = np.zeros((64, 64), np.uint32)
+    truth[(yy - 32) ** 2 + (xx - 22) ** 2 < 100] = 1
+    truth[((yy - 32) ** 2 + (xx - 42) ** 2 < 100) & (truth == 0)] = 2
+    model = load_model("efficientsam-tiny")
+    monkeypatch.setattr(model._box_model("classical"), "predict", lambda image, **kw: truth.copy())
+    joint = torch.where(torch.from_numpy(truth[1::4, 1::4] > 0), 8.0, -8.0)  # both particles, at 4 px per cell
+    monkeypatch.setattr(model, "decode_low", lambda image, queries: (
+        joint.expand(len(queries), 16, 16).clone(), np.full(len(queries), 0.9), np.ones(len(queries))))
+    labels = model.predict(np.zeros((64, 64), np.float32), mode="auto", refine_edges=False)
+    assert labels.max() == 2 and instance_scores(labels, truth).f1 == 1.0
+
+
 def test_auto_mode_paints_many_particles_without_holding_every_full_size_mask(monkeypatch):
     """Masks come to full resolution a few at a time: the painting is the same as painting
     all of them at once (`paint_by_logits`), here with chunks of 3 over 10 masks."""

@@ -225,3 +225,52 @@ def _pixel_grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Flat row and column coordinates of every pixel, reused across frames of one size."""
     yy, xx = np.indices(shape, dtype=np.float64)
     return yy.ravel(), xx.ravel()
+
+
+def overlap_counts(prev: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel counts shared by every (previous ID, current ID) pair, and each side's areas."""
+    n_prev, n_seg = int(prev.max()), int(seg.max())
+    inter = np.bincount(
+        prev.ravel().astype(np.int64) * (n_seg + 1) + seg.ravel(),
+        minlength=(n_prev + 1) * (n_seg + 1),
+    ).reshape(n_prev + 1, n_seg + 1)
+    area_p, area_s = inter.sum(1), inter.sum(0)
+    inter[0, :] = 0
+    inter[:, 0] = 0
+    return inter, area_p, area_s
+
+
+def nearest_parent(prev: np.ndarray, region: np.ndarray, parents: list[int]) -> np.ndarray:
+    """For each pixel of `region`, the ID of the nearest parent pixel in `prev` (within a bounding box)."""
+    box = np.isin(prev, parents) | region
+    ys, xs = np.nonzero(box)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = prev[y0:y1, x0:x1]
+    parent_mask = np.isin(crop, parents)
+    _, (iy, ix) = ndi.distance_transform_edt(~parent_mask, return_indices=True)
+    inside = region[y0:y1, x0:x1]
+    return crop[iy[inside], ix[inside]]
+
+
+#: An object that a detector sees as several particles, each on at least this share of it,
+#: is split into them (`split_where_detected`).
+SPLIT_SHARE = 0.25
+
+
+def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float = SPLIT_SHARE) -> np.ndarray:
+    """`labels` with each object that two or more objects of `detected` cover at least `share`
+    of split among them (each pixel to the nearest); the first keeps the object's ID."""
+    n, m = int(labels.max()), int(detected.max())
+    if not n or not m:
+        return labels
+    inter, area, _ = overlap_counts(labels, detected)  # row and column 0 (background) are zero
+    big = (inter[:, 1:] > 0) & (inter[:, 1:] >= share * area[:, None])
+    out, next_id = labels.copy(), n + 1
+    for k in np.nonzero(big.sum(1) >= 2)[0]:
+        parts = np.nonzero(big[k])[0] + 1
+        region = labels == k
+        lut = np.zeros(m + 1, labels.dtype)
+        lut[parts] = [k, *range(next_id, next_id + len(parts) - 1)]
+        next_id += len(parts) - 1
+        out[region] = lut[nearest_parent(detected, region, parts.tolist())]
+    return out

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
-from ..instances import label_stats
+from ..instances import label_stats, nearest_parent, overlap_counts
 
 #: Below this share of previous particles finding a partner where the drift puts them, the
 #: frame is checked for a stage jump. A 12 px jump still leaves a quarter of particles 10-30
@@ -99,19 +99,6 @@ def _linked_share(inter: np.ndarray, area_p: np.ndarray, area_s: np.ndarray, min
     return float((iou.max(1) >= min_iou).mean())
 
 
-def overlap_counts(prev: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel counts shared by every (previous ID, current ID) pair, and each side's areas."""
-    n_prev, n_seg = int(prev.max()), int(seg.max())
-    inter = np.bincount(
-        prev.ravel().astype(np.int64) * (n_seg + 1) + seg.ravel(),
-        minlength=(n_prev + 1) * (n_seg + 1),
-    ).reshape(n_prev + 1, n_seg + 1)
-    area_p, area_s = inter.sum(1), inter.sum(0)
-    inter[0, :] = 0
-    inter[:, 0] = 0
-    return inter, area_p, area_s
-
-
 def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) -> np.ndarray:
     """Undo an over-split: adjacent pieces lying inside one previous particle become one object.
 
@@ -132,18 +119,6 @@ def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) ->
         return seg
     _, dense = np.unique(remap, return_inverse=True)
     return dense.astype(seg.dtype)[seg]
-
-
-def nearest_parent(prev: np.ndarray, region: np.ndarray, parents: list[int]) -> np.ndarray:
-    """For each pixel of `region`, the ID of the nearest parent pixel in `prev` (within a bounding box)."""
-    box = np.isin(prev, parents) | region
-    ys, xs = np.nonzero(box)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    crop = prev[y0:y1, x0:x1]
-    parent_mask = np.isin(crop, parents)
-    _, (iy, ix) = ndi.distance_transform_edt(~parent_mask, return_indices=True)
-    inside = region[y0:y1, x0:x1]
-    return crop[iy[inside], ix[inside]]
 
 
 @dataclass

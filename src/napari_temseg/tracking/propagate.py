@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TemsegError
-from ..instances import paint_masks
+from ..instances import paint_masks, split_where_detected
 from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
@@ -32,7 +32,7 @@ from ..prompts import prompts_from_labels
 from ..rims import edge_level as rim_level
 from ..rims import grow_rims
 from ..segmentation import segment, stack_options
-from .link import Linker, nearest_parent, overlap_counts
+from .link import Linker
 
 
 def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,31 +60,9 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
     return merged, np.array([scores[g].max() for g in groups.values()])
 
 
-#: A propagated object the seed model sees as several particles, each on at least this share
-#: of it, is split into them.
-SPLIT_SHARE = 0.25
 #: A seed-model object that propagated masks cover less than this share of is a particle
 #: propagation does not carry, and joins the frame as a new object.
 UNCLAIMED_SHARE = 0.5
-
-
-def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float = SPLIT_SHARE) -> np.ndarray:
-    """`labels` with each object that two or more objects of `detected` cover at least `share`
-    of split among them (each pixel to the nearest); the first keeps the object's ID."""
-    n, m = int(labels.max()), int(detected.max())
-    if not n or not m:
-        return labels
-    inter, area, _ = overlap_counts(labels, detected)  # row and column 0 (background) are zero
-    big = (inter[:, 1:] > 0) & (inter[:, 1:] >= share * area[:, None])
-    out, next_id = labels.copy(), n + 1
-    for k in np.nonzero(big.sum(1) >= 2)[0]:
-        parts = np.nonzero(big[k])[0] + 1
-        region = labels == k
-        lut = np.zeros(m + 1, labels.dtype)
-        lut[parts] = [k, *range(next_id, next_id + len(parts) - 1)]
-        next_id += len(parts) - 1
-        out[region] = lut[nearest_parent(detected, region, parts.tolist())]
-    return out
 
 
 def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLAIMED_SHARE) -> np.ndarray:

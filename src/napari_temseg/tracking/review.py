@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TemsegError
-from .link import Linker, LinkOptions, nearest_parent
+from ..instances import nearest_parent
+from .link import Linker, LinkOptions
 
 
 def event_centre(labels: np.ndarray, event: dict) -> tuple[float, float]:

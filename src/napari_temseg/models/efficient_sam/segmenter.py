@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import TemsegError
-from ...instances import paint_masks, remove_small_and_relabel
+from ...instances import paint_masks, remove_small_and_relabel, split_where_detected
 from ...preprocess import check_input_mode, prepare_input
 from ...progress import step
 from ...prompts import prompts_from_labels
@@ -185,8 +185,9 @@ class EfficientSamSegmenter:
         mode: "prompt" (points (N, 3|4) y, x, label[, object] and/or boxes (M, 4)
         y0, x0, y1, x1); "auto" (each particle `box_source` finds prompted once, by its
         box and centroid; masks kept by predicted IoU and stability, duplicates removed
-        by mask overlap); "grid" (SAM's automatic mode: a `points_per_side` grid of
-        points, filtered the same way: slower, finds what no detector saw); or "refine"
+        by mask overlap, a mask over several of its particles split among them); "grid"
+        (SAM's automatic mode: a `points_per_side` grid of points, filtered the same way:
+        slower, finds what no detector saw); or "refine"
         (boxes of `box_source`'s instances alone, every mask kept).
         Default: "prompt" when points or boxes are given, else "auto". `refine_edges`: see
         `edge_refiner` (the decoder's masks are 1/4 of the network input's resolution).
@@ -219,7 +220,9 @@ class EfficientSamSegmenter:
                 return paint_low_logits(low, (h, w), min_size)
             keep = np.nonzero((iou >= iou_threshold) & (stability >= stability_threshold))[0]
             kept = keep[_mask_nms_indices(low[keep].numpy() > 0, iou[keep], nms_threshold)]
-            return paint_low_logits(low[kept], (h, w), min_size)
+            # The detector's particles have the last word on splits: the prompts of two
+            # touching particles can come back as one mask.
+            return split_where_detected(paint_low_logits(low[kept], (h, w), min_size), seeds)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel(), strict=False)]
