@@ -172,7 +172,8 @@ def paint_pieces(
 
     A mask left with less than `min_visible` of its pixels is a duplicate (see
     `DUPLICATE_SHARE`): it is dropped and what showed of it goes to the nearest particle
-    kept, so the foreground stays the same and only the split into particles changes.
+    kept, so the foreground stays the same and only the split into particles changes. Its
+    number is left unused: callers renumber (`remove_small_and_relabel`).
     """
     labels = np.zeros(shape, np.uint32)
     areas = np.zeros(len(pieces) + 1)
