@@ -66,18 +66,56 @@ def test_the_grain_of_a_carbon_support_is_not_the_particle_size(seed, monkeypatc
     assert measure_appearance(image).radius / true_radius < 0.6  # the grain
 
 
-def test_a_rough_size_keeps_the_smoothing_below_particles_too_noisy_to_size():
-    """Small particles at low dose: the two size measurements disagree, so the size is not
-    trusted, but the rough size still sizes the image and keeps the classical model's
-    smoothing below the particles, which the noise alone would blur away (training-regime
-    simulator)."""
+def small_noisy_particles():
+    """Small particles at low dose (training-regime simulator): (sample, true radius)."""
     rng = np.random.default_rng(6)
     params = draw_params(rng, "train", radius_span=(4.0, 6.0), shape=(256, 256), mode="bf", coverage=0.06,
                          touching=0.2, dtype="uint16", contrast=0.6, dose=15.0)
     sample = simulate(params, seed=6)
-    measured = measure_appearance(normalize(sample.image))
     _, areas = np.unique(sample.labels[sample.labels > 0], return_counts=True)
-    true_radius = np.sqrt(np.median(areas) / np.pi)
+    return sample, np.sqrt(np.median(areas) / np.pi)
+
+
+def test_small_particles_in_noise_are_sized_as_blobs():
+    """Pixel noise hides small particles from the autocorrelation; their scale-space blob
+    response (`blob_radius`) still gives their size, and the image is segmented at it."""
+    sample, true_radius = small_noisy_particles()
+    measured = measure_appearance(normalize(sample.image))
+    assert 1 / 1.4 < measured.radius / true_radius < 1.4
+    result = segment_image(sample.image, "classical")
+    unsized = segment_image(sample.image, "classical", diameter="none")
+    assert result.scale > 1.0 and instance_scores(result.labels, sample.labels).f1 > 0.4
+    assert instance_scores(unsized.labels, sample.labels).f1 < 0.1
+
+
+@pytest.mark.parametrize("radius", [2.5, 4.0, 6.0])
+def test_blob_radius_finds_small_discs_in_shot_noise(radius):
+    """Sparse discs at a per-pixel contrast of 1.6 noise levels: the scale-space response at
+    their centres peaks at their size; a large disc gives no size."""
+    from napari_temseg.appearance import blob_radius
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:256, :256]
+    image = np.full((256, 256), 1.0)
+    for y, x in rng.uniform(12, 244, size=(40, 2)):
+        image[(yy - y) ** 2 + (xx - x) ** 2 <= radius**2] = 0.6
+    noisy = (image + rng.normal(0, 0.25, image.shape)).astype(np.float32)
+    assert 0.8 < blob_radius(noisy, "dark") / radius < 1.3
+    assert 0.8 < blob_radius(1 - noisy, "bright") / radius < 1.3
+    big = np.ones((256, 256), np.float32)
+    big[(yy - 128) ** 2 + (xx - 128) ** 2 <= 100**2] = 0.5  # its edge is a ridge of the response, not blobs
+    assert np.isnan(blob_radius(big + rng.normal(0, 0.05, big.shape).astype(np.float32), "dark"))
+
+
+def test_a_rough_size_keeps_the_smoothing_below_particles_too_noisy_to_size(monkeypatch):
+    """Where no size can be trusted (here: the blobs ignored), the rough size still sizes
+    the image and keeps the classical model's smoothing below the particles, which the
+    noise alone would blur away."""
+    import napari_temseg.appearance as appearance
+
+    monkeypatch.setattr(appearance, "BLOB_COUNT", 10**9)
+    sample, true_radius = small_noisy_particles()
+    measured = measure_appearance(normalize(sample.image))
     assert np.isnan(measured.radius) and 1 / 1.5 < measured.rough_radius / true_radius < 1.5
     rough = segment_image(sample.image, "classical")
     unsized = segment_image(sample.image, "classical", diameter="none")
