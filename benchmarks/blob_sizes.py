@@ -88,8 +88,8 @@ def main() -> None:
     for enabled in (False, True):
         with blob_look(enabled):
             results = [segment_image(s.image, model).labels for s in samples]
-        f1 = [instance_scores(labels, s.labels).f1 for labels, s in zip(results, samples)]
-        iou = [foreground_iou(labels, s.labels) for labels, s in zip(results, samples)]
+        f1 = [instance_scores(labels, s.labels).f1 for labels, s in zip(results, samples, strict=True)]
+        iou = [foreground_iou(labels, s.labels) for labels, s in zip(results, samples, strict=True)]
         print(f"{args.model}, {'with' if enabled else 'without'} blobs, {len(samples)} small-particle images: "
               f"F1 {np.mean(f1):.3f} IoU {np.mean(iou):.3f} (per image {' '.join(f'{x:.2f}' for x in f1)})")
 

@@ -105,6 +105,21 @@ def test_blob_radius_finds_small_discs_in_shot_noise(radius):
     big = np.ones((256, 256), np.float32)
     big[(yy - 128) ** 2 + (xx - 128) ** 2 <= 100**2] = 0.5  # its edge is a ridge of the response, not blobs
     assert np.isnan(blob_radius(big + rng.normal(0, 0.05, big.shape).astype(np.float32), "dark"))
+    for y, x in rng.uniform(20, 236, size=(12, 2)):  # overlapping large discs: edges and their crossings
+        big[(yy - y) ** 2 + (xx - x) ** 2 <= 40**2] = 0.5
+    assert np.isnan(blob_radius(big + rng.normal(0, 0.05, big.shape).astype(np.float32), "dark"))
+
+
+def test_small_discs_in_a_large_image_are_sized_at_full_resolution():
+    """Discs of radius 3 in a 1024² image are under one pixel in the 256² work copy; the blob
+    look then measures the full-resolution centre."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:1024, :1024]
+    image = np.ones((1024, 1024), np.float32)
+    for y, x in rng.uniform(12, 1012, size=(400, 2)):
+        image[(yy - y) ** 2 + (xx - x) ** 2 <= 9] = 0.6
+    image += rng.normal(0, 0.25, image.shape).astype(np.float32)
+    assert 0.75 < measure_appearance(image).radius / 3.0 < 1.33
 
 
 def test_a_rough_size_keeps_the_smoothing_below_particles_too_noisy_to_size(monkeypatch):
@@ -126,6 +141,15 @@ def test_a_rough_size_keeps_the_smoothing_below_particles_too_noisy_to_size(monk
 def test_flat_or_tiny_images_give_no_size():
     assert np.isnan(measure_appearance(np.zeros((64, 64), np.float32)).radius)
     assert np.isnan(measure_appearance(np.ones((8, 8), np.float32)).radius)
+
+
+@pytest.mark.parametrize("shape", [(17, 1000), (3000, 40)])
+def test_long_strips_are_measured(shape):
+    """A strip of a few dozen rows (a line profile, a cropped edge) used to be averaged down
+    to under 16 px across, where the autocorrelation has no lags left (an IndexError)."""
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    assert measure_appearance(image).polarity in ("dark", "bright")
+    assert segment_image(image, "classical").labels.shape == shape
 
 
 def test_dark_field_is_segmented_as_the_inverted_image():

@@ -4,7 +4,7 @@ Models are trained on dark particles of some size; users bring bright-field TEM 
 particles) and dark-field/HAADF STEM (bright particles) at any magnification.
 `measure_appearance` decides both from the image itself, in about a tenth of the
 classical model's time, so that every model can be given the image it expects. On a
-copy at most 256 px across:
+copy at most 256 px across (WORK_SIZE):
 
 - two size guesses: where the image's autocorrelation falls to half its height (about
   0.8 particle radii, whatever the particles' polarity, shape or number), measured on
@@ -55,7 +55,8 @@ from skimage.filters import threshold_otsu
 from .errors import TemsegError
 from .preprocess import noise_to_contrast
 
-#: The decisions run on a block-averaged copy at most this many pixels across.
+#: The decisions run on a block-averaged copy at most this many pixels across (a strip
+#: only down to 16 px along its shorter side).
 WORK_SIZE = 256
 #: The two size measurements must agree within this factor for the size to be trusted.
 AGREEMENT = 1.7
@@ -66,11 +67,13 @@ SMALL_RADIUS = 10.0
 PARTICLE_SEPARATION = 0.68
 #: Small particles as blobs (`blob_radius`): the detection scale is judged by this
 #: percentile of the response, centres lie this many robust spreads above the bulk and are
-#: round peaks (`_peaks_not_ridges`), and fewer than BLOB_COUNT centres say nothing.
+#: round peaks (`_peaks_not_ridges`); fewer than BLOB_COUNT centres, or fewer than
+#: BLOB_ROUND_SHARE of the peaks that stand out, say nothing.
 BLOB_PERCENTILE = 99.5
 BLOB_DEPTH = 5.0
 BLOB_COUNT = 5
 BLOB_ROUNDNESS = 0.5
+BLOB_ROUND_SHARE = 0.5
 BLOB_SIGMAS = 2.0 ** np.arange(-0.5, 5.01, 0.5)
 #: Equivalent-disc radius over inscribed radius, for the faceted, elongated and round shapes
 #: of the simulator's training regime (a disc 1.0, a square 1.13, a 2:1 rod 1.41; median
@@ -274,8 +277,8 @@ def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float,
 
 def _blob_responses(work: np.ndarray, sign: float) -> list[tuple[float, int, np.ndarray, float, float]]:
     """`_laplacian` of `work` for sigmas half an octave apart, as (sigma, step, response,
-    spread, top), each computed on a `step` x `step` block mean where sigma is 1-2 px
-    (cheap, and the scale-normalised responses stay comparable)."""
+    spread, top), each computed on a `step` x `step` block mean where sigma is at most
+    2 px (cheap, and the scale-normalised responses stay comparable)."""
     copies = {1: work}
     out = []
     for sigma in BLOB_SIGMAS:
@@ -296,8 +299,8 @@ def _laplacian(image: np.ndarray, sigma: float, sign: float) -> tuple[np.ndarray
     response = sign * sigma**2 * ndi.gaussian_laplace(image, sigma, mode="nearest")
     sample = response[::2, ::2] if response.size > 4096 else response
     middle, top = np.percentile(sample, [50, BLOB_PERCENTILE])
-    response -= middle
     spread = max(float(np.median(np.abs(sample - middle))) * 1.4826, 1e-12)
+    response -= middle  # `sample` may be a view of it: its statistics are taken first
     return response, spread, float(top - middle)
 
 
@@ -305,8 +308,9 @@ def _peaks_not_ridges(response: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
     """The local maxima (rows, cols) of `response` that are round peaks, not points on a
     ridge: along the inner side of a large particle's edge the Laplacian runs as a ridge
     whose noise makes maxima too. The Hessian (central differences) of a peak has two
-    negative eigenvalues, within BLOB_ROUNDNESS of each other (determinant over the
-    squared mean eigenvalue: 1 for a round peak, 0 on a ridge); border points are left out."""
+    negative eigenvalues, and its determinant over the squared mean eigenvalue (1 for a
+    round peak, 0 on a ridge) is at least BLOB_ROUNDNESS (0.5: eigenvalues within ~6x
+    of each other); border points are left out."""
     inside = (rows >= 1) & (rows < response.shape[0] - 1) & (cols >= 1) & (cols < response.shape[1] - 1)
     r, c = rows[inside], cols[inside]
     centre = response[r, c]
@@ -319,8 +323,10 @@ def _peaks_not_ridges(response: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
 
 
 def blob_radius(work: np.ndarray, polarity: str) -> float:
-    """Typical radius (px of `work`) of the particles seen as blobs (NaN when fewer than
-    BLOB_COUNT stand out, or the size lies beyond the scales looked at).
+    """Typical radius (px of `work`) of the `polarity` ("dark" or "bright") particles seen
+    as blobs: NaN when fewer than BLOB_COUNT stand out, when most of what stands out is
+    not round (the edges of larger particles), or when the size lies beyond the scales
+    looked at.
 
     The scale-normalised Laplacian of Gaussian of a disc of radius r peaks at its centre
     for sigma = r / sqrt(2) (Lindeberg's scale selection). Pixel noise favours the wrong
@@ -330,6 +336,8 @@ def blob_radius(work: np.ndarray, polarity: str) -> float:
     peaks above BLOB_DEPTH spreads mark particle centres, and the size is the scale
     (interpolated between rungs) whose response at those centres is largest. Grainy noise
     and texture, which fool the autocorrelation on sparse small particles, barely move it."""
+    if polarity not in POLARITIES:
+        raise TemsegError(f"polarity must be 'dark' or 'bright', not {polarity!r}")
     sign = 1.0 if polarity == "dark" else -1.0  # a dark blob's Laplacian is positive at its centre
     responses = _blob_responses(work, sign)
     if len(responses) < 3:
@@ -338,8 +346,11 @@ def blob_radius(work: np.ndarray, polarity: str) -> float:
     if step > 1:  # centres to the pixel
         detect, spread, _ = _laplacian(work, sigma, sign)
     rows, cols = np.nonzero((detect >= BLOB_DEPTH * spread) & (detect == ndi.maximum_filter(detect, 3)))
-    rows, cols = _peaks_not_ridges(detect, rows, cols)
-    if len(rows) < BLOB_COUNT:
+    border = math.ceil(2 * sigma)  # the response there sees the padding as much as the image
+    away = (rows >= border) & (rows < work.shape[0] - border) & (cols >= border) & (cols < work.shape[1] - border)
+    candidates = int(np.count_nonzero(away))
+    rows, cols = _peaks_not_ridges(detect, rows[away], cols[away])
+    if len(rows) < max(BLOB_COUNT, BLOB_ROUND_SHARE * candidates):
         return float("nan")
     heights = np.array([float(r[np.minimum(rows // k, r.shape[0] - 1), np.minimum(cols // k, r.shape[1] - 1)].mean())
                         for _, k, r, _, _ in responses])
@@ -364,20 +375,25 @@ def measure_appearance(image: np.ndarray, polarity: str = "auto") -> Appearance:
 
     polarity: "auto" decides it (module docstring); "dark" or "bright" is taken as given
     and only the size is measured. The radius is NaN where it could not be trusted.
-    Small particles (or none found) in a large image are measured again on a
-    full-resolution crop of the centre, where the work copy's averaging blurs none; the
-    polarity is always the whole image's.
+    Where the size could be a small particles' (or is untrusted), the particles are
+    also looked at as blobs (`blob_radius`), which gives the size where it finds small
+    ones and disagrees. Small particles (or none found) in a large image are measured
+    again on a full-resolution crop of the centre, where the work copy's averaging
+    blurs none; the polarity is always the whole image's.
     """
     if polarity not in ("auto", *POLARITIES):
         raise TemsegError(f"polarity must be 'dark', 'bright' or 'auto', not {polarity!r}")
     image = np.asarray(image, np.float32)
     if min(image.shape) < 16 or float(image.max()) <= float(image.min()):
         return Appearance("dark" if polarity == "auto" else polarity, float("nan"), 0.0)
-    factor = max(1, math.ceil(max(image.shape) / WORK_SIZE))
+    # at most WORK_SIZE across, but never under 16 px along the shorter side (a long strip)
+    factor = max(1, min(math.ceil(max(image.shape) / WORK_SIZE), min(image.shape) // 16))
     work = block_mean(image, factor)
     decided, radius, score, _, rough = _measure(work, polarity)
     if not radius * factor > AGREEMENT * SMALL_RADIUS:  # could be small, or not trusted: are they blobs?
         blob = blob_radius(work, decided) * factor
+        if factor > 1 and not np.isfinite(blob):  # too small for the averaged copy: at full resolution
+            blob = blob_radius(_centre(image, WORK_SIZE), decided)
         if blob <= SMALL_RADIUS and not 1 / AGREEMENT < radius * factor / blob < AGREEMENT:  # NaN radius too
             return Appearance(decided, blob, score, blob)
     if factor > 1 and not radius * factor > SMALL_RADIUS:  # small (or not found): look closer
