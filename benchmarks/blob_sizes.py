@@ -48,7 +48,7 @@ def size_counts(pairs) -> tuple[int, int, int]:
     """(within 1.5x of the truth, not measured, off by more) over (image, labels) pairs."""
     within = unmeasured = off = 0
     for image, labels in pairs:
-        radius = measure(image)
+        radius = appearance.measure_appearance(normalize(image)).radius
         if not np.isfinite(radius):
             unmeasured += 1
         elif 1 / 1.5 < radius / true_radius(labels) < 1.5:
@@ -56,10 +56,6 @@ def size_counts(pairs) -> tuple[int, int, int]:
         else:
             off += 1
     return within, unmeasured, off
-
-
-def measure(image: np.ndarray) -> float:
-    return appearance.measure_appearance(normalize(image)).radius
 
 
 def main() -> None:

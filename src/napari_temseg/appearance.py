@@ -310,16 +310,16 @@ def _peaks_not_ridges(response: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
     whose noise makes maxima too. The Hessian (central differences) of a peak has two
     negative eigenvalues, and its determinant over the squared mean eigenvalue (1 for a
     round peak, 0 on a ridge) is at least BLOB_ROUNDNESS (0.5: eigenvalues within ~6x
-    of each other); border points are left out."""
-    inside = (rows >= 1) & (rows < response.shape[0] - 1) & (cols >= 1) & (cols < response.shape[1] - 1)
-    r, c = rows[inside], cols[inside]
+    of each other). The points lie at least a pixel inside the border (`blob_radius`
+    keeps them 2 sigma away)."""
+    r, c = rows, cols
     centre = response[r, c]
     dyy = response[r + 1, c] + response[r - 1, c] - 2 * centre
     dxx = response[r, c + 1] + response[r, c - 1] - 2 * centre
     dxy = (response[r + 1, c + 1] + response[r - 1, c - 1] - response[r + 1, c - 1] - response[r - 1, c + 1]) / 4
     half_trace = (dxx + dyy) / 2
     round_peak = (half_trace < 0) & (dxx * dyy - dxy**2 >= BLOB_ROUNDNESS * half_trace**2)
-    return r[round_peak], c[round_peak]
+    return rows[round_peak], cols[round_peak]
 
 
 def blob_radius(work: np.ndarray, polarity: str) -> float:
