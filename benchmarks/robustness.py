@@ -40,9 +40,10 @@ CONDITIONS = {
 }
 
 
-def condition_images(name: str, count: int, regime: str = "heldout", seed: int = 9100):
-    """`count` (image, truth) pairs of one condition."""
-    fixed = {**BASE, **CONDITIONS[name]}
+def condition_images(name: str, count: int, regime: str = "heldout", seed: int = 9100, **fixed_params):
+    """`count` (image, truth) pairs of one condition (`fixed_params`: simulator fields
+    fixed on top of the condition's)."""
+    fixed = {**BASE, **CONDITIONS[name], **fixed_params}
     for i in range(count):
         rng = np.random.default_rng([seed, list(CONDITIONS).index(name), i])
         contrast = float(np.exp(rng.uniform(np.log(0.4), np.log(1.2))))  # metal particles on carbon: clear
