@@ -309,6 +309,42 @@ def test_auto_mode_splits_a_mask_over_two_detected_particles(cache, monkeypatch)
     assert labels.max() == 2 and instance_scores(labels, truth).f1 == 1.0
 
 
+def test_auto_mode_drops_a_mask_unlike_its_particle(cache, monkeypatch):
+    """A mask that leaks far into the support (IoU with the particle it was prompted from
+    below `agreement`) is not that particle, however sure the decoder's IoU head is: the
+    detector's particle stands in its place; `agreement=0` keeps the mask."""
+    import torch
+
+    yy, xx = np.mgrid[:64, :64]
+    truth = ((yy - 32) ** 2 + (xx - 32) ** 2 < 64).astype(np.uint32)
+    model = load_model("efficientsam-tiny")
+    monkeypatch.setattr(model._box_model("classical"), "predict", lambda image, **kw: truth.copy())
+    leak = torch.full((1, 16, 16), -8.0)
+    leak[:, 2:14, 2:14] = 8.0  # a 48 px square around a disc of radius 8
+    monkeypatch.setattr(model, "decode_low", lambda image, queries: (
+        leak.expand(len(queries), 16, 16).clone(), np.full(len(queries), 0.95), np.ones(len(queries))))
+    labels = model.predict(np.zeros((64, 64), np.float32), mode="auto", refine_edges=False)
+    assert np.array_equal(labels > 0, truth > 0)
+    kept = model.predict(np.zeros((64, 64), np.float32), mode="auto", refine_edges=False, agreement=0.0)
+    assert (kept > 0).sum() > 4 * truth.sum()
+
+
+def test_particles_no_mask_covers_are_added():
+    """`add_uncovered`: a detected object covered by less than half is added under a new ID
+    on its uncovered pixels; one covered by half or more is left to the labels."""
+    from napari_temseg.instances import add_uncovered
+
+    detected = np.zeros((10, 30), np.uint32)
+    detected[2:8, 2:8], detected[2:8, 12:18], detected[2:8, 22:28] = 1, 2, 3
+    labels = np.zeros_like(detected)
+    labels[2:8, 2:8] = 5  # object 1 found
+    labels[2:8, 12:15] = 6  # half of object 2
+    out = add_uncovered(labels, detected)
+    assert np.array_equal(out[2:8, 22:28], np.full((6, 6), 7)) and out.max() == 7
+    assert np.array_equal(out[:, :20], labels[:, :20])
+    assert np.array_equal(add_uncovered(labels, np.zeros_like(detected)), labels)
+
+
 def test_auto_mode_paints_many_particles_without_holding_every_full_size_mask(monkeypatch):
     """Masks come to full resolution a few at a time: the painting is the same as painting
     all of them at once (`paint_by_logits`), here with chunks of 3 over 10 masks."""

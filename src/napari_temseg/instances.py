@@ -275,3 +275,23 @@ def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float 
         next_id += len(parts) - 1
         out[region] = lut[nearest_parent(detected, region, parts.tolist())]
     return out
+
+
+def add_uncovered(labels: np.ndarray, detected: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """`labels` plus, under new IDs, the objects of `detected` that it covers less than
+    `share` of (on their pixels that are still background)."""
+    m = int(detected.max())
+    if not m:
+        return labels
+    inter, _, area = overlap_counts(labels, detected)
+    covered = inter.sum(0)
+    missing = np.nonzero((area > 0) & (covered < share * area))[0]
+    missing = missing[missing > 0]
+    if not missing.size:
+        return labels
+    lut = np.zeros(m + 1, labels.dtype)
+    lut[missing] = np.arange(1, missing.size + 1, dtype=labels.dtype) + labels.max()
+    out = labels.copy()
+    fill = (out == 0) & (lut[detected] > 0)
+    out[fill] = lut[detected[fill]]
+    return out

@@ -188,6 +188,8 @@ SPECS: dict[str, ModelSpec] = {
                 Option("points_per_side", 20, number(1, 64, integer=True), "grid mode: points per side"),
                 Option("iou_threshold", 0.6, fraction, "auto/grid: predicted IoU a mask needs"),
                 Option("stability_threshold", 0.8, fraction, "auto/grid: stability a mask needs"),
+                Option("agreement", 0.5, fraction,
+                       "auto: IoU a mask needs with the particle it was prompted from (0: any)"),
                 Option("nms_threshold", 0.5, fraction, "auto/grid: mask overlap that makes a duplicate"),
                 MIN_SIZE,
                 Option("box_source", DEFAULT_MODEL, _model_name, "auto/refine: the model that finds particles"),

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage as ndi
 
 from ...errors import TemsegError
-from ...instances import paint_masks, remove_small_and_relabel, split_where_detected
+from ...instances import add_uncovered, paint_masks, remove_small_and_relabel, split_where_detected
 from ...preprocess import check_input_mode, prepare_input
 from ...progress import step
 from ...prompts import prompts_from_labels
@@ -174,6 +175,7 @@ class EfficientSamSegmenter:
         points_per_side: int = 20,
         iou_threshold: float = 0.6,
         stability_threshold: float = 0.8,
+        agreement: float = 0.5,
         nms_threshold: float = 0.5,
         min_size: int = 30,
         box_source: str = DEFAULT_MODEL,
@@ -184,8 +186,9 @@ class EfficientSamSegmenter:
 
         mode: "prompt" (points (N, 3|4) y, x, label[, object] and/or boxes (M, 4)
         y0, x0, y1, x1); "auto" (each particle `box_source` finds prompted once, by its
-        box and centroid; masks kept by predicted IoU and stability, duplicates removed
-        by mask overlap, a mask over several of its particles split among them); "grid"
+        box and centroid; masks kept by predicted IoU, stability and `agreement` (IoU with
+        the particle prompted), duplicates removed by mask overlap, a mask over several of
+        its particles split among them, a particle no kept mask covers kept as found); "grid"
         (SAM's automatic mode: a `points_per_side` grid of points, filtered the same way:
         slower, finds what no detector saw); or "refine"
         (boxes of `box_source`'s instances alone, every mask kept).
@@ -195,11 +198,12 @@ class EfficientSamSegmenter:
         """
         return finish_edges(
             image, self._instances(image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
-                                   nms_threshold, min_size, box_source, particle_radius), refine_edges, self.device,
+                                   agreement, nms_threshold, min_size, box_source, particle_radius),
+            refine_edges, self.device,
         )
 
     def _instances(self, image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
-                   nms_threshold, min_size, box_source, particle_radius) -> np.ndarray:
+                   agreement, nms_threshold, min_size, box_source, particle_radius) -> np.ndarray:
         mode = mode or ("prompt" if points is not None or boxes is not None else "auto")
         if mode not in MODES:
             raise TemsegError(f"unknown EfficientSAM mode {mode!r}; use one of {', '.join(MODES)}")
@@ -218,11 +222,13 @@ class EfficientSamSegmenter:
             low, iou, stability = self.decode_low(image, queries)
             if mode == "refine":
                 return paint_low_logits(low, (h, w), min_size)
-            keep = np.nonzero((iou >= iou_threshold) & (stability >= stability_threshold))[0]
+            agrees = prompted_iou(low, seeds, (h, w)) >= agreement
+            keep = np.nonzero((iou >= iou_threshold) & (stability >= stability_threshold) & agrees)[0]
             kept = keep[_mask_nms_indices(low[keep].numpy() > 0, iou[keep], nms_threshold)]
-            # The detector's particles have the last word on splits: the prompts of two
-            # touching particles can come back as one mask.
-            return split_where_detected(paint_low_logits(low[kept], (h, w), min_size), seeds)
+            # The detector's particles have the last word on splits (the prompts of two
+            # touching particles can come back as one mask), and stand where no mask did.
+            labels = split_where_detected(paint_low_logits(low[kept], (h, w), min_size), seeds)
+            return remove_small_and_relabel(add_uncovered(labels, seeds), min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel(), strict=False)]
@@ -271,8 +277,6 @@ def _box_query(box: np.ndarray) -> np.ndarray:
 
 
 def _boxes_of(labels: np.ndarray) -> list[np.ndarray]:
-    from scipy import ndimage as ndi
-
     return [
         np.array([s[0].start, s[1].start, s[0].stop - 1, s[1].stop - 1], float)
         for s in ndi.find_objects(labels) if s is not None
@@ -334,6 +338,25 @@ def upsample_logits(low: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
         return np.zeros((0, *shape), np.float32)
     with torch.inference_mode():
         return F.interpolate(low[:, None], shape, mode="bicubic", align_corners=False)[:, 0].numpy()
+
+
+def prompted_iou(low: torch.Tensor, seeds: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """IoU of each query's mask with the particle of `seeds` it was prompted from (queries in
+    `prompts_from_labels` order: one per particle, by ascending ID), brought to `shape` a few
+    at a time. The decoder's own IoU head is trained on the article's images and scores a
+    mask that leaks into the support, or keeps a fragment, as confidently as a good one."""
+    ids = np.unique(seeds[seeds > 0])
+    boxes = ndi.find_objects(seeds)
+    areas = np.bincount(seeds.ravel())
+    out = np.zeros(len(low), np.float64)
+    for start in range(0, len(low), UPSAMPLE_CHUNK):
+        masks = upsample_logits(low[start : start + UPSAMPLE_CHUNK], shape) > 0
+        for k, mask in enumerate(masks, start):
+            box = boxes[int(ids[k]) - 1]
+            inter = int(np.count_nonzero(mask[box] & (seeds[box] == ids[k])))
+            union = int(np.count_nonzero(mask)) + int(areas[ids[k]]) - inter
+            out[k] = inter / union if union else 0.0
+    return out
 
 
 def paint_low_logits(low: torch.Tensor, shape: tuple[int, int], min_size: int) -> np.ndarray:
