@@ -330,19 +330,19 @@ def test_auto_mode_drops_a_mask_unlike_its_particle(cache, monkeypatch):
 
 
 def test_particles_no_mask_covers_are_added():
-    """`add_uncovered`: a detected object covered by less than half is added under a new ID
+    """`add_unclaimed`: a detected object covered by less than half is added under a new ID
     on its uncovered pixels; one covered by half or more is left to the labels."""
-    from napari_temseg.instances import add_uncovered
+    from napari_temseg.instances import add_unclaimed
 
     detected = np.zeros((10, 30), np.uint32)
     detected[2:8, 2:8], detected[2:8, 12:18], detected[2:8, 22:28] = 1, 2, 3
     labels = np.zeros_like(detected)
     labels[2:8, 2:8] = 5  # object 1 found
     labels[2:8, 12:15] = 6  # half of object 2
-    out = add_uncovered(labels, detected)
+    out = add_unclaimed(labels, detected)
     assert np.array_equal(out[2:8, 22:28], np.full((6, 6), 7)) and out.max() == 7
     assert np.array_equal(out[:, :20], labels[:, :20])
-    assert np.array_equal(add_uncovered(labels, np.zeros_like(detected)), labels)
+    assert np.array_equal(add_unclaimed(labels, np.zeros_like(detected)), labels)
 
 
 def test_auto_mode_paints_many_particles_without_holding_every_full_size_mask(monkeypatch):

@@ -191,8 +191,7 @@ def test_propagation_hands_over_to_the_seed_model():
     """The seed model has the last word on what propagation cannot know: a propagated mask
     over two particles that it sees apart is split between them, and a particle no prompt
     carried (it entered the field, or its prompt came back empty) joins the frame."""
-    from napari_temseg.instances import split_where_detected
-    from napari_temseg.tracking.propagate import add_unclaimed
+    from napari_temseg.instances import add_unclaimed, split_where_detected
 
     shape = (60, 100)
     a, b, c = _disc(shape, 30, 20, 8), _disc(shape, 30, 37, 8), _disc(shape, 30, 75, 8)

@@ -277,21 +277,25 @@ def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float 
     return out
 
 
-def add_uncovered(labels: np.ndarray, detected: np.ndarray, share: float = 0.5) -> np.ndarray:
-    """`labels` plus, under new IDs, the objects of `detected` that it covers less than
-    `share` of (on their pixels that are still background)."""
-    m = int(detected.max())
-    if not m:
+
+#: A detector's object that other masks cover less than this share of is a particle they
+#: missed, and joins the labels as a new object (`add_unclaimed`).
+UNCLAIMED_SHARE = 0.5
+
+
+def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLAIMED_SHARE) -> np.ndarray:
+    """`labels` plus, as new objects on its background, the objects of `detected` that its
+    foreground covers less than `share` of."""
+    n = int(detected.max())
+    if n == 0:
         return labels
-    inter, _, area = overlap_counts(labels, detected)
-    covered = inter.sum(0)
-    missing = np.nonzero((area > 0) & (covered < share * area))[0]
-    missing = missing[missing > 0]
-    if not missing.size:
+    area = np.bincount(detected.ravel(), minlength=n + 1)
+    covered = np.bincount(detected[labels > 0], minlength=n + 1)
+    new = np.nonzero((area > 0) & (covered < share * area))[0]
+    new = new[new > 0]
+    if not len(new):
         return labels
-    lut = np.zeros(m + 1, labels.dtype)
-    lut[missing] = np.arange(1, missing.size + 1, dtype=labels.dtype) + labels.max()
-    out = labels.copy()
-    fill = (out == 0) & (lut[detected] > 0)
-    out[fill] = lut[detected[fill]]
-    return out
+    lut = np.zeros(n + 1, labels.dtype)
+    lut[new] = np.arange(1, len(new) + 1, dtype=labels.dtype) + labels.max()
+    added = lut[detected]
+    return np.where((labels == 0) & (added > 0), added, labels)

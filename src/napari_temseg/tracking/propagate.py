@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TemsegError
-from ..instances import paint_masks, split_where_detected
+from ..instances import add_unclaimed, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
@@ -58,29 +58,6 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
         groups.setdefault(root(i), []).append(i)
     merged = np.array([masks[g].any(0) for g in groups.values()]).reshape(-1, *masks.shape[1:])
     return merged, np.array([scores[g].max() for g in groups.values()])
-
-
-#: A seed-model object that propagated masks cover less than this share of is a particle
-#: propagation does not carry, and joins the frame as a new object.
-UNCLAIMED_SHARE = 0.5
-
-
-def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLAIMED_SHARE) -> np.ndarray:
-    """`labels` plus, as new objects on its background, the objects of `detected` that its
-    foreground covers less than `share` of."""
-    n = int(detected.max())
-    if n == 0:
-        return labels
-    area = np.bincount(detected.ravel(), minlength=n + 1)
-    covered = np.bincount(detected[labels > 0], minlength=n + 1)
-    new = np.nonzero((area > 0) & (covered < share * area))[0]
-    new = new[new > 0]
-    if not len(new):
-        return labels
-    lut = np.zeros(n + 1, labels.dtype)
-    lut[new] = np.arange(1, len(new) + 1, dtype=labels.dtype) + labels.max()
-    added = lut[detected]
-    return np.where((labels == 0) & (added > 0), added, labels)
 
 
 def check_prompted(segmenter: Any) -> None:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from ...errors import TemsegError
-from ...instances import add_uncovered, paint_masks, remove_small_and_relabel, split_where_detected
+from ...instances import add_unclaimed, paint_masks, remove_small_and_relabel, split_where_detected
 from ...preprocess import check_input_mode, prepare_input
 from ...progress import step
 from ...prompts import prompts_from_labels
@@ -228,7 +228,7 @@ class EfficientSamSegmenter:
             # The detector's particles have the last word on splits (the prompts of two
             # touching particles can come back as one mask), and stand where no mask did.
             labels = split_where_detected(paint_low_logits(low[kept], (h, w), min_size), seeds)
-            return remove_small_and_relabel(add_uncovered(labels, seeds), min_size)
+            return remove_small_and_relabel(add_unclaimed(labels, seeds), min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel(), strict=False)]
