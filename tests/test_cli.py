@@ -135,3 +135,12 @@ def test_train_leaves_unset_options_to_each_trainer(monkeypatch, tmp_path):
     assert cli.main(["train", "efficientsam-tiny", "--out", str(tmp_path / "s.pt"), "--input", "anchored"]) == 0
     assert calls["sam"]["input_mode"] == "anchored" and "lr" not in calls["sam"]
     assert cli.main(["train", "yolov8n-seg", "--out", str(tmp_path / "y.pt"), "--lr", "0.01"]) == 2
+    assert calls["yolo"]["synth_fresnel"] == 0.15  # the training regime's own span unless asked
+
+
+@pytest.mark.parametrize("model", ["vmamba", "yolov8n-seg", "efficientsam-tiny", "edge-refiner"])
+def test_train_refuses_a_bad_fresnel_span_before_writing_anything(tmp_path, capsys, model):
+    from napari_temseg import cli
+
+    assert cli.main(["train", model, "--synth", "2", "--synth-fresnel", "2", "--out", str(tmp_path / "w.pt")]) == 2
+    assert "Fresnel fringe span must lie in 0-1" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -7,7 +7,7 @@ from conftest import interrupt_on_call
 from scipy import ndimage as ndi
 
 from napari_temseg import TemsegError, load_model, segment
-from napari_temseg.models.semantic import SemanticSegmenter, tile_starts
+from napari_temseg.models.semantic import SemanticSegmenter, read_checkpoint, tile_starts
 from napari_temseg.preprocess import anchor_two_classes
 from napari_temseg.train.augment import augment_light
 from napari_temseg.train.semantic import lr_factor, train_semantic
@@ -103,9 +103,14 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
 def test_vmamba_trains_through_the_compiled_scan(tmp_path):
     """The shared loop trains VMamba on CPU (gradients through the compiled scan's backward),
     on crops smaller than the tile it then segments at."""
-    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5)
+    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5,
+                         synth_fresnel=0.4)
     model = load_model("vmamba", weights=out)
     assert model.tile == 96 and model.denoise == 1.5  # the input smoothing travels in the checkpoint
+    assert read_checkpoint(out, "vmamba")[0]["synth_fresnel"] == 0.4  # and what the simulated images were
+    with pytest.raises(TemsegError, match="same settings"):
+        train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5,
+                       resume=True)
     assert segment(np.random.default_rng(0).random((100, 130)), model).shape == (100, 130)
 
 

@@ -1,5 +1,7 @@
 """The domain-randomised simulator: deterministic, its truth consistent with its image, both regimes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -52,6 +54,19 @@ def test_overlap_in_projection_gives_the_upper_particle_the_pixels():
 def test_detector_formats(dtype):
     sample = simulate(Params(shape=(128, 128), radius=(8.0, 12.0), dtype=dtype), seed=0)
     assert sample.image.dtype == np.dtype(dtype)
+
+
+def test_a_wider_fresnel_span_changes_only_the_fringe():
+    """`--synth-fresnel`: stronger fringes of either sign, every other draw the same, so a
+    run with it differs from the recorded recipe by the fringe alone."""
+    spans = {span: [draw_params(np.random.default_rng(k), "train", fresnel_span=span) for k in range(40)]
+             for span in (0.15, 0.5)}
+    for narrow, wide in zip(spans[0.15], spans[0.5], strict=True):
+        assert abs(wide.fresnel) <= 0.5 and wide.fresnel == pytest.approx(narrow.fresnel * 0.5 / 0.15)
+        assert replace(wide, fresnel=narrow.fresnel) == narrow
+    assert max(abs(p.fresnel) for p in spans[0.5]) > 0.3
+    with pytest.raises(TemsegError, match="Fresnel fringe span must lie in 0-1"):
+        draw_params(np.random.default_rng(0), "train", fresnel_span=-0.1)
 
 
 def test_training_images_have_dark_particles():

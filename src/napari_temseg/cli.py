@@ -20,6 +20,7 @@ from typing import Any
 from .errors import TemsegError
 from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER
+from .simulator import TRAIN_FRESNEL
 
 EXIT_USAGE = 2
 
@@ -397,7 +398,8 @@ def train_model(args: argparse.Namespace) -> Path:
     trainer = getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
     # options not given on the command line keep each trainer's own default
     chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}
-    common = dict(synth=args.synth, seed=args.seed, repeat=args.repeat_data, device=args.device, resume=args.resume)
+    common = dict(synth=args.synth, synth_fresnel=args.synth_fresnel, seed=args.seed, repeat=args.repeat_data,
+                  device=args.device, resume=args.resume)
     data = args.data or []
     if module == "yolo":
         if "lr" in chosen:
@@ -579,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
     p.add_argument("--synth", type=int, default=40, help="simulated images (training regime) added to the data")
+    p.add_argument("--synth-fresnel", type=float, default=TRAIN_FRESNEL, metavar="AMP",
+                   help="largest Fresnel fringe amplitude of the simulated images, either sign "
+                   f"(default {TRAIN_FRESNEL}; wider trains for stronger defocus)")
     p.add_argument("--repeat-data", type=int, default=1, metavar="N",
                    help="each --data training image appears N times (weighs real images against many simulated ones)")
     p.add_argument("--seed", type=int, default=0)

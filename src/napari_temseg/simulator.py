@@ -66,17 +66,32 @@ class Params:
     dtype: str = "uint8"  # "uint8", "uint16" or "float32"
 
 
+#: The training regime's largest additive Fresnel fringe amplitude (either sign), by default.
+TRAIN_FRESNEL = 0.15
+
+
+def check_fresnel_span(span: float) -> None:
+    """Refuse a fringe amplitude span outside 0-1 (a fringe deeper than the background is
+    not an image)."""
+    if not 0 <= span <= 1:
+        raise TemsegError(f"the Fresnel fringe span must lie in 0-1 (relative to the background), not {span}")
+
+
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def draw_params(
-    rng: np.random.Generator, regime: str = "train", radius_span: tuple[float, float] = (3.0, 100.0), **fixed
+    rng: np.random.Generator, regime: str = "train", radius_span: tuple[float, float] = (3.0, 100.0),
+    fresnel_span: float = TRAIN_FRESNEL, **fixed
 ) -> Params:
     """Random parameters of `regime`, particle radii within `radius_span` px; keyword
-    arguments fix fields (e.g. mode="df")."""
+    arguments fix fields (e.g. mode="df"). `fresnel_span`: the training regime's largest
+    fringe amplitude (a wider span trains for stronger defocus; the draws are otherwise
+    the same)."""
     if regime not in REGIMES:
         raise TemsegError(f"regime must be one of {', '.join(REGIMES)}, not {regime!r}")
+    check_fresnel_span(fresnel_span)
     train = regime == "train"
     lowest, highest = radius_span
     top = max(lowest, highest / 1.6)
@@ -103,7 +118,7 @@ def draw_params(
         formation="additive" if train else "ctf",
         contrast=contrast, carbon=float(rng.uniform(0, 0.12)),
         carbon_grain=float(rng.uniform(0.7, max(0.8, min(3.0, 0.5 * r_lo)))),
-        fresnel=float(rng.uniform(-0.15, 0.15)) if train else float(rng.choice([-1, 1]) * _log_uniform(rng, 5, 150)),
+        fresnel=float(rng.uniform(-fresnel_span, fresnel_span)) if train else float(rng.choice([-1, 1]) * _log_uniform(rng, 5, 150)),
         fresnel_width=float(rng.uniform(0.8, 3.0)), fringes=float(rng.uniform(0, 0.3)),
         fringe_period=float(rng.uniform(2.5, 8.0)), gradient=float(rng.uniform(0, 0.3)),
         blotch=float(rng.uniform(0, 0.08)), psf=float(rng.uniform(0.3, min(2.0, sharpest))),

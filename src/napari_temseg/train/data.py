@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..datasets import Sample, iter_dataset
-from ..simulator import draw_params, simulate
+from ..simulator import TRAIN_FRESNEL, check_fresnel_span, draw_params, simulate
 
 #: Particle radii (px) of the simulated training images: the sizes a model meets once
 #: `segmentation` has resampled an image into its `radius_range`, with room on both sides.
@@ -24,12 +24,13 @@ def dark_particles(image: np.ndarray) -> np.ndarray:
     return (hi - image + lo).astype(image.dtype)
 
 
-def synthetic_samples(count: int, seed: int, prefix: str = "sim") -> list[Sample]:
-    """`count` micrographs from the simulator's training regime (`simulator`), particles dark."""
+def synthetic_samples(count: int, seed: int, prefix: str = "sim", fresnel: float = TRAIN_FRESNEL) -> list[Sample]:
+    """`count` micrographs from the simulator's training regime (`simulator`), particles dark;
+    `fresnel`: the largest Fresnel fringe amplitude drawn."""
     out = []
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        params = draw_params(rng, "train", radius_span=TRAINING_RADII)
+        params = draw_params(rng, "train", radius_span=TRAINING_RADII, fresnel_span=fresnel)
         side = min(params.shape[0], TRAINING_SIDE)
         params.shape = (side, side)
         sample = simulate(params, seed=int(rng.integers(1 << 31)))
@@ -38,18 +39,28 @@ def synthetic_samples(count: int, seed: int, prefix: str = "sim") -> list[Sample
     return out
 
 
+def synth_settings(fresnel: float) -> dict:
+    """What a run records about its simulated images beyond the defaults (refused on resume
+    if it differs; kept in the weights file as provenance). Checks it first: trainers call
+    this before they write anything."""
+    check_fresnel_span(fresnel)
+    return {} if fresnel == TRAIN_FRESNEL else {"synth_fresnel": fresnel}
+
+
 def training_samples(
-    data_dirs: list[str], synth_count: int = 0, val_fraction: float = 0.2, seed: int = 0, repeat: int = 1
+    data_dirs: list[str], synth_count: int = 0, val_fraction: float = 0.2, seed: int = 0, repeat: int = 1,
+    fresnel: float = TRAIN_FRESNEL,
 ) -> tuple[list[Sample], list[Sample]]:
     """(train, val): each folder's images split by `val_fraction` (seeded), plus simulated
     images split the same way. The split is deterministic for a given seed. `repeat`: the
     folders' training images appear this many times (weight real data against many
-    simulated images); validation images once."""
+    simulated images); validation images once. `fresnel`: the simulated images' largest
+    Fresnel fringe amplitude."""
     rng = np.random.default_rng(seed)
     train, val = [], []
     groups = [(list(iter_dataset(d)), repeat) for d in data_dirs]
     if synth_count:
-        groups.append((synthetic_samples(synth_count, seed + 1), 1))
+        groups.append((synthetic_samples(synth_count, seed + 1, fresnel=fresnel), 1))
     for samples, times in groups:
         order = rng.permutation(len(samples))
         n_val = max(1, int(round(val_fraction * len(samples)))) if len(samples) > 1 else 0

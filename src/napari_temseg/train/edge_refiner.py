@@ -22,8 +22,9 @@ from ..errors import TemsegError
 from ..metrics import foreground_iou
 from ..models.edge_refiner import DEFAULT_SETTINGS, EdgeRefiner, build_net, edge_band, image_channels
 from ..preprocess import noise_to_contrast, normalize
+from ..simulator import TRAIN_FRESNEL
 from .curves import plot_training_log
-from .data import training_samples
+from .data import synth_settings, training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
 from .semantic import lr_factor
 
@@ -100,6 +101,7 @@ def train_edge_refiner(
     batch: int = 8,
     lr: float = 3e-3,
     synth: int = 0,
+    synth_fresnel: float = TRAIN_FRESNEL,
     val_fraction: float = 0.2,
     seed: int = 0,
     repeat: int = 1,
@@ -110,14 +112,15 @@ def train_edge_refiner(
     An epoch is `STEPS_PER_EPOCH` batches of random crops. The checkpoint records the range
     of the training images' noise-to-contrast ratios: the refiner acts on images like them."""
     out = Path(out)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
+    synthesis = synth_settings(synth_fresnel)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     last, log = run_files(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ratios = [noise_to_contrast(normalize(s.image)) for s in train]
     settings = dict(DEFAULT_SETTINGS, epochs=epochs, crop=crop,
-                    noise_range=[round(min(ratios), 4), round(max(ratios), 4)])
+                    noise_range=[round(min(ratios), 4), round(max(ratios), 4)], **synthesis)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_net(settings).to(device)

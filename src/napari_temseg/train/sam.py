@@ -30,9 +30,10 @@ from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
 from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_arrays
 from ..preprocess import check_input_mode, normalize, prepare_input
+from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import TRAINED_RADIUS_RANGE, training_samples
+from .data import TRAINED_RADIUS_RANGE, synth_settings, training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 
@@ -142,6 +143,7 @@ def train_efficientsam(
     img_size: int = 512,
     prompts_per_image: int = 16,
     synth: int = 40,
+    synth_fresnel: float = TRAIN_FRESNEL,
     val_fraction: float = 0.2,
     lr: float = 1e-4,
     seed: int = 0,
@@ -163,9 +165,11 @@ def train_efficientsam(
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     augment_fn = AUGMENTATIONS[augment]
+    synthesis = synth_settings(synth_fresnel)
     out = Path(out)
     last, log = run_files(out)
-    plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise}
+    plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise,
+            **synthesis}
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -178,7 +182,7 @@ def train_efficientsam(
         net.image_encoder.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     steps = epochs * len(train)

@@ -24,9 +24,10 @@ from ..instances import centre_map
 from ..models.semantic import build_network, read_checkpoint
 from ..models.specs import spec
 from ..preprocess import check_input_mode, normalize, prepare_input
+from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import TRAINED_RADIUS_RANGE, training_samples
+from .data import TRAINED_RADIUS_RANGE, synth_settings, training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 #: Output channels of the networks trained here: foreground and centre map.
@@ -119,6 +120,7 @@ def train_semantic(
     batch: int = 4,
     lr: float = 5e-4,
     synth: int = 40,
+    synth_fresnel: float = TRAIN_FRESNEL,
     val_fraction: float = 0.2,
     seed: int = 0,
     repeat: int = 1,
@@ -146,7 +148,8 @@ def train_semantic(
     tile = tile or imgsz
     if model.fixed_input and tile != imgsz:
         raise TemsegError(f"{name} segments at its training size: drop --tile or make it equal to --imgsz")
-    check_input_mode(input_mode, denoise)  # both checks before any file is written
+    check_input_mode(input_mode, denoise)  # the checks before any file is written
+    synthesis = synth_settings(synth_fresnel)
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
@@ -159,14 +162,15 @@ def train_semantic(
         net.load_state_dict(_starting_weights(weights, name, preset, net))
     net = net.to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
+    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     augment_fn = AUGMENTATIONS[augment]
     settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
-                "augment": augment, "channels": CHANNELS, "radius_range": list(TRAINED_RADIUS_RANGE)}
+                "augment": augment, "channels": CHANNELS, "radius_range": list(TRAINED_RADIUS_RANGE),
+                **synthesis}
     if denoise:
         settings["denoise"] = denoise
     if tile != imgsz:

@@ -10,7 +10,8 @@ from ..errors import TemsegError
 from ..models.ultralytics_env import ultralytics
 from ..models.yolo_weights import architecture_path, build_network, from_ultralytics, read_checkpoint, save_checkpoint
 from ..preprocess import check_input_mode
-from .data import TRAINED_RADIUS_RANGE, training_samples
+from ..simulator import TRAIN_FRESNEL
+from .data import TRAINED_RADIUS_RANGE, synth_settings, training_samples
 from .yolo_data import write_dataset
 
 ARCHITECTURE = "yolov8n-seg.yaml"
@@ -32,6 +33,7 @@ def train_yolo(
     imgsz: int = 512,
     batch: int = 8,
     synth: int = 40,
+    synth_fresnel: float = TRAIN_FRESNEL,
     val_fraction: float = 0.2,
     seed: int = 0,
     repeat: int = 1,
@@ -54,6 +56,7 @@ def train_yolo(
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     check_input_mode(input_mode, denoise)
+    synth_settings(synth_fresnel)  # checked before the work folder is made
     out = Path(out)
     work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
     run_dir = work / "run"
@@ -67,7 +70,7 @@ def train_yolo(
         model = ul.YOLO(str(last))
         model.train(resume=True)
     else:
-        train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat)
+        train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
         prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": list(TRAINED_RADIUS_RANGE)}
