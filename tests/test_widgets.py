@@ -39,6 +39,9 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
     assert widget.options()["edge_level"] == "auto"
     widget.edges.value = 0.2  # "outer rim": the dark-field rule, chosen by hand
     assert widget.options()["edge_level"] == 0.2
+    assert widget.options()["min_depth"] == "auto"
+    widget.faint.value = 0.0  # "keep": every piece the model draws
+    assert widget.options()["min_depth"] == 0.0
 
 
 def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):

@@ -90,6 +90,9 @@ class SegmentWidget(Container):
                               value="auto", tooltip="where particle edges are drawn: midpoint between support and "
                                                     "particle (bright-field), outer rim (dark-field: brightness tapers "
                                                     "with thickness), or auto: by the particles' polarity")
+        self.faint = ComboBox(label="faint pieces", choices=[("drop", "auto"), ("keep", 0.0)], value="auto",
+                              tooltip="drop: a particle must somewhere be clearly darker than the support's own "
+                                      "grain and noise (as the classical model requires); keep: all the model draws")
         self.panels = {name: OptionsPanel(SPECS[name].options, skip=PROMPT_OPTIONS) for name in available_models()}
         # prompted models: how they are prompted
         self.mode = ComboBox(label="mode", choices=["prompt", "auto", "grid", "refine"], value="prompt",
@@ -107,7 +110,7 @@ class SegmentWidget(Container):
         self.replace = CheckBox(text="replace the previous result", value=False,
                                 tooltip="off: every run makes a new layer, so results (and your edits) are kept")
         self.controls = WorkerControls("Run")
-        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.weights, *self.panels.values(),
+        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.faint, self.weights, *self.panels.values(),
                      *self.prompt_widgets, self.replace, self.controls])
         self._live_layer = None  # the layer live prompting updates
         self._rerun = False  # points changed while a run was busy
@@ -150,7 +153,7 @@ class SegmentWidget(Container):
     def options(self) -> dict:
         """The chosen model's options that differ from its defaults, and the appearance options."""
         options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
-                   "edge_level": self.edges.value, **self.panels[self.model.value].values()}
+                   "edge_level": self.edges.value, "min_depth": self.faint.value, **self.panels[self.model.value].values()}
         if self.prompted:
             options["mode"] = self.mode.value
         return options

@@ -199,11 +199,28 @@ def particle_levels(smooth: np.ndarray, depth: float) -> tuple[float, float, flo
     return lowered, float(smooth[below].mean()), float(smooth[~below].mean())
 
 
-def smooth_like_classical(image: np.ndarray) -> np.ndarray:
-    """`image` flattened (flatten="auto") and smoothed (sigma="auto") as the classical model
-    does: what other steps read grey levels from (`rims`, the networks' darkness split)."""
+def smooth_like_classical(image: np.ndarray, radius: float = float("nan")) -> np.ndarray:
+    """`image` flattened (flatten="auto") and smoothed (sigma="auto", within a quarter of the
+    particles' `radius` where known) as the classical model does: what other steps read grey
+    levels from (`rims`, the networks' darkness split, `drop_shallow_particles`)."""
     flat = flatten_illumination(image, "auto")
-    return ndi.gaussian_filter(flat, auto_sigma(flat), mode="nearest")
+    return ndi.gaussian_filter(flat, capped_sigma(auto_sigma(flat), radius), mode="nearest")
+
+
+def drop_shallow_particles(labels: np.ndarray, image: np.ndarray, depth: float = SEED_DEPTH,
+                           radius: float = float("nan")) -> np.ndarray:
+    """Any model's `labels` on `image` (normalised, particles dark) without the connected
+    pieces the classical model's `drop_shallow` would drop: none of their pixels lies
+    `depth` support spreads below the support. A network that learnt what particles look
+    like also draws a grainy support's dark grains as particles (hundreds of them on some
+    simulated images); the grains never reach a particle's depth."""
+    if depth <= 0 or not labels.any():
+        return labels
+    smooth = smooth_like_classical(image, radius)
+    if float(smooth.max()) <= float(smooth.min()):
+        return labels
+    _, _, support = particle_levels(smooth, SPARSE_DEPTH)
+    return np.where(drop_shallow(labels > 0, smooth, support, depth), labels, 0).astype(labels.dtype)
 
 
 def image_darkness(image: np.ndarray) -> np.ndarray:
@@ -270,6 +287,8 @@ class ClassicalSegmenter:
     radius_range = (14.0, 90.0)
     #: `segmentation` passes the particles' measured radius in the image it hands over.
     takes_particle_radius = True
+    #: It drops shallow pieces itself (`seed_depth`), before splitting: `segmentation` does not.
+    checks_depth = True
 
     def decide_for_stack(self, frames: list[np.ndarray], options: dict) -> dict:
         """One flatten mode for a whole time stack, the most common among sampled frames

@@ -214,6 +214,9 @@ APPEARANCE = (
     Option("pixel_size_nm", None, either(choice(None), number(1e-6, None)), "nm per pixel"),
     Option("edge_level", "auto", either(choice("auto"), number(0.05, 0.5)),
            "where edges are drawn between support (0) and the midpoint (0.5); auto: 0.2 for bright particles"),
+    Option("min_depth", "auto", either(choice("auto"), number(0, None)),
+           "drop particles not this many support spreads darker than the support (0: keep all); "
+           "auto: 3 (the classical model checks its own seed_depth)"),
 )
 
 
