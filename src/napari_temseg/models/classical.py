@@ -213,7 +213,7 @@ def drop_shallow_particles(labels: np.ndarray, image: np.ndarray, depth: float =
     pieces the classical model's `drop_shallow` would drop: none of their pixels lies
     `depth` support spreads below the support. A network that learnt what particles look
     like also draws a grainy support's dark grains as particles (hundreds of them on some
-    simulated images); the grains never reach a particle's depth."""
+    simulated images); the grains rarely reach a particle's depth."""
     if depth <= 0 or not labels.any():
         return labels
     smooth = smooth_like_classical(image, radius)
