@@ -56,7 +56,7 @@ def train_yolo(
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     check_input_mode(input_mode, denoise)
-    synth_settings(synth_fresnel)  # checked before the work folder is made
+    synthesis = synth_settings(synth_fresnel)  # checked before the work folder is made
     out = Path(out)
     work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
     run_dir = work / "run"
@@ -73,7 +73,8 @@ def train_yolo(
         train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
-        prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": list(TRAINED_RADIUS_RANGE)}
+        prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": list(TRAINED_RADIUS_RANGE),
+                       **synthesis}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
         input_file.write_text(json.dumps(prepared_as))
         model = ul.YOLO(str(architecture_path(ARCHITECTURE)), task="segment")
