@@ -376,3 +376,38 @@ def test_a_new_click_decodes_only_its_own_object(monkeypatch):
     both = segment(sample.image, model, points=points)
     assert decoded == [1, 1]  # the second call decoded the new object only
     assert np.array_equal(both, segment(sample.image, load_model("efficientsam-tiny"), points=points))
+
+
+def test_interior_point_lies_in_the_most_interior_half_at_image_borders_too():
+    """The distance transform on a particle's box gives the whole image's distances."""
+    from scipy import ndimage as ndi
+
+    from napari_temseg.train.sam import interior_point
+
+    yy, xx = np.mgrid[:64, :64]
+    for cy, cx in [(30, 30), (0, 10), (63, 63)]:  # inside, cut by the top edge, in a corner
+        mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= 12**2
+        full = ndi.distance_transform_edt(mask)
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            y, x = interior_point(mask, rng)
+            assert full[int(y), int(x)] >= 0.5 * full.max()
+
+
+def test_validation_in_chunks_scores_as_all_prompts_at_once(net, monkeypatch):
+    """A simulated image holds hundreds of particles: validation decodes them a few at a
+    time, and the figures are those of one pass over all of them."""
+    from napari_temseg.datasets import Sample
+    from napari_temseg.train import sam
+
+    labels = np.zeros((128, 128), np.uint32)
+    for k in range(12):  # 12 small squares, more than one chunk of 5
+        y, x = divmod(k, 4)
+        labels[8 + 30 * y : 20 + 30 * y, 8 + 30 * x : 20 + 30 * x] = k + 1
+    image = np.where(labels > 0, 0.2, 0.8).astype(np.float32)
+    samples = [Sample("squares", image, labels)]
+    monkeypatch.setattr(sam, "VALIDATION_CHUNK", 100)
+    whole = sam.validate(net, samples, "cpu", np.random.default_rng(3))
+    monkeypatch.setattr(sam, "VALIDATION_CHUNK", 5)
+    chunked = sam.validate(net, samples, "cpu", np.random.default_rng(3))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-4)

@@ -23,12 +23,11 @@ from scipy import ndimage as ndi
 
 from ..datasets import Sample
 from ..errors import TemsegError
-from ..instances import paint_masks
 from ..metrics import dice as dice_score
 from ..metrics import foreground_iou
 from ..models import weights as weight_files
 from ..models.efficient_sam import build_efficient_sam
-from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, query_arrays
+from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, paint_low_logits, query_arrays
 from ..preprocess import check_input_mode, normalize, prepare_input
 from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
@@ -38,11 +37,17 @@ from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 
 def interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """A random pixel among the most interior half of a particle (y, x)."""
-    dist = ndi.distance_transform_edt(mask)
+    """A random pixel among the most interior half of a particle (y, x).
+
+    The distance transform runs on the particle's box plus a one-pixel ring (all
+    background, so the distances are those of the whole image): a simulated image holds
+    up to thousands of particles."""
+    (rows, cols), (h, w) = ndi.find_objects(mask.astype(np.uint8))[0], mask.shape
+    y0, x0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
+    dist = ndi.distance_transform_edt(mask[y0 : min(rows.stop + 1, h), x0 : min(cols.stop + 1, w)])
     ys, xs = np.nonzero(dist >= 0.5 * dist.max())
     i = int(rng.integers(len(ys)))
-    return float(ys[i]), float(xs[i])
+    return float(ys[i] + y0), float(xs[i] + x0)
 
 
 def sample_prompts(labels: np.ndarray, count: int, rng: np.random.Generator):
@@ -81,7 +86,18 @@ def _batch(queries: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tenso
 def prompt_loss(net, image: np.ndarray, prompts, device, embedding: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, float, float]:
     """Loss of one image's prompts, and the mean IoU and Dice of the chosen masks
-    (`embedding`: the image's, when the caller already has it).
+    (`embedding`: the image's, when the caller already has it)."""
+    queries, masks = zip(*prompts, strict=False)
+    emb = net.get_image_embeddings(gray_to_rgb(image).to(device)) if embedding is None else embedding
+    pts, codes = _batch(list(queries), device)
+    low, iou_pred = net.predict_masks(emb, pts, codes, image.shape)  # (1, Q, 3, m, m)
+    return score_masks(low[0], iou_pred[0], masks, image.shape)
+
+
+def score_masks(low: torch.Tensor, iou_pred: torch.Tensor, masks, shape: tuple[int, int]
+                ) -> tuple[torch.Tensor, float, float]:
+    """Loss of the decoder's (Q, 3, m, m) logits and (Q, 3) predicted IoU against Q true
+    (Y, X) masks, and the mean IoU and Dice of the masks SAM's multimask rule picks.
 
     The masks are scored at half the image's resolution, after the bicubic upsampling
     that inference applies, against the share of each half-res pixel the particle
@@ -89,13 +105,9 @@ def prompt_loss(net, image: np.ndarray, prompts, device, embedding: torch.Tensor
     cells instead of a blocky version of the edge, for a quarter of the cost of scoring
     at full resolution.
     """
-    queries, masks = zip(*prompts, strict=False)
-    emb = net.get_image_embeddings(gray_to_rgb(image).to(device)) if embedding is None else embedding
-    pts, codes = _batch(list(queries), device)
-    size = (image.shape[0] // 2, image.shape[1] // 2)
-    logits, iou_pred = net.predict_masks(emb, pts, codes, image.shape, size)  # (1, Q, 3, Y/2, X/2)
-    logits, iou_pred = logits[0], iou_pred[0]
-    target = F.interpolate(torch.from_numpy(np.stack(masks)).float()[:, None].to(device), size, mode="area")
+    size = (shape[0] // 2, shape[1] // 2)
+    logits = F.interpolate(low, size, mode="bicubic", align_corners=False)  # (Q, 3, Y/2, X/2)
+    target = F.interpolate(torch.from_numpy(np.stack(masks)).float()[:, None].to(low.device), size, mode="area")
     target3 = target.expand_as(logits)
     bce = F.binary_cross_entropy_with_logits(logits, target3, reduction="none").mean((-2, -1))
     prob = logits.sigmoid()
@@ -112,24 +124,33 @@ def prompt_loss(net, image: np.ndarray, prompts, device, embedding: torch.Tensor
     return loss, float(true_iou[idx, best].mean()), float(true_dice[idx, best].mean())
 
 
+#: Prompts decoded at a time in validation: a simulated image can hold a thousand particles,
+#: whose three full-size masks each would need many GB at once.
+VALIDATION_CHUNK = 32
+
+
 @torch.no_grad()
 def validate(net, samples: list[Sample], device, rng: np.random.Generator, input_mode: str = "stretch",
              denoise: float = 0.0) -> tuple[float, float, float]:
-    """(loss, foreground IoU, Dice) with one interior positive point per true particle."""
+    """(loss, foreground IoU, Dice) with one interior positive point per true particle, the
+    particles painted as prompt mode paints them (`paint_low_logits`)."""
     losses, ious, dices = [], [], []
     for s in samples:
         image = prepare_input(normalize(s.image), input_mode, denoise)
         ids = np.unique(s.labels[s.labels > 0])
         if len(ids) == 0:
             continue
-        prompts = [(np.array([[*interior_point(s.labels == i, rng), 1]]), s.labels == i) for i in ids]
         emb = net.get_image_embeddings(gray_to_rgb(image).to(device))  # once for loss and masks
-        loss, _, _ = prompt_loss(net, image, prompts, device, emb)
-        losses.append(loss.item())
-        pts, codes = _batch([q for q, _ in prompts], device)
-        low, iou = net.predict_masks(emb, pts, codes, image.shape, image.shape)
-        chosen, chosen_iou, _ = choose_masks(low[0], iou[0])
-        pred = paint_masks(chosen.cpu().numpy() > 0, chosen_iou.cpu().numpy())
+        loss, low = 0.0, []
+        for start in range(0, len(ids), VALIDATION_CHUNK):
+            masks = [s.labels == i for i in ids[start : start + VALIDATION_CHUNK]]
+            chunk = [(np.array([[*interior_point(m, rng), 1]]), m) for m in masks]
+            pts, codes = _batch([q for q, _ in chunk], device)
+            logits, iou = net.predict_masks(emb, pts, codes, image.shape)  # decoded once for both
+            loss += score_masks(logits[0], iou[0], masks, image.shape)[0].item() * len(chunk)
+            low.append(choose_masks(logits[0], iou[0])[0].cpu())
+        losses.append(loss / len(ids))
+        pred = paint_low_logits(torch.cat(low), image.shape, 0)
         ious.append(foreground_iou(pred, s.labels))
         dices.append(dice_score(pred, s.labels))
     return float(np.mean(losses)), float(np.mean(ious)), float(np.mean(dices))
