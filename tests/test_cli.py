@@ -136,6 +136,10 @@ def test_train_leaves_unset_options_to_each_trainer(monkeypatch, tmp_path):
     assert calls["sam"]["input_mode"] == "anchored" and "lr" not in calls["sam"]
     assert cli.main(["train", "yolov8n-seg", "--out", str(tmp_path / "y.pt"), "--lr", "0.01"]) == 2
     assert calls["yolo"]["synth_fresnel"] == 0.15  # the training regime's own span unless asked
+    assert calls["yolo"]["radius_range"] is None  # the trainer records its default range
+    calls.clear()
+    assert cli.main(["train", "efficientsam-tiny", "--out", str(tmp_path / "s.pt"), "--radius-range", "12", "90"]) == 0
+    assert calls["sam"]["radius_range"] == [12.0, 90.0]
 
 
 @pytest.mark.parametrize("model", ["vmamba", "yolov8n-seg", "efficientsam-tiny", "edge-refiner"])
@@ -144,3 +148,13 @@ def test_train_refuses_a_bad_fresnel_span_before_writing_anything(tmp_path, caps
 
     assert cli.main(["train", model, "--synth", "2", "--synth-fresnel", "2", "--out", str(tmp_path / "w.pt")]) == 2
     assert "Fresnel fringe span must lie in 0-1" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("model", ["vmamba", "yolov8n-seg", "efficientsam-tiny"])
+def test_train_refuses_a_bad_radius_range_before_writing_anything(tmp_path, capsys, model):
+    from napari_temseg import cli
+
+    assert cli.main(["train", model, "--synth", "2", "--radius-range", "9", "3", "--out", str(tmp_path / "w.pt")]) == 2
+    assert "two increasing positive radii" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert cli.main(["train", "edge-refiner", "--radius-range", "9", "30", "--out", str(tmp_path / "w.pt")]) == 2
+    assert "do not apply to edge-refiner" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -104,9 +104,10 @@ def test_vmamba_trains_through_the_compiled_scan(tmp_path):
     """The shared loop trains VMamba on CPU (gradients through the compiled scan's backward),
     on crops smaller than the tile it then segments at."""
     out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5,
-                         synth_fresnel=0.4)
+                         synth_fresnel=0.4, radius_range=(12, 90))
     model = load_model("vmamba", weights=out)
     assert model.tile == 96 and model.denoise == 1.5  # the input smoothing travels in the checkpoint
+    assert model.radius_range == (12.0, 90.0)  # and the particle sizes images are resampled to
     assert read_checkpoint(out, "vmamba")[0]["synth_fresnel"] == 0.4  # and what the simulated images were
     with pytest.raises(TemsegError, match="same settings"):
         train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5,

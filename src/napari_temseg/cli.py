@@ -400,22 +400,25 @@ def train_model(args: argparse.Namespace) -> Path:
     chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}
     common = dict(synth=args.synth, synth_fresnel=args.synth_fresnel, seed=args.seed, repeat=args.repeat_data,
                   device=args.device, resume=args.resume)
+    scaled = {"radius_range": args.radius_range}  # every model's trainer; not the edge refiner
     data = args.data or []
     if module == "yolo":
         if "lr" in chosen:
             raise TemsegError(f"--lr is not used for {args.model}: ultralytics schedules its own learning rate")
         return trainer(data, args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
-                       weights=args.weights, augment=args.augment, denoise=args.denoise, **common, **chosen)
+                       weights=args.weights, augment=args.augment, denoise=args.denoise, **common, **chosen,
+                       **scaled)
     if module == "sam":
         return trainer(args.model, data, args.out, epochs=args.epochs, img_size=args.imgsz or 512,
                        weights=args.weights, freeze_encoder=args.freeze_encoder, denoise=args.denoise,
-                       augment=args.augment, **common, **chosen)
+                       augment=args.augment, **common, **chosen, **scaled)
     if module == "semantic":
         return trainer(args.model, data, args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
                        tile=args.tile, batch=args.batch, weights=args.weights, denoise=args.denoise,
-                       augment=args.augment, **common, **chosen)
-    if "input_mode" in chosen or args.denoise or args.weights:
-        raise TemsegError(f"--input, --denoise and --weights do not apply to {EDGE_REFINER}: it sets its own input")
+                       augment=args.augment, **common, **chosen, **scaled)
+    if "input_mode" in chosen or args.denoise or args.weights or args.radius_range:
+        raise TemsegError(f"--input, --denoise, --weights and --radius-range do not apply to {EDGE_REFINER}: "
+                          "it sets its own input and works at any scale")
     return trainer(data, args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch, **common, **chosen)
 
 
@@ -584,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-fresnel", type=float, default=TRAIN_FRESNEL, metavar="AMP",
                    help="largest Fresnel fringe amplitude of the simulated images, either sign "
                    f"(default {TRAIN_FRESNEL}; wider trains for stronger defocus)")
+    p.add_argument("--radius-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="particle radii (px) the weights are recorded as made for: images are resampled so "
+                   "their particles fall inside (default 6 40, the simulated radii less margins)")
     p.add_argument("--repeat-data", type=int, default=1, metavar="N",
                    help="each --data training image appears N times (weighs real images against many simulated ones)")
     p.add_argument("--seed", type=int, default=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..datasets import Sample, iter_dataset
+from ..errors import TemsegError
 from ..simulator import TRAIN_FRESNEL, check_fresnel_span, draw_params, simulate
 
 #: Particle radii (px) of the simulated training images: the sizes a model meets once
@@ -37,6 +38,19 @@ def synthetic_samples(count: int, seed: int, prefix: str = "sim", fresnel: float
         image = sample.image if params.mode == "bf" else dark_particles(sample.image)
         out.append(Sample(f"{prefix}_{i:04d}", image, sample.labels))
     return out
+
+
+def recorded_radius_range(value: tuple[float, float] | None) -> list[float]:
+    """The radius range (px) a run records in its weights, which inference resamples
+    particles into (`rescale`): TRAINED_RADIUS_RANGE unless given. Checked first: trainers
+    call this before they write anything. A model whose input is smoothed (`--denoise`)
+    cannot see particles the smoothing blurs away, so may be given a higher range."""
+    if value is None:
+        return list(TRAINED_RADIUS_RANGE)
+    lo, hi = (float(v) for v in value)
+    if not 0 < lo < hi:
+        raise TemsegError(f"the radius range needs two increasing positive radii in px (LO HI), not {lo:g} {hi:g}")
+    return [lo, hi]
 
 
 def synth_settings(fresnel: float) -> dict:

@@ -32,7 +32,7 @@ from ..preprocess import check_input_mode, normalize, prepare_input
 from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import TRAINED_RADIUS_RANGE, synth_settings, training_samples
+from .data import recorded_radius_range, synth_settings, training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 
@@ -176,21 +176,24 @@ def train_efficientsam(
     input_mode: str = "stretch",
     denoise: float = 0.0,
     augment: str = "full",
+    radius_range: tuple[float, float] | None = None,
 ) -> Path:
     """Fine-tune and write `out` (best validation IoU, official format, fp16) and `out`.csv.
 
     input_mode, denoise: how images are prepared (`preprocess.prepare_input`); stored
     beside the weights, so inference prepares them the same way. augment: "full" or
-    "light" (see `train.augment.AUGMENTATIONS`)."""
+    "light" (see `train.augment.AUGMENTATIONS`). radius_range: recorded for inference
+    (`recorded_radius_range`)."""
     check_input_mode(input_mode, denoise)
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     augment_fn = AUGMENTATIONS[augment]
     synthesis = synth_settings(synth_fresnel)
+    radii = recorded_radius_range(radius_range)
     out = Path(out)
     last, log = run_files(out)
     plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise,
-            **synthesis}
+            **synthesis, **({} if radius_range is None else {"radius_range": radii})}
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -235,7 +238,7 @@ def train_efficientsam(
             best_iou = val_iou
             half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
             settings = {"img_size": img_size, "input": input_mode, "denoise": denoise,
-                        "radius_range": list(TRAINED_RADIUS_RANGE)}
+                        "radius_range": radii}
             torch.save({"model": half, "temseg": settings}, out)  # official layout + how to feed it
         save_state(last, net, optimizer, epoch + 1, best_iou, rng, plan, schedule)
         print(

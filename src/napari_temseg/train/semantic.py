@@ -27,7 +27,7 @@ from ..preprocess import check_input_mode, normalize, prepare_input
 from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import TRAINED_RADIUS_RANGE, synth_settings, training_samples
+from .data import recorded_radius_range, synth_settings, training_samples
 from .run_state import log_epoch, run_files, save_state, start_or_resume
 
 #: Output channels of the networks trained here: foreground and centre map.
@@ -130,6 +130,7 @@ def train_semantic(
     input_mode: str = "anchored",
     denoise: float = 0.0,
     augment: str = "full",
+    radius_range: tuple[float, float] | None = None,
 ) -> Path:
     """Train; writes `out` (best validation IoU: weights + settings), `out`.csv and its curve `out`.png.
 
@@ -141,7 +142,8 @@ def train_semantic(
     weights on your own labelled images). `input_mode` (see `preprocess.INPUT_MODES`)
     and `denoise` (Gaussian sigma after it, 0 = off) are stored in the checkpoint, so
     inference prepares images the same way. `augment`:
-    "full" or "light" (see `train.augment.AUGMENTATIONS`).
+    "full" or "light" (see `train.augment.AUGMENTATIONS`). `radius_range`: recorded for
+    inference (`recorded_radius_range`).
     """
     model = spec(name)
     imgsz = imgsz or model.resolution
@@ -150,6 +152,7 @@ def train_semantic(
         raise TemsegError(f"{name} segments at its training size: drop --tile or make it equal to --imgsz")
     check_input_mode(input_mode, denoise)  # the checks before any file is written
     synthesis = synth_settings(synth_fresnel)
+    radii = recorded_radius_range(radius_range)
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
@@ -169,7 +172,7 @@ def train_semantic(
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     augment_fn = AUGMENTATIONS[augment]
     settings = {"architecture": name, "preset": preset, "imgsz": tile, "epochs": epochs, "input": input_mode,
-                "augment": augment, "channels": CHANNELS, "radius_range": list(TRAINED_RADIUS_RANGE),
+                "augment": augment, "channels": CHANNELS, "radius_range": radii,
                 **synthesis}
     if denoise:
         settings["denoise"] = denoise

@@ -11,7 +11,7 @@ from ..models.ultralytics_env import ultralytics
 from ..models.yolo_weights import architecture_path, build_network, from_ultralytics, read_checkpoint, save_checkpoint
 from ..preprocess import check_input_mode
 from ..simulator import TRAIN_FRESNEL
-from .data import TRAINED_RADIUS_RANGE, synth_settings, training_samples
+from .data import recorded_radius_range, synth_settings, training_samples
 from .yolo_data import write_dataset
 
 ARCHITECTURE = "yolov8n-seg.yaml"
@@ -44,6 +44,7 @@ def train_yolo(
     augment: str = "full",
     input_mode: str = "stretch",
     denoise: float = 0.0,
+    radius_range: tuple[float, float] | None = None,
 ) -> Path:
     """Train a one-class YOLOv8n-seg; writes `out` (best weights) and `out`.csv (per-epoch log).
 
@@ -52,11 +53,13 @@ def train_yolo(
     augment: "full" or "light" (see AUGMENTATIONS).
     input_mode, denoise: how images are prepared (`preprocess.prepare_input`); recorded in
     `out`, so inference prepares them the same way.
+    radius_range: recorded for inference (`recorded_radius_range`).
     """
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     check_input_mode(input_mode, denoise)
     synthesis = synth_settings(synth_fresnel)  # checked before the work folder is made
+    radii = recorded_radius_range(radius_range)
     out = Path(out)
     work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
     run_dir = work / "run"
@@ -73,7 +76,7 @@ def train_yolo(
         train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
-        prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": list(TRAINED_RADIUS_RANGE),
+        prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": radii,
                        **synthesis}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
         input_file.write_text(json.dumps(prepared_as))
