@@ -104,18 +104,22 @@ def test_shipped_weights_segment_one_particle_per_point(cache, touching_images, 
     assert model.net.img_size == 512  # trained at 512 px (docs/efficientsam.md)
     held_out = [s for s in iter_dataset(str(paper_data)) if s.name in ("image_2", "image_4", "image_6", "image_19")]
     ious = [foreground_iou(segment(s.image, model, points=one_point_per_particle(s.labels)), s.labels) for s in held_out]
-    assert np.mean(ious) > 0.99, ious  # 0.9917 (docs/efficientsam.md)
+    assert np.mean(ious) > 0.99, ious  # 0.9921 (docs/efficientsam.md)
     sample = touching_images[1]
     points = one_point_per_particle(sample.labels)
     labels = segment(sample.image, model, points=points)
     assert len(np.unique(labels[labels > 0])) == len(points)
-    assert instance_scores(labels, sample.labels).f1 > 0.95
-    assert foreground_iou(labels, sample.labels) > 0.8  # 0.85 here: the article's edge convention
+    assert instance_scores(labels, sample.labels).f1 > 0.9  # 0.93 here, 0.98 over 20 such images
+    assert foreground_iou(labels, sample.labels) > 0.8  # the article's edge convention: below the sharp variant
     sharp = load_model("efficientsam-tiny", weights="sharp")  # stage 1, shipped as a variant
     labels = segment(sample.image, sharp, points=points)
     assert foreground_iou(labels, sample.labels) > 0.9  # 0.94 over 20 synthetic images
-    with pytest.raises(TemsegError, match="or a shipped variant: sharp"):
+    with pytest.raises(TemsegError, match="or a shipped variant: sharp, article"):
         load_model("efficientsam-tiny", weights="blunt")
+    article = load_model("efficientsam-tiny", weights="article")  # the default before the simulator
+    assert article.radius_range == model.radius_range == (12.0, 90.0)  # both see particles at the same sizes
+    assert any(not torch.equal(a, b) for a, b in zip(article.net.state_dict().values(),
+                                                      model.net.state_dict().values(), strict=True))
 
 
 def test_wrong_or_corrupt_weights_name_the_model(tmp_path):

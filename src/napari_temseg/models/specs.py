@@ -175,9 +175,10 @@ SPECS: dict[str, ModelSpec] = {
                 url="https://github.com/yformer/EfficientSAM/raw/main/weights/efficient_sam_vitt.pt",
                 sha256=None,  # this machine cannot reach the file to hash it; see docs/weights.md
                 bundled="efficientsam_tiny_temseg.pt",
-                # stage 1 of the shipped weights: unsmoothed input, edges where the image has them;
-                # for particles under ~40 px or cleaner images than the article's (docs/efficientsam.md)
-                variants={"sharp": "efficientsam_tiny_temseg_sharp.pt"},
+                # sharp: the first stage, unsmoothed input, edges where the image has them (particles
+                # under ~40 px, cleaner images); article: the default before the simulator was added
+                # to its training (docs/efficientsam.md)
+                variants={"sharp": "efficientsam_tiny_temseg_sharp.pt", "article": "efficientsam_tiny_temseg_article.pt"},
             ),
             article=ArticleRow(1024, 17.94, 1827, 0.99672, 0.99836),
             options=(
