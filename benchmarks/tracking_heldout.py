@@ -50,7 +50,10 @@ def main() -> None:
     parser.add_argument("--regime", default="heldout", choices=["heldout", "train"])
     parser.add_argument("--seed", type=int, default=7000, help="seed of the first video of each condition")
     parser.add_argument("--out", help="also write the table to this markdown file")
+    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
+                        help="weights (a file or variant name) for a model instead of its default (repeatable)")
     args = parser.parse_args()
+    weights = dict(item.split("=", 1) for item in args.weights)
     conditions = list(CONDITIONS) if args.conditions == "all" else args.conditions.split(";")
     runs = [(name, "link") for name in args.models.split(",")]
     if args.propagate:
@@ -58,7 +61,7 @@ def main() -> None:
     table = MarkdownTable("| model | method | condition | consistent-ID | ID switches | fusion P / R / F1 | worst onset "
                           "error (frames) | frames/s |", "|---|---|---|---|---|---|---|---|")
     for name, method in runs:
-        model = load_model(name)
+        model = load_model(name, weights=weights.get(name))
         for condition in conditions:
             scores, seconds, frames = [], 0.0, 0
             for i in range(args.videos):
