@@ -203,6 +203,7 @@ def test_a_time_stack_decides_once():
     ("polarity=purple", "option polarity='purple': must be auto or dark or bright", 2),
     ("diameter=-3", "diameter must be a positive number", 2),
     ("diameter=abc", "diameter must be auto, none, a number of pixels", 2),
+    ("df_absorption=-1", "option df_absorption=-1", 2),
     # the pixel size may come from each file, so a missing one fails that image (exit 1)
     ("diameter=12nm", "pixel size is unknown", 1),
 ])

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from napari_temseg.metrics import foreground_iou, instance_scores
-from napari_temseg.rims import grow_rims
+from napari_temseg.rims import absorption_look, absorption_strength, grow_rims
 from napari_temseg.segmentation import segment_image
 from napari_temseg.simulator import random_image
 
@@ -43,3 +44,35 @@ def test_bright_field_images_are_left_alone():
     sample = random_image(12, "train", mode="bf", radius_span=(12.0, 20.0), dose=100.0)
     assert np.array_equal(segment_image(sample.image, "classical").labels,
                           segment_image(sample.image, "classical", edge_level=0.5).labels)
+
+
+def _thick_and_thin(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An inverted dark-field image (particles dark) with a thick particle 0.7 below the
+    support and a thin one 0.1 below it, in noise; and the two particles' masks."""
+    yy, xx = np.mgrid[:128, :128]
+    thick = (yy - 40) ** 2 + (xx - 40) ** 2 < 15**2
+    thin = (yy - 85) ** 2 + (xx - 85) ** 2 < 15**2
+    image = 0.9 - 0.7 * thick - 0.1 * thin + np.random.default_rng(seed).normal(0, 0.01, thick.shape)
+    return np.clip(image, 0, 1).astype(np.float32), thick, thin
+
+
+def test_absorption_look_makes_thin_particles_nearly_as_dark_as_thick_ones():
+    image, thick, thin = _thick_and_thin()
+    looked = absorption_look(image, 2.0)
+    support = ~(thick | thin)
+    depth = lambda img, mask: float(np.median(img[support]) - np.median(img[mask]))  # noqa: E731
+    assert abs(float(np.median(looked[support])) - float(np.median(image[support]))) < 0.005  # the support stays
+    assert abs(depth(looked, thick) - depth(image, thick)) < 0.02  # so do the thickest particles
+    # 1 - exp(-2 s) / (1 - exp(-2)) at s = 0.1 / 0.7: 0.28 of the thick particle's depth instead of 0.14
+    assert depth(looked, thin) / depth(looked, thick) == pytest.approx(0.28, abs=0.03)
+    assert depth(image, thin) / depth(image, thick) == pytest.approx(0.14, abs=0.02)
+    assert looked.dtype == np.float32 and looked.min() >= 0 and looked.max() <= 1
+    assert absorption_look(image, 0.0) is image
+    assert absorption_look(np.full((32, 32), 0.5, np.float32), 2.0).max() == 0.5  # a flat image as it is
+
+
+def test_absorption_strength_only_for_bright_particles():
+    assert absorption_strength("auto", "bright", 2.0) == 2.0
+    assert absorption_strength("auto", "dark", 2.0) == 0.0  # bright-field images are never touched
+    assert absorption_strength(1.5, "bright", 0.0) == 1.5
+    assert absorption_strength(3, "dark", 0.0) == 0.0

@@ -13,7 +13,7 @@ from napari_temseg import TemsegError, load_model
 from napari_temseg.datasets import Sample
 from napari_temseg.metrics import instance_scores
 from napari_temseg.models import weights
-from napari_temseg.models.yolo import YoloSegmenter, network_gray
+from napari_temseg.models.yolo import YoloSegmenter, network_gray, saw_dark_field
 from napari_temseg.preprocess import normalize
 from napari_temseg.train.yolo_data import instance_polygons, write_dataset
 
@@ -148,6 +148,7 @@ OFFLINE_SCRIPT = textwrap.dedent(
     labels = segment(synth_image((128, 128), 6, radius=(5, 10), seed=9).image, model, conf=0.001)
     print("ATTEMPTS", attempts)
     print("SHAPE", labels.shape)
+    print("DARK FIELD", model.df_absorption)
     print("INPUT", model.input_mode, model.denoise)
     """
 )
@@ -164,6 +165,7 @@ def test_no_network_train_and_predict(tmp_path):
     assert "ATTEMPTS []" in run.stdout, run.stdout
     assert "SHAPE (128, 128)" in run.stdout
     assert "INPUT anchored 1.5" in run.stdout  # how images were prepared travels in the checkpoint
+    assert "DARK FIELD 2.0" in run.stdout  # no simulated (dark-field) images: dark field gets a bright-field look
     assert (tmp_path / "yolo.pt").stat().st_size < 8_000_000
     assert not (tmp_path / "home" / ".config" / "Ultralytics").exists()  # settings stay in our cache
 
@@ -213,10 +215,20 @@ def test_simulator_variant_finds_dark_field_particles():
     """`weights="sim"` (retrained with the simulator) ships beside the default, and both
     segment a dark-field image of the simulator's held-out regime (docs/yolo.md). The default
     scored 0.630 here before duplicate masks were dropped (`instances.DUPLICATE_SHARE`)."""
-    from napari_temseg import segment
+    from napari_temseg.segmentation import segment_image
     from napari_temseg.simulator import random_image
 
     sample = random_image(5, "heldout", mode="df", radius_span=(10.0, 25.0), shape=(384, 384), contrast=0.8)
-    scores = {w: instance_scores(segment(sample.image, load_model("yolov8n-seg", weights=w)), sample.labels).f1
-              for w in (None, "sim")}
+    results = {w: segment_image(sample.image, load_model("yolov8n-seg", weights=w)) for w in (None, "sim")}
+    scores = {w: instance_scores(r.labels, sample.labels).f1 for w, r in results.items()}
     assert min(scores.values()) >= 0.9, scores  # measured 1.0 and 1.0
+    # trained on bright-field images only, the default sees them with a bright-field look; `sim` saw dark field
+    assert results[None].absorption == 2.0 and "bright-field look" in results[None].describe()
+    assert results["sim"].absorption == 0.0
+
+
+def test_dark_field_is_known_from_the_weights_settings():
+    assert not saw_dark_field({})  # the shipped default: article images and the older synth only
+    assert saw_dark_field({"radius_range": [6.0, 40.0]})  # the shipped sim variant, from before the record
+    assert not saw_dark_field({"radius_range": [6.0, 40.0], "dark_field": False})
+    assert saw_dark_field({"dark_field": True})

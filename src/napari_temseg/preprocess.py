@@ -145,6 +145,13 @@ def noise_to_contrast(image: np.ndarray) -> float:
     return float(noise / (high - low)) if high > low else float("inf")
 
 
+def smoothed_sample(image: np.ndarray) -> np.ndarray:
+    """`image` smoothed by a sigma-2 Gaussian, on a grid of at most ~512 px per side (large
+    images subsampled first): grey-level statistics at the cost of one 512 px smoothing."""
+    stride = max(1, min(image.shape) // 512)
+    return ndi.gaussian_filter(image[::stride, ::stride], 2.0 / stride, mode="nearest")
+
+
 #: Output levels of `anchor_two_classes`: the Otsu threshold and the distance of the class means from it.
 ANCHOR_LEVEL, ANCHOR_HALF_CONTRAST = 0.5, 0.15
 
@@ -161,8 +168,7 @@ def anchor_two_classes(image: np.ndarray) -> np.ndarray:
     that of one 512 px smoothing. Not clipped: clipping the noise tails would move
     smoothed edges. An image without two classes is returned unchanged.
     """
-    stride = max(1, min(image.shape) // 512)
-    sample = ndi.gaussian_filter(image[::stride, ::stride], 2.0 / stride, mode="nearest")
+    sample = smoothed_sample(image)
     if float(sample.max()) <= float(sample.min()):
         return image
     thr, low, high = otsu_levels(sample)

@@ -8,6 +8,10 @@ dark-field images). Bright-field contrast is exponential in thickness and satura
 its edges are steep and the midpoint is the edge (the article's labels sit there).
 `grow_rims` grows every particle a model found over the pixels of its rim, keeping the
 model's split into particles.
+
+The same physics makes thin particles faint beside thick ones in dark field, where in
+bright field both are about equally dark; `absorption_look` gives a network trained on
+bright-field images the look it knows.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ import numpy as np
 from skimage.segmentation import watershed
 
 from .models.classical import smooth_like_classical
-from .preprocess import otsu_levels
+from .preprocess import otsu_levels, smoothed_sample
 
 #: Where edges are drawn by polarity, as a fraction of the way from the support's grey level
 #: to Otsu's threshold between support and particles (0.5 = the threshold: models' own edges).
 #: 0.2 for bright particles, chosen among 0.1-0.5 on the development set's dark-field images
 #: (training regime of `simulator`; docs/robustness.md).
 EDGE_LEVELS = {"dark": 0.5, "bright": 0.2}
+#: Share of the particle class's pixels (smoothed) at least as dark as the level
+#: `absorption_look` takes for the thickest particles: a few, so hot pixels do not set it.
+THICKEST_SHARE = 0.05
 
 
 def edge_level(value: Any, polarity: str) -> float:
@@ -51,3 +58,37 @@ def grow_rims(labels: np.ndarray, image: np.ndarray, level: float) -> np.ndarray
         return labels
     rim = (smooth < edge_threshold(smooth, level)) | (labels > 0)
     return watershed(smooth, labels, mask=rim).astype(labels.dtype)
+
+
+def absorption_strength(value: Any, polarity: str, model_default: float) -> float:
+    """The `df_absorption` option ("auto": the model's own default, or a number) for
+    particles of `polarity`: 0 (the image as it is) unless the particles are bright."""
+    if polarity != "bright":
+        return 0.0
+    return model_default if value == "auto" else float(value)
+
+
+def absorption_look(image: np.ndarray, strength: float) -> np.ndarray:
+    """A dark-field image (normalised and inverted: particles dark) given the look of a
+    bright-field one: each pixel's depth below the support, s (1 at the thickest
+    particles), becomes (1 - exp(-strength * s)) / (1 - exp(-strength)), as absorption
+    saturates with thickness. Faint thin particles come out nearly as dark as thick ones;
+    the support, and the image at strength 0, stay as they are. Levels come from the
+    smoothed image's Otsu classes: the support's median and the thickest particles'."""
+    if strength <= 0:
+        return image
+    smooth = smoothed_sample(image)
+    if float(smooth.max()) <= float(smooth.min()):
+        return image
+    otsu, _, _ = otsu_levels(smooth)
+    particles, support = smooth[smooth < otsu], smooth[smooth >= otsu]
+    if particles.size == 0 or support.size == 0:
+        return image
+    support_level = float(np.median(support))
+    thickest = float(np.quantile(particles, THICKEST_SHARE))
+    span = support_level - thickest
+    if span <= 1e-3:
+        return image
+    depth = np.clip((support_level - image) / span, 0.0, None)
+    mapped = -np.expm1(-strength * depth) / -np.expm1(-strength)
+    return np.clip(support_level - mapped * span, 0.0, 1.0).astype(np.float32)

@@ -27,7 +27,7 @@ from .models.edge_refiner import refine_edges_for_stack
 from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
-from .rims import edge_level, grow_rims
+from .rims import absorption_look, absorption_strength, edge_level, grow_rims
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -49,7 +49,9 @@ class Segmentation:
     (how particles appeared, decided or given); radius: typical particle radius in px of
     the image (NaN unknown); scale: the factor the model saw the image resampled by;
     decided: which of polarity/diameter were measured rather than given; edge_level: where
-    edges were drawn (`rims`: 0.5 the model's own, lower further out into the rims)."""
+    edges were drawn (`rims`: 0.5 the model's own, lower further out into the rims);
+    absorption: the strength of the bright-field look the model saw (`rims.absorption_look`;
+    0: the image as it is)."""
 
     labels: np.ndarray
     polarity: str
@@ -57,6 +59,7 @@ class Segmentation:
     scale: float
     decided: tuple[str, ...] = ()
     edge_level: float = 0.5
+    absorption: float = 0.0
 
     @property
     def count(self) -> int:
@@ -69,8 +72,9 @@ class Segmentation:
         size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else unsure
         scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
         rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
+        look = f", shown with a bright-field look ({self.absorption:g})" if self.absorption > 0 else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
-                f"{size}{scaled}{rims}")
+                f"{size}{scaled}{rims}{look}")
 
 
 @dataclass(frozen=True)
@@ -162,13 +166,17 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         options["particle_radius"] = sizing * factor  # in the pixels the model is given
     level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
     depth = min_depth(segmenter, appearance.get("min_depth", "auto"), prompted)
+    absorption = absorption_strength(appearance.get("df_absorption", "auto"), look.polarity,
+                                     getattr(segmenter, "df_absorption", 0.0))
 
     def predict(img: np.ndarray) -> np.ndarray:
-        found = drop_shallow_particles(segmenter.predict(img, **options), img, depth, sizing * factor)
+        found = segmenter.predict(absorption_look(img, absorption), **options)
+        found = drop_shallow_particles(found, img, depth, sizing * factor)
         return grow_rims(remove_small_and_relabel(found, 1), img, level)
 
     labels = run_at_scale(predict, normalised, factor)
-    return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level)
+    return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
+                        absorption)
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:

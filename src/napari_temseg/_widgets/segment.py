@@ -93,6 +93,11 @@ class SegmentWidget(Container):
         self.faint = ComboBox(label="faint pieces", choices=[("drop", "auto"), ("keep", 0.0)], value="auto",
                               tooltip="drop: a particle must somewhere be clearly darker than the support's own "
                                       "grain and noise (as the classical model requires); keep: all the model draws")
+        self.df_look = ComboBox(label="dark-field look", choices=[("auto", "auto"), ("as it is", 0.0),
+                                                                  ("bright-field", 2.0)], value="auto",
+                                tooltip="bright particles: shown to the model as it is, or with the look of a "
+                                        "bright-field image (faint thin particles as dark as thick ones); auto: "
+                                        "bright-field for models trained without dark-field images")
         self.panels = {name: OptionsPanel(SPECS[name].options, skip=PROMPT_OPTIONS) for name in available_models()}
         # prompted models: how they are prompted
         self.mode = ComboBox(label="mode", choices=["prompt", "auto", "grid", "refine"], value="prompt",
@@ -110,7 +115,8 @@ class SegmentWidget(Container):
         self.replace = CheckBox(text="replace the previous result", value=False,
                                 tooltip="off: every run makes a new layer, so results (and your edits) are kept")
         self.controls = WorkerControls("Run")
-        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.faint, self.weights, *self.panels.values(),
+        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.faint, self.df_look, self.weights,
+                     *self.panels.values(),
                      *self.prompt_widgets, self.replace, self.controls])
         self._live_layer = None  # the layer live prompting updates
         self._rerun = False  # points changed while a run was busy
@@ -153,7 +159,8 @@ class SegmentWidget(Container):
     def options(self) -> dict:
         """The chosen model's options that differ from its defaults, and the appearance options."""
         options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
-                   "edge_level": self.edges.value, "min_depth": self.faint.value, **self.panels[self.model.value].values()}
+                   "edge_level": self.edges.value, "min_depth": self.faint.value,
+                   "df_absorption": self.df_look.value, **self.panels[self.model.value].values()}
         if self.prompted:
             options["mode"] = self.mode.value
         return options

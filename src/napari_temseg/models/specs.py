@@ -215,6 +215,9 @@ APPEARANCE = (
     Option("pixel_size_nm", None, either(choice(None), number(1e-6, None)), "nm per pixel"),
     Option("edge_level", "auto", either(choice("auto"), number(0.05, 0.5)),
            "where edges are drawn between support (0) and the midpoint (0.5); auto: 0.2 for bright particles"),
+    Option("df_absorption", "auto", either(choice("auto"), number(0, 10)),
+           "bright particles: how strongly their brightness is mapped to a bright-field look before the "
+           "model (0: as it is); auto: 2 for yolov8n-seg weights trained without dark-field images, 0 otherwise"),
     Option("min_depth", "auto", either(choice("auto"), number(0, None)),
            "drop particles not this many support spreads darker than the support (0: keep all); "
            "auto: 3 (the classical model checks its own seed_depth)"),

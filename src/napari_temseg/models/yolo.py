@@ -24,6 +24,19 @@ from .edge_refiner import finish_edges
 from .ultralytics_env import ultralytics
 from .yolo_weights import architecture_path, build_network, read_checkpoint
 
+#: Strength of the bright-field look dark-field images are given (`rims.absorption_look`) for
+#: weights trained on bright-field images only: they missed faint thin particles there
+#: (chosen among 0-3 on the development set's dark-field images; docs/yolo.md).
+BRIGHT_FIELD_ONLY_ABSORPTION = 2.0
+
+
+def saw_dark_field(settings: dict) -> bool:
+    """Whether weights were trained with dark-field images: `temseg train` records it (its
+    simulated images are 30 % dark field); files from before that record were trained with
+    the simulator if they record their particle radii (the shipped `sim` variant) and
+    without it otherwise (the shipped default)."""
+    return bool(settings.get("dark_field", "radius_range" in settings))
+
 
 def network_gray(image: np.ndarray, input_mode: str = "stretch", denoise: float = 0.0) -> np.ndarray:
     """The uint8 image YOLO trains on and sees, from a normalised float image."""
@@ -48,6 +61,8 @@ class YoloSegmenter:
         self.imgsz = self.input_size = checkpoint.imgsz  # the network's square input
         self.input_mode, self.denoise = stored_input(checkpoint.settings)
         self.radius_range = stored_radius_range(checkpoint.settings)  # particle sizes it was trained on
+        # the look `segmentation` gives dark-field images for it (`rims.absorption_look`)
+        self.df_absorption = 0.0 if saw_dark_field(checkpoint.settings) else BRIGHT_FIELD_ONLY_ABSORPTION
 
     def predict_tile(self, rgb: np.ndarray, conf: float, iou: float, max_det: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, Y, X) boolean masks at the tile's resolution and their confidences."""

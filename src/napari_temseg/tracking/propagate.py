@@ -29,8 +29,8 @@ from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
 from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
+from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..rims import grow_rims
 from ..segmentation import segment, stack_options
 from .link import Linker
 
@@ -78,6 +78,7 @@ def next_instances(
     refine_edges: bool | str = True,
     polarity: str = "dark",
     edge_level: Any = "auto",
+    df_absorption: Any = "auto",
     **seed_options: Any,
 ) -> np.ndarray:
     """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are
@@ -87,18 +88,21 @@ def next_instances(
     refine_edges: for the prompted masks (and a seed model that refines edges), as in
     `models.edge_refiner.finish_edges`; polarity: of the particles ("bright" frames are
     inverted for the decoder); a stack's callers decide both once (`stack_options`);
-    edge_level: where edges are drawn (`rims`), on seeded and prompted frames alike.
+    edge_level: where edges are drawn (`rims`), df_absorption: the look bright particles
+    are given (`rims.absorption_look`), on seeded and prompted frames alike.
     """
     seed = load_model(seed_model)
     if getattr(seed, "refines_edges", False):
         seed_options = {**seed_options, "refine_edges": refine_edges}
-    detected = segment(frame, seed, polarity=polarity, edge_level=edge_level, **seed_options)
+    detected = segment(frame, seed, polarity=polarity, edge_level=edge_level, df_absorption=df_absorption,
+                       **seed_options)
     if previous is None or not previous.any():
         return detected
     image = normalize(frame)
     if polarity == "bright":
         image = 1.0 - image
-    logits, iou, _ = segmenter.decode(image, prompts_from_labels(previous))
+    absorption = absorption_strength(df_absorption, polarity, getattr(segmenter, "df_absorption", 0.0))
+    logits, iou, _ = segmenter.decode(absorption_look(image, absorption), prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
     labels = grow_rims(labels, image, rim_level(edge_level, polarity))

@@ -77,7 +77,7 @@ def train_yolo(
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
         prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": radii,
-                       **synthesis}
+                       "dark_field": synth > 0, **synthesis}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
         input_file.write_text(json.dumps(prepared_as))
         model = ul.YOLO(str(architecture_path(ARCHITECTURE)), task="segment")
