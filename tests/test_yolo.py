@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 
 from napari_temseg import TemsegError, load_model
 from napari_temseg.datasets import Sample
+from napari_temseg.instances import join_convex_pieces
 from napari_temseg.metrics import instance_scores
 from napari_temseg.models import weights
 from napari_temseg.models.yolo import YoloSegmenter, network_gray, saw_dark_field
@@ -105,6 +106,21 @@ def test_masks_mostly_under_more_confident_ones_are_duplicates(touching_images):
     assert results[0.5].max() < results[0.0].max()
 
 
+def test_a_particle_drawn_in_pieces_is_joined_and_touching_particles_are_not():
+    yy, xx = np.mgrid[:100, :120]
+    rod = ((yy - 50) / 8.0) ** 2 + ((xx - 60) / 40.0) ** 2 < 1
+    halves = np.where(rod, np.where(xx < 60, 1, 2), 0).astype(np.uint32)  # YOLO cuts rods across
+    assert join_convex_pieces(halves).max() == 1
+    assert join_convex_pieces(halves, 0.0).max() == 2  # off
+    discs = np.zeros((100, 120), np.uint32)  # two round particles pressed together: a waist
+    discs[(yy - 50) ** 2 + (xx - 40) ** 2 < 15**2] = 1
+    discs[((yy - 50) ** 2 + (xx - 68) ** 2 < 15**2) & (discs == 0)] = 2
+    assert join_convex_pieces(discs).max() == 2
+    three = np.where(rod, np.digitize(xx, [47, 74]) + 1, 0).astype(np.uint32)  # three pieces: one rod
+    assert np.array_equal(np.unique(join_convex_pieces(three)), [0, 1])
+    assert join_convex_pieces(np.zeros((8, 8), np.uint32)).max() == 0
+
+
 def test_denoise_option_smooths_the_network_input(monkeypatch, touching_images):
     """`-o denoise=S` smooths what the network sees by S px; by default, as the weights were trained."""
     import napari_temseg.models.yolo as yolo
@@ -138,6 +154,7 @@ OFFLINE_SCRIPT = textwrap.dedent(
     socket.socket.connect_ex = refuse
     socket.getaddrinfo = refuse_dns
     from napari_temseg.datasets import Sample
+from napari_temseg.instances import join_convex_pieces
     from napari_temseg.synth import synth_image
     from napari_temseg.train.yolo import train_yolo
     from napari_temseg import load_model, segment

@@ -7,7 +7,8 @@ cut into overlapping tiles; a particle is kept from the tile whose core (the
 tile less half the overlap on inner sides) holds its centroid, so particles
 smaller than the overlap are found once and whole. Masks are painted by confidence;
 one mostly covered by more confident ones is a duplicate and is dropped
-(`instances.paint_pieces`).
+(`instances.paint_pieces`), and adjacent masks whose union is convex are one particle
+drawn in pieces (`instances.join_convex_pieces`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
-from ..instances import DUPLICATE_SHARE, paint_pieces, remove_small_and_relabel
+from ..instances import DUPLICATE_SHARE, JOIN_SOLIDITY, join_convex_pieces, paint_pieces, remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
 from ..rescale import stored_radius_range
 from .edge_refiner import finish_edges
@@ -102,6 +103,7 @@ class YoloSegmenter:
         conf: float = 0.25,
         iou: float = 0.7,
         duplicate_share: float = DUPLICATE_SHARE,
+        join_solidity: float = JOIN_SOLIDITY,
         denoise: float | None = None,
         max_det: int = 1000,
         tile: int = 1024,
@@ -111,10 +113,12 @@ class YoloSegmenter:
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]; `refine_edges`: see
         `edge_refiner` (the prototype masks are 1/4 of the network input's resolution);
-        `duplicate_share`: see `instances.DUPLICATE_SHARE`; `denoise`: Gaussian sigma (px) of
+        `duplicate_share`: see `instances.DUPLICATE_SHARE`; `join_solidity`: pieces of one
+        particle joined (`instances.join_convex_pieces`; 0: off); `denoise`: Gaussian sigma (px) of
         the input, None: as the weights were trained (docs/yolo.md measures 1 px on noisy images)."""
         gray = network_gray(image, self.input_mode, self.denoise if denoise is None else float(denoise))
         labels = self._instances(gray, conf, iou, duplicate_share, max_det, tile, overlap, min_size)
+        labels = join_convex_pieces(labels, join_solidity)
         return finish_edges(image, labels, refine_edges, self.device)
 
     def _instances(self, gray, conf, iou, duplicate_share, max_det, tile, overlap, min_size) -> np.ndarray:
