@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -72,7 +74,9 @@ def test_absorption_look_makes_thin_particles_nearly_as_dark_as_thick_ones():
 
 
 def test_absorption_strength_only_for_bright_particles():
-    assert absorption_strength("auto", "bright", 2.0) == 2.0
-    assert absorption_strength("auto", "dark", 2.0) == 0.0  # bright-field images are never touched
-    assert absorption_strength(1.5, "bright", 0.0) == 1.5
-    assert absorption_strength(3, "dark", 0.0) == 0.0
+    bright_field_only, other = SimpleNamespace(df_absorption=2.0), object()
+    assert absorption_strength("auto", "bright", bright_field_only) == 2.0
+    assert absorption_strength("auto", "bright", other) == 0.0  # models without their own look
+    assert absorption_strength("auto", "dark", bright_field_only) == 0.0  # bright-field images are never touched
+    assert absorption_strength(1.5, "bright", other) == 1.5
+    assert absorption_strength(3, "dark", other) == 0.0

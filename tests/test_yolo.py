@@ -154,7 +154,6 @@ OFFLINE_SCRIPT = textwrap.dedent(
     socket.socket.connect_ex = refuse
     socket.getaddrinfo = refuse_dns
     from napari_temseg.datasets import Sample
-from napari_temseg.instances import join_convex_pieces
     from napari_temseg.synth import synth_image
     from napari_temseg.train.yolo import train_yolo
     from napari_temseg import load_model, segment

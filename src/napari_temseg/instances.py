@@ -11,6 +11,7 @@ which is scale-free and leaves a sintered particle with a wide neck whole.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -243,14 +244,16 @@ def join_convex_pieces(labels: np.ndarray, min_solidity: float = JOIN_SOLIDITY,
                     for sa, sb in zip(boxes[a - 1], boxes[b - 1], strict=True))
         union = np.isin(labels[box], (a, b))
         if regionprops(union.astype(np.uint8))[0].solidity >= min_solidity:
-            ra, rb = _root(root, a), _root(root, b)
+            ra, rb = find_root(root, a), find_root(root, b)
             root[max(ra, rb)] = min(ra, rb)
-    lut = np.array([_root(root, i) for i in range(len(root))])
+    lut = np.array([find_root(root, i) for i in range(len(root))])
     return remove_small_and_relabel(lut[labels], 1)
 
 
-def _root(parent: np.ndarray, i: int) -> int:
+def find_root(parent: Any, i: int) -> int:
+    """The root of `i` in a union-find forest (`parent[i] == i` at roots), halving paths."""
     while parent[i] != i:
+        parent[i] = parent[parent[i]]
         i = parent[i]
     return int(i)
 

@@ -60,12 +60,13 @@ def grow_rims(labels: np.ndarray, image: np.ndarray, level: float) -> np.ndarray
     return watershed(smooth, labels, mask=rim).astype(labels.dtype)
 
 
-def absorption_strength(value: Any, polarity: str, model_default: float) -> float:
-    """The `df_absorption` option ("auto": the model's own default, or a number) for
-    particles of `polarity`: 0 (the image as it is) unless the particles are bright."""
+def absorption_strength(value: Any, polarity: str, model: Any) -> float:
+    """The `df_absorption` option ("auto": the `model`'s own `df_absorption`, 0 where it has
+    none; or a number) for particles of `polarity`: 0 (the image as it is) unless the
+    particles are bright."""
     if polarity != "bright":
         return 0.0
-    return model_default if value == "auto" else float(value)
+    return float(getattr(model, "df_absorption", 0.0)) if value == "auto" else float(value)
 
 
 def absorption_look(image: np.ndarray, strength: float) -> np.ndarray:

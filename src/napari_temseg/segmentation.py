@@ -166,8 +166,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         options["particle_radius"] = sizing * factor  # in the pixels the model is given
     level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
     depth = min_depth(segmenter, appearance.get("min_depth", "auto"), prompted)
-    absorption = absorption_strength(appearance.get("df_absorption", "auto"), look.polarity,
-                                     getattr(segmenter, "df_absorption", 0.0))
+    absorption = absorption_strength(appearance.get("df_absorption", "auto"), look.polarity, segmenter)
 
     def predict(img: np.ndarray) -> np.ndarray:
         found = segmenter.predict(absorption_look(img, absorption), **options)

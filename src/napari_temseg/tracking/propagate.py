@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TemsegError
-from ..instances import add_unclaimed, paint_masks, split_where_detected
+from ..instances import add_unclaimed, find_root, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS
@@ -39,23 +39,16 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
     """Union masks whose overlap covers `threshold` of the smaller one (particles now one object)."""
     n = len(masks)
     parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     flat = masks.reshape(n, -1)
     areas = flat.sum(1)
     for i in range(n):
         for j in range(i + 1, n):
             inter = np.count_nonzero(flat[i] & flat[j])
             if inter and inter >= threshold * max(min(areas[i], areas[j]), 1):
-                parent[root(j)] = root(i)
+                parent[find_root(parent, j)] = find_root(parent, i)
     groups: dict[int, list[int]] = {}
     for i in range(n):
-        groups.setdefault(root(i), []).append(i)
+        groups.setdefault(find_root(parent, i), []).append(i)
     merged = np.array([masks[g].any(0) for g in groups.values()]).reshape(-1, *masks.shape[1:])
     return merged, np.array([scores[g].max() for g in groups.values()])
 
@@ -101,8 +94,8 @@ def next_instances(
     image = normalize(frame)
     if polarity == "bright":
         image = 1.0 - image
-    absorption = absorption_strength(df_absorption, polarity, getattr(segmenter, "df_absorption", 0.0))
-    logits, iou, _ = segmenter.decode(absorption_look(image, absorption), prompts_from_labels(previous))
+    look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
+    logits, iou, _ = segmenter.decode(look, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
     labels = grow_rims(labels, image, rim_level(edge_level, polarity))
