@@ -210,14 +210,12 @@ JOIN_CONTACT = 0.6
 def touching_pairs(labels: np.ndarray) -> dict[tuple[int, int], int]:
     """{(a, b): contact length in pixel edges} for every pair of labels a < b that share an
     edge (4-neighbourhood)."""
-    counts: dict[tuple[int, int], int] = {}
-    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-        differ = (a != b) & (a > 0) & (b > 0)
-        low, high = np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])
-        pairs, n = np.unique(np.stack([low, high], 1), axis=0, return_counts=True)
-        for (x, y), k in zip(pairs.tolist(), n.tolist(), strict=True):
-            counts[(x, y)] = counts.get((x, y), 0) + k
-    return counts
+    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1, :].ravel()])
+    b = np.concatenate([labels[:, 1:].ravel(), labels[1:, :].ravel()])
+    differ = (a != b) & (a > 0) & (b > 0)
+    pairs, n = np.unique(np.stack([np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])], 1),
+                         axis=0, return_counts=True)
+    return {(int(x), int(y)): int(k) for (x, y), k in zip(pairs, n, strict=True)}
 
 
 def join_convex_pieces(labels: np.ndarray, min_solidity: float = JOIN_SOLIDITY,
