@@ -2,7 +2,7 @@
 training regime (the conditions of robustness.py), frames of training-regime sintering
 videos, and the article's 20 training images when present.
 
-    python benchmarks/development_set.py [--model classical] [--weights FILE] [-o KEY=VALUE ...]
+    python benchmarks/development_set.py [--model classical] [--weights FILE] [--seed 9100] [-o KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--weights", help="weights for the model instead of its default (a file or variant name)")
     parser.add_argument("--per-condition", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=9100, help="seed of the simulated images (another draw: another seed)")
     parser.add_argument("-o", dest="options", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     model = load_model(args.model, weights=args.weights)
     options = dict(parse_option(item) for item in args.options)
-    sets = {c: [(s.image, s.labels) for s in condition_images(c, args.per_condition, "train")] for c in CONDITIONS}
+    sets = {c: [(s.image, s.labels) for s in condition_images(c, args.per_condition, "train", args.seed)] for c in CONDITIONS}
     sets["training-regime video frames"] = list(video_frames())
     if ARTICLE.is_dir():
         sets["article images"] = [(s.image, s.labels) for s in iter_dataset(ARTICLE)]

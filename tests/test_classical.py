@@ -239,3 +239,22 @@ def test_sparse_small_particles_are_cut_below_the_support(monkeypatch):
     dense = np.full((64, 64), 0.8)
     dense[:, :40] = 0.2  # most of the field is particle: Otsu's threshold stays
     assert classical.particle_levels(dense, 2.0)[0] == pytest.approx(classical.otsu_levels(dense)[0])
+
+
+def test_a_halved_support_is_not_taken_for_a_dense_field():
+    """A support with a long bright tail (coarse grain) has its most common level just below
+    Otsu's threshold, which then halves it: that is not a dense field, whose most common level
+    is the particles' own. The threshold goes below the support as for sparse particles."""
+    import napari_temseg.models.classical as classical
+
+    rng = np.random.default_rng(0)
+    smooth = 0.45 + 0.04 * rng.gamma(4.0, 1.0, (200, 200))
+    yy, xx = np.mgrid[:200, :200]
+    particles = np.zeros(smooth.shape, bool)
+    for cy, cx in rng.uniform(10, 190, (12, 2)):
+        particles |= (yy - cy) ** 2 + (xx - cx) ** 2 < 25
+    smooth[particles] = 0.15
+    otsu, _, _ = classical.otsu_levels(smooth)
+    assert classical.support_mode(smooth) < otsu  # the case the former rule took for a dense field
+    threshold = classical.particle_levels(smooth, 2.0)[0]
+    assert (smooth < otsu).mean() > 0.3 and abs((smooth < threshold).mean() - particles.mean()) < 0.01

@@ -187,10 +187,12 @@ def particle_levels(smooth: np.ndarray, depth: float) -> tuple[float, float, flo
     support's own noise and texture instead (hundreds of support patches taken for
     particles). The threshold is then that lowered level (the spread: `support_spread`
     about the most common level, on its bright side, where no particle reaches). An image
-    whose most common level is a particle's (dense fields) keeps Otsu's."""
+    whose most common level is a particle's (dense fields: in the darker half of Otsu's dark
+    class) keeps Otsu's; a support with a long bright tail (coarse grain) has its most common
+    level just below Otsu's threshold, which there halves the support, not a dense field."""
     threshold, particles, support = otsu_levels(smooth)
     mode = support_mode(smooth)
-    if mode <= threshold:
+    if mode <= (threshold + particles) / 2:
         return threshold, particles, support
     lowered = mode - depth * support_spread(smooth, mode)
     below = smooth < lowered
