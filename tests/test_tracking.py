@@ -43,7 +43,7 @@ def test_fusion_of_three_records_one_event_and_a_new_child():
     for t in range(14):
         lab = np.zeros((80, 80), np.uint32)
         if t < 6:
-            for i, (cy, cx) in enumerate([(24, 24), (24, 36), (34, 30)], 1):
+            for i, (cy, cx) in enumerate([(24, 24), (24, 36), (35, 30)], 1):  # apart until frame 6
                 lab[_disc(lab.shape, cy, cx, 6)] = i
         else:
             lab[_disc(lab.shape, 27, 30, 10.4)] = 1
@@ -55,6 +55,42 @@ def test_fusion_of_three_records_one_event_and_a_new_child():
     assert set(ev["parents"]) == set(np.unique(tracked[5])) - {0}
     assert np.unique(tracked[6:]).tolist() == [0, ev["child"]]
     assert ev["child"] not in ev["parents"]
+
+
+def _pair_frames(neck_frames, merged_from, n=18):
+    """Two discs apart, then joined by a neck the segmentation splits (frames in
+    `neck_frames`: contact length per frame), then one object from `merged_from` on."""
+    frames = []
+    for t in range(n):
+        lab = np.zeros((80, 80), np.uint32)
+        left, right = _disc(lab.shape, 40, 30, 9), _disc(lab.shape, 40, 50, 9)
+        if t >= merged_from:
+            lab[left | right] = 1
+            lab[35:46, 36:45] = 1
+        else:
+            lab[left] = 1
+            lab[right] = 2
+            width = neck_frames.get(t, 0)
+            if width:  # a neck `width` px tall, split down its middle
+                rows = slice(40 - width // 2, 40 - width // 2 + width)
+                lab[rows, 36:40] = 1
+                lab[rows, 40:45] = 2
+        frames.append(lab)
+    return frames
+
+
+def test_a_neck_split_by_the_segmentation_dates_the_fusion():
+    """Sintering particles keep two dark lobes, so the segmentation splits a young neck for
+    frames after contact and sees the merge late: a neck held for ONSET_MIN_RUN frames or
+    more before the merge dates the fusion; parents closing in (a growing contact) do not."""
+    tracked, events = _link(_pair_frames({t: 9 for t in range(4, 10)}, merged_from=10))
+    assert [e["frame"] for e in events] == [4]
+    assert np.unique(tracked[4:]).tolist() == [0, events[0]["child"]]
+    assert events[0]["onset_latest"] == 10  # where the merge itself began
+    _, closing_in = _link(_pair_frames({8: 3, 9: 9}, merged_from=10))
+    assert [e["frame"] for e in closing_in] == [10]
+    _, brief = _link(_pair_frames({t: 9 for t in range(7, 10)}, merged_from=10))
+    assert [e["frame"] for e in brief] == [10]
 
 
 def test_touching_briefly_is_not_a_fusion():

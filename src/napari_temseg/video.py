@@ -150,7 +150,7 @@ def _commit(out: Path, linker: Linker, pushed: int, written: int) -> None:
     fields, arrays = linker.state()
     tmp = out / (ARRAYS_FILE + ".tmp.npz")
     try:
-        np.savez(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # buffered label frames: mostly runs of one value
         os.replace(tmp, out / ARRAYS_FILE)
     finally:
         tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind

@@ -19,18 +19,32 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
-from ..instances import label_stats, nearest_parent, overlap_counts
+from ..instances import label_stats, nearest_parent, overlap_counts, touching_pairs
 
 #: Below this share of previous particles finding a partner where the drift puts them, the
 #: frame is checked for a stage jump. A 12 px jump still leaves a quarter of particles 10-30
 #: px across overlapping their old place, so the check starts well below "all linked":
 #: 0.95, chosen among 0.5-0.99 on training-regime videos (docs/tracking.md).
 JUMP_SHARE = 0.95
+#: Sintering particles keep two dark lobes, so a segmentation splits a young neck along it
+#: for frames after material contact and the merge is seen late. Where the parents touched
+#: just before the merge along a neck (contact at least ONSET_MIN_NECK of the smaller
+#: one's equivalent diameter) and, for at least ONSET_MIN_RUN frames in a row, along
+#: ONSET_CONTACT_SHARE or more of that contact, the fusion is dated to the first of those
+#: frames (a neck that was already there); a shorter run is parents closing in, and the
+#: merge's first frame stays the onset. Chosen on training-regime videos (docs/tracking.md).
+ONSET_MIN_NECK = 0.3
+ONSET_CONTACT_SHARE = 0.7
+ONSET_MIN_RUN = 5
+#: How many frames before a merge the onset can move back to: tracked frames stay this
+#: much longer in the linker before they are handed out.
+ONSET_LOOKBACK = 16
 
 
 @dataclass
@@ -99,6 +113,13 @@ def _linked_share(inter: np.ndarray, area_p: np.ndarray, area_s: np.ndarray, min
     return float((iou.max(1) >= min_iou).mean())
 
 
+def neck_shares(labels: np.ndarray, area: np.ndarray) -> dict[tuple[int, int], float]:
+    """{(a, b): contact length / the smaller one's equivalent diameter} for every pair of
+    touching particles in `labels` (`area`: pixels per label)."""
+    diameter = 2.0 * np.sqrt(np.asarray(area, float) / np.pi)
+    return {(a, b): n / max(min(diameter[a], diameter[b]), 1.0) for (a, b), n in touching_pairs(labels).items()}
+
+
 def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) -> np.ndarray:
     """Undo an over-split: adjacent pieces lying inside one previous particle become one object.
 
@@ -137,6 +158,7 @@ class Linker:
     _buffer: deque = field(default_factory=deque)  # (t, tracked labels) not yet handed out
     _born: dict = field(default_factory=dict)  # track id -> first frame
     _prev_stats: tuple = ()  # area, cy, cx of the previous tracked frame
+    _contacts: deque = field(default_factory=deque)  # (t, {(a, b): neck share}) of recent linked frames
 
     @property
     def last_labels(self) -> np.ndarray | None:
@@ -157,6 +179,7 @@ class Linker:
             "lost": {str(k): [v.frame, float(v.y), float(v.x), v.area] for k, v in self._lost.items()},
             "born": {str(k): v for k, v in self._born.items()},
             "buffer_frames": [t for t, _ in self._buffer],
+            "contacts": [[t, [[a, b, n] for (a, b), n in pairs.items()]] for t, pairs in self._contacts],
         }
         arrays = {f"buffer_{i}": frame for i, (_, frame) in enumerate(self._buffer)}
         if self._prev is not None:
@@ -176,6 +199,7 @@ class Linker:
         }
         linker._lost = {int(k): _Lost(*v) for k, v in fields["lost"].items()}
         linker._born = {int(k): v for k, v in fields["born"].items()}
+        linker._contacts = deque((t, {(a, b): n for a, b, n in pairs}) for t, pairs in fields.get("contacts", []))
         linker._buffer = deque(
             (t, np.array(arrays[f"buffer_{i}"])) for i, t in enumerate(fields["buffer_frames"])
         )
@@ -202,6 +226,9 @@ class Linker:
         tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
         self._prev = tracked
         self._prev_stats = label_stats(tracked)
+        self._contacts.append((self._t, neck_shares(tracked, self._prev_stats[0])))
+        while len(self._contacts) > ONSET_LOOKBACK + 1:
+            self._contacts.popleft()
         return self._hand_out(tracked)
 
     def skip(self, shape: tuple[int, ...], reason: str) -> list[tuple[int, np.ndarray]]:
@@ -217,7 +244,7 @@ class Linker:
         """Buffer this frame; hand out the frames old enough that no fusion can relabel them."""
         self._buffer.append((self._t, tracked))
         out = []
-        while len(self._buffer) > self.options.fusion_min_frames + 1:
+        while len(self._buffer) > self.options.fusion_min_frames + 1 + ONSET_LOOKBACK:
             out.append(self._buffer.popleft())
         return out
 
@@ -386,8 +413,8 @@ class Linker:
         """Record the fusion and relabel the buffered frames since first contact."""
         child = self._new_id()
         oldest = self._buffer[0][0] if self._buffer else self._t
-        start = max(pending.start, oldest)
         parents = sorted(pending.parents)
+        start = max(self._contact_onset(parents, pending.start), oldest)
         for t, frame in self._buffer:
             if t >= start:
                 frame[np.isin(frame, parents)] = child
@@ -399,3 +426,15 @@ class Linker:
         # first: the events are kept in the order of their onsets, as tables and reviews list them.
         self.events.sort(key=lambda event: event["frame"])
         return child
+
+    def _contact_onset(self, parents: list[int], start: int) -> int:
+        """The frame a fusion first seen merged at `start` began: where the parents touched
+        along a neck just before it, the first of an unbroken run of at least ONSET_MIN_RUN
+        linked frames in which their neck was ONSET_CONTACT_SHARE or more of that one; else `start`."""
+        pairs = [(a, b) for i, a in enumerate(parents) for b in parents[i + 1:]]
+        before = [(t, max(contacts.get(pair, 0) for pair in pairs)) for t, contacts in reversed(self._contacts)
+                  if t < start]
+        if not before or before[0][1] < ONSET_MIN_NECK:
+            return start
+        run = list(takewhile(lambda frame: frame[1] >= ONSET_CONTACT_SHARE * before[0][1], before))
+        return run[-1][0] if len(run) >= ONSET_MIN_RUN else start
