@@ -227,7 +227,7 @@ class Linker:
         self._prev = tracked
         self._prev_stats = label_stats(tracked)
         self._contacts.append((self._t, neck_shares(tracked, self._prev_stats[0])))
-        while len(self._contacts) > ONSET_LOOKBACK + 1:
+        while len(self._contacts) > self._held_frames():  # a fusion relabels buffered frames only
             self._contacts.popleft()
         return self._hand_out(tracked)
 
@@ -244,9 +244,14 @@ class Linker:
         """Buffer this frame; hand out the frames old enough that no fusion can relabel them."""
         self._buffer.append((self._t, tracked))
         out = []
-        while len(self._buffer) > self.options.fusion_min_frames + 1 + ONSET_LOOKBACK:
+        while len(self._buffer) > self._held_frames():
             out.append(self._buffer.popleft())
         return out
+
+    def _held_frames(self) -> int:
+        """How many tracked frames wait in the buffer: enough for a fusion to relabel them
+        back to its onset (`fusion_min_frames` to confirm it, ONSET_LOOKBACK before that)."""
+        return self.options.fusion_min_frames + 1 + ONSET_LOOKBACK
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
         """Hand out every buffered frame (call after the last frame)."""
