@@ -91,6 +91,12 @@ def test_a_neck_split_by_the_segmentation_dates_the_fusion():
     assert [e["frame"] for e in closing_in] == [10]
     _, brief = _link(_pair_frames({t: 9 for t in range(7, 10)}, merged_from=10))
     assert [e["frame"] for e in brief] == [10]
+    prompted = Linker(LinkOptions(fusion_min_frames=3), date_by_neck=False)  # as prompt propagation links
+    for frame in _pair_frames({t: 9 for t in range(4, 10)}, merged_from=10):
+        prompted.push(frame)
+    prompted.flush()
+    assert [e["frame"] for e in prompted.events] == [10]
+    assert Linker.restore(*prompted.state()).date_by_neck is False
 
 
 def test_touching_briefly_is_not_a_fusion():

@@ -83,7 +83,7 @@ def iter_track(
     frames = as_stack(frames)
     link_opts, model_opts = split_options(dict(options))
     segmenter = load_model(model) if isinstance(model, str) else model
-    linker = Linker(link_opts)
+    linker = Linker(link_opts, date_by_neck=method != "propagate")
     if method == "propagate":
         from .propagate import iter_propagate
 

@@ -144,12 +144,17 @@ def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) ->
 
 @dataclass
 class Linker:
-    """Stateful linker: `push(labels)` per frame, then `flush()`; both return tracked frames."""
+    """Stateful linker: `push(labels)` per frame, then `flush()`; both return tracked frames.
+
+    date_by_neck: date a fusion to a neck the segmentation still split (`_contact_onset`);
+    off for prompt propagation, whose masks keep touching particles apart by construction,
+    so a long contact there says nothing about a neck."""
 
     options: LinkOptions = field(default_factory=LinkOptions)
     next_id: int = 1
     events: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)  # {frame, reason} of frames not linked
+    date_by_neck: bool = True
     _t: int = -1
     _prev: np.ndarray | None = None
     _drift: np.ndarray = field(default_factory=lambda: np.zeros(2))
@@ -172,6 +177,7 @@ class Linker:
             "next_id": self.next_id,
             "events": self.events,
             "skipped": self.skipped,
+            "date_by_neck": self.date_by_neck,
             "t": self._t,
             "drift": [float(v) for v in self._drift],
             "pending": [[sorted(p.parents), p.start, p.seen, p.last, p.earliest, p.run_start]
@@ -190,7 +196,7 @@ class Linker:
     def restore(cls, fields: dict, arrays: dict[str, np.ndarray]) -> Linker:
         """A linker in exactly the state `state()` saved."""
         linker = cls(LinkOptions(**fields["options"]), next_id=fields["next_id"], events=list(fields["events"]),
-                     skipped=list(fields.get("skipped", [])))
+                     skipped=list(fields.get("skipped", [])), date_by_neck=fields.get("date_by_neck", True))
         linker._t = fields["t"]
         linker._drift = np.array(fields["drift"], dtype=float)
         linker._pending = {
@@ -419,7 +425,8 @@ class Linker:
         child = self._new_id()
         oldest = self._buffer[0][0] if self._buffer else self._t
         parents = sorted(pending.parents)
-        start = max(self._contact_onset(parents, pending.start), oldest)
+        onset = self._contact_onset(parents, pending.start) if self.date_by_neck else pending.start
+        start = max(onset, oldest)
         for t, frame in self._buffer:
             if t >= start:
                 frame[np.isin(frame, parents)] = child
