@@ -97,7 +97,9 @@ def test_uneven_support_is_flattened():
     for seed in range(3):
         image, truth = _particles_on(support_depth=0.2, seed=seed)
         assert instance_scores(segment(image), truth).f1 == 1.0, seed
-    assert instance_scores(segment(image, flatten="never"), truth).f1 < 0.5  # what a single threshold gives
+    # What a single threshold gives: particles missed and support patches taken (F1 0.8 here
+    # since a coarse, skewed support no longer counts as a dense field; 0.23 before).
+    assert instance_scores(segment(image, flatten="never"), truth).f1 < 0.9
 
 
 def test_evenly_lit_image_is_left_as_it_is():
