@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from itertools import takewhile
+from itertools import combinations, takewhile
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -232,9 +232,10 @@ class Linker:
         tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
         self._prev = tracked
         self._prev_stats = label_stats(tracked)
-        self._contacts.append((self._t, neck_shares(tracked, self._prev_stats[0])))
-        while len(self._contacts) > self._held_frames():  # a fusion relabels buffered frames only
-            self._contacts.popleft()
+        if self.date_by_neck:  # the only reader of the contacts
+            self._contacts.append((self._t, neck_shares(tracked, self._prev_stats[0])))
+            while len(self._contacts) > self._held_frames():  # a fusion relabels buffered frames only
+                self._contacts.popleft()
         return self._hand_out(tracked)
 
     def skip(self, shape: tuple[int, ...], reason: str) -> list[tuple[int, np.ndarray]]:
@@ -443,7 +444,7 @@ class Linker:
         """The frame a fusion first seen merged at `start` began: where the parents touched
         along a neck just before it, the first of an unbroken run of at least ONSET_MIN_RUN
         linked frames in which their neck was ONSET_CONTACT_SHARE or more of that one; else `start`."""
-        pairs = [(a, b) for i, a in enumerate(parents) for b in parents[i + 1:]]
+        pairs = list(combinations(parents, 2))  # parents sorted: keys as `touching_pairs` writes them
         before = [(t, max(contacts.get(pair, 0) for pair in pairs)) for t, contacts in reversed(self._contacts)
                   if t < start]
         if not before or before[0][1] < ONSET_MIN_NECK:
