@@ -12,11 +12,11 @@ def _disc(shape, cy, cx, r):
     return (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
 
 
-def _link(frames):
+def _link(frames, images=None):
     linker = Linker(LinkOptions(fusion_min_frames=3))
     out = {}
-    for f in frames:
-        out.update(linker.push(f))
+    for t, f in enumerate(frames):
+        out.update(linker.push(f, None if images is None else images[t]))
     out.update(linker.flush())
     return np.stack([out[t] for t in range(len(frames))]), linker.events
 
@@ -97,6 +97,40 @@ def test_a_neck_split_by_the_segmentation_dates_the_fusion():
     prompted.flush()
     assert [e["frame"] for e in prompted.events] == [10]
     assert Linker.restore(*prompted.state()).date_by_neck is False
+
+
+def _pair_images(frames, neck_level, support=1.0, particle=0.3):
+    """Grey frames of `_pair_frames`' labels: particles at `particle` on `support`, the
+    pixels of the neck rows at `neck_level` (dark: material; near the support: a blurred gap)."""
+    images = []
+    for lab in frames:
+        image = np.where(lab > 0, particle, support).astype(np.float32)
+        neck = np.zeros(lab.shape, bool)
+        neck[:, 36:45] = lab[:, 36:45] > 0
+        neck &= ~(_disc(lab.shape, 40, 30, 9) | _disc(lab.shape, 40, 50, 9))
+        image[neck] = neck_level
+        images.append(image)
+    return images
+
+
+def test_a_dark_contact_dates_the_fusion_where_the_outline_cannot():
+    """Two frames of contact are too short a run for the outline's rule, but when the image
+    shows the contact as dark as the particles (material, not a blurred gap), the fusion
+    is dated to it, in bright and dark field alike; a pale contact, or no image, keeps the merge."""
+    frames = _pair_frames({8: 9, 9: 9}, merged_from=10)
+    assert [e["frame"] for e in _link(frames, _pair_images(frames, 0.35))[1]] == [8]
+    assert [e["frame"] for e in _link(frames, _pair_images(frames, 0.75, support=0.1, particle=0.8))[1]] == [8]
+    assert [e["frame"] for e in _link(frames, _pair_images(frames, 0.8))[1]] == [10]
+    assert [e["frame"] for e in _link(frames)[1]] == [10]
+    linker = Linker(LinkOptions(fusion_min_frames=3))
+    images = _pair_images(frames, 0.35)
+    for t in range(9):
+        linker.push(frames[t], images[t])
+    resumed = Linker.restore(*linker.state())  # the contacts' depths survive an interruption
+    for t in range(9, len(frames)):
+        resumed.push(frames[t], images[t])
+    resumed.flush()
+    assert [e["frame"] for e in resumed.events] == [8]
 
 
 def test_touching_briefly_is_not_a_fusion():

@@ -104,6 +104,8 @@ def test_a_weights_variant_reaches_the_video_pipeline(video_file, tmp_path):
     default = zarr.open_array(str(tmp_path / "default" / "labels.zarr"), mode="r")[:]
     assert np.array_equal(sharp[0], default[0])  # frame 0: the classical seed
     assert not np.array_equal(sharp[1:], default[1:])
+    state = json.loads((tmp_path / "default" / "state.json").read_text())
+    assert state["linker"]["date_by_neck"] is False  # propagation links as `track` does: no neck dating
 
 
 def test_concurrent_writer_is_refused(video_file, tmp_path):

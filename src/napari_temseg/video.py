@@ -32,7 +32,7 @@ from .models.specs import DEFAULT_MODEL
 from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
 from .segmentation import check_model_options, segment, stack_options
-from .tracking import Linker, check_method, split_options
+from .tracking import Linker, check_method, new_linker, split_options
 from .tracking.propagate import check_prompted, next_instances
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
@@ -334,7 +334,7 @@ def iter_track_video(
                 state = None
         if state is None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
-            pushed, written, linker = 0, 0, Linker(link_opts)
+            pushed, written, linker = 0, 0, new_linker(link_opts, method)
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
@@ -349,8 +349,8 @@ def iter_track_video(
                 else:
                     instances = iter(_segment_block(np.asarray(good), model, weights, model_opts, client)) if good \
                         else iter(())
-                for _, problem in read:
-                    finished = linker.skip(shape, problem) if problem else linker.push(next(instances))
+                for frame, problem in read:
+                    finished = linker.skip(shape, problem) if problem else linker.push(next(instances), frame)
                     for t, tracked in finished:
                         store[t] = tracked
                         written = t + 1

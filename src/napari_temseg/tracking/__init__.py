@@ -68,6 +68,12 @@ def check_method(method: str) -> None:
         raise TemsegError(f"unknown tracking method {method!r}; use one of {', '.join(METHODS)}")
 
 
+def new_linker(options: LinkOptions, method: str) -> Linker:
+    """A linker for `method`: prompt propagation's masks keep touching particles apart by
+    construction, so its linker does not date fusions by necks (`Linker.date_by_neck`)."""
+    return Linker(options, date_by_neck=method != "propagate")
+
+
 def iter_track(
     frames: Any, model: str | Segmenter = DEFAULT_MODEL, method: str = "link", **options: Any
 ) -> Iterator[tuple[int, np.ndarray, Linker]]:
@@ -83,7 +89,7 @@ def iter_track(
     frames = as_stack(frames)
     link_opts, model_opts = split_options(dict(options))
     segmenter = load_model(model) if isinstance(model, str) else model
-    linker = Linker(link_opts, date_by_neck=method != "propagate")
+    linker = new_linker(link_opts, method)
     if method == "propagate":
         from .propagate import iter_propagate
 
@@ -94,7 +100,7 @@ def iter_track(
     shape = tuple(frames.shape[1:3])
     for t in range(frames.shape[0]):
         frame, problem = read_frame(frames, t)
-        finished = linker.skip(shape, problem) if problem else linker.push(segment(frame, segmenter, **model_opts))
+        finished = linker.skip(shape, problem) if problem else linker.push(segment(frame, segmenter, **model_opts), frame)
         for done, tracked in finished:
             yield done, tracked, linker
     for t, tracked in linker.flush():
@@ -129,4 +135,5 @@ def track(
     return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped))
 
 
-__all__ = ["LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "split_options", "track"]
+__all__ = ["LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "new_linker", "split_options",
+           "track"]

@@ -18,6 +18,7 @@ its previous value, and lost particles are looked for where the jump carried the
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations, takewhile
 
@@ -42,6 +43,13 @@ JUMP_SHARE = 0.95
 ONSET_MIN_NECK = 0.3
 ONSET_CONTACT_SHARE = 0.7
 ONSET_MIN_RUN = 5
+#: The image says the same where it is given: material across the contact is dark. A neck
+#: whose contact pixels lie ONSET_NECK_DEPTH or more of the way from the surrounding
+#: support's grey level to the parents' interior (`neck_depths`) is material, not a
+#: blurred gap between two particles closing in (~0.2-0.4 on the development videos); the
+#: fusion is dated to the first frame of the unbroken run of such frames before the merge,
+#: where that is earlier. Chosen among 0.5-0.9 on training-regime videos (docs/tracking.md).
+ONSET_NECK_DEPTH = 0.75
 #: How many frames before a merge the onset can move back to: tracked frames stay this
 #: much longer in the linker before they are handed out.
 ONSET_LOOKBACK = 16
@@ -113,11 +121,44 @@ def _linked_share(inter: np.ndarray, area_p: np.ndarray, area_s: np.ndarray, min
     return float((iou.max(1) >= min_iou).mean())
 
 
+#: Pixels around a touching pair that `neck_depths` looks at (the support 2-8 px out).
+NECK_MARGIN = 8
+_EIGHT = np.ones((3, 3), bool)
+
+
 def neck_shares(labels: np.ndarray, area: np.ndarray) -> dict[tuple[int, int], float]:
     """{(a, b): contact length / the smaller one's equivalent diameter} for every pair of
     touching particles in `labels` (`area`: pixels per label)."""
     diameter = 2.0 * np.sqrt(np.asarray(area, float) / np.pi)
     return {(a, b): n / max(min(diameter[a], diameter[b]), 1.0) for (a, b), n in touching_pairs(labels).items()}
+
+
+def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """{(a, b): how dark the pixels along a and b's contact are, as a share of the way from
+    the support around the pair (median, 2-8 px out) to the pair's interior (median, 3 px
+    in)}: 1 where the contact is as dark as the particles, 0 where it is as the support.
+    Either polarity (the ratio's sign cancels); smoothed by 1 px against shot noise."""
+    depths = {}
+    foreground = labels > 0
+    for a, b in pairs:
+        rows, cols = np.nonzero((labels == a) | (labels == b))
+        if not len(rows):
+            continue
+        box = (slice(max(rows.min() - NECK_MARGIN, 0), rows.max() + NECK_MARGIN + 1),
+               slice(max(cols.min() - NECK_MARGIN, 0), cols.max() + NECK_MARGIN + 1))
+        crop, grey = labels[box], ndi.gaussian_filter(np.asarray(image[box], np.float32), 1.0)
+        in_a, in_b = crop == a, crop == b
+        contact = (in_a & ndi.binary_dilation(in_b, _EIGHT)) | (in_b & ndi.binary_dilation(in_a, _EIGHT))
+        pair = in_a | in_b
+        interior = ndi.binary_erosion(pair, iterations=3)
+        support = ndi.binary_dilation(pair, iterations=NECK_MARGIN - 2) & ~ndi.binary_dilation(foreground[box], iterations=2)
+        if not contact.any() or not support.any():
+            continue
+        level = float(np.median(grey[support]))
+        span = level - float(np.median(grey[interior if interior.any() else pair]))
+        if span:
+            depths[(a, b)] = (level - float(np.median(grey[contact]))) / span
+    return depths
 
 
 def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) -> np.ndarray:
@@ -163,7 +204,7 @@ class Linker:
     _buffer: deque = field(default_factory=deque)  # (t, tracked labels) not yet handed out
     _born: dict = field(default_factory=dict)  # track id -> first frame
     _prev_stats: tuple = ()  # area, cy, cx of the previous tracked frame
-    _contacts: deque = field(default_factory=deque)  # (t, {(a, b): neck share}) of recent linked frames
+    _contacts: deque = field(default_factory=deque)  # (t, {(a, b): (neck share, depth or None)}) of recent frames
 
     @property
     def last_labels(self) -> np.ndarray | None:
@@ -185,7 +226,7 @@ class Linker:
             "lost": {str(k): [v.frame, float(v.y), float(v.x), v.area] for k, v in self._lost.items()},
             "born": {str(k): v for k, v in self._born.items()},
             "buffer_frames": [t for t, _ in self._buffer],
-            "contacts": [[t, [[a, b, n] for (a, b), n in pairs.items()]] for t, pairs in self._contacts],
+            "contacts": [[t, [[a, b, *neck] for (a, b), neck in pairs.items()]] for t, pairs in self._contacts],
         }
         arrays = {f"buffer_{i}": frame for i, (_, frame) in enumerate(self._buffer)}
         if self._prev is not None:
@@ -205,7 +246,8 @@ class Linker:
         }
         linker._lost = {int(k): _Lost(*v) for k, v in fields["lost"].items()}
         linker._born = {int(k): v for k, v in fields["born"].items()}
-        linker._contacts = deque((t, {(a, b): n for a, b, n in pairs}) for t, pairs in fields.get("contacts", []))
+        linker._contacts = deque((t, {(a, b): (n, depth[0] if depth else None) for a, b, n, *depth in pairs})
+                                 for t, pairs in fields.get("contacts", []))
         linker._buffer = deque(
             (t, np.array(arrays[f"buffer_{i}"])) for i, t in enumerate(fields["buffer_frames"])
         )
@@ -225,15 +267,18 @@ class Linker:
         self.next_id = max(next_id, int(self._prev.max()) + 1)
         self._born = {int(i): t - self.options.fusion_min_frames for i in np.unique(self._prev) if i}
 
-    def push(self, instances: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Link one frame of instance labels (uint, 0 = background); return finished frames."""
+    def push(self, instances: np.ndarray, image: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+        """Link one frame of instance labels (uint, 0 = background); return finished frames.
+        `image`: the frame they were segmented from, which dates fusions better (`neck_depths`)."""
         self._t += 1
         seg = np.asarray(instances)
         tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
         self._prev = tracked
         self._prev_stats = label_stats(tracked)
         if self.date_by_neck:  # the only reader of the contacts
-            self._contacts.append((self._t, neck_shares(tracked, self._prev_stats[0])))
+            shares = neck_shares(tracked, self._prev_stats[0])
+            depths = neck_depths(image, tracked, shares) if image is not None else {}
+            self._contacts.append((self._t, {pair: (share, depths.get(pair)) for pair, share in shares.items()}))
             while len(self._contacts) > self._held_frames():  # a fusion relabels buffered frames only
                 self._contacts.popleft()
         return self._hand_out(tracked)
@@ -441,13 +486,21 @@ class Linker:
         return child
 
     def _contact_onset(self, parents: list[int], start: int) -> int:
-        """The frame a fusion first seen merged at `start` began: where the parents touched
-        along a neck just before it, the first of an unbroken run of at least ONSET_MIN_RUN
-        linked frames in which their neck was ONSET_CONTACT_SHARE or more of that one; else `start`."""
+        """The frame a fusion first seen merged at `start` began: the earlier of two readings
+        of the frames just before it (`start` where neither applies). The outline: the
+        parents touched along a neck, the first of an unbroken run of at least ONSET_MIN_RUN
+        frames in which their neck was ONSET_CONTACT_SHARE or more of the last one. The
+        image: the first of an unbroken run of frames in which they touched along a contact
+        ONSET_NECK_DEPTH or more as dark as the particles."""
         pairs = list(combinations(parents, 2))  # parents sorted: keys as `touching_pairs` writes them
-        before = [(t, max(contacts.get(pair, 0) for pair in pairs)) for t, contacts in reversed(self._contacts)
-                  if t < start]
-        if not before or before[0][1] < ONSET_MIN_NECK:
-            return start
-        run = list(takewhile(lambda frame: frame[1] >= ONSET_CONTACT_SHARE * before[0][1], before))
-        return run[-1][0] if len(run) >= ONSET_MIN_RUN else start
+        recent = [(t, [contacts[pair] for pair in pairs if pair in contacts])
+                  for t, contacts in reversed(self._contacts) if t < start]  # newest first
+        shares = [max((share for share, _ in necks), default=0.0) for _, necks in recent]
+        onset = start
+        if shares and shares[0] >= ONSET_MIN_NECK:
+            run = len(list(takewhile(lambda share: share >= ONSET_CONTACT_SHARE * shares[0], shares)))
+            if run >= ONSET_MIN_RUN:
+                onset = recent[run - 1][0]
+        dark = len(list(takewhile(
+            lambda frame: any(depth is not None and depth >= ONSET_NECK_DEPTH for _, depth in frame[1]), recent)))
+        return min(onset, recent[dark - 1][0]) if dark else onset
