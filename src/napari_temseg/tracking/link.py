@@ -140,12 +140,13 @@ def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int
     Either polarity (the ratio's sign cancels); smoothed by 1 px against shot noise."""
     depths = {}
     foreground = labels > 0
+    boxes = ndi.find_objects(labels)  # one pass over the frame, however many pairs
     for a, b in pairs:
-        rows, cols = np.nonzero((labels == a) | (labels == b))
-        if not len(rows):
+        box_a, box_b = boxes[a - 1], boxes[b - 1]
+        if box_a is None or box_b is None:
             continue
-        box = (slice(max(rows.min() - NECK_MARGIN, 0), rows.max() + NECK_MARGIN + 1),
-               slice(max(cols.min() - NECK_MARGIN, 0), cols.max() + NECK_MARGIN + 1))
+        box = tuple(slice(max(min(sa.start, sb.start) - NECK_MARGIN, 0), max(sa.stop, sb.stop) + NECK_MARGIN)
+                    for sa, sb in zip(box_a, box_b, strict=True))
         crop, grey = labels[box], ndi.gaussian_filter(np.asarray(image[box], np.float32), 1.0)
         in_a, in_b = crop == a, crop == b
         contact = (in_a & ndi.binary_dilation(in_b, _EIGHT)) | (in_b & ndi.binary_dilation(in_a, _EIGHT))
