@@ -31,9 +31,10 @@ def test_reject_refuses_a_child_that_fuses_again():
         reject_fusion(labels, events, 0)
 
 
-def test_retrack_keeps_earlier_events_and_finds_later_ones(tracked):
+def test_retrack_keeps_earlier_events_and_finds_later_ones(tracked, small_video):
+    """Re-tracking the tracker's own labels with the video they came from gives its events back."""
     labels = tracked.labels.copy()
-    events = retrack_from(labels, list(tracked.events), 3)
+    events = retrack_from(labels, list(tracked.events), 3, frames=small_video.frames)
     assert len(events) == len(tracked.events)
     assert [e["frame"] for e in events] == [e["frame"] for e in tracked.events]
     assert np.array_equal(labels[:4], tracked.labels[:4])

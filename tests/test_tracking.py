@@ -122,6 +122,12 @@ def test_a_dark_contact_dates_the_fusion_where_the_outline_cannot():
     assert [e["frame"] for e in _link(frames, _pair_images(frames, 0.75, support=0.1, particle=0.8))[1]] == [8]
     assert [e["frame"] for e in _link(frames, _pair_images(frames, 0.8))[1]] == [10]
     assert [e["frame"] for e in _link(frames)[1]] == [10]
+    colour = [np.dstack([image, image, image, np.ones_like(image)]) for image in _pair_images(frames, 0.8)]
+    assert [e["frame"] for e in _link(frames, colour)[1]] == [10]  # grey as the models see it, alpha aside
+    faint = _pair_images(frames, 0.99, particle=0.999)  # particles within the noise of nothing: no depth
+    assert [e["frame"] for e in _link(frames, [f + np.random.default_rng(0).normal(0, 0.01, f.shape) for f in faint])[1]] == [10]
+    with pytest.raises(TemsegError, match="pass the image the labels were segmented from"):
+        Linker().push(frames[0], np.zeros((40, 40)))
     linker = Linker(LinkOptions(fusion_min_frames=3))
     images = _pair_images(frames, 0.35)
     for t in range(9):

@@ -117,11 +117,13 @@ def _source_stat(source: Path | None) -> tuple[int | None, int | None]:
     return sum(s.st_size for s in stats), max((int(s.st_mtime) for s in stats), default=None)
 
 
-def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int) -> dict:
+def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int, method: str) -> dict:
     source = Path(video.source) if video.source else None
     size, mtime = _source_stat(source)
     # the file itself, wherever the run is started from; absent for defaults, so older runs resume
     weights_entry = {"weights": str(resolve_weights(model, weights).resolve())} if weights else {}
+    # linking and propagation link differently (`new_linker`): a folder of one is not resumed by the other
+    method_entry = {"method": method} if method != "link" else {}
     return {
         "input": str(source.resolve()) if source else "",
         "input_size": size,
@@ -130,6 +132,7 @@ def _signature(video: Video, model: str, weights: str | None, options: dict, chu
         "dtype": str(video.data.dtype),
         "model": model,
         **weights_entry,
+        **method_entry,
         "options": options,
         "chunk": chunk,
         "pixel_size_nm": video.pixel_size_nm,
@@ -317,7 +320,7 @@ def iter_track_video(
         raise TemsegError(f"{out}: cannot write results here ({err.strerror or err})") from None
     n = int(video.data.shape[0])
     with RunLock(out):
-        signature = _signature(video, model, weights, options, chunk)
+        signature = _signature(video, model, weights, options, chunk, method)
         resume = _prepare(out, signature, overwrite)
         state = _load_state(out) if resume else None
         run = json.loads((out / RUN_FILE).read_text())

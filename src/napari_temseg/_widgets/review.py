@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from magicgui.widgets import Container, FileEdit, Label, PushButton
+from napari.layers import Image
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from ..errors import TemsegError
@@ -189,9 +190,15 @@ class FusionReviewWidget(Container):
         def do():
             frame = int(self.viewer.dims.current_step[-3])
             labels = np.array(self.labels_layer.value.data, dtype=np.uint32)
-            self._set_events(retrack_from(labels, self.events, frame), labels)
+            self._set_events(retrack_from(labels, self.events, frame, frames=self._video_of(labels)), labels)
 
         self._guard(do, need_event=False)
+
+    def _video_of(self, labels: np.ndarray):
+        """The image layer the labels were tracked on (same frames and size), if one is open:
+        the linker dates fusions by it as tracking did."""
+        return next((layer.data for layer in self.viewer.layers
+                     if isinstance(layer, Image) and tuple(layer.data.shape[:3]) == labels.shape), None)
 
     def save_folder(self) -> Path | None:
         """The chosen folder, else the results folder the layer came from, else one the user picks."""

@@ -26,7 +26,9 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
+from ..errors import TemsegError
 from ..instances import label_stats, nearest_parent, overlap_counts, touching_pairs
+from ..preprocess import as_2d_gray
 
 #: Below this share of previous particles finding a partner where the drift puts them, the
 #: frame is checked for a stage jump. A 12 px jump still leaves a quarter of particles 10-30
@@ -121,8 +123,11 @@ def _linked_share(inter: np.ndarray, area_p: np.ndarray, area_s: np.ndarray, min
     return float((iou.max(1) >= min_iou).mean())
 
 
-#: Pixels around a touching pair that `neck_depths` looks at (the support 2-8 px out).
+#: Pixels around a touching pair that `neck_depths` looks at (the support 3-6 px out).
 NECK_MARGIN = 8
+#: Least contrast between a pair's interior and its support, in the support's noise levels
+#: (robust spread), for `neck_depths` to measure the contact: below it the ratio is noise.
+NECK_CONTRAST = 3.0
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -135,18 +140,20 @@ def neck_shares(labels: np.ndarray, area: np.ndarray) -> dict[tuple[int, int], f
 
 def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], float]:
     """{(a, b): how dark the pixels along a and b's contact are, as a share of the way from
-    the support around the pair (median, 2-8 px out) to the pair's interior (median, 3 px
-    in)}: 1 where the contact is as dark as the particles, 0 where it is as the support.
-    Either polarity (the ratio's sign cancels); smoothed by 1 px against shot noise."""
+    the support around the pair (median, 3-6 px out) to the pair's interior (median, more
+    than 3 px in)}: about 1 where the contact is as dark as the particles, 0 where it is as
+    the support. Either polarity (the ratio's sign cancels); `image` is the 2-D frame the
+    labels came from, smoothed by 1 px against shot noise. A pair whose interior stands
+    less than NECK_CONTRAST noise levels from its support gets no depth: the ratio would
+    divide by noise."""
     depths = {}
     foreground = labels > 0
     boxes = ndi.find_objects(labels)  # one pass over the frame, however many pairs
     for a, b in pairs:
-        box_a, box_b = boxes[a - 1], boxes[b - 1]
-        if box_a is None or box_b is None:
+        if not (0 < a <= len(boxes) and 0 < b <= len(boxes)) or boxes[a - 1] is None or boxes[b - 1] is None:
             continue
         box = tuple(slice(max(min(sa.start, sb.start) - NECK_MARGIN, 0), max(sa.stop, sb.stop) + NECK_MARGIN)
-                    for sa, sb in zip(box_a, box_b, strict=True))
+                    for sa, sb in zip(boxes[a - 1], boxes[b - 1], strict=True))
         crop, grey = labels[box], ndi.gaussian_filter(np.asarray(image[box], np.float32), 1.0)
         in_a, in_b = crop == a, crop == b
         contact = (in_a & ndi.binary_dilation(in_b, _EIGHT)) | (in_b & ndi.binary_dilation(in_a, _EIGHT))
@@ -155,11 +162,23 @@ def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int
         support = ndi.binary_dilation(pair, iterations=NECK_MARGIN - 2) & ~ndi.binary_dilation(foreground[box], iterations=2)
         if not contact.any() or not support.any():
             continue
-        level = float(np.median(grey[support]))
+        around = grey[support]
+        level = float(np.median(around))
         span = level - float(np.median(grey[interior if interior.any() else pair]))
-        if span:
+        noise = 1.4826 * float(np.median(np.abs(around - level)))
+        if abs(span) > NECK_CONTRAST * noise:
             depths[(a, b)] = (level - float(np.median(grey[contact]))) / span
     return depths
+
+
+def _frame_like(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """`image` as the 2-D grey frame `labels` were segmented from (colour collapsed as the
+    models do), or a clear error when it is not that frame."""
+    grey = as_2d_gray(image)
+    if grey.shape != labels.shape:
+        raise TemsegError(f"the frame handed to the linker is {grey.shape}, its labels {labels.shape}: "
+                          "pass the image the labels were segmented from")
+    return grey
 
 
 def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) -> np.ndarray:
@@ -278,7 +297,7 @@ class Linker:
         self._prev_stats = label_stats(tracked)
         if self.date_by_neck:  # the only reader of the contacts
             shares = neck_shares(tracked, self._prev_stats[0])
-            depths = neck_depths(image, tracked, shares) if image is not None else {}
+            depths = neck_depths(_frame_like(image, tracked), tracked, shares) if image is not None else {}
             self._contacts.append((self._t, {pair: (share, depths.get(pair)) for pair, share in shares.items()}))
             while len(self._contacts) > self._held_frames():  # a fusion relabels buffered frames only
                 self._contacts.popleft()

@@ -6,6 +6,8 @@ without a viewer. Labels are (T, Y, X) uint32 numpy arrays, edited in place.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import TemsegError
@@ -49,13 +51,15 @@ def reject_fusion(labels: np.ndarray, events: list[dict], index: int) -> list[di
 
 
 def retrack_from(
-    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None
+    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None, frames: Any = None
 ) -> list[dict]:
     """Re-link frames after `frame`, trusting frame `frame` as the user corrected it.
 
     Later frames keep their segmentation (each ID an instance) but get their IDs
     again from the linker seeded with the corrected frame. Events before `frame`
-    are kept; later ones are found anew. Returns the new event list.
+    are kept; later ones are found anew. Returns the new event list. `frames`: the
+    video the labels came from (T, Y, X), which dates fusions as tracking did
+    (`Linker.push`); without it only the outlines date them.
     """
     if not 0 <= frame < labels.shape[0]:
         raise TemsegError(f"frame {frame} is outside the stack (0..{labels.shape[0] - 1})")
@@ -63,7 +67,7 @@ def retrack_from(
     linker = Linker(options or LinkOptions())
     linker.seed(keyframe, frame, next_id=int(labels.max()) + 1)
     for t in range(frame + 1, labels.shape[0]):
-        for done_t, tracked in linker.push(np.asarray(labels[t])):
+        for done_t, tracked in linker.push(np.asarray(labels[t]), None if frames is None else np.asarray(frames[t])):
             labels[done_t] = tracked
     for done_t, tracked in linker.flush():
         if done_t > frame:
