@@ -290,14 +290,15 @@ class Linker:
     def push(self, instances: np.ndarray, image: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
         """Link one frame of instance labels (uint, 0 = background); return finished frames.
         `image`: the frame they were segmented from, which dates fusions better (`neck_depths`)."""
-        self._t += 1
         seg = np.asarray(instances)
+        frame = _frame_like(image, seg) if image is not None and self.date_by_neck else None  # checked before linking
+        self._t += 1
         tracked = self._link(seg) if self._prev is not None else self._fresh(seg)
         self._prev = tracked
         self._prev_stats = label_stats(tracked)
         if self.date_by_neck:  # the only reader of the contacts
             shares = neck_shares(tracked, self._prev_stats[0])
-            depths = neck_depths(_frame_like(image, tracked), tracked, shares) if image is not None else {}
+            depths = neck_depths(frame, tracked, shares) if frame is not None else {}
             self._contacts.append((self._t, {pair: (share, depths.get(pair)) for pair, share in shares.items()}))
             while len(self._contacts) > self._held_frames():  # a fusion relabels buffered frames only
                 self._contacts.popleft()
