@@ -53,7 +53,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from .errors import TemsegError
-from .preprocess import noise_to_contrast
+from .preprocess import noise_to_contrast, robust_spread
 
 #: The decisions run on a block-averaged copy at most this many pixels across (a strip
 #: only down to 16 px along its shorter side).
@@ -299,7 +299,7 @@ def _laplacian(image: np.ndarray, sigma: float, sign: float) -> tuple[np.ndarray
     response = sign * sigma**2 * ndi.gaussian_laplace(image, sigma, mode="nearest")
     sample = response[::2, ::2] if response.size > 4096 else response
     middle, top = np.percentile(sample, [50, BLOB_PERCENTILE])
-    spread = max(float(np.median(np.abs(sample - middle))) * 1.4826, 1e-12)
+    spread = max(robust_spread(sample, float(middle)), 1e-12)
     response -= middle  # `sample` may be a view of it: its statistics are taken first
     return response, spread, float(top - middle)
 

@@ -128,6 +128,14 @@ def otsu_levels(smooth: np.ndarray) -> tuple[float, float, float]:
     return thr, float(low.mean()), float(high.mean())
 
 
+def robust_spread(values: np.ndarray, centre: float | None = None) -> float:
+    """1.4826 x the median absolute deviation of `values` about `centre` (their median by
+    default): the standard deviation of Gaussian noise, unmoved by the few values that are
+    something else (particles, edges)."""
+    middle = float(np.median(values)) if centre is None else centre
+    return 1.4826 * float(np.median(np.abs(values - middle)))
+
+
 def noise_to_contrast(image: np.ndarray) -> float:
     """Noise over particle/background contrast of an image after a sigma-2 smoothing.
 
@@ -140,7 +148,7 @@ def noise_to_contrast(image: np.ndarray) -> float:
     if float(smooth.max()) <= float(smooth.min()):
         return 0.0
     residual = smooth - ndi.gaussian_filter(smooth, 4.0, mode="nearest")
-    noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))  # in float32: robust_spread (float64) would move it in the 8th digit
     _, low, high = otsu_levels(smooth)
     return float(noise / (high - low)) if high > low else float("inf")
 

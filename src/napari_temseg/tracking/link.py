@@ -28,7 +28,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..errors import TemsegError
 from ..instances import label_stats, nearest_parent, overlap_counts, touching_pairs
-from ..preprocess import as_2d_gray
+from ..preprocess import as_2d_gray, robust_spread
 
 #: Below this share of previous particles finding a partner where the drift puts them, the
 #: frame is checked for a stage jump. A 12 px jump still leaves a quarter of particles 10-30
@@ -147,7 +147,6 @@ def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int
     less than NECK_CONTRAST noise levels from its support gets no depth: the ratio would
     divide by noise."""
     depths = {}
-    foreground = labels > 0
     boxes = ndi.find_objects(labels)  # one pass over the frame, however many pairs
     for a, b in pairs:
         if not (0 < a <= len(boxes) and 0 < b <= len(boxes)) or boxes[a - 1] is None or boxes[b - 1] is None:
@@ -159,13 +158,13 @@ def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int
         contact = (in_a & ndi.binary_dilation(in_b, _EIGHT)) | (in_b & ndi.binary_dilation(in_a, _EIGHT))
         pair = in_a | in_b
         interior = ndi.binary_erosion(pair, iterations=3)
-        support = ndi.binary_dilation(pair, iterations=NECK_MARGIN - 2) & ~ndi.binary_dilation(foreground[box], iterations=2)
+        support = ndi.binary_dilation(pair, iterations=NECK_MARGIN - 2) & ~ndi.binary_dilation(crop > 0, iterations=2)
         if not contact.any() or not support.any():
             continue
         around = grey[support]
         level = float(np.median(around))
         span = level - float(np.median(grey[interior if interior.any() else pair]))
-        noise = 1.4826 * float(np.median(np.abs(around - level)))
+        noise = robust_spread(around, level)
         if abs(span) > NECK_CONTRAST * noise:
             depths[(a, b)] = (level - float(np.median(grey[contact]))) / span
     return depths
