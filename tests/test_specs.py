@@ -57,7 +57,7 @@ def test_yolo_value_ranges_and_point_prompts_for_unprompted_models(image_file, t
 
 
 def test_load_model_checks_its_own_options():
-    with pytest.raises(TemsegError, match="unknown option.*sigmaa.*known: flatten"):
+    with pytest.raises(TemsegError, match="unknown option.*sigmaa.*known: corner_cuts, flatten"):
         load_model("classical", sigmaa=2)
     with pytest.raises(TemsegError, match="takes no options"):
         load_model("yolov8n-seg", conf=0.5)

@@ -18,6 +18,8 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import find_boundaries, watershed
 
+from .cuts import cut_at_corners
+
 #: Default log-distance depth of a neck that separates two particles: (1 + saddle) / (1 + peak)
 #: below exp(-0.3) ~ 0.74. Chosen among 0.2-0.5 on the development set
 #: (`benchmarks/development_set.py`, training-regime videos, `temseg synth-images`, the
@@ -42,6 +44,7 @@ def mask_to_instances(
     min_size: int = 16,
     fill_holes: bool = True,
     inner_relief: np.ndarray | None = None,
+    corner_cuts: bool = True,
 ) -> np.ndarray:
     """Label a boolean (Y, X) foreground mask as uint32 instances 1..N.
 
@@ -50,6 +53,8 @@ def mask_to_instances(
     pixels are dropped. `inner_relief` (Y, X), where given, is added to the
     log-distance: what the image says about where particles peak (e.g. their
     darkness, deepest where they are thickest), which the outline alone cannot.
+    `corner_cuts` then cuts objects that are convex particles joined along a face
+    (`cuts.cut_at_corners`), which have no neck to split at.
     """
     fg = np.asarray(foreground, dtype=bool)
     if fill_holes:
@@ -59,6 +64,8 @@ def mask_to_instances(
         if inner_relief is not None:
             relief += inner_relief.astype(np.float32)
         labels = watershed(-relief, split_markers(relief, split_depth), mask=fg)
+        if corner_cuts:
+            labels = cut_at_corners(labels, min_size)
     else:
         labels, _ = ndi.label(fg)
     return remove_small_and_relabel(labels, min_size)

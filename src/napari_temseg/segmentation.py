@@ -24,7 +24,7 @@ from .instances import remove_small_and_relabel
 from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.edge_refiner import refine_edges_for_stack
-from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS
+from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS, has_option
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
@@ -199,6 +199,13 @@ def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[s
     return model_spec.check(options, APPEARANCE) if model_spec is not None else dict(options)
 
 
+def without_corner_cuts(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with the model's corner cuts (`cuts`) off unless they were asked for: for
+    time stacks, where a neck between sintering particles is what the video shows and
+    whether they fused is the linker's call."""
+    return {"corner_cuts": False, **options} if has_option(segmenter, "corner_cuts") else dict(options)
+
+
 def segment(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> np.ndarray:
     """Segment one 2-D micrograph into particles: uint32 (Y, X) labels, 0 background,
     1..N one ID per particle. Arguments as `segment_image`, which also says what it decided."""
@@ -249,8 +256,10 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     "none" when no frame could measure it), for a model that refines edges whether it
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
-    frames follow one rule."""
+    frames follow one rule. Corner cuts (`cuts`) are off unless asked for: a neck between
+    sintering particles is what a video shows, and whether they fused is the linker's call."""
     options = dict(options)
+    options = without_corner_cuts(segmenter, options)
     polarity = parse_polarity(options.get("polarity", "auto"))
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)

@@ -134,12 +134,14 @@ class SemanticSegmenter:
     def predict(self, image: np.ndarray, threshold: float = 0.5, split_depth: float = SEMANTIC_SPLIT_DEPTH,
                 min_size: int = 30, overlap: int = 64, batch: int = 1, precision: str = "fp32",
                 refine_edges: bool | str = True, centre_depth: float = CENTRE_DEPTH,
-                split_darkness: float = SEMANTIC_SPLIT_DARKNESS, split_by: str = "outline") -> np.ndarray:
+                split_darkness: float = SEMANTIC_SPLIT_DARKNESS, split_by: str = "outline",
+                corner_cuts: bool = True) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]: foreground at
         `threshold`; touching particles split (split_by="outline") at necks of the foreground
         `split_depth` deep, the image's darkness weighted `split_darkness` in that relief as in
-        the classical model, or (split_by="centre", instance-aware networks only) at valleys
-        of the network's centre map `centre_depth` deep."""
+        the classical model, then cut where convex particles meet along a face (`corner_cuts`,
+        `cuts`), or (split_by="centre", instance-aware networks only) at valleys of the
+        network's centre map `centre_depth` deep."""
         if split_by == "centre" and self.channels < 2:
             raise TemsegError(f"split_by=centre needs instance-aware weights (a centre-map channel); "
                               f"these {self.name} weights draw the foreground only: use split_by=outline")
@@ -150,7 +152,7 @@ class SemanticSegmenter:
         else:
             relief = split_darkness * image_darkness(image) if split_darkness else None
             labels = probability_to_instances(maps[0], threshold=threshold, split_depth=split_depth, min_size=min_size,
-                                              inner_relief=relief)
+                                              inner_relief=relief, corner_cuts=corner_cuts)
         return finish_edges(image, labels, refine_edges, self.device)
 
 

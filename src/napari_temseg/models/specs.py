@@ -107,6 +107,7 @@ CLASSICAL_OPTIONS = (
     Option("split", True, boolean, "split touching particles (watershed)"),
     Option("split_depth", 0.3, number(0, 5), "how deep a neck must be to split two particles"),
     Option("split_darkness", 1.0, number(0, 10), "weight of particle darkness in the split (0: outline only)"),
+    Option("corner_cuts", True, boolean, "cut objects that are convex particles joined along a face"),
     Option("seed_depth", 4.0, number(0, 50), "keep only objects that reach this many support-noise spreads below "
            "the support (0: keep all)"),
     Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
@@ -129,6 +130,8 @@ def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fix
             Option("split_depth", 0.1, number(0, 5), "outline split: neck depth that splits"),
             Option("split_darkness", 0.5, number(0, 10), "outline split: weight of particle darkness "
                    "in the split (0: the network's outline alone)"),
+            Option("corner_cuts", True, boolean, "outline split: also cut objects that are convex particles "
+                   "joined along a face"),
             Option("centre_depth", 0.2, fraction, "centre split: how deep a centre-map valley "
                    "must be to split two particles"),
             MIN_SIZE,
@@ -196,6 +199,8 @@ SPECS: dict[str, ModelSpec] = {
                 Option("nms_threshold", 0.5, fraction, "auto/grid: mask overlap that makes a duplicate"),
                 MIN_SIZE,
                 Option("box_source", DEFAULT_MODEL, _model_name, "auto/refine: the model that finds particles"),
+                Option("corner_cuts", True, boolean, "auto/refine: the box model cuts objects that are convex "
+                       "particles joined along a face (where it can)"),
                 REFINE_EDGES,
             ),
         ),
@@ -238,3 +243,9 @@ def spec(name: str) -> ModelSpec:
 def register(model_spec: ModelSpec) -> None:
     """Add a model (a plug-in, or a test's toy model) to every front end."""
     SPECS[model_spec.name] = model_spec
+
+
+def has_option(model: Any, name: str) -> bool:
+    """Whether the spec of `model` (a built model; one no spec describes has none) lists option `name`."""
+    model_spec = SPECS.get(getattr(model, "name", None))
+    return model_spec is not None and any(option.name == name for option in model_spec.options)

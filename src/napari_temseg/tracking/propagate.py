@@ -31,7 +31,7 @@ from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import segment, stack_options
+from ..segmentation import segment, stack_options, without_corner_cuts
 from .link import Linker
 
 
@@ -85,6 +85,7 @@ def next_instances(
     are given (`rims.absorption_look`), on seeded and prompted frames alike.
     """
     seed = load_model(seed_model)
+    seed_options = without_corner_cuts(seed, seed_options)
     if getattr(seed, "refines_edges", False):
         seed_options = {**seed_options, "refine_edges": refine_edges}
     detected = segment(frame, seed, polarity=polarity, edge_level=edge_level, df_absorption=df_absorption,

@@ -23,7 +23,7 @@ from ...progress import step
 from ...prompts import prompts_from_labels
 from ...rescale import DEFAULT_RADIUS_RANGE
 from ..edge_refiner import finish_edges
-from ..specs import DEFAULT_MODEL
+from ..specs import DEFAULT_MODEL, has_option
 from .model import EfficientSam
 from .prompt_encoder import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, PAD, POSITIVE
 
@@ -181,6 +181,7 @@ class EfficientSamSegmenter:
         box_source: str = DEFAULT_MODEL,
         refine_edges: bool | str = True,
         particle_radius: float = float("nan"),
+        corner_cuts: bool = True,
     ) -> np.ndarray:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1].
 
@@ -194,16 +195,17 @@ class EfficientSamSegmenter:
         (boxes of `box_source`'s instances alone, every mask kept).
         Default: "prompt" when points or boxes are given, else "auto". `refine_edges`: see
         `edge_refiner` (the decoder's masks are 1/4 of the network input's resolution).
-        `particle_radius` (px, from `segmentation`) goes to a box model that takes it.
+        `particle_radius` (px, from `segmentation`) goes to a box model that takes it, and
+        `corner_cuts` to one that has that option (`cuts`).
         """
         return finish_edges(
             image, self._instances(image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
-                                   agreement, nms_threshold, min_size, box_source, particle_radius),
+                                   agreement, nms_threshold, min_size, box_source, particle_radius, corner_cuts),
             refine_edges, self.device,
         )
 
     def _instances(self, image, mode, points, boxes, points_per_side, iou_threshold, stability_threshold,
-                   agreement, nms_threshold, min_size, box_source, particle_radius) -> np.ndarray:
+                   agreement, nms_threshold, min_size, box_source, particle_radius, corner_cuts) -> np.ndarray:
         mode = mode or ("prompt" if points is not None or boxes is not None else "auto")
         if mode not in MODES:
             raise TemsegError(f"unknown EfficientSAM mode {mode!r}; use one of {', '.join(MODES)}")
@@ -215,6 +217,8 @@ class EfficientSamSegmenter:
         if mode in ("refine", "auto"):
             box_model = self._box_model(box_source)
             hint = {"particle_radius": particle_radius} if getattr(box_model, "takes_particle_radius", False) else {}
+            if has_option(box_model, "corner_cuts"):
+                hint["corner_cuts"] = corner_cuts
             seeds = box_model.predict(image, **hint)
             queries = [_box_query(b) for b in _boxes_of(seeds)] if mode == "refine" else prompts_from_labels(seeds)
             if not queries:
