@@ -62,7 +62,6 @@ def test_the_classical_model_cuts_single_images_but_not_time_stacks():
     stack = np.stack([image, image])
     assert stack_options(stack, model, {})["corner_cuts"] is False
     assert stack_options(stack, model, {"corner_cuts": True})["corner_cuts"] is True
-    assert "corner_cuts" not in stack_options(stack, load_model("yolov8n-seg"), {})  # not an option of YOLO
 
 
 def test_a_wrong_corner_cuts_value_is_a_clear_error():
@@ -82,4 +81,14 @@ def test_automatic_efficientsam_hands_the_choice_to_its_detector(monkeypatch):
     image = np.where(rod_on_cube() > 0, 0.2, 0.8).astype(np.float32)
     segment(image, model, diameter="none", corner_cuts=False)
     assert seen["corner_cuts"] is False
+    assert stack_options(np.stack([image, image]), model, {})["corner_cuts"] is False
+
+
+def test_yolo_cuts_a_mask_it_drew_over_a_rod_and_a_cube(monkeypatch):
+    model = load_model("yolov8n-seg")
+    one_mask = (rod_on_cube() > 0).astype(np.uint32)
+    monkeypatch.setattr(model, "_instances", lambda gray, *args: one_mask.copy())
+    image = np.where(one_mask > 0, 0.2, 0.8).astype(np.float32)
+    assert model.predict(image, refine_edges=False).max() == 2
+    assert model.predict(image, refine_edges=False, corner_cuts=False).max() == 1
     assert stack_options(np.stack([image, image]), model, {})["corner_cuts"] is False

@@ -163,6 +163,7 @@ SPECS: dict[str, ModelSpec] = {
                        "a mask keeping less than this share of its pixels under more confident ones is a duplicate (0: keep all)"),
                 Option("join_solidity", 0.93, fraction,
                        "adjacent masks whose union is at least this convex are one particle drawn in pieces (0: off)"),
+                Option("corner_cuts", True, boolean, "cut a mask over convex particles joined along a face"),
                 Option("denoise", None, either(choice(None), number(0, 20)),
                        "Gaussian smoothing of the input in px (default: as the weights were trained; 1 helps at low dose)"),
                 Option("max_det", 1000, number(1, 100000, integer=True), "most particles per tile"),

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
+from ..cuts import cut_at_corners
 from ..instances import DUPLICATE_SHARE, JOIN_SOLIDITY, join_convex_pieces, paint_pieces, remove_small_and_relabel
 from ..preprocess import prepare_input, stored_input
 from ..rescale import stored_radius_range
@@ -104,6 +105,7 @@ class YoloSegmenter:
         iou: float = 0.7,
         duplicate_share: float = DUPLICATE_SHARE,
         join_solidity: float = JOIN_SOLIDITY,
+        corner_cuts: bool = True,
         denoise: float | None = None,
         max_det: int = 1000,
         tile: int = 1024,
@@ -114,11 +116,14 @@ class YoloSegmenter:
         """uint32 instance labels of a float32 (Y, X) image in [0, 1]; `refine_edges`: see
         `edge_refiner` (the prototype masks are 1/4 of the network input's resolution);
         `duplicate_share`: see `instances.DUPLICATE_SHARE`; `join_solidity`: pieces of one
-        particle joined (`instances.join_convex_pieces`; 0: off); `denoise`: Gaussian sigma (px) of
+        particle joined (`instances.join_convex_pieces`; 0: off); `corner_cuts`: a mask over
+        convex particles joined along a face cut between them (`cuts`); `denoise`: Gaussian sigma (px) of
         the input, None: as the weights were trained (docs/yolo.md measures 1 px on noisy images)."""
         gray = network_gray(image, self.input_mode, self.denoise if denoise is None else float(denoise))
         labels = self._instances(gray, conf, iou, duplicate_share, max_det, tile, overlap, min_size)
         labels = join_convex_pieces(labels, join_solidity)
+        if corner_cuts:
+            labels = cut_at_corners(labels, max(min_size, 16))
         return finish_edges(image, labels, refine_edges, self.device)
 
     def _instances(self, gray, conf, iou, duplicate_share, max_det, tile, overlap, min_size) -> np.ndarray:
