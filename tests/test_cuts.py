@@ -9,7 +9,8 @@ from napari_temseg import TemsegError, load_model, segment
 from napari_temseg.cuts import cut_at_corners
 from napari_temseg.instances import mask_to_instances
 from napari_temseg.metrics import instance_scores
-from napari_temseg.segmentation import stack_options
+from napari_temseg.segmentation import iter_segment_frames, stack_options
+from napari_temseg.tracking.propagate import next_instances
 
 
 def rod_on_cube() -> np.ndarray:
@@ -42,6 +43,31 @@ def test_a_single_convex_particle_is_never_cut(shape):
     np.testing.assert_array_equal(cut_at_corners(labels), labels)
 
 
+def test_a_label_in_two_pieces_has_only_its_largest_piece_cut():
+    labels = np.zeros((100, 240), np.uint8)
+    labels[:, :120] = rod_on_cube()
+    labels[labels > 0] = 1
+    labels[40:60, 150:170] = 1  # a second piece of the same label (a detector's mask can be)
+    out = cut_at_corners(labels)
+    assert out.dtype == np.uint32 and out.max() == 2
+    assert (out[40:60, 150:170] == 1).all()
+
+
+def test_propagation_hands_the_stack_decision_only_to_a_seed_model_that_has_it():
+    seen = {}
+
+    class Seed:
+        name = "a user's own model"
+
+        def predict(self, image, **options):
+            seen.update(options)
+            return np.zeros(image.shape, np.uint32)
+
+    frame = np.where(rod_on_cube() > 0, 0.2, 0.8).astype(np.float32)
+    next_instances(frame, None, None, seed_model=Seed(), corner_cuts=False)
+    assert "corner_cuts" not in seen
+
+
 def test_cut_parts_get_new_ids_and_other_particles_keep_theirs():
     labels = np.zeros((100, 240), np.uint32)
     labels[:, :120] = rod_on_cube()
@@ -62,6 +88,9 @@ def test_the_classical_model_cuts_single_images_but_not_time_stacks():
     stack = np.stack([image, image])
     assert stack_options(stack, model, {})["corner_cuts"] is False
     assert stack_options(stack, model, {"corner_cuts": True})["corner_cuts"] is True
+    assert [labels.max() for _, labels in iter_segment_frames(stack, model, diameter="none")] == [1, 1]
+    built_to_cut = load_model("classical", corner_cuts=True)
+    assert [labels.max() for _, labels in iter_segment_frames(stack, built_to_cut, diameter="none")] == [2, 2]
 
 
 def test_a_wrong_corner_cuts_value_is_a_clear_error():
@@ -79,6 +108,8 @@ def test_automatic_efficientsam_hands_the_choice_to_its_detector(monkeypatch):
 
     monkeypatch.setattr(detector, "predict", predict)
     image = np.where(rod_on_cube() > 0, 0.2, 0.8).astype(np.float32)
+    segment(image, model, diameter="none")
+    assert seen["corner_cuts"] is True
     segment(image, model, diameter="none", corner_cuts=False)
     assert seen["corner_cuts"] is False
     assert stack_options(np.stack([image, image]), model, {})["corner_cuts"] is False

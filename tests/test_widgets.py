@@ -102,6 +102,9 @@ def test_yolo_panel_takes_duplicate_share_and_denoise(make_napari_viewer):
     widget.option("duplicate_share").value = 0.0
     widget.option("denoise").value = "1"
     assert widget.options()["duplicate_share"] == 0.0 and widget.options()["denoise"] == 1
+    assert "corner_cuts" not in widget.options() and widget.option("corner_cuts").value == "auto"
+    widget.option("corner_cuts").value = True  # cuts in a time stack's frames too
+    assert widget.options()["corner_cuts"] is True
     widget.option("denoise").value = "-2"
     with pytest.raises(TemsegError, match="denoise"):
         widget.options()

@@ -54,7 +54,8 @@ def mask_to_instances(
     log-distance: what the image says about where particles peak (e.g. their
     darkness, deepest where they are thickest), which the outline alone cannot.
     `corner_cuts` then cuts objects that are convex particles joined along a face
-    (`cuts.cut_at_corners`), which have no neck to split at.
+    (`cuts.cut_at_corners`), which have no neck to split at: part of the split, so
+    nothing is cut with `split=False`.
     """
     fg = np.asarray(foreground, dtype=bool)
     if fill_holes:

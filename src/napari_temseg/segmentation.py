@@ -143,7 +143,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
     model's own options (see `models.specs`).
     """
     segmenter = load_model(model) if isinstance(model, str) else model
-    options = check_model_options(segmenter, options)
+    options = resolve_corner_cuts(segmenter, check_model_options(segmenter, options), in_stack=False)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
     normalised = normalize(image)
     if float(normalised.max()) <= float(normalised.min()):  # a blank frame: nothing to find, whatever the model
@@ -199,11 +199,15 @@ def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[s
     return model_spec.check(options, APPEARANCE) if model_spec is not None else dict(options)
 
 
-def without_corner_cuts(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
-    """`options` with the model's corner cuts (`cuts`) off unless they were asked for: for
-    time stacks, where a neck between sintering particles is what the video shows and
-    whether they fused is the linker's call."""
-    return {"corner_cuts": False, **options} if has_option(segmenter, "corner_cuts") else dict(options)
+def resolve_corner_cuts(segmenter: Segmenter, options: dict[str, Any], in_stack: bool) -> dict[str, Any]:
+    """`options` with the model's `corner_cuts` (`cuts`) decided: "auto" (given, or the value
+    the model was built with) cuts single images and not the frames of a time stack, where
+    a neck between sintering particles is what the video shows and whether they fused is
+    the linker's call; True or False stand."""
+    if not has_option(segmenter, "corner_cuts"):
+        return dict(options)
+    value = options.get("corner_cuts", getattr(segmenter, "corner_cuts", "auto"))
+    return {**options, "corner_cuts": (not in_stack) if value == "auto" else bool(value)}
 
 
 def segment(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> np.ndarray:
@@ -256,10 +260,9 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     "none" when no frame could measure it), for a model that refines edges whether it
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
-    frames follow one rule. Corner cuts (`cuts`) are off unless asked for: a neck between
-    sintering particles is what a video shows, and whether they fused is the linker's call."""
+    frames follow one rule; corner cuts off unless asked for (`resolve_corner_cuts`)."""
     options = dict(options)
-    options = without_corner_cuts(segmenter, options)
+    options = resolve_corner_cuts(segmenter, options, in_stack=True)
     polarity = parse_polarity(options.get("polarity", "auto"))
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)

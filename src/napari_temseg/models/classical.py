@@ -264,7 +264,8 @@ class ClassicalSegmenter:
     threshold_offset: added to the Otsu threshold, in normalised intensity.
     min_size: objects below this many pixels are dropped.
     split / split_depth: watershed split of touching particles (see instances.py).
-    corner_cuts: also cut objects that are convex particles joined along a face (`cuts`).
+    corner_cuts: as part of the split, cut objects that are convex particles joined along a
+        face (`cuts`); "auto" = on (`segmentation` turns it off for time stacks).
     split_darkness: weight of the particles' darkness (`darkness`) added to the log-distance
         relief the split runs on; 0 splits by the outline alone.
     seed_depth: a piece of the foreground is kept only where it reaches this many
@@ -283,7 +284,7 @@ class ClassicalSegmenter:
     split: bool = True
     split_depth: float = DEFAULT_SPLIT_DEPTH
     split_darkness: float = SPLIT_DARKNESS
-    corner_cuts: bool = True
+    corner_cuts: bool | str = "auto"
     seed_depth: float = SEED_DEPTH
     flatten: bool | str = "auto"
     #: Particle radii (px) it segments well (`python benchmarks/radius_sweep.py`): smaller ones
@@ -327,7 +328,7 @@ class ClassicalSegmenter:
             foreground,
             split=params["split"],
             split_depth=params["split_depth"],
-            corner_cuts=params["corner_cuts"],
+            corner_cuts=params["corner_cuts"] is not False,
             min_size=params["min_size"],
             inner_relief=weight * darkness(smooth, particles, support) if weight and params["split"] else None,
         )

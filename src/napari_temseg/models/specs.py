@@ -97,6 +97,13 @@ pixels = number(0, None, integer=True)
 refine = either(boolean, choice("always"))
 
 MIN_SIZE = Option("min_size", 30, pixels, "objects smaller than this many pixels are dropped")
+#: "auto" (the default): on for single images, off for the frames of a time stack
+#: (`segmentation.resolve_corner_cuts`).
+corner_switch = either(choice("auto"), boolean)
+corner_switch.choices = ("auto", True, False)
+CORNER_CUTS = Option("corner_cuts", "auto", corner_switch, "as part of the split, cut objects that are convex "
+                     "particles joined along a face (auto: in single images, not in time stacks, where a neck is "
+                     "sintering; EfficientSAM: its detector's)")
 REFINE_EDGES = Option("refine_edges", True, refine, "redraw edges at full resolution (edge refiner); 'always' skips "
                       "its check that the image is like its training images")
 
@@ -107,7 +114,7 @@ CLASSICAL_OPTIONS = (
     Option("split", True, boolean, "split touching particles (watershed)"),
     Option("split_depth", 0.3, number(0, 5), "how deep a neck must be to split two particles"),
     Option("split_darkness", 1.0, number(0, 10), "weight of particle darkness in the split (0: outline only)"),
-    Option("corner_cuts", True, boolean, "cut objects that are convex particles joined along a face"),
+    CORNER_CUTS,
     Option("seed_depth", 4.0, number(0, 50), "keep only objects that reach this many support-noise spreads below "
            "the support (0: keep all)"),
     Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
@@ -130,8 +137,7 @@ def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fix
             Option("split_depth", 0.1, number(0, 5), "outline split: neck depth that splits"),
             Option("split_darkness", 0.5, number(0, 10), "outline split: weight of particle darkness "
                    "in the split (0: the network's outline alone)"),
-            Option("corner_cuts", True, boolean, "outline split: also cut objects that are convex particles "
-                   "joined along a face"),
+            CORNER_CUTS,
             Option("centre_depth", 0.2, fraction, "centre split: how deep a centre-map valley "
                    "must be to split two particles"),
             MIN_SIZE,
@@ -163,7 +169,7 @@ SPECS: dict[str, ModelSpec] = {
                        "a mask keeping less than this share of its pixels under more confident ones is a duplicate (0: keep all)"),
                 Option("join_solidity", 0.93, fraction,
                        "adjacent masks whose union is at least this convex are one particle drawn in pieces (0: off)"),
-                Option("corner_cuts", True, boolean, "cut a mask over convex particles joined along a face"),
+                CORNER_CUTS,
                 Option("denoise", None, either(choice(None), number(0, 20)),
                        "Gaussian smoothing of the input in px (default: as the weights were trained; 1 helps at low dose)"),
                 Option("max_det", 1000, number(1, 100000, integer=True), "most particles per tile"),
@@ -200,8 +206,7 @@ SPECS: dict[str, ModelSpec] = {
                 Option("nms_threshold", 0.5, fraction, "auto/grid: mask overlap that makes a duplicate"),
                 MIN_SIZE,
                 Option("box_source", DEFAULT_MODEL, _model_name, "auto/refine: the model that finds particles"),
-                Option("corner_cuts", True, boolean, "auto/refine: the box model cuts objects that are convex "
-                       "particles joined along a face (where it can)"),
+                CORNER_CUTS,
                 REFINE_EDGES,
             ),
         ),

@@ -26,12 +26,12 @@ from ..errors import TemsegError
 from ..instances import add_unclaimed, find_root, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
-from ..models.specs import DEFAULT_MODEL, SPECS
+from ..models.specs import DEFAULT_MODEL, SPECS, has_option
 from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import segment, stack_options, without_corner_cuts
+from ..segmentation import segment, stack_options
 from .link import Linker
 
 
@@ -82,10 +82,14 @@ def next_instances(
     `models.edge_refiner.finish_edges`; polarity: of the particles ("bright" frames are
     inverted for the decoder); a stack's callers decide both once (`stack_options`);
     edge_level: where edges are drawn (`rims`), df_absorption: the look bright particles
-    are given (`rims.absorption_look`), on seeded and prompted frames alike.
+    are given (`rims.absorption_look`), on seeded and prompted frames alike; corner_cuts
+    (among `seed_options`): the stack's decision for the prompted model, handed to a seed
+    model that has the option (`segmentation.resolve_corner_cuts`; off when not given).
     """
     seed = load_model(seed_model)
-    seed_options = without_corner_cuts(seed, seed_options)
+    cuts = seed_options.pop("corner_cuts", False)  # the prompted model's, decided for the stack
+    if has_option(seed, "corner_cuts"):
+        seed_options["corner_cuts"] = cuts
     if getattr(seed, "refines_edges", False):
         seed_options = {**seed_options, "refine_edges": refine_edges}
     detected = segment(frame, seed, polarity=polarity, edge_level=edge_level, df_absorption=df_absorption,
