@@ -52,21 +52,25 @@ def solidity_at_most(mask: np.ndarray) -> float:
 def concave_corners(mask: np.ndarray, min_depth: float) -> list[tuple[int, int, float]]:
     """(y, x, depth) of the deepest outline pixel of each bay between `mask` and its convex
     hull, depth measured from the bay's lid (its side along the hull), for bays at least
-    `min_depth` px deep."""
+    `min_depth` px deep. Each bay is measured in its own box (one pixel wider): a bay too
+    small to be that deep (most are the outline's pixel steps) is not measured at all."""
     hull = convex_hull_image(mask)
-    outside = np.pad(~hull, 1, constant_values=True)
+    outside = ndi.binary_dilation(np.pad(~hull, 1, constant_values=True))[1:-1, 1:-1]
     bays, count = ndi.label(hull & ~mask)
-    lids = np.pad(bays, 1) * ndi.binary_dilation(outside)
     corners = []
-    for bay in range(1, count + 1):
-        lid = lids == bay
-        rim = mask & ndi.binary_dilation(bays == bay)
+    for bay, box in enumerate(ndi.find_objects(bays), start=1):
+        if box is None or np.hypot(*(s.stop - s.start + 1 for s in box)) < min_depth:
+            continue
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+        own = bays[box] == bay
+        lid = own & outside[box]
+        rim = mask[box] & ndi.binary_dilation(own)
         if not lid.any() or not rim.any():  # an enclosed hole is no bay
             continue
-        depth = np.where(rim, ndi.distance_transform_edt(~lid)[1:-1, 1:-1], 0.0)
+        depth = np.where(rim, ndi.distance_transform_edt(~lid), 0.0)
         y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
         if depth[y, x] >= min_depth:
-            corners.append((int(y), int(x), float(depth[y, x])))
+            corners.append((int(y + box[0].start), int(x + box[1].start), float(depth[y, x])))
     return corners
 
 
