@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skimage.draw import disk
 
-from napari_temseg import TemsegError, load_model, segment
+from napari_temseg import TemsegError, load_model, segment, track
 from napari_temseg.cuts import cut_at_corners
 from napari_temseg.instances import mask_to_instances
 from napari_temseg.metrics import instance_scores
@@ -91,6 +91,14 @@ def test_the_classical_model_cuts_single_images_but_not_time_stacks():
     assert [labels.max() for _, labels in iter_segment_frames(stack, model, diameter="none")] == [1, 1]
     built_to_cut = load_model("classical", corner_cuts=True)
     assert [labels.max() for _, labels in iter_segment_frames(stack, built_to_cut, diameter="none")] == [2, 2]
+
+
+def test_tracking_keeps_a_neck_whole_unless_asked_to_cut():
+    image = np.where(rod_on_cube() > 0, 0.2, 0.8).astype(np.float32)
+    stack = np.stack([image] * 3)
+    assert [frame.max() for frame in track(stack, "classical", diameter="none").labels] == [1, 1, 1]
+    cut = track(stack, "classical", diameter="none", corner_cuts=True).labels
+    assert [len(np.unique(frame)) - 1 for frame in cut] == [2, 2, 2]
 
 
 def test_a_wrong_corner_cuts_value_is_a_clear_error():
