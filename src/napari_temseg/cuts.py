@@ -6,8 +6,8 @@ overlap in projection leave no narrowing, and their union is one object with two
 corners where the outlines meet. A particle alone is convex (rods, cubes, octahedra,
 spheres in projection), so an object that falls well short of its convex hull, and whose
 two deepest concave corners are joined by a straight cut inside it that leaves two
-nearly convex parts, is cut there. A sintered pair with a wide, rounded neck has no
-corners deep enough; a narrow neck is split by the distance transform already.
+nearly convex parts, is cut there. A sintering pair's neck can look the same, which is
+why the frames of a time stack are not cut unless asked (`segmentation.resolve_corner_cuts`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def solidity(mask: np.ndarray) -> float:
     return area / max(int(convex_hull_image(mask).sum()), 1) if area else 1.0
 
 
-def solidity_at_most(mask: np.ndarray) -> float:
+def solidity_lower_bound(mask: np.ndarray) -> float:
     """A fast lower bound of `solidity` (the pixels' area over the polygon hull of their
     corners, which covers the pixel hull): objects it already finds convex enough skip the
     pixel hull, most of a frame's particles."""
@@ -56,7 +56,7 @@ def concave_corners(mask: np.ndarray, min_depth: float) -> list[tuple[int, int, 
     small to be that deep (most are the outline's pixel steps) is not measured at all."""
     hull = convex_hull_image(mask)
     outside = ndi.binary_dilation(np.pad(~hull, 1, constant_values=True))[1:-1, 1:-1]
-    bays, count = ndi.label(hull & ~mask)
+    bays, _ = ndi.label(hull & ~mask)
     corners = []
     for bay, box in enumerate(ndi.find_objects(bays), start=1):
         if box is None or np.hypot(*(s.stop - s.start + 1 for s in box)) < min_depth:
@@ -81,9 +81,7 @@ def best_cut(mask: np.ndarray, min_size: int) -> np.ndarray | None:
     for chains of three whose middle particle no single cut frees, tried on the development
     set: +0.003 on one draw, -0.003 on another; not kept.)"""
     area = int(mask.sum())
-    if area < max(2 * min_size, 8) or solidity_at_most(mask) >= CUT_SOLIDITY:
-        return None
-    if solidity(mask) >= CUT_SOLIDITY:
+    if area < max(2 * min_size, 8) or solidity_lower_bound(mask) >= CUT_SOLIDITY or solidity(mask) >= CUT_SOLIDITY:
         return None
     min_depth = max(CORNER_DEPTH_PX, CORNER_DEPTH_SHARE * np.sqrt(area / np.pi))
     corners = concave_corners(mask, min_depth)
