@@ -12,7 +12,7 @@ from .datasets import iter_dataset, pair_files
 from .errors import TemsegError
 from .metrics import dice, foreground_iou, instance_scores
 from .models import Segmenter, load_model
-from .models.specs import DEFAULT_MODEL, SPECS
+from .models.specs import DEFAULT_MODEL, SPECS, spec_of
 from .prompts import one_point_per_particle
 from .segmentation import segment
 
@@ -30,7 +30,7 @@ def evaluate_dataset(
     point_per_particle: prompt a promptable model with one positive point at the innermost
     pixel of each true particle (the article's protocol for EfficientSAM)."""
     segmenter = load_model(model) if isinstance(model, str) else model
-    model_spec = SPECS.get(getattr(segmenter, "name", None))
+    model_spec = spec_of(segmenter)
     if point_per_particle and model_spec is not None and not model_spec.prompted:
         prompted = ", ".join(name for name, s in SPECS.items() if s.prompted)
         raise TemsegError(f"--point-per-particle prompts a prompted model ({prompted}), "

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import find_boundaries, watershed
 
-from .cuts import cut_at_corners
+from .cuts import cut_at_corners, solidity
 
 #: Default log-distance depth of a neck that separates two particles: (1 + saddle) / (1 + peak)
 #: below exp(-0.3) ~ 0.74. Chosen among 0.2-0.5 on the development set
@@ -230,8 +230,6 @@ def join_convex_pieces(labels: np.ndarray, min_solidity: float = JOIN_SOLIDITY,
                        contact: float = JOIN_CONTACT) -> np.ndarray:
     """`labels` with adjacent pieces joined where their union is convex (`JOIN_SOLIDITY`) and
     they meet along a cut (`JOIN_CONTACT`); renumbered 1..N. 0: nothing joined."""
-    from skimage.measure import regionprops
-
     if min_solidity <= 0 or labels.max() < 2:
         return labels
     pairs = touching_pairs(labels)
@@ -249,7 +247,7 @@ def join_convex_pieces(labels: np.ndarray, min_solidity: float = JOIN_SOLIDITY,
         box = tuple(slice(min(sa.start, sb.start), max(sa.stop, sb.stop))
                     for sa, sb in zip(boxes[a - 1], boxes[b - 1], strict=True))
         union = np.isin(labels[box], (a, b))
-        if regionprops(union.astype(np.uint8))[0].solidity >= min_solidity:
+        if solidity(union) >= min_solidity:
             ra, rb = find_root(root, a), find_root(root, b)
             root[max(ra, rb)] = min(ra, rb)
     lut = np.array([find_root(root, i) for i in range(len(root))])

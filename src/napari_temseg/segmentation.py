@@ -24,7 +24,7 @@ from .instances import remove_small_and_relabel
 from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.edge_refiner import refine_edges_for_stack
-from .models.specs import APPEARANCE, DEFAULT_MODEL, SPECS, has_option
+from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
@@ -195,7 +195,7 @@ def model_scale(segmenter: Segmenter, radius: float) -> float:
 def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
     """`options` checked against the model's spec and the appearance options (a model that
     no spec describes, e.g. a user's own object, checks its own)."""
-    model_spec = SPECS.get(getattr(segmenter, "name", None))
+    model_spec = spec_of(segmenter)
     return model_spec.check(options, APPEARANCE) if model_spec is not None else dict(options)
 
 
@@ -261,8 +261,7 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
     frames follow one rule; corner cuts off unless asked for (`resolve_corner_cuts`)."""
-    options = dict(options)
-    options = resolve_corner_cuts(segmenter, options, in_stack=True)
+    options = resolve_corner_cuts(segmenter, options, in_stack=True)  # a copy
     polarity = parse_polarity(options.get("polarity", "auto"))
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)

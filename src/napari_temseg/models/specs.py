@@ -251,7 +251,12 @@ def register(model_spec: ModelSpec) -> None:
     SPECS[model_spec.name] = model_spec
 
 
+def spec_of(model: Any) -> ModelSpec | None:
+    """The spec of a built model, None for one no spec describes (e.g. a user's own object)."""
+    return SPECS.get(getattr(model, "name", None))
+
+
 def has_option(model: Any, name: str) -> bool:
     """Whether the spec of `model` (a built model; one no spec describes has none) lists option `name`."""
-    model_spec = SPECS.get(getattr(model, "name", None))
+    model_spec = spec_of(model)
     return model_spec is not None and any(option.name == name for option in model_spec.options)
