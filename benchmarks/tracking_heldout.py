@@ -4,7 +4,7 @@ on sintering videos of the held-out regime (`video_simulator`), one condition at
 Nothing in the tracker was tuned on these videos: their particles, image formation and
 the conditions below come from `video_simulator`, written after the linker.
 
-    python benchmarks/tracking_heldout.py [--videos 3] [--models classical,yolov8n-seg] [--propagate]
+    python benchmarks/tracking_heldout.py [--videos 3] [--models classical,yolov8n-seg] [--propagate] [-o KEY=VALUE]
 
 `--regime train --seed 8000` gives the same table on training-regime videos: the development
 videos that tracking rules are chosen on.
@@ -19,6 +19,7 @@ import numpy as np
 from table import MarkdownTable
 
 from napari_temseg import load_model
+from napari_temseg.cli import parse_option
 from napari_temseg.metrics import tracking_scores
 from napari_temseg.models.specs import DEFAULT_MODEL, SPECS
 from napari_temseg.tracking import track
@@ -52,7 +53,10 @@ def main() -> None:
     parser.add_argument("--out", help="also write the table to this markdown file")
     parser.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
                         help="weights (a file or variant name) for a model instead of its default (repeatable)")
+    parser.add_argument("-o", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option for every model's segmentation (repeatable)")
     args = parser.parse_args()
+    options = dict(parse_option(item) for item in args.options)
     weights = dict(item.split("=", 1) for item in args.weights)
     conditions = list(CONDITIONS) if args.conditions == "all" else args.conditions.split(";")
     runs = [(name, "link") for name in args.models.split(",")]
@@ -68,7 +72,7 @@ def main() -> None:
                 video = simulate_video(VideoConditions(**CONDITIONS[condition], regime=args.regime),
                                        seed=args.seed + i)
                 start = time.perf_counter()
-                result = track(video.frames, model, method=method)
+                result = track(video.frames, model, method=method, **options)
                 seconds += time.perf_counter() - start
                 frames += len(video.frames)
                 scores.append(tracking_scores(result.labels, video.labels, result.events, video.events))

@@ -42,6 +42,9 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
     assert widget.options()["min_depth"] == "auto"
     widget.faint.value = 0.0  # "keep": every piece the model draws
     assert widget.options()["min_depth"] == 0.0
+    assert widget.options()["local_edges"] == "auto"
+    widget.small.value = False  # "as drawn": small particles as the model drew them
+    assert widget.options()["local_edges"] is False
     assert widget.options()["df_absorption"] == "auto"
     widget.df_look.value = 0.0  # "as it is": no bright-field look for bright particles
     assert widget.options()["df_absorption"] == 0.0

@@ -21,9 +21,11 @@ import numpy as np
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
 from .instances import remove_small_and_relabel
+from .local_edges import redraw_small_particles, redraws_small_particles
 from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.edge_refiner import refine_edges_for_stack
+from .models.options import check_options
 from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
@@ -51,7 +53,8 @@ class Segmentation:
     decided: which of polarity/diameter were measured rather than given; edge_level: where
     edges were drawn (`rims`: 0.5 the model's own, lower further out into the rims);
     absorption: the strength of the bright-field look the model saw (`rims.absorption_look`;
-    0: the image as it is)."""
+    0: the image as it is); redrawn: whether small particles were drawn again at their own
+    contrast (`local_edges`)."""
 
     labels: np.ndarray
     polarity: str
@@ -60,6 +63,7 @@ class Segmentation:
     decided: tuple[str, ...] = ()
     edge_level: float = 0.5
     absorption: float = 0.0
+    redrawn: bool = False
 
     @property
     def count(self) -> int:
@@ -73,8 +77,9 @@ class Segmentation:
         scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
         rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
         look = f", shown with a bright-field look ({self.absorption:g})" if self.absorption > 0 else ""
+        own = ", small particles at their own contrast" if self.redrawn else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
-                f"{size}{scaled}{rims}{look}")
+                f"{size}{scaled}{rims}{look}{own}")
 
 
 @dataclass(frozen=True)
@@ -174,8 +179,11 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         return grow_rims(remove_small_and_relabel(found, 1), img, level)
 
     labels = run_at_scale(predict, normalised, factor)
+    redrawn = appearance.get("local_edges", "auto") is not False and redraws_small_particles(sizing, level, prompted)
+    if redrawn:
+        labels = redraw_small_particles(labels, normalised)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
-                        absorption)
+                        absorption, redrawn)
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:
@@ -194,9 +202,13 @@ def model_scale(segmenter: Segmenter, radius: float) -> float:
 
 def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
     """`options` checked against the model's spec and the appearance options (a model that
-    no spec describes, e.g. a user's own object, checks its own)."""
+    no spec describes, e.g. a user's own object, checks its own; the appearance options
+    are checked for it all the same)."""
     model_spec = spec_of(segmenter)
-    return model_spec.check(options, APPEARANCE) if model_spec is not None else dict(options)
+    if model_spec is not None:
+        return model_spec.check(options, APPEARANCE)
+    appearance = {key: value for key, value in options.items() if key in APPEARANCE_OPTIONS}
+    return {**options, **check_options(appearance, APPEARANCE, "segmentation")}
 
 
 def resolve_corner_cuts(segmenter: Segmenter, options: dict[str, Any], in_stack: bool) -> dict[str, Any]:
@@ -260,8 +272,12 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     "none" when no frame could measure it), for a model that refines edges whether it
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
-    frames follow one rule; corner cuts off unless asked for (`resolve_corner_cuts`)."""
+    frames follow one rule; corner cuts and the redraw of small particles (`local_edges`)
+    off unless asked for (`resolve_corner_cuts`): a neck between sintering particles is
+    what a video shows, and whether they fused is the linker's call."""
     options = resolve_corner_cuts(segmenter, options, in_stack=True)  # a copy
+    if options.get("local_edges", "auto") == "auto":
+        options["local_edges"] = False
     polarity = parse_polarity(options.get("polarity", "auto"))
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)

@@ -93,6 +93,12 @@ class SegmentWidget(Container):
         self.faint = ComboBox(label="faint pieces", choices=[("drop", "auto"), ("keep", 0.0)], value="auto",
                               tooltip="drop: a particle must somewhere be clearly darker than the support's own "
                                       "grain and noise (as the classical model requires); keep: all the model draws")
+        self.small = ComboBox(label="small particles", choices=[("auto", "auto"), ("own contrast", True),
+                                                                 ("as drawn", False)],
+                              value="auto", tooltip="own contrast: in an image of small particles (radius up to 12 "
+                                                    "px), each is drawn again at 0.4 of the way from the support "
+                                                    "around it to its own core; as drawn: as the model drew them; "
+                                                    "auto: own contrast in single images, as drawn in time stacks")
         self.df_look = ComboBox(label="dark-field look", choices=[("auto", "auto"), ("as it is", 0.0),
                                                                   ("bright-field", 2.0)], value="auto",
                                 tooltip="bright particles: shown to the model as it is, or with the look of a "
@@ -115,7 +121,8 @@ class SegmentWidget(Container):
         self.replace = CheckBox(text="replace the previous result", value=False,
                                 tooltip="off: every run makes a new layer, so results (and your edits) are kept")
         self.controls = WorkerControls("Run")
-        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.faint, self.df_look, self.weights,
+        self.extend([self.image, self.model, self.polarity, self.diameter, self.edges, self.faint, self.small,
+                     self.df_look, self.weights,
                      *self.panels.values(),
                      *self.prompt_widgets, self.replace, self.controls])
         self._live_layer = None  # the layer live prompting updates
@@ -159,7 +166,7 @@ class SegmentWidget(Container):
     def options(self) -> dict:
         """The chosen model's options that differ from its defaults, and the appearance options."""
         options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
-                   "edge_level": self.edges.value, "min_depth": self.faint.value,
+                   "edge_level": self.edges.value, "min_depth": self.faint.value, "local_edges": self.small.value,
                    "df_absorption": self.df_look.value, **self.panels[self.model.value].values()}
         if self.prompted:
             options["mode"] = self.mode.value

@@ -234,6 +234,9 @@ APPEARANCE = (
     Option("min_depth", "auto", either(choice("auto"), number(0, None)),
            "drop particles not this many support spreads darker than the support (0: keep all); "
            "auto: 3 (the classical model checks its own seed_depth)"),
+    Option("local_edges", "auto", either(choice("auto"), boolean),
+           "redraw small particles (radius up to 12 px) at their own contrast against the support around "
+           "them; auto: in single images, not in the frames of a time stack"),
 )
 
 

@@ -1,0 +1,140 @@
+"""Small particles redrawn at their own contrast: a faint particle drawn out into the support
+comes back to its outline, two drawn as one come apart, and images of large particles,
+dark-field edges and prompted particles are left as the model drew them."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.draw import disk
+
+from napari_temseg import TemsegError
+from napari_temseg.local_edges import SMALL_RADIUS, redraw_small_particles, redraws_small_particles
+from napari_temseg.metrics import instance_scores
+from napari_temseg.segmentation import iter_segment_frames, segment_image, stack_options
+
+
+def faint_discs(centres, radius=5.0, shape=(80, 80), contrast=0.3, noise=0.02, seed=0):
+    """(image, truth): rounded particles (thickness sqrt(1 - s^2)) a little darker than a
+    noisy support, as small metal particles on carbon."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    thickness = np.zeros(shape)
+    truth = np.zeros(shape, np.uint32)
+    for index, (cy, cx) in enumerate(centres, start=1):
+        d2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2
+        thickness = np.maximum(thickness, np.sqrt(np.clip(1 - d2, 0, None)))
+        truth[(d2 <= 1) & (truth == 0)] = index
+    rng = np.random.default_rng(seed)
+    image = 0.8 - contrast * ndi.gaussian_filter(thickness, 0.7) + rng.normal(0, noise, shape)
+    return image.astype(np.float32), truth
+
+
+def iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_a_small_particle_drawn_out_into_the_support_comes_back_to_its_outline():
+    image, truth = faint_discs([(40, 40)], radius=6)
+    drawn = ndi.binary_dilation(truth > 0, iterations=2).astype(np.uint32)  # a level near the support
+    assert iou(drawn > 0, truth > 0) < 0.65
+    redrawn = redraw_small_particles(drawn, image)
+    assert redrawn.max() == 1 and iou(redrawn > 0, truth > 0) > 0.8
+    assert not (redrawn[~ndi.binary_dilation(drawn > 0)] > 0).any()  # within a pixel of the drawing
+
+
+def test_two_small_particles_drawn_as_one_come_apart():
+    image, truth = faint_discs([(40, 33), (40, 47)], radius=6)
+    drawn = ndi.binary_closing(ndi.binary_dilation(truth > 0), iterations=3).astype(np.uint32)
+    assert ndi.label(drawn)[1] == 1
+    redrawn = redraw_small_particles(drawn, image)
+    assert redrawn.max() == 2 and instance_scores(redrawn, truth).f1 == 1.0
+
+
+def test_large_particles_and_particles_on_the_border_are_left_as_drawn():
+    large, _ = faint_discs([(40, 40)], radius=SMALL_RADIUS + 4)
+    drawn = np.zeros((80, 80), np.uint32)
+    drawn[disk((40, 40), SMALL_RADIUS + 7)] = 1
+    np.testing.assert_array_equal(redraw_small_particles(drawn, large), drawn)
+    image, _ = faint_discs([(2, 40)])
+    edge = np.zeros((80, 80), np.uint32)
+    edge[0:10, 32:48] = 4
+    np.testing.assert_array_equal(redraw_small_particles(edge, image), edge)
+
+
+def test_a_particle_whose_own_look_is_noise_stays_as_drawn():
+    rng = np.random.default_rng(1)
+    image = (0.8 + rng.normal(0, 0.05, (80, 80))).astype(np.float32)  # nothing there but noise
+    drawn = np.zeros((80, 80), np.uint32)
+    drawn[disk((40, 40), 6)] = 1
+    np.testing.assert_array_equal(redraw_small_particles(drawn, image), drawn)
+
+
+@pytest.mark.parametrize(
+    ("image_radius", "edge_level", "prompted", "expected"),
+    [(5.0, 0.5, False, True), (SMALL_RADIUS, 0.5, False, True), (25.0, 0.5, False, False),
+     (float("nan"), 0.5, False, False), (5.0, 0.2, False, False), (5.0, 0.5, True, False)],
+)
+def test_only_images_of_small_particles_with_their_own_edges_are_redrawn(image_radius, edge_level, prompted,
+                                                                          expected):
+    assert redraws_small_particles(image_radius, edge_level, prompted) is expected
+
+
+class Dilating:
+    """A user's own model that draws every particle 3 px too large (as a level near the support does)."""
+
+    name = "a user's own model"
+
+    def predict(self, image, **options):
+        labels, _ = ndi.label(ndi.binary_dilation(image < 0.7, iterations=3))
+        return labels.astype(np.uint32)
+
+
+def test_segment_image_redraws_small_particles_only_in_an_image_of_small_particles():
+    image, truth = faint_discs([(20, 20), (20, 60), (60, 40)], noise=0.005)
+    model = Dilating()
+    result = segment_image(image, model, diameter=10, polarity="dark")
+    assert result.redrawn and result.describe().endswith("small particles at their own contrast")
+    redrawn = result.labels
+    as_drawn = segment_image(image, model, diameter=10, polarity="dark", local_edges=False).labels
+    assert instance_scores(as_drawn, truth).mean_matched_iou < instance_scores(redrawn, truth).mean_matched_iou
+    assert instance_scores(redrawn, truth).f1 == 1.0
+    said_large = dict(diameter=2 * SMALL_RADIUS + 2, polarity="dark")
+    assert not segment_image(image, model, **said_large).redrawn
+    np.testing.assert_array_equal(segment_image(image, model, **said_large).labels,
+                                  segment_image(image, model, **said_large, local_edges=False).labels)
+
+
+def test_a_wrong_value_is_a_clear_error():
+    image, _ = faint_discs([(40, 40)])
+    with pytest.raises(TemsegError, match="local_edges"):
+        segment_image(image, "classical", local_edges="sometimes")
+
+
+def test_a_split_gets_the_next_free_id_and_small_label_types_are_widened():
+    image, truth = faint_discs([(40, 33), (40, 47)], radius=6)
+    drawn = np.zeros((80, 80), np.uint8)
+    drawn[ndi.binary_closing(ndi.binary_dilation(truth > 0), iterations=3)] = 255
+    drawn[5:9, 70:74] = 7  # another particle (on no particle of the image: left as drawn)
+    redrawn = redraw_small_particles(drawn, image)
+    assert redrawn.dtype == np.uint32 and set(np.unique(redrawn)) == {0, 7, 255, 256}
+
+
+def test_a_users_own_model_gets_the_appearance_options_checked_too():
+    image, _ = faint_discs([(40, 40)])
+    with pytest.raises(TemsegError, match="local_edges"):
+        segment_image(image, Dilating(), local_edges="false")
+
+
+def test_time_stacks_are_segmented_as_drawn_unless_asked():
+    """A sintering pair's young neck redrawn at a local level would come apart in a video;
+    whether particles fused is the linker's call (as for the corner cuts)."""
+    image, truth = faint_discs([(20, 20), (20, 60), (60, 40)], noise=0.005)
+    stack = np.stack([image, image])
+    model = Dilating()
+    assert stack_options(stack, model, {})["local_edges"] is False
+    assert stack_options(stack, model, {"local_edges": True})["local_edges"] is True
+    single = segment_image(image, model, diameter=10, polarity="dark").labels
+    as_drawn = segment_image(image, model, diameter=10, polarity="dark", local_edges=False).labels
+    frames = [labels for _, labels in iter_segment_frames(stack, model, diameter=10, polarity="dark")]
+    asked = [labels for _, labels in iter_segment_frames(stack, model, diameter=10, polarity="dark", local_edges=True)]
+    np.testing.assert_array_equal(frames[1], as_drawn)
+    np.testing.assert_array_equal(asked[1], single)
