@@ -62,8 +62,9 @@ def main() -> None:
     runs = [(name, "link") for name in args.models.split(",")]
     if args.propagate:
         runs += [(name, "propagate") for name, spec in SPECS.items() if spec.prompted]
-    table = MarkdownTable("| model | method | condition | consistent-ID | ID switches | fusion P / R / F1 | worst onset "
-                          "error (frames) | frames/s |", "|---|---|---|---|---|---|---|---|")
+    caption = [f"Options: {', '.join(f'{k}={v}' for k, v in options.items())}", ""] if options else []
+    table = MarkdownTable(*caption, "| model | method | condition | consistent-ID | ID switches | fusion P / R / F1 | "
+                          "worst onset error (frames) | frames/s |", "|---|---|---|---|---|---|---|---|")
     for name, method in runs:
         model = load_model(name, weights=weights.get(name))
         for condition in conditions:
