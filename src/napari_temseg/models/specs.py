@@ -163,7 +163,7 @@ SPECS: dict[str, ModelSpec] = {
                                variants={"sim": "yolov8n_seg_temseg_sim.pt"}),
             article=ArticleRow(512, 80.19, 1513, 0.93324, 0.96546),
             options=(
-                Option("conf", 0.25, fraction, "confidence a detection needs"),
+                Option("conf", 0.15, fraction, "confidence a detection needs"),
                 Option("iou", 0.7, fraction, "overlap at which non-maximum suppression drops a detection"),
                 Option("duplicate_share", 0.5, fraction,
                        "a mask keeping less than this share of its pixels under more confident ones is a duplicate (0: keep all)"),

@@ -101,7 +101,7 @@ class YoloSegmenter:
     def predict(
         self,
         image: np.ndarray,
-        conf: float = 0.25,
+        conf: float = 0.15,
         iou: float = 0.7,
         duplicate_share: float = DUPLICATE_SHARE,
         join_solidity: float = JOIN_SOLIDITY,
