@@ -7,7 +7,7 @@ corners where the outlines meet. A particle alone is convex (rods, cubes, octahe
 spheres in projection), so an object that falls well short of its convex hull, and whose
 two deepest concave corners are joined by a straight cut inside it that leaves two
 nearly convex parts, is cut there. A sintering pair's neck can look the same, which is
-why the frames of a time stack are not cut unless asked (`segmentation.resolve_corner_cuts`).
+why the frames of a time stack are not cut unless asked (`segmentation.resolve_single_image_rules`).
 """
 
 from __future__ import annotations

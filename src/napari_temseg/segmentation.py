@@ -148,7 +148,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
     model's own options (see `models.specs`).
     """
     segmenter = load_model(model) if isinstance(model, str) else model
-    options = resolve_corner_cuts(segmenter, check_model_options(segmenter, options), in_stack=False)
+    options = resolve_single_image_rules(segmenter, check_model_options(segmenter, options), in_stack=False)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
     normalised = normalize(image)
     if float(normalised.max()) <= float(normalised.min()):  # a blank frame: nothing to find, whatever the model
@@ -179,7 +179,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         return grow_rims(remove_small_and_relabel(found, 1), img, level)
 
     labels = run_at_scale(predict, normalised, factor)
-    redrawn = appearance.get("local_edges", "auto") is not False and redraws_small_particles(sizing, level, prompted)
+    redrawn = appearance["local_edges"] and redraws_small_particles(sizing, level, prompted)
     if redrawn:
         labels = redraw_small_particles(labels, normalised)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
@@ -211,15 +211,22 @@ def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[s
     return {**options, **check_options(appearance, APPEARANCE, "segmentation")}
 
 
-def resolve_corner_cuts(segmenter: Segmenter, options: dict[str, Any], in_stack: bool) -> dict[str, Any]:
-    """`options` with the model's `corner_cuts` (`cuts`) decided: "auto" (given, or the value
-    the model was built with) cuts single images and not the frames of a time stack, where
-    a neck between sintering particles is what the video shows and whether they fused is
-    the linker's call; True or False stand."""
-    if not has_option(segmenter, "corner_cuts"):
-        return dict(options)
-    value = options.get("corner_cuts", getattr(segmenter, "corner_cuts", "auto"))
-    return {**options, "corner_cuts": (not in_stack) if value == "auto" else bool(value)}
+def resolve_single_image_rules(segmenter: Segmenter, options: dict[str, Any], in_stack: bool) -> dict[str, Any]:
+    """A copy of `options` with the rules meant for single images decided: the model's
+    `corner_cuts` (`cuts`; "auto" given, or the value the model was built with) and the
+    redraw of small particles (`local_edges`). "auto" applies them to a single image and
+    not to the frames of a time stack, where a neck between sintering particles is what the
+    video shows and whether they fused is the linker's call; True or False stand."""
+    options = dict(options)
+    if has_option(segmenter, "corner_cuts"):
+        options["corner_cuts"] = _unless_in_stack(options.get("corner_cuts", getattr(segmenter, "corner_cuts", "auto")),
+                                                  in_stack)
+    options["local_edges"] = _unless_in_stack(options.get("local_edges", "auto"), in_stack)
+    return options
+
+
+def _unless_in_stack(value: Any, in_stack: bool) -> bool:
+    return (not in_stack) if value == "auto" else bool(value)
 
 
 def segment(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> np.ndarray:
@@ -272,12 +279,9 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     "none" when no frame could measure it), for a model that refines edges whether it
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
-    frames follow one rule; corner cuts and the redraw of small particles (`local_edges`)
-    off unless asked for (`resolve_corner_cuts`): a neck between sintering particles is
-    what a video shows, and whether they fused is the linker's call."""
-    options = resolve_corner_cuts(segmenter, options, in_stack=True)  # a copy
-    if options.get("local_edges", "auto") == "auto":
-        options["local_edges"] = False
+    frames follow one rule; corner cuts and the redraw of small particles off unless asked
+    for (`resolve_single_image_rules`)."""
+    options = resolve_single_image_rules(segmenter, options, in_stack=True)  # a copy
     polarity = parse_polarity(options.get("polarity", "auto"))
     diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)

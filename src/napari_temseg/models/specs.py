@@ -98,7 +98,7 @@ refine = either(boolean, choice("always"))
 
 MIN_SIZE = Option("min_size", 30, pixels, "objects smaller than this many pixels are dropped")
 #: "auto" (the default): on for single images, off for the frames of a time stack
-#: (`segmentation.resolve_corner_cuts`).
+#: (`segmentation.resolve_single_image_rules`).
 corner_switch = either(choice("auto"), boolean)
 corner_switch.choices = ("auto", True, False)
 CORNER_CUTS = Option("corner_cuts", "auto", corner_switch, "as part of the split, cut objects that are convex "

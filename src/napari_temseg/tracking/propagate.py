@@ -84,7 +84,7 @@ def next_instances(
     edge_level: where edges are drawn (`rims`), df_absorption: the look bright particles
     are given (`rims.absorption_look`), on seeded and prompted frames alike; corner_cuts
     (among `seed_options`): the stack's decision for the prompted model, handed to a seed
-    model that has the option (`segmentation.resolve_corner_cuts`; off when not given).
+    model that has the option (`segmentation.resolve_single_image_rules`; off when not given).
     """
     seed = load_model(seed_model)
     cuts = seed_options.pop("corner_cuts", False)  # the prompted model's, decided for the stack
