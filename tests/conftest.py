@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_temseg.synth import synth_image, synth_video
 
@@ -78,3 +79,18 @@ def write_emd(path: Path, data: np.ndarray, pixel: float, unit: str) -> Path:
     signal = {"data": data, "axes": axes, "metadata": {"General": {"title": path.stem}, "Signal": {}}, "original_metadata": {}}
     rsciio.emd.file_writer(str(path), signal)
     return path
+
+
+def faint_discs(centres, radius=5.0, shape=(80, 80), contrast=0.3, noise=0.02, seed=0):
+    """(image, truth): rounded particles (thickness sqrt(1 - s^2)) a little darker than a
+    noisy support, as small metal particles on carbon."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    thickness = np.zeros(shape)
+    truth = np.zeros(shape, np.uint32)
+    for index, (cy, cx) in enumerate(centres, start=1):
+        d2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2
+        thickness = np.maximum(thickness, np.sqrt(np.clip(1 - d2, 0, None)))
+        truth[(d2 <= 1) & (truth == 0)] = index
+    rng = np.random.default_rng(seed)
+    image = 0.8 - contrast * ndi.gaussian_filter(thickness, 0.7) + rng.normal(0, noise, shape)
+    return image.astype(np.float32), truth

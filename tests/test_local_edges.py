@@ -4,6 +4,7 @@ dark-field edges and prompted particles are left as the model drew them."""
 
 import numpy as np
 import pytest
+from conftest import faint_discs
 from scipy import ndimage as ndi
 from skimage.draw import disk
 
@@ -11,21 +12,6 @@ from napari_temseg import TemsegError
 from napari_temseg.local_edges import SMALL_RADIUS, redraw_small_particles, redraws_small_particles
 from napari_temseg.metrics import instance_scores
 from napari_temseg.segmentation import iter_segment_frames, segment_image, stack_options
-
-
-def faint_discs(centres, radius=5.0, shape=(80, 80), contrast=0.3, noise=0.02, seed=0):
-    """(image, truth): rounded particles (thickness sqrt(1 - s^2)) a little darker than a
-    noisy support, as small metal particles on carbon."""
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    thickness = np.zeros(shape)
-    truth = np.zeros(shape, np.uint32)
-    for index, (cy, cx) in enumerate(centres, start=1):
-        d2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2
-        thickness = np.maximum(thickness, np.sqrt(np.clip(1 - d2, 0, None)))
-        truth[(d2 <= 1) & (truth == 0)] = index
-    rng = np.random.default_rng(seed)
-    image = 0.8 - contrast * ndi.gaussian_filter(thickness, 0.7) + rng.normal(0, noise, shape)
-    return image.astype(np.float32), truth
 
 
 def iou(a, b):

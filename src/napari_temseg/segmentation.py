@@ -30,6 +30,7 @@ from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
+from .small_detection import find_missed_particles
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -54,7 +55,8 @@ class Segmentation:
     edges were drawn (`rims`: 0.5 the model's own, lower further out into the rims);
     absorption: the strength of the bright-field look the model saw (`rims.absorption_look`;
     0: the image as it is); redrawn: whether small particles were drawn again at their own
-    contrast (`local_edges`)."""
+    contrast (`local_edges`); found: how many small particles the model had missed were
+    added (`small_detection`, where small particles were redrawn)."""
 
     labels: np.ndarray
     polarity: str
@@ -64,6 +66,7 @@ class Segmentation:
     edge_level: float = 0.5
     absorption: float = 0.0
     redrawn: bool = False
+    found: int = 0
 
     @property
     def count(self) -> int:
@@ -78,6 +81,7 @@ class Segmentation:
         rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
         look = f", shown with a bright-field look ({self.absorption:g})" if self.absorption > 0 else ""
         own = ", small particles at their own contrast" if self.redrawn else ""
+        own += f" ({self.found} found beyond the model's)" if self.found else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
                 f"{size}{scaled}{rims}{look}{own}")
 
@@ -180,10 +184,11 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
 
     labels = run_at_scale(predict, normalised, factor)
     redrawn = appearance["local_edges"] and redraws_small_particles(sizing, level, prompted)
+    found = 0
     if redrawn:
-        labels = redraw_small_particles(labels, normalised)
+        labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
-                        absorption, redrawn)
+                        absorption, redrawn, found)
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:

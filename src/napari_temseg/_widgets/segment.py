@@ -97,7 +97,8 @@ class SegmentWidget(Container):
                                                                  ("as drawn", False)],
                               value="auto", tooltip="own contrast: in an image of small particles (radius up to 12 "
                                                     "px), each is drawn again at 0.4 of the way from the support "
-                                                    "around it to its own core; as drawn: as the model drew them; "
+                                                    "around it to its own core, and faint ones the model missed are "
+                                                    "added; as drawn: as the model drew them; "
                                                     "auto: own contrast in single images, as drawn in time stacks")
         self.df_look = ComboBox(label="dark-field look", choices=[("auto", "auto"), ("as it is", 0.0),
                                                                   ("bright-field", 2.0)], value="auto",

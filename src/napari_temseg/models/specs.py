@@ -236,7 +236,8 @@ APPEARANCE = (
            "auto: 3 (the classical model checks its own seed_depth)"),
     Option("local_edges", "auto", either(choice("auto"), boolean),
            "redraw small particles (radius up to 12 px) at their own contrast against the support around "
-           "them; auto: in single images, not in the frames of a time stack"),
+           "them, and add the faint ones the model missed; auto: in single images, not in the frames of a "
+           "time stack"),
 )
 
 
