@@ -76,8 +76,9 @@ def dark_spots(image: np.ndarray, radius: float) -> np.ndarray:
         return np.empty((0, 2), int)
     z = (centre - response) / spread
     apart = max(2, int(round(0.8 * radius)))
-    dark = peak_local_max(z, min_distance=apart, threshold_abs=1.0, exclude_border=False)
-    bright = peak_local_max(-z, min_distance=apart, threshold_abs=1.0, exclude_border=False)
+    lowest = float(THRESHOLDS[0])  # weaker peaks never count, and searching them is slow
+    dark = peak_local_max(z, min_distance=apart, threshold_abs=lowest, exclude_border=False)
+    bright = peak_local_max(-z, min_distance=apart, threshold_abs=lowest, exclude_border=False)
     threshold = decoy_threshold(z[tuple(dark.T)], -z[tuple(bright.T)])
     return dark[z[tuple(dark.T)] >= threshold] if np.isfinite(threshold) else dark[:0]
 
