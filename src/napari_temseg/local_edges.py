@@ -76,14 +76,11 @@ def _on_border(box: tuple[slice, slice], height: int, width: int) -> bool:
 def _draw(own: np.ndarray, free: np.ndarray, smooth: np.ndarray, area: int) -> list[np.ndarray] | None:
     """The particle's new pieces, largest first, or None where it stays as it is."""
     ring = ndi.binary_dilation(own, iterations=RING[1]) & ~ndi.binary_dilation(own, iterations=RING[0]) & free
-    if ring.sum() < 10:
-        return None
-    support = float(np.median(smooth[ring]))
-    core = float(np.percentile(smooth[own], CORE_PERCENTILE))
-    if core >= support:
+    level = own_level(smooth, ring, own)
+    if level is None:
         return None
     reach = ndi.binary_dilation(own) & (own | free)
-    pieces, count = ndi.label(reach & (smooth < support + LOCAL_LEVEL * (core - support)))
+    pieces, count = ndi.label(reach & (smooth < level))
     if count == 0:
         return None
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)[1:]
@@ -91,6 +88,17 @@ def _draw(own: np.ndarray, free: np.ndarray, smooth: np.ndarray, area: int) -> l
     if sum(sizes[i] for i in order) < KEEP_SHARE * area:
         return None
     return [pieces == i + 1 for i in order]
+
+
+def own_level(smooth: np.ndarray, ring: np.ndarray, core: np.ndarray) -> float | None:
+    """The grey level a particle is drawn at: LOCAL_LEVEL of the way from the support (the
+    median of `smooth` over `ring`) to its core (CORE_PERCENTILE over `core`); None where
+    the ring is too small to tell (under 10 px) or the core is no darker than the support."""
+    if ring.sum() < 10:
+        return None
+    support = float(np.median(smooth[ring]))
+    darkest = float(np.percentile(smooth[core], CORE_PERCENTILE))
+    return support + LOCAL_LEVEL * (darkest - support) if darkest < support else None
 
 
 def redraws_small_particles(image_radius: float, edge_level: float, prompted: bool) -> bool:

@@ -11,8 +11,8 @@ of bright spots that stand out as far as the dark candidates estimates how many 
 the support made by itself. The threshold is the lowest at which that is at most
 `DECOY_SHARE` of the candidates (a false-discovery control; no fixed level fits doses
 of 8 to 500 e-/px and supports from smooth to grainy). A candidate away from every
-particle is drawn at `LOCAL_LEVEL` of the way from the support around it to its core,
-as `local_edges` draws the model's small particles.
+particle is drawn at its own level between the support around it and its core
+(`local_edges.own_level`), as `local_edges` draws the model's small particles.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 
-from .local_edges import CORE_PERCENTILE, LOCAL_LEVEL, SIGMA
+from .local_edges import SIGMA, own_level
+from .preprocess import robust_spread
 
 #: The filter's centre and surround Gaussians, in units of the particles' radius.
 CENTRE, SURROUND = 0.5, 1.75
@@ -71,7 +72,7 @@ def dark_spots(image: np.ndarray, radius: float) -> np.ndarray:
     px that stand out beyond `decoy_threshold`, strongest first."""
     response = ndi.gaussian_filter(image, CENTRE * radius) - ndi.gaussian_filter(image, SURROUND * radius)
     centre = float(np.median(response))
-    spread = 1.4826 * float(np.median(np.abs(response - centre)))
+    spread = robust_spread(response, centre)
     if spread <= 0:
         return np.empty((0, 2), int)
     z = (centre - response) / spread
@@ -104,13 +105,10 @@ def _draw(labels: np.ndarray, smooth: np.ndarray, y: int, x: int, radius: float)
     free = labels[window] == 0
     grey = smooth[window]
     ring = free & (distance >= RING[0] * radius) & (distance <= RING[1] * radius)
-    if ring.sum() < 10:
+    level = own_level(grey, ring, distance <= max(1.0, 0.5 * radius))
+    if level is None:
         return window, None
-    support = float(np.median(grey[ring]))
-    core = float(np.percentile(grey[distance <= max(1.0, 0.5 * radius)], CORE_PERCENTILE))
-    if core >= support:
-        return window, None
-    pieces, count = ndi.label(free & (distance <= REACH * radius) & (grey < support + LOCAL_LEVEL * (core - support)))
+    pieces, count = ndi.label(free & (distance <= REACH * radius) & (grey < level))
     if count == 0:
         return window, None
     nearest = np.where(pieces > 0, distance, np.inf)
