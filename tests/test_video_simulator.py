@@ -65,3 +65,25 @@ def test_flicker_and_dose_step_change_the_frames():
     means = [f.mean(axis=(1, 2)) for f in (plain, flicker, dimmer)]
     assert np.std(means[1] / means[0]) > 0.05  # frame brightness jumps with the flicker
     assert means[2][5:].mean() < 0.5 * means[0][5:].mean() and np.allclose(means[2][:4], means[0][:4], rtol=0.05)
+
+
+def test_a_fusing_group_keeps_its_darkness_at_contact():
+    """A sintering child looks as its parents did on the frame before contact (its
+    thickness comes from their material, not from the size of its young neck)."""
+    still = dict(carbon=0.0, fresnel=0.0, fringes=0.0, gradient=0.0, blotch=0.0, psf=0.5)
+    video = simulate_video(VideoConditions(n_frames=40, shape=(256, 256), n_single=0, n_pairs=1, n_triples=1,
+                                           n_touching=0, radius=(9.0, 14.0), dose=(1e6, 1e6), regime="train",
+                                           dtype="float32", image=still), seed=4)
+    assert len(video.events) == 2
+    for event in video.events:
+        t, ids = event["frame"], event["parents"] + [event["child"]]
+        darkness = []
+        for frame in (t - 1, t):
+            image, labels = video.frames[frame].astype(float), video.labels[frame]
+            group = np.isin(labels, ids)
+            near = np.zeros_like(group)
+            ys, xs = np.nonzero(group)
+            near[max(ys.min() - 4, 0):ys.max() + 5, max(xs.min() - 4, 0):xs.max() + 5] = True
+            support = np.median(image[labels == 0])
+            darkness.append(float(np.clip(support - image[near], 0, None).sum()))
+        assert 0.85 < darkness[1] / darkness[0] < 1.15

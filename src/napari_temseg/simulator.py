@@ -149,6 +149,9 @@ class Particle:
     flat: bool = False  # faceted crystals are plates of even thickness; round ones are spheres
     density: float = 1.0
     z: float = 0.0
+    #: Radius (px) that sets the thickness scale (`thickness`); 0 = r. A sintering child that
+    #: is still mostly its parents' lobes keeps their thickness, not that of its small neck.
+    mass_radius: float = 0.0
 
     def reach(self) -> float:
         lobe = max((np.hypot(dy, dx) + lr for dy, dx, lr in self.lobes), default=1.0)
@@ -187,7 +190,7 @@ class Particle:
         where phase contrast adds to their weak absorption, and large ones saturate."""
         inside = np.clip(1 - dist, 0, 1)
         profile = np.sqrt(np.clip(1 - (1 - inside) ** (6 if self.flat else 2), 0, 1))
-        return profile * np.sqrt(self.r / 20.0) * self.density
+        return profile * np.sqrt((self.mass_radius or self.r) / 20.0) * self.density
 
 
 def _draw_particle(rng: np.random.Generator, p: Params, label: int, regime_train: bool) -> Particle:

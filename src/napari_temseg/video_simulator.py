@@ -78,7 +78,15 @@ def _child(g: _Group, t: int, centre: np.ndarray) -> Particle:
         (float(o * d[0] / body), float(o * d[1] / body), float((r * (1 - progress) + final * progress) / body))
         for o, d, r in zip(offsets, g.directions, radii, strict=False)
     )
-    return Particle(g.child, float(centre[0]), float(centre[1]), body, lobes=lobes, density=g.members[0].density)
+    # The parents' material, not the neck's size, sets how dark the child is: at contact it
+    # looks as its parents did (their area-weighted thickness scale, density and facets),
+    # and it becomes a particle of the final radius as it rounds up.
+    area = radii**2 / (radii**2).sum()
+    parents = float(area @ np.sqrt(radii))
+    mass_radius = ((1 - progress) * parents + progress * np.sqrt(final)) ** 2
+    density = float(area @ np.array([m.density for m in g.members]))
+    return Particle(g.child, float(centre[0]), float(centre[1]), body, lobes=lobes, density=density,
+                    flat=all(m.flat for m in g.members), mass_radius=float(mass_radius))
 
 
 def _members(g: _Group, t: int, centre: np.ndarray, touch_frames: int) -> list[Particle]:
