@@ -1,6 +1,7 @@
-"""Small particles redrawn at their own contrast: a faint particle drawn out into the support
+"""Particles redrawn at their own contrast: a small faint particle drawn out into the support
 comes back to its outline, two drawn as one come apart, and images of large particles,
-dark-field edges and prompted particles are left as the model drew them."""
+dark-field edges and prompted particles are left as the model drew them; a particle much
+fainter than the others, cut inside its outline by the image's one level, grows back to it."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,12 @@ from scipy import ndimage as ndi
 from skimage.draw import disk
 
 from napari_temseg import TemsegError
-from napari_temseg.local_edges import SMALL_RADIUS, redraw_small_particles, redraws_small_particles
+from napari_temseg.local_edges import (
+    SMALL_RADIUS,
+    redraw_faint_particles,
+    redraw_small_particles,
+    redraws_small_particles,
+)
 from napari_temseg.metrics import instance_scores
 from napari_temseg.segmentation import iter_segment_frames, segment_image, stack_options
 
@@ -116,11 +122,62 @@ def test_time_stacks_are_segmented_as_drawn_unless_asked():
     image, truth = faint_discs([(20, 20), (20, 60), (60, 40)], noise=0.005)
     stack = np.stack([image, image])
     model = Dilating()
-    assert stack_options(stack, model, {})["local_edges"] is False
+    assert stack_options(stack, model, {})["local_edges"] == "faint"  # faint particles only
     assert stack_options(stack, model, {"local_edges": True})["local_edges"] is True
     single = segment_image(image, model, diameter=10, polarity="dark").labels
     as_drawn = segment_image(image, model, diameter=10, polarity="dark", local_edges=False).labels
     frames = [labels for _, labels in iter_segment_frames(stack, model, diameter=10, polarity="dark")]
     asked = [labels for _, labels in iter_segment_frames(stack, model, diameter=10, polarity="dark", local_edges=True)]
-    np.testing.assert_array_equal(frames[1], as_drawn)
+    np.testing.assert_array_equal(frames[1], as_drawn)  # three alike: none is faint
     np.testing.assert_array_equal(asked[1], single)
+
+
+def faint_among_dark(faint_contrast=0.5):
+    """(image, truth, drawn): four dark rounded particles of radius 14 px and a faint one in
+    the middle, and the labels one global level halfway to the dark ones draws (the faint
+    one well inside its outline)."""
+    centres = [(20, 20), (20, 80), (80, 20), (80, 80), (50, 50)]
+    image, truth = faint_discs(centres, radius=14, shape=(100, 100), contrast=0.8, noise=0.01)
+    faint, _ = faint_discs(centres[4:], radius=14, shape=(100, 100), contrast=faint_contrast, noise=0.0)
+    dark, _ = faint_discs(centres[4:], radius=14, shape=(100, 100), contrast=0.8, noise=0.0)
+    image = image + (faint - dark)  # the fifth particle at its own contrast
+    return image, truth, threshold_halfway(image, truth)
+
+
+def threshold_halfway(image, truth):
+    return np.where(ndi.gaussian_filter(image, 1.0) < 0.45, truth, 0).astype(np.uint32)
+
+
+def test_a_particle_much_fainter_than_the_others_grows_back_to_its_outline():
+    image, truth, drawn = faint_among_dark()
+    assert 0 < iou(drawn == 5, truth == 5) < 0.5  # cut well inside: no match at IoU 0.5
+    redrawn, count = redraw_faint_particles(drawn, image)
+    assert count == 1 and iou(redrawn == 5, truth == 5) > 0.7
+    np.testing.assert_array_equal(np.where(redrawn == 5, 0, redrawn), np.where(drawn == 5, 0, drawn))  # others as drawn
+    assert (redrawn[drawn == 5] == 5).all()
+
+
+def test_particles_alike_or_too_few_to_compare_are_left_as_drawn():
+    image, _, drawn = faint_among_dark(faint_contrast=0.8)
+    assert redraw_faint_particles(drawn, image)[1] == 0
+    image, _, drawn = faint_among_dark()
+    pair = np.where(np.isin(drawn, [1, 5]), drawn, 0)
+    redrawn, count = redraw_faint_particles(pair, image)
+    assert count == 0 and np.array_equal(redrawn, pair)
+
+
+def test_segmentation_reports_faint_particles_and_leaves_them_when_asked():
+    image, truth, _ = faint_among_dark()
+
+    class Threshold:
+        def predict(self, img, **options):
+            return threshold_halfway(img, truth)
+
+    result = segment_image(image, Threshold(), diameter=28, polarity="dark", local_edges="faint")
+    assert result.faint == 1 and "1 faint particle at its own contrast" in result.describe()
+    single = segment_image(image, Threshold(), diameter=28, polarity="dark")  # auto: not in a single image
+    assert single.faint == 0 and iou(result.labels == 5, truth == 5) > iou(single.labels == 5, truth == 5) + 0.2
+    frames = [labels for _, labels in iter_segment_frames(np.stack([image, image]), Threshold(), diameter=28,
+                                                          polarity="dark")]
+    np.testing.assert_array_equal(frames[1], result.labels)  # auto: in a time stack's frames
+    assert segment_image(image, Threshold(), diameter=28, polarity="bright", local_edges="faint").faint == 0

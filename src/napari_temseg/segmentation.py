@@ -21,7 +21,12 @@ import numpy as np
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
 from .instances import remove_small_and_relabel
-from .local_edges import redraw_small_particles, redraws_small_particles
+from .local_edges import (
+    redraw_faint_particles,
+    redraw_small_particles,
+    redraws_at_own_contrast,
+    redraws_small_particles,
+)
 from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.edge_refiner import refine_edges_for_stack
@@ -56,7 +61,8 @@ class Segmentation:
     absorption: the strength of the bright-field look the model saw (`rims.absorption_look`;
     0: the image as it is); redrawn: whether small particles were drawn again at their own
     contrast (`local_edges`); found: how many small particles the model had missed were
-    added (`small_detection`, where small particles were redrawn)."""
+    added (`small_detection`, where small particles were redrawn); faint: how many particles
+    much fainter than the others were drawn out to their own contrast (`local_edges`)."""
 
     labels: np.ndarray
     polarity: str
@@ -67,6 +73,7 @@ class Segmentation:
     absorption: float = 0.0
     redrawn: bool = False
     found: int = 0
+    faint: int = 0
 
     @property
     def count(self) -> int:
@@ -82,6 +89,7 @@ class Segmentation:
         look = f", shown with a bright-field look ({self.absorption:g})" if self.absorption > 0 else ""
         own = ", small particles at their own contrast" if self.redrawn else ""
         own += f" ({self.found} found beyond the model's)" if self.found else ""
+        own += f", {self.faint} faint particle{'' if self.faint == 1 else 's'} at {'its' if self.faint == 1 else 'their'} own contrast" if self.faint else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
                 f"{size}{scaled}{rims}{look}{own}")
 
@@ -183,12 +191,15 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         return grow_rims(remove_small_and_relabel(found, 1), img, level)
 
     labels = run_at_scale(predict, normalised, factor)
-    redrawn = appearance["local_edges"] and redraws_small_particles(sizing, level, prompted)
-    found = 0
+    local = appearance["local_edges"]  # True, False, "small" or "faint" (`resolve_single_image_rules`)
+    redrawn = local in (True, "small") and redraws_small_particles(sizing, level, prompted)
+    found = faint = 0
     if redrawn:
         labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing)
+    elif local in (True, "faint") and redraws_at_own_contrast(level, prompted):
+        labels, faint = redraw_faint_particles(labels, normalised)
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
-                        absorption, redrawn, found)
+                        absorption, redrawn, found, faint)
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:
@@ -221,12 +232,16 @@ def resolve_single_image_rules(segmenter: Segmenter, options: dict[str, Any], in
     `corner_cuts` (`cuts`; "auto" given, or the value the model was built with) and the
     redraw of small particles (`local_edges`). "auto" applies them to a single image and
     not to the frames of a time stack, where a neck between sintering particles is what the
-    video shows and whether they fused is the linker's call; True or False stand."""
+    video shows and whether they fused is the linker's call; True or False stand. A time
+    stack's faint particles are drawn at their own contrast instead (`local_edges` "auto":
+    "small" in a single image, "faint" in a stack; `local_edges.redraw_faint_particles` says
+    why single images are not)."""
     options = dict(options)
     if has_option(segmenter, "corner_cuts"):
         options["corner_cuts"] = _unless_in_stack(options.get("corner_cuts", getattr(segmenter, "corner_cuts", "auto")),
                                                   in_stack)
-    options["local_edges"] = _unless_in_stack(options.get("local_edges", "auto"), in_stack)
+    local = options.get("local_edges", "auto")
+    options["local_edges"] = ("faint" if in_stack else "small") if local == "auto" else local
     return options
 
 

@@ -93,13 +93,16 @@ class SegmentWidget(Container):
         self.faint = ComboBox(label="faint pieces", choices=[("drop", "auto"), ("keep", 0.0)], value="auto",
                               tooltip="drop: a particle must somewhere be clearly darker than the support's own "
                                       "grain and noise (as the classical model requires); keep: all the model draws")
-        self.small = ComboBox(label="small particles", choices=[("auto", "auto"), ("own contrast", True),
-                                                                 ("as drawn", False)],
-                              value="auto", tooltip="own contrast: in an image of small particles (radius up to 12 "
-                                                    "px), each is drawn again at 0.4 of the way from the support "
+        self.small = ComboBox(label="own contrast", choices=[("auto", "auto"), ("small particles", "small"),
+                                                              ("faint particles", "faint"), ("both", True),
+                                                              ("as drawn", False)],
+                              value="auto", tooltip="small particles: in an image of small particles (radius up to "
+                                                    "12 px), each is drawn again at 0.4 of the way from the support "
                                                     "around it to its own core, and faint ones the model missed are "
-                                                    "added; as drawn: as the model drew them; "
-                                                    "auto: own contrast in single images, as drawn in time stacks")
+                                                    "added; faint particles: elsewhere, particles much fainter than "
+                                                    "the others are grown out to that level; as drawn: as the model "
+                                                    "drew them; auto: small particles in single images, faint "
+                                                    "particles in time stacks")
         self.df_look = ComboBox(label="dark-field look", choices=[("auto", "auto"), ("as it is", 0.0),
                                                                   ("bright-field", 2.0)], value="auto",
                                 tooltip="bright particles: shown to the model as it is, or with the look of a "

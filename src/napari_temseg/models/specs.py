@@ -234,10 +234,11 @@ APPEARANCE = (
     Option("min_depth", "auto", either(choice("auto"), number(0, None)),
            "drop particles not this many support spreads darker than the support (0: keep all); "
            "auto: 3 (the classical model checks its own seed_depth)"),
-    Option("local_edges", "auto", either(choice("auto"), boolean),
-           "redraw small particles (radius up to 12 px) at their own contrast against the support around "
-           "them, and add the faint ones the model missed; auto: in single images, not in the frames of a "
-           "time stack"),
+    Option("local_edges", "auto", either(choice("auto", "small", "faint"), boolean),
+           "draw particles at their own contrast against the support around them. small: in an image of "
+           "small particles (radius up to 12 px) every one, adding faint ones the model missed; faint: "
+           "elsewhere, particles much fainter than the others grown out to it; true: both; auto: small in "
+           "single images, faint in the frames of a time stack"),
 )
 
 
