@@ -43,7 +43,9 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
     widget.faint.value = 0.0  # "keep": every piece the model draws
     assert widget.options()["min_depth"] == 0.0
     assert widget.options()["local_edges"] == "auto"
-    widget.small.value = False  # "as drawn": small particles as the model drew them
+    widget.small.value = "faint"  # "faint particles": grown out to their own contrast
+    assert widget.options()["local_edges"] == "faint"
+    widget.small.value = False  # "as drawn": particles as the model drew them
     assert widget.options()["local_edges"] is False
     assert widget.options()["df_absorption"] == "auto"
     widget.df_look.value = 0.0  # "as it is": no bright-field look for bright particles
