@@ -88,7 +88,8 @@ def redraw_faint_particles(labels: np.ndarray, image: np.ndarray) -> tuple[np.nd
     median particle's) grown over the pixels of `image` (normalised, particles dark) within
     FAINT_REACH of its radius, and of no other particle, that are darker than LOCAL_LEVEL of
     the way from the support beyond that reach to its core and connected to it; and how
-    many particles were drawn again. Grown only: the model decided which particles there are, and where two touch."""
+    many particles were drawn again. Grown only: the model decided which particles there
+    are, and where two touch."""
     if int(labels.max()) < FAINT_MIN_COUNT:
         return labels, 0
     smooth = ndi.gaussian_filter(np.asarray(image, np.float32), SIGMA)
