@@ -19,12 +19,10 @@ from scipy import ndimage as ndi
 from table import MarkdownTable
 
 from napari_temseg import load_model
+from napari_temseg.local_edges import SMALL_RADIUS  # particles below it: their own column
 from napari_temseg.metrics import foreground_iou, pairwise_iou
 from napari_temseg.models.specs import DEFAULT_MODEL
 from napari_temseg.segmentation import segment_image
-
-#: Particles below this equivalent radius (px) are counted as small in their own column.
-SMALL_RADIUS = 12.0
 
 
 def edge_offsets(labels: np.ndarray, truth: np.ndarray) -> list[tuple[float, float]]:
@@ -33,12 +31,21 @@ def edge_offsets(labels: np.ndarray, truth: np.ndarray) -> list[tuple[float, flo
     pred_ids, true_ids, iou = pairwise_iou(labels, truth)
     areas_pred = np.bincount(labels.ravel())
     areas_true = np.bincount(truth.ravel())
+    perimeters = np.bincount(truth[_outline(truth)], minlength=len(areas_true))
     out = []
     for pid, tid in zip(pred_ids[iou > 0.5].tolist(), true_ids[iou > 0.5].tolist(), strict=True):
-        own = truth == tid
-        perimeter = int((own & ~ndi.binary_erosion(own)).sum())
-        out.append(((int(areas_pred[pid]) - int(areas_true[tid])) / perimeter, float(np.sqrt(areas_true[tid] / np.pi))))
+        offset = (int(areas_pred[pid]) - int(areas_true[tid])) / int(perimeters[tid])
+        out.append((offset, float(np.sqrt(areas_true[tid] / np.pi))))
     return out
+
+
+def _outline(truth: np.ndarray) -> np.ndarray:
+    """Pixels of each particle with a 4-neighbour (or the image's edge) outside it: what
+    `binary_erosion` of each particle's own mask removes, for all particles in one pass."""
+    cross = ndi.generate_binary_structure(2, 1)
+    low = ndi.grey_erosion(truth, footprint=cross, mode="constant", cval=0)
+    high = ndi.grey_dilation(truth, footprint=cross, mode="constant", cval=0)
+    return (truth > 0) & ((low != truth) | (high != truth))
 
 
 def _mean(values: np.ndarray) -> str:
@@ -55,7 +62,8 @@ def main() -> None:
     model = load_model(args.model, weights=args.weights)
     options = model_options(args.model)
     table = MarkdownTable(
-        "| condition | particles matched | edge offset, mean (median) px | radius < 12 px | radius ≥ 12 px | foreground IoU |",
+        f"| condition | particles matched | edge offset, mean (median) px | radius < {SMALL_RADIUS:g} px "
+        f"| radius ≥ {SMALL_RADIUS:g} px | foreground IoU |",
         "|---|---|---|---|---|---|",
     )
     for condition in CONDITIONS:

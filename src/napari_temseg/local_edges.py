@@ -63,7 +63,8 @@ def redraw_small_particles(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
         return out
     smooth = ndi.gaussian_filter(np.asarray(image, np.float32), SIGMA)
     next_id = int(labels.max()) + 1
-    for index, window in _windows(labels, RING[1] + 2):
+    for index, box in _inner_boxes(labels):
+        window = _padded(box, RING[1] + 2, labels.shape)
         own = labels[window] == index
         area = int(own.sum())
         if area > np.pi * SMALL_RADIUS**2:
@@ -94,22 +95,20 @@ def redraw_faint_particles(labels: np.ndarray, image: np.ndarray) -> tuple[np.nd
         return labels, 0
     smooth = ndi.gaussian_filter(np.asarray(image, np.float32), SIGMA)
     looks = {}
-    for index, window in _windows(labels, RING[1] + 2):
+    for index, box in _inner_boxes(labels):
+        window = _padded(box, RING[1] + 2, labels.shape)
         own = labels[window] == index
-        looks[index] = (_support_and_core(smooth[window], _ring(own, labels[window] == 0), own), int(own.sum()))
-    contrasts = [look[0] - look[1] for look, _ in looks.values() if look is not None]
+        looks[index] = (_support_and_core(smooth[window], _ring(own, labels[window] == 0), own), int(own.sum()), box)
+    contrasts = [look[0] - look[1] for look, _, _ in looks.values() if look is not None]
     if len(contrasts) < FAINT_MIN_COUNT:
         return labels, 0
     faint = FAINT_SHARE * float(np.median(contrasts))
     out, count = labels.copy(), 0
-    boxes = ndi.find_objects(labels)
-    for index, (look, area) in looks.items():
+    for index, (look, area, box) in looks.items():
         if look is None or not 0 < look[0] - look[1] < faint:
             continue
         reach = max(2, int(round(FAINT_REACH * np.sqrt(area / np.pi))))
-        pad = reach + RING[1] + 1
-        window = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n))
-                       for s, n in zip(boxes[index - 1], labels.shape, strict=True))
+        window = _padded(box, reach + RING[1] + 1, labels.shape)
         count += _grow(out[window], index, smooth[window], reach)
     return out, count
 
@@ -131,13 +130,17 @@ def _grow(view: np.ndarray, index: int, smooth: np.ndarray, reach: int) -> bool:
     return True
 
 
-def _windows(labels: np.ndarray, pad: int):
-    """(ID, window of `pad` px around it) of every particle not cut by the image's border."""
+def _inner_boxes(labels: np.ndarray):
+    """(ID, bounding box) of every particle not cut by the image's border."""
     height, width = labels.shape
     for index, box in enumerate(ndi.find_objects(labels), start=1):
-        if box is None or _on_border(box, height, width):
-            continue
-        yield index, tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, (height, width), strict=True))
+        if box is not None and not _on_border(box, height, width):
+            yield index, box
+
+
+def _padded(box: tuple[slice, slice], pad: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """`box` widened by `pad` px on every side, within an image of `shape`."""
+    return tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, shape, strict=True))
 
 
 def _ring(own: np.ndarray, free: np.ndarray) -> np.ndarray:
