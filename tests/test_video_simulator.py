@@ -87,3 +87,14 @@ def test_a_fusing_group_keeps_its_darkness_at_contact():
             support = np.median(image[labels == 0])
             darkness.append(float(np.clip(support - image[near], 0, None).sum()))
         assert 0.85 < darkness[1] / darkness[0] < 1.15
+
+
+def test_a_group_too_large_for_the_room_left_is_drawn_again():
+    """A frame with room for every group, but not for the first particles drawn for one of
+    them (seed 9 raised "cannot fit" before): the group is drawn again, and every group is there."""
+    conditions = VideoConditions(shape=(224, 224), n_frames=4, n_single=2, n_pairs=2, n_triples=1, n_touching=1)
+    video = simulate_video(conditions, seed=9)
+    assert len(video.events) == 3
+    assert sorted(len(event["parents"]) for event in video.events) == [2, 2, 3]
+    last = set(np.unique(video.labels[-1]).tolist())
+    assert all(event["child"] in last for event in video.events)

@@ -26,6 +26,8 @@ from .synth import SynthVideo, place_apart
 
 #: Gap (px) between the members of a group before they start to approach, and their speed (px/frame).
 START_GAP, APPROACH = 14.0, 1.0
+#: Draws of a group's particles before a frame is called too small for the groups.
+GROUP_DRAWS = 10
 
 
 @dataclass
@@ -121,19 +123,22 @@ def simulate_video(conditions: VideoConditions | None = None, seed: int = 0) -> 
     next_id, taken, groups = 1, [], []
     margin = float(np.hypot(*c.drift) * c.n_frames / 2 + c.jump * np.sqrt(c.drift_jumps) / 2 + 6)
     for size, fuse in [(2, True)] * c.n_pairs + [(3, True)] * c.n_triples + [(2, False)] * c.n_touching:
-        members = [_draw_particle(shapes_rng, params, next_id + i, c.regime == "train") for i in range(size)]
-        for m in members:
-            m.lobes, m.aspect = (), min(m.aspect, 1.6)  # compact shapes: groups meet at known offsets
-        next_id += size
-        angle = rng.uniform(0, 2 * np.pi)
-        angles = angle + 2 * np.pi * np.arange(size) / size
-        directions = np.stack([np.sin(angles), np.cos(angles)], axis=1)
-        contact = int(rng.integers(c.n_frames // 5, c.n_frames * 2 // 3))
-        sinter = int(rng.integers(c.sinter_frames[0], c.sinter_frames[1] + 1))
-        extent = 2.6 * max(m.r for m in members) + START_GAP
-        centre = _place(rng, c.shape, extent, taken, margin)
-        if centre is None:
+        for _ in range(GROUP_DRAWS):  # a group too large for the room left is drawn again
+            members = [_draw_particle(shapes_rng, params, next_id + i, c.regime == "train") for i in range(size)]
+            for m in members:
+                m.lobes, m.aspect = (), min(m.aspect, 1.6)  # compact shapes: groups meet at known offsets
+            angle = rng.uniform(0, 2 * np.pi)
+            angles = angle + 2 * np.pi * np.arange(size) / size
+            directions = np.stack([np.sin(angles), np.cos(angles)], axis=1)
+            contact = int(rng.integers(c.n_frames // 5, c.n_frames * 2 // 3))
+            sinter = int(rng.integers(c.sinter_frames[0], c.sinter_frames[1] + 1))
+            extent = 2.6 * max(m.r for m in members) + START_GAP
+            centre = _place(rng, c.shape, extent, taken, margin)
+            if centre is not None:
+                break
+        else:
             raise TemsegError(f"cannot fit the particle groups into {c.shape}: use a larger frame or fewer groups")
+        next_id += size
         groups.append(_Group(members, directions, contact, fuse, sinter, centre=centre))
     singles, velocity = [], {}
     for i in range(c.n_single + c.crossing):
