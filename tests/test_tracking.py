@@ -57,16 +57,18 @@ def test_fusion_of_three_records_one_event_and_a_new_child():
     assert ev["child"] not in ev["parents"]
 
 
-def _pair_frames(neck_frames, merged_from, n=18):
+def _pair_frames(neck_frames, merged_from, n=18, rounding=True):
     """Two discs apart, then joined by a neck the segmentation splits (frames in
-    `neck_frames`: contact length per frame), then one object from `merged_from` on."""
+    `neck_frames`: contact length per frame), then one object from `merged_from` on, whose
+    neck widens as sintering particles round up (stays as it is: `rounding` False)."""
     frames = []
     for t in range(n):
         lab = np.zeros((80, 80), np.uint32)
         left, right = _disc(lab.shape, 40, 30, 9), _disc(lab.shape, 40, 50, 9)
         if t >= merged_from:
             lab[left | right] = 1
-            lab[35:46, 36:45] = 1
+            half = min(5 + 2 * (t - merged_from), 9) if rounding else 5
+            lab[40 - half : 41 + half, 36:45] = 1
         else:
             lab[left] = 1
             lab[right] = 2
@@ -97,6 +99,26 @@ def test_a_neck_split_by_the_segmentation_dates_the_fusion():
     prompted.flush()
     assert [e["frame"] for e in prompted.events] == [10]
     assert Linker.restore(*prompted.state()).date_by_neck is False
+
+
+def test_particles_that_touch_without_rounding_up_are_not_a_fusion():
+    """A pair seen as one object for 20 frames that keeps the outline of two touching particles
+    keeps both IDs; the same pair rounding up is a fusion dated to its first merged frame,
+    also when the run is interrupted and resumed while the merge is unconfirmed."""
+    frames = _pair_frames({}, merged_from=4, n=24, rounding=False)
+    tracked, events = _link(frames)
+    assert events == []
+    assert all(tracked[t][40, 30] == tracked[0][40, 30] and tracked[t][40, 50] == tracked[0][40, 50] for t in range(24))
+    rounding = _pair_frames({}, merged_from=4, n=24)
+    assert [e["frame"] for e in _link(rounding)[1]] == [4]
+    linker = Linker(LinkOptions(fusion_min_frames=3))
+    for frame in rounding[:6]:
+        linker.push(frame)
+    resumed = Linker.restore(*linker.state())
+    for frame in rounding[6:]:
+        resumed.push(frame)
+    resumed.flush()
+    assert [e["frame"] for e in resumed.events] == [4]
 
 
 def _pair_images(frames, neck_level, support=1.0, particle=0.3):
@@ -229,8 +251,9 @@ def test_each_fusion_says_how_sure_its_onset_is():
         lab = np.zeros(shape, np.uint32)
         lab[_disc(shape, 30, 45 - gap / 2 - 7, 7)] = 1
         lab[_disc(shape, 30, 45 + gap / 2 + 7, 7)] = 2
-        if t >= 8:
-            lab[(lab > 0) | (np.abs(np.arange(90) - 45)[None, :] < 3) & (np.abs(np.arange(60) - 30)[:, None] < 3)] = 1
+        if t >= 8:  # one object whose neck widens (rounds up) as it sinters
+            neck = (np.abs(np.arange(90) - 45)[None, :] < 7) & (np.abs(np.arange(60) - 30)[:, None] < t - 5)
+            lab[(lab > 0) | neck] = 1
         frames.append(lab)
     frames[10] = np.where(_disc(shape, 30, 45 - 13, 7), 1, np.where(_disc(shape, 30, 45 + 13, 7), 2, 0)).astype(np.uint32)
 
