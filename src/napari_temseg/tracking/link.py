@@ -90,7 +90,7 @@ class _Pending:
     """A merge not yet confirmed: first merged frame `start`, frames `seen` merged, the
     last of them `last`; `earliest`: the frame after the parents were last seen apart;
     `run_start`: first frame of the merge's current unbroken run (it may flicker apart);
-    `solidity`: the merged object's, one value per merged frame (`rounded`)."""
+    `solidity`: the merged object's in its first two and its last two merged frames (`rounded`)."""
 
     parents: frozenset
     start: int
@@ -496,8 +496,9 @@ class Linker:
                 pending = _Pending(key, self._t, 0, earliest=before + 1, run_start=self._t)
             run_start = pending.run_start if pending.last >= before else self._t  # apart in between: a new run
             region = seg == s
+            shapes = (*pending.solidity, _cropped_solidity(region))
             pending = _Pending(key, pending.start, pending.seen + 1, self._t, pending.earliest, run_start,
-                               (*pending.solidity, _cropped_solidity(region)))
+                               shapes[:2] + shapes[2:][-2:])  # all `rounded` reads: a merge may last
             if pending.seen >= self.options.fusion_min_frames and pending.rounded():
                 child = self._confirm(pending)
                 tracked[region] = child
