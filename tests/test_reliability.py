@@ -41,7 +41,7 @@ def test_a_blank_image_has_no_particles(model):
 @pytest.fixture(scope="module")
 def movie(tmp_path_factory):
     path = tmp_path_factory.mktemp("movie") / "movie.tif"
-    v = synth_video(n_frames=40, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
+    v = synth_video(n_frames=56, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
     tifffile.imwrite(path, v.frames, imagej=True)
     return path
 
@@ -53,9 +53,9 @@ def straight(movie, tmp_path_factory):
     return np.asarray(zarr.open_array(str(out / "labels.zarr"), mode="r")[:]), (out / "events.csv").read_text()
 
 
-def interrupted(movie, out: Path, chunks: int = 4) -> Path:
-    """A run stopped after `chunks` committed chunks, as after a kill between chunks (four:
-    the tracker holds 23 frames back, so some are written by then)."""
+def interrupted(movie, out: Path, chunks: int = 6) -> Path:
+    """A run stopped after `chunks` committed chunks, as after a kill between chunks (six:
+    the tracker holds 33 frames back, so some are written by then)."""
     steps = iter_track_video(open_video(movie), out, chunk=8)
     for _ in range(chunks):
         next(steps)
@@ -94,7 +94,7 @@ def test_a_damaged_run_file_needs_overwrite(movie, tmp_path, capsys):
 def test_a_lock_whose_pid_was_reused_is_stale(movie, tmp_path):
     out = interrupted(movie, tmp_path / "run", chunks=1)
     (out / ".lock").write_text(f"{os.getppid()} 12345.0")  # a live process, but not the one that locked
-    assert track_video(open_video(movie), out, chunk=8).frames == 40
+    assert track_video(open_video(movie), out, chunk=8).frames == 56
 
 
 # -- 5. frame folders -----------------------------------------------------------------------------------
