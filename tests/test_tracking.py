@@ -57,17 +57,18 @@ def test_fusion_of_three_records_one_event_and_a_new_child():
     assert ev["child"] not in ev["parents"]
 
 
-def _pair_frames(neck_frames, merged_from, n=18, rounding=True):
+def _pair_frames(neck_frames, merged_from, n=18, rounding=True, round_from=None):
     """Two discs apart, then joined by a neck the segmentation splits (frames in
     `neck_frames`: contact length per frame), then one object from `merged_from` on, whose
-    neck widens as sintering particles round up (stays as it is: `rounding` False)."""
+    neck widens from `round_from` (default: at once) as sintering particles round up (stays
+    as it is: `rounding` False)."""
     frames = []
     for t in range(n):
         lab = np.zeros((80, 80), np.uint32)
         left, right = _disc(lab.shape, 40, 30, 9), _disc(lab.shape, 40, 50, 9)
         if t >= merged_from:
             lab[left | right] = 1
-            half = min(5 + 2 * (t - merged_from), 9) if rounding else 5
+            half = min(5 + 2 * max(t - (merged_from if round_from is None else round_from), 0), 9) if rounding else 5
             lab[40 - half : 41 + half, 36:45] = 1
         else:
             lab[left] = 1
@@ -115,10 +116,20 @@ def test_particles_that_touch_without_rounding_up_are_not_a_fusion():
     for frame in rounding[:6]:
         linker.push(frame)
     resumed = Linker.restore(*linker.state())
+    assert [p.solidity for p in resumed._pending.values()] == [p.solidity for p in linker._pending.values()] != [()]
     for frame in rounding[6:]:
         resumed.push(frame)
     resumed.flush()
     assert [e["frame"] for e in resumed.events] == [4]
+
+
+def test_a_merge_that_rounds_up_late_is_still_dated_to_its_first_merged_frame():
+    """Sintering may show its rounding well after the merge (a slow neck): the tracker holds
+    frames back long enough (ROUNDING_WAIT + ONSET_LOOKBACK) to relabel them from the merge on."""
+    frames = _pair_frames({}, merged_from=4, n=36, round_from=26)
+    tracked, events = _link(frames)
+    assert [e["frame"] for e in events] == [4]
+    assert np.unique(tracked[4:]).tolist() == [0, events[0]["child"]]
 
 
 def _pair_images(frames, neck_level, support=1.0, particle=0.3):
