@@ -68,7 +68,8 @@ def _pair_frames(neck_frames, merged_from, n=18, rounding=True, round_from=None)
         left, right = _disc(lab.shape, 40, 30, 9), _disc(lab.shape, 40, 50, 9)
         if t >= merged_from:
             lab[left | right] = 1
-            half = min(5 + 2 * max(t - (merged_from if round_from is None else round_from), 0), 9) if rounding else 5
+            widening = max(t - (merged_from if round_from is None else round_from), 0)
+            half = min(5 + 2 * widening, 9) if rounding else 5
             lab[40 - half : 41 + half, 36:45] = 1
         else:
             lab[left] = 1

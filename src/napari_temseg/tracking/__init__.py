@@ -50,7 +50,8 @@ class TrackResult:
 LINK_OPTIONS = (
     Option("min_iou", 0.2, number(0, 1), "least IoU for a one-to-one link"),
     Option("parent_fraction", 0.4, number(0, 1), "share of a parent a merged object must cover"),
-    Option("fusion_min_frames", 6, number(1, 10000, integer=True), "frames a merge must last to count as fusion (at least 4 for its rounding)"),
+    Option("fusion_min_frames", 6, number(1, 10000, integer=True),
+           "frames a merge must last to count as fusion (at least 4 for its rounding)"),
     Option("max_gap", 3, number(0, 10000, integer=True), "frames a lost particle may be missing"),
     Option("max_jump", 10.0, number(0, None), "px a reappearing particle may have moved"),
 )

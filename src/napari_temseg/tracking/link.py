@@ -1,10 +1,10 @@
 """Frame-to-frame linking of instance labels with stable IDs, gap closing and fusion.
 
 The linker takes one segmented frame at a time and hands back tracked frames
-after a delay (`Linker._held_frames`, 33 frames by default): a fusion is only believed once the
-merged object has stayed one object for that many frames and has begun to round up
-(`ROUNDING_GAIN`), and then the frames since the first contact are relabelled with the
-child's ID. Particles that only touch keep their IDs: while a merge is unconfirmed, the
+after a delay (`Linker._held_frames`, 33 frames by default): a fusion is only
+believed once the merged object has stayed one object for `fusion_min_frames` and has
+begun to round up (`ROUNDING_GAIN`), and then the frames since the first contact are
+relabelled with the child's ID. Particles that only touch keep their IDs: while a merge is unconfirmed, the
 merged object's pixels are shared out among the parents by nearest previous mask.
 
 Drift: a median-displacement motion model (the stage moves every particle
@@ -75,8 +75,9 @@ ROUNDING_WAIT = 16
 class LinkOptions:
     """min_iou: least IoU for a one-to-one link; parent_fraction: share of a parent's
     area a merged object must cover; fusion_min_frames: frames a merge must last to
-    count as fusion (at least 4: its rounding is read over four frames); max_gap: frames a lost particle may be missing; max_jump: px
-    a reappearing particle may have moved (beyond the drift)."""
+    count as fusion (at least 4 in effect: its rounding is read over four frames);
+    max_gap: frames a lost particle may be missing; max_jump: px a reappearing particle
+    may have moved (beyond the drift)."""
 
     min_iou: float = 0.2
     parent_fraction: float = 0.4
@@ -99,6 +100,14 @@ class _Pending:
     earliest: int = 0
     run_start: int = 0
     solidity: tuple[float, ...] = ()
+
+    def shapes_with(self, parents: frozenset, value: float) -> tuple[float, ...]:
+        """The solidity record after one more merged frame of `parents` whose solidity is
+        `value`: the first two and the last two values, all `rounded` reads (a merge may
+        last for the rest of a video); started afresh when a particle joined the merge,
+        which makes another shape."""
+        shapes = (*(self.solidity if self.parents == parents else ()), value)
+        return shapes[:2] + shapes[2:][-2:]
 
     def rounded(self) -> bool:
         """Whether the merged object has rounded up as sintering particles do (ROUNDING_GAIN)."""
@@ -496,10 +505,8 @@ class Linker:
                 pending = _Pending(key, self._t, 0, earliest=before + 1, run_start=self._t)
             run_start = pending.run_start if pending.last >= before else self._t  # apart in between: a new run
             region = seg == s
-            # a particle joining the merge makes another shape: its rounding is read afresh
-            shapes = (*(pending.solidity if pending.parents == key else ()), _cropped_solidity(region))
             pending = _Pending(key, pending.start, pending.seen + 1, self._t, pending.earliest, run_start,
-                               shapes[:2] + shapes[2:][-2:])  # all `rounded` reads: a merge may last
+                               pending.shapes_with(key, _cropped_solidity(region)))
             if pending.seen >= self.options.fusion_min_frames and pending.rounded():
                 child = self._confirm(pending)
                 tracked[region] = child
