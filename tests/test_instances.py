@@ -1,0 +1,31 @@
+"""The watershed split's markers: h-maxima of each foreground piece on its own."""
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.draw import disk
+from skimage.morphology import h_maxima
+
+from napari_temseg.instances import split_markers
+
+
+def pieces_and_relief(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A foreground of scattered, partly overlapping discs (some pieces in one another's
+    boxes) and the log-distance relief plus a bumpy image term that also covers the background."""
+    rng = np.random.default_rng(seed)
+    foreground = np.zeros((160, 160), bool)
+    for _ in range(14):
+        foreground[disk(tuple(rng.uniform(5, 155, 2)), rng.uniform(3, 14), shape=foreground.shape)] = True
+    bumps = ndi.gaussian_filter(rng.normal(size=foreground.shape), 3) * 40
+    relief = (np.log1p(ndi.distance_transform_edt(foreground)) + bumps).astype(np.float32)
+    return foreground, relief
+
+
+def test_markers_are_the_h_maxima_of_every_piece_on_a_floor_of_zero():
+    for seed in range(4):
+        foreground, relief = pieces_and_relief(seed)
+        markers = split_markers(relief, 0.3, foreground)
+        coarse_fg, coarse = foreground[::2, ::2], relief[::2, ::2]
+        expected = h_maxima(np.where(coarse_fg, coarse, 0), 0.3).astype(bool) & coarse_fg
+        assert np.array_equal(markers[::2, ::2] > 0, expected)
+        assert not markers[~foreground].any()
+        assert markers.max() == ndi.label(expected)[1]
