@@ -125,7 +125,8 @@ def tracked_viewer(make_napari_viewer):
     return viewer, result
 
 
-def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot):
+def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path))  # the default results folder, not the user's cache
     viewer = make_napari_viewer()
     video = synth_video(n_frames=20, shape=(256, 256), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
     viewer.add_image(video.frames, name="video")

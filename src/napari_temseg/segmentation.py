@@ -35,7 +35,7 @@ from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
 from .preprocess import normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
-from .small_detection import find_missed_particles
+from .small_detection import drawn_radius, find_missed_particles
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -60,9 +60,10 @@ class Segmentation:
     edges were drawn (`rims`: 0.5 the model's own, lower further out into the rims);
     absorption: the strength of the bright-field look the model saw (`rims.absorption_look`;
     0: the image as it is); redrawn: whether small particles were drawn again at their own
-    contrast (`local_edges`); found: how many small particles the model had missed were
-    added (`small_detection`, where small particles were redrawn); faint: how many particles
-    much fainter than the others were drawn out to their own contrast (`local_edges`)."""
+    contrast (`local_edges`); found: how many particles the model had missed were added
+    (`small_detection`: where small particles were redrawn, and after the faint ones);
+    faint: how many particles much fainter than the others were drawn out to their own
+    contrast (`local_edges`)."""
 
     labels: np.ndarray
     polarity: str
@@ -88,7 +89,8 @@ class Segmentation:
         rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
         look = f", shown with a bright-field look ({self.absorption:g})" if self.absorption > 0 else ""
         own = ", small particles at their own contrast" if self.redrawn else ""
-        own += f" ({self.found} found beyond the model's)" if self.found else ""
+        if self.found:  # among the small particles redrawn, or after a stack's faint ones
+            own += f" ({self.found} found beyond the model's)" if self.redrawn else f", {self.found} found beyond the model's"
         own += f", {self.faint} faint particle{'' if self.faint == 1 else 's'} at {'its' if self.faint == 1 else 'their'} own contrast" if self.faint else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
                 f"{size}{scaled}{rims}{look}{own}")
@@ -198,6 +200,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing)
     elif local in (True, "faint") and redraws_at_own_contrast(level, prompted):
         labels, faint = redraw_faint_particles(labels, normalised)
+        labels, found = find_missed_particles(labels, normalised, drawn_radius(labels))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
                         absorption, redrawn, found, faint)
 

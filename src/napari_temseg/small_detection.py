@@ -67,6 +67,15 @@ def find_missed_particles(labels: np.ndarray, image: np.ndarray, radius: float) 
     return out, added
 
 
+def drawn_radius(labels: np.ndarray) -> float:
+    """Equivalent radius (px) of the median particle drawn in `labels` (NaN where none is):
+    the size a frame's own particles show, which a time stack's missed particles are looked
+    for at (its size is decided once for the whole video)."""
+    areas = np.bincount(np.asarray(labels).ravel())[1:]
+    areas = areas[areas > 0]
+    return float(np.sqrt(np.median(areas) / np.pi)) if areas.size else float("nan")
+
+
 def dark_spots(image: np.ndarray, radius: float) -> np.ndarray:
     """(N, 2) pixel positions of the dark spots of `image` the size of a particle of `radius`
     px that stand out beyond `decoy_threshold`, strongest first."""

@@ -12,6 +12,7 @@ from ..errors import TemsegError
 from ..io import Video, editable_labels, open_track_dir
 from ..models import available_models
 from ..models.specs import DEFAULT_MODEL
+from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
 from ._layers import layer_picker
@@ -55,8 +56,9 @@ class TrackWidget(Container):
         self.weights = LineEdit(label="weights", value="", tooltip="a weights file or shipped variant (empty: default)")
         self.model_options = LineEdit(label="options", value="",
                                       tooltip="model options as on the command line, e.g. sigma=2 conf=0.3")
-        self.fusion_frames = SpinBox(label="fusion after (frames)", value=6, min=1, max=100)
-        self.max_gap = SpinBox(label="max gap (frames)", value=3, min=0, max=100)
+        defaults = LinkOptions()
+        self.fusion_frames = SpinBox(label="fusion after (frames)", value=defaults.fusion_min_frames, min=1, max=100)
+        self.max_gap = SpinBox(label="max gap (frames)", value=defaults.max_gap, min=0, max=100)
         self.out_dir = FileEdit(label="results folder", mode="d", value="",
                                 tooltip="empty: a folder in napari-temseg's cache, named after the layer")
         self.overwrite = CheckBox(text="overwrite another run in the folder", value=False)

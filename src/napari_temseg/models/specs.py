@@ -237,8 +237,8 @@ APPEARANCE = (
     Option("local_edges", "auto", either(choice("auto", "small", "faint"), boolean),
            "draw particles at their own contrast against the support around them. small: in an image of "
            "small particles (radius up to 12 px) every one, adding faint ones the model missed; faint: "
-           "elsewhere, particles much fainter than the others grown out to it; true: both; auto: small in "
-           "single images, faint in the frames of a time stack"),
+           "elsewhere, particles much fainter than the others grown out to it, and faint ones the model "
+           "missed added; true: both; auto: small in single images, faint in the frames of a time stack"),
 )
 
 

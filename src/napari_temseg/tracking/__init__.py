@@ -46,14 +46,15 @@ class TrackResult:
         return napari_tracks_data(self.tracks)
 
 
+_DEFAULTS = LinkOptions()
 #: The linker's options, checked like model options (`models.options`).
 LINK_OPTIONS = (
-    Option("min_iou", 0.2, number(0, 1), "least IoU for a one-to-one link"),
-    Option("parent_fraction", 0.4, number(0, 1), "share of a parent a merged object must cover"),
-    Option("fusion_min_frames", 6, number(1, 10000, integer=True),
+    Option("min_iou", _DEFAULTS.min_iou, number(0, 1), "least IoU for a one-to-one link"),
+    Option("parent_fraction", _DEFAULTS.parent_fraction, number(0, 1), "share of a parent a merged object must cover"),
+    Option("fusion_min_frames", _DEFAULTS.fusion_min_frames, number(1, 10000, integer=True),
            "frames a merge must last to count as fusion (at least 4 for its rounding)"),
-    Option("max_gap", 3, number(0, 10000, integer=True), "frames a lost particle may be missing"),
-    Option("max_jump", 10.0, number(0, None), "px a reappearing particle may have moved"),
+    Option("max_gap", _DEFAULTS.max_gap, number(0, 10000, integer=True), "frames a lost particle may be missing"),
+    Option("max_jump", _DEFAULTS.max_jump, number(0, None), "px a reappearing particle may have moved"),
 )
 
 

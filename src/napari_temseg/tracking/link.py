@@ -69,6 +69,11 @@ ROUND_SOLIDITY = 0.94
 #: frame: tracked frames wait this much longer in the linker (a later rounding is dated no
 #: earlier than the oldest frame still held).
 ROUNDING_WAIT = 16
+#: A lost particle's ID goes to an unlinked object near where it was lost whose area is
+#: within this factor of its last one. A faint particle is drawn at half its size in one
+#: frame and whole in the next, so 3 rather than 2; with `max_gap` 6 rather than 3, chosen
+#: together on training-regime videos (docs/tracking.md, "Faint particles found and held").
+GAP_AREA_RATIO = 3.0
 
 
 @dataclass
@@ -82,7 +87,7 @@ class LinkOptions:
     min_iou: float = 0.2
     parent_fraction: float = 0.4
     fusion_min_frames: int = 6
-    max_gap: int = 3
+    max_gap: int = 6
     max_jump: float = 10.0
 
 
@@ -484,7 +489,7 @@ class Linker:
             for tid, lost in self._lost.items():
                 gap = self._t - lost.frame
                 d = np.hypot(cy[s] - lost.y - self._drift[0] * gap, cx[s] - lost.x - self._drift[1] * gap)
-                if d < best_d and 0.5 <= area[s] / max(lost.area, 1) <= 2.0:
+                if d < best_d and 1 / GAP_AREA_RATIO <= area[s] / max(lost.area, 1) <= GAP_AREA_RATIO:
                     best, best_d = tid, d
             if best:
                 lut[s] = best
