@@ -10,12 +10,13 @@ from napari_temseg.instances import split_markers
 
 def pieces_and_relief(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A foreground of scattered, partly overlapping discs (some pieces in one another's
-    boxes) and the log-distance relief plus a bumpy image term that also covers the background."""
+    boxes) and the log-distance relief plus a bumpy, non-negative image term (as the
+    darkness is) that also covers the background."""
     rng = np.random.default_rng(seed)
     foreground = np.zeros((160, 160), bool)
     for _ in range(14):
         foreground[disk(tuple(rng.uniform(5, 155, 2)), rng.uniform(3, 14), shape=foreground.shape)] = True
-    bumps = ndi.gaussian_filter(rng.normal(size=foreground.shape), 3) * 40
+    bumps = np.abs(ndi.gaussian_filter(rng.normal(size=foreground.shape), 3)) * 40
     relief = (np.log1p(ndi.distance_transform_edt(foreground)) + bumps).astype(np.float32)
     return foreground, relief
 

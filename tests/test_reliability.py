@@ -163,6 +163,8 @@ def test_tracking_options_and_scheduler_are_checked_before_any_frame(movie, tmp_
     assert not (tmp_path / "a" / "labels.zarr").exists()
     assert main(["track", str(movie), "--out", str(tmp_path / "b"), "--scheduler", "not-an-address"]) == 2
     one_line_error(capsys, "dask scheduler", "tcp://")
+    assert main(["track", str(movie), "--out", str(tmp_path / "c"), "-o", "split_depth=0"]) == 2  # h-maxima needs h > 0
+    one_line_error(capsys, "split_depth=0", "from 0.01 to 5")
 
 
 @pytest.mark.parametrize("rows, message", [

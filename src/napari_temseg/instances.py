@@ -76,11 +76,13 @@ def split_markers(relief: np.ndarray, split_depth: float, foreground: np.ndarray
     """Label the h-maxima of the log-distance relief within `foreground`: one marker per
     particle.
 
-    Each foreground piece (8-connected) is its own relief, on a floor of zero: whether two
-    lobes are one particle is a matter of the neck between them, never of what the image
-    does on the background around them. That also makes h-maxima, the slow step (a sort of
-    every pixel), run on the pieces' boxes only, and on every other pixel (a particle
-    narrower than 4 px is never split anyway); markers are put back at full resolution.
+    Each foreground piece (8-connected on the every-other-pixel grid) is its own relief, on
+    a floor of zero: whether two lobes are one particle is a matter of the neck between
+    them, never of what the image does on the background around them. For a relief above
+    zero on the foreground (log-distance plus a darkness of 0 or more is) these are the
+    h-maxima of the whole floored relief, at the cost of the pieces' boxes only: h-maxima is
+    the slow step (a sort of every pixel). It runs on every other pixel (a particle narrower
+    than 4 px is never split anyway); markers are put back at full resolution.
     """
     step = 2 if min(relief.shape) >= 64 else 1
     coarse, inside = relief[::step, ::step], np.asarray(foreground, bool)[::step, ::step]

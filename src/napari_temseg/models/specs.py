@@ -112,7 +112,7 @@ CLASSICAL_OPTIONS = (
     Option("threshold_offset", 0.0, number(-1, 1), "added to the Otsu threshold (normalised intensity)"),
     MIN_SIZE,
     Option("split", True, boolean, "split touching particles (watershed)"),
-    Option("split_depth", 0.3, number(0, 5), "how deep a neck must be to split two particles"),
+    Option("split_depth", 0.3, number(0.01, 5), "how deep a neck must be to split two particles"),
     Option("split_darkness", 1.0, number(0, 10), "weight of particle darkness in the split (0: outline only)"),
     CORNER_CUTS,
     Option("seed_depth", 4.0, number(0, 50), "keep only objects that reach this many support-noise spreads below "
@@ -134,7 +134,7 @@ def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fix
             Option("threshold", 0.5, number(0.01, 0.99), "foreground probability threshold"),
             Option("split_by", "outline", choice("outline", "centre"), "split touching particles at necks of the "
                    "foreground's outline (and the image's darkness), or by the centre map of instance-aware weights"),
-            Option("split_depth", 0.1, number(0, 5), "outline split: neck depth that splits"),
+            Option("split_depth", 0.1, number(0.01, 5), "outline split: neck depth that splits"),
             Option("split_darkness", 0.5, number(0, 10), "outline split: weight of particle darkness "
                    "in the split (0: the network's outline alone)"),
             CORNER_CUTS,
