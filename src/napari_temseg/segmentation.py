@@ -152,11 +152,15 @@ def decide_look(image: np.ndarray, polarity: Any = "auto", diameter: Any = "auto
     return Look(polarity, float("nan") if diameter == "none" else diameter / 2, decided)
 
 
-def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> Segmentation:
+def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_missed: bool = True,
+                  **options: Any) -> Segmentation:
     """Segment one 2-D micrograph and say how (see `Segmentation`).
 
     image: (Y, X) grayscale or (Y, X, 3|4) RGB/RGBA, any integer or float dtype.
     model: a registry name (see `available_models()`) or a model from `load_model`.
+    add_missed: where faint particles are grown (`local_edges` "faint", a stack's frames),
+    also add those the model missed (`small_detection`); prompt propagation's seed model
+    does without, since prompts would carry a false one on from frame to frame.
     options: polarity ("auto", "dark", "bright"), diameter ("auto", "none", px, or "12nm"
     with pixel_size_nm), edge_level (`rims`: dark-field edges drawn further out), and the
     model's own options (see `models.specs`).
@@ -200,7 +204,8 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options:
         labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing)
     elif local in (True, "faint") and redraws_at_own_contrast(level, prompted):
         labels, faint = redraw_faint_particles(labels, normalised)
-        labels, found = find_missed_particles(labels, normalised, drawn_radius(labels))
+        if add_missed:
+            labels, found = find_missed_particles(labels, normalised, drawn_radius(labels))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
                         absorption, redrawn, found, faint)
 

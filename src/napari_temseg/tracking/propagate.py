@@ -31,7 +31,7 @@ from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import segment_image, stack_options
+from ..segmentation import segment, stack_options
 from .link import Linker
 
 
@@ -92,12 +92,8 @@ def next_instances(
         seed_options["corner_cuts"] = cuts
     if getattr(seed, "refines_edges", False):
         seed_options = {**seed_options, "refine_edges": refine_edges}
-    seeded = segment_image(frame, seed, polarity=polarity, edge_level=edge_level, df_absorption=df_absorption,
-                           **seed_options)
-    # Particles the matched filter adds after a stack's faint ones (the last `found` IDs) help a
-    # linker hold faint tracks; here prompts would carry a false one on from frame to frame.
-    added = 0 if seeded.redrawn else seeded.found
-    detected = np.where(seeded.labels > seeded.count - added, 0, seeded.labels)
+    detected = segment(frame, seed, add_missed=False, polarity=polarity, edge_level=edge_level,
+                       df_absorption=df_absorption, **seed_options)
     if previous is None or not previous.any():
         return detected
     image = normalize(frame)
