@@ -1,11 +1,12 @@
-"""The watershed split's markers: h-maxima of each foreground piece on its own."""
+"""The watershed split's markers: h-maxima of each foreground piece on its own, one marker
+per 8-connected plateau."""
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.draw import disk
 from skimage.morphology import h_maxima
 
-from napari_temseg.instances import split_markers
+from napari_temseg.instances import EIGHT_CONNECTED, centre_to_instances, mask_to_instances, split_markers
 
 
 def pieces_and_relief(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,4 +30,25 @@ def test_markers_are_the_h_maxima_of_every_piece_on_a_floor_of_zero():
         expected = h_maxima(np.where(coarse_fg, coarse, 0), 0.3).astype(bool) & coarse_fg
         assert np.array_equal(markers[::2, ::2] > 0, expected)
         assert not markers[~foreground].any()
-        assert markers.max() == ndi.label(expected)[1]
+        assert markers.max() == ndi.label(expected, structure=EIGHT_CONNECTED)[1]
+
+
+def diagonal_bar(width: float = 17, size: int = 160) -> np.ndarray:
+    """A bar `width` px wide lying at 45 degrees across a square field."""
+    yy, xx = np.mgrid[:size, :size]
+    return (np.abs(yy - xx) <= width / np.sqrt(2)) & (yy + xx > 40) & (yy + xx < 2 * size - 40)
+
+
+def test_a_particle_lying_at_45_degrees_is_one_particle():
+    """Its ridge of equal distances runs corner to corner: labelled 4-connected, every
+    ridge pixel was a marker of its own (this bar came out in 51 pieces)."""
+    bar = diagonal_bar()
+    assert mask_to_instances(bar).max() == 1
+
+
+def test_a_centre_map_ridge_at_45_degrees_seeds_one_particle():
+    """The same for a network's centre map (76 pieces when labelled 4-connected)."""
+    bar = diagonal_bar()
+    centre = ndi.distance_transform_edt(bar)
+    labels = centre_to_instances(bar.astype(np.float32), centre / centre.max())
+    assert labels.max() == 1

@@ -34,6 +34,10 @@ SEMANTIC_SPLIT_DEPTH = 0.1
 #: classical model's `split_darkness`): chosen among 0-1 with the shipped Swin-UNet and VMamba
 #: weights on the development set (`benchmarks/development_set.py`; docs/semantic-models.md).
 SEMANTIC_SPLIT_DARKNESS = 0.5
+#: A peak or piece's pixels touch along edges and corners: h-maxima's plateaus are 8-connected
+#: (skimage's default footprint), so a marker labelled 4-connected would break a particle lying
+#: at 45 degrees into many.
+EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 def mask_to_instances(
@@ -86,13 +90,13 @@ def split_markers(relief: np.ndarray, split_depth: float, foreground: np.ndarray
     """
     step = 2 if min(relief.shape) >= 64 else 1
     coarse, inside = relief[::step, ::step], np.asarray(foreground, bool)[::step, ::step]
-    pieces, _ = ndi.label(inside, structure=np.ones((3, 3), bool))
+    pieces, _ = ndi.label(inside, structure=EIGHT_CONNECTED)
     peaks = np.zeros(coarse.shape, bool)
     for i, box in enumerate(ndi.find_objects(pieces), start=1):
         box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)  # with a ring of floor
         own = pieces[box] == i
         peaks[box] |= own & h_maxima(np.where(own, coarse[box], 0).astype(coarse.dtype), split_depth).astype(bool)
-    small, _ = ndi.label(peaks)
+    small, _ = ndi.label(peaks, structure=EIGHT_CONNECTED)
     markers = np.zeros(relief.shape, np.int32)
     markers[::step, ::step] = small
     return markers
@@ -139,7 +143,7 @@ def centre_to_instances(
     particles are what separate them."""
     foreground = fill_small_holes(np.asarray(probability) >= threshold, max(min_size, 64))
     smooth = ndi.gaussian_filter(np.asarray(centre, np.float32), 1.0)
-    seeds, n = ndi.label(h_maxima(smooth, depth) & foreground)
+    seeds, n = ndi.label(h_maxima(smooth, depth) & foreground, structure=EIGHT_CONNECTED)
     labels = watershed(-smooth, seeds, mask=foreground)
     orphans, _ = ndi.label(foreground & (labels == 0))
     labels = np.where(orphans > 0, orphans + n, labels)
