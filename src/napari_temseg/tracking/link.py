@@ -53,6 +53,13 @@ ONSET_MIN_RUN = 5
 #: fusion is dated to the first frame of the unbroken run of such frames before the merge,
 #: where that is earlier. Chosen among 0.5-0.9 on training-regime videos (docs/tracking.md).
 ONSET_NECK_DEPTH = 0.75
+#: The other way round: a blurred gap between particles closing in can be segmented as one
+#: object before they meet. Where the fusion was not dated earlier, it is dated to the first
+#: frame from the merge on in which the parents' contact (the merged object shared out among
+#: them) is ONSET_MATERIAL_DEPTH or more as dark as the particles in two frames running,
+#: when there is one (the contact of a young neck is thin, so less than ONSET_NECK_DEPTH).
+#: Chosen among 0.5-0.9 on training-regime videos (docs/tracking.md).
+ONSET_MATERIAL_DEPTH = 0.6
 #: How many frames before a merge the onset can move back to: tracked frames stay this
 #: much longer in the linker before they are handed out.
 ONSET_LOOKBACK = 16
@@ -553,11 +560,12 @@ class Linker:
 
     def _contact_onset(self, parents: list[int], start: int) -> int:
         """The frame a fusion first seen merged at `start` began: the earlier of two readings
-        of the frames just before it (`start` where neither applies). The outline: the
-        parents touched along a neck, the first of an unbroken run of at least ONSET_MIN_RUN
-        frames in which their neck was ONSET_CONTACT_SHARE or more of the last one. The
-        image: the first of an unbroken run of frames in which they touched along a contact
-        ONSET_NECK_DEPTH or more as dark as the particles."""
+        of the frames just before it, where either applies. The outline: the parents touched
+        along a neck, the first of an unbroken run of at least ONSET_MIN_RUN frames in which
+        their neck was ONSET_CONTACT_SHARE or more of the last one. The image: the first of
+        an unbroken run of frames in which they touched along a contact ONSET_NECK_DEPTH or
+        more as dark as the particles. Where neither applies, the image's reading of the
+        merged frames (`_material_onset`)."""
         pairs = list(combinations(parents, 2))  # parents sorted: keys as `touching_pairs` writes them
         recent = [(t, [contacts[pair] for pair in pairs if pair in contacts])
                   for t, contacts in reversed(self._contacts) if t < start]  # newest first
@@ -569,4 +577,24 @@ class Linker:
                 onset = recent[run - 1][0]
         dark = len(list(takewhile(
             lambda frame: any(depth is not None and depth >= ONSET_NECK_DEPTH for _, depth in frame[1]), recent)))
-        return min(onset, recent[dark - 1][0]) if dark else onset
+        onset = min(onset, recent[dark - 1][0]) if dark else onset
+        return onset if onset < start else self._material_onset(pairs, start)
+
+    def _material_onset(self, pairs: list[tuple[int, int]], start: int) -> int:
+        """The first frame from `start` on in which the parents touched along a contact
+        ONSET_MATERIAL_DEPTH or more as dark as the particles, and still did in the next
+        frame (a single dark reading may be noise); `start` where none did. Only frames
+        measured pale are passed over: one whose contact could not be measured (no image,
+        too little contrast, no contact) ends the reading at `start`. Frames up to the one
+        before the confirmation are read (the last one's contacts are not measured yet)."""
+        merged = [(t, [contacts[pair][1] for pair in pairs if pair in contacts])
+                  for t, contacts in self._contacts if t >= start]
+        if not merged or merged[0][0] != start:  # the merge's first frame not recorded (a state saved before)
+            return start
+        dark = [any(depth is not None and depth >= ONSET_MATERIAL_DEPTH for depth in depths) for _, depths in merged]
+        for i, (t, depths) in enumerate(merged):
+            if all(depth is None for depth in depths):
+                return start
+            if all(dark[i : i + 2]):
+                return t
+        return start
