@@ -524,16 +524,12 @@ def test_a_merge_seen_before_the_particles_meet_is_dated_to_the_first_dark_conta
     cannot be measured before the dark ones, or no image keep the merge's first frame."""
     frames = _pair_frames({}, merged_from=6, n=30, round_from=14)
     pale, dark = _pair_images(frames, 0.65), _pair_images(frames, 0.5)  # contact depth 0.5 and 0.71
-
-    def dated(images):
-        return _link(frames, images)
-
-    tracked, events = dated([pale[t] if t < 10 else dark[t] for t in range(len(frames))])
+    tracked, events = _link(frames, [pale[t] if t < 10 else dark[t] for t in range(len(frames))])
     assert [(e["onset_earliest"], e["frame"], e["onset_latest"]) for e in events] == [(6, 10, 10)]
     assert all(np.unique(tracked[t]).tolist() == [0, 1, 2] for t in range(6, 10))  # touching: both IDs
     assert np.unique(tracked[10:]).tolist() == [0, events[0]["child"]]
-    assert [e["frame"] for e in dated(pale)[1]] == [6]
-    assert [e["frame"] for e in dated([dark[t] if t == 8 else pale[t] for t in range(len(frames))])[1]] == [6]
+    assert [e["frame"] for e in _link(frames, pale)[1]] == [6]
+    assert [e["frame"] for e in _link(frames, [dark[t] if t == 8 else pale[t] for t in range(len(frames))])[1]] == [6]
     unmeasured = [np.ones_like(pale[t]) if t == 7 else pale[t] if t < 10 else dark[t] for t in range(len(frames))]
-    assert [e["frame"] for e in dated(unmeasured)[1]] == [6]
+    assert [e["frame"] for e in _link(frames, unmeasured)[1]] == [6]
     assert [e["frame"] for e in _link(frames)[1]] == [6]

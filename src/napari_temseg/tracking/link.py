@@ -214,6 +214,31 @@ def neck_depths(image: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int
     return depths
 
 
+def _dark(necks: list[tuple[float, float | None]], level: float) -> bool:
+    """Whether any of a frame's (share, depth) contacts is at least `level` as dark as the
+    particles (a depth of None: not measured)."""
+    return any(depth is not None and depth >= level for _, depth in necks)
+
+
+def _material_onset(necks_by_frame: list[tuple[int, list[tuple[float, float | None]]]], start: int) -> int:
+    """The first frame from `start` on (of a merge's (t, contacts) `necks_by_frame`) in which
+    the parents touched along a contact ONSET_MATERIAL_DEPTH or more as dark as the
+    particles, and still did in the next frame (a single dark reading may be noise); `start`
+    where none did. Only frames measured pale are passed over: one whose contact could not
+    be measured (no image, too little contrast, no contact) ends the reading at `start`.
+    Frames up to the one before the confirmation are read (the last one's contacts are not
+    measured yet)."""
+    merged = [(t, necks) for t, necks in necks_by_frame if t >= start]
+    if not merged or merged[0][0] != start:  # the merge's first frame not recorded (a state saved before)
+        return start
+    dark = [_dark(necks, ONSET_MATERIAL_DEPTH) for _, necks in merged]
+    for i, (t, necks) in enumerate(merged):
+        if all(depth is None for _, depth in necks):
+            return start
+        if all(dark[i : i + 2]):
+            return t
+    return start
+
 def _frame_like(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """`image` as the 2-D grey frame `labels` were segmented from (colour collapsed as the
     models do), or a clear error when it is not that frame."""
@@ -567,34 +592,15 @@ class Linker:
         more as dark as the particles. Where neither applies, the image's reading of the
         merged frames (`_material_onset`)."""
         pairs = list(combinations(parents, 2))  # parents sorted: keys as `touching_pairs` writes them
-        recent = [(t, [contacts[pair] for pair in pairs if pair in contacts])
-                  for t, contacts in reversed(self._contacts) if t < start]  # newest first
+        necks_by_frame = [(t, [contacts[pair] for pair in pairs if pair in contacts]) for t, contacts in self._contacts]
+        recent = [frame for frame in reversed(necks_by_frame) if frame[0] < start]  # newest first
         shares = [max((share for share, _ in necks), default=0.0) for _, necks in recent]
         onset = start
         if shares and shares[0] >= ONSET_MIN_NECK:
             run = len(list(takewhile(lambda share: share >= ONSET_CONTACT_SHARE * shares[0], shares)))
             if run >= ONSET_MIN_RUN:
                 onset = recent[run - 1][0]
-        dark = len(list(takewhile(
-            lambda frame: any(depth is not None and depth >= ONSET_NECK_DEPTH for _, depth in frame[1]), recent)))
+        dark = len(list(takewhile(lambda frame: _dark(frame[1], ONSET_NECK_DEPTH), recent)))
         onset = min(onset, recent[dark - 1][0]) if dark else onset
-        return onset if onset < start else self._material_onset(pairs, start)
+        return onset if onset < start else _material_onset(necks_by_frame, start)
 
-    def _material_onset(self, pairs: list[tuple[int, int]], start: int) -> int:
-        """The first frame from `start` on in which the parents touched along a contact
-        ONSET_MATERIAL_DEPTH or more as dark as the particles, and still did in the next
-        frame (a single dark reading may be noise); `start` where none did. Only frames
-        measured pale are passed over: one whose contact could not be measured (no image,
-        too little contrast, no contact) ends the reading at `start`. Frames up to the one
-        before the confirmation are read (the last one's contacts are not measured yet)."""
-        merged = [(t, [contacts[pair][1] for pair in pairs if pair in contacts])
-                  for t, contacts in self._contacts if t >= start]
-        if not merged or merged[0][0] != start:  # the merge's first frame not recorded (a state saved before)
-            return start
-        dark = [any(depth is not None and depth >= ONSET_MATERIAL_DEPTH for depth in depths) for _, depths in merged]
-        for i, (t, depths) in enumerate(merged):
-            if all(depth is None for depth in depths):
-                return start
-            if all(dark[i : i + 2]):
-                return t
-        return start
