@@ -53,6 +53,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from .errors import TemsegError
+from .filters import gaussian, gaussian_laplace
 from .preprocess import noise_to_contrast, robust_spread
 
 #: The decisions run on a block-averaged copy at most this many pixels across (a strip
@@ -224,9 +225,7 @@ def _look(work: np.ndarray, radius: float) -> _Look | None:
     if min(work.shape) // step < 16:
         step = max(1, min(work.shape) // 16)
     coarse, r = block_mean(work, step), radius / step
-    band = ndi.gaussian_filter(coarse, max(r / 3, 0.5), mode="nearest") - ndi.gaussian_filter(
-        coarse, 3 * r, mode="nearest", truncate=2.5
-    )
+    band = gaussian(coarse, max(r / 3, 0.5)) - gaussian(coarse, 3 * r, truncate=2.5)
     if float(band.max()) <= float(band.min()):
         return None
     dark = band < threshold_otsu(band)
@@ -265,7 +264,7 @@ def _measure(work: np.ndarray, polarity: str) -> tuple[str, float, float, float,
     sigma = _smoothing(work)
     guesses = [autocorrelation_radius(work)]
     if sigma > 0.5:  # grainy noise: the smoothed image's correlation, less the smoothing's own width
-        smoothed = autocorrelation_radius(ndi.gaussian_filter(work, sigma, mode="nearest", truncate=3.0))
+        smoothed = autocorrelation_radius(gaussian(work, sigma, truncate=3.0))
         second_guess = math.sqrt(max(smoothed**2 - 2 * sigma**2, 0.25 * smoothed**2))
         if not (np.isfinite(guesses[0]) and abs(math.log(second_guess / guesses[0])) < math.log(1.25)):
             guesses.append(second_guess)  # a guess close to the first would give the same look
@@ -305,7 +304,7 @@ def _laplacian(image: np.ndarray, sigma: float, sign: float) -> tuple[np.ndarray
     its median (`sign` makes particles positive), its robust spread (1.4826 x the median
     absolute deviation) and its BLOB_PERCENTILE, the statistics taken on every other
     pixel of large images (as good, four times cheaper)."""
-    response = sign * sigma**2 * ndi.gaussian_laplace(image, sigma, mode="nearest")
+    response = sign * sigma**2 * gaussian_laplace(image, sigma)
     sample = response[::2, ::2] if response.size > 4096 else response
     middle, top = np.percentile(sample, [50, BLOB_PERCENTILE])
     spread = max(robust_spread(sample, float(middle)), 1e-12)

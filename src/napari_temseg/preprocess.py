@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from .errors import TemsegError
+from .filters import gaussian
 
 #: Percentiles used for the robust stretch; outliers beyond them are clipped.
 LOW_PERCENTILE = 0.5
@@ -144,10 +145,10 @@ def noise_to_contrast(image: np.ndarray) -> float:
     difference of the Otsu class means. Both are unitless, so any dtype works.
     A flat image gives 0, one whose Otsu classes do not differ infinity.
     """
-    smooth = ndi.gaussian_filter(image, 2.0, mode="nearest")
+    smooth = gaussian(image, 2.0)
     if float(smooth.max()) <= float(smooth.min()):
         return 0.0
-    residual = smooth - ndi.gaussian_filter(smooth, 4.0, mode="nearest")
+    residual = smooth - gaussian(smooth, 4.0)
     noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))  # in float32: robust_spread (float64) would move it in the 8th digit
     _, low, high = otsu_levels(smooth)
     return float(noise / (high - low)) if high > low else float("inf")
