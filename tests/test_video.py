@@ -89,6 +89,28 @@ def test_other_run_in_the_folder_is_refused_unless_overwrite(video_file, tmp_pat
     assert (tmp_path / "stranger" / "notes.txt").read_text() == "mine"
 
 
+def test_a_run_is_resumed_only_by_the_build_that_began_it(video_file, tmp_path, monkeypatch):
+    import napari_temseg.video as video_module
+
+    video = open_video(video_file)
+    video.data = video.data[:6]
+    track_video(video, tmp_path / "out", chunk=3)
+    monkeypatch.setattr(video_module, "_build_digest", lambda model, weights: "another build")
+    with pytest.raises(TemsegError, match="another version of napari-temseg.*--overwrite"):
+        track_video(video, tmp_path / "out", chunk=3)
+    assert track_video(video, tmp_path / "out", chunk=3, overwrite=True).frames == 6
+
+
+def test_retrained_weights_of_the_same_size_are_another_build(tmp_path):
+    from napari_temseg.video import _build_digest
+
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    first.write_bytes(b"\x00" * 64)
+    second.write_bytes(b"\x00" * 63 + b"\x01")
+    assert _build_digest("yolov8n-seg", str(first)) != _build_digest("yolov8n-seg", str(second))
+    assert _build_digest("yolov8n-seg", str(first)) == _build_digest("yolov8n-seg", str(first))
+
+
 def test_a_weights_variant_reaches_the_video_pipeline(video_file, tmp_path):
     """`temseg track --weights sharp` segments with the shipped variant, and a folder of a run
     with other weights is not resumed as if it were the same run."""

@@ -11,6 +11,7 @@ sequential.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from .io import Video, open_track_dir
 from .io.results import write_tables
 from .models import load_model
 from .models.specs import DEFAULT_MODEL
+from .models.weights import EDGE_REFINER, find, registered
 from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
 from .segmentation import check_model_options, segment, stack_options
@@ -117,6 +119,32 @@ def _source_stat(source: Path | None) -> tuple[int | None, int | None]:
     return sum(s.st_size for s in stats), max((int(s.st_mtime) for s in stats), default=None)
 
 
+@lru_cache(maxsize=512)
+def _file_digest(path: Path, size: int, mtime_ns: int) -> bytes:
+    """sha256 of a file's bytes (cached while its size and time stay the same)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def _build_digest(model: str, weights: str | None) -> str:
+    """What computes the labels: this package's sources, the edge refiner and the model's
+    weights file. A run is resumed only by the build that began it; otherwise one result
+    would hold frames of two versions (the version number alone does not change between
+    development builds, and retrained weights keep their file size)."""
+    package = Path(__file__).parent
+    files = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file())
+    files += [find(EDGE_REFINER), resolve_weights(model, weights) if model in registered() else None]
+    digest = hashlib.sha256()
+    for path in files:
+        if path is not None:
+            stat = path.stat()
+            digest.update(path.name.encode() + _file_digest(path.resolve(), stat.st_size, stat.st_mtime_ns))
+    return digest.hexdigest()[:16]
+
+
 def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int, method: str) -> dict:
     source = Path(video.source) if video.source else None
     size, mtime = _source_stat(source)
@@ -136,6 +164,7 @@ def _signature(video: Video, model: str, weights: str | None, options: dict, chu
         "options": options,
         "chunk": chunk,
         "pixel_size_nm": video.pixel_size_nm,
+        "build": _build_digest(model, weights),
     }
 
 
@@ -206,6 +235,9 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             previous = {}
         if previous.get("signature") == signature and not overwrite:
             return True
+        if not overwrite and {**previous["signature"], "build": signature["build"]} == signature:
+            raise TemsegError(f"{out} holds a run by another version of napari-temseg or of the model's weights "
+                              f"(resuming would mix the two in one result); {_FOLDER_CHOICES}")
         if not overwrite:
             raise TemsegError(
                 f"{out} holds results of another input, model or settings ({previous['signature'].get('input') or 'a layer'}"
