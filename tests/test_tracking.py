@@ -356,12 +356,11 @@ def test_propagation_skips_a_blank_frame_and_prompts_from_the_frame_before():
     assert len(ids[0]) == 3 and all(i == ids[0] for i in ids)
 
 
-def test_propagated_masks_follow_the_stack_edge_rule():
-    """Propagated EfficientSAM masks get the edge refiner like any deep model's, decided once
-    per stack: these small noisy frames lie in the shipped refiner's range (noise-to-contrast
-    0.15), so by default they are refined — as many particles, other edges. (Mechanics only:
-    particles 15-25 px across are far smaller than the article's, and the edges say nothing
-    about accuracy.)"""
+def test_propagated_masks_keep_their_edges_unless_the_refiner_is_asked_for():
+    """Propagation leaves the edge refiner off by default (`propagation_options`): on these
+    small noisy frames, which lie in the shipped refiner's range (noise-to-contrast 0.15),
+    linking a deep model's frames would refine them. Asked for, the refiner follows the
+    stack rule: decided once, every frame refined (as many particles, other edges)."""
     from napari_temseg import load_model
     from napari_temseg.models.edge_refiner import refine_edges_for_stack
     from napari_temseg.synth import synth_video
@@ -369,8 +368,10 @@ def test_propagated_masks_follow_the_stack_edge_rule():
     model = load_model("efficientsam-tiny")
     video = synth_video(n_frames=2, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
     assert refine_edges_for_stack(video.frames) == "always"
+    default = track(video.frames, model, method="propagate").labels
     drawn = track(video.frames, model, method="propagate", refine_edges=False).labels
-    refined = track(video.frames, model, method="propagate").labels
+    refined = track(video.frames, model, method="propagate", refine_edges=True).labels
+    assert np.array_equal(default, drawn)
     assert len(np.unique(refined[1])) == len(np.unique(drawn[1])) == 4
     assert ((refined[1] > 0) != (drawn[1] > 0)).any()
     assert np.array_equal(refined[0], drawn[0])  # frame 0 is the classical model's seed

@@ -35,7 +35,7 @@ from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
 from .segmentation import check_model_options, segment, stack_options
 from .tracking import Linker, check_method, new_linker, split_options
-from .tracking.propagate import check_prompted, next_instances
+from .tracking.propagate import check_prompted, next_instances, propagation_options
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
 SKIPPED_FILE = "skipped_frames.csv"
@@ -373,7 +373,8 @@ def iter_track_video(
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
-            model_opts = stack_options(video.data, segmenter, model_opts)
+            model_opts = (propagation_options if method == "propagate" else stack_options)(
+                video.data, segmenter, model_opts)
             shape = tuple(shape[1:3])
             while pushed < n:
                 stop = min(pushed + chunk, n)

@@ -107,6 +107,20 @@ def next_instances(
     return add_unclaimed(split_where_detected(labels, detected), detected)
 
 
+def propagation_options(frames: Any, segmenter: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options every frame of a propagated stack is segmented with: the stack's decisions
+    (`stack_options`), the seed model built once (it runs every frame), and the edge
+    refiner off unless asked for (`refine_edges=True` or "always"). Why: the refiner
+    learnt the article's edge rule on still images, and on propagated frames it drew
+    particles ~12 px in radius up to 5 px too large; their IoU with the particle fell
+    below a half and identities with it. On six development videos (training regime,
+    seeds 8000-8005) the two it acts on went from consistent-ID 0.740 and 0.557 to 0.988
+    and 0.691 without it (fusions found 3 and 1 -> 4 and 0 of 8; the other four unchanged)."""
+    options = stack_options(frames, segmenter, {"refine_edges": False, **options})
+    options["seed_model"] = load_model(options.get("seed_model", DEFAULT_MODEL))
+    return options
+
+
 def iter_propagate(
     frames: Any,
     segmenter: Any,
@@ -116,8 +130,7 @@ def iter_propagate(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (t, tracked labels) in order; `segmenter` must be a prompted model (has `decode`)."""
     check_prompted(segmenter)
-    options = stack_options(frames, segmenter, options)
-    options["seed_model"] = load_model(options.get("seed_model", DEFAULT_MODEL))  # built once: it runs every frame
+    options = propagation_options(frames, segmenter, options)
     keyframes = keyframes or {}
     shape = tuple(frames.shape[1:3])
     for t in range(frames.shape[0]):
