@@ -103,6 +103,19 @@ def test_a_neck_split_by_the_segmentation_dates_the_fusion():
     assert Linker.restore(*prompted.state()).date_by_neck is False
 
 
+def test_a_neck_the_image_shows_pale_is_a_gap_not_a_neck():
+    """In a noisy video the outline can join particles still a blurred gap apart, for as many
+    frames as a split young neck: where the image shows that contact pale (less than
+    ONSET_MATERIAL_DEPTH as dark as the particles) the outline's run ends there, and the
+    merge's first frame stays the onset; the same run shown dark dates the fusion to it."""
+    frames = _pair_frames({t: 9 for t in range(4, 10)}, merged_from=10)
+    pale, dark = _pair_images(frames, 0.65), _pair_images(frames, 0.35)  # contact depth 0.5 and 0.93
+    assert [e["frame"] for e in _link(frames, pale)[1]] == [10]
+    assert [e["frame"] for e in _link(frames, dark)[1]] == [4]
+    late_pale = [pale[t] if t in (4, 5) else dark[t] for t in range(len(frames))]  # the run's first two pale
+    assert [e["frame"] for e in _link(frames, late_pale)[1]] == [6]
+
+
 def test_particles_that_touch_without_rounding_up_are_not_a_fusion():
     """A pair seen as one object for 20 frames that keeps the outline of two touching particles
     keeps both IDs; the same pair rounding up is a fusion dated to its first merged frame,

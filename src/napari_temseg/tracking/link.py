@@ -42,7 +42,10 @@ JUMP_SHARE = 0.95
 #: one's equivalent diameter) and, for at least ONSET_MIN_RUN frames in a row, along
 #: ONSET_CONTACT_SHARE or more of that contact, the fusion is dated to the first of those
 #: frames (a neck that was already there); a shorter run is parents closing in, and the
-#: merge's first frame stays the onset. Chosen on training-regime videos (docs/tracking.md).
+#: merge's first frame stays the onset. A frame whose contact the image shows pale (less
+#: than ONSET_MATERIAL_DEPTH as dark as the particles, `_pale`) ends the run: in a noisy
+#: video the outline joins particles a blurred gap apart. Chosen on training-regime
+#: videos (docs/tracking.md).
 ONSET_MIN_NECK = 0.3
 ONSET_CONTACT_SHARE = 0.7
 ONSET_MIN_RUN = 5
@@ -218,6 +221,12 @@ def _dark(necks: list[tuple[float, float | None]], level: float) -> bool:
     """Whether any of a frame's (share, depth) contacts is at least `level` as dark as the
     particles (a depth of None: not measured)."""
     return any(depth is not None and depth >= level for _, depth in necks)
+
+
+def _pale(necks: list[tuple[float, float | None]]) -> bool:
+    """Whether a frame's contacts were all measured, and all less than ONSET_MATERIAL_DEPTH as
+    dark as the particles: a blurred gap between particles closing in, not a neck."""
+    return bool(necks) and all(depth is not None and depth < ONSET_MATERIAL_DEPTH for _, depth in necks)
 
 
 def _material_onset(necks_by_frame: list[tuple[int, list[tuple[float, float | None]]]], start: int) -> int:
@@ -587,7 +596,8 @@ class Linker:
         """The frame a fusion first seen merged at `start` began: the earlier of two readings
         of the frames just before it, where either applies. The outline: the parents touched
         along a neck, the first of an unbroken run of at least ONSET_MIN_RUN frames in which
-        their neck was ONSET_CONTACT_SHARE or more of the last one. The image: the first of
+        their neck was ONSET_CONTACT_SHARE or more of the last one and not measured pale
+        (`_pale`: in a noisy video the outline joins particles still a blurred gap apart). The image: the first of
         an unbroken run of frames in which they touched along a contact ONSET_NECK_DEPTH or
         more as dark as the particles. Where neither applies, the image's reading of the
         merged frames (`_material_onset`)."""
@@ -597,7 +607,9 @@ class Linker:
         shares = [max((share for share, _ in necks), default=0.0) for _, necks in recent]
         onset = start
         if shares and shares[0] >= ONSET_MIN_NECK:
-            run = len(list(takewhile(lambda share: share >= ONSET_CONTACT_SHARE * shares[0], shares)))
+            neck = (share >= ONSET_CONTACT_SHARE * shares[0] and not _pale(necks)
+                    for share, (_, necks) in zip(shares, recent, strict=True))
+            run = len(list(takewhile(bool, neck)))
             if run >= ONSET_MIN_RUN:
                 onset = recent[run - 1][0]
         dark = len(list(takewhile(lambda frame: _dark(frame[1], ONSET_NECK_DEPTH), recent)))
