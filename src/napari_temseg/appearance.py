@@ -53,7 +53,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from .errors import TemsegError
-from .filters import gaussian, gaussian_laplace
+from .filters import gaussian, gaussian_laplace, maximum_3x3
 from .preprocess import noise_to_contrast, robust_spread
 
 #: The decisions run on a block-averaged copy at most this many pixels across (a strip
@@ -159,7 +159,7 @@ def inscribed_radius(particles: np.ndarray) -> float:
     """Median of the distance transform's local peaks in `particles` (px): one peak per
     particle centre (a few along a rod's axis), also inside clusters of touching ones."""
     distance = ndi.distance_transform_edt(particles)
-    peaks = distance[(distance >= 1) & (distance == ndi.maximum_filter(distance, 3))]
+    peaks = distance[(distance >= 1) & (distance == maximum_3x3(distance))]
     return float(np.median(peaks)) if peaks.size else float("nan")
 
 
@@ -353,7 +353,7 @@ def blob_radius(work: np.ndarray, polarity: str) -> float:
     sigma, step, detect, spread, _ = max(responses, key=lambda item: item[4] / item[3])
     if step > 1:  # centres to the pixel
         detect, spread, _ = _laplacian(work, sigma, sign)
-    rows, cols = np.nonzero((detect >= BLOB_DEPTH * spread) & (detect == ndi.maximum_filter(detect, 3)))
+    rows, cols = np.nonzero((detect >= BLOB_DEPTH * spread) & (detect == maximum_3x3(detect)))
     border = math.ceil(2 * sigma)  # the response there sees the padding as much as the image
     away = (rows >= border) & (rows < work.shape[0] - border) & (cols >= border) & (cols < work.shape[1] - border)
     candidates = int(np.count_nonzero(away))

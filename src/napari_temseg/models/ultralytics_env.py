@@ -18,6 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ..opencv import opencv
+
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 
 
@@ -47,6 +49,7 @@ def ultralytics():
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir()))
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     _install_fonts(Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics")
+    opencv()  # ultralytics imports cv2: first here, where the Qt environment is kept
     import ultralytics as ul
     from ultralytics.nn import tasks
     from ultralytics.utils import SETTINGS, USER_CONFIG_DIR

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..datasets import Sample
 from ..models.yolo import network_gray
+from ..opencv import opencv
 from ..preprocess import normalize
 
 #: Particles smaller than this (pixels) are left out of the labels: fragments, not particles.
@@ -20,8 +21,7 @@ def instance_polygons(labels: np.ndarray, min_area: int = MIN_AREA) -> list[np.n
     Holes are ignored (a particle with a hole is still one particle); an instance
     in several pieces keeps its largest piece.
     """
-    import cv2
-
+    cv2 = opencv()
     h, w = labels.shape
     polygons = []
     for i in np.unique(labels[labels > 0]):
