@@ -150,7 +150,7 @@ def test_bad_inputs_are_clear(tmp_path, video_file):
     with pytest.raises(TemsegError, match="unknown video format"):
         open_video(tmp_path / "x.avi") if (tmp_path / "x.avi").write_bytes(b"RIFF") else None
     three = tmp_path / "three.tif"
-    tifffile.imwrite(three, np.zeros((3, 32, 32), np.uint8))  # stored as one page of 3 colour samples
+    tifffile.imwrite(three, np.zeros((3, 32, 32), np.uint8), photometric="rgb", planarconfig="separate")  # one page of 3 colour samples
     with pytest.raises(TemsegError, match="colour samples.*imagej=True"):
         open_video(three)
     blocker = tmp_path / "a-file"
