@@ -33,6 +33,8 @@ def gaussian_weights(sigma: float, order: int = 0, truncate: float = 4.0) -> np.
 def _separable(image: np.ndarray, along_rows: np.ndarray, along_columns: np.ndarray) -> np.ndarray:
     """`image` (2-D; float64 stays float64, anything else becomes float32) correlated with
     `along_columns` down each column and `along_rows` along each row, edges repeated."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {image.shape}")  # cv2 would read a third axis as colour
     cv2 = opencv()
     image = np.ascontiguousarray(image, np.float64 if image.dtype == np.float64 else np.float32)
     return cv2.sepFilter2D(image, -1, along_rows, along_columns, borderType=cv2.BORDER_REPLICATE)
@@ -58,5 +60,7 @@ def maximum_3x3(image: np.ndarray) -> np.ndarray:
     """`ndi.maximum_filter(image, 3)` of a 2-D float image, exactly (a maximum has no
     rounding, and scipy's mirrored edge adds nothing to a 3 x 3 window's maximum that
     OpenCV's edge, which takes no part in it, leaves out)."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {image.shape}")
     cv2 = opencv()
     return cv2.dilate(np.ascontiguousarray(image), np.ones((3, 3), np.uint8))
