@@ -1,11 +1,12 @@
-"""Gaussian filters for the many small images the polarity and size decisions filter.
+"""Gaussian filters and a 3 x 3 maximum for the many small images the polarity and size
+decisions filter.
 
 scipy's `gaussian_filter` builds its kernel on every call and filters in double precision
 one line at a time; on the block-averaged 16-256 px copies the decisions work on, that
 made up most of their cost. These correlate with scipy's own kernels (built once per
 sigma) through OpenCV's vectorised separable filter, with the same edge rule (scipy's
 "nearest" is OpenCV's BORDER_REPLICATE): the results are scipy's to within a few units
-in the last place of float32 (tests).
+in the last place of float32 (tests); the maximum is OpenCV's dilation, scipy's exactly.
 """
 
 from __future__ import annotations
