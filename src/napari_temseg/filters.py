@@ -31,11 +31,16 @@ def gaussian_weights(sigma: float, order: int = 0, truncate: float = 4.0) -> np.
     return weights
 
 
+def _check_2d(image: np.ndarray) -> None:
+    """OpenCV would read a third axis as colour channels and a 1-D array as one row."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {image.shape}")
+
+
 def _separable(image: np.ndarray, along_rows: np.ndarray, along_columns: np.ndarray) -> np.ndarray:
     """`image` (2-D; float64 stays float64, anything else becomes float32) correlated with
     `along_columns` down each column and `along_rows` along each row, edges repeated."""
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-D image, got shape {image.shape}")  # cv2 would read a third axis as colour
+    _check_2d(image)
     cv2 = opencv()
     image = np.ascontiguousarray(image, np.float64 if image.dtype == np.float64 else np.float32)
     return cv2.sepFilter2D(image, -1, along_rows, along_columns, borderType=cv2.BORDER_REPLICATE)
@@ -61,7 +66,6 @@ def maximum_3x3(image: np.ndarray) -> np.ndarray:
     """`ndi.maximum_filter(image, 3)` of a 2-D float image, exactly (a maximum has no
     rounding, and scipy's mirrored edge adds nothing to a 3 x 3 window's maximum that
     OpenCV's edge, which takes no part in it, leaves out)."""
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-D image, got shape {image.shape}")
+    _check_2d(image)
     cv2 = opencv()
     return cv2.dilate(np.ascontiguousarray(image), np.ones((3, 3), np.uint8))
