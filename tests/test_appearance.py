@@ -244,7 +244,7 @@ def test_cli_reports_the_decision_and_takes_nm(tmp_path):
          "--pixel-size", "0.5", "-o", "diameter=15nm"], capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert "bright particles (auto)" in run.stderr and "radius 15.0 px (given)" in run.stderr
+    assert "bright particles (auto)" in run.stderr and "diameter 30.0 px (given)" in run.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "napari_temseg.cli", "segment", str(image), "--out", str(tmp_path / "o2"),
          "--pixel-size", "-1"], capture_output=True, text=True, timeout=300,

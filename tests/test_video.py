@@ -195,3 +195,24 @@ def test_full_disk_keeps_finished_chunks_and_resumes(video_file, tmp_path, monke
     summary = track_video(video, out, chunk=8)
     assert summary.resumed_from == 8
     assert np.array_equal(_zarr(out), _zarr(straight))
+
+
+def test_an_rgb_stack_is_tracked_as_its_grey_frames(tmp_path):
+    """napari offers RGB time stacks (T, Y, X, 3) to the Track widget: one label per pixel."""
+    from napari_temseg.io import Video
+
+    v = synth_video(n_frames=5, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
+    track_video(Video(v.frames), tmp_path / "grey")
+    track_video(Video(np.repeat(v.frames[..., None], 3, axis=-1)), tmp_path / "rgb")
+    assert _zarr(tmp_path / "rgb").shape == v.frames.shape
+    assert np.array_equal(_zarr(tmp_path / "grey"), _zarr(tmp_path / "rgb"))
+
+
+def test_a_written_stack_keeps_its_pixel_size(tmp_path):
+    from napari_temseg.io import write_stack_tiff
+
+    frames = np.random.default_rng(0).random((3, 40, 50))  # float64: stored as float32
+    video = open_video(write_stack_tiff(tmp_path / "frames.tif", frames, 0.5))
+    assert video.data.shape == (3, 40, 50) and video.pixel_size_nm == pytest.approx(0.5)
+    assert np.allclose(video.data.compute(), frames.astype(np.float32))
+    assert open_video(write_stack_tiff(tmp_path / "plain.tif", frames[:, :, :8].astype(np.uint16))).pixel_size_nm is None

@@ -140,6 +140,11 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     events = labels.metadata["temseg"]["events"]
     assert len(events) == 1
     assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
+    assert labels.metadata["temseg"]["source"] == str(widget.results_folder("video"))  # Review saves there
+    count = len(viewer.layers)
+    widget.run()  # the same run again: its layers are updated, not shown twice
+    _wait(qtbot, widget)
+    assert len(viewer.layers) == count and viewer.layers["video tracked"] is labels
 
 
 def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtbot, tmp_path):
@@ -271,7 +276,7 @@ def test_measurements_dock_table_selection_histogram_and_export(make_napari_view
     viewer.window.add_dock_widget(widget)
     widget.layer.value = layer
     assert widget.table.rowCount() == truth.max()
-    assert widget.nm_per_pixel() == 0.5 and "diameter nm" in widget.table.horizontalHeaderItem(1).text()
+    assert widget.nm_per_pixel() == 0.5 and "diameter (nm)" in widget.table.horizontalHeaderItem(1).text()
     expected = widget.particles[~widget.particles.touches_border].equivalent_diameter_nm.to_numpy()
     assert np.allclose(np.sort(widget.diameters), np.sort(expected))
     widget.table.selectRow(3)  # a row -> the particle
@@ -335,6 +340,13 @@ def test_live_prompts_keep_up_add_move_delete_and_negative(make_napari_viewer, q
     _idle(qtbot, widget)
     assert "outside the image" in widget.controls.status.value and result.data.max() == 2
     assert "crop efficientsam-tiny [2]" not in viewer.layers  # live updates stay in one layer
+    other = viewer.add_image(sample.image[:200, :240], name="other")
+    widget.image.value = other  # another image: its own result layer, crop's kept
+    inside = next(c for c in centres if c[0] < 190 and c[1] < 230)
+    widget.add_points_layer().add(inside)
+    _idle(qtbot, widget)
+    assert viewer.layers["other efficientsam-tiny"].data.shape == (200, 240)
+    assert result.data.shape == (256, 256) and result.data.max() == 2
 
 
 def test_each_run_keeps_its_result_and_errors_show_once(make_napari_viewer, qtbot, monkeypatch):

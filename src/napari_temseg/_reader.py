@@ -5,6 +5,7 @@ Stacks and TEM files open lazily (dask) with their nm pixel size as the layer sc
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from .io.stacks import TEM_FORMATS
@@ -51,8 +52,10 @@ def read_track_results(path: str) -> list[tuple]:
     table_file = Path(path) / "tracks.csv"
     table = pd.read_csv(table_file, usecols=["frame", "track_id", "y", "x"]) if table_file.is_file() else \
         tracks_table(labels)
-    meta = {"temseg": {"events": events, "source": str(path)}}
+    token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
+    meta = {"temseg": {"events": events, "source": str(path), "lineage": token}}
     return [
         (labels, {"name": f"{name} tracked", "metadata": meta}, "labels"),
-        (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events)}, "tracks"),
+        (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events),
+                                     "metadata": {"temseg": {"lineage": token}}}, "tracks"),
     ]

@@ -330,9 +330,7 @@ def cmd_evaluate_track(args: argparse.Namespace) -> int:
 
 
 def cmd_synth_video(args: argparse.Namespace) -> int:
-    import tifffile
-
-    from .io import write_track_dir
+    from .io import write_stack_tiff, write_track_dir
     from .synth import synth_video
     from .video_simulator import VideoConditions, simulate_video
 
@@ -344,8 +342,8 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
         video = simulate_video(VideoConditions(**counts, regime=args.regime), seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(out / "frames.tif", video.frames)
-    write_track_dir(out / "truth", video.labels, video.events)
+    write_stack_tiff(out / "frames.tif", video.frames, video.pixel_size_nm)
+    write_track_dir(out / "truth", video.labels, video.events, video.pixel_size_nm)
     print(f"{args.frames} frames, {len(video.events)} fusion events: {out / 'frames.tif'}, truth in {out / 'truth'}")
     return 0
 

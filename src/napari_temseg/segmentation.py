@@ -63,7 +63,7 @@ class Segmentation:
     contrast (`local_edges`); found: how many particles the model had missed were added
     (`small_detection`: where small particles were redrawn, and after the faint ones);
     faint: how many particles much fainter than the others were drawn out to their own
-    contrast (`local_edges`)."""
+    contrast (`local_edges`); blank: the image was one grey level (nothing decided)."""
 
     labels: np.ndarray
     polarity: str
@@ -75,6 +75,7 @@ class Segmentation:
     redrawn: bool = False
     found: int = 0
     faint: int = 0
+    blank: bool = False
 
     @property
     def count(self) -> int:
@@ -82,9 +83,11 @@ class Segmentation:
 
     def describe(self) -> str:
         """One line for a status bar or a log: what was found and what was decided."""
+        if self.blank:
+            return "0 particles; a blank image (one grey level): nothing to segment"
         how = lambda key: "auto" if key in self.decided else "given"  # noqa: E731
         unsure = "rough size only" if self.scale != 1 else "size not measured"
-        size = f"radius {self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else unsure
+        size = f"diameter {2 * self.radius:.1f} px ({how('diameter')})" if math.isfinite(self.radius) else unsure
         scaled = f", segmented at x{self.scale:.2g}" if self.scale != 1 else ""
         rims = f", edges at level {self.edge_level:g} (outer rim)" if self.edge_level < 0.5 else ""
         look = f", shown with a bright-field look ({self.absorption:g})" if self.absorption > 0 else ""
@@ -133,7 +136,9 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | st
         raise TemsegError(f"diameter must be a positive number of pixels (or auto/none), not {value!r}")
     if unit == "nm":
         if not pixel_size_nm:
-            raise TemsegError(f"diameter {value!r} is in nm but the pixel size is unknown: give --pixel-size NM")
+            raise TemsegError(f"diameter {value!r} is in nm but the image's pixel size is unknown: give "
+                              "the pixel size (--pixel-size NM; in napari, the image layer's scale in nm/px) or a "
+                              "diameter in px")
         number /= pixel_size_nm
     return number
 
@@ -173,7 +178,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         parse_diameter(appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
         polarity = parse_polarity(appearance.get("polarity", "auto"))
         return Segmentation(np.zeros(normalised.shape, np.uint32), "dark" if polarity == "auto" else polarity,
-                            float("nan"), 1.0)
+                            float("nan"), 1.0, blank=True)
     look = decide_look(normalised, appearance.get("polarity", "auto"), appearance.get("diameter", "auto"),
                        appearance.get("pixel_size_nm"))
     if look.polarity == "bright":

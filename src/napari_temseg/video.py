@@ -218,8 +218,9 @@ def _frames_intact(store, written: int) -> bool:
     return True
 
 
-#: What a refused results folder tells the user (CLI flags; the Track widget has the same choices).
-_FOLDER_CHOICES = "turn on overwrite (--overwrite) or choose another results folder (--out)"
+#: What a refused results folder tells the user (the CLI's flags and the Track widget's fields).
+_FOLDER_CHOICES = ("turn on overwrite (--overwrite; in napari the Track widget's 'overwrite' box) or choose "
+                   "another results folder (--out; in napari its 'results folder')")
 
 
 def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
@@ -240,8 +241,9 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
                               f"(resuming would mix the two in one result); {_FOLDER_CHOICES}")
         if not overwrite:
             raise TemsegError(
-                f"{out} holds results of another input, model or settings ({previous['signature'].get('input') or 'a layer'}"
-                f", {previous['signature'].get('model')}); {_FOLDER_CHOICES}"
+                f"{out} holds results of another input, model or settings (input: "
+                f"{previous['signature'].get('input') or 'a napari layer'}, model: {previous['signature'].get('model')}); "
+                f"{_FOLDER_CHOICES}"
             )
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
         raise TemsegError(f"{out} is not empty and holds no temseg run; {_FOLDER_CHOICES}")
@@ -359,7 +361,7 @@ def iter_track_video(
         if run.get("complete"):
             _, events = open_track_dir(out)
             return RunSummary(n, n, events, out)
-        shape = (n, *[int(s) for s in video.data.shape[1:]])
+        shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
             pushed, written, linker = state

@@ -24,9 +24,32 @@ def layer_picker(viewer, layer_type: str, label: str, ndim: tuple[int, ...] | No
         return sorted(found, key=lambda item: not prefer(item[1])) if prefer else found
 
     combo = ComboBox(label=label, choices=choices)
-    viewer.layers.events.inserted.connect(lambda _: combo.reset_choices())
+
+    def follow_name(layer) -> None:  # a renamed layer shows its new name
+        layer.events.name.connect(lambda _: combo.reset_choices())
+
+    def inserted(event) -> None:
+        follow_name(event.value)
+        combo.reset_choices()
+
+    for layer in viewer.layers:
+        follow_name(layer)
+    viewer.layers.events.inserted.connect(inserted)
     viewer.layers.events.removed.connect(lambda _: combo.reset_choices())
     return combo
+
+
+def pixel_size_nm(layer) -> float | None:
+    """The layer's pixel size in nm: as our reader recorded it, else its scale when that is
+    not 1 and the same along Y and X (our layers carry nm/px); None where unknown or where
+    pixels are not square, so that no size is given in nm that is not one."""
+    if layer is None:
+        return None
+    recorded = layer.metadata.get("temseg", {}).get("pixel_size_nm")
+    if recorded:
+        return float(recorded)
+    y, x = (float(v) for v in layer.scale[-2:])
+    return x if x == y and x != 1.0 else None
 
 
 def camera(viewer):

@@ -83,10 +83,12 @@ class WorkerControls(Container):
         from napari.qt.threading import create_worker
 
         self._stop.clear()
-        self.worker = create_worker(_guarded, job, args, self._watch, _start_thread=False)
+        # errored handled here (napari's worker also reports the bug): without a handler
+        # superqt would re-raise it in the GUI thread, which aborts a viewer run from a script
+        self.worker = create_worker(_guarded, job, args, self._watch, _start_thread=False,
+                                    _connect={"errored": self._on_error})
         self.worker.yielded.connect(self._on_progress)
         self.worker.returned.connect(lambda result: self._returned(result, on_done))
-        self.worker.errored.connect(self._on_error)
         self.worker.aborted.connect(lambda: self._finish("cancelled"))
         worker = self.worker  # a job stopped inside a model returns after quit(): no signal but finished
         self.worker.finished.connect(lambda: self._finish("cancelled") if self.worker is worker else None)

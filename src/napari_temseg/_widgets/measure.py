@@ -3,8 +3,9 @@
 Bound to one Labels layer (on a stack, the frame the time slider shows): selecting a row
 selects that particle in the layer and centres the view on it; picking a particle in the
 layer selects its row; editing the labels refreshes table and histogram. Sizes are in nm
-where the layer's scale carries the pixel size (as layers from our reader and widgets do)
-or where one is typed. Export writes the table (CSV) or the histogram (PNG).
+where the layer's scale carries the pixel size (as layers from our reader and widgets do:
+square pixels only) or where one is typed, else in px; the headers say which. Export
+writes the table (CSV) or the histogram (PNG).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from napari_matplotlib.base import NapariMPLWidget
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..analysis import measure, size_statistics
-from ._layers import camera, layer_picker
+from ._layers import camera, layer_picker, pixel_size_nm
 
 #: Table columns shown (the CSV export has every column of `analysis.measure`).
 SHOWN = ["label", "equivalent_diameter", "area", "aspect_ratio", "circularity", "solidity", "touches_border"]
+#: Shown columns that have a unit: (column with the pixel size known, header).
+SIZED = {"equivalent_diameter": ("equivalent_diameter_nm", "diameter ({})"), "area": ("area_nm2", "area ({}²)")}
 
 
 class MeasurementsWidget(QWidget):
@@ -32,7 +35,8 @@ class MeasurementsWidget(QWidget):
         self.viewer = napari_viewer
         self.layer = layer_picker(napari_viewer, "labels", "labels")
         self.pixel_size = FloatSpinBox(label="nm/px (0: layer scale)", value=0.0, min=0.0, max=1e6, step=0.01,
-                                       tooltip="0: from the layer's scale when it is not 1, else sizes in px")
+                                       tooltip="0: from the layer's scale when it is not 1 and the same along Y "
+                                               "and X, else sizes in px")
         self.export_csv_button = PushButton(text="Export CSV")
         self.export_png_button = PushButton(text="Export PNG")
         self.controls = Container(widgets=[self.layer, self.pixel_size, self.export_csv_button,
@@ -73,21 +77,24 @@ class MeasurementsWidget(QWidget):
         self.refresh()
 
     def nm_per_pixel(self) -> float | None:
-        """The typed pixel size, else the layer's scale when it is not 1 (our layers carry nm)."""
+        """The typed pixel size, else the layer's (`pixel_size_nm`)."""
         if self.pixel_size.value > 0:
             return float(self.pixel_size.value)
-        layer = self.layer.value
-        scale = float(layer.scale[-1]) if layer is not None else 1.0
-        return scale if scale != 1.0 else None
+        return pixel_size_nm(self.layer.value)
 
     def frame(self) -> np.ndarray | None:
-        """The (Y, X) labels measured: the layer, or the frame of a stack the slider shows."""
+        """The (Y, X) labels measured: the layer, or the frame of a stack the time slider shows
+        (through world coordinates: the layer may start later or be scaled in time); None where
+        the slider is outside the layer's frames."""
         layer = self.layer.value
         if layer is None:
             return None
         data = layer.data
-        while data.ndim > 2:
-            data = data[int(self.viewer.dims.current_step[data.ndim - 3 + (layer.ndim - data.ndim)])]
+        if data.ndim > 2:
+            leading = np.round(layer.world_to_data(self.viewer.dims.point)[: data.ndim - 2]).astype(int)
+            if np.any(leading < 0) or np.any(leading >= np.asarray(data.shape[:-2])):
+                return None
+            data = data[tuple(leading)]
         return np.asarray(data)
 
     # -- table and histogram ---------------------------------------------------------------
@@ -96,12 +103,12 @@ class MeasurementsWidget(QWidget):
         frame = self.frame()
         self.particles = measure(frame, self.nm_per_pixel()) if frame is not None else pd.DataFrame()
         nm = "equivalent_diameter_nm" in self.particles.columns
-        columns = [("equivalent_diameter_nm" if nm and c == "equivalent_diameter" else c) for c in SHOWN]
+        columns = [SIZED[c][0] if nm and c in SIZED else c for c in SHOWN]
+        headers = [SIZED[c][1].format("nm" if nm else "px") if c in SIZED else c.replace("_", " ") for c in SHOWN]
         self._syncing = True
         self.table.clear()
         self.table.setColumnCount(len(columns))
-        self.table.setHorizontalHeaderLabels([c.replace("equivalent_diameter", "diameter").replace("_", " ")
-                                              for c in columns])
+        self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(self.particles))
         for row, values in enumerate(self.particles[columns].itertuples(index=False) if len(self.particles) else []):
             for col, value in enumerate(values):
@@ -126,7 +133,8 @@ class MeasurementsWidget(QWidget):
         stats = size_statistics(self.particles) if len(self.particles) else None
         if self.diameters.size:
             axes.hist(self.diameters, bins=max(5, min(30, self.diameters.size // 2)), color="0.7", edgecolor="0.3")
-            axes.set_title(f"N = {stats['count']}, D50 = {stats['d50']:.3g} {stats['unit']}", fontsize=9)
+            axes.set_title(f"N = {stats['count']} (border particles left out), D50 = {stats['d50']:.3g} "
+                           f"{stats['unit']}", fontsize=9)
         unit = stats["unit"] if stats else "px"
         axes.set_xlabel(f"equivalent diameter ({unit})")
         axes.set_ylabel("particles")

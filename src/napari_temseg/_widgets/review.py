@@ -1,8 +1,10 @@
 """Review fusions: step through fusion events with the time slider; accept, reject or re-track.
 
 The event list lives in the tracked Labels layer's metadata["temseg"]["events"]
-(the Track widget and the results reader put it there); every edit goes through
-`tracking.review` and is written back to that layer.
+(the Track widget and the results reader put it there), with the review's decisions
+("accepted", "rejected") beside it, so that each layer keeps its own; every edit goes
+through `tracking.review` and is written back to that layer. Its Tracks layer is the one
+whose metadata carries the same "lineage" token, whatever either is renamed to.
 """
 
 from __future__ import annotations
@@ -43,8 +45,6 @@ class FusionReviewWidget(Container):
         self.status = Label(value="")
         self.extend([self.labels_layer, *buttons.values(), self.out_dir, self.status])
         self.native.layout().insertWidget(1, self.table)
-        self.accepted: set[tuple] = set()
-        self.rejected: list[dict] = []
         self.current = -1
         self.labels_layer.changed.connect(self.refresh)
         self.table.itemSelectionChanged.connect(self._on_select)
@@ -54,41 +54,60 @@ class FusionReviewWidget(Container):
         }
         for name, action in actions.items():
             buttons[name].clicked.connect(action)
-        for key, action in (("Alt-N", actions["Next"]), ("Alt-P", actions["Previous"]),
-                            ("Alt-A", self.accept), ("Alt-R", self.reject)):
-            napari_viewer.bind_key(key, lambda _v, a=action: a(), overwrite=True)
+        shortcuts = {key: (lambda _v, a=action: a()) for key, action in (
+            ("Alt-N", actions["Next"]), ("Alt-P", actions["Previous"]), ("Alt-A", self.accept),
+            ("Alt-R", self.reject))}
+        for key, shortcut in shortcuts.items():
+            napari_viewer.bind_key(key, shortcut, overwrite=True)
+        self.native.destroyed.connect(lambda *_: unbind_keys(napari_viewer, shortcuts))
         self.refresh()
 
     # -- state -------------------------------------------------------------------------------
 
+    def _state(self) -> dict:
+        layer = self.labels_layer.value
+        return {} if layer is None else layer.metadata.get("temseg", {})
+
     @property
     def events(self) -> list[dict]:
-        layer = self.labels_layer.value
-        return [] if layer is None else list(layer.metadata.get("temseg", {}).get("events", []))
+        return list(self._state().get("events", []))
 
-    def _set_events(self, events: list[dict], labels: np.ndarray | None = None) -> None:
+    @property
+    def accepted(self) -> set[tuple[int, int]]:
+        """(frame, child) of the events accepted on this layer."""
+        return {tuple(key) for key in self._state().get("accepted", [])}
+
+    @property
+    def rejected(self) -> list[dict]:
+        """The events rejected on this layer (kept for review.csv)."""
+        return list(self._state().get("rejected", []))
+
+    def _update_state(self, **changes) -> None:
+        layer = self.labels_layer.value
+        meta = dict(layer.metadata)
+        meta["temseg"] = {**meta.get("temseg", {}), **changes}
+        layer.metadata = meta
+
+    def _set_events(self, events: list[dict], labels: np.ndarray | None = None, **changes) -> None:
         layer = self.labels_layer.value
         if labels is not None:
             layer.data = labels
-        meta = dict(layer.metadata)
-        meta["temseg"] = {**meta.get("temseg", {}), "events": events}
-        layer.metadata = meta
+        self._update_state(events=events, **changes)
         self._refresh_tracks_layer(layer, events)
         self.refresh()
 
     def _refresh_tracks_layer(self, layer, events: list[dict]) -> None:
-        for other in self.viewer.layers:
-            if other.name == layer.name.replace(" tracked", " lineage") and other is not layer:
-                other.data = napari_tracks_data(tracks_table(np.asarray(layer.data)))
-                other.graph = lineage_graph(events)
+        for other in lineage_layers(self.viewer, layer):
+            other.data = napari_tracks_data(tracks_table(np.asarray(layer.data)))
+            other.graph = lineage_graph(events)
 
     def refresh(self, *_) -> None:
-        events = self.events
+        events, accepted = self.events, self.accepted
         self.table.setRowCount(len(events))
         for row, ev in enumerate(events):
             key = (ev["frame"], ev["child"])
             values = [ev["frame"], ev["child"], ";".join(map(str, ev["parents"])),
-                      "accepted" if key in self.accepted else "to review"]
+                      "accepted" if key in accepted else "to review"]
             for col, value in enumerate(values):
                 self.table.setItem(row, col, QTableWidgetItem(str(value)))
         self.status.value = f"{len(events)} fusion event(s)"
@@ -167,7 +186,7 @@ class FusionReviewWidget(Container):
     def accept(self) -> None:
         def do():
             ev = self.events[self.current]
-            self.accepted.add((ev["frame"], ev["child"]))
+            self._update_state(accepted=sorted(self.accepted | {(ev["frame"], ev["child"])}))
             self.refresh()
 
         self._guard(do)
@@ -177,9 +196,9 @@ class FusionReviewWidget(Container):
 
         def do():
             labels = np.array(self.labels_layer.value.data, dtype=np.uint32)
-            self.rejected.append(self.events[self.current])
+            rejected = [*self.rejected, self.events[self.current]]
             events = reject_fusion(labels, self.events, self.current)
-            self._set_events(events, labels)
+            self._set_events(events, labels, rejected=rejected)
             self.current = min(self.current, len(events) - 1)
 
         self._guard(do)
@@ -205,7 +224,7 @@ class FusionReviewWidget(Container):
         chosen = str(self.out_dir.value).strip()
         if chosen and chosen != ".":
             return Path(chosen)
-        source = self.labels_layer.value.metadata.get("temseg", {}).get("source")
+        source = self._state().get("source")
         if source:
             return Path(source)
         from qtpy.QtWidgets import QFileDialog
@@ -221,6 +240,7 @@ class FusionReviewWidget(Container):
         def do():
             out = self.save_folder()
             if out is None:
+                self.status.value = "not saved: no folder chosen"
                 return
             layer = self.labels_layer.value
             pixel = float(layer.scale[-1]) if layer.scale[-1] != 1 else None
@@ -238,3 +258,23 @@ class FusionReviewWidget(Container):
 def has_events(layer) -> bool:
     """Whether a Labels layer holds tracking results (fusion events in its metadata)."""
     return "events" in layer.metadata.get("temseg", {})
+
+
+def lineage_layers(viewer, tracked) -> list:
+    """The Tracks layers of a tracked Labels layer: those with its "lineage" token, else (layers
+    made before tokens) the one named as the Track widget names it."""
+    token = tracked.metadata.get("temseg", {}).get("lineage")
+    if token:
+        return [layer for layer in viewer.layers
+                if layer is not tracked and layer.metadata.get("temseg", {}).get("lineage") == token]
+    return [layer for layer in viewer.layers
+            if layer is not tracked and layer.name == tracked.name.replace(" tracked", " lineage")]
+
+
+def unbind_keys(viewer, shortcuts: dict) -> None:
+    """Take the review's shortcuts off the viewer when its dock closes (a key since bound to
+    something else keeps that)."""
+    for key, shortcut in shortcuts.items():
+        unbound = viewer.bind_key(key, None)
+        if unbound is not None and unbound is not shortcut:
+            viewer.bind_key(key, unbound)

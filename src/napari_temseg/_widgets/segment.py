@@ -21,12 +21,14 @@ from ..models import available_models, load_model
 from ..models import weights as weight_files
 from ..models.specs import DEFAULT_MODEL, SPECS
 from ..prompts import points_to_prompts
-from ._layers import layer_picker
+from ._layers import layer_picker, pixel_size_nm
 from ._options import OptionsPanel
 from ._runner import WorkerControls
 
 #: Options a prompted model takes from the Points layer, not from its panel.
 PROMPT_OPTIONS = ("mode", "points", "boxes")
+#: Prompt colours by meaning, whatever order points are added in.
+PROMPT_COLOURS = {"positive": "lime", "negative": "red"}
 
 
 def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
@@ -79,7 +81,7 @@ class SegmentWidget(Container):
         super().__init__()
         self.viewer = napari_viewer
         self._models: dict = {}
-        self.image = layer_picker(napari_viewer, "image", "image")
+        self.image = layer_picker(napari_viewer, "image", "image", ndim=(2, 3))  # an image or a T, Y, X stack
         self.model = ComboBox(label="model", choices=available_models(), value=DEFAULT_MODEL)
         self.polarity = ComboBox(label="particles", choices=["auto", "dark", "bright"], value="auto",
                                  tooltip="auto: decided from the image; dark: bright-field TEM; bright: dark-field/HAADF")
@@ -129,7 +131,7 @@ class SegmentWidget(Container):
                      self.df_look, self.weights,
                      *self.panels.values(),
                      *self.prompt_widgets, self.replace, self.controls])
-        self._live_layer = None  # the layer live prompting updates
+        self._live = None  # (image layer, result layer) of the live prompting session
         self._rerun = False  # points changed while a run was busy
         self.controls.when_idle.append(self._run_again_if_needed)
         self.point_label.changed.connect(self._set_point_label)
@@ -172,6 +174,9 @@ class SegmentWidget(Container):
         options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
                    "edge_level": self.edges.value, "min_depth": self.faint.value, "local_edges": self.small.value,
                    "df_absorption": self.df_look.value, **self.panels[self.model.value].values()}
+        pixel = pixel_size_nm(self.image.value)
+        if pixel:  # a diameter typed in nm
+            options["pixel_size_nm"] = pixel
         if self.prompted:
             options["mode"] = self.mode.value
         return options
@@ -195,7 +200,7 @@ class SegmentWidget(Container):
             np.empty((0, ndim)), name="prompts", ndim=ndim,
             features={"label": np.array([], dtype=object), "object": np.array([], dtype=float)},
             feature_defaults={"label": self.point_label.value, "object": np.nan},
-            face_color="label", face_color_cycle=["lime", "red"], size=8,
+            face_color="label", face_color_cycle=PROMPT_COLOURS, size=8,
             scale=image.scale if image is not None else None,
             translate=image.translate if image is not None else None,
         )
@@ -249,7 +254,7 @@ class SegmentWidget(Container):
         layer = self.points.value
         if layer is None:
             raise TemsegError("prompt mode needs a Points layer: press 'New points layer' and click particles")
-        data, features = layer.data, layer.features
+        data, features = image_pixels(layer, image_layer), layer.features
         spatial = image_layer.data.shape[:-1] if image_layer.rgb else image_layer.data.shape
         inside = np.all((data[:, -2:] >= 0) & (data[:, -2:] < np.array(spatial[-2:])), axis=1)
         self._outside = int((~inside).sum())
@@ -285,8 +290,8 @@ class SegmentWidget(Container):
             self.controls.fail(str(err))
             return None
         is_2d = layer.ndim == 2
-        reuse = live and self._live_layer is not None and self._live_layer in self.viewer.layers
-        name = self._live_layer.name if reuse else self.result_layer_name(layer.name)
+        reuse = live and self._live is not None and self._live[0] is layer and self._live[1] in self.viewer.layers
+        name = self._live[1].name if reuse else self.result_layer_name(layer.name)
         outside = self._outside
 
         def show_labels(result):
@@ -296,9 +301,19 @@ class SegmentWidget(Container):
             else:
                 self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate)
             if prompts is not None:
-                self._live_layer = self.viewer.layers[name]
+                self._live = (layer, self.viewer.layers[name])
                 if self.points.value is not None:
                     self.viewer.layers.selection.active = self.points.value
             return summary + (f"; {outside} point(s) outside the image left out" if outside else "")
 
         return self.controls.start(segment_job, (layer.data, self.segmenter, options, is_2d, prompts), show_labels)
+
+
+def image_pixels(points_layer, image_layer) -> np.ndarray:
+    """The points' positions in the image's pixels (through world coordinates: the two layers
+    may have different scales and offsets). Points of another dimensionality are left as
+    they are (`points_to_prompts` says what to do about them)."""
+    data = np.asarray(points_layer.data, dtype=float)
+    if len(data) == 0 or data.shape[1] != image_layer.ndim:
+        return data
+    return np.array([image_layer.world_to_data(points_layer.data_to_world(point)) for point in data], dtype=float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -15,24 +16,51 @@ from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
-from ._layers import layer_picker
+from ._layers import layer_picker, pixel_size_nm
 from ._runner import WorkerControls
 
 
-def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, table=None):
-    """Add the tracked Labels layer (lazy if `labels` is) and its Tracks layer with the fusion graph.
+def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, table=None,
+                source: str | Path | None = None):
+    """Add the tracked Labels layer (lazy if `labels` is) and its Tracks layer with the fusion
+    graph, tied by a "lineage" token (the review finds one from the other by it); the layers
+    of an earlier showing of the same results folder `source` are updated instead.
 
     table: the tracks table (frame, track_id, y, x) if already at hand, else computed from labels.
     """
     table = tracks_table(labels) if table is None else table
-    labels_layer = viewer.add_labels(
-        labels, name=f"{name} tracked", scale=scale, translate=translate, metadata={"temseg": {"events": events}}
-    )
-    tracks_layer = viewer.add_tracks(
-        napari_tracks_data(table), graph=lineage_graph(events), name=f"{name} lineage",
-        scale=scale, translate=translate,
-    )
+    tracks = napari_tracks_data(table)
+    shown = _shown_from(viewer, source)
+    if shown is not None:
+        labels_layer, tracks_layer = shown
+        labels_layer.data = labels
+        meta = labels_layer.metadata["temseg"]
+        if meta["events"] != events:  # another run: the review's decisions were about other events
+            meta = {key: value for key, value in meta.items() if key not in ("accepted", "rejected")}
+        labels_layer.metadata = {**labels_layer.metadata, "temseg": {**meta, "events": events}}
+        tracks_layer.data, tracks_layer.graph = tracks, lineage_graph(events)
+        return labels_layer, tracks_layer
+    token = uuid.uuid4().hex
+    meta = {"events": events, "lineage": token, **({"source": str(source)} if source else {})}
+    labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate,
+                                     metadata={"temseg": meta})
+    tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale,
+                                     translate=translate, metadata={"temseg": {"lineage": token}})
     return labels_layer, tracks_layer
+
+
+def _shown_from(viewer, source) -> tuple | None:
+    """(tracked Labels, Tracks) layers already showing results folder `source`, if any."""
+    if not source:
+        return None
+    for layer in viewer.layers:
+        meta = layer.metadata.get("temseg", {})
+        if meta.get("source") == str(source) and "events" in meta:
+            partner = [other for other in viewer.layers if other is not layer
+                       and other.metadata.get("temseg", {}).get("lineage") == meta.get("lineage")]
+            if partner:
+                return layer, partner[0]
+    return None
 
 
 class TrackWidget(Container):
@@ -86,15 +114,14 @@ class TrackWidget(Container):
             self.controls.fail(str(err))
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
-        pixel = float(layer.scale[-1]) if layer.scale[-1] != 1 else None
-        video = Video(layer.data, pixel, "")
+        video = Video(layer.data, pixel_size_nm(layer), "")
         out = self.results_folder(layer.name)
 
         def add_layers(summary: RunSummary):
             _, events = open_track_dir(summary.out)
             table = pd.read_csv(summary.out / "tracks.csv", usecols=["frame", "track_id", "y", "x"])
             show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, layer.name,
-                        table)
+                        table, source=summary.out)
             skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
             resumed = summary.resumed_note()
             return f"{summary.frames} frames, {len(events)} fusion(s){resumed}{skipped}; results in {summary.out}"

@@ -1,6 +1,6 @@
 """Reading micrographs and stacks, writing labels and tracking results."""
 
-from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff
+from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff, write_stack_tiff
 from .results import editable_labels, open_track_dir, read_track_dir, write_track_dir
 from .stacks import TEM_FORMATS, Video, open_video, read_micrograph
 
@@ -16,5 +16,6 @@ __all__ = [
     "read_stack",
     "read_track_dir",
     "write_labels_tiff",
+    "write_stack_tiff",
     "write_track_dir",
 ]

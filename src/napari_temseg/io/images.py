@@ -144,3 +144,15 @@ def write_labels_tiff(path: str | Path, labels: np.ndarray) -> Path:
         temporary.unlink(missing_ok=True)
         raise TemsegError(f"{path}: cannot write labels ({err.strerror or err})") from None
     return path
+
+
+def write_stack_tiff(path: str | Path, frames: np.ndarray, pixel_size_nm: float | None = None) -> Path:
+    """Write a (T, Y, X) stack as an ImageJ TIFF whose pixel size (nm, where given) our reader,
+    napari's and Fiji read back; float pixels as float32 (what ImageJ stores)."""
+    frames = np.asarray(frames)
+    if np.issubdtype(frames.dtype, np.floating):
+        frames = frames.astype(np.float32)
+    extra = {"resolution": (1 / pixel_size_nm, 1 / pixel_size_nm)} if pixel_size_nm else {}
+    metadata = {"axes": "TYX", **({"unit": "nm"} if pixel_size_nm else {})}
+    tifffile.imwrite(path, frames, imagej=True, metadata=metadata, **extra)
+    return Path(path)

@@ -70,7 +70,7 @@ def group_points(points: np.ndarray) -> list[np.ndarray]:
     for row in pts[(labels == 1) & np.isnan(objects), :3]:
         groups.append(np.concatenate([row[None], shared_neg]))
     if not any((g[:, 2] == 1).any() for g in groups):
-        raise TemsegError("prompt mode needs at least one positive point (label 1) per particle")
+        raise TemsegError("prompt mode needs at least one positive point per particle (label positive, or 1)")
     return groups
 
 

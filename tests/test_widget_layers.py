@@ -1,0 +1,128 @@
+"""Widgets follow the layers as napari has them: scales and offsets, renames, time axes that
+differ from the viewer's, and state that belongs to one layer (found in a GUI pass)."""
+
+import numpy as np
+import pytest
+
+from napari_temseg._widgets.measure import MeasurementsWidget
+from napari_temseg._widgets.review import FusionReviewWidget
+from napari_temseg._widgets.segment import SegmentWidget, image_pixels
+from napari_temseg._widgets.track import show_tracks
+from napari_temseg.synth import synth_image, synth_video
+from napari_temseg.tracking import track
+
+pytestmark = pytest.mark.gui
+
+
+def test_prompts_are_read_in_the_images_pixels_whatever_the_points_scale(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((100, 120), np.float32), scale=(0.5, 0.5), translate=(10, 0))
+    points = viewer.add_points(np.array([[20.0, 15.0]]))  # world (20, 15): image pixel (20, 30)
+    assert image_pixels(points, image) == pytest.approx(np.array([[20.0, 30.0]]))
+    same = viewer.add_points(np.array([[4.0, 6.0]]), scale=(0.5, 0.5), translate=(10, 0))
+    assert image_pixels(same, image) == pytest.approx(np.array([[4.0, 6.0]]))
+
+
+def test_prompt_colours_follow_their_meaning_and_nm_diameters_take_the_layer_scale(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="micrograph", scale=(0.5, 0.5))
+    widget = SegmentWidget(viewer)
+    widget.model.value = "efficientsam-tiny"
+    widget.live.value = False  # colours only: no run
+    widget.point_label.value = "negative"  # the first point is a negative one
+    layer = widget.add_points_layer()
+    layer.add(np.array([10.0, 10.0]))
+    widget.point_label.value = "positive"
+    layer.feature_defaults["label"] = "positive"
+    layer.add(np.array([20.0, 20.0]))
+    assert list(layer.features["label"]) == ["negative", "positive"]
+    assert np.allclose(layer.face_color[0], [1, 0, 0, 1]) and np.allclose(layer.face_color[1], [0, 1, 0, 1])
+    assert widget.options()["pixel_size_nm"] == 0.5  # "12nm" typed as the diameter can be read
+    viewer.add_image(np.zeros((64, 64), np.float32), name="anisotropic", scale=(0.5, 0.25))
+    widget.image.value = viewer.layers["anisotropic"]
+    assert "pixel_size_nm" not in widget.options()  # no single nm per pixel: none given
+
+
+def test_pickers_follow_renames_and_segment_offers_no_4d_layer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_labels(np.zeros((32, 32), np.uint32), name="parts")
+    viewer.add_image(np.zeros((2, 3, 32, 32), np.float32), name="4-D")
+    measurements, segment = MeasurementsWidget(viewer), SegmentWidget(viewer)
+    viewer.layers["parts"].name = "parts renamed"
+    names = [measurements.layer.native.itemText(i) for i in range(measurements.layer.native.count())]
+    assert names == ["parts renamed"]
+    assert segment.image.choices == ()
+
+
+def test_measurements_follow_the_time_slider_through_offsets(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((12, 64, 64), np.float32), name="video")
+    labels = np.zeros((6, 64, 64), np.uint32)
+    for t in range(6):
+        labels[t, 5:15, 5:15 + 2 * t] = 1  # grows by frame
+        labels[t, 40:50, 40:50] = 2 if t == 0 else 0
+    layer = viewer.add_labels(labels, name="late", translate=(4, 0, 0))  # starts at the viewer's frame 4
+    widget = MeasurementsWidget(viewer)
+    widget.layer.value = layer
+    viewer.dims.current_step = (4, 0, 0)
+    assert len(widget.particles) == 2  # the layer's frame 0
+    viewer.dims.current_step = (6, 0, 0)
+    assert len(widget.particles) == 1 and widget.particles["area"].iloc[0] == 10 * 14
+    viewer.dims.current_step = (11, 0, 0)  # past the layer's last frame (9): nothing, no error
+    assert widget.particles.empty and widget.table.rowCount() == 0
+    assert widget.table.horizontalHeaderItem(1).text() == "diameter (px)"
+    assert widget.table.horizontalHeaderItem(2).text() == "area (px²)"
+
+
+@pytest.fixture
+def two_tracked_runs(make_napari_viewer):
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=24, shape=(256, 256), n_single=2, n_pairs=2, n_triples=0, n_touching=0, seed=3)
+    image = viewer.add_image(video.frames, name="video")
+    result = track(video.frames)
+    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "A")
+    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "B")
+    return viewer, result
+
+
+def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(two_tracked_runs, tmp_path):
+    viewer, result = two_tracked_runs
+    assert len(result.events) >= 2
+    widget = FusionReviewWidget(viewer)
+    widget.labels_layer.value = viewer.layers["A tracked"]
+    viewer.layers["A tracked"].name = "run A"
+    widget.go_to(0)
+    rejected = result.events[0]
+    widget.reject()
+    graph = viewer.layers["A lineage"].graph
+    assert rejected["child"] not in graph and len(graph) == len(result.events) - 1
+    assert viewer.layers["B lineage"].graph == {e["child"]: e["parents"] for e in result.events}
+    widget.labels_layer.value = viewer.layers["B tracked"]  # another run: none of A's decisions
+    assert widget.rejected == [] and widget.accepted == set()
+    widget.out_dir.value = tmp_path / "B"
+    widget.save()
+    assert "rejected" not in (tmp_path / "B" / "review.csv").read_text()
+    widget.labels_layer.value = viewer.layers["run A"]
+    assert widget.rejected == [rejected]
+
+
+def test_review_shortcuts_leave_with_the_dock(make_napari_viewer, qtbot):
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    viewer = make_napari_viewer()
+    before = dict(viewer.keymap)
+    widget = FusionReviewWidget(viewer)
+    assert len(viewer.keymap) == len(before) + 4
+    widget.native.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    qtbot.wait(10)
+    assert dict(viewer.keymap) == before
+
+
+def test_measurements_on_a_synthetic_image_in_nm(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(synth_image(seed=1).labels, name="parts", scale=(0.5, 0.5))
+    widget = MeasurementsWidget(viewer)
+    widget.layer.value = layer
+    assert widget.table.horizontalHeaderItem(2).text() == "area (nm²)"
+    assert float(widget.table.item(0, 2).text()) == pytest.approx(widget.particles["area_nm2"].iloc[0], rel=1e-3)
