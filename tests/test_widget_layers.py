@@ -4,10 +4,12 @@ differ from the viewer's, and state that belongs to one layer (found in a GUI pa
 import numpy as np
 import pytest
 
+from napari_temseg._widgets import measure as measure_module
 from napari_temseg._widgets.measure import MeasurementsWidget
 from napari_temseg._widgets.review import FusionReviewWidget
 from napari_temseg._widgets.segment import SegmentWidget, image_pixels
 from napari_temseg._widgets.track import show_tracks
+from napari_temseg.analysis import measure as analysis_measure
 from napari_temseg.synth import synth_image, synth_video
 from napari_temseg.tracking import track
 
@@ -54,7 +56,7 @@ def test_pickers_follow_renames_and_segment_offers_no_4d_layer(make_napari_viewe
     assert segment.image.choices == ()
 
 
-def test_measurements_follow_the_time_slider_through_offsets(make_napari_viewer):
+def test_measurements_follow_the_time_slider_through_offsets(make_napari_viewer, monkeypatch):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((12, 64, 64), np.float32), name="video")
     labels = np.zeros((6, 64, 64), np.uint32)
@@ -72,6 +74,11 @@ def test_measurements_follow_the_time_slider_through_offsets(make_napari_viewer)
     assert widget.particles.empty and widget.table.rowCount() == 0
     assert widget.table.horizontalHeaderItem(1).text() == "diameter (px)"
     assert widget.table.horizontalHeaderItem(2).text() == "area (px²)"
+    measured = []
+    monkeypatch.setattr(measure_module, "measure", lambda *a: measured.append(1) or analysis_measure(*a))
+    widget.layer.value = viewer.add_labels(labels[2], name="2-D")
+    viewer.dims.current_step = (5, 0, 0)  # the slider moves: a 2-D layer is not measured again
+    assert len(measured) == 1
 
 
 @pytest.fixture

@@ -59,7 +59,8 @@ class MeasurementsWidget(QWidget):
         self.export_csv_button.clicked.connect(lambda: self._ask_and_export("csv"))
         self.export_png_button.clicked.connect(lambda: self._ask_and_export("png"))
         self.table.itemSelectionChanged.connect(self._row_selected)
-        napari_viewer.dims.events.current_step.connect(self.refresh)
+        self._shown_frame = None  # which frame the table shows (`_slider_moved`)
+        napari_viewer.dims.events.current_step.connect(self._slider_moved)
         self._bind()
 
     # -- binding to a layer ----------------------------------------------------------------
@@ -82,24 +83,34 @@ class MeasurementsWidget(QWidget):
             return float(self.pixel_size.value)
         return pixel_size_nm(self.layer.value)
 
-    def frame(self) -> np.ndarray | None:
-        """The (Y, X) labels measured: the layer, or the frame of a stack the time slider shows
-        (through world coordinates: the layer may start later or be scaled in time); None where
-        the slider is outside the layer's frames."""
+    def frame_index(self) -> tuple[int, ...] | None:
+        """Which (Y, X) plane of the layer the viewer shows: () for a 2-D layer, the leading
+        indices of a stack at the time slider (through world coordinates: the layer may start
+        later or be scaled in time); None where the slider is outside the layer's frames."""
         layer = self.layer.value
         if layer is None:
             return None
-        data = layer.data
-        if data.ndim > 2:
-            leading = np.round(layer.world_to_data(self.viewer.dims.point)[: data.ndim - 2]).astype(int)
-            if np.any(leading < 0) or np.any(leading >= np.asarray(data.shape[:-2])):
-                return None
-            data = data[tuple(leading)]
-        return np.asarray(data)
+        shape = layer.data.shape
+        leading = np.round(layer.world_to_data(self.viewer.dims.point)[: len(shape) - 2]).astype(int)
+        if np.any(leading < 0) or np.any(leading >= np.asarray(shape[:-2], dtype=int)):
+            return None
+        return tuple(int(i) for i in leading)
+
+    def frame(self) -> np.ndarray | None:
+        """The (Y, X) labels measured (`frame_index`), None where there are none."""
+        index = self.frame_index()
+        return None if index is None else np.asarray(self.layer.value.data[index])
 
     # -- table and histogram ---------------------------------------------------------------
 
+    def _slider_moved(self, *_) -> None:
+        """Measure again only when the slider moved to another of the layer's frames (a 2-D
+        layer never): measuring runs on the GUI thread."""
+        if self.frame_index() != self._shown_frame:
+            self.refresh()
+
     def refresh(self, *_) -> None:
+        self._shown_frame = self.frame_index()
         frame = self.frame()
         self.particles = measure(frame, self.nm_per_pixel()) if frame is not None else pd.DataFrame()
         nm = "equivalent_diameter_nm" in self.particles.columns
