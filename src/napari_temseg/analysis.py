@@ -25,11 +25,19 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None) -> pd.DataFr
     Circularity is 4 pi area / perimeter^2 (1 for a disc, less for rough or elongated
     outlines); solidity is area over convex-hull area; the axes are those of the ellipse
     with the same second moments."""
+    from .errors import TemsegError
+
     labels = np.asarray(labels)
     if labels.ndim != 2:
-        from .errors import TemsegError
-
         raise TemsegError(f"measure() takes one (Y, X) label image, got shape {labels.shape}")
+    whole = np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool or (
+        np.issubdtype(labels.dtype, np.floating) and np.array_equal(labels, np.round(labels)))
+    if not whole:
+        raise TemsegError(f"measure() takes integer labels (0 background, 1..N particles), not {labels.dtype} "
+                          "values such as an image's: segment the image first")
+    if pixel_size_nm is not None and not (isinstance(pixel_size_nm, int | float | np.number)
+                                          and np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
+        raise TemsegError(f"pixel_size_nm must be a positive number of nm (or None), not {pixel_size_nm!r}")
     if not labels.any():
         table = pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
     else:

@@ -24,6 +24,7 @@ from .datasets import Sample, iter_dataset
 from .errors import TemsegError
 from .metrics import dice, foreground_iou, instance_scores
 from .models import available_models, load_model
+from .models.devices import default_device
 from .models.specs import SPECS
 from .preprocess import normalize
 from .prompts import one_point_per_particle
@@ -153,10 +154,7 @@ def run_bench(
     progress: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> list[BenchRow]:
     """Rows for every requested model and mode; Ctrl-C returns the rows finished so far."""
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TemsegError("--device cuda asked for, but no CUDA device is available here")
+    default_device(device)  # a device that is not there: said before any model is built
     names = available_models() if not models or models == ["all"] else models
     unknown = set(names) - set(available_models())
     if unknown:

@@ -10,6 +10,7 @@ import argparse
 import csv
 import importlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -43,11 +44,29 @@ def parse_option(text: str) -> tuple[str, Any]:
 
 def _positive(value: float, name: str) -> float:
     """`value` if it is a positive finite number, else a one-line error naming `name`."""
-    import math
-
     if not (math.isfinite(value) and value > 0):
         raise TemsegError(f"{name} must be a positive number, not {value}")
     return value
+
+
+def _checked(convert, test, wanted: str):
+    """An argparse type: `convert`, then `test`; anything else is a one-line usage error."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not test(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
+        return value
+    parse.__name__ = wanted  # argparse names the type in its message
+    return parse
+
+
+positive_int = _checked(int, lambda v: v >= 1, "an integer of 1 or more")
+non_negative_int = _checked(int, lambda v: v >= 0, "an integer of 0 or more")
+positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+fraction = _checked(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -169,6 +188,12 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
         table["image"] = stems[0]
     if "object" not in table.columns:
         table["object"] = np.nan
+    objects = pd.to_numeric(table["object"], errors="coerce")
+    bad = np.flatnonzero(objects.isna() & table["object"].notna())
+    if len(bad):
+        raise TemsegError(f"{path}, row {bad[0] + 2}: object must be a number naming the particle (or empty), "
+                          f"not {table['object'].iloc[bad[0]]!r}")
+    table["object"] = objects
     unknown = set(table["image"].astype(str)) - set(stems)
     if unknown:
         raise TemsegError(f"{path}: points name images not among the inputs: {', '.join(sorted(unknown)[:5])}")
@@ -176,6 +201,21 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
         stem: group[["y", "x", "label", "object"]].to_numpy(dtype=float)
         for stem, group in table.groupby(table["image"].astype(str))
     }
+
+
+def _prompted(name: str) -> bool:
+    from .models.specs import SPECS
+
+    return name in SPECS and SPECS[name].prompted
+
+
+def _earlier_inputs(summary: Path) -> set[str]:
+    """The input files an earlier `temseg segment` listed in this summary.csv (none if unreadable)."""
+    try:
+        with open(summary, newline="") as fh:
+            return {row["file"] for row in csv.DictReader(fh) if row.get("file") not in (None, "ALL")}
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError):
+        return set()
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -196,8 +236,19 @@ def cmd_segment(args: argparse.Namespace) -> int:
     given_pixel = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
     options = check_model_options(model, options)  # the same for every file: checked once, up front
     parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
+    if args.points and not _prompted(args.model):
+        raise TemsegError(f"--points prompts a prompted model (efficientsam-tiny); {args.model} takes none")
     prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
     out = _output_folder(args.out)
+    written = {(out / f"{names[f]}{OUTPUT_SUFFIX}.tif").resolve() for f in files}
+    clobbered = [f for f in files if f in written]
+    if clobbered:
+        raise TemsegError(f"{clobbered[0]}: this input would be overwritten by the labels written to {out}; "
+                          "choose another --out or rename the input")
+    earlier = _earlier_inputs(out / "summary.csv") - {str(f) for f in files}
+    if earlier:
+        print(f"temseg: {out} holds tables of an earlier run on other images ({len(earlier)}): particles.csv and "
+              "summary.csv will describe this run's images only (their label files stay)", file=sys.stderr)
     rows, tables, failed = [], [], []
     start = time.perf_counter()
     for i, path in enumerate(files, 1):
@@ -218,7 +269,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
-        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}", file=sys.stderr)
+        source = "--pixel-size" if given_pixel else "from the file"
+        scale = f"; pixel size {pixel:.4g} nm ({source})" if pixel else "; pixel size unknown: sizes in px"
+        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}{scale}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
     if tables:
@@ -290,10 +343,16 @@ def cmd_track(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
-    summary = track_video(
-        video, args.out, model=args.model, options=_options(args), chunk=args.chunk, overwrite=args.overwrite,
-        workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method, weights=args.weights,
-    )
+    try:
+        summary = track_video(
+            video, args.out, model=args.model, options=_options(args), chunk=args.chunk, overwrite=args.overwrite,
+            workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
+            weights=args.weights,
+        )
+    except KeyboardInterrupt:
+        print(f"\ntemseg: interrupted; the finished frames are kept in {args.out}: run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
     print(file=sys.stderr)
     import pandas as pd
 
@@ -307,6 +366,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}; "
         f"results in {args.out}"
     )
+    if summary.skipped and len(summary.skipped) == summary.frames:
+        print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -526,9 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
     p.add_argument("--method", default="link", choices=["link", "propagate"])
     p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (default: from the file)")
-    p.add_argument("--chunk", type=int, default=16, help="frames per committed chunk")
+    p.add_argument("--chunk", type=positive_int, default=16, help="frames per committed chunk")
     p.add_argument("--overwrite", action="store_true", help="replace results of another run in --out")
-    p.add_argument("--workers", type=int, default=None, help="segment on N local dask worker processes")
+    p.add_argument("--workers", type=positive_int, default=None, help="segment on N local dask worker processes")
     p.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     _add_model_args(p)
@@ -542,13 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth-video", help="write a synthetic sintering video with ground truth")
     p.add_argument("--out", required=True)
-    p.add_argument("--frames", type=int, default=80)
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--singles", type=int, default=14)
-    p.add_argument("--pairs", type=int, default=6)
-    p.add_argument("--triples", type=int, default=2)
-    p.add_argument("--touching", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=positive_int, default=80)
+    p.add_argument("--size", type=positive_int, default=512)
+    p.add_argument("--singles", type=non_negative_int, default=14)
+    p.add_argument("--pairs", type=non_negative_int, default=6)
+    p.add_argument("--triples", type=non_negative_int, default=2)
+    p.add_argument("--touching", type=non_negative_int, default=3)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--regime", default="simple", choices=["simple", "train", "heldout"],
         help="simple: the sample-data generator; train/heldout: particles and image formation of the "
@@ -558,10 +620,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth-images", help="write a synthetic dataset (images/, labels/) with touching particles")
     p.add_argument("--out", required=True)
-    p.add_argument("--count", type=int, default=8)
-    p.add_argument("--dose", type=float, default=40.0, help="electrons per pixel (lower = noisier)")
-    p.add_argument("--touching", type=float, default=0.4, help="share of particles in touching pairs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=positive_int, default=8)
+    p.add_argument("--dose", type=positive_float, default=40.0, help="electrons per pixel (lower = noisier)")
+    p.add_argument("--touching", type=fraction, default=0.4, help="share of particles in touching pairs")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--regime", default="simple", choices=["simple", "train", "heldout"],
         help="simple: the sample-data generator (--dose, --touching apply); train/heldout: the "
@@ -577,11 +639,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model to train (see `temseg models`), or edge-refiner")
     p.add_argument("--data", action="append", help="dataset folder (images/, labels/); repeatable")
     p.add_argument("--out", required=True, help="weights file to write (a .csv log goes beside it)")
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--imgsz", type=int, default=None, help="training image size (model default)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
-    p.add_argument("--synth", type=int, default=40, help="simulated images (training regime) added to the data")
+    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
+    p.add_argument("--synth", type=non_negative_int, default=40, help="simulated images (training regime) added to the data")
     p.add_argument("--synth-fresnel", type=float, default=TRAIN_FRESNEL, metavar="AMP",
                    help="largest Fresnel fringe amplitude of the simulated images, either sign "
                    f"(default {TRAIN_FRESNEL}; wider trains for stronger defocus)")
@@ -590,8 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "their particles fall inside (default 6 40, the simulated radii less margins)")
     p.add_argument("--repeat-data", type=int, default=1, metavar="N",
                    help="each --data training image appears N times (weighs real images against many simulated ones)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="cpu or cuda (default: cuda when present)")
     p.add_argument("--weights", default=None, help="start from these weights")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
@@ -624,13 +686,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="all", help="all, or names separated by commas")
     p.add_argument("--data", default=None, help="dataset folder (default: built-in synthetic set)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=positive_int, default=3)
     p.add_argument("--out", help=".csv, .json or .md file for the table")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-video", help="frames/s and peak RSS of `temseg track` for several video lengths")
-    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
-    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--frames", type=positive_int, nargs="+", default=[100, 1000])
+    p.add_argument("--size", type=positive_int, default=512)
     p.add_argument("--out", help="CSV file for the results")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `temseg models`)")
     p.set_defaults(func=cmd_bench_video)
@@ -654,8 +716,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"temseg: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("temseg: interrupted", file=sys.stderr)
+        print("\ntemseg: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # the file system's answer (read-only, full, a file where a folder goes): no bug
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"temseg: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

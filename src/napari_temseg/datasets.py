@@ -55,8 +55,18 @@ def pair_files(root: str | Path) -> list[tuple[Path, Path]]:
 def to_instances(label_image: np.ndarray) -> np.ndarray:
     """Binary (any two values, RGB(A) allowed) -> connected components; instance IDs kept.
     Float label images keep one ID per distinct value (0 stays background), whatever the
-    scale they were saved at (1.0, 2.0, ... or 1/255, 2/255, ...)."""
+    scale they were saved at (1.0, 2.0, ... or 1/255, 2/255, ...); colour-coded labels (one
+    colour per particle) one ID per colour, black the background. Negative or NaN labels
+    are refused: no ID could be read from them."""
+    colours = _colour_ids(np.asarray(label_image))
+    if colours is not None:
+        return colours
     gray = as_2d_gray(label_image)
+    if np.issubdtype(gray.dtype, np.floating) and not np.isfinite(gray).all():
+        raise TemsegError("the labels hold NaN or infinite values: save 0 for background and 1, 2, ... for particles")
+    if gray.min() < 0:
+        raise TemsegError(f"the labels hold negative values ({gray.min()}): save 0 for background and 1, 2, ... "
+                          "for particles")
     values = np.unique(gray)
     if len(values) <= 2:
         components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
@@ -65,6 +75,26 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
         ids = np.searchsorted(values[values != 0], gray) + 1
         return np.where(gray == 0, 0, ids).astype(np.uint32)
     return gray.astype(np.uint32)
+
+
+def _colour_ids(image: np.ndarray) -> np.ndarray | None:
+    """One ID per colour of an RGB(A) label image with more than two colours whose channels
+    differ (black: background); None for anything else (grey or binary labels)."""
+    if not (image.ndim == 3 and image.shape[-1] in (3, 4)):
+        return None
+    rgb = image[..., :3]
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return None
+    colours, ids = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+    if len(colours) <= 2:
+        return None
+    black = np.flatnonzero(~colours.any(axis=1))
+    ids = ids.reshape(rgb.shape[:2]).astype(np.int64) + 1
+    if len(black):
+        ids[ids == black[0] + 1] = 0
+    _, compact = np.unique(ids, return_inverse=True)  # 1..N (0 stays 0: the smallest value)
+    compact = compact.reshape(ids.shape)
+    return (compact if len(black) else compact + 1).astype(np.uint32)
 
 
 def load_sample(image_path: Path, label_path: Path) -> Sample:

@@ -29,7 +29,7 @@ def evaluate_dataset(
 
     point_per_particle: prompt a promptable model with one positive point at the innermost
     pixel of each true particle (the article's protocol for EfficientSAM)."""
-    segmenter = load_model(model) if isinstance(model, str) else model
+    segmenter = load_model(model)
     model_spec = spec_of(segmenter)
     if point_per_particle and model_spec is not None and not model_spec.prompted:
         prompted = ", ".join(name for name, s in SPECS.items() if s.prompted)

@@ -61,10 +61,13 @@ def normalize(image: np.ndarray) -> np.ndarray:
     A constant image maps to all zeros.
     """
     arr = as_2d_gray(image)
-    arr = arr.astype(np.float32, copy=False)
-    if np.issubdtype(np.asarray(image).dtype, np.floating) and not np.isfinite(arr).all():
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise TemsegError(f"image contains {bad} NaN or infinite pixels; replace or mask them first")
+    if arr.dtype == np.float64:  # values beyond float32's range (1e-300, 1e300) keep their contrast
+        peak = float(np.abs(arr).max())
+        arr = arr / peak if peak > 0 and not 1e-30 < peak < 1e30 else arr
+    arr = arr.astype(np.float32, copy=False)
     # Percentiles of a strided sample: as robust, and 10x faster than a full sort.
     sample = arr.ravel()[:: max(1, arr.size // 65536)]
     lo, hi = np.percentile(sample, [LOW_PERCENTILE, HIGH_PERCENTILE])

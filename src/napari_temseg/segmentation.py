@@ -170,7 +170,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     with pixel_size_nm), edge_level (`rims`: dark-field edges drawn further out), and the
     model's own options (see `models.specs`).
     """
-    segmenter = load_model(model) if isinstance(model, str) else model
+    segmenter = load_model(model)
     options = resolve_single_image_rules(segmenter, check_model_options(segmenter, options), in_stack=False)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
     normalised = normalize(image)
@@ -185,6 +185,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         normalised = 1.0 - normalised
     sizing = look.radius if math.isfinite(look.radius) else look.rough_radius
     factor = model_scale(segmenter, sizing)
+    min_size = options.get("min_size")  # as given, in the image's pixels: every particle kept, added ones too
     prompted = any(options.get(key) is not None for key in PROMPT_OPTIONS)
     if prompted:
         factor = 1.0  # prompts name the particles, in the image's own pixels
@@ -206,11 +207,14 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     redrawn = local in (True, "small") and redraws_small_particles(sizing, level, prompted)
     found = faint = 0
     if redrawn:
-        labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing)
+        labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing,
+                                              int(min_size or 0))
     elif local in (True, "faint") and redraws_at_own_contrast(level, prompted):
         labels, faint = redraw_faint_particles(labels, normalised)
         if add_missed:
-            labels, found = find_missed_particles(labels, normalised, drawn_radius(labels))
+            labels, found = find_missed_particles(labels, normalised, drawn_radius(labels), int(min_size or 0))
+    if min_size:
+        labels = remove_small_and_relabel(labels, int(min_size))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
                         absorption, redrawn, found, faint)
 
@@ -277,7 +281,7 @@ def iter_segment_frames(
     (widgets, tracking, video) use it so that progress and cancel come for free.
     """
     frames = as_stack(frames)
-    segmenter = load_model(model) if isinstance(model, str) else model
+    segmenter = load_model(model)
     options = stack_options(frames, segmenter, options)
     for t in range(frames.shape[0]):
         frame = np.asarray(frames[t])

@@ -40,9 +40,11 @@ REACH, RING = 1.6, (1.5, 3.0)
 MIN_AREA_SHARE = 0.3
 
 
-def find_missed_particles(labels: np.ndarray, image: np.ndarray, radius: float) -> tuple[np.ndarray, int]:
+def find_missed_particles(labels: np.ndarray, image: np.ndarray, radius: float,
+                          min_size: int = 0) -> tuple[np.ndarray, int]:
     """`labels` with the small particles of `image` (normalised, particles dark; typical
-    radius `radius` px) that no label covers added under new IDs, and how many were added."""
+    radius `radius` px) that no label covers added under new IDs (none under `min_size`
+    pixels), and how many were added."""
     out = labels.astype(np.promote_types(labels.dtype, np.uint32))
     if not (np.isfinite(radius) and radius > 0):
         return out, 0
@@ -58,7 +60,7 @@ def find_missed_particles(labels: np.ndarray, image: np.ndarray, radius: float) 
         if taken[y, x]:
             continue
         window, piece = _draw(out, smooth, int(y), int(x), radius)
-        if piece is None:
+        if piece is None or np.count_nonzero(piece) < min_size:
             continue
         out[window][piece] = next_id
         taken[window] |= piece

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -56,7 +57,9 @@ def read_image(path: str | Path) -> np.ndarray:
 
             data = iio.imread(path)
     except Exception as err:  # noqa: BLE001 - corrupt or truncated files raise many different types
-        raise TemsegError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise TemsegError(f"{path}: cannot read image: empty, damaged or not the {suffix.lstrip('.').upper()} "
+                          f"file its name says ({type(err).__name__}: {reason}); re-copy or re-export it") from None
     if data.size == 0:
         raise TemsegError(f"{path}: cannot read image (no pixels: the file is truncated or corrupt)")
     return data
@@ -141,7 +144,8 @@ def write_labels_tiff(path: str | Path, labels: np.ndarray) -> Path:
         tifffile.imwrite(temporary, np.asarray(labels, dtype=np.uint32), compression="zlib")
         os.replace(temporary, path)
     except OSError as err:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses the clean-up too
+            temporary.unlink(missing_ok=True)
         raise TemsegError(f"{path}: cannot write labels ({err.strerror or err})") from None
     return path
 

@@ -82,6 +82,12 @@ def open_video(path: str | Path) -> Video:
     )
 
 
+#: Largest frame of a stack that is read (pixels): cameras give up to 8k x 8k; the tracking
+#: pipeline holds several float copies of a frame, so a header that declares far more (a
+#: damaged one) would exhaust the memory before any error could be raised.
+MAX_FRAME_PIXELS = 2**28
+
+
 def _open_tiff(path: Path) -> Video:
     import dask
     import dask.array as da
@@ -104,6 +110,13 @@ def _open_tiff(path: Path) -> Video:
         raise TemsegError(f"{path}: the file is truncated ({size} bytes, its frames need {end}); re-copy it")
     if len(shape) == 2:
         shape = (1, *shape)
+    pixels = int(np.prod(shape[1:], dtype=np.int64))
+    if pixels > MAX_FRAME_PIXELS:
+        raise TemsegError(
+            f"{path}: its header declares {' x '.join(map(str, shape[1:]))} frames ({pixels / 2**20:.0f} Mpx each); "
+            f"above {MAX_FRAME_PIXELS // 2**20} Mpx (16384²) they are not read (a damaged header, or bin or crop the "
+            "frames first)"
+        )
     if len(shape) != 3 or n_pages != shape[0]:
         raise TemsegError(
             f"{path}: expected a (T, Y, X) stack of single-channel pages, got shape {shape} in {n_pages} "
@@ -130,8 +143,14 @@ def _data_end(tif, series) -> int | None:
     return int(offsets[-1] + counts[-1]) if len(offsets) else None
 
 
+#: A pixel size from the TIFF resolution tags above this (10 um) is a print resolution that
+#: image software writes by default (72 dpi: 353 um per pixel), not a microscope's calibration.
+MAX_CALIBRATED_PIXEL_NM = 1e4
+
+
 def _tiff_pixel_size(path: Path) -> float | None:
-    """nm per pixel from ImageJ metadata (unit + XResolution) or the TIFF resolution tags."""
+    """nm per pixel from ImageJ metadata (unit + XResolution) or the TIFF resolution tags (not
+    a print resolution: MAX_CALIBRATED_PIXEL_NM)."""
     import tifffile
 
     try:
@@ -149,7 +168,8 @@ def _tiff_pixel_size(path: Path) -> float | None:
                 return to_nm(per_pixel, ij["unit"])
             unit = tags.get("ResolutionUnit")
             code = int(unit.value) if unit is not None else 1
-            return {3: per_pixel * 1e7, 2: per_pixel * 2.54e7}.get(code)  # centimetre, inch
+            nm = {3: per_pixel * 1e7, 2: per_pixel * 2.54e7}.get(code)  # centimetre, inch
+            return nm if nm is not None and nm <= MAX_CALIBRATED_PIXEL_NM else None
     except Exception:  # noqa: BLE001 - calibration is optional: odd tags mean none
         return None
 

@@ -34,6 +34,9 @@ def load_model(
     `options`: the model's build options, or (the classical model) defaults for its options."""
     if isinstance(name, Segmenter):
         return name
+    if not isinstance(name, str):
+        raise TemsegError(f"model must be a model name (one of {', '.join(available_models())}) or a model from "
+                          f"load_model(), not {name!r}")
     if name not in SPECS:
         raise TemsegError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     model_spec = SPECS[name]

@@ -1,10 +1,28 @@
-"""Which device a model runs on when none is named."""
+"""Which device a model runs or trains on, checked before torch is asked."""
 
 from __future__ import annotations
 
+import re
+
+from ..errors import TemsegError
+
 
 def default_device(device: str | None) -> str:
-    """`device`, else CUDA when torch sees a GPU, else the CPU."""
+    """`device`, else CUDA when torch sees a GPU, else the CPU; a device that is not there
+    ("cuda" without a GPU, "cuda:3" on a machine with one) or not one torch knows is a
+    one-line error rather than torch's traceback at the first tensor."""
     import torch
 
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", str(device).strip())
+    if match is None:
+        raise TemsegError(f"device must be cpu, cuda or cuda:N, not {device!r}")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise TemsegError(f"device {device!r} asked for, but no CUDA device is available here: use cpu")
+        if index is not None and int(index) >= torch.cuda.device_count():
+            raise TemsegError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} "
+                              "CUDA device(s)")
+    return str(device).strip()

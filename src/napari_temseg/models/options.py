@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import TemsegError
 
 Parser = Callable[[Any], Any]
@@ -27,6 +29,8 @@ def number(low: float | None = None, high: float | None = None, *, integer: bool
     )
 
     def parse(value: Any) -> float | int:
+        if isinstance(value, np.integer | np.floating):  # a value taken from an array
+            value = value.item()
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(span)
         if integer and float(value) != int(value):
@@ -40,8 +44,8 @@ def number(low: float | None = None, high: float | None = None, *, integer: bool
 
 
 def boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
     raise ValueError("true or false")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,9 +99,11 @@ def from_ultralytics(path: Path) -> YoloCheckpoint:
     if path.suffix != ".pt":
         raise TemsegError(f"{path}: ultralytics checkpoints end in .pt; this is not one")
     try:
-        data, _ = tasks.torch_safe_load(str(path), safe_only=True)
+        with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before refusing it
+            warnings.simplefilter("ignore")
+            data, _ = tasks.torch_safe_load(str(path), safe_only=True)
     except Exception as err:  # noqa: BLE001 - ultralytics raises TypeError, UnpicklingError, RuntimeError, ... for refused files
-        reason = str(err).splitlines()[0][:200]
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0][:200]  # not its advice
         raise TemsegError(
             f"{path}: refused: not an ultralytics checkpoint made of known model classes only ({reason})"
         ) from None

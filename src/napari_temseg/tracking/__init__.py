@@ -90,7 +90,7 @@ def iter_track(
     check_method(method)
     frames = as_stack(frames)
     link_opts, model_opts = split_options(dict(options))
-    segmenter = load_model(model) if isinstance(model, str) else model
+    segmenter = load_model(model)
     linker = new_linker(link_opts, method)
     if method == "propagate":
         from .propagate import iter_propagate

@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 
 from ..errors import TemsegError
 from ..metrics import foreground_iou
+from ..models.devices import default_device
 from ..models.edge_refiner import DEFAULT_SETTINGS, EdgeRefiner, build_net, edge_band, image_channels
 from ..preprocess import noise_to_contrast, normalize
 from ..simulator import TRAIN_FRESNEL
@@ -117,7 +118,7 @@ def train_edge_refiner(
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
     last, log = run_files(out)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     ratios = [noise_to_contrast(normalize(s.image)) for s in train]
     settings = dict(DEFAULT_SETTINGS, epochs=epochs, crop=crop,
                     noise_range=[round(min(ratios), 4), round(max(ratios), 4)], **synthesis)

@@ -4,6 +4,7 @@ weights, optimizer, epoch, best score, both random generators and the run's sett
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,14 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
         return 0, -1.0
     if not last.is_file():
         raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
-    state = torch.load(last, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before refusing it
+            warnings.simplefilter("ignore")
+            state = torch.load(last, map_location="cpu", weights_only=True)  # tensors and plain values only
+        state["settings"]
+    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ... for foreign files
+        raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote ({type(err).__name__}); "
+                          "start without --resume") from None
     if state["settings"] != settings:
         raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
     net.load_state_dict(state["model"])

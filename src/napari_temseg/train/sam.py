@@ -26,6 +26,7 @@ from ..errors import TemsegError
 from ..metrics import dice as dice_score
 from ..metrics import foreground_iou
 from ..models import weights as weight_files
+from ..models.devices import default_device
 from ..models.efficient_sam import build_efficient_sam
 from ..models.efficient_sam.segmenter import choose_masks, gray_to_rgb, paint_low_logits, query_arrays
 from ..preprocess import check_input_mode, normalize, prepare_input
@@ -194,7 +195,7 @@ def train_efficientsam(
     last, log = run_files(out)
     plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise,
             **synthesis, **({} if radius_range is None else {"radius_range": radii})}
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_efficient_sam(192, 3, img_size=img_size)

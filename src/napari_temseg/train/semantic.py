@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import TemsegError
 from ..instances import centre_map
+from ..models.devices import default_device
 from ..models.semantic import build_network, read_checkpoint
 from ..models.specs import spec
 from ..preprocess import check_input_mode, normalize, prepare_input
@@ -157,7 +158,7 @@ def train_semantic(
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
     last, log = run_files(out)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_network(name, preset, imgsz, CHANNELS)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import TemsegError
+from ..models.devices import default_device
 from ..models.ultralytics_env import ultralytics
 from ..models.yolo_weights import architecture_path, build_network, from_ultralytics, read_checkpoint, save_checkpoint
 from ..preprocess import check_input_mode
@@ -70,6 +71,7 @@ def train_yolo(
         if not last.is_file():
             raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
         prepared_as = json.loads(input_file.read_text()) if input_file.is_file() else {"input": "stretch"}
+        from_ultralytics(last)  # through ultralytics' restricted loader first: a foreign file is refused
         model = ul.YOLO(str(last))
         model.train(resume=True)
     else:
@@ -85,7 +87,7 @@ def train_yolo(
             model.load(build_network(read_checkpoint(weights), weights))
         model.train(
             data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
-            device=device or ("0" if _cuda() else "cpu"), workers=0, project=str(work), name="run",
+            device=ultralytics_device(default_device(device)), workers=0, project=str(work), name="run",
             exist_ok=True, plots=False, amp=False, single_cls=True, patience=max(epochs, 50), verbose=False,
             **AUGMENTATIONS[augment],
         )
@@ -100,7 +102,6 @@ def train_yolo(
     return out
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+def ultralytics_device(device: str) -> str:
+    """A torch device name as ultralytics' trainer takes it (GPU indices: "cuda" is "0")."""
+    return device if device == "cpu" else device.partition(":")[2] or "0"
