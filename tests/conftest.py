@@ -58,6 +58,21 @@ def small_video():
 
 
 @pytest.fixture
+def tracked_viewer(make_napari_viewer):
+    """A real viewer with a synthetic sintering video and its tracked layers ("video tracked",
+    "video lineage"), as the Track widget shows them."""
+    from napari_temseg._widgets.track import show_tracks
+    from napari_temseg.tracking import track
+
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=30, shape=(320, 320), n_single=4, n_pairs=2, n_triples=0, n_touching=1, seed=1)
+    image = viewer.add_image(video.frames, name="video")
+    result = track(video.frames)
+    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "video")
+    return viewer, result
+
+
+@pytest.fixture
 def two_discs():
     """Labels of two separate discs in a 64x64 frame (IDs 1 and 2)."""
     yy, xx = np.mgrid[:64, :64]

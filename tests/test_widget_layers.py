@@ -10,8 +10,7 @@ from napari_temseg._widgets.review import FusionReviewWidget
 from napari_temseg._widgets.segment import SegmentWidget, image_pixels
 from napari_temseg._widgets.track import show_tracks
 from napari_temseg.analysis import measure as analysis_measure
-from napari_temseg.synth import synth_image, synth_video
-from napari_temseg.tracking import track
+from napari_temseg.synth import synth_image
 
 pytestmark = pytest.mark.gui
 
@@ -81,27 +80,18 @@ def test_measurements_follow_the_time_slider_through_offsets(make_napari_viewer,
     assert len(measured) == 1
 
 
-@pytest.fixture
-def two_tracked_runs(make_napari_viewer):
-    viewer = make_napari_viewer()
-    video = synth_video(n_frames=24, shape=(256, 256), n_single=2, n_pairs=2, n_triples=0, n_touching=0, seed=3)
-    image = viewer.add_image(video.frames, name="video")
-    result = track(video.frames)
-    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "A")
-    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "B")
-    return viewer, result
-
-
-def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(two_tracked_runs, tmp_path):
-    viewer, result = two_tracked_runs
+def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(tracked_viewer, tmp_path):
+    viewer, result = tracked_viewer
+    image = viewer.layers["video"]
+    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "B")  # a second run
     assert len(result.events) >= 2
     widget = FusionReviewWidget(viewer)
-    widget.labels_layer.value = viewer.layers["A tracked"]
-    viewer.layers["A tracked"].name = "run A"
+    widget.labels_layer.value = viewer.layers["video tracked"]
+    viewer.layers["video tracked"].name = "run A"
     widget.go_to(0)
     rejected = result.events[0]
     widget.reject()
-    graph = viewer.layers["A lineage"].graph
+    graph = viewer.layers["video lineage"].graph
     assert rejected["child"] not in graph and len(graph) == len(result.events) - 1
     assert viewer.layers["B lineage"].graph == {e["child"]: e["parents"] for e in result.events}
     widget.labels_layer.value = viewer.layers["B tracked"]  # another run: none of A's decisions

@@ -9,9 +9,8 @@ from napari_temseg import TemsegError, load_model
 from napari_temseg._sample_data import sample_image
 from napari_temseg._widgets.review import HIGHLIGHT, FusionReviewWidget
 from napari_temseg._widgets.segment import SegmentWidget
-from napari_temseg._widgets.track import TrackWidget, show_tracks
+from napari_temseg._widgets.track import TrackWidget
 from napari_temseg.synth import synth_video
-from napari_temseg.tracking import track
 
 pytestmark = pytest.mark.gui
 
@@ -113,16 +112,6 @@ def test_yolo_panel_takes_duplicate_share_and_denoise(make_napari_viewer):
     widget.option("denoise").value = "-2"
     with pytest.raises(TemsegError, match="denoise"):
         widget.options()
-
-
-@pytest.fixture
-def tracked_viewer(make_napari_viewer):
-    viewer = make_napari_viewer()
-    video = synth_video(n_frames=30, shape=(320, 320), n_single=4, n_pairs=2, n_triples=0, n_touching=1, seed=1)
-    image = viewer.add_image(video.frames, name="video")
-    result = track(video.frames)
-    show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "video")
-    return viewer, result
 
 
 def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_path, monkeypatch):

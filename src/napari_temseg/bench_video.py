@@ -18,7 +18,8 @@ from pathlib import Path
 
 import tifffile
 
-from .models.specs import DEFAULT_MODEL
+from .errors import TemsegError
+from .models.specs import DEFAULT_MODEL, SPECS
 from .synth import synth_video
 
 
@@ -41,12 +42,14 @@ def measure(video_path: Path, out: Path, model: str = DEFAULT_MODEL, chunk: int 
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(proc.stderr.read().decode()[-2000:])
+        raise TemsegError(f"temseg track failed on the benchmark video: {proc.stderr.read().decode().strip()[-500:]}")
     frames = tifffile.TiffFile(video_path).series[0].shape[0]
     return {"frames": frames, "seconds": elapsed, "frames_per_s": frames / elapsed, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def bench_video(lengths: list[int], size: int = 512, model: str = DEFAULT_MODEL, workdir: str | None = None) -> list[dict]:
+    if model not in SPECS:
+        raise TemsegError(f"unknown model {model!r}; available: {', '.join(SPECS)}")
     rows = []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for n in lengths:
@@ -56,7 +59,12 @@ def bench_video(lengths: list[int], size: int = 512, model: str = DEFAULT_MODEL,
                 "importlib.import_module('napari_temseg.bench_video').make_video_file("
                 "pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
             )
-            subprocess.run([sys.executable, "-c", code, str(video), str(n), str(size)], check=True)
+            made = subprocess.run([sys.executable, "-c", code, str(video), str(n), str(size)], capture_output=True,
+                                  text=True)
+            if made.returncode != 0:  # e.g. a frame too small for the video's particles
+                reason = (made.stderr.strip().splitlines() or ["no message"])[-1]
+                raise TemsegError(f"cannot make a {n}-frame {size}x{size} benchmark video ({reason}); "
+                                  "try a larger --size")
             row = measure(video, Path(tmp) / f"out_{n}", model)
             row["size"] = size
             rows.append(row)

@@ -42,7 +42,10 @@ def evaluate_dataset(
         prompts = (
             {"mode": "prompt", "points": one_point_per_particle(sample.labels)} if point_per_particle else {}
         )
-        pred = segment(sample.image, segmenter, **options, **prompts)
+        try:
+            pred = segment(sample.image, segmenter, **options, **prompts)
+        except TemsegError as err:  # name the image: a dataset has many
+            raise TemsegError(f"{sample.name}: {err}") from None
         seconds += time.perf_counter() - start
         inst = instance_scores(pred, sample.labels)
         per_image.append(

@@ -120,6 +120,8 @@ def parse_polarity(value: Any) -> str:
 def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | str:
     """"auto", "none" (keep the image's scale), or a diameter in px: a positive number, or a
     string with a unit ("12nm", "12 px"; nm needs the pixel size)."""
+    if isinstance(value, bool):
+        raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}")
     if value in ("auto", "none", None):
         return value or "auto"
     number, unit = value, "px"

@@ -71,6 +71,9 @@ def open_track_dir(path: str | Path):
     path = Path(path)
     zpath, epath = path / "labels.zarr", path / "events.csv"
     if not zpath.exists() or not epath.exists():
+        if (path / "run.json").is_file():  # `video.RUN_FILE`: a run that has not finished
+            raise TemsegError(f"{path}: the tracking run there has not finished; run the same `temseg track` "
+                              "command again to resume it")
         raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")
     events = parse_events(pd.read_csv(epath, dtype={"parents": str}), str(epath))
     return zarr.open_array(str(zpath), mode="r"), events

@@ -96,13 +96,16 @@ def _open_tiff(path: Path) -> Video:
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            shape, dtype = tuple(series.shape), series.dtype
+            shape, dtype, axes = tuple(series.shape), series.dtype, str(series.axes)
             n_pages = len(series.pages)
             end = _data_end(tif, series)
             promised = int((tif.imagej_metadata or {}).get("images", 0))
     except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for damaged files
         raise TemsegError(f"{path}: cannot read TIFF ({type(err).__name__}: {err})") from None
     size = path.stat().st_size
+    if len(shape) > 3 and not (len(shape) == 4 and shape[-1] in (3, 4) and axes.endswith("S")):
+        raise TemsegError(f"{path}: a {len(shape)}-D stack (axes {axes}, shape {shape}); tracking takes one "
+                          "(T, Y, X) series: save a single Z plane or channel of it first")
     frames = shape[0] if len(shape) == 3 else 1
     if promised > frames:
         raise TemsegError(f"{path}: the file is truncated or corrupt: it promises {promised} frames, {frames} can be read")
@@ -186,7 +189,10 @@ def _open_rsciio(path: Path, plugin: str) -> Video:
     try:
         signals = reader(str(path), lazy=True)
     except Exception as err:  # noqa: BLE001 - truncated or foreign files raise many kinds
-        raise TemsegError(f"{path}: cannot read as {plugin} ({type(err).__name__}: {err})") from None
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise TemsegError(f"{path}: cannot read this {path.suffix} file: damaged, truncated or not a {plugin} "
+                          f"file ({type(err).__name__}{': ' + reason if reason else ''}); re-copy or re-export "
+                          "it") from None
     images = [s for s in signals if np.ndim(s["data"]) in (2, 3)]
     if not images:
         raise TemsegError(f"{path}: no image or image stack inside (found {len(signals)} signal(s))")
