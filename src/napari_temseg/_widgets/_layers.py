@@ -1,4 +1,5 @@
-"""Layer pickers that follow the viewer's layer list."""
+"""What the widgets share about layers: pickers that follow the viewer's layer list, a layer's pixel
+size, the camera, and a tracked layer's Tracks layers."""
 
 from __future__ import annotations
 
@@ -55,3 +56,14 @@ def pixel_size_nm(layer) -> float | None:
 def camera(viewer):
     """The viewer's camera (`viewer.scene.camera` since napari 0.9, `viewer.camera` before)."""
     return viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+
+
+def lineage_layers(viewer, tracked) -> list:
+    """The Tracks layers of a tracked Labels layer: those with its "lineage" token, else (layers
+    made before tokens) the one named as the Track widget names it."""
+    token = tracked.metadata.get("temseg", {}).get("lineage")
+    if token:
+        return [layer for layer in viewer.layers
+                if layer is not tracked and layer.metadata.get("temseg", {}).get("lineage") == token]
+    return [layer for layer in viewer.layers
+            if layer is not tracked and layer.name == tracked.name.replace(" tracked", " lineage")]

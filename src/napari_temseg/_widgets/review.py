@@ -21,7 +21,7 @@ from ..errors import TemsegError
 from ..io import write_track_dir
 from ..tracking.lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, reject_fusion, retrack_from
-from ._layers import camera, layer_picker
+from ._layers import camera, layer_picker, lineage_layers
 
 HIGHLIGHT = "fusion highlight"
 COLUMNS = ["frame", "child", "parents", "status"]
@@ -258,17 +258,6 @@ class FusionReviewWidget(Container):
 def has_events(layer) -> bool:
     """Whether a Labels layer holds tracking results (fusion events in its metadata)."""
     return "events" in layer.metadata.get("temseg", {})
-
-
-def lineage_layers(viewer, tracked) -> list:
-    """The Tracks layers of a tracked Labels layer: those with its "lineage" token, else (layers
-    made before tokens) the one named as the Track widget names it."""
-    token = tracked.metadata.get("temseg", {}).get("lineage")
-    if token:
-        return [layer for layer in viewer.layers
-                if layer is not tracked and layer.metadata.get("temseg", {}).get("lineage") == token]
-    return [layer for layer in viewer.layers
-            if layer is not tracked and layer.name == tracked.name.replace(" tracked", " lineage")]
 
 
 def unbind_keys(viewer, shortcuts: dict) -> None:

@@ -16,7 +16,7 @@ from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
-from ._layers import layer_picker, pixel_size_nm
+from ._layers import layer_picker, lineage_layers, pixel_size_nm
 from ._runner import WorkerControls
 
 
@@ -55,9 +55,8 @@ def _shown_from(viewer, source) -> tuple | None:
         return None
     for layer in viewer.layers:
         meta = layer.metadata.get("temseg", {})
-        if meta.get("source") == str(source) and "events" in meta:
-            partner = [other for other in viewer.layers if other is not layer
-                       and other.metadata.get("temseg", {}).get("lineage") == meta.get("lineage")]
+        if meta.get("source") == str(source) and "events" in meta and meta.get("lineage"):
+            partner = lineage_layers(viewer, layer)
             if partner:
                 return layer, partner[0]
     return None
