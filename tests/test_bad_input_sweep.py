@@ -77,8 +77,9 @@ def test_label_images_that_name_no_particle_are_refused(labels, message):
         to_instances(labels)
 
 
-def test_colour_coded_labels_give_one_particle_per_colour():
-    rgb = np.zeros((24, 24, 3), np.uint8)
+@pytest.mark.parametrize("background", [(0, 0, 0), (255, 255, 255)])
+def test_colour_coded_labels_give_one_particle_per_colour(background):
+    rgb = np.zeros((24, 24, 3), np.uint8) + np.uint8(background)
     for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
         rgb[2 + 7 * i: 6 + 7 * i, 3:9] = colour  # same grey level for all three
     out = to_instances(rgb)

@@ -79,22 +79,23 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
 
 def _colour_ids(image: np.ndarray) -> np.ndarray | None:
     """One ID per colour of an RGB(A) label image with more than two colours whose channels
-    differ (black: background); None for anything else (grey or binary labels)."""
+    differ (the background: black, else the commonest colour); None for anything else (grey
+    or binary labels)."""
     if not (image.ndim == 3 and image.shape[-1] in (3, 4)):
         return None
     rgb = image[..., :3]
     if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
         return None
-    colours, ids = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+    colours, ids, counts = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True, return_counts=True)
     if len(colours) <= 2:
         return None
     black = np.flatnonzero(~colours.any(axis=1))
-    ids = ids.reshape(rgb.shape[:2]).astype(np.int64) + 1
-    if len(black):
-        ids[ids == black[0] + 1] = 0
-    _, compact = np.unique(ids, return_inverse=True)  # 1..N (0 stays 0: the smallest value)
-    compact = compact.reshape(ids.shape)
-    return (compact if len(black) else compact + 1).astype(np.uint32)
+    background = int(black[0]) if len(black) else int(np.argmax(counts))
+    order = np.arange(len(colours))  # colour index -> ID: the background 0, the others 1..N
+    order[order > background] -= 1
+    lut = (order + 1).astype(np.uint32)
+    lut[background] = 0
+    return lut[ids.reshape(rgb.shape[:2])]
 
 
 def load_sample(image_path: Path, label_path: Path) -> Sample:

@@ -96,11 +96,6 @@ class MeasurementsWidget(QWidget):
             return None
         return tuple(int(i) for i in leading)
 
-    def frame(self) -> np.ndarray | None:
-        """The (Y, X) labels measured (`frame_index`), None where there are none."""
-        index = self.frame_index()
-        return None if index is None else np.asarray(self.layer.value.data[index])
-
     # -- table and histogram ---------------------------------------------------------------
 
     def _slider_moved(self, *_) -> None:
@@ -110,8 +105,8 @@ class MeasurementsWidget(QWidget):
             self.refresh()
 
     def refresh(self, *_) -> None:
-        self._shown_frame = self.frame_index()
-        frame = self.frame()
+        self._shown_frame = index = self.frame_index()
+        frame = None if index is None else np.asarray(self.layer.value.data[index])
         self.particles = measure(frame, self.nm_per_pixel()) if frame is not None else pd.DataFrame()
         nm = "equivalent_diameter_nm" in self.particles.columns
         columns = [SIZED[c][0] if nm and c in SIZED else c for c in SHOWN]
