@@ -174,3 +174,17 @@ def test_a_video_without_one_usable_frame_fails(tmp_path, capsys):
     write_stack_tiff(tmp_path / "blank.tif", frames)
     assert main(["track", str(tmp_path / "blank.tif"), "--out", str(tmp_path / "out")]) == 1
     assert "no frame could be used" in capsys.readouterr().err
+
+
+def test_a_diameter_wider_than_the_image_is_refused():
+    with pytest.raises(ts.TemsegError, match="wider than the image"):
+        ts.segment(synth_image(seed=1).image, diameter=1e9)
+
+
+def test_evaluate_track_names_a_truth_of_another_video(tmp_path, small_video, capsys):
+    from napari_temseg.io import write_track_dir
+
+    write_track_dir(tmp_path / "pred", small_video.labels, small_video.events)
+    write_track_dir(tmp_path / "truth", small_video.labels[:-1], small_video.events)
+    assert main(["evaluate-track", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]) == 2
+    assert "results of another video" in capsys.readouterr().err

@@ -378,6 +378,10 @@ def cmd_evaluate_track(args: argparse.Namespace) -> int:
 
     pred, pred_events = read_track_dir(args.pred)
     truth, true_events = read_track_dir(args.truth)
+    if pred.shape != truth.shape:
+        raise TemsegError(f"{args.pred} holds {pred.shape[0]} frames of {pred.shape[1]}x{pred.shape[2]} px, "
+                          f"--truth {args.truth} {truth.shape[0]} of {truth.shape[1]}x{truth.shape[2]}: results "
+                          "of another video (or cut short); give the truth of the video that was tracked")
     scores = tracking_scores(pred, truth, pred_events, true_events)
     if args.json:
         print(json.dumps(scores.as_dict()))

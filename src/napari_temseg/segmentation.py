@@ -150,6 +150,9 @@ def decide_look(image: np.ndarray, polarity: Any = "auto", diameter: Any = "auto
     """The polarity and radius to segment a normalised image with: given ones are checked and
     kept, "auto" ones measured (`appearance.measure_appearance`); diameter "none" = NaN."""
     polarity, diameter = parse_polarity(polarity), parse_diameter(diameter, pixel_size_nm)
+    if isinstance(diameter, float) and diameter > max(image.shape):
+        raise TemsegError(f"diameter {diameter:g} px is wider than the image ({image.shape[1]} x {image.shape[0]} px): "
+                          "give the particles' typical diameter (or auto)")
     decided = tuple(k for k, v in (("polarity", polarity), ("diameter", diameter)) if v == "auto")
     if decided:
         measured = measure_appearance(image, polarity if polarity != "auto" else "auto")
