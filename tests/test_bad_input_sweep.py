@@ -98,7 +98,7 @@ def test_file_system_errors_are_one_line(tmp_path, capsys):
     ["bench", "--repeats", "0"], ["synth-images", "--out", "x", "--dose", "nan"],
     ["synth-images", "--out", "x", "--touching", "2"], ["synth-video", "--out", "x", "--seed", "-1"],
     ["train", "swin-unet", "--out", "x.pt", "--epochs", "0"], ["train", "swin-unet", "--out", "x.pt", "--lr", "-1"],
-    ["train", "swin-unet", "--out", "x.pt", "--device", "banana"], ["track", "v.tif", "--out", "o", "--workers", "0"],
+    ["track", "v.tif", "--out", "o", "--workers", "0"],
 ])
 def test_argument_ranges_are_checked_up_front(args, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -113,7 +113,15 @@ def test_devices_are_checked_before_torch():
             default_device(device)
     with pytest.raises(ts.TemsegError, match="no CUDA device"):
         ts.load_model("swin-unet", device="cuda")
-    assert default_device(None) == "cpu" and default_device("cpu") == "cpu"
+    with pytest.raises(ts.TemsegError, match="no CUDA device"):
+        default_device("0")  # ultralytics' way of naming GPU 0
+    assert default_device(None) == "cpu" and default_device("cpu") == "cpu" and default_device("") == "cpu"
+
+
+def test_train_checks_its_device_before_drawing_data(tmp_path, capsys):
+    assert main(["train", "swin-unet", "--out", str(tmp_path / "x.pt"), "--device", "banana"]) == 2
+    assert "device must be cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_resume_file_that_is_not_ours_is_refused_without_running_it(tmp_path, capsys):
@@ -172,8 +180,9 @@ def test_an_unfinished_run_folder_says_so(tmp_path):
 def test_a_video_without_one_usable_frame_fails(tmp_path, capsys):
     frames = np.zeros((3, 64, 64), np.uint8)
     write_stack_tiff(tmp_path / "blank.tif", frames)
-    assert main(["track", str(tmp_path / "blank.tif"), "--out", str(tmp_path / "out")]) == 1
-    assert "no frame could be used" in capsys.readouterr().err
+    for _ in range(2):  # the finished run asked again: the same answer
+        assert main(["track", str(tmp_path / "blank.tif"), "--out", str(tmp_path / "out")]) == 1
+        assert "no frame could be used" in capsys.readouterr().err
 
 
 def test_a_diameter_wider_than_the_image_is_refused():

@@ -38,6 +38,8 @@ def test_prompt_colours_follow_their_meaning_and_nm_diameters_take_the_layer_sca
     layer.add(np.array([20.0, 20.0]))
     assert list(layer.features["label"]) == ["negative", "positive"]
     assert np.allclose(layer.face_color[0], [1, 0, 0, 1]) and np.allclose(layer.face_color[1], [0, 1, 0, 1])
+    assert "pixel_size_nm" not in widget.options()  # a diameter in px (auto): the scale is not read
+    widget.diameter.value = "12nm"
     assert widget.options()["pixel_size_nm"] == 0.5  # "12nm" typed as the diameter can be read
     viewer.add_image(np.zeros((64, 64), np.float32), name="anisotropic", scale=(0.5, 0.25))
     widget.image.value = viewer.layers["anisotropic"]
@@ -104,16 +106,29 @@ def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(t
 
 
 def test_review_shortcuts_leave_with_the_dock(make_napari_viewer, qtbot):
-    from qtpy.QtCore import QCoreApplication, QEvent
-
     viewer = make_napari_viewer()
     before = dict(viewer.keymap)
     widget = FusionReviewWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget)
     assert len(viewer.keymap) == len(before) + 4
-    widget.native.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    viewer.window.remove_dock_widget(dock)  # what the dock's close button does
     qtbot.wait(10)
     assert dict(viewer.keymap) == before
+
+
+def test_a_duplicated_tracked_layer_is_not_taken_for_its_lineage(tracked_viewer):
+    viewer, result = tracked_viewer
+    from napari.layers import Labels
+
+    copy = Labels(viewer.layers["video tracked"].data.copy(), name="copy",
+                  metadata=dict(viewer.layers["video tracked"].metadata))  # as napari's Duplicate Layer copies
+    viewer.add_layer(copy)
+    widget = FusionReviewWidget(viewer)
+    widget.labels_layer.value = viewer.layers["video tracked"]
+    widget.go_to(0)
+    widget.reject()  # updates the Tracks layer only
+    assert len(viewer.layers["video lineage"].graph) == len(result.events) - 1
+    assert np.array_equal(copy.data, result.labels)
 
 
 def test_measurements_on_a_synthetic_image_in_nm(make_napari_viewer):

@@ -59,7 +59,6 @@ def _checked(convert, test, wanted: str):
         if value is None or not test(value):
             raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
         return value
-    parse.__name__ = wanted  # argparse names the type in its message
     return parse
 
 
@@ -203,10 +202,14 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
     }
 
 
-def _prompted(name: str) -> bool:
+def _prompted_models() -> list[str]:
     from .models.specs import SPECS
 
-    return name in SPECS and SPECS[name].prompted
+    return [name for name, spec in SPECS.items() if spec.prompted]
+
+
+def _prompted(name: str) -> bool:
+    return name in _prompted_models()
 
 
 def _earlier_inputs(summary: Path) -> set[str]:
@@ -237,7 +240,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     options = check_model_options(model, options)  # the same for every file: checked once, up front
     parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
     if args.points and not _prompted(args.model):
-        raise TemsegError(f"--points prompts a prompted model (efficientsam-tiny); {args.model} takes none")
+        raise TemsegError(f"--points prompts a prompted model ({', '.join(_prompted_models())}); "
+                          f"{args.model} takes none")
     prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
     out = _output_folder(args.out)
     written = {(out / f"{names[f]}{OUTPUT_SUFFIX}.tif").resolve() for f in files}
@@ -350,8 +354,9 @@ def cmd_track(args: argparse.Namespace) -> int:
             weights=args.weights,
         )
     except KeyboardInterrupt:
-        print(f"\ntemseg: interrupted; the finished frames are kept in {args.out}: run the same command again "
-              "to resume", file=sys.stderr)
+        again = "the same command without --overwrite" if args.overwrite else "the same command again"
+        print(f"\ntemseg: interrupted; the frames finished so far are kept in {args.out}: run {again} to resume",
+              file=sys.stderr)
         return 130
     print(file=sys.stderr)
     import pandas as pd
@@ -452,8 +457,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def train_model(args: argparse.Namespace) -> Path:
     """Dispatch `temseg train MODEL` to the trainer its spec names (the edge refiner is trained
     the same way, though it is not a model of its own)."""
+    from .models.devices import default_device
     from .models.specs import SPECS
 
+    default_device(args.device)  # a device that is not there: said before any data is drawn
     trainers = {name: spec.trainer for name, spec in SPECS.items() if spec.trainer}
     trainers[EDGE_REFINER] = "edge_refiner:train_edge_refiner"
     if args.model not in trainers:
@@ -657,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat-data", type=int, default=1, metavar="N",
                    help="each --data training image appears N times (weighs real images against many simulated ones)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--weights", default=None, help="start from these weights")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")

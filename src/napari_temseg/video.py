@@ -205,6 +205,17 @@ def _load_state(out: Path) -> tuple[int, int, Linker] | None:
         return None
 
 
+def _skipped_frames(out: Path) -> list[dict]:
+    """The frames a finished run skipped ({frame, reason}), from its SKIPPED_FILE."""
+    path = out / SKIPPED_FILE
+    if not path.is_file():
+        return []
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    return [{"frame": int(f), "reason": str(r)} for f, r in zip(table["frame"], table["reason"], strict=True)]
+
+
 def _frames_intact(store, written: int) -> bool:
     """Whether frames 0..written-1 of the labels store are all there and readable: a chunk
     deleted or damaged after an interruption means the run starts again."""
@@ -360,7 +371,7 @@ def iter_track_video(
         run = json.loads((out / RUN_FILE).read_text())
         if run.get("complete"):
             _, events = open_track_dir(out)
-            return RunSummary(n, n, events, out)
+            return RunSummary(n, n, events, out, _skipped_frames(out))
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")

@@ -41,14 +41,11 @@ def layer_picker(viewer, layer_type: str, label: str, ndim: tuple[int, ...] | No
 
 
 def pixel_size_nm(layer) -> float | None:
-    """The layer's pixel size in nm: as our reader recorded it, else its scale when that is
-    not 1 and the same along Y and X (our layers carry nm/px); None where unknown or where
-    pixels are not square, so that no size is given in nm that is not one."""
+    """The layer's pixel size in nm: its scale when that is not 1 and the same along Y and X
+    (our reader and widgets set it in nm/px, and a scale the user corrects wins); None where
+    unknown or where pixels are not square, so that no size is given in nm that is not one."""
     if layer is None:
         return None
-    recorded = layer.metadata.get("temseg", {}).get("pixel_size_nm")
-    if recorded:
-        return float(recorded)
     y, x = (float(v) for v in layer.scale[-2:])
     return x if x == y and x != 1.0 else None
 
@@ -61,9 +58,10 @@ def camera(viewer):
 def lineage_layers(viewer, tracked) -> list:
     """The Tracks layers of a tracked Labels layer: those with its "lineage" token, else (layers
     made before tokens) the one named as the Track widget names it."""
+    import napari.layers
+
+    tracks = [layer for layer in viewer.layers if isinstance(layer, napari.layers.Tracks)]  # not a duplicated copy
     token = tracked.metadata.get("temseg", {}).get("lineage")
     if token:
-        return [layer for layer in viewer.layers
-                if layer is not tracked and layer.metadata.get("temseg", {}).get("lineage") == token]
-    return [layer for layer in viewer.layers
-            if layer is not tracked and layer.name == tracked.name.replace(" tracked", " lineage")]
+        return [layer for layer in tracks if layer.metadata.get("temseg", {}).get("lineage") == token]
+    return [layer for layer in tracks if layer.name == tracked.name.replace(" tracked", " lineage")]

@@ -9,19 +9,21 @@ whose metadata carries the same "lineage" token, whatever either is renamed to.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from magicgui.widgets import Container, FileEdit, Label, PushButton
 from napari.layers import Image
+from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from ..errors import TemsegError
 from ..io import write_track_dir
 from ..tracking.lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, reject_fusion, retrack_from
-from ._layers import camera, layer_picker, lineage_layers
+from ._layers import camera, layer_picker, lineage_layers, pixel_size_nm
 
 HIGHLIGHT = "fusion highlight"
 COLUMNS = ["frame", "child", "parents", "status"]
@@ -54,12 +56,22 @@ class FusionReviewWidget(Container):
         }
         for name, action in actions.items():
             buttons[name].clicked.connect(action)
-        shortcuts = {key: (lambda _v, a=action: a()) for key, action in (
-            ("Alt-N", actions["Next"]), ("Alt-P", actions["Previous"]), ("Alt-A", self.accept),
-            ("Alt-R", self.reject))}
-        for key, shortcut in shortcuts.items():
-            napari_viewer.bind_key(key, shortcut, overwrite=True)
-        self.native.destroyed.connect(lambda *_: unbind_keys(napari_viewer, shortcuts))
+        me = weakref.ref(self)  # the viewer's keymap must not keep a closed dock alive
+
+        def shortcut(method: str, *args):
+            def run(_viewer):
+                widget = me()
+                if widget is not None:
+                    getattr(widget, method)(*args)
+            return run
+
+        shortcuts = {"Alt-N": shortcut("step", 1), "Alt-P": shortcut("step", -1), "Alt-A": shortcut("accept"),
+                     "Alt-R": shortcut("reject")}
+        for key, run in shortcuts.items():
+            napari_viewer.bind_key(key, run, overwrite=True)
+        unbind = lambda *_: unbind_keys(napari_viewer, shortcuts)  # noqa: E731
+        self._undocked = UndockWatcher(self.native, unbind)  # napari's close button takes it out of its dock
+        self.native.destroyed.connect(unbind)
         self.refresh()
 
     # -- state -------------------------------------------------------------------------------
@@ -243,8 +255,7 @@ class FusionReviewWidget(Container):
                 self.status.value = "not saved: no folder chosen"
                 return
             layer = self.labels_layer.value
-            pixel = float(layer.scale[-1]) if layer.scale[-1] != 1 else None
-            write_track_dir(out, np.asarray(layer.data), self.events, pixel)
+            write_track_dir(out, np.asarray(layer.data), self.events, pixel_size_nm(layer))
             status = ["accepted" if (e["frame"], e["child"]) in self.accepted else "to review" for e in self.events]
             table = events_table(self.events).assign(status=status)
             table.to_csv(out / "events.csv", index=False)
@@ -258,6 +269,21 @@ class FusionReviewWidget(Container):
 def has_events(layer) -> bool:
     """Whether a Labels layer holds tracking results (fusion events in its metadata)."""
     return "events" in layer.metadata.get("temseg", {})
+
+
+class UndockWatcher(QObject):
+    """Calls `gone` when `widget` leaves the dock it was put in: napari's close button does
+    that (it sets the widget's parent to None) without deleting the widget."""
+
+    def __init__(self, widget, gone) -> None:
+        super().__init__(widget)
+        self._gone = gone
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.ParentChange and watched.parent() is None:
+            self._gone()
+        return False
 
 
 def unbind_keys(viewer, shortcuts: dict) -> None:

@@ -175,7 +175,7 @@ class SegmentWidget(Container):
                    "edge_level": self.edges.value, "min_depth": self.faint.value, "local_edges": self.small.value,
                    "df_absorption": self.df_look.value, **self.panels[self.model.value].values()}
         pixel = pixel_size_nm(self.image.value)
-        if pixel:  # a diameter typed in nm
+        if pixel and str(options["diameter"]).lower().endswith("nm"):  # a diameter typed in nm
             options["pixel_size_nm"] = pixel
         if self.prompted:
             options["mode"] = self.mode.value

@@ -23,25 +23,19 @@ from ._runner import WorkerControls
 def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, table=None,
                 source: str | Path | None = None):
     """Add the tracked Labels layer (lazy if `labels` is) and its Tracks layer with the fusion
-    graph, tied by a "lineage" token (the review finds one from the other by it); the layers
-    of an earlier showing of the same results folder `source` are updated instead.
+    graph, tied by a "lineage" token (the review finds one from the other by it); where the
+    same results of folder `source` are shown already, those layers are kept as they are (the
+    user's edits and review decisions with them) rather than shown twice.
 
     table: the tracks table (frame, track_id, y, x) if already at hand, else computed from labels.
     """
+    shown = _shown_from(viewer, source, events)
+    if shown is not None:
+        return shown
     table = tracks_table(labels) if table is None else table
     tracks = napari_tracks_data(table)
-    shown = _shown_from(viewer, source)
-    if shown is not None:
-        labels_layer, tracks_layer = shown
-        labels_layer.data = labels
-        meta = labels_layer.metadata["temseg"]
-        if meta["events"] != events:  # another run: the review's decisions were about other events
-            meta = {key: value for key, value in meta.items() if key not in ("accepted", "rejected")}
-        labels_layer.metadata = {**labels_layer.metadata, "temseg": {**meta, "events": events}}
-        tracks_layer.data, tracks_layer.graph = tracks, lineage_graph(events)
-        return labels_layer, tracks_layer
     token = uuid.uuid4().hex
-    meta = {"events": events, "lineage": token, **({"source": str(source)} if source else {})}
+    meta = {"events": events, "lineage": token, **({"source": str(source), "shown": events} if source else {})}
     labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate,
                                      metadata={"temseg": meta})
     tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale,
@@ -49,13 +43,15 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     return labels_layer, tracks_layer
 
 
-def _shown_from(viewer, source) -> tuple | None:
-    """(tracked Labels, Tracks) layers already showing results folder `source`, if any."""
+def _shown_from(viewer, source, events: list[dict]) -> tuple | None:
+    """(tracked Labels, Tracks) layers already showing these results of folder `source`, if any
+    (as shown: a review may since have rejected events, so the run's own events are compared
+    with what was shown, kept under "shown")."""
     if not source:
         return None
     for layer in viewer.layers:
         meta = layer.metadata.get("temseg", {})
-        if meta.get("source") == str(source) and "events" in meta and meta.get("lineage"):
+        if meta.get("source") == str(source) and meta.get("shown") == events and meta.get("lineage"):
             partner = lineage_layers(viewer, layer)
             if partner:
                 return layer, partner[0]

@@ -56,6 +56,8 @@ def read_image(path: str | Path) -> np.ndarray:
             import imageio.v3 as iio
 
             data = iio.imread(path)
+    except (IsADirectoryError, PermissionError) as err:  # not the file's content: say what the system said
+        raise TemsegError(f"{path}: cannot read image ({err.strerror or type(err).__name__})") from None
     except Exception as err:  # noqa: BLE001 - corrupt or truncated files raise many different types
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise TemsegError(f"{path}: cannot read image: empty, damaged or not the {suffix.lstrip('.').upper()} "

@@ -11,6 +11,7 @@ DIR/size_over_time.png  particle count and mean diameter per frame, fusions mark
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,14 @@ def write_track_dir(
     return out
 
 
+def _unfinished(path: Path) -> bool:
+    """Whether `path` holds a `temseg track` run that has not finished (`video.RUN_FILE`)."""
+    try:
+        return not json.loads((path / "run.json").read_text()).get("complete", False)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def open_track_dir(path: str | Path):
     """(lazy zarr labels, events) of a folder written by `write_track_dir` (or a truth folder alike)."""
     import zarr
@@ -71,7 +80,7 @@ def open_track_dir(path: str | Path):
     path = Path(path)
     zpath, epath = path / "labels.zarr", path / "events.csv"
     if not zpath.exists() or not epath.exists():
-        if (path / "run.json").is_file():  # `video.RUN_FILE`: a run that has not finished
+        if _unfinished(path):
             raise TemsegError(f"{path}: the tracking run there has not finished; run the same `temseg track` "
                               "command again to resume it")
         raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")

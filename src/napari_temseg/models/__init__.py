@@ -32,7 +32,7 @@ def load_model(
 ) -> Segmenter:
     """Build model `name` once, to call many times; `weights` overrides the default file.
     `options`: the model's build options, or (the classical model) defaults for its options."""
-    if isinstance(name, Segmenter) or callable(getattr(name, "predict", None)):  # a model already (duck-typed too)
+    if callable(getattr(name, "predict", None)):  # a model already (a Segmenter, or duck-typed)
         return name
     if not isinstance(name, str):
         raise TemsegError(f"model must be a model name (one of {', '.join(available_models())}) or a model from "
