@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TemsegError
-from .models.specs import DEFAULT_MODEL
+from .models.specs import DEFAULT_MODEL, prompted_models
 from .models.weights import EDGE_REFINER
 from .simulator import TRAIN_FRESNEL
 
@@ -202,16 +202,6 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
     }
 
 
-def _prompted_models() -> list[str]:
-    from .models.specs import SPECS
-
-    return [name for name, spec in SPECS.items() if spec.prompted]
-
-
-def _prompted(name: str) -> bool:
-    return name in _prompted_models()
-
-
 def _earlier_inputs(summary: Path) -> set[str]:
     """The input files an earlier `temseg segment` listed in this summary.csv (none if unreadable)."""
     try:
@@ -239,8 +229,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     given_pixel = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
     options = check_model_options(model, options)  # the same for every file: checked once, up front
     parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
-    if args.points and not _prompted(args.model):
-        raise TemsegError(f"--points prompts a prompted model ({', '.join(_prompted_models())}); "
+    if args.points and args.model not in prompted_models():
+        raise TemsegError(f"--points prompts a prompted model ({', '.join(prompted_models())}); "
                           f"{args.model} takes none")
     prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
     out = _output_folder(args.out)

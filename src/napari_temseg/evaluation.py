@@ -12,7 +12,7 @@ from .datasets import iter_dataset, pair_files
 from .errors import TemsegError
 from .metrics import dice, foreground_iou, instance_scores
 from .models import Segmenter, load_model
-from .models.specs import DEFAULT_MODEL, SPECS, spec_of
+from .models.specs import DEFAULT_MODEL, prompted_models, spec_of
 from .prompts import one_point_per_particle
 from .segmentation import segment
 
@@ -32,8 +32,7 @@ def evaluate_dataset(
     segmenter = load_model(model)
     model_spec = spec_of(segmenter)
     if point_per_particle and model_spec is not None and not model_spec.prompted:
-        prompted = ", ".join(name for name, s in SPECS.items() if s.prompted)
-        raise TemsegError(f"--point-per-particle prompts a prompted model ({prompted}), "
+        raise TemsegError(f"--point-per-particle prompts a prompted model ({', '.join(prompted_models())}), "
                           f"not {getattr(segmenter, 'name', model)!r}")
     total = len(pair_files(root))
     per_image, seconds = [], 0.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from ..errors import TemsegError
+from ..errors import TemsegError, short_reason
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 #: Largest image (bytes of pixels, as the file's header declares them) read without a question:
@@ -59,9 +59,8 @@ def read_image(path: str | Path) -> np.ndarray:
     except (IsADirectoryError, PermissionError) as err:  # not the file's content: say what the system said
         raise TemsegError(f"{path}: cannot read image ({err.strerror or type(err).__name__})") from None
     except Exception as err:  # noqa: BLE001 - corrupt or truncated files raise many different types
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise TemsegError(f"{path}: cannot read image: empty, damaged or not the {suffix.lstrip('.').upper()} "
-                          f"file its name says ({type(err).__name__}: {reason}); re-copy or re-export it") from None
+                          f"file its name says ({short_reason(err)}); re-copy or re-export it") from None
     if data.size == 0:
         raise TemsegError(f"{path}: cannot read image (no pixels: the file is truncated or corrupt)")
     return data

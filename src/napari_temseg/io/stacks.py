@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TemsegError
+from ..errors import TemsegError, short_reason
 from .images import IMAGE_SUFFIXES, read_stack
 
 #: File suffix -> rosettasciio plugin module.
@@ -189,10 +189,8 @@ def _open_rsciio(path: Path, plugin: str) -> Video:
     try:
         signals = reader(str(path), lazy=True)
     except Exception as err:  # noqa: BLE001 - truncated or foreign files raise many kinds
-        reason = (str(err).strip().splitlines() or [""])[0][:160]
         raise TemsegError(f"{path}: cannot read this {path.suffix} file: damaged, truncated or not a {plugin} "
-                          f"file ({type(err).__name__}{': ' + reason if reason else ''}); re-copy or re-export "
-                          "it") from None
+                          f"file ({short_reason(err)}); re-copy or re-export it") from None
     images = [s for s in signals if np.ndim(s["data"]) in (2, 3)]
     if not images:
         raise TemsegError(f"{path}: no image or image stack inside (found {len(signals)} signal(s))")

@@ -87,7 +87,7 @@ def _model_object(where: str) -> Any:
 def _model_name(value: Any) -> str:
     if value in SPECS and not SPECS[value].prompted:
         return value
-    raise ValueError("an unprompted model: " + ", ".join(n for n, s in SPECS.items() if not s.prompted))
+    raise ValueError("an unprompted model: " + ", ".join(prompted_models(False)))
 
 
 _model_name.describe = "an unprompted model name"
@@ -254,6 +254,11 @@ def spec(name: str) -> ModelSpec:
 def register(model_spec: ModelSpec) -> None:
     """Add a model (a plug-in, or a test's toy model) to every front end."""
     SPECS[model_spec.name] = model_spec
+
+
+def prompted_models(prompted: bool = True) -> list[str]:
+    """The names of the models that take prompts (or, with `prompted=False`, of those that do not)."""
+    return [name for name, model_spec in SPECS.items() if model_spec.prompted == prompted]
 
 
 def spec_of(model: Any) -> ModelSpec | None:

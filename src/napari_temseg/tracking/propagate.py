@@ -26,7 +26,7 @@ from ..errors import TemsegError
 from ..instances import add_unclaimed, find_root, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
-from ..models.specs import DEFAULT_MODEL, SPECS, has_option
+from ..models.specs import DEFAULT_MODEL, SPECS, has_option, prompted_models
 from ..preprocess import normalize, read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
@@ -57,8 +57,8 @@ def check_prompted(segmenter: Any) -> None:
     name = getattr(segmenter, "name", segmenter)
     model_spec = SPECS.get(name)
     if model_spec is None or not model_spec.prompted:
-        prompted = ", ".join(n for n, s in SPECS.items() if s.prompted)
-        raise TemsegError(f"method 'propagate' needs a prompted model ({prompted}), not {name!r}")
+        raise TemsegError(f"method 'propagate' needs a prompted model ({', '.join(prompted_models())}), "
+                          f"not {name!r}")
 
 
 def next_instances(
