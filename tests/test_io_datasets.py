@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 
@@ -88,3 +89,20 @@ def test_labels_tiff_and_track_dir_round_trip(tmp_path, small_video):
     assert np.array_equal(back, labels) and back_events == events
     header = (tmp_path / "out" / "tracks.csv").read_text().splitlines()[0]
     assert header.startswith("frame,track_id,y,x,area") and "equivalent_diameter_nm" in header
+
+
+def test_review_decisions_read_back_and_a_bad_review_table_is_named(tmp_path, small_video):
+    from napari_temseg.io import read_review
+    from napari_temseg.tracking.lineage import events_table
+
+    out = write_track_dir(tmp_path / "run", small_video.labels, small_video.events)
+    assert read_review(out) == {}
+    first, *rest = small_video.events
+    table = events_table(small_video.events).assign(status=["accepted"] + ["to review"] * len(rest))
+    gone = {"frame": 3, "child": 99, "parents": [1, 2]}
+    review = pd.concat([table, events_table([gone]).assign(status="rejected")], ignore_index=True)
+    review.to_csv(out / "review.csv", index=False)
+    assert read_review(out) == {"accepted": [[first["frame"], first["child"]]], "rejected": [gone]}
+    review.assign(status="maybe").to_csv(out / "review.csv", index=False)
+    with pytest.raises(TemsegError, match="review.csv: needs a status column .*'maybe'"):
+        read_review(out)

@@ -138,3 +138,25 @@ def test_measurements_on_a_synthetic_image_in_nm(make_napari_viewer):
     widget.layer.value = layer
     assert widget.table.horizontalHeaderItem(2).text() == "area (nm²)"
     assert float(widget.table.item(0, 2).text()) == pytest.approx(widget.particles["area_nm2"].iloc[0], rel=1e-3)
+
+
+def test_a_saved_review_is_shown_again_when_its_folder_is_reopened(tracked_viewer, tmp_path):
+    viewer, result = tracked_viewer
+    assert len(result.events) >= 2
+    widget = FusionReviewWidget(viewer)
+    widget.labels_layer.value = viewer.layers["video tracked"]
+    widget.go_to(0)
+    widget.accept()
+    widget.go_to(1)
+    rejected = widget.events[1]
+    widget.reject()
+    widget.out_dir.value = tmp_path / "reviewed"
+    widget.save()
+
+    layer, _ = viewer.open(str(tmp_path / "reviewed"), plugin="napari-temseg")
+    widget.labels_layer.value = layer
+    first = result.events[0]
+    assert widget.accepted == {(first["frame"], first["child"])}
+    assert widget.rejected == [rejected] and len(widget.events) == len(result.events) - 1
+    statuses = [widget.table.item(row, 3).text() for row in range(widget.table.rowCount())]
+    assert statuses.count("accepted") == 1 and "rejected" not in statuses

@@ -39,11 +39,12 @@ def read_video(path: str) -> list[tuple]:
 
 
 def read_track_results(path: str) -> list[tuple]:
-    """Tracked labels (editable: `io.editable_labels`) with their fusion events, ready for the
-    review widget, and a Tracks layer whose graph records the fusions."""
+    """Tracked labels (editable: `io.editable_labels`) with their fusion events and any saved
+    review decisions, ready for the review widget, and a Tracks layer whose graph records the
+    fusions."""
     import pandas as pd
 
-    from .io import editable_labels, open_track_dir
+    from .io import editable_labels, open_track_dir, read_review
     from .tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 
     _, events = open_track_dir(path)
@@ -53,7 +54,7 @@ def read_track_results(path: str) -> list[tuple]:
     table = pd.read_csv(table_file, usecols=["frame", "track_id", "y", "x"]) if table_file.is_file() else \
         tracks_table(labels)
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
-    meta = {"temseg": {"events": events, "source": str(path), "lineage": token}}
+    meta = {"temseg": {"events": events, "source": str(path), "lineage": token, **read_review(path)}}
     return [
         (labels, {"name": f"{name} tracked", "metadata": meta}, "labels"),
         (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events),

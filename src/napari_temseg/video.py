@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__
 from .errors import TemsegError
 from .io import Video, open_track_dir
-from .io.results import write_tables
+from .io.results import REVIEW_FILE, write_tables
 from .models import load_model
 from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER, find, registered
@@ -259,7 +259,7 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
         raise TemsegError(f"{out} is not empty and holds no temseg run; {_FOLDER_CHOICES}")
     for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv", SKIPPED_FILE,
-                 "tracks.geff", "tracks_summary.csv", "size_over_time.png"):
+                 "tracks.geff", "tracks_summary.csv", "size_over_time.png", REVIEW_FILE):
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)

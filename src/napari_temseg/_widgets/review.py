@@ -288,8 +288,11 @@ class UndockWatcher(QObject):
 
 def unbind_keys(viewer, shortcuts: dict) -> None:
     """Take the review's shortcuts off the viewer when its dock closes (a key since bound to
-    something else keeps that)."""
+    something else keeps that); a viewer closed first has no keymap left to clean."""
     for key, shortcut in shortcuts.items():
-        unbound = viewer.bind_key(key, None)
+        try:
+            unbound = viewer.bind_key(key, None)
+        except AttributeError:  # the viewer was closed before its docks: its keymap is gone
+            return
         if unbound is not None and unbound is not shortcut:
             viewer.bind_key(key, unbound)

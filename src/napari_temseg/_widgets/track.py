@@ -10,7 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, 
 
 from ..cli import parse_option
 from ..errors import TemsegError
-from ..io import Video, editable_labels, open_track_dir
+from ..io import Video, editable_labels, open_track_dir, read_review
 from ..models import available_models
 from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
@@ -23,7 +23,8 @@ from ._runner import WorkerControls
 def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, table=None,
                 source: str | Path | None = None):
     """Add the tracked Labels layer (lazy if `labels` is) and its Tracks layer with the fusion
-    graph, tied by a "lineage" token (the review finds one from the other by it); where the
+    graph, tied by a "lineage" token (the review finds one from the other by it), with the review
+    decisions saved in folder `source` (a finished run shown again after a review); where the
     same results of folder `source` are shown already, those layers are kept as they are (the
     user's edits and review decisions with them) rather than shown twice.
 
@@ -35,7 +36,8 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     table = tracks_table(labels) if table is None else table
     tracks = napari_tracks_data(table)
     token = uuid.uuid4().hex
-    meta = {"events": events, "lineage": token, **({"source": str(source), "shown": events} if source else {})}
+    meta = {"events": events, "lineage": token,
+            **({"source": str(source), "shown": events, **read_review(source)} if source else {})}
     labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate,
                                      metadata={"temseg": meta})
     tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale,

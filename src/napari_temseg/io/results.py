@@ -7,6 +7,8 @@ DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio
 DIR/tracks.geff   the same tracks as a GEFF graph (fusions: nodes with in-degree >= 2)
 DIR/tracks_summary.csv  per track: frames, mean squared displacement, diffusion coefficient
 DIR/size_over_time.png  particle count and mean diameter per frame, fusions marked
+DIR/review.csv    (the review widget's Save) every event with its status: accepted, to review
+                  or rejected; events.csv then carries the status of the events kept
 """
 
 from __future__ import annotations
@@ -86,6 +88,38 @@ def open_track_dir(path: str | Path):
         raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")
     events = parse_events(pd.read_csv(epath, dtype={"parents": str}), str(epath))
     return zarr.open_array(str(zpath), mode="r"), events
+
+
+REVIEW_FILE = "review.csv"
+REVIEW_STATUSES = ("accepted", "to review", "rejected")
+
+
+def read_review(path: str | Path) -> dict:
+    """The review decisions saved with results folder `path` ({"accepted": [[frame, child], ...],
+    "rejected": [event, ...]}, as the review widget keeps them; empty where none were saved), so
+    that reopening a reviewed folder shows its review where it was left. Accepted events no
+    longer among the folder's events (a later run replaced them) are dropped."""
+    path = Path(path)
+    file = path / REVIEW_FILE
+    if not file.is_file():
+        return {}
+    try:
+        table = pd.read_csv(file, dtype={"parents": str})
+    except (OSError, ValueError) as err:
+        raise TemsegError(f"{file}: cannot be read as a review table ({err}); move it away to open the results "
+                          "without their review") from None
+    status = table.get("status")
+    unknown = set() if status is None else set(status.dropna()) - set(REVIEW_STATUSES)
+    if status is None or unknown:
+        raise TemsegError(f"{file}: needs a status column of {', '.join(REVIEW_STATUSES)}"
+                          f"{'; found ' + ', '.join(map(repr, sorted(unknown))) if unknown else ''}")
+    decided = parse_events(table, str(file))
+    _, events = open_track_dir(path)
+    kept = {(e["frame"], e["child"]) for e in events}
+    accepted = [[e["frame"], e["child"]] for e, s in zip(decided, status, strict=True)
+                if s == "accepted" and (e["frame"], e["child"]) in kept]
+    rejected = [e for e, s in zip(decided, status, strict=True) if s == "rejected"]
+    return {"accepted": accepted, "rejected": rejected}
 
 
 def read_track_dir(path: str | Path) -> tuple[np.ndarray, list[dict]]:
