@@ -208,6 +208,20 @@ def test_an_rgb_stack_is_tracked_as_its_grey_frames(tmp_path):
     assert np.array_equal(_zarr(tmp_path / "grey"), _zarr(tmp_path / "rgb"))
 
 
+def test_rgb_tiff_stacks_and_images_open_as_colour_frames(tmp_path):
+    """An RGB stack saved by ImageJ (its series reads as C, Y, X, S) or by tifffile, and a
+    single RGB micrograph, open as (T, Y, X, S) frames (they were called truncated or not a stack)."""
+    v = synth_video(n_frames=4, shape=(96, 96), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
+    rgb = np.repeat((v.frames * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    tifffile.imwrite(tmp_path / "imagej.tif", rgb, imagej=True, photometric="rgb")
+    tifffile.imwrite(tmp_path / "plain.tif", rgb, photometric="rgb")
+    tifffile.imwrite(tmp_path / "one.tif", rgb[0], photometric="rgb")
+    for name, frames in (("imagej", 4), ("plain", 4), ("one", 1)):
+        video = open_video(tmp_path / f"{name}.tif")
+        assert video.data.shape == (frames, 96, 96, 3)
+        assert np.array_equal(video.data[-1].compute(), rgb[frames - 1])
+
+
 def test_a_written_stack_keeps_its_pixel_size(tmp_path):
     from napari_temseg.io import write_stack_tiff
 

@@ -103,26 +103,28 @@ def _open_tiff(path: Path) -> Video:
     except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for damaged files
         raise TemsegError(f"{path}: cannot read TIFF ({type(err).__name__}: {err})") from None
     size = path.stat().st_size
-    if len(shape) > 3 and not (len(shape) == 4 and shape[-1] in (3, 4) and axes.endswith("S")):
+    colour = shape[-1] in (3, 4) and axes.endswith("S")  # RGB(A) frames: (Y, X, S) per page
+    plane = 3 if colour else 2
+    if len(shape) > plane + 1:
         raise TemsegError(f"{path}: a {len(shape)}-D stack (axes {axes}, shape {shape}); tracking takes one "
                           "(T, Y, X) series: save a single Z plane or channel of it first")
-    frames = shape[0] if len(shape) == 3 else 1
+    frames = shape[0] if len(shape) == plane + 1 else 1
     if promised > frames:
         raise TemsegError(f"{path}: the file is truncated or corrupt: it promises {promised} frames, {frames} can be read")
     if end is not None and end > size:
         raise TemsegError(f"{path}: the file is truncated ({size} bytes, its frames need {end}); re-copy it")
-    if len(shape) == 2:
+    if len(shape) == plane:
         shape = (1, *shape)
-    pixels = int(np.prod(shape[1:], dtype=np.int64))
+    pixels = int(np.prod(shape[1:3], dtype=np.int64))
     if pixels > MAX_FRAME_PIXELS:
         raise TemsegError(
-            f"{path}: its header declares {' x '.join(map(str, shape[1:]))} frames ({pixels / 2**20:.0f} Mpx each); "
+            f"{path}: its header declares {' x '.join(map(str, shape[1:3]))} frames ({pixels / 2**20:.0f} Mpx each); "
             f"above {MAX_FRAME_PIXELS // 2**20} Mpx (16384²) they are not read (a damaged header, or bin or crop the "
             "frames first)"
         )
-    if len(shape) != 3 or n_pages != shape[0]:
+    if n_pages != shape[0]:
         raise TemsegError(
-            f"{path}: expected a (T, Y, X) stack of single-channel pages, got shape {shape} in {n_pages} "
+            f"{path}: expected a (T, Y, X) stack of one page per frame, got shape {shape} in {n_pages} "
             f"page(s) (a first axis of 3 or 4 may have been stored as colour samples: write the stack "
             f"with tifffile.imwrite(..., imagej=True, metadata={{'axes': 'TYX'}}))"
         )
