@@ -142,6 +142,20 @@ def test_a_resume_file_that_is_not_ours_is_refused_without_running_it(tmp_path, 
     assert not marker.exists()
 
 
+def test_a_cut_resume_file_is_called_damaged_and_saving_never_leaves_one(tmp_path):
+    from napari_temseg.train.run_state import save_state, start_or_resume
+
+    net = torch.nn.Linear(2, 2)
+    optimizer, rng = torch.optim.SGD(net.parameters(), lr=0.1), np.random.default_rng(0)
+    last = tmp_path / "last.pt"
+    save_state(last, net, optimizer, 3, 0.5, rng, {"lr": 0.1})
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # written under another name, then renamed
+    assert start_or_resume(last, tmp_path / "log.csv", True, {"lr": 0.1}, net, optimizer, rng) == (3, 0.5)
+    last.write_bytes(last.read_bytes()[:300])  # a copy cut short
+    with pytest.raises(ts.TemsegError, match="last.pt is damaged or truncated"):
+        start_or_resume(last, tmp_path / "log.csv", True, {"lr": 0.1}, net, optimizer, rng)
+
+
 def test_api_takes_numpy_scalars_and_names_bad_models_and_sizes():
     image = synth_image(seed=1).image
     assert ts.segment(image, model="classical", sigma=np.float32(2.0), min_size=np.int32(30)).max() > 0

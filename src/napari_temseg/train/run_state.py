@@ -4,6 +4,8 @@ weights, optimizer, epoch, best score, both random generators and the run's sett
 from __future__ import annotations
 
 import csv
+import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -40,9 +42,14 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
             warnings.simplefilter("ignore")
             state = torch.load(last, map_location="cpu", weights_only=True)  # tensors and plain values only
         state["settings"]
-    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ... for foreign files
+    except OSError as err:
+        raise TemsegError(f"cannot resume: {last} cannot be read ({err.strerror or err})") from None
+    except (pickle.UnpicklingError, KeyError, TypeError) as err:  # a pickle of other objects, or no settings
         raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote ({type(err).__name__}); "
                           "start without --resume") from None
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... for a cut archive
+        raise TemsegError(f"cannot resume: {last} is damaged or truncated ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0][:120] if str(err) else ''}); start without --resume") from None
     if state["settings"] != settings:
         raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
     net.load_state_dict(state["model"])
@@ -57,12 +64,16 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
 def save_state(last: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, best: float,
                rng: np.random.Generator, settings: dict,
                schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+    """Write the state `start_or_resume` restores, under a temporary name first: a run stopped
+    while saving keeps the previous epoch's state instead of a truncated one."""
     extra = {"schedule": schedule.state_dict()} if schedule is not None else {}
+    partial = last.with_name(last.name + ".partial")
     torch.save(
         {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best_iou": best,
          "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings, **extra},
-        last,
+        partial,
     )
+    os.replace(partial, last)
 
 
 def log_epoch(log: Path, epoch: int, row: list[float]) -> None:
