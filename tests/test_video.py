@@ -230,3 +230,17 @@ def test_a_written_stack_keeps_its_pixel_size(tmp_path):
     assert video.data.shape == (3, 40, 50) and video.pixel_size_nm == pytest.approx(0.5)
     assert np.allclose(video.data.compute(), frames.astype(np.float32))
     assert open_video(write_stack_tiff(tmp_path / "plain.tif", frames[:, :, :8].astype(np.uint16))).pixel_size_nm is None
+
+
+def test_track_reports_its_stack_decision_and_takes_a_diameter_in_nm(video_file, tmp_path, capsys):
+    from napari_temseg.cli import main
+
+    clip = tmp_path / "clip.tif"
+    tifffile.imwrite(clip, tifffile.imread(video_file)[:4], imagej=True, resolution=(1 / 0.4, 1 / 0.4),
+                     metadata={"unit": "nm", "axes": "TYX"})
+    assert main(["track", str(clip), "--out", str(tmp_path / "bad"), "-o", "diameter=abc"]) == 2
+    assert "diameter must be" in capsys.readouterr().err and not (tmp_path / "bad" / "run.json").exists()
+    assert main(["track", str(clip), "--out", str(tmp_path / "nm"), "-o", "diameter=8nm"]) == 0
+    assert "dark particles, diameter 20.0 px" in capsys.readouterr().out  # 8 nm at the file's 0.4 nm/px
+    assert main(["track", str(clip), "--out", str(tmp_path / "auto")]) == 0
+    assert "particles, diameter" in capsys.readouterr().out

@@ -130,10 +130,21 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     assert len(events) == 1
     assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
     assert labels.metadata["temseg"]["source"] == str(widget.results_folder("video"))  # Review saves there
+    assert "dark particles, diameter" in widget.controls.status.value  # the stack's decision is reported
     count = len(viewer.layers)
     widget.run()  # the same run again: its layers are updated, not shown twice
     _wait(qtbot, widget)
     assert len(viewer.layers) == count and viewer.layers["video tracked"] is labels
+    assert "dark particles, diameter" in widget.controls.status.value  # read back from the finished run
+    widget.diameter.value = "abc"
+    widget.run()
+    _wait(qtbot, widget)
+    assert "diameter" in widget.controls.status.value and "abc" in widget.controls.status.value
+    widget.diameter.value, widget.polarity.value = "30", "bright"  # the widget's controls reach the run
+    widget.out_dir.value = tmp_path / "bright"
+    widget.run()
+    _wait(qtbot, widget)
+    assert "bright particles, diameter 30.0 px" in widget.controls.status.value
 
 
 def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtbot, tmp_path):

@@ -357,8 +357,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         frames = ", ".join(str(s["frame"]) for s in summary.skipped[:10])
         print(f"temseg: {len(summary.skipped)} frame(s) skipped, blank or unreadable: {frames}"
               f"{' ...' if len(summary.skipped) > 10 else ''} (skipped_frames.csv)", file=sys.stderr)
+    decided = f"; {summary.decided}" if summary.decided else ""
     print(
-        f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}; "
+        f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}{decided}; "
         f"results in {args.out}"
     )
     if summary.skipped and len(summary.skipped) == summary.frames:

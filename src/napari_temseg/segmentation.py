@@ -315,6 +315,14 @@ def as_stack(frames: Any) -> Any:
 STACK_SAMPLES = 8
 
 
+def describe_stack_options(options: dict[str, Any]) -> str:
+    """The polarity and size `stack_options` settled for every frame of a stack, for a status
+    or log line (a time stack decides once)."""
+    diameter = options.get("diameter")
+    size = f"diameter {diameter:.1f} px" if isinstance(diameter, float) else "size not measured"
+    return f"{options.get('polarity')} particles, {size} (decided once for the stack)"
+
+
 def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
     """`options` for every frame of a time stack, with what must hold for all frames decided
     once: polarity (the majority of up to 8 evenly spaced frames), diameter (their median;
@@ -325,7 +333,7 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     for (`resolve_single_image_rules`)."""
     options = resolve_single_image_rules(segmenter, options, in_stack=True)  # a copy
     polarity = parse_polarity(options.get("polarity", "auto"))
-    diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
+    options["diameter"] = diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)
     sampled = []
     if "auto" in (polarity, diameter) or decide_for_stack is not None:

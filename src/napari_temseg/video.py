@@ -33,7 +33,7 @@ from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER, find, registered
 from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
-from .segmentation import check_model_options, segment, stack_options
+from .segmentation import check_model_options, describe_stack_options, parse_diameter, segment, stack_options
 from .tracking import Linker, check_method, new_linker, split_options
 from .tracking.propagate import check_prompted, next_instances, propagation_options
 
@@ -48,6 +48,7 @@ class RunSummary:
     events: list[dict]
     out: Path
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
+    decided: str = ""  # the polarity and size settled for every frame (`describe_stack_options`)
 
     def resumed_note(self) -> str:
         """How this run relates to earlier ones in its folder, for a status or report line."""
@@ -355,6 +356,9 @@ def iter_track_video(
         check_prompted(segmenter)
     if method == "link":
         model_opts = check_model_options(segmenter, model_opts)
+    if str(model_opts.get("diameter", "")).lower().endswith("nm") and video.pixel_size_nm:
+        model_opts.setdefault("pixel_size_nm", video.pixel_size_nm)  # a diameter in nm: the file's pixel size
+    parse_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"))
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -371,7 +375,7 @@ def iter_track_video(
         run = json.loads((out / RUN_FILE).read_text())
         if run.get("complete"):
             _, events = open_track_dir(out)
-            return RunSummary(n, n, events, out, _skipped_frames(out))
+            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""))
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
@@ -388,6 +392,7 @@ def iter_track_video(
         try:
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
+            run["decided"] = describe_stack_options(model_opts)
             shape = tuple(shape[1:3])
             while pushed < n:
                 stop = min(pushed + chunk, n)
@@ -423,7 +428,7 @@ def iter_track_video(
                 f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))
         run["complete"] = True
         _write_atomic(out / RUN_FILE, json.dumps(run))
-    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped))
+    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped), run["decided"])
 
 
 __all__ = ["RunSummary", "iter_track_video", "track_video"]

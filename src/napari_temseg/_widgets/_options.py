@@ -14,6 +14,30 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 
 from ..cli import parse_option
 from ..models.options import Option
+from ._layers import pixel_size_nm
+
+
+def polarity_picker() -> ComboBox:
+    """The particles' polarity, as the Segment and Track widgets offer it."""
+    return ComboBox(label="particles", choices=["auto", "dark", "bright"], value="auto",
+                    tooltip="auto: decided from the image; dark: bright-field TEM; bright: dark-field/HAADF")
+
+
+def diameter_edit() -> LineEdit:
+    """The typical particle diameter, as the Segment and Track widgets offer it."""
+    return LineEdit(label="diameter (px)", value="auto",
+                    tooltip="typical particle diameter: auto (measured), none (keep the image's scale), "
+                            "a number of pixels, or e.g. 12nm when the image has a pixel size")
+
+
+def scale_options(polarity: ComboBox, diameter: LineEdit, layer) -> dict[str, Any]:
+    """polarity and diameter as the models take them, with the layer's pixel size (its scale)
+    where the diameter is typed in nm."""
+    options = {"polarity": polarity.value, "diameter": diameter.value.strip() or "auto"}
+    pixel = pixel_size_nm(layer) if layer is not None else None
+    if pixel and str(options["diameter"]).lower().endswith("nm"):
+        options["pixel_size_nm"] = pixel
+    return options
 
 
 def option_widget(option: Option) -> Widget:

@@ -14,15 +14,15 @@ viewer never freezes while weights load.
 from __future__ import annotations
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 
 from ..errors import TemsegError
 from ..models import available_models, load_model
 from ..models import weights as weight_files
 from ..models.specs import DEFAULT_MODEL, SPECS
 from ..prompts import points_to_prompts
-from ._layers import layer_picker, pixel_size_nm
-from ._options import OptionsPanel
+from ._layers import layer_picker
+from ._options import OptionsPanel, diameter_edit, polarity_picker, scale_options
 from ._runner import WorkerControls
 
 #: Options a prompted model takes from the Points layer, not from its panel.
@@ -39,7 +39,7 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
     """
-    from ..segmentation import Segmentation, segment_image, stack_options
+    from ..segmentation import Segmentation, describe_stack_options, segment_image, stack_options
 
     segmenter = get_segmenter()
     if not is_2d:
@@ -65,9 +65,7 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
             out = np.zeros((total, *labels.shape), np.uint32)
         out[t] = labels
         yield t + 1, total
-    diameter = options.get("diameter")
-    size = f"diameter {diameter:.1f} px" if isinstance(diameter, float) else "size not measured"
-    return out, f"{total} frames; {options.get('polarity')} particles, {size} (decided once for the stack)"
+    return out, f"{total} frames; {describe_stack_options(options)}"
 
 
 class SegmentWidget(Container):
@@ -83,11 +81,8 @@ class SegmentWidget(Container):
         self._models: dict = {}
         self.image = layer_picker(napari_viewer, "image", "image", ndim=(2, 3))  # an image or a T, Y, X stack
         self.model = ComboBox(label="model", choices=available_models(), value=DEFAULT_MODEL)
-        self.polarity = ComboBox(label="particles", choices=["auto", "dark", "bright"], value="auto",
-                                 tooltip="auto: decided from the image; dark: bright-field TEM; bright: dark-field/HAADF")
-        self.diameter = LineEdit(label="diameter (px)", value="auto",
-                                 tooltip="typical particle diameter: auto (measured), none (keep the image's scale), "
-                                         "a number of pixels, or e.g. 12nm when the image has a pixel size")
+        self.polarity = polarity_picker()
+        self.diameter = diameter_edit()
         self.edges = ComboBox(label="edges", choices=[("auto", "auto"), ("midpoint", 0.5), ("outer rim", 0.2)],
                               value="auto", tooltip="where particle edges are drawn: midpoint between support and "
                                                     "particle (bright-field), outer rim (dark-field: brightness tapers "
@@ -171,12 +166,9 @@ class SegmentWidget(Container):
 
     def options(self) -> dict:
         """The chosen model's options that differ from its defaults, and the appearance options."""
-        options = {"polarity": self.polarity.value, "diameter": self.diameter.value.strip() or "auto",
+        options = {**scale_options(self.polarity, self.diameter, self.image.value),
                    "edge_level": self.edges.value, "min_depth": self.faint.value, "local_edges": self.small.value,
                    "df_absorption": self.df_look.value, **self.panels[self.model.value].values()}
-        pixel = pixel_size_nm(self.image.value)
-        if pixel and str(options["diameter"]).lower().endswith("nm"):  # a diameter typed in nm
-            options["pixel_size_nm"] = pixel
         if self.prompted:
             options["mode"] = self.mode.value
         return options

@@ -17,6 +17,7 @@ from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
 from ._layers import layer_picker, lineage_layers, pixel_size_nm
+from ._options import diameter_edit, polarity_picker, scale_options
 from ._runner import WorkerControls
 
 
@@ -75,12 +76,14 @@ class TrackWidget(Container):
         self.viewer = napari_viewer
         self.image = layer_picker(napari_viewer, "image", "video (T, Y, X)", ndim=(3,))
         self.model = ComboBox(label="model", choices=available_models(), value=DEFAULT_MODEL)
+        self.polarity = polarity_picker()
+        self.diameter = diameter_edit()
         self.method = ComboBox(label="method", choices=["link", "propagate"], value="link",
                                tooltip="link: segment every frame, then link; propagate: a prompted model "
                                        "follows each particle from frame to frame")
         self.weights = LineEdit(label="weights", value="", tooltip="a weights file or shipped variant (empty: default)")
         self.model_options = LineEdit(label="options", value="",
-                                      tooltip="model options as on the command line, e.g. sigma=2 conf=0.3")
+                                      tooltip="other model options as on the command line, e.g. sigma=2 conf=0.3")
         defaults = LinkOptions()
         self.fusion_frames = SpinBox(label="fusion after (frames)", value=defaults.fusion_min_frames, min=1, max=100)
         self.max_gap = SpinBox(label="max gap (frames)", value=defaults.max_gap, min=0, max=100)
@@ -88,7 +91,7 @@ class TrackWidget(Container):
                                 tooltip="empty: a folder in napari-temseg's cache, named after the layer")
         self.overwrite = CheckBox(text="overwrite another run in the folder", value=False)
         self.controls = WorkerControls("Track")
-        self.extend([self.image, self.model, self.method, self.weights, self.model_options, self.fusion_frames,
+        self.extend([self.image, self.model, self.polarity, self.diameter, self.method, self.weights, self.model_options, self.fusion_frames,
                      self.max_gap, self.out_dir, self.overwrite, self.controls])
         self.controls.run_button.clicked.connect(self.run)
 
@@ -106,7 +109,9 @@ class TrackWidget(Container):
             self.controls.fail("open a (T, Y, X) image stack first")
             return None
         try:
-            options = dict(parse_option(text) for text in self.model_options.value.split())
+            chosen = {k: v for k, v in scale_options(self.polarity, self.diameter, layer).items() if v != "auto"}
+            options = {**chosen,
+                       **dict(parse_option(text) for text in self.model_options.value.split())}
         except TemsegError as err:
             self.controls.fail(str(err))
             return None
@@ -121,7 +126,9 @@ class TrackWidget(Container):
                         table, source=summary.out)
             skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
             resumed = summary.resumed_note()
-            return f"{summary.frames} frames, {len(events)} fusion(s){resumed}{skipped}; results in {summary.out}"
+            decided = f"; {summary.decided}" if summary.decided else ""
+            return (f"{summary.frames} frames, {len(events)} fusion(s){resumed}{skipped}{decided}; "
+                    f"results in {summary.out}")
 
         kwargs = dict(model=self.model.value, options=options, overwrite=bool(self.overwrite.value),
                       method=self.method.value, weights=self.weights.value.strip() or None)
