@@ -175,7 +175,7 @@ def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtb
     assert review.rstrip().endswith("rejected") and review.count("\n") == len(result.events) + 1
 
 
-def test_review_retrack_after_an_edit(tracked_viewer):
+def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     viewer, result = tracked_viewer
     widget = FusionReviewWidget(viewer)
     widget.labels_layer.value = viewer.layers["video tracked"]
@@ -184,6 +184,8 @@ def test_review_retrack_after_an_edit(tracked_viewer):
     step[0] = 2
     viewer.dims.current_step = tuple(step)
     widget.retrack()
+    qtbot.waitUntil(lambda: widget.retrack_controls.worker is None, timeout=60_000)  # in the background
+    assert widget.retrack_controls.status.value.startswith("re-tracked from frame 2")
     events = layer.metadata["temseg"]["events"]
     assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
 
@@ -406,6 +408,7 @@ def test_track_widget_resumes_and_its_labels_take_a_brush_stroke_then_save_and_r
     step[0] = 10
     viewer.dims.current_step = tuple(step)
     review.retrack()  # re-track from the edited frame: the edit is kept, later frames follow it
+    qtbot.waitUntil(lambda: review.retrack_controls.worker is None, timeout=60_000)
     assert labels.data[10, 40, 40] == 777
 
 

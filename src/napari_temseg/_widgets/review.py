@@ -22,8 +22,9 @@ from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 from ..errors import TemsegError
 from ..io import write_track_dir
 from ..tracking.lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
-from ..tracking.review import event_centre, reject_fusion, retrack_from
+from ..tracking.review import event_centre, iter_retrack_from, reject_fusion
 from ._layers import camera, layer_picker, lineage_layers, pixel_size_nm
+from ._runner import WorkerControls
 
 HIGHLIGHT = "fusion highlight"
 COLUMNS = ["frame", "child", "parents", "status"]
@@ -41,21 +42,23 @@ class FusionReviewWidget(Container):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        buttons = {name: PushButton(text=name) for name in ("Previous", "Next", "Accept", "Reject", "Re-track from this frame", "Save")}
+        buttons = {name: PushButton(text=name) for name in ("Previous", "Next", "Accept", "Reject", "Save")}
+        self.retrack_controls = WorkerControls("Re-track from this frame")  # in the background: long videos
         self.out_dir = FileEdit(label="save to", mode="d", value="",
                                 tooltip="empty: the results folder the layer came from, else you are asked")
         self.status = Label(value="")
-        self.extend([self.labels_layer, *buttons.values(), self.out_dir, self.status])
+        self.extend([self.labels_layer, *buttons.values(), self.retrack_controls, self.out_dir, self.status])
         self.native.layout().insertWidget(1, self.table)
         self.current = -1
         self.labels_layer.changed.connect(self.refresh)
         self.table.itemSelectionChanged.connect(self._on_select)
         actions = {
             "Previous": lambda: self.step(-1), "Next": lambda: self.step(1), "Accept": self.accept,
-            "Reject": self.reject, "Re-track from this frame": self.retrack, "Save": self.save,
+            "Reject": self.reject, "Save": self.save,
         }
         for name, action in actions.items():
             buttons[name].clicked.connect(action)
+        self.retrack_controls.run_button.clicked.connect(self.retrack)
         me = weakref.ref(self)  # the viewer's keymap must not keep a closed dock alive
 
         def shortcut(method: str, *args):
@@ -94,17 +97,17 @@ class FusionReviewWidget(Container):
         """The events rejected on this layer (kept for review.csv)."""
         return list(self._state().get("rejected", []))
 
-    def _update_state(self, **changes) -> None:
-        layer = self.labels_layer.value
+    def _update_state(self, layer=None, **changes) -> None:
+        layer = layer or self.labels_layer.value
         meta = dict(layer.metadata)
         meta["temseg"] = {**meta.get("temseg", {}), **changes}
         layer.metadata = meta
 
-    def _set_events(self, events: list[dict], labels: np.ndarray | None = None, **changes) -> None:
-        layer = self.labels_layer.value
+    def _set_events(self, events: list[dict], labels: np.ndarray | None = None, layer=None, **changes) -> None:
+        layer = layer or self.labels_layer.value
         if labels is not None:
             layer.data = labels
-        self._update_state(events=events, **changes)
+        self._update_state(layer, events=events, **changes)
         self._refresh_tracks_layer(layer, events)
         self.refresh()
 
@@ -190,6 +193,9 @@ class FusionReviewWidget(Container):
         if need_event and not 0 <= self.current < len(self.events):
             show_error("select a fusion event first")
             return
+        if self.retrack_controls.worker is not None:
+            show_error("a re-track is running: wait for it, or cancel it")
+            return
         try:
             action()
         except TemsegError as err:
@@ -216,12 +222,21 @@ class FusionReviewWidget(Container):
         self._guard(do)
 
     def retrack(self) -> None:
-        """Trust the current frame as edited with napari's label tools and re-link what follows."""
+        """Trust the current frame as edited with napari's label tools and re-link what
+        follows, in the background (progress and Cancel below the button); the layer gets the
+        result when it is done, a cancelled re-track leaves it as it was."""
 
         def do():
+            layer = self.labels_layer.value
             frame = int(self.viewer.dims.current_step[-3])
-            labels = np.array(self.labels_layer.value.data, dtype=np.uint32)
-            self._set_events(retrack_from(labels, self.events, frame, frames=self._video_of(labels)), labels)
+            labels = np.array(layer.data, dtype=np.uint32)
+
+            def done(events: list[dict]) -> str:
+                self._set_events(events, labels, layer)
+                return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
+
+            self.retrack_controls.start(iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
+                                        done)
 
         self._guard(do, need_event=False)
 

@@ -6,6 +6,7 @@ without a viewer. Labels are (T, Y, X) uint32 numpy arrays, edited in place.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -61,14 +62,29 @@ def retrack_from(
     video the labels came from (T, Y, X), which dates fusions as tracking did
     (`Linker.push`); without it only the outlines date them.
     """
+    steps = iter_retrack_from(labels, events, frame, options, frames)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
+
+
+def iter_retrack_from(
+    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None, frames: Any = None
+) -> Generator[tuple[int, int], None, list[dict]]:
+    """`retrack_from` as a generator: yields (frames re-linked, frames to re-link) after each
+    frame, so that a viewer can show progress and stop it; returns the new event list."""
     if not 0 <= frame < labels.shape[0]:
         raise TemsegError(f"frame {frame} is outside the stack (0..{labels.shape[0] - 1})")
     keyframe = np.asarray(labels[frame])
     linker = Linker(options or LinkOptions())
     linker.seed(keyframe, frame, next_id=int(labels.max()) + 1)
+    total = labels.shape[0] - frame - 1
     for t in range(frame + 1, labels.shape[0]):
         for done_t, tracked in linker.push(np.asarray(labels[t]), None if frames is None else np.asarray(frames[t])):
             labels[done_t] = tracked
+        yield t - frame, total
     for done_t, tracked in linker.flush():
         if done_t > frame:
             labels[done_t] = tracked
