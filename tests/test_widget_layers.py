@@ -82,7 +82,7 @@ def test_measurements_follow_the_time_slider_through_offsets(make_napari_viewer,
     assert len(measured) == 1
 
 
-def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(tracked_viewer, tmp_path):
+def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(tracked_viewer, qtbot, tmp_path):
     viewer, result = tracked_viewer
     image = viewer.layers["video"]
     show_tracks(viewer, result.labels, result.events, image.scale, image.translate, "B")  # a second run
@@ -100,6 +100,7 @@ def test_review_keeps_decisions_per_layer_and_finds_its_lineage_after_a_rename(t
     assert widget.rejected == [] and widget.accepted == set()
     widget.out_dir.value = tmp_path / "B"
     widget.save()
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)  # saved in the background
     assert "rejected" not in (tmp_path / "B" / "review.csv").read_text()
     widget.labels_layer.value = viewer.layers["run A"]
     assert widget.rejected == [rejected]
@@ -140,7 +141,7 @@ def test_measurements_on_a_synthetic_image_in_nm(make_napari_viewer):
     assert float(widget.table.item(0, 2).text()) == pytest.approx(widget.particles["area_nm2"].iloc[0], rel=1e-3)
 
 
-def test_a_saved_review_is_shown_again_when_its_folder_is_reopened(tracked_viewer, tmp_path):
+def test_a_saved_review_is_shown_again_when_its_folder_is_reopened(tracked_viewer, qtbot, tmp_path):
     viewer, result = tracked_viewer
     assert len(result.events) >= 2
     widget = FusionReviewWidget(viewer)
@@ -152,6 +153,7 @@ def test_a_saved_review_is_shown_again_when_its_folder_is_reopened(tracked_viewe
     widget.reject()
     widget.out_dir.value = tmp_path / "reviewed"
     widget.save()
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)  # saved in the background
 
     layer, _ = viewer.open(str(tmp_path / "reviewed"), plugin="napari-temseg")
     widget.labels_layer.value = layer

@@ -169,6 +169,7 @@ def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtb
     assert widget.current == 0 or widget.current == len(result.events) - 2
     widget.out_dir.value = tmp_path / "reviewed"
     widget.save()
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)  # saved in the background
     saved = (tmp_path / "reviewed" / "events.csv").read_text()
     assert saved.count("\n") == len(result.events) and saved.splitlines()[0].endswith(",status")
     review = (tmp_path / "reviewed" / "review.csv").read_text()
@@ -184,8 +185,8 @@ def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     step[0] = 2
     viewer.dims.current_step = tuple(step)
     widget.retrack()
-    qtbot.waitUntil(lambda: widget.retrack_controls.worker is None, timeout=60_000)  # in the background
-    assert widget.retrack_controls.status.value.startswith("re-tracked from frame 2")
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)  # in the background
+    assert widget.jobs.status.value.startswith("re-tracked from frame 2")
     events = layer.metadata["temseg"]["events"]
     assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
 
@@ -400,6 +401,7 @@ def test_track_widget_resumes_and_its_labels_take_a_brush_stroke_then_save_and_r
     assert review.labels_layer.value is labels
     review.out_dir.value = tmp_path / "reviewed"
     review.save()
+    qtbot.waitUntil(lambda: review.jobs.worker is None, timeout=60_000)  # saved in the background
     import zarr
 
     saved = zarr.open_array(str(tmp_path / "reviewed" / "labels.zarr"), mode="r")
@@ -408,7 +410,7 @@ def test_track_widget_resumes_and_its_labels_take_a_brush_stroke_then_save_and_r
     step[0] = 10
     viewer.dims.current_step = tuple(step)
     review.retrack()  # re-track from the edited frame: the edit is kept, later frames follow it
-    qtbot.waitUntil(lambda: review.retrack_controls.worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: review.jobs.worker is None, timeout=60_000)
     assert labels.data[10, 40, 40] == 777
 
 

@@ -13,15 +13,14 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from magicgui.widgets import Container, FileEdit, Label, PushButton
 from napari.layers import Image
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from ..errors import TemsegError
-from ..io import write_track_dir
-from ..tracking.lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
+from ..io import write_review
+from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, iter_retrack_from, reject_fusion
 from ._layers import camera, layer_picker, lineage_layers, pixel_size_nm
 from ._runner import WorkerControls
@@ -43,11 +42,11 @@ class FusionReviewWidget(Container):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         buttons = {name: PushButton(text=name) for name in ("Previous", "Next", "Accept", "Reject", "Save")}
-        self.retrack_controls = WorkerControls("Re-track from this frame")  # in the background: long videos
+        self.jobs = WorkerControls("Re-track from this frame")  # re-track and Save run in the background
         self.out_dir = FileEdit(label="save to", mode="d", value="",
                                 tooltip="empty: the results folder the layer came from, else you are asked")
         self.status = Label(value="")
-        self.extend([self.labels_layer, *buttons.values(), self.retrack_controls, self.out_dir, self.status])
+        self.extend([self.labels_layer, *buttons.values(), self.jobs, self.out_dir, self.status])
         self.native.layout().insertWidget(1, self.table)
         self.current = -1
         self.labels_layer.changed.connect(self.refresh)
@@ -58,7 +57,7 @@ class FusionReviewWidget(Container):
         }
         for name, action in actions.items():
             buttons[name].clicked.connect(action)
-        self.retrack_controls.run_button.clicked.connect(self.retrack)
+        self.jobs.run_button.clicked.connect(self.retrack)
         me = weakref.ref(self)  # the viewer's keymap must not keep a closed dock alive
 
         def shortcut(method: str, *args):
@@ -193,8 +192,8 @@ class FusionReviewWidget(Container):
         if need_event and not 0 <= self.current < len(self.events):
             show_error("select a fusion event first")
             return
-        if self.retrack_controls.worker is not None:
-            show_error("a re-track is running: wait for it, or cancel it")
+        if self.jobs.worker is not None:
+            show_error("a re-track or save is running: wait for it, or cancel it")
             return
         try:
             action()
@@ -235,7 +234,7 @@ class FusionReviewWidget(Container):
                 self._set_events(events, labels, layer)
                 return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
 
-            self.retrack_controls.start(iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
+            self.jobs.start(iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
                                         done)
 
         self._guard(do, need_event=False)
@@ -270,15 +269,17 @@ class FusionReviewWidget(Container):
                 self.status.value = "not saved: no folder chosen"
                 return
             layer = self.labels_layer.value
-            write_track_dir(out, np.asarray(layer.data), self.events, pixel_size_nm(layer))
-            status = ["accepted" if (e["frame"], e["child"]) in self.accepted else "to review" for e in self.events]
-            table = events_table(self.events).assign(status=status)
-            table.to_csv(out / "events.csv", index=False)
-            rejected = events_table(self.rejected).assign(status="rejected")
-            pd.concat([table, rejected], ignore_index=True).to_csv(out / "review.csv", index=False)
-            self.status.value = f"saved to {out}"
+            args = (out, np.asarray(layer.data), self.events, self.accepted, self.rejected, pixel_size_nm(layer))
+            self.jobs.start(_save_job, args, lambda saved: f"saved to {saved}")
 
         self._guard(do, need_event=False)
+
+
+def _save_job(*args):
+    """`io.write_review` as a job for the worker (one step: Cancel before it starts, not in
+    the middle of writing)."""
+    yield 0, 1
+    return write_review(*args)
 
 
 def has_events(layer) -> bool:

@@ -1,7 +1,7 @@
 """Reading micrographs and stacks, writing labels and tracking results."""
 
 from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff, write_stack_tiff
-from .results import editable_labels, open_track_dir, read_review, read_track_dir, write_track_dir
+from .results import editable_labels, open_track_dir, read_review, read_track_dir, write_review, write_track_dir
 from .stacks import TEM_FORMATS, Video, open_video, read_micrograph
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "read_stack",
     "read_track_dir",
     "write_labels_tiff",
+    "write_review",
     "write_stack_tiff",
     "write_track_dir",
 ]

@@ -94,6 +94,23 @@ REVIEW_FILE = "review.csv"
 REVIEW_STATUSES = ("accepted", "to review", "rejected")
 
 
+def write_review(out: str | Path, labels, events: list[dict], accepted: set[tuple[int, int]],
+                 rejected: list[dict], pixel_size_nm: float | None = None) -> Path:
+    """Write reviewed results: the `write_track_dir` layout with each kept event's status
+    (accepted or to review) in events.csv, and every decision, rejections included, in
+    review.csv (what `read_review` reads back)."""
+    out = write_track_dir(out, labels, events, pixel_size_nm)
+    status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
+    table = events_table(events).assign(status=status)
+    try:
+        table.to_csv(out / "events.csv", index=False)
+        gone = events_table(rejected).assign(status="rejected")
+        pd.concat([table, gone], ignore_index=True).to_csv(out / REVIEW_FILE, index=False)
+    except OSError as err:
+        raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
+    return out
+
+
 def read_review(path: str | Path) -> dict:
     """The review decisions saved with results folder `path` ({"accepted": [[frame, child], ...],
     "rejected": [event, ...]}, as the review widget keeps them; empty where none were saved), so
