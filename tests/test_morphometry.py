@@ -41,3 +41,28 @@ def test_sintering_table_neck_grows_and_particle_rounds():
     assert table.axis_ratio.iloc[-1] < 1.1 < table.axis_ratio.iloc[0]
     assert table.coalescence_frames.iloc[0] == 4
     assert "neck_width_nm" in table.columns
+
+
+@pytest.mark.parametrize("distance", [20.0, 21.0, 22.0, 23.0, 23.6, 24.0, 25.0])
+def test_a_particle_without_a_neck_measures_its_full_width_whatever_the_anchors(distance):
+    """A part-filled last slab of the searched band was read as the neck (7 px for a 40 px disc)."""
+    mask = _discs([(50, 50)], 20, shape=(100, 100))
+    half = np.array([np.sin(0.6), np.cos(0.6)]) * distance / 2
+    assert neck_width(mask, 50 - half, 50 + half) == pytest.approx(38, abs=2)
+
+
+def test_three_fused_particles_are_round_only_when_their_lobes_are_gone():
+    """A trefoil has an axis ratio near 1 from its first contact; its outline's spread tells."""
+    frames = []
+    for t in range(10):
+        lab = np.zeros((100, 100), np.uint32)
+        d = 17.3 * max(1 - t / 6, 0)  # three discs of radius 15 converge on the centre
+        centres = [(50 + d * np.sin(a), 50 + d * np.cos(a)) for a in (0, 2 * np.pi / 3, 4 * np.pi / 3)]
+        lab[_discs(centres, 15 + (17.3 - d) * 0.5, shape=(100, 100))] = 4 if t else 0
+        if t == 0:
+            for k, c in enumerate(centres, start=1):
+                lab[_discs([c], 15, shape=(100, 100))] = k
+        frames.append(lab)
+    table = sintering_table(np.stack(frames), [{"frame": 1, "parents": [1, 2, 3], "child": 4}])
+    assert (table.axis_ratio < 1.1).all()
+    assert table.outline_spread.iloc[0] > 0.3 and table.coalescence_frames.iloc[0] == 4  # lobes 3 px deep: a disc

@@ -4,8 +4,10 @@ Lengths are in pixels, plus nm columns when the pixel size is known.
 Neck width: the narrowest chord of the fused particle perpendicular to the
 line joining its parents' last centroids, searched between them. Rounding:
 the child counts as round once its major/minor axis ratio falls to
-`round_aspect`; the coalescence time is the number of frames from the fusion
-(first contact) until then.
+`ROUND_ASPECT`, and, for three or more parents, its outline is within `ROUND_SPREAD`
+of a circle (a trefoil has an axis ratio near 1 from its first contact: the spread of
+its outline's distances from the centroid tells its lobes); the coalescence time is
+the number of frames from the fusion (first contact) until then.
 """
 
 from __future__ import annotations
@@ -17,6 +19,22 @@ import pandas as pd
 
 #: Axis ratio below which a fused particle counts as rounded.
 ROUND_ASPECT = 1.1
+#: Outline spread, (largest - smallest distance of the outline from the centroid) / mean
+#: distance, below which a fusion of three or more particles counts as rounded: digital
+#: discs of radius 8 px or more are within 0.113; three equal discs just fused 0.35.
+ROUND_SPREAD = 0.12
+
+
+def outline_spread(mask: np.ndarray) -> float:
+    """(max - min) / mean distance of the outline pixels from the centroid (0 for a circle)."""
+    from scipy import ndimage as ndi
+
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return float("nan")
+    by, bx = np.nonzero(mask & ~ndi.binary_erosion(mask))
+    distance = np.hypot(by - ys.mean(), bx - xs.mean())
+    return float((distance.max() - distance.min()) / distance.mean()) if distance.mean() > 0 else float("nan")
 
 
 def _moments(ys: np.ndarray, xs: np.ndarray) -> tuple[float, float, float, float]:
@@ -66,11 +84,11 @@ def neck_width(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
         return float("nan")
     unit = axis / length
     u = (ys - a[0]) * unit[0] + (xs - a[1]) * unit[1]
-    lo, hi = 0.2 * length, 0.8 * length
-    inside = (u >= lo) & (u < hi)
+    lo, slabs = 0.2 * length, int(0.6 * length)  # whole 1-px slabs only: a part-filled last one
+    inside = (u >= lo) & (u < lo + slabs)           # read as a narrow neck
     if not inside.any():
         return float("nan")
-    counts = np.bincount(np.floor(u[inside] - lo).astype(int), minlength=int(hi - lo))
+    counts = np.bincount(np.floor(u[inside] - lo).astype(int), minlength=slabs)
     return float(counts.min())
 
 
@@ -97,6 +115,7 @@ def sintering_table(labels, events: list[dict], pixel_size_nm: float | None = No
             ys, xs = np.nonzero(mask)
             _, _, major, minor = _moments(ys.astype(float), xs.astype(float))
             aspect = major / minor if minor > 0 else float("inf")
+            spread = outline_spread(mask)
             event_rows.append(
                 {
                     "event": k,
@@ -106,11 +125,14 @@ def sintering_table(labels, events: list[dict], pixel_size_nm: float | None = No
                     "frames_since_contact": int(r.frame) - f0,
                     "neck_width": float(np.nanmin(necks)) if necks and not np.isnan(necks).all() else np.nan,
                     "axis_ratio": aspect,
+                    "outline_spread": spread,
                     "area": int(r.area),
                     "area_ratio": r.area / parent_area if parent_area else np.nan,
                 }
             )
-        rounded = [e["frames_since_contact"] for e in event_rows if e["axis_ratio"] <= ROUND_ASPECT]
+        lobed = len(parents) >= 3
+        rounded = [e["frames_since_contact"] for e in event_rows
+                   if e["axis_ratio"] <= ROUND_ASPECT and not (lobed and e["outline_spread"] > ROUND_SPREAD)]
         for e in event_rows:
             e["coalescence_frames"] = rounded[0] if rounded else np.nan
         rows += event_rows
@@ -118,7 +140,7 @@ def sintering_table(labels, events: list[dict], pixel_size_nm: float | None = No
         rows,
         columns=[
             "event", "frame", "child", "parents", "frames_since_contact", "neck_width",
-            "axis_ratio", "area", "area_ratio", "coalescence_frames",
+            "axis_ratio", "outline_spread", "area", "area_ratio", "coalescence_frames",
         ],
     )
     if pixel_size_nm:
