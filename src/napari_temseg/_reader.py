@@ -44,7 +44,7 @@ def read_track_results(path: str) -> list[tuple]:
     fusions."""
     import pandas as pd
 
-    from .io import editable_labels, open_track_dir, read_review
+    from .io import editable_labels, open_track_dir, read_review, results_pixel_size
     from .tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 
     _, events = open_track_dir(path)
@@ -54,9 +54,12 @@ def read_track_results(path: str) -> list[tuple]:
     table = pd.read_csv(table_file, usecols=["frame", "track_id", "y", "x"]) if table_file.is_file() else \
         tracks_table(labels)
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
-    meta = {"temseg": {"events": events, "source": str(path), "lineage": token, **read_review(path)}}
+    pixel = results_pixel_size(path)
+    scale = (1.0, pixel or 1.0, pixel or 1.0)  # in nm where known, as the video's own layer
+    meta = {"temseg": {"events": events, "source": str(path), "lineage": token, "pixel_size_nm": pixel,
+                       **read_review(path)}}
     return [
-        (labels, {"name": f"{name} tracked", "metadata": meta}, "labels"),
-        (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events),
+        (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale}, "labels"),
+        (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events), "scale": scale,
                                      "metadata": {"temseg": {"lineage": token}}}, "tracks"),
     ]

@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__
 from .errors import TemsegError
 from .io import Video, open_track_dir
-from .io.results import REVIEW_FILE, write_tables
+from .io.results import REVIEW_FILE, create_labels_zarr, write_tables
 from .models import load_model
 from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER, find, registered
@@ -385,7 +385,7 @@ def iter_track_video(
                       "starting again from the first frame", file=sys.stderr)
                 state = None
         if state is None:
-            store = zarr.open_array(str(out / "labels.zarr"), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
+            store = create_labels_zarr(out / "labels.zarr", shape, video.pixel_size_nm)
             pushed, written, linker = 0, 0, new_linker(link_opts, method)
         resumed_from = pushed
         client = _client(workers, scheduler)

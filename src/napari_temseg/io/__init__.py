@@ -1,7 +1,15 @@
 """Reading micrographs and stacks, writing labels and tracking results."""
 
 from .images import IMAGE_SUFFIXES, read_image, read_stack, write_labels_tiff, write_stack_tiff
-from .results import editable_labels, open_track_dir, read_review, read_track_dir, write_review, write_track_dir
+from .results import (
+    editable_labels,
+    open_track_dir,
+    read_review,
+    read_track_dir,
+    results_pixel_size,
+    write_review,
+    write_track_dir,
+)
 from .stacks import TEM_FORMATS, Video, open_video, read_micrograph
 
 __all__ = [
@@ -16,6 +24,7 @@ __all__ = [
     "read_review",
     "read_stack",
     "read_track_dir",
+    "results_pixel_size",
     "write_labels_tiff",
     "write_review",
     "write_stack_tiff",

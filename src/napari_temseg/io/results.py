@@ -23,15 +23,23 @@ from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
 
+#: The zarr attribute of a results folder's labels that records their pixel size (nm).
+PIXEL_SIZE_ATTR = "pixel_size_nm"
 
-def write_labels_zarr(path: Path, labels) -> None:
-    """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame."""
+
+def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float | None = None):
+    """An empty (T, Y, X) uint32 label store, one chunk per frame, recording its pixel size."""
     import zarr
 
+    store = zarr.open_array(str(path), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
+    store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
+    return store
+
+
+def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None) -> None:
+    """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame."""
     labels_shape = tuple(int(s) for s in labels.shape)
-    store = zarr.open_array(
-        str(path), mode="w", shape=labels_shape, chunks=(1, *labels_shape[1:]), dtype="uint32"
-    )
+    store = create_labels_zarr(path, labels_shape, pixel_size_nm)
     for t in range(labels_shape[0]):
         store[t] = np.asarray(labels[t], dtype=np.uint32)
 
@@ -60,7 +68,7 @@ def write_track_dir(
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_labels_zarr(out / "labels.zarr", labels)
+        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm)
         write_tables(out, labels, events, pixel_size_nm)
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
@@ -137,6 +145,22 @@ def read_review(path: str | Path) -> dict:
                 if s == "accepted" and (e["frame"], e["child"]) in kept]
     rejected = [e for e, s in zip(decided, status, strict=True) if s == "rejected"]
     return {"accepted": accepted, "rejected": rejected}
+
+
+def results_pixel_size(path: str | Path) -> float | None:
+    """The pixel size (nm) of a results folder's labels: recorded with them, else (folders
+    written before it was) the one its `temseg track` run used; None where unknown."""
+    import zarr
+
+    path = Path(path)
+    try:
+        recorded = zarr.open_array(str(path / "labels.zarr"), mode="r").attrs.get(PIXEL_SIZE_ATTR)
+        if recorded is None:
+            recorded = json.loads((path / "run.json").read_text())["signature"].get("pixel_size_nm")
+        value = float(recorded)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return value if value > 0 and np.isfinite(value) else None
 
 
 def read_track_dir(path: str | Path) -> tuple[np.ndarray, list[dict]]:
