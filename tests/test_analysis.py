@@ -64,7 +64,7 @@ def tracked(small_video, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tracked")
     tifffile.imwrite(folder / "v.tif", small_video.frames, imagej=True, resolution=(2.0, 2.0),
-                     metadata={"unit": "nm"})
+                     metadata={"unit": "nm", "finterval": 0.25})  # 0.5 nm pixels, 4 frames/s
     assert main(["track", str(folder / "v.tif"), "--out", str(folder / "out")]) == 0
     return folder / "out"
 
@@ -78,7 +78,25 @@ def test_geff_holds_the_tracks_and_fusions_are_nodes_with_two_parents(tracked):
     assert merges == {(int(r.frame), int(r.child)) for r in events.itertuples()}
     tracks = pd.read_csv(tracked / "tracks.csv")
     assert graph.number_of_nodes() == len(tracks)
-    assert [a.name for a in metadata.axes] == ["t", "y", "x"] and metadata.axes[1].unit == "nanometer"
+    t, y, _ = metadata.axes
+    assert [a.name for a in metadata.axes] == ["t", "y", "x"]
+    assert (y.unit, y.scale, y.scaled_unit) == (None, 0.5, "nanometer")  # values in px, the scale makes nm
+    assert (t.scale, t.scaled_unit) == (0.25, "second")  # the ImageJ frame interval
+
+
+def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tmp_path):
+    import shutil
+
+    import geff
+
+    shutil.copytree(tracked, tmp_path / "out")
+    video = tracked.parent / "v.tif"
+    assert main(["track", str(video), "--out", str(tmp_path / "out"), "--frame-interval", "2"]) == 0
+    _, metadata = geff.read(str(tmp_path / "out" / "tracks.geff"))
+    assert metadata.axes[0].scale == 2.0
+    before = pd.read_csv(tracked / "tracks_summary.csv")
+    after = pd.read_csv(tmp_path / "out" / "tracks_summary.csv")
+    assert np.allclose(after.diffusion_nm2_per_s * 8, before.diffusion_nm2_per_s, equal_nan=True)
 
 
 def test_ctc_export_passes_traccuracys_checks(tracked, tmp_path):

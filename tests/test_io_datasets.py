@@ -89,11 +89,11 @@ def test_labels_tiff_and_track_dir_round_trip(tmp_path, small_video):
     assert np.array_equal(back, labels) and back_events == events
     header = (tmp_path / "out" / "tracks.csv").read_text().splitlines()[0]
     assert header.startswith("frame,track_id,y,x,area") and "equivalent_diameter_nm" in header
-    from napari_temseg.io import results_pixel_size
+    from napari_temseg.io import results_calibration
 
-    assert results_pixel_size(tmp_path / "out") == 0.5  # recorded with the labels
-    write_track_dir(tmp_path / "plain", labels, events)
-    assert results_pixel_size(tmp_path / "plain") is None
+    assert results_calibration(tmp_path / "out") == (0.5, None)  # recorded with the labels
+    write_track_dir(tmp_path / "plain", labels, events, frame_interval_s=2.0)
+    assert results_calibration(tmp_path / "plain") == (None, 2.0)
 
 
 def test_review_decisions_read_back_and_a_bad_review_table_is_named(tmp_path, small_video):

@@ -164,11 +164,11 @@ def test_a_saved_review_is_shown_again_when_its_folder_is_reopened(tracked_viewe
     assert statuses.count("accepted") == 1 and "rejected" not in statuses
 
 
-def test_a_results_folder_reopens_at_its_pixel_size_and_saves_its_nm_columns(make_napari_viewer, qtbot, tmp_path,
+def test_a_results_folder_reopens_at_its_calibration_and_saves_its_nm_columns(make_napari_viewer, qtbot, tmp_path,
                                                                             small_video):
     from napari_temseg.io import write_track_dir
 
-    write_track_dir(tmp_path / "run", small_video.labels, small_video.events, pixel_size_nm=0.5)
+    write_track_dir(tmp_path / "run", small_video.labels, small_video.events, pixel_size_nm=0.5, frame_interval_s=0.25)
     viewer = make_napari_viewer()
     layer, lineage = viewer.open(str(tmp_path / "run"), plugin="napari-temseg")
     assert tuple(layer.scale) == tuple(lineage.scale) == (1.0, 0.5, 0.5)  # lines up with its video in nm
@@ -176,3 +176,4 @@ def test_a_results_folder_reopens_at_its_pixel_size_and_saves_its_nm_columns(mak
     widget.save()  # into the folder it came from
     qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)
     assert "equivalent_diameter_nm" in (tmp_path / "run" / "tracks.csv").read_text().splitlines()[0]
+    assert "diffusion_nm2_per_s" in (tmp_path / "run" / "tracks_summary.csv").read_text()  # and the frame interval

@@ -32,7 +32,8 @@ def read_video(path: str) -> list[tuple]:
     from .io import open_video
 
     video = open_video(path)
-    meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm, **video.metadata}}}
+    meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm,
+                                                          "frame_interval_s": video.frame_interval_s, **video.metadata}}}
     if video.data.shape[0] == 1:
         return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, "image")]
     return [(video.data, {**meta, "scale": video.scale}, "image")]
@@ -44,7 +45,7 @@ def read_track_results(path: str) -> list[tuple]:
     fusions."""
     import pandas as pd
 
-    from .io import editable_labels, open_track_dir, read_review, results_pixel_size
+    from .io import editable_labels, open_track_dir, read_review, results_calibration
     from .tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 
     _, events = open_track_dir(path)
@@ -54,10 +55,10 @@ def read_track_results(path: str) -> list[tuple]:
     table = pd.read_csv(table_file, usecols=["frame", "track_id", "y", "x"]) if table_file.is_file() else \
         tracks_table(labels)
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
-    pixel = results_pixel_size(path)
+    pixel, interval = results_calibration(path)
     scale = (1.0, pixel or 1.0, pixel or 1.0)  # in nm where known, as the video's own layer
     meta = {"temseg": {"events": events, "source": str(path), "lineage": token, "pixel_size_nm": pixel,
-                       **read_review(path)}}
+                       "frame_interval_s": interval, **read_review(path)}}
     return [
         (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale}, "labels"),
         (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events), "scale": scale,

@@ -103,7 +103,7 @@ def track_motion(tracks: pd.DataFrame, pixel_size_nm: float | None = None,
                  frame_interval_s: float | None = None, max_lag: int = 10) -> pd.DataFrame:
     """Per track: frames seen, mean squared displacement at lag 1 and the diffusion
     coefficient D from a line through the MSD over lags 1..max_lag (MSD = 4 D lag in 2-D),
-    in px^2/frame, or nm^2/s where pixel size and frame interval are known."""
+    in px^2/frame, and nm^2/frame and nm^2/s where the pixel size and frame interval are known."""
     rows = []
     for track_id, track in tracks.sort_values("frame").groupby("track_id"):
         frames, ys, xs = (track[c].to_numpy(float) for c in ("frame", "y", "x"))
@@ -119,6 +119,8 @@ def track_motion(tracks: pd.DataFrame, pixel_size_nm: float | None = None,
         row = {"track_id": int(track_id), "frames": len(frames), "first_frame": int(frames[0]),
                "last_frame": int(frames[-1]), "msd_lag1_px2": msd[0] if msd else float("nan"),
                "diffusion_px2_per_frame": slope / 4}
+        if pixel_size_nm:
+            row["diffusion_nm2_per_frame"] = slope / 4 * pixel_size_nm**2
         if pixel_size_nm and frame_interval_s:
             row["diffusion_nm2_per_s"] = slope / 4 * pixel_size_nm**2 / frame_interval_s
         rows.append(row)

@@ -333,6 +333,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     video = open_video(args.input)
     if args.pixel_size is not None:
         video.pixel_size_nm = _positive(args.pixel_size, "--pixel-size")
+    if args.frame_interval is not None:
+        video.frame_interval_s = args.frame_interval
 
     def progress(done: int, total: int) -> None:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
@@ -590,6 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
     p.add_argument("--method", default="link", choices=["link", "propagate"])
     p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (default: from the file)")
+    p.add_argument("--frame-interval", type=positive_float, default=None, metavar="S",
+                   help="seconds between frames, for diffusion in nm²/s and times in tracks.geff (default: from "
+                        "the file; given to a finished run, only its tables are written again)")
     p.add_argument("--chunk", type=positive_int, default=16, help="frames per committed chunk")
     p.add_argument("--overwrite", action="store_true", help="replace results of another run in --out")
     p.add_argument("--workers", type=positive_int, default=None, help="segment on N local dask worker processes")

@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__
 from .errors import TemsegError
 from .io import Video, open_track_dir
-from .io.results import REVIEW_FILE, create_labels_zarr, write_tables
+from .io.results import FRAME_INTERVAL_ATTR, REVIEW_FILE, create_labels_zarr, results_calibration, write_tables
 from .models import load_model
 from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER, find, registered
@@ -270,6 +270,17 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     return False
 
 
+def _retime(out: Path, labels, events: list[dict], video: Video) -> None:
+    """A finished run given a frame interval it did not have: its tables get the times (the
+    labels do not depend on it, so nothing is tracked again)."""
+    if video.frame_interval_s is None or results_calibration(out)[1] == video.frame_interval_s:
+        return
+    import zarr
+
+    write_tables(out, labels, events, video.pixel_size_nm, video.frame_interval_s)
+    zarr.open_array(str(out / "labels.zarr"), mode="r+").attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s
+
+
 @lru_cache(maxsize=4)
 def _cached_model(name: str, weights: str | None = None):
     return load_model(name, weights=weights)
@@ -374,7 +385,8 @@ def iter_track_video(
         state = _load_state(out) if resume else None
         run = json.loads((out / RUN_FILE).read_text())
         if run.get("complete"):
-            _, events = open_track_dir(out)
+            labels, events = open_track_dir(out)
+            _retime(out, labels, events, video)
             return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""))
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
@@ -385,7 +397,7 @@ def iter_track_video(
                       "starting again from the first frame", file=sys.stderr)
                 state = None
         if state is None:
-            store = create_labels_zarr(out / "labels.zarr", shape, video.pixel_size_nm)
+            store = create_labels_zarr(out / "labels.zarr", shape, video.pixel_size_nm, video.frame_interval_s)
             pushed, written, linker = 0, 0, new_linker(link_opts, method)
         resumed_from = pushed
         client = _client(workers, scheduler)
@@ -422,7 +434,7 @@ def iter_track_video(
         finally:
             if client is not None:
                 client.close()
-        write_tables(out, store, linker.events, video.pixel_size_nm)
+        write_tables(out, store, linker.events, video.pixel_size_nm, video.frame_interval_s)
         if linker.skipped:
             _write_atomic(out / SKIPPED_FILE, "frame,reason\n" + "".join(
                 f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))

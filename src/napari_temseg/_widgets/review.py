@@ -269,7 +269,8 @@ class FusionReviewWidget(Container):
                 self.status.value = "not saved: no folder chosen"
                 return
             layer = self.labels_layer.value
-            args = (out, np.asarray(layer.data), self.events, self.accepted, self.rejected, pixel_size_nm(layer))
+            args = (out, np.asarray(layer.data), self.events, self.accepted, self.rejected, pixel_size_nm(layer),
+                    self._state().get("frame_interval_s"))
             self.jobs.start(_save_job, args, lambda saved: f"saved to {saved}")
 
         self._guard(do, need_event=False)

@@ -10,7 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, 
 
 from ..cli import parse_option
 from ..errors import TemsegError
-from ..io import Video, editable_labels, open_track_dir, read_review
+from ..io import Video, editable_labels, open_track_dir, read_review, results_calibration
 from ..models import available_models
 from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
@@ -38,7 +38,8 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     tracks = napari_tracks_data(table)
     token = uuid.uuid4().hex
     meta = {"events": events, "lineage": token,
-            **({"source": str(source), "shown": events, **read_review(source)} if source else {})}
+            **({"source": str(source), "shown": events, "frame_interval_s": results_calibration(source)[1],
+                **read_review(source)} if source else {})}
     labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate,
                                      metadata={"temseg": meta})
     tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale,
@@ -116,7 +117,8 @@ class TrackWidget(Container):
             self.controls.fail(str(err))
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
-        video = Video(layer.data, pixel_size_nm(layer), "")
+        video = Video(layer.data, pixel_size_nm(layer), "",
+                      frame_interval_s=layer.metadata.get("temseg", {}).get("frame_interval_s"))
         out = self.results_folder(layer.name)
 
         def add_layers(summary: RunSummary):

@@ -6,7 +6,7 @@ from .results import (
     open_track_dir,
     read_review,
     read_track_dir,
-    results_pixel_size,
+    results_calibration,
     write_review,
     write_track_dir,
 )
@@ -24,7 +24,7 @@ __all__ = [
     "read_review",
     "read_stack",
     "read_track_dir",
-    "results_pixel_size",
+    "results_calibration",
     "write_labels_tiff",
     "write_review",
     "write_stack_tiff",

@@ -51,7 +51,8 @@ def track_graph(tracks: pd.DataFrame, events: list[dict]):
 
 def write_geff(path: str | Path, tracks: pd.DataFrame, events: list[dict], pixel_size_nm: float | None = None,
                frame_interval_s: float | None = None) -> Path:
-    """`tracks.geff` (zarr) of the tracking results; axes t, y, x with their units where known."""
+    """`tracks.geff` (zarr) of the tracking results; axes t, y, x in frames and pixels, with the
+    scales to seconds and nm where known (GEFF's `scale` and `scaled_unit`)."""
     import geff
 
     path = Path(path)
@@ -59,9 +60,10 @@ def write_geff(path: str | Path, tracks: pd.DataFrame, events: list[dict], pixel
         geff.write(
             track_graph(tracks, events), str(path), axis_names=["t", "y", "x"],
             axis_types=["time", "space", "space"],
-            axis_units=["second" if frame_interval_s else None, "nanometer" if pixel_size_nm else None,
-                        "nanometer" if pixel_size_nm else None],
-            axis_scales=[frame_interval_s, pixel_size_nm, pixel_size_nm], overwrite=True,
+            axis_units=[None, None, None],  # values are frames and pixels; the scales make them s and nm
+            axis_scales=[frame_interval_s, pixel_size_nm, pixel_size_nm],
+            scaled_units=["second" if frame_interval_s else None, "nanometer" if pixel_size_nm else None,
+                          "nanometer" if pixel_size_nm else None], overwrite=True,
         )
     except OSError as err:
         raise TemsegError(f"{path}: cannot write ({err.strerror or err})") from None

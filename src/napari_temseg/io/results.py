@@ -13,6 +13,7 @@ DIR/review.csv    (the review widget's Save) every event with its status: accept
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,23 +24,25 @@ from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
 
-#: The zarr attribute of a results folder's labels that records their pixel size (nm).
-PIXEL_SIZE_ATTR = "pixel_size_nm"
+#: The zarr attributes of a results folder's labels that record their calibration.
+PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR = "pixel_size_nm", "frame_interval_s"
 
 
-def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float | None = None):
-    """An empty (T, Y, X) uint32 label store, one chunk per frame, recording its pixel size."""
+def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float | None = None,
+                       frame_interval_s: float | None = None):
+    """An empty (T, Y, X) uint32 label store, one chunk per frame, recording its calibration."""
     import zarr
 
     store = zarr.open_array(str(path), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
-    store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
+    store.attrs.update({PIXEL_SIZE_ATTR: pixel_size_nm, FRAME_INTERVAL_ATTR: frame_interval_s})
     return store
 
 
-def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None) -> None:
+def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
+                      frame_interval_s: float | None = None) -> None:
     """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame."""
     labels_shape = tuple(int(s) for s in labels.shape)
-    store = create_labels_zarr(path, labels_shape, pixel_size_nm)
+    store = create_labels_zarr(path, labels_shape, pixel_size_nm, frame_interval_s)
     for t in range(labels_shape[0]):
         store[t] = np.asarray(labels[t], dtype=np.uint32)
 
@@ -62,14 +65,15 @@ def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | N
 
 
 def write_track_dir(
-    out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None
+    out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None,
+    frame_interval_s: float | None = None,
 ) -> Path:
     """Write labels.zarr, tracks.csv, events.csv and sintering.csv into `out`."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm)
-        write_tables(out, labels, events, pixel_size_nm)
+        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s)
+        write_tables(out, labels, events, pixel_size_nm, frame_interval_s)
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out
@@ -103,11 +107,12 @@ REVIEW_STATUSES = ("accepted", "to review", "rejected")
 
 
 def write_review(out: str | Path, labels, events: list[dict], accepted: set[tuple[int, int]],
-                 rejected: list[dict], pixel_size_nm: float | None = None) -> Path:
+                 rejected: list[dict], pixel_size_nm: float | None = None,
+                 frame_interval_s: float | None = None) -> Path:
     """Write reviewed results: the `write_track_dir` layout with each kept event's status
     (accepted or to review) in events.csv, and every decision, rejections included, in
     review.csv (what `read_review` reads back)."""
-    out = write_track_dir(out, labels, events, pixel_size_nm)
+    out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s)
     status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
     table = events_table(events).assign(status=status)
     try:
@@ -147,18 +152,27 @@ def read_review(path: str | Path) -> dict:
     return {"accepted": accepted, "rejected": rejected}
 
 
-def results_pixel_size(path: str | Path) -> float | None:
-    """The pixel size (nm) of a results folder's labels: recorded with them, else (folders
-    written before it was) the one its `temseg track` run used; None where unknown."""
+def results_calibration(path: str | Path) -> tuple[float | None, float | None]:
+    """(pixel size in nm, frame interval in s) of a results folder's labels, as recorded with
+    them (folders written before they were: the pixel size its `temseg track` run used);
+    None where unknown."""
     import zarr
 
     path = Path(path)
     try:
-        recorded = zarr.open_array(str(path / "labels.zarr"), mode="r").attrs.get(PIXEL_SIZE_ATTR)
-        if recorded is None:
-            recorded = json.loads((path / "run.json").read_text())["signature"].get("pixel_size_nm")
-        value = float(recorded)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        attrs = dict(zarr.open_array(str(path / "labels.zarr"), mode="r").attrs)
+    except (OSError, ValueError, KeyError):
+        attrs = {}
+    if attrs.get(PIXEL_SIZE_ATTR) is None:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            attrs[PIXEL_SIZE_ATTR] = json.loads((path / "run.json").read_text())["signature"].get("pixel_size_nm")
+    return _positive_or_none(attrs.get(PIXEL_SIZE_ATTR)), _positive_or_none(attrs.get(FRAME_INTERVAL_ATTR))
+
+
+def _positive_or_none(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
         return None
     return value if value > 0 and np.isfinite(value) else None
 

@@ -36,14 +36,22 @@ NM_PER_UNIT = {
 }
 
 
+#: Time units of ImageJ's `tunit` and rosettasciio's time axes, in seconds.
+SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
+                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "us": 1e-6, "min": 60.0,
+                    "minute": 60.0, "minutes": 60.0}
+
+
 @dataclass
 class Video:
-    """data: (T, Y, X) dask array; pixel_size_nm: None when the file does not say."""
+    """data: (T, Y, X) dask array; pixel_size_nm and frame_interval_s: None when the file
+    does not say."""
 
     data: object
     pixel_size_nm: float | None = None
     source: str = ""
     metadata: dict = field(default_factory=dict)
+    frame_interval_s: float | None = None
 
     @property
     def scale(self) -> tuple[float, float, float]:
@@ -58,6 +66,16 @@ def to_nm(value: float, unit: str | None) -> float | None:
         return None
     factor = NM_PER_UNIT.get(str(unit).strip().lower())
     return None if factor is None or not value else float(value) * factor
+
+
+def to_seconds(value: float, unit: str | None) -> float | None:
+    """A time in `unit` as seconds, or None for an unknown unit or a value that is no interval."""
+    factor = SECONDS_PER_UNIT.get(str(unit or "").strip().lower())
+    try:
+        seconds = float(value) * factor if factor is not None else None
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds is not None and np.isfinite(seconds) and seconds > 0 else None
 
 
 def open_video(path: str | Path) -> Video:
@@ -99,7 +117,9 @@ def _open_tiff(path: Path) -> Video:
             shape, dtype, axes = tuple(series.shape), series.dtype, str(series.axes)
             n_pages = len(series.pages)
             end = _data_end(tif, series)
-            promised = int((tif.imagej_metadata or {}).get("images", 0))
+            imagej = tif.imagej_metadata or {}
+            promised = int(imagej.get("images", 0))
+            interval = to_seconds(imagej.get("finterval", 0), imagej.get("tunit", "sec"))
     except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for damaged files
         raise TemsegError(f"{path}: cannot read TIFF ({type(err).__name__}: {err})") from None
     size = path.stat().st_size
@@ -136,7 +156,7 @@ def _open_tiff(path: Path) -> Video:
             raise TemsegError(f"{path}: frame {i} cannot be read ({type(err).__name__}: {err}); the file may be truncated") from None
 
     frames = [da.from_delayed(dask.delayed(page)(i), shape[1:], dtype) for i in range(shape[0])]
-    return Video(da.stack(frames), _tiff_pixel_size(path), str(path))
+    return Video(da.stack(frames), _tiff_pixel_size(path), str(path), frame_interval_s=interval)
 
 
 def _data_end(tif, series) -> int | None:
@@ -201,9 +221,11 @@ def _open_rsciio(path: Path, plugin: str) -> Video:
     data = data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[-2:]) if data.ndim == 3 else data.shape)
     if data.ndim == 2:
         data = data[None]
-    x_axis = signal["axes"][-1]
+    x_axis, t_axis = signal["axes"][-1], signal["axes"][0]
+    interval = to_seconds(t_axis.get("scale", 0), t_axis.get("units")) if len(signal["axes"]) == 3 else None
     title = signal.get("metadata", {}).get("General", {}).get("title", "")
-    return Video(data, to_nm(x_axis.get("scale", 0), x_axis.get("units")), str(path), {"title": title, "format": plugin})
+    return Video(data, to_nm(x_axis.get("scale", 0), x_axis.get("units")), str(path), {"title": title, "format": plugin},
+                 interval)
 
 
 def read_micrograph(path: str | Path) -> tuple[np.ndarray, float | None]:
