@@ -29,10 +29,13 @@ def image_folder(tmp_path_factory):
 
 
 def test_segment_writes_labels_and_summary(image_folder, tmp_path):
-    run = temseg("segment", image_folder, "--out", tmp_path, "-o", "min_size=40")
+    from napari_temseg.io import open_video
+
+    run = temseg("segment", image_folder, "--out", tmp_path, "-o", "min_size=40", "--pixel-size", "0.8")
     assert run.returncode == 0, run.stderr
     labels = tifffile.imread(tmp_path / "img0_labels.tif")
     assert labels.dtype == np.uint32 and labels.max() > 10
+    assert open_video(tmp_path / "img0_labels.tif").pixel_size_nm == pytest.approx(0.8)  # the labels keep it
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     header = summary[0].split(",")
     assert header[:3] == ["file", "labels", "objects"] and header[-4:] == ["polarity", "radius_px", "scale", "error"]

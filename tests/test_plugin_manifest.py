@@ -37,6 +37,8 @@ def test_core_does_not_import_napari_or_qt():
 
 
 def test_sample_data_and_reader(tmp_path):
+    import tifffile
+
     from napari_temseg._reader import get_reader
     from napari_temseg._sample_data import sample_image, sample_video
     from napari_temseg._writer import write_labels
@@ -45,9 +47,14 @@ def test_sample_data_and_reader(tmp_path):
     assert kind == "image" and image.shape == truth.shape
     frames = sample_video()[0][0]
     assert frames.ndim == 3
-    out = write_labels(str(tmp_path / "x.tif"), truth, {})
+    out = write_labels(str(tmp_path / "x.tif"), truth, {"scale": (0.5, 0.5)})
     layers = get_reader(out[0])(out[0])
     assert np.array_equal(layers[0][0], truth)
+    assert layers[0][2] == "labels" and tuple(layers[0][1]["scale"]) == (0.5, 0.5)  # back as labels, in nm
+    tifffile.imwrite(tmp_path / "old_labels.tif", truth.astype(np.uint16))  # named as `temseg segment` names them
+    assert get_reader(str(tmp_path / "old_labels.tif"))(str(tmp_path / "old_labels.tif"))[0][2] == "labels"
+    tifffile.imwrite(tmp_path / "micrograph.tif", image)
+    assert get_reader(str(tmp_path / "micrograph.tif"))(str(tmp_path / "micrograph.tif"))[0][2] == "image"
     assert get_reader(str(tmp_path / "notes.txt")) is None
 
 

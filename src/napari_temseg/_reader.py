@@ -27,16 +27,19 @@ def get_reader(path: str | list[str]):
 
 def read_video(path: str) -> list[tuple]:
     """An image layer: (T, Y, X) stacks lazily, single images as arrays; scale in nm when known.
-    A file that cannot be read raises TemsegError, whose message napari shows (the reason,
-    not only "no data")."""
+    Labels files (`io.images.is_labels_tiff`: what `temseg segment` and the writer save) open
+    as a Labels layer. A file that cannot be read raises TemsegError, whose message napari
+    shows (the reason, not only "no data")."""
     from .io import open_video
+    from .io.images import is_labels_tiff
 
     video = open_video(path)
+    kind = "labels" if Path(path).suffix.lower() in (".tif", ".tiff") and is_labels_tiff(path) else "image"
     meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm,
                                                           "frame_interval_s": video.frame_interval_s, **video.metadata}}}
     if video.data.shape[0] == 1:
-        return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, "image")]
-    return [(video.data, {**meta, "scale": video.scale}, "image")]
+        return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, kind)]
+    return [(video.data, {**meta, "scale": video.scale}, kind)]
 
 
 def read_track_results(path: str) -> list[tuple]:

@@ -6,4 +6,6 @@ from .io import write_labels_tiff
 
 
 def write_labels(path: str, data, meta: dict) -> list[str]:
-    return [str(write_labels_tiff(path, data))]
+    """The layer's pixel size goes with it where its scale gives one (square, not 1)."""
+    y, x = (float(v) for v in (meta.get("scale") or (1.0, 1.0))[-2:])
+    return [str(write_labels_tiff(path, data, x if x == y and x != 1.0 else None))]

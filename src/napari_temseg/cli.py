@@ -256,7 +256,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             print(f"[{i}/{len(files)}] {path.name}: error: {err}", file=sys.stderr)
             rows.append({"file": str(path), "error": str(err)})
             continue
-        write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels)
+        write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels, pixel)
         particles = measure(result.labels, pixel)
         particles.insert(0, "image", names[path])
         tables.append(particles)

@@ -135,14 +135,22 @@ def _read_frame(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarr
     return frame
 
 
-def write_labels_tiff(path: str | Path, labels: np.ndarray) -> Path:
-    """Write uint32 instance labels as a compressed TIFF; returns the path. Written under a
-    temporary name and renamed, so a full disk never leaves a truncated file behind."""
+#: What the TIFF description of a labels file written here says (its readers open it as labels).
+LABELS_MARK = {"temseg": "labels"}
+
+
+def write_labels_tiff(path: str | Path, labels: np.ndarray, pixel_size_nm: float | None = None) -> Path:
+    """Write uint32 instance labels as a compressed TIFF marked as labels (`LABELS_MARK`), with
+    the pixel size in its resolution tags where given (ImageJ has no uint32: centimetres, as
+    Fiji, tifffile and our reader read them); returns the path. Written under a temporary
+    name and renamed, so a full disk never leaves a truncated file behind."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.writing")
+    calibration = {"resolution": (1e7 / pixel_size_nm,) * 2, "resolutionunit": "CENTIMETER"} if pixel_size_nm else {}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tifffile.imwrite(temporary, np.asarray(labels, dtype=np.uint32), compression="zlib")
+        tifffile.imwrite(temporary, np.asarray(labels, dtype=np.uint32), compression="zlib", metadata=LABELS_MARK,
+                         **calibration)
         os.replace(temporary, path)
     except OSError as err:
         with contextlib.suppress(OSError):  # a read-only folder refuses the clean-up too
@@ -161,3 +169,15 @@ def write_stack_tiff(path: str | Path, frames: np.ndarray, pixel_size_nm: float 
     metadata = {"axes": "TYX", **({"unit": "nm"} if pixel_size_nm else {})}
     tifffile.imwrite(path, frames, imagej=True, metadata=metadata, **extra)
     return Path(path)
+
+
+def is_labels_tiff(path: str | Path) -> bool:
+    """Whether a TIFF holds instance labels: written here (`LABELS_MARK`), or an integer image
+    named as `temseg segment` names its labels (``<stem>_labels.tif``)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            marked = any((meta or {}).get("temseg") == "labels" for meta in (tif.shaped_metadata or ()))
+            integer = np.issubdtype(tif.series[0].dtype, np.integer)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the image reader
+        return False
+    return marked or (integer and Path(path).stem.endswith("_labels"))
