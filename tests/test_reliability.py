@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 import zarr
@@ -137,6 +138,16 @@ def test_batches_keep_every_result_and_go_past_a_bad_file(tmp_path, capsys):
     assert {p.name for p in out.glob("*_labels.tif")} == {"dup1_x_labels.tif", "dup2_x_labels.tif", "z_labels.tif"}
     assert main(["segment", str(tmp_path / "dup2"), "--out", str(out)]) == 1  # again: its own results are not inputs
     assert "[1/3]" in capsys.readouterr().err  # broken, x, z: no *_labels.tif among them
+
+
+def test_a_batch_of_different_pixel_sizes_says_it_pools_px_and_keeps_each_rows_pixel_size(tmp_path, capsys):
+    image = synth_image((96, 96), 4, radius=(8, 12), seed=1).image
+    tifffile.imwrite(tmp_path / "a.tif", image, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})
+    tifffile.imwrite(tmp_path / "b.tif", image)  # no pixel size
+    assert main(["segment", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), "--out", str(tmp_path / "out")]) == 0
+    assert "pixel sizes differ (0.5 nm, unknown)" in capsys.readouterr().err
+    particles = pd.read_csv(tmp_path / "out" / "particles.csv")
+    assert "equivalent_diameter_nm" not in particles and set(particles.pixel_size_nm.dropna()) == {0.5}
 
 
 def test_a_full_disk_leaves_no_truncated_labels(tmp_path, monkeypatch):

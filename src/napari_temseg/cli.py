@@ -259,6 +259,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels, pixel)
         particles = measure(result.labels, pixel)
         particles.insert(0, "image", names[path])
+        particles.insert(1, "pixel_size_nm", pixel)  # sizes in px stay convertible when nm columns cannot be kept
         tables.append(particles)
         rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
@@ -268,6 +269,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print(f"[{i}/{len(files)}] {path.name}: {result.describe()}{scale}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
+    pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
+    if len(pixels) > 1 and "equivalent_diameter_nm" not in batch.columns:
+        shown = ", ".join(sorted(f"{p:.4g} nm" if p else "unknown" for p in pixels))
+        print(f"temseg: the images' pixel sizes differ ({shown}): the ALL row and {SIZE_PLOT} pool sizes in px "
+              "across them; give every image a pixel size (--pixel-size, or calibrated files) for sizes in nm, or "
+              "segment images of one magnification together (particles.csv keeps each row's pixel_size_nm)",
+              file=sys.stderr)
     if tables:
         rows.append({"file": "ALL", "objects": int(sum(r.get("objects", 0) for r in rows)), **_statistics(batch)})
         batch.to_csv(out / "particles.csv", index=False)
@@ -305,7 +313,8 @@ def _batch_particles(tables: list):
     if not tables:
         return pd.DataFrame()
     if not all("equivalent_diameter_nm" in t.columns for t in tables):
-        tables = [t.drop(columns=[c for c in t.columns if c.endswith(("_nm", "_nm2"))]) for t in tables]
+        tables = [t.drop(columns=[c for c in t.columns if c.endswith(("_nm", "_nm2")) and c != "pixel_size_nm"])
+                  for t in tables]
     return pd.concat(tables, ignore_index=True)
 
 
