@@ -105,6 +105,11 @@ def test_ctc_export_passes_traccuracys_checks(tracked, tmp_path):
     assert main(["export", "ctc", str(tracked), "--out", str(tmp_path / "ctc")]) == 0
     data = load_ctc_data(str(tmp_path / "ctc"), run_checks=True)
     assert data.graph.number_of_nodes() == len(pd.read_csv(tracked / "tracks.csv"))
+    stale = tmp_path / "ctc" / "mask999.tif"
+    stale.write_bytes(b"")  # an earlier, longer export's mask
+    assert main(["export", "ctc", str(tracked), "--out", str(tmp_path / "ctc")]) == 0 and not stale.exists()
+    assert main(["export", "ctc", str(tracked), "--out", str(tracked)]) == 2  # not scattered into the results
+    assert not list(tracked.glob("mask*.tif"))
 
 
 def test_track_motion_and_size_over_time(tracked):

@@ -15,6 +15,7 @@ frame before; events.csv keeps every parent).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,23 @@ def ctc_tracklets(tracks: pd.DataFrame, events: list[dict]) -> tuple[pd.DataFram
     return table, ids
 
 
+def _is_ctc_file(path: Path) -> bool:
+    return path.name == "res_track.txt" or re.fullmatch(r"mask\d+\.tif", path.name) is not None
+
+
+def _clear_ctc_folder(out: Path) -> None:
+    """An earlier CTC export in `out` is replaced whole (a shorter video left its later masks
+    behind); a folder holding anything else is refused rather than mixed with masks."""
+    if not out.is_dir():
+        return
+    others = [p.name for p in out.iterdir() if not _is_ctc_file(p)]
+    if others:
+        raise TemsegError(f"{out}: holds other files ({', '.join(sorted(others)[:3])}{' ...' if len(others) > 3 else ''}); "
+                          "export into an empty folder or an earlier CTC export")
+    for path in out.iterdir():
+        path.unlink()
+
+
 def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path) -> Path:
     """maskTTT.tif per frame and res_track.txt into `out` (labels: (T, Y, X), read frame by frame)."""
     import tifffile
@@ -104,6 +122,7 @@ def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path)
     if len(table) and table["id"].max() > np.iinfo(np.uint16).max:
         raise TemsegError(f"{len(table)} tracklets: more than CTC's 16-bit masks can hold")
     try:
+        _clear_ctc_folder(out)
         out.mkdir(parents=True, exist_ok=True)
         digits = max(3, len(str(labels.shape[0] - 1)))
         for t in range(labels.shape[0]):
