@@ -120,3 +120,15 @@ def test_track_motion_and_size_over_time(tracked):
     motion = track_motion(walk, pixel_size_nm=2.0, frame_interval_s=0.5)
     assert motion.msd_lag1_px2[0] == pytest.approx(1.0)  # 1 px per frame
     assert motion.diffusion_nm2_per_s[0] > 0
+
+
+def test_circularity_of_a_disc_does_not_depend_on_its_size():
+    """The boundary-pixel perimeter made a 90 px disc 0.91 and a 12 px one 1.00."""
+    from skimage.draw import disk
+
+    values = []
+    for r in (8, 25, 90):
+        labels = np.zeros((2 * r + 10, 2 * r + 10), np.uint8)
+        labels[disk((r + 5, r + 5), r)] = 1
+        values.append(measure(labels)["circularity"].iloc[0])
+    assert min(values) > 0.98
