@@ -211,3 +211,21 @@ def test_evaluate_track_names_a_truth_of_another_video(tmp_path, small_video, ca
     write_track_dir(tmp_path / "truth", small_video.labels[:-1], small_video.events)
     assert main(["evaluate-track", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]) == 2
     assert "results of another video" in capsys.readouterr().err
+
+
+def test_negative_labels_non_square_pixels_and_a_changed_pixel_size_are_named(tmp_path):
+    """From an analysis pass: negative labels were dropped by measure(), a non-square ImageJ pixel
+    was read as its X size, and a new --pixel-size for a finished run was refused without saying so."""
+    from napari_temseg.io import Video
+    from napari_temseg.synth import synth_video
+    from napari_temseg.video import track_video
+
+    with pytest.raises(ts.TemsegError, match="negative values"):
+        ts.measure(np.array([[0, -1], [1, 1]]))
+    frames = np.zeros((3, 48, 48), np.uint8) + np.arange(48, dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "ns.tif", frames, imagej=True, resolution=(2.0, 1.0), metadata={"unit": "nm", "axes": "TYX"})
+    assert open_video(tmp_path / "ns.tif").pixel_size_nm is None  # sizes stay in px
+    frames = synth_video(n_frames=3, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames
+    track_video(Video(frames, 0.5), tmp_path / "run")
+    with pytest.raises(ts.TemsegError, match="differs in: pixel_size_nm"):
+        track_video(Video(frames, 0.8), tmp_path / "run")

@@ -37,6 +37,9 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None) -> pd.DataFr
     if not whole:
         raise TemsegError(f"measure() takes integer labels (0 background, 1..N particles), not {labels.dtype} "
                           "values such as an image's: segment the image first")
+    if labels.size and labels.min() < 0:
+        raise TemsegError(f"measure() takes labels of 0 (background) and 1..N (particles); these have negative "
+                          f"values (down to {labels.min()}): relabel them first")
     if pixel_size_nm is not None and not (isinstance(pixel_size_nm, int | float | np.number)
                                           and np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
         raise TemsegError(f"pixel_size_nm must be a positive number of nm (or None), not {pixel_size_nm!r}")

@@ -43,7 +43,7 @@ def run_demo(out: str | Path = "temseg-demo", n_images: int = 3) -> Path:
         axes[0, i].set_title(f"image {i}: {labels.max()} particles, F1 {f1:.2f}")
     video = synth_video(n_frames=40, shape=(320, 320), seed=0)
     result = track(video.frames)
-    write_track_dir(out / "video", result.labels, result.events)
+    write_track_dir(out / "video", result.labels, result.events, video.pixel_size_nm)
     scores = tracking_scores(result.labels, video.labels, result.events, video.events)
     frames = np.linspace(0, len(video.frames) - 1, n_images).astype(int)
     for ax, t in zip(axes[1], frames, strict=False):

@@ -47,7 +47,7 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
     if arr.ndim != 2:
         raise TemsegError(
             f"expected a 2-D image (Y, X) or an RGB/RGBA image (Y, X, 3|4), got shape {arr.shape}; "
-            "for a time stack use track() or segment each frame"
+            "a time stack is tracked (temseg track; in Python, track()) or segmented frame by frame"
         )
     if min(arr.shape) < 2:
         raise TemsegError(f"image of shape {arr.shape} is too small to segment (need at least 2x2 pixels)")

@@ -252,10 +252,12 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             raise TemsegError(f"{out} holds a run by another version of napari-temseg or of the model's weights "
                               f"(resuming would mix the two in one result); {_FOLDER_CHOICES}")
         if not overwrite:
+            before = previous["signature"]
+            differ = [key for key in signature if key != "build" and before.get(key) != signature[key]]
             raise TemsegError(
                 f"{out} holds results of another input, model or settings (input: "
-                f"{previous['signature'].get('input') or 'a napari layer'}, model: {previous['signature'].get('model')}); "
-                f"{_FOLDER_CHOICES}"
+                f"{before.get('input') or 'a napari layer'}, model: {before.get('model')}; differs in: "
+                f"{', '.join(differ) or 'the run settings'}); {_FOLDER_CHOICES}"
             )
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
         raise TemsegError(f"{out} is not empty and holds no temseg run; {_FOLDER_CHOICES}")

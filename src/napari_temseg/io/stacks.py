@@ -175,20 +175,22 @@ MAX_CALIBRATED_PIXEL_NM = 1e4
 
 def _tiff_pixel_size(path: Path) -> float | None:
     """nm per pixel from ImageJ metadata (unit + XResolution) or the TIFF resolution tags (not
-    a print resolution: MAX_CALIBRATED_PIXEL_NM)."""
+    a print resolution: MAX_CALIBRATED_PIXEL_NM); None for pixels that are not square."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
             tags = tif.pages[0].tags
             ij = tif.imagej_metadata or {}
-            res = tags.get("XResolution")
+            res, res_y = tags.get("XResolution"), tags.get("YResolution")
             if res is None:
                 return None
             num, den = res.value
             if not num:
                 return None
             per_pixel = den / num  # units per pixel
+            if res_y is not None and res_y.value[0] and not np.isclose(res_y.value[1] / res_y.value[0], per_pixel):
+                return None  # pixels that are not square: no one size in nm (sizes stay in px)
             if ij.get("unit"):
                 return to_nm(per_pixel, ij["unit"])
             unit = tags.get("ResolutionUnit")
