@@ -90,6 +90,8 @@ def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tm
     import geff
 
     shutil.copytree(tracked, tmp_path / "out")
+    reviewed = pd.read_csv(tmp_path / "out" / "events.csv").assign(status="accepted")
+    reviewed.to_csv(tmp_path / "out" / "events.csv", index=False)  # a review saved there
     video = tracked.parent / "v.tif"
     assert main(["track", str(video), "--out", str(tmp_path / "out"), "--frame-interval", "2"]) == 0
     _, metadata = geff.read(str(tmp_path / "out" / "tracks.geff"))
@@ -97,6 +99,7 @@ def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tm
     before = pd.read_csv(tracked / "tracks_summary.csv")
     after = pd.read_csv(tmp_path / "out" / "tracks_summary.csv")
     assert np.allclose(after.diffusion_nm2_per_s * 8, before.diffusion_nm2_per_s, equal_nan=True)
+    assert "status" in pd.read_csv(tmp_path / "out" / "events.csv")  # only the time tables were rewritten
 
 
 def test_ctc_export_passes_traccuracys_checks(tracked, tmp_path):

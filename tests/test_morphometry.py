@@ -66,3 +66,13 @@ def test_three_fused_particles_are_round_only_when_their_lobes_are_gone():
     table = sintering_table(np.stack(frames), [{"frame": 1, "parents": [1, 2, 3], "child": 4}])
     assert (table.axis_ratio < 1.1).all()
     assert table.outline_spread.iloc[0] > 0.3 and table.coalescence_frames.iloc[0] == 4  # lobes 3 px deep: a disc
+
+
+def test_three_small_particles_fused_into_a_disc_are_round():
+    """Pixelation alone puts small digital discs 0.14-0.21 out of round."""
+    lab = np.zeros((3, 40, 40), np.uint32)
+    for k, c in enumerate([(16, 16), (16, 22), (21, 19)], start=1):
+        lab[0][_discs([c], 3, shape=(40, 40))] = k
+    lab[1:][:, _discs([(18, 19)], 5.2, shape=(40, 40))] = 4
+    table = sintering_table(lab, [{"frame": 1, "parents": [1, 2, 3], "child": 4}])
+    assert table.coalescence_frames.iloc[0] == 0

@@ -53,6 +53,9 @@ def test_sample_data_and_reader(tmp_path):
     assert layers[0][2] == "labels" and tuple(layers[0][1]["scale"]) == (0.5, 0.5)  # back as labels, in nm
     tifffile.imwrite(tmp_path / "old_labels.tif", truth.astype(np.uint16))  # named as `temseg segment` names them
     assert get_reader(str(tmp_path / "old_labels.tif"))(str(tmp_path / "old_labels.tif"))[0][2] == "labels"
+    stack = write_labels(str(tmp_path / "s.tif"), np.stack([truth] * 3), {"scale": (1, 0.5, 0.5)})[0]
+    data, _, kind = get_reader(stack)(stack)[0]  # three frames: not colour samples, and paintable (in memory)
+    assert kind == "labels" and isinstance(data, np.ndarray) and data.shape == (3, *truth.shape)
     tifffile.imwrite(tmp_path / "micrograph.tif", image)
     assert get_reader(str(tmp_path / "micrograph.tif"))(str(tmp_path / "micrograph.tif"))[0][2] == "image"
     assert get_reader(str(tmp_path / "notes.txt")) is None

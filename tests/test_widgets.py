@@ -185,7 +185,9 @@ def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     step[0] = 2
     viewer.dims.current_step = tuple(step)
     widget.retrack()
+    assert not layer.editable  # no brush stroke while it runs: the result would replace it
     qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)  # in the background
+    assert layer.editable
     assert widget.jobs.status.value.startswith("re-tracked from frame 2")
     events = layer.metadata["temseg"]["events"]
     assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
@@ -437,3 +439,22 @@ def test_cancel_stops_work_on_a_single_image(make_napari_viewer, qtbot, tmp_path
     assert widget.controls.status.value == "cancelled"
     assert time.perf_counter() - stopped < 8  # one batch at most (a full run takes far longer)
     assert "crop efficientsam-tiny" not in viewer.layers
+
+
+def test_a_result_that_cannot_be_shown_is_an_error_line_not_a_traceback(make_napari_viewer, qtbot):
+    from napari_temseg import TemsegError
+    from napari_temseg._widgets._runner import WorkerControls
+
+    make_napari_viewer()  # napari's notifications need an application
+
+    def job():
+        yield 1, 1
+        return "result"
+
+    def show(_):
+        raise TemsegError("results/review.csv: needs a status column")
+
+    controls = WorkerControls()
+    controls.start(job, (), show)
+    qtbot.waitUntil(lambda: controls.worker is None, timeout=10_000)
+    assert controls.status.value == "error: results/review.csv: needs a status column"

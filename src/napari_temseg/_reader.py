@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from .io.stacks import TEM_FORMATS
 
 STACK_SUFFIXES = (".tif", ".tiff", *TEM_FORMATS)
@@ -39,7 +41,8 @@ def read_video(path: str) -> list[tuple]:
                                                           "frame_interval_s": video.frame_interval_s, **video.metadata}}}
     if video.data.shape[0] == 1:
         return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, kind)]
-    return [(video.data, {**meta, "scale": video.scale}, kind)]
+    data = np.asarray(video.data) if kind == "labels" else video.data  # labels are painted: not a lazy array
+    return [(data, {**meta, "scale": video.scale}, kind)]
 
 
 def read_track_results(path: str) -> list[tuple]:

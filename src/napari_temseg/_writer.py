@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .io import write_labels_tiff
+from .io.stacks import pixel_size_from_scale
 
 
 def write_labels(path: str, data, meta: dict) -> list[str]:
-    """The layer's pixel size goes with it where its scale gives one (square, not 1)."""
-    y, x = (float(v) for v in (meta.get("scale") or (1.0, 1.0))[-2:])
-    return [str(write_labels_tiff(path, data, x if x == y and x != 1.0 else None))]
+    """The layer's pixel size goes with it where its scale gives one."""
+    recorded = (meta.get("metadata") or {}).get("temseg", {}).get("pixel_size_nm")
+    return [str(write_labels_tiff(path, data, pixel_size_from_scale(meta.get("scale") or (1.0, 1.0), recorded)))]

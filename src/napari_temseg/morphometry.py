@@ -5,7 +5,7 @@ Neck width: the narrowest chord of the fused particle perpendicular to the
 line joining its parents' last centroids, searched between them. Rounding:
 the child counts as round once its major/minor axis ratio falls to
 `ROUND_ASPECT`, and, for three or more parents, its outline is within `ROUND_SPREAD`
-of a circle (a trefoil has an axis ratio near 1 from its first contact: the spread of
+(or `ROUND_PIXELS`) of a circle (a trefoil has an axis ratio near 1 from its first contact: the spread of
 its outline's distances from the centroid tells its lobes); the coalescence time is
 the number of frames from the fusion (first contact) until then.
 """
@@ -23,6 +23,17 @@ ROUND_ASPECT = 1.1
 #: distance, below which a fusion of three or more particles counts as rounded: digital
 #: discs of radius 8 px or more are within 0.113; three equal discs just fused 0.35.
 ROUND_SPREAD = 0.12
+#: ... or within this many pixels, whichever is more: the outline of a digital disc of radius
+#: 3-8 px is 0.7-1.1 px out of round by pixelation alone.
+ROUND_PIXELS = 1.5
+
+
+def is_round(axis_ratio: float, spread: float, area: float, lobed: bool) -> bool:
+    """Whether a fused particle has rounded up (module docstring): its axis ratio, and for
+    `lobed` ones (three or more parents) its outline spread, allowing for pixelation."""
+    if axis_ratio > ROUND_ASPECT:
+        return False
+    return not lobed or spread <= max(ROUND_SPREAD, ROUND_PIXELS / np.sqrt(max(area, 1.0) / np.pi))
 
 
 def outline_spread(mask: np.ndarray) -> float:
@@ -130,9 +141,8 @@ def sintering_table(labels, events: list[dict], pixel_size_nm: float | None = No
                     "area_ratio": r.area / parent_area if parent_area else np.nan,
                 }
             )
-        lobed = len(parents) >= 3
         rounded = [e["frames_since_contact"] for e in event_rows
-                   if e["axis_ratio"] <= ROUND_ASPECT and not (lobed and e["outline_spread"] > ROUND_SPREAD)]
+                   if is_round(e["axis_ratio"], e["outline_spread"], e["area"], lobed=len(parents) >= 3)]
         for e in event_rows:
             e["coalescence_frames"] = rounded[0] if rounded else np.nan
         rows += event_rows

@@ -117,6 +117,14 @@ def parse_polarity(value: Any) -> str:
     return value
 
 
+def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> dict[str, Any]:
+    """`options`, with `pixel_size_nm` added where the diameter is typed in nm and none is given
+    (the image's own: a file's calibration, a napari layer's scale)."""
+    if pixel_size_nm and "pixel_size_nm" not in options and str(options.get("diameter", "")).strip().lower().endswith("nm"):
+        return {**options, "pixel_size_nm": pixel_size_nm}
+    return options
+
+
 def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | str:
     """"auto", "none" (keep the image's scale), or a diameter in px: a positive number, or a
     string with a unit ("12nm", "12 px"; nm needs the pixel size)."""

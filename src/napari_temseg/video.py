@@ -27,13 +27,27 @@ import numpy as np
 from . import __version__
 from .errors import TemsegError
 from .io import Video, open_track_dir
-from .io.results import FRAME_INTERVAL_ATTR, REVIEW_FILE, create_labels_zarr, results_calibration, write_tables
+from .io.results import (
+    FRAME_INTERVAL_ATTR,
+    REVIEW_FILE,
+    create_labels_zarr,
+    results_calibration,
+    retime_track_dir,
+    write_tables,
+)
 from .models import load_model
 from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER, find, registered
 from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
-from .segmentation import check_model_options, describe_stack_options, parse_diameter, segment, stack_options
+from .segmentation import (
+    check_model_options,
+    describe_stack_options,
+    parse_diameter,
+    segment,
+    stack_options,
+    with_nm_pixel_size,
+)
 from .tracking import Linker, check_method, new_linker, split_options
 from .tracking.propagate import check_prompted, next_instances, propagation_options
 
@@ -272,17 +286,6 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     return False
 
 
-def _retime(out: Path, labels, events: list[dict], video: Video) -> None:
-    """A finished run given a frame interval it did not have: its tables get the times (the
-    labels do not depend on it, so nothing is tracked again)."""
-    if video.frame_interval_s is None or results_calibration(out)[1] == video.frame_interval_s:
-        return
-    import zarr
-
-    write_tables(out, labels, events, video.pixel_size_nm, video.frame_interval_s)
-    zarr.open_array(str(out / "labels.zarr"), mode="r+").attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s
-
-
 @lru_cache(maxsize=4)
 def _cached_model(name: str, weights: str | None = None):
     return load_model(name, weights=weights)
@@ -369,8 +372,7 @@ def iter_track_video(
         check_prompted(segmenter)
     if method == "link":
         model_opts = check_model_options(segmenter, model_opts)
-    if str(model_opts.get("diameter", "")).lower().endswith("nm") and video.pixel_size_nm:
-        model_opts.setdefault("pixel_size_nm", video.pixel_size_nm)  # a diameter in nm: the file's pixel size
+    model_opts = with_nm_pixel_size(model_opts, video.pixel_size_nm)
     parse_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"))
     out = Path(out)
     try:
@@ -387,12 +389,14 @@ def iter_track_video(
         state = _load_state(out) if resume else None
         run = json.loads((out / RUN_FILE).read_text())
         if run.get("complete"):
-            labels, events = open_track_dir(out)
-            _retime(out, labels, events, video)
+            _, events = open_track_dir(out)
+            if video.frame_interval_s is not None and results_calibration(out)[1] != video.frame_interval_s:
+                retime_track_dir(out, video.frame_interval_s)  # the labels do not depend on it: nothing re-tracked
             return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""))
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
+            store.attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s  # not part of the run's settings
             pushed, written, linker = state
             if not _frames_intact(store, written):
                 print(f"temseg: some saved frames in {out / 'labels.zarr'} are missing or damaged; "

@@ -41,15 +41,12 @@ def layer_picker(viewer, layer_type: str, label: str, ndim: tuple[int, ...] | No
 
 
 def pixel_size_nm(layer) -> float | None:
-    """The layer's pixel size in nm: its scale when that is the same along Y and X and not 1,
-    or 1 as our reader recorded it (it sets the scale in nm/px, and a scale the user corrects
-    wins); None where unknown or where pixels are not square, so that no size is given in nm
-    that is not one."""
+    """The layer's pixel size in nm (`io.stacks.pixel_size_from_scale`); None for no layer."""
+    from ..io.stacks import pixel_size_from_scale
+
     if layer is None:
         return None
-    y, x = (float(v) for v in layer.scale[-2:])
-    recorded = layer.metadata.get("temseg", {}).get("pixel_size_nm")
-    return x if x == y and (x != 1.0 or recorded == 1.0) else None
+    return pixel_size_from_scale(layer.scale, layer.metadata.get("temseg", {}).get("pixel_size_nm"))
 
 
 def camera(viewer):

@@ -33,11 +33,10 @@ def diameter_edit() -> LineEdit:
 def scale_options(polarity: ComboBox, diameter: LineEdit, layer) -> dict[str, Any]:
     """polarity and diameter as the models take them, with the layer's pixel size (its scale)
     where the diameter is typed in nm."""
+    from ..segmentation import with_nm_pixel_size
+
     options = {"polarity": polarity.value, "diameter": diameter.value.strip() or "auto"}
-    pixel = pixel_size_nm(layer) if layer is not None else None
-    if pixel and str(options["diameter"]).lower().endswith("nm"):
-        options["pixel_size_nm"] = pixel
-    return options
+    return with_nm_pixel_size(options, pixel_size_nm(layer))
 
 
 def option_widget(option: Option) -> Widget:

@@ -133,7 +133,12 @@ class WorkerControls(Container):
             self.fail(result.message)
         else:
             self.progress.value = self.progress.max
-            self._finish(on_done(result) or "done")
+            try:
+                message = on_done(result)  # showing a result can meet bad input too (a damaged review.csv)
+            except TemsegError as err:
+                self.fail(str(err))
+                return
+            self._finish(message or "done")
 
     def fail(self, message: str) -> None:
         """One notification and the status line for an input error; the controls ready again."""

@@ -234,10 +234,23 @@ class FusionReviewWidget(Container):
                 self._set_events(events, labels, layer)
                 return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
 
-            self.jobs.start(iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
-                                        done)
+            self._run_locked(layer, iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
+                             done)
 
         self._guard(do, need_event=False)
+
+    def _run_locked(self, layer, job, args: tuple, on_done) -> None:
+        """Run a job on `layer`'s labels in the background with the layer closed to painting
+        until it ends, however it ends (a stroke meanwhile would be lost to a re-track's
+        result, or half written by a Save)."""
+        layer.editable = False
+
+        def unlock() -> None:
+            layer.editable = True
+            self.jobs.when_idle.remove(unlock)
+
+        self.jobs.when_idle.append(unlock)
+        self.jobs.start(job, args, on_done)
 
     def _video_of(self, labels: np.ndarray):
         """The image layer the labels were tracked on (same frames and size), if one is open:
@@ -269,9 +282,9 @@ class FusionReviewWidget(Container):
                 self.status.value = "not saved: no folder chosen"
                 return
             layer = self.labels_layer.value
-            args = (out, np.asarray(layer.data), self.events, self.accepted, self.rejected, pixel_size_nm(layer),
+            args = (out, layer.data, self.events, self.accepted, self.rejected, pixel_size_nm(layer),
                     self._state().get("frame_interval_s"))
-            self.jobs.start(_save_job, args, lambda saved: f"saved to {saved}")
+            self._run_locked(layer, _save_job, args, lambda saved: f"saved to {saved}")
 
         self._guard(do, need_event=False)
 

@@ -38,13 +38,20 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     tracks = napari_tracks_data(table)
     token = uuid.uuid4().hex
     meta = {"events": events, "lineage": token,
-            **({"source": str(source), "shown": events, "frame_interval_s": results_calibration(source)[1],
-                **read_review(source)} if source else {})}
+            **({"source": str(source), "shown": events, **_calibration(source), **read_review(source)}
+               if source else {})}
     labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate,
                                      metadata={"temseg": meta})
     tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale,
                                      translate=translate, metadata={"temseg": {"lineage": token}})
     return labels_layer, tracks_layer
+
+
+def _calibration(source) -> dict:
+    """The results folder's pixel size and frame interval, for the layer's metadata (Review's
+    Save writes them back; a 1 nm/px scale is read as known by it)."""
+    pixel, interval = results_calibration(source)
+    return {"pixel_size_nm": pixel, "frame_interval_s": interval}
 
 
 def _shown_from(viewer, source, events: list[dict]) -> tuple | None:

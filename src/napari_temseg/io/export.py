@@ -15,13 +15,14 @@ frame before; events.csv keeps every parent).
 
 from __future__ import annotations
 
-import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import TemsegError
+from .folders import replace_folder, writing_name
 
 
 def track_graph(tracks: pd.DataFrame, events: list[dict]):
@@ -96,21 +97,17 @@ def ctc_tracklets(tracks: pd.DataFrame, events: list[dict]) -> tuple[pd.DataFram
     return table, ids
 
 
-def _is_ctc_file(path: Path) -> bool:
-    return path.name == "res_track.txt" or re.fullmatch(r"mask\d+\.tif", path.name) is not None
+#: The file that marks a folder as this project's CTC export (which a later export replaces).
+CTC_MARK = ".temseg-ctc"
 
 
-def _clear_ctc_folder(out: Path) -> None:
-    """An earlier CTC export in `out` is replaced whole (a shorter video left its later masks
-    behind); a folder holding anything else is refused rather than mixed with masks."""
-    if not out.is_dir():
-        return
-    others = [p.name for p in out.iterdir() if not _is_ctc_file(p)]
-    if others:
-        raise TemsegError(f"{out}: holds other files ({', '.join(sorted(others)[:3])}{' ...' if len(others) > 3 else ''}); "
-                          "export into an empty folder or an earlier CTC export")
-    for path in out.iterdir():
-        path.unlink()
+def _check_ctc_folder(out: Path) -> None:
+    """`out` may be replaced by an export: absent, empty, or an earlier export of ours; a
+    folder holding anything else (another tracker's results, a results folder) is refused."""
+    if out.is_dir() and any(out.iterdir()) and not (out / CTC_MARK).is_file():
+        shown = sorted(p.name for p in out.iterdir())
+        raise TemsegError(f"{out}: holds files that are not an earlier `temseg export ctc` ({', '.join(shown[:3])}"
+                          f"{' ...' if len(shown) > 3 else ''}); export into an empty folder or an earlier export")
 
 
 def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path) -> Path:
@@ -121,17 +118,22 @@ def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path)
     table, ids = ctc_tracklets(tracks, events)
     if len(table) and table["id"].max() > np.iinfo(np.uint16).max:
         raise TemsegError(f"{len(table)} tracklets: more than CTC's 16-bit masks can hold")
+    _check_ctc_folder(out)
+    written = writing_name(out)
     try:
-        _clear_ctc_folder(out)
-        out.mkdir(parents=True, exist_ok=True)
+        if written.exists():
+            shutil.rmtree(written)  # an export stopped halfway
+        written.mkdir(parents=True)
         digits = max(3, len(str(labels.shape[0] - 1)))
         for t in range(labels.shape[0]):
             frame = np.asarray(labels[t])
             lut = np.zeros(int(frame.max()) + 1, np.uint16)
             for tid in np.unique(frame[frame > 0]):
                 lut[tid] = ids[int(tid), t]
-            tifffile.imwrite(out / f"mask{t:0{digits}d}.tif", lut[frame])
-        table.to_csv(out / "res_track.txt", sep=" ", header=False, index=False)
+            tifffile.imwrite(written / f"mask{t:0{digits}d}.tif", lut[frame])
+        table.to_csv(written / "res_track.txt", sep=" ", header=False, index=False)
+        (written / CTC_MARK).write_text("written by temseg export ctc; a later export replaces this folder\n")
+        replace_folder(written, out)  # an earlier export is replaced whole, never mixed with this one
     except OSError as err:
         raise TemsegError(f"{out}: cannot write ({err.strerror or err})") from None
     return out

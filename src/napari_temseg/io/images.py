@@ -141,16 +141,17 @@ LABELS_MARK = {"temseg": "labels"}
 
 def write_labels_tiff(path: str | Path, labels: np.ndarray, pixel_size_nm: float | None = None) -> Path:
     """Write uint32 instance labels as a compressed TIFF marked as labels (`LABELS_MARK`), with
-    the pixel size in its resolution tags where given (ImageJ has no uint32: centimetres, as
-    Fiji, tifffile and our reader read them); returns the path. Written under a temporary
+    the pixel size in its resolution tags where given and a TIFF rational holds it (ImageJ has
+    no uint32: centimetres, as Fiji, tifffile and our reader read them); returns the path. Written under a temporary
     name and renamed, so a full disk never leaves a truncated file behind."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.writing")
-    calibration = {"resolution": (1e7 / pixel_size_nm,) * 2, "resolutionunit": "CENTIMETER"} if pixel_size_nm else {}
+    per_cm = 1e7 / pixel_size_nm if pixel_size_nm else 0.0
+    calibration = {"resolution": (per_cm,) * 2, "resolutionunit": "CENTIMETER"} if 0 < per_cm < 2**32 - 1 else {}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tifffile.imwrite(temporary, np.asarray(labels, dtype=np.uint32), compression="zlib", metadata=LABELS_MARK,
-                         **calibration)
+                         photometric="minisblack", **calibration)  # a stack of 3 or 4 frames is not colour
         os.replace(temporary, path)
     except OSError as err:
         with contextlib.suppress(OSError):  # a read-only folder refuses the clean-up too

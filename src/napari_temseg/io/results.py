@@ -23,6 +23,7 @@ import pandas as pd
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
+from .folders import replace_folder, writing_name
 
 #: The zarr attributes of a results folder's labels that record their calibration.
 PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR = "pixel_size_nm", "frame_interval_s"
@@ -40,28 +41,55 @@ def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float 
 
 def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
                       frame_interval_s: float | None = None) -> None:
-    """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame."""
+    """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame, beside the
+    store it replaces (`folders.replace_folder`): `labels` may be that store itself (a large
+    video edited in its results folder), and a failure halfway leaves the old store whole."""
     labels_shape = tuple(int(s) for s in labels.shape)
-    store = create_labels_zarr(path, labels_shape, pixel_size_nm, frame_interval_s)
+    written = writing_name(path)
+    store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s)
     for t in range(labels_shape[0]):
         store[t] = np.asarray(labels[t], dtype=np.uint32)
+    replace_folder(written, path)
 
 
 def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None = None,
                  frame_interval_s: float | None = None) -> None:
     """The tables, graph and figure of the module docstring from (T, Y, X) labels read frame by frame."""
-    from ..analysis import track_motion
     from ..plots import size_over_time_png
-    from .export import write_geff
 
     tracks = particle_table(labels, pixel_size_nm)
     tracks.to_csv(out / "tracks.csv", index=False)
     events_table(events).to_csv(out / "events.csv", index=False)
     sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
-    track_motion(tracks, pixel_size_nm, frame_interval_s).to_csv(out / "tracks_summary.csv", index=False)
-    write_geff(out / "tracks.geff", tracks, events, pixel_size_nm, frame_interval_s)
+    write_motion_tables(out, tracks, events, pixel_size_nm, frame_interval_s)
     if len(tracks):
         size_over_time_png(tracks, events, out / "size_over_time.png")
+
+
+def write_motion_tables(out: Path, tracks: pd.DataFrame, events: list[dict], pixel_size_nm: float | None,
+                        frame_interval_s: float | None) -> None:
+    """The tables that depend on the frame interval: tracks_summary.csv and tracks.geff."""
+    from ..analysis import track_motion
+    from .export import write_geff
+
+    track_motion(tracks, pixel_size_nm, frame_interval_s).to_csv(out / "tracks_summary.csv", index=False)
+    write_geff(out / "tracks.geff", tracks, events, pixel_size_nm, frame_interval_s)
+
+
+def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
+    """Give a results folder a frame interval: its time tables are written again with it (from
+    tracks.csv and the pixel size recorded with the labels) and it is recorded; the rest stays
+    as it is (a review's statuses in events.csv, the nm columns of a corrected scale)."""
+    import zarr
+
+    path = Path(path)
+    _, events = open_track_dir(path)
+    pixel_size_nm, _ = results_calibration(path)
+    try:
+        write_motion_tables(path, pd.read_csv(path / "tracks.csv"), events, pixel_size_nm, frame_interval_s)
+        zarr.open_array(str(path / "labels.zarr"), mode="r+").attrs[FRAME_INTERVAL_ATTR] = frame_interval_s
+    except OSError as err:
+        raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
 
 
 def write_track_dir(

@@ -68,6 +68,15 @@ def to_nm(value: float, unit: str | None) -> float | None:
     return None if factor is None or not value else float(value) * factor
 
 
+def pixel_size_from_scale(scale, recorded: float | None = None) -> float | None:
+    """The pixel size (nm) a napari layer's scale gives: its Y and X scale when they agree and
+    are not 1, or 1 where a reader recorded 1 nm/px (our reader sets the scale in nm/px; a
+    scale the user corrects wins); None where unknown or where pixels are not square, so that
+    no size is given in nm that is not one."""
+    y, x = (float(v) for v in tuple(scale)[-2:])
+    return x if x == y and (x != 1.0 or recorded == 1.0) else None
+
+
 def to_seconds(value: float, unit: str | None) -> float | None:
     """A time in `unit` as seconds, or None for an unknown unit or a value that is no interval."""
     factor = SECONDS_PER_UNIT.get(str(unit or "").strip().lower())

@@ -41,15 +41,17 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
         with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before refusing it
             warnings.simplefilter("ignore")
             state = torch.load(last, map_location="cpu", weights_only=True)  # tensors and plain values only
-        state["settings"]
     except OSError as err:
         raise TemsegError(f"cannot resume: {last} cannot be read ({err.strerror or err})") from None
-    except (pickle.UnpicklingError, KeyError, TypeError) as err:  # a pickle of other objects, or no settings
-        raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote ({type(err).__name__}); "
+    except pickle.UnpicklingError:  # objects other than tensors and plain values: refused, not run
+        raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote (it holds other objects); "
                           "start without --resume") from None
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... for a cut archive
-        raise TemsegError(f"cannot resume: {last} is damaged or truncated ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0][:120] if str(err) else ''}); start without --resume") from None
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}" if str(err) else type(err).__name__
+        raise TemsegError(f"cannot resume: {last} is damaged or truncated, or not a checkpoint this training wrote "
+                          f"({reason}); start without --resume") from None
+    if not isinstance(state, dict) or not isinstance(state.get("settings"), dict):
+        raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote; start without --resume")
     if state["settings"] != settings:
         raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
     net.load_state_dict(state["model"])
@@ -68,12 +70,15 @@ def save_state(last: Path, net: torch.nn.Module, optimizer: torch.optim.Optimize
     while saving keeps the previous epoch's state instead of a truncated one."""
     extra = {"schedule": schedule.state_dict()} if schedule is not None else {}
     partial = last.with_name(last.name + ".partial")
-    torch.save(
-        {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best_iou": best,
-         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings, **extra},
-        partial,
-    )
-    os.replace(partial, last)
+    try:
+        torch.save(
+            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best_iou": best,
+             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "settings": settings, **extra},
+            partial,
+        )
+        os.replace(partial, last)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed save leaves the previous state and nothing else
 
 
 def log_epoch(log: Path, epoch: int, row: list[float]) -> None:
