@@ -294,7 +294,10 @@ def test_measurements_dock_table_selection_histogram_and_export(make_napari_view
     layer.data = edited
     assert widget.table.rowCount() == before + 1
     assert widget.export_csv(tmp_path / "p.csv").read_text().startswith("label,area,")
-    assert widget.export_png(tmp_path / "h.png").stat().st_size > 5_000
+    png = widget.export_png(tmp_path / "h.png")
+    from PIL import Image
+
+    assert Image.open(png).size == (720, 480)  # 6 x 4 in at 120 dpi, whatever the dock's size
 
 
 def _idle(qtbot, widget, timeout=120_000):

@@ -19,6 +19,7 @@ from napari_matplotlib.base import NapariMPLWidget
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..analysis import measure, size_statistics
+from ..plots import size_distribution_png
 from ._layers import camera, layer_picker, pixel_size_nm
 
 #: Table columns shown (the CSV export has every column of `analysis.measure`).
@@ -180,8 +181,9 @@ class MeasurementsWidget(QWidget):
         return Path(path)
 
     def export_png(self, path: str | Path) -> Path:
-        self.histogram.figure.savefig(path, dpi=150)
-        return Path(path)
+        """The size distribution as `temseg segment` draws it (log-normal fit, statistics; a
+        fixed size, not the dock's)."""
+        return size_distribution_png(self.particles, path)
 
     def _ask_and_export(self, kind: str) -> None:
         path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"particles.{kind}", f"*.{kind}")
