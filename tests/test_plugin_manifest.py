@@ -51,6 +51,7 @@ def test_sample_data_and_reader(tmp_path):
     layers = get_reader(out[0])(out[0])
     assert np.array_equal(layers[0][0], truth)
     assert layers[0][2] == "labels" and tuple(layers[0][1]["scale"]) == (0.5, 0.5)  # back as labels, in nm
+    assert layers[0][1]["units"] == ("nm", "nm")  # napari's scale bar reads nm
     tifffile.imwrite(tmp_path / "old_labels.tif", truth.astype(np.uint16))  # named as `temseg segment` names them
     assert get_reader(str(tmp_path / "old_labels.tif"))(str(tmp_path / "old_labels.tif"))[0][2] == "labels"
     stack = write_labels(str(tmp_path / "s.tif"), np.stack([truth] * 3), {"scale": (1, 0.5, 0.5)})[0]

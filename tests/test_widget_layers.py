@@ -177,3 +177,12 @@ def test_a_results_folder_reopens_at_its_calibration_and_saves_its_nm_columns(ma
     qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)
     assert "equivalent_diameter_nm" in (tmp_path / "run" / "tracks.csv").read_text().splitlines()[0]
     assert "diffusion_nm2_per_s" in (tmp_path / "run" / "tracks_summary.csv").read_text()  # and the frame interval
+
+
+def test_a_layer_scale_in_other_length_units_is_read_as_nm(make_napari_viewer):
+    from napari_temseg._widgets._layers import pixel_size_nm
+
+    viewer = make_napari_viewer()
+    micrometres = viewer.add_image(np.zeros((8, 8)), scale=(0.0005, 0.0005), units=("um", "um"))
+    plain = viewer.add_image(np.zeros((8, 8)), scale=(0.5, 0.5))  # napari's default unit, pixels: taken as nm
+    assert pixel_size_nm(micrometres) == pytest.approx(0.5) and pixel_size_nm(plain) == 0.5

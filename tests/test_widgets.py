@@ -130,12 +130,17 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     assert len(events) == 1
     assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
     assert labels.metadata["temseg"]["source"] == str(widget.results_folder("video"))  # Review saves there
-    assert "dark particles, diameter" in widget.controls.status.value  # the stack's decision is reported
+    assert "dark particles (auto), diameter" in widget.controls.status.value  # the stack's decision is reported
     count = len(viewer.layers)
     widget.run()  # the same run again: its layers are updated, not shown twice
     _wait(qtbot, widget)
     assert len(viewer.layers) == count and viewer.layers["video tracked"] is labels
-    assert "dark particles, diameter" in widget.controls.status.value  # read back from the finished run
+    assert "dark particles (auto), diameter" in widget.controls.status.value  # read back from the finished run
+    widget.overwrite.value = True
+    widget.run()  # another run into the folder: layers of its own; the earlier ones no longer save there
+    _wait(qtbot, widget)
+    assert len(viewer.layers) == count + 2 and "source" not in labels.metadata["temseg"]
+    widget.overwrite.value = False
     widget.diameter.value = "abc"
     widget.run()
     _wait(qtbot, widget)
@@ -144,7 +149,7 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     widget.out_dir.value = tmp_path / "bright"
     widget.run()
     _wait(qtbot, widget)
-    assert "bright particles, diameter 30.0 px" in widget.controls.status.value
+    assert "bright particles (given), diameter 30.0 px (given)" in widget.controls.status.value
 
 
 def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtbot, tmp_path):
@@ -181,6 +186,8 @@ def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     widget = FusionReviewWidget(viewer)
     widget.labels_layer.value = viewer.layers["video tracked"]
     layer = viewer.layers["video tracked"]
+    widget.go_to(len(result.events) - 1)
+    widget.accept()  # the last event, accepted before the re-track
     step = list(viewer.dims.current_step)
     step[0] = 2
     viewer.dims.current_step = tuple(step)
@@ -191,6 +198,7 @@ def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     assert widget.jobs.status.value.startswith("re-tracked from frame 2")
     events = layer.metadata["temseg"]["events"]
     assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
+    assert [widget.table.item(row, 3).text() for row in range(len(events))][-1] == "accepted"  # kept
 
 
 @pytest.fixture
@@ -461,3 +469,14 @@ def test_a_result_that_cannot_be_shown_is_an_error_line_not_a_traceback(make_nap
     controls.start(job, (), show)
     qtbot.waitUntil(lambda: controls.worker is None, timeout=10_000)
     assert controls.status.value == "error: results/review.csv: needs a status column"
+
+
+def test_measurements_export_with_nothing_measured_is_an_error_not_a_crash(make_napari_viewer, tmp_path):
+    from napari_temseg import TemsegError
+    from napari_temseg._widgets.measure import MeasurementsWidget
+
+    widget = MeasurementsWidget(make_napari_viewer())  # no Labels layer
+    for export in (widget.export_png, widget.export_csv):
+        with pytest.raises(TemsegError, match="nothing to export"):
+            export(tmp_path / "x")
+    assert not list(tmp_path.iterdir())

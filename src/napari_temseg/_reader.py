@@ -39,10 +39,17 @@ def read_video(path: str) -> list[tuple]:
     kind = "labels" if Path(path).suffix.lower() in (".tif", ".tiff") and is_labels_tiff(path) else "image"
     meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm,
                                                           "frame_interval_s": video.frame_interval_s, **video.metadata}}}
+    units = layer_units(video.pixel_size_nm)  # napari's scale bar then reads nm
     if video.data.shape[0] == 1:
-        return [(video.data[0].compute(), {**meta, "scale": video.scale[1:]}, kind)]
+        return [(video.data[0].compute(), {**meta, "scale": video.scale[1:], "units": units[1:]}, kind)]
     data = np.asarray(video.data) if kind == "labels" else video.data  # labels are painted: not a lazy array
-    return [(data, {**meta, "scale": video.scale}, kind)]
+    return [(data, {**meta, "scale": video.scale, "units": units}, kind)]
+
+
+def layer_units(pixel_size_nm: float | None) -> tuple[str, str, str]:
+    """A (T, Y, X) layer's units: nm along Y and X where the scale is the pixel size in nm."""
+    space = "nm" if pixel_size_nm else "pixel"
+    return ("pixel", space, space)
 
 
 def read_track_results(path: str) -> list[tuple]:
@@ -65,8 +72,9 @@ def read_track_results(path: str) -> list[tuple]:
     scale = (1.0, pixel or 1.0, pixel or 1.0)  # in nm where known, as the video's own layer
     meta = {"temseg": {"events": events, "source": str(path), "lineage": token, "pixel_size_nm": pixel,
                        "frame_interval_s": interval, **read_review(path)}}
+    units = layer_units(pixel)
     return [
-        (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale}, "labels"),
+        (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels"),
         (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events), "scale": scale,
-                                     "metadata": {"temseg": {"lineage": token}}}, "tracks"),
+                                     "units": units, "metadata": {"temseg": {"lineage": token}}}, "tracks"),
     ]

@@ -39,12 +39,16 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
             pdf = np.exp(-((np.log(x) - np.log(median)) ** 2) / (2 * sigma**2)) / (x * sigma * np.sqrt(2 * np.pi))
             ax.plot(x, pdf * diameters.size * (edges[1] - edges[0]), "C3",
                     label=f"log-normal: median {median:.3g} {unit}, σg {gsd:.2f}")
-    ax.plot([], [], " ", label=f"mean {stats['mean']:.3g} ± {stats['sd']:.2g} {unit}")
-    ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
-    ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
+    if diameters.size:
+        ax.plot([], [], " ", label=f"mean {stats['mean']:.3g} ± {stats['sd']:.2g} {unit}")
+        ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
+        ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
+        ax.legend(fontsize=8)
+    else:
+        left_out = f" ({stats['border_excluded']} touching the border left out)" if stats["border_excluded"] else ""
+        ax.text(0.5, 0.5, f"no particles{left_out}", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"equivalent diameter ({unit})")
     ax.set_ylabel("particles")
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -130,6 +130,8 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | st
     string with a unit ("12nm", "12 px"; nm needs the pixel size)."""
     if isinstance(value, bool):
         raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}")
+    if isinstance(value, str):
+        value = value.strip().lower()  # "Auto", "12NM" as typed
     if value in ("auto", "none", None):
         return value or "auto"
     number, unit = value, "px"
@@ -153,14 +155,21 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | st
     return number
 
 
+def fitting_diameter(value: Any, pixel_size_nm: float | None, shape: tuple[int, ...]) -> float | str:
+    """`parse_diameter`, refusing a diameter wider than an image (or frame) of `shape`."""
+    diameter = parse_diameter(value, pixel_size_nm)
+    if isinstance(diameter, float) and diameter > max(shape[:2]):
+        typed = f"{value!r} = " if isinstance(value, str) and value.strip().lower().endswith("nm") else ""
+        raise TemsegError(f"diameter {typed}{diameter:g} px is wider than the image ({shape[1]} x {shape[0]} px): "
+                          "give the particles' typical diameter (or auto)")
+    return diameter
+
+
 def decide_look(image: np.ndarray, polarity: Any = "auto", diameter: Any = "auto",
                 pixel_size_nm: float | None = None) -> Look:
     """The polarity and radius to segment a normalised image with: given ones are checked and
     kept, "auto" ones measured (`appearance.measure_appearance`); diameter "none" = NaN."""
-    polarity, diameter = parse_polarity(polarity), parse_diameter(diameter, pixel_size_nm)
-    if isinstance(diameter, float) and diameter > max(image.shape):
-        raise TemsegError(f"diameter {diameter:g} px is wider than the image ({image.shape[1]} x {image.shape[0]} px): "
-                          "give the particles' typical diameter (or auto)")
+    polarity, diameter = parse_polarity(polarity), fitting_diameter(diameter, pixel_size_nm, image.shape)
     decided = tuple(k for k, v in (("polarity", polarity), ("diameter", diameter)) if v == "auto")
     if decided:
         measured = measure_appearance(image, polarity if polarity != "auto" else "auto")
@@ -323,12 +332,17 @@ def as_stack(frames: Any) -> Any:
 STACK_SAMPLES = 8
 
 
-def describe_stack_options(options: dict[str, Any]) -> str:
-    """The polarity and size `stack_options` settled for every frame of a stack, for a status
-    or log line (a time stack decides once)."""
+def describe_stack_options(options: dict[str, Any], asked: dict[str, Any]) -> str:
+    """The polarity and size `stack_options` settled for every frame of a stack (from the
+    options `asked` for), for a status or log line: each marked auto (measured once for the
+    stack) or given, a diameter given in nm with what it came to in px."""
+    def how(key: str) -> str:
+        value = str(asked.get(key, "auto")).strip().lower()
+        return "auto" if value == "auto" else f"given as {value}" if value.endswith("nm") else "given"
+
     diameter = options.get("diameter")
-    size = f"diameter {diameter:.1f} px" if isinstance(diameter, float) else "size not measured"
-    return f"{options.get('polarity')} particles, {size} (decided once for the stack)"
+    size = f"diameter {diameter:.1f} px ({how('diameter')})" if isinstance(diameter, float) else "size not measured"
+    return f"{options.get('polarity')} particles ({how('polarity')}), {size}; the same for every frame"
 
 
 def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,7 +44,7 @@ from .preprocess import read_frame
 from .segmentation import (
     check_model_options,
     describe_stack_options,
-    parse_diameter,
+    fitting_diameter,
     segment,
     stack_options,
     with_nm_pixel_size,
@@ -63,6 +64,7 @@ class RunSummary:
     out: Path
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
     decided: str = ""  # the polarity and size settled for every frame (`describe_stack_options`)
+    run_id: str = ""  # one per run started in a folder (a resumed run keeps it; an overwrite gets another)
 
     def resumed_note(self) -> str:
         """How this run relates to earlier ones in its folder, for a status or report line."""
@@ -282,7 +284,8 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    _write_atomic(run_file, json.dumps({"signature": signature, "version": __version__, "complete": False}))
+    _write_atomic(run_file, json.dumps({"signature": signature, "version": __version__, "complete": False,
+                                        "run_id": uuid.uuid4().hex}))
     return False
 
 
@@ -373,7 +376,7 @@ def iter_track_video(
     if method == "link":
         model_opts = check_model_options(segmenter, model_opts)
     model_opts = with_nm_pixel_size(model_opts, video.pixel_size_nm)
-    parse_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"))
+    fitting_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"), video.data.shape[1:3])
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -392,7 +395,7 @@ def iter_track_video(
             _, events = open_track_dir(out)
             if video.frame_interval_s is not None and results_calibration(out)[1] != video.frame_interval_s:
                 retime_track_dir(out, video.frame_interval_s)  # the labels do not depend on it: nothing re-tracked
-            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""))
+            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""), run.get("run_id", ""))
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
@@ -408,9 +411,10 @@ def iter_track_video(
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
+            asked = model_opts
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
-            run["decided"] = describe_stack_options(model_opts)
+            run["decided"] = describe_stack_options(model_opts, asked)
             shape = tuple(shape[1:3])
             while pushed < n:
                 stop = min(pushed + chunk, n)
@@ -446,7 +450,8 @@ def iter_track_video(
                 f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))
         run["complete"] = True
         _write_atomic(out / RUN_FILE, json.dumps(run))
-    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped), run["decided"])
+    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped), run["decided"],
+                      run.get("run_id", ""))
 
 
 __all__ = ["RunSummary", "iter_track_video", "track_video"]

@@ -25,7 +25,7 @@ def polarity_picker() -> ComboBox:
 
 def diameter_edit() -> LineEdit:
     """The typical particle diameter, as the Segment and Track widgets offer it."""
-    return LineEdit(label="diameter (px)", value="auto",
+    return LineEdit(label="diameter", value="auto",
                     tooltip="typical particle diameter: auto (measured), none (keep the image's scale), "
                             "a number of pixels, or e.g. 12nm when the image has a pixel size")
 

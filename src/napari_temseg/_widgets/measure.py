@@ -19,6 +19,7 @@ from napari_matplotlib.base import NapariMPLWidget
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..analysis import measure, size_statistics
+from ..errors import TemsegError
 from ..plots import size_distribution_png
 from ._layers import camera, layer_picker, pixel_size_nm
 
@@ -176,16 +177,30 @@ class MeasurementsWidget(QWidget):
 
     # -- export ----------------------------------------------------------------------------
 
+    def _check_exportable(self) -> None:
+        if self.particles.empty:
+            raise TemsegError("nothing to export: pick a Labels layer with particles (on a stack, a frame it has)")
+
     def export_csv(self, path: str | Path) -> Path:
+        self._check_exportable()
         self.particles.to_csv(path, index=False)
         return Path(path)
 
     def export_png(self, path: str | Path) -> Path:
         """The size distribution as `temseg segment` draws it (log-normal fit, statistics; a
         fixed size, not the dock's)."""
+        self._check_exportable()
         return size_distribution_png(self.particles, path)
 
     def _ask_and_export(self, kind: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"particles.{kind}", f"*.{kind}")
-        if path:
-            (self.export_csv if kind == "csv" else self.export_png)(path)
+        from napari.utils.notifications import show_error
+
+        try:
+            self._check_exportable()
+            path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"particles.{kind}", f"*.{kind}")
+            if path:
+                (self.export_csv if kind == "csv" else self.export_png)(path)
+        except TemsegError as err:
+            show_error(str(err))
+        except OSError as err:
+            show_error(f"{path}: cannot write ({err.strerror or err})")

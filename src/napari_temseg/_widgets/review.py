@@ -229,9 +229,13 @@ class FusionReviewWidget(Container):
             layer = self.labels_layer.value
             frame = int(self.viewer.dims.current_step[-3])
             labels = np.array(layer.data, dtype=np.uint32)
+            accepted = {(e["frame"], frozenset(e["parents"])) for e in self.events
+                        if (e["frame"], e["child"]) in self.accepted}
 
             def done(events: list[dict]) -> str:
-                self._set_events(events, labels, layer)
+                # a re-tracked child gets a new ID: an event keeps its acceptance by frame and parents
+                kept = sorted((e["frame"], e["child"]) for e in events if (e["frame"], frozenset(e["parents"])) in accepted)
+                self._set_events(events, labels, layer, accepted=kept)
                 return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
 
             self._run_locked(layer, iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),

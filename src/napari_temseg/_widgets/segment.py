@@ -42,6 +42,7 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
     from ..segmentation import Segmentation, describe_stack_options, segment_image, stack_options
 
     segmenter = get_segmenter()
+    asked = options
     if not is_2d:
         options = stack_options(data, segmenter, options)
 
@@ -65,7 +66,7 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
             out = np.zeros((total, *labels.shape), np.uint32)
         out[t] = labels
         yield t + 1, total
-    return out, f"{total} frames; {describe_stack_options(options)}"
+    return out, f"{total} frames; {describe_stack_options(options, asked)}"
 
 
 class SegmentWidget(Container):
@@ -291,7 +292,8 @@ class SegmentWidget(Container):
             if name in self.viewer.layers:
                 self.viewer.layers[name].data = labels
             else:
-                self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate)
+                self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate,
+                                       units=layer.units[-labels.ndim:])
             if prompts is not None:
                 self._live = (layer, self.viewer.layers[name])
                 if self.points.value is not None:

@@ -146,7 +146,9 @@ def write_review(out: str | Path, labels, events: list[dict], accepted: set[tupl
     try:
         table.to_csv(out / "events.csv", index=False)
         gone = events_table(rejected).assign(status="rejected")
-        pd.concat([table, gone], ignore_index=True).to_csv(out / REVIEW_FILE, index=False)
+        parts = [part for part in (table, gone) if len(part)]  # an empty part would make the IDs floats
+        review = pd.concat(parts, ignore_index=True) if parts else table
+        review.to_csv(out / REVIEW_FILE, index=False)
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out
