@@ -10,6 +10,7 @@ no traceback; anything else is a bug and goes to napari's error handling.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -43,6 +44,17 @@ def _guarded(job: Callable[..., Generator], args: tuple, watch: Callable[[int, i
         return Failed(str(err))
     except Cancelled:
         return CANCELLED
+
+
+@contextlib.contextmanager
+def _unless_closed():
+    """Updates of controls whose window was closed while the job ran (Qt deleted the widgets:
+    RuntimeError) are skipped; the job's own result still goes where it goes."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "deleted" not in str(err):
+            raise
 
 
 class _Steps(QObject):
@@ -122,9 +134,10 @@ class WorkerControls(Container):
     def _on_progress(self, step: tuple[int, int]) -> None:
         done, total = step
         self._frames = total
-        self.progress.max = max(total, 1)
-        self.progress.value = done
-        self.status.value = f"{done}/{total}"
+        with _unless_closed():
+            self.progress.max = max(total, 1)
+            self.progress.value = done
+            self.status.value = f"{done}/{total}"
 
     def _returned(self, result: Any, on_done: Callable[[Any], str | None]) -> None:
         if result is CANCELLED:
@@ -151,9 +164,10 @@ class WorkerControls(Container):
         self._finish(f"failed: {type(err).__name__}: {err}")  # napari reports the bug itself
 
     def _finish(self, message: str) -> None:
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
-        self.status.value = message
+        with _unless_closed():
+            self.run_button.enabled = True
+            self.cancel_button.enabled = False
+            self.status.value = message
         self.worker = None
         for callback in list(self.when_idle):
             callback()
