@@ -243,4 +243,4 @@ def test_track_reports_its_stack_decision_and_takes_a_diameter_in_nm(video_file,
     assert main(["track", str(clip), "--out", str(tmp_path / "nm"), "-o", "diameter=8nm"]) == 0
     assert "dark particles (auto), diameter 20.0 px (given as 8nm)" in capsys.readouterr().out  # 8 nm at the file's 0.4 nm/px
     assert main(["track", str(clip), "--out", str(tmp_path / "auto")]) == 0
-    assert "particles, diameter" in capsys.readouterr().out
+    assert "dark particles (auto), diameter" in capsys.readouterr().out
