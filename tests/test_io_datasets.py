@@ -111,3 +111,30 @@ def test_review_decisions_read_back_and_a_bad_review_table_is_named(tmp_path, sm
     review.assign(status="maybe").to_csv(out / "review.csv", index=False)
     with pytest.raises(TemsegError, match="review.csv: needs a status column .*'maybe'"):
         read_review(out)
+
+
+def test_a_folder_replaced_by_renames_survives_a_stop_between_them(tmp_path, small_video):
+    import os
+
+    from napari_temseg.io.folders import old_name, writing_name
+
+    run = write_track_dir(tmp_path / "run", small_video.labels[:4], small_video.events)
+    store = run / "labels.zarr"
+    os.replace(store, old_name(store))  # stopped after the first rename of a later save
+    writing_name(store).mkdir()  # and its half-written store
+    labels, _ = read_track_dir(run)  # the whole previous labels come back
+    assert np.array_equal(labels, small_video.labels[:4])
+
+
+def test_a_ctc_export_refuses_a_file_in_its_place(tmp_path, small_video):
+    import pandas as pd
+
+    from napari_temseg.io.export import write_ctc
+    from napari_temseg.morphometry import particle_table
+
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    tracks = particle_table(small_video.labels[:3])
+    with pytest.raises(TemsegError, match="is a file or a link"):
+        write_ctc(small_video.labels[:3], pd.DataFrame(tracks), [], target)
+    assert target.read_text() == "mine"

@@ -192,13 +192,15 @@ def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     step[0] = 2
     viewer.dims.current_step = tuple(step)
     widget.retrack()
-    assert not layer.editable  # no brush stroke while it runs: the result would replace it
     qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)  # in the background
-    assert layer.editable
     assert widget.jobs.status.value.startswith("re-tracked from frame 2")
     events = layer.metadata["temseg"]["events"]
     assert [e["frame"] for e in events] == [e["frame"] for e in result.events]
     assert [widget.table.item(row, 3).text() for row in range(len(events))][-1] == "accepted"  # kept
+    widget.retrack()
+    layer.paint((5, 10, 10), 1)  # a stroke while it runs: kept, and the result (from before it) not applied
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)
+    assert widget.jobs.status.value.startswith("re-track not applied") and layer.data[5, 10, 10] == 1
 
 
 @pytest.fixture

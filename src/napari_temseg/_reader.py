@@ -34,6 +34,7 @@ def read_video(path: str) -> list[tuple]:
     shows (the reason, not only "no data")."""
     from .io import open_video
     from .io.images import is_labels_tiff
+    from .io.results import EDITABLE_IN_MEMORY
 
     video = open_video(path)
     kind = "labels" if Path(path).suffix.lower() in (".tif", ".tiff") and is_labels_tiff(path) else "image"
@@ -42,7 +43,8 @@ def read_video(path: str) -> list[tuple]:
     units = layer_units(video.pixel_size_nm)  # napari's scale bar then reads nm
     if video.data.shape[0] == 1:
         return [(video.data[0].compute(), {**meta, "scale": video.scale[1:], "units": units[1:]}, kind)]
-    data = np.asarray(video.data) if kind == "labels" else video.data  # labels are painted: not a lazy array
+    painted = kind == "labels" and video.data.nbytes <= EDITABLE_IN_MEMORY  # in memory to be painted, if it fits
+    data = np.asarray(video.data) if painted else video.data
     return [(data, {**meta, "scale": video.scale, "units": units}, kind)]
 
 
@@ -59,6 +61,7 @@ def read_track_results(path: str) -> list[tuple]:
     import pandas as pd
 
     from .io import editable_labels, open_track_dir, read_review, results_calibration
+    from .io.results import results_run_id
     from .tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 
     _, events = open_track_dir(path)
@@ -70,8 +73,8 @@ def read_track_results(path: str) -> list[tuple]:
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
     pixel, interval = results_calibration(path)
     scale = (1.0, pixel or 1.0, pixel or 1.0)  # in nm where known, as the video's own layer
-    meta = {"temseg": {"events": events, "source": str(path), "lineage": token, "pixel_size_nm": pixel,
-                       "frame_interval_s": interval, **read_review(path)}}
+    meta = {"temseg": {"events": events, "source": str(path), "run": results_run_id(path), "lineage": token,
+                       "pixel_size_nm": pixel, "frame_interval_s": interval, **read_review(path)}}
     units = layer_units(pixel)
     return [
         (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels"),

@@ -1,6 +1,6 @@
 """Figures a results folder carries: the size distribution of a batch, and count and size
-per frame of a time stack with its fusions marked. Drawn with matplotlib's Agg backend (no
-display needed)."""
+per frame of a time stack with its fusions marked. Drawn on matplotlib Agg canvases (no
+display needed, no pyplot)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from .analysis import lognormal_fit, size_statistics
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
-    import matplotlib
+    """A figure and its axes on an Agg canvas of its own: no pyplot, so drawing here never
+    switches the backend of a session (napari's console keeps its Qt plots)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(figsize=(width, height), dpi=120)
+    fig = Figure(figsize=(width, height), dpi=120)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(111)
 
 
 def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border: bool = False) -> Path:
@@ -28,7 +30,7 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
     unit = stats["unit"]
     kept = table if include_border or table.empty else table[~table["touches_border"].astype(bool)]
     diameters = kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float)
-    plt, fig, ax = _figure()
+    fig, ax = _figure()
     if diameters.size:
         counts, edges, _ = ax.hist(diameters, bins=max(8, min(40, diameters.size // 3)), color="0.7",
                                    edgecolor="0.3", label=f"N = {stats['count']}")
@@ -51,7 +53,6 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
     ax.set_ylabel("particles")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -60,7 +61,7 @@ def size_over_time_png(tracks: pd.DataFrame, events: list[dict], path: str | Pat
     unit = "nm" if "equivalent_diameter_nm" in tracks.columns else "px"
     column = "equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"
     per_frame = tracks.groupby("frame")[column].agg(["count", "mean", "std"]).reset_index()
-    plt, fig, ax = _figure(7, 4)
+    fig, ax = _figure(7, 4)
     ax.plot(per_frame["frame"], per_frame["count"], "C0", label="particles")
     ax.set_xlabel("frame")
     ax.set_ylabel("particles", color="C0")
@@ -74,5 +75,4 @@ def size_over_time_png(tracks: pd.DataFrame, events: list[dict], path: str | Pat
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)

@@ -28,6 +28,7 @@ import numpy as np
 from . import __version__
 from .errors import TemsegError
 from .io import Video, open_track_dir
+from .io.folders import old_name, writing_name
 from .io.results import (
     FRAME_INTERVAL_ATTR,
     REVIEW_FILE,
@@ -278,7 +279,8 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()) and not overwrite:
         raise TemsegError(f"{out} is not empty and holds no temseg run; {_FOLDER_CHOICES}")
     for name in ("labels.zarr", STATE_FILE, ARRAYS_FILE, "tracks.csv", "events.csv", "sintering.csv", SKIPPED_FILE,
-                 "tracks.geff", "tracks_summary.csv", "size_over_time.png", REVIEW_FILE):
+                 "tracks.geff", "tracks_summary.csv", "size_over_time.png", REVIEW_FILE,
+                 writing_name(Path("labels.zarr")).name, old_name(Path("labels.zarr")).name):  # a stopped save's
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -399,7 +401,8 @@ def iter_track_video(
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
-            store.attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s  # not part of the run's settings
+            if video.frame_interval_s is not None:  # not part of the run's settings
+                store.attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s
             pushed, written, linker = state
             if not _frames_intact(store, written):
                 print(f"temseg: some saved frames in {out / 'labels.zarr'} are missing or damaged; "

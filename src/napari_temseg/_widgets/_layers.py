@@ -41,19 +41,14 @@ def layer_picker(viewer, layer_type: str, label: str, ndim: tuple[int, ...] | No
 
 
 def pixel_size_nm(layer) -> float | None:
-    """The layer's pixel size in nm (`io.stacks.pixel_size_from_scale`), its scale read in the
-    layer's units where they are lengths (µm, Å, m), as nm otherwise; None for no layer."""
+    """The layer's pixel size in nm (`io.stacks.pixel_size_from_scale`, in the layer's units);
+    None for no layer."""
     from ..io.stacks import pixel_size_from_scale
 
     if layer is None:
         return None
-    pixel = pixel_size_from_scale(layer.scale, layer.metadata.get("temseg", {}).get("pixel_size_nm"))
-    unit = getattr(layer, "units", (None,))[-1]
-    try:
-        to_nm = float((1 * unit).to("nm").magnitude)  # a length unit
-    except Exception:  # noqa: BLE001 - pixels (napari's default) or no unit: the scale is taken as nm
-        to_nm = 1.0
-    return pixel * to_nm if pixel is not None else None
+    recorded = layer.metadata.get("temseg", {}).get("pixel_size_nm")
+    return pixel_size_from_scale(layer.scale, recorded, getattr(layer, "units", (None,))[-1])
 
 
 def camera(viewer):

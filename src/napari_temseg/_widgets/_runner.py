@@ -128,8 +128,9 @@ class WorkerControls(Container):
         """A model's step: the bar follows it while the job is a single image (a stack's bar
         counts frames)."""
         if self._frames <= 1 and self.worker is not None:
-            self.progress.max = max(total, 1)
-            self.progress.value = min(done, total)
+            with _unless_closed():
+                self.progress.max = max(total, 1)
+                self.progress.value = min(done, total)
 
     def _on_progress(self, step: tuple[int, int]) -> None:
         done, total = step
@@ -145,7 +146,8 @@ class WorkerControls(Container):
         elif isinstance(result, Failed):
             self.fail(result.message)
         else:
-            self.progress.value = self.progress.max
+            with _unless_closed():
+                self.progress.value = self.progress.max
             try:
                 message = on_done(result)  # showing a result can meet bad input too (a damaged review.csv)
             except TemsegError as err:

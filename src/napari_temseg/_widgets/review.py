@@ -167,7 +167,8 @@ class FusionReviewWidget(Container):
         y, x = event_centre(data, ev)
         points.append([ev["frame"], y, x])
         colours.append("magenta")
-        kwargs = {"scale": layer.scale, "translate": layer.translate}
+        # the labels' units too: napari stops using units when layers disagree
+        kwargs = {"scale": layer.scale, "translate": layer.translate, "units": layer.units}
         if HIGHLIGHT in self.viewer.layers:
             self.viewer.layers.remove(HIGHLIGHT)
         self.viewer.add_points(
@@ -238,23 +239,33 @@ class FusionReviewWidget(Container):
                 self._set_events(events, labels, layer, accepted=kept)
                 return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
 
-            self._run_locked(layer, iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
-                             done)
+            self._run_watching(layer, iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
+                               done)
 
         self._guard(do, need_event=False)
 
-    def _run_locked(self, layer, job, args: tuple, on_done) -> None:
-        """Run a job on `layer`'s labels in the background with the layer closed to painting
-        until it ends, however it ends (a stroke meanwhile would be lost to a re-track's
-        result, or half written by a Save)."""
-        layer.editable = False
+    def _run_watching(self, layer, job, args: tuple, on_done) -> None:
+        """Run a re-track of `layer`'s labels in the background; a brush stroke, fill or erase
+        made meanwhile keeps the layer as painted and the result is not applied (it was
+        computed from the labels before the stroke). The layer stays editable: locking it
+        would clear napari's undo history and its painting mode."""
+        edited = []
 
-        def unlock() -> None:
-            layer.editable = True
-            self.jobs.when_idle.remove(unlock)
+        def mark(*_) -> None:
+            edited.append(True)
 
-        self.jobs.when_idle.append(unlock)
-        self.jobs.start(job, args, on_done)
+        def unwatch() -> None:
+            layer.events.paint.disconnect(mark)
+            self.jobs.when_idle.remove(unwatch)
+
+        def done(result):
+            if edited:
+                return "re-track not applied: the layer was painted while it ran; re-track again"
+            return on_done(result)
+
+        layer.events.paint.connect(mark)
+        self.jobs.when_idle.append(unwatch)
+        self.jobs.start(job, args, done)
 
     def _video_of(self, labels: np.ndarray):
         """The image layer the labels were tracked on (same frames and size), if one is open:
@@ -286,9 +297,12 @@ class FusionReviewWidget(Container):
                 self.status.value = "not saved: no folder chosen"
                 return
             layer = self.labels_layer.value
-            args = (out, layer.data, self.events, self.accepted, self.rejected, pixel_size_nm(layer),
+            # labels in memory are saved as they are now (a stroke meanwhile goes in the next Save);
+            # a large video's store is the folder's own, written beside it and swapped in
+            labels = np.array(layer.data) if isinstance(layer.data, np.ndarray) else layer.data
+            args = (out, labels, self.events, self.accepted, self.rejected, pixel_size_nm(layer),
                     self._state().get("frame_interval_s"))
-            self._run_locked(layer, _save_job, args, lambda saved: f"saved to {saved}")
+            self.jobs.start(_save_job, args, lambda saved: f"saved to {saved}")
 
         self._guard(do, need_event=False)
 

@@ -196,6 +196,7 @@ class SegmentWidget(Container):
             face_color="label", face_color_cycle=PROMPT_COLOURS, size=8,
             scale=image.scale if image is not None else None,
             translate=image.translate if image is not None else None,
+            units=image.units if image is not None else None,  # napari drops units when layers disagree
         )
         self.points.value = layer
         self.mode.value = "prompt"

@@ -15,6 +15,7 @@ frame before; events.csv keeps every parent).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -103,7 +104,10 @@ CTC_MARK = ".temseg-ctc"
 
 def _check_ctc_folder(out: Path) -> None:
     """`out` may be replaced by an export: absent, empty, or an earlier export of ours; a
-    folder holding anything else (another tracker's results, a results folder) is refused."""
+    folder holding anything else (another tracker's results, a results folder), a file or a
+    link is refused."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise TemsegError(f"{out}: is a file or a link, not a folder; export into an empty folder")
     if out.is_dir() and any(out.iterdir()) and not (out / CTC_MARK).is_file():
         shown = sorted(p.name for p in out.iterdir())
         raise TemsegError(f"{out}: holds files that are not an earlier `temseg export ctc` ({', '.join(shown[:3])}"
@@ -118,9 +122,10 @@ def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path)
     table, ids = ctc_tracklets(tracks, events)
     if len(table) and table["id"].max() > np.iinfo(np.uint16).max:
         raise TemsegError(f"{len(table)} tracklets: more than CTC's 16-bit masks can hold")
-    _check_ctc_folder(out)
+    out = Path(os.path.abspath(out))  # "." has no name to put a sibling folder beside
     written = writing_name(out)
     try:
+        _check_ctc_folder(out)
         if written.exists():
             shutil.rmtree(written)  # an export stopped halfway
         written.mkdir(parents=True)

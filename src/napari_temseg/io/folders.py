@@ -13,10 +13,17 @@ def writing_name(final: Path) -> Path:
     return final.with_name(final.name + ".writing")
 
 
+def old_name(final: Path) -> Path:
+    """Where `replace_folder` keeps the folder it replaces until the new one is in place."""
+    return final.with_name(final.name + ".old")
+
+
 def replace_folder(written: Path, final: Path) -> None:
     """Put folder `written` in the place of `final` by renames: the old folder stays whole
     until the new one is complete, and is removed after."""
-    old = final.with_name(final.name + ".old")
+    old = old_name(final)
+    if old.exists() and not final.exists():  # stopped between the two renames: the old one is whole
+        os.replace(old, final)
     if old.exists():
         shutil.rmtree(old)
     if final.exists():

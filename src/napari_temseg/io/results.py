@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
-from .folders import replace_folder, writing_name
+from .folders import old_name, replace_folder, writing_name
 
 #: The zarr attributes of a results folder's labels that record their calibration.
 PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR = "pixel_size_nm", "frame_interval_s"
@@ -121,6 +122,8 @@ def open_track_dir(path: str | Path):
 
     path = Path(path)
     zpath, epath = path / "labels.zarr", path / "events.csv"
+    if not zpath.exists() and old_name(zpath).exists():
+        os.replace(old_name(zpath), zpath)  # a save stopped between its renames: the previous labels are whole
     if not zpath.exists() or not epath.exists():
         if _unfinished(path):
             raise TemsegError(f"{path}: the tracking run there has not finished; run the same `temseg track` "
@@ -197,6 +200,14 @@ def results_calibration(path: str | Path) -> tuple[float | None, float | None]:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
             attrs[PIXEL_SIZE_ATTR] = json.loads((path / "run.json").read_text())["signature"].get("pixel_size_nm")
     return _positive_or_none(attrs.get(PIXEL_SIZE_ATTR)), _positive_or_none(attrs.get(FRAME_INTERVAL_ATTR))
+
+
+def results_run_id(path: str | Path) -> str:
+    """The ID of the `temseg track` run whose results folder `path` is ("" if none is recorded)."""
+    try:
+        return str(json.loads((Path(path) / "run.json").read_text()).get("run_id", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _positive_or_none(value) -> float | None:

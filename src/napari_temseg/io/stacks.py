@@ -68,13 +68,32 @@ def to_nm(value: float, unit: str | None) -> float | None:
     return None if factor is None or not value else float(value) * factor
 
 
-def pixel_size_from_scale(scale, recorded: float | None = None) -> float | None:
-    """The pixel size (nm) a napari layer's scale gives: its Y and X scale when they agree and
-    are not 1, or 1 where a reader recorded 1 nm/px (our reader sets the scale in nm/px; a
-    scale the user corrects wins); None where unknown or where pixels are not square, so that
-    no size is given in nm that is not one."""
+def pixel_size_from_scale(scale, recorded: float | None = None, unit=None) -> float | None:
+    """The pixel size (nm) a napari layer's scale gives, in its `unit` where that is a length
+    (µm, Å, m: pint units as napari keeps them, or their names) and as nm otherwise (napari's
+    default unit, pixels); a scale of 1 in pixels counts only where a reader recorded 1 nm/px
+    (our reader sets the scale in nm/px; a scale the user corrects wins). None where unknown
+    or where pixels are not square, so that no size is given in nm that is not one."""
     y, x = (float(v) for v in tuple(scale)[-2:])
-    return x if x == y and (x != 1.0 or recorded == 1.0) else None
+    if x != y:
+        return None
+    to_nm = _nm_per(unit)
+    if to_nm is not None:
+        return x * to_nm
+    return x if x != 1.0 or recorded == 1.0 else None
+
+
+def _nm_per(unit) -> float | None:
+    """nm per `unit` when it is a length, else None."""
+    if unit is None:
+        return None
+    try:
+        import pint
+
+        quantity = 1 * (pint.get_application_registry()(str(unit)) if isinstance(unit, str) else unit)
+        return float(quantity.to("nm").magnitude)
+    except Exception:  # noqa: BLE001 - pixels, seconds, unknown names: not a length
+        return None
 
 
 def to_seconds(value: float, unit: str | None) -> float | None:
