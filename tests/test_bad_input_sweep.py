@@ -229,3 +229,13 @@ def test_negative_labels_non_square_pixels_and_a_changed_pixel_size_are_named(tm
     track_video(Video(frames, 0.5), tmp_path / "run")
     with pytest.raises(ts.TemsegError, match="differs in: pixel_size_nm"):
         track_video(Video(frames, 0.8), tmp_path / "run")
+
+
+def test_a_resume_file_missing_part_of_the_state_is_named(tmp_path):
+    from napari_temseg.train.run_state import start_or_resume
+
+    net = torch.nn.Linear(2, 2)
+    torch.save({"settings": {}, "epoch": 1}, tmp_path / "last.pt")  # tensors only, but not all of the state
+    with pytest.raises(ts.TemsegError, match="not a checkpoint this training wrote .no best_iou, model"):
+        start_or_resume(tmp_path / "last.pt", tmp_path / "log.csv", True, {}, net,
+                        torch.optim.SGD(net.parameters(), lr=0.1), np.random.default_rng(0))

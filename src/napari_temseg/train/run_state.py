@@ -18,6 +18,10 @@ from ..errors import TemsegError
 LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
 
 
+#: What `save_state` writes (and a schedule where the trainer keeps one).
+STATE_KEYS = frozenset({"model", "optimizer", "epoch", "best_iou", "rng", "torch_rng", "settings"})
+
+
 def run_files(out: Path) -> tuple[Path, Path]:
     """(last-state file in `out`-work/, the CSV log beside `out`); creates the work folder."""
     work = out.parent / f"{out.stem}-work"
@@ -50,8 +54,10 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
         reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}" if str(err) else type(err).__name__
         raise TemsegError(f"cannot resume: {last} is damaged or truncated, or not a checkpoint this training wrote "
                           f"({reason}); start without --resume") from None
-    if not isinstance(state, dict) or not isinstance(state.get("settings"), dict):
-        raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote; start without --resume")
+    missing = STATE_KEYS - set(state) if isinstance(state, dict) else STATE_KEYS
+    if missing or not isinstance(state.get("settings"), dict):
+        raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote"
+                          f"{' (no ' + ', '.join(sorted(missing)) + ')' if missing else ''}; start without --resume")
     if state["settings"] != settings:
         raise TemsegError(f"the interrupted run used {state['settings']}; resume it with the same settings")
     net.load_state_dict(state["model"])
