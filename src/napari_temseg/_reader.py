@@ -60,8 +60,8 @@ def read_track_results(path: str) -> list[tuple]:
     fusions."""
     import pandas as pd
 
-    from .io import editable_labels, open_track_dir, read_review, results_calibration
-    from .io.results import results_run_id
+    from .io import editable_labels, open_track_dir
+    from .io.results import results_layer_metadata
     from .tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 
     _, events = open_track_dir(path)
@@ -71,10 +71,10 @@ def read_track_results(path: str) -> list[tuple]:
     table = pd.read_csv(table_file, usecols=["frame", "track_id", "y", "x"]) if table_file.is_file() else \
         tracks_table(labels)
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
-    pixel, interval = results_calibration(path)
+    folder = results_layer_metadata(path)
+    pixel = folder["pixel_size_nm"]
     scale = (1.0, pixel or 1.0, pixel or 1.0)  # in nm where known, as the video's own layer
-    meta = {"temseg": {"events": events, "source": str(path), "run": results_run_id(path), "lineage": token,
-                       "pixel_size_nm": pixel, "frame_interval_s": interval, **read_review(path)}}
+    meta = {"temseg": {"events": events, "lineage": token, **folder}}
     units = layer_units(pixel)
     return [
         (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels"),

@@ -9,10 +9,12 @@ may report progress and may raise `Cancelled` to stop the run there. Without a c
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 _local = threading.local()
+Result = TypeVar("Result")
 
 
 class Cancelled(Exception):
@@ -35,3 +37,17 @@ def step(done: int, total: int) -> None:
     callback = getattr(_local, "callback", None)
     if callback is not None:
         callback(done, total)
+
+
+def run_steps(steps: Generator[tuple[int, int], None, Result],
+              progress: Callable[[int, int], None] | None = None) -> Result:
+    """Run a job written as a generator of (done, total) steps to its end and return what it
+    returns, calling `progress(done, total)` at each step (front ends that show progress run
+    the same generators in a worker instead)."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress:
+            progress(done, total)

@@ -117,10 +117,15 @@ def parse_polarity(value: Any) -> str:
     return value
 
 
+def in_nm(diameter: Any) -> bool:
+    """Whether a diameter option is typed in nm ("12nm", "12 NM")."""
+    return isinstance(diameter, str) and diameter.strip().lower().endswith("nm")
+
+
 def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> dict[str, Any]:
     """`options`, with `pixel_size_nm` added where the diameter is typed in nm and none is given
     (the image's own: a file's calibration, a napari layer's scale)."""
-    if pixel_size_nm and "pixel_size_nm" not in options and str(options.get("diameter", "")).strip().lower().endswith("nm"):
+    if pixel_size_nm and "pixel_size_nm" not in options and in_nm(options.get("diameter")):
         return {**options, "pixel_size_nm": pixel_size_nm}
     return options
 
@@ -159,7 +164,7 @@ def fitting_diameter(value: Any, pixel_size_nm: float | None, shape: tuple[int, 
     """`parse_diameter`, refusing a diameter wider than an image (or frame) of `shape`."""
     diameter = parse_diameter(value, pixel_size_nm)
     if isinstance(diameter, float) and diameter > max(shape[:2]):
-        typed = f"{value!r} = " if isinstance(value, str) and value.strip().lower().endswith("nm") else ""
+        typed = f"{value!r} = " if in_nm(value) else ""
         raise TemsegError(f"diameter {typed}{diameter:g} px is wider than the image ({shape[1]} x {shape[0]} px): "
                           "give the particles' typical diameter (or auto)")
     return diameter
@@ -338,7 +343,7 @@ def describe_stack_options(options: dict[str, Any], asked: dict[str, Any]) -> st
     stack) or given, a diameter given in nm with what it came to in px."""
     def how(key: str) -> str:
         value = str(asked.get(key, "auto")).strip().lower()
-        return "auto" if value == "auto" else f"given as {value}" if value.endswith("nm") else "given"
+        return "auto" if value == "auto" else f"given as {value}" if in_nm(value) else "given"
 
     diameter = options.get("diameter")
     size = f"diameter {diameter:.1f} px ({how('diameter')})" if isinstance(diameter, float) else "size not measured"

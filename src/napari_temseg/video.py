@@ -42,6 +42,7 @@ from .models.specs import DEFAULT_MODEL
 from .models.weights import EDGE_REFINER, find, registered
 from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
+from .progress import run_steps
 from .segmentation import (
     check_model_options,
     describe_stack_options,
@@ -65,7 +66,6 @@ class RunSummary:
     out: Path
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
     decided: str = ""  # the polarity and size settled for every frame (`describe_stack_options`)
-    run_id: str = ""  # one per run started in a folder (a resumed run keeps it; an overwrite gets another)
 
     def resumed_note(self) -> str:
         """How this run relates to earlier ones in its folder, for a status or report line."""
@@ -287,7 +287,7 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
         elif target.exists():
             target.unlink()
     _write_atomic(run_file, json.dumps({"signature": signature, "version": __version__, "complete": False,
-                                        "run_id": uuid.uuid4().hex}))
+                                        "run_id": uuid.uuid4().hex}))  # io.results.results_run_id
     return False
 
 
@@ -332,14 +332,7 @@ def track_video(video: Video, out: str | Path, *, progress: Callable[[int, int],
     Keyword arguments as for `iter_track_video`; progress(done, total) follows
     the committed frames. Returns the RunSummary.
     """
-    steps = iter_track_video(video, out, **kwargs)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        if progress:
-            progress(done, total)
+    return run_steps(iter_track_video(video, out, **kwargs), progress)
 
 
 def iter_track_video(
@@ -397,7 +390,7 @@ def iter_track_video(
             _, events = open_track_dir(out)
             if video.frame_interval_s is not None and results_calibration(out)[1] != video.frame_interval_s:
                 retime_track_dir(out, video.frame_interval_s)  # the labels do not depend on it: nothing re-tracked
-            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""), run.get("run_id", ""))
+            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""))
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
@@ -453,8 +446,7 @@ def iter_track_video(
                 f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))
         run["complete"] = True
         _write_atomic(out / RUN_FILE, json.dumps(run))
-    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped), run["decided"],
-                      run.get("run_id", ""))
+    return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped), run["decided"])
 
 
 __all__ = ["RunSummary", "iter_track_video", "track_video"]

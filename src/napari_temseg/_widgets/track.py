@@ -10,7 +10,8 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, 
 
 from ..cli import parse_option
 from ..errors import TemsegError
-from ..io import Video, editable_labels, open_track_dir, read_review, results_calibration
+from ..io import Video, editable_labels, open_track_dir
+from ..io.results import results_layer_metadata
 from ..models import available_models
 from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
@@ -22,7 +23,7 @@ from ._runner import WorkerControls
 
 
 def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str, table=None,
-                source: str | Path | None = None, run_id: str = "", units=None):
+                source: str | Path | None = None, units=None):
     """Add the tracked Labels layer (lazy if `labels` is) and its Tracks layer with the fusion
     graph, tied by a "lineage" token (the review finds one from the other by it), with the review
     decisions saved in folder `source` (a finished run shown again after a review); where the
@@ -31,28 +32,20 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
 
     table: the tracks table (frame, track_id, y, x) if already at hand, else computed from labels.
     """
-    shown = _shown_from(viewer, source, run_id, events)
+    folder = results_layer_metadata(source) if source else {}
+    shown = _shown_from(viewer, folder, events)
     if shown is not None:
         return shown
     _detach_earlier_runs(viewer, source)
     table = tracks_table(labels) if table is None else table
     tracks = napari_tracks_data(table)
     token = uuid.uuid4().hex
-    meta = {"events": events, "lineage": token,
-            **({"source": str(source), "run": run_id, "shown": events, **_calibration(source),
-                **read_review(source)} if source else {})}
+    meta = {"events": events, "lineage": token, **({**folder, "shown": events} if source else {})}
     labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate, units=units,
                                      metadata={"temseg": meta})
     tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale, units=units,
                                      translate=translate, metadata={"temseg": {"lineage": token}})
     return labels_layer, tracks_layer
-
-
-def _calibration(source) -> dict:
-    """The results folder's pixel size and frame interval, for the layer's metadata (Review's
-    Save writes them back; a 1 nm/px scale is read as known by it)."""
-    pixel, interval = results_calibration(source)
-    return {"pixel_size_nm": pixel, "frame_interval_s": interval}
 
 
 def _detach_earlier_runs(viewer, source) -> None:
@@ -66,17 +59,17 @@ def _detach_earlier_runs(viewer, source) -> None:
             layer.metadata = {**layer.metadata, "temseg": {k: v for k, v in meta.items() if k != "source"}}
 
 
-def _shown_from(viewer, source, run_id: str, events: list[dict]) -> tuple | None:
-    """(tracked Labels, Tracks) layers already showing the results of this run in folder
-    `source`, if any: the same run (`RunSummary.run_id`; a review saved into the folder since
-    keeps it, an overwriting run does not), or for a folder without run IDs the same events
-    as were shown (kept under "shown": a review may since have rejected some)."""
-    if not source:
+def _shown_from(viewer, folder: dict, events: list[dict]) -> tuple | None:
+    """(tracked Labels, Tracks) layers already showing the results of this run of `folder`
+    (`io.results.results_layer_metadata`), if any: the same run (a review saved into the
+    folder since keeps it, an overwriting run does not), or for a folder without run IDs the
+    same events as were shown (kept under "shown": a review may since have rejected some)."""
+    if not folder:
         return None
     for layer in viewer.layers:
         meta = layer.metadata.get("temseg", {})
-        same = meta.get("run") == run_id if run_id else meta.get("shown") == events
-        if meta.get("source") == str(source) and same and meta.get("lineage"):
+        same = meta.get("run") == folder["run"] if folder["run"] else meta.get("shown") == events
+        if meta.get("source") == folder["source"] and same and meta.get("lineage"):
             partner = lineage_layers(viewer, layer)
             if partner:
                 return layer, partner[0]
@@ -146,7 +139,7 @@ class TrackWidget(Container):
             _, events = open_track_dir(summary.out)
             table = pd.read_csv(summary.out / "tracks.csv", usecols=["frame", "track_id", "y", "x"])
             show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, layer.name,
-                        table, source=summary.out, run_id=summary.run_id, units=layer.units[:3])
+                        table, source=summary.out, units=layer.units[:3])
             skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
             resumed = summary.resumed_note()
             decided = f"; {summary.decided}" if summary.decided else ""

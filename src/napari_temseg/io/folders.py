@@ -18,12 +18,18 @@ def old_name(final: Path) -> Path:
     return final.with_name(final.name + ".old")
 
 
+def recover_folder(final: Path) -> None:
+    """Put back the whole previous folder where `replace_folder` stopped between its renames."""
+    old = old_name(final)
+    if old.exists() and not final.exists():
+        os.replace(old, final)
+
+
 def replace_folder(written: Path, final: Path) -> None:
     """Put folder `written` in the place of `final` by renames: the old folder stays whole
     until the new one is complete, and is removed after."""
+    recover_folder(final)
     old = old_name(final)
-    if old.exists() and not final.exists():  # stopped between the two renames: the old one is whole
-        os.replace(old, final)
     if old.exists():
         shutil.rmtree(old)
     if final.exists():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
-from .folders import old_name, replace_folder, writing_name
+from .folders import recover_folder, replace_folder, writing_name
 
 #: The zarr attributes of a results folder's labels that record their calibration.
 PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR = "pixel_size_nm", "frame_interval_s"
@@ -122,8 +121,7 @@ def open_track_dir(path: str | Path):
 
     path = Path(path)
     zpath, epath = path / "labels.zarr", path / "events.csv"
-    if not zpath.exists() and old_name(zpath).exists():
-        os.replace(old_name(zpath), zpath)  # a save stopped between its renames: the previous labels are whole
+    recover_folder(zpath)  # a save stopped between its renames: the previous labels are whole
     if not zpath.exists() or not epath.exists():
         if _unfinished(path):
             raise TemsegError(f"{path}: the tracking run there has not finished; run the same `temseg track` "
@@ -208,6 +206,14 @@ def results_run_id(path: str | Path) -> str:
         return str(json.loads((Path(path) / "run.json").read_text()).get("run_id", ""))
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def results_layer_metadata(path: str | Path) -> dict:
+    """What a layer showing results folder `path` keeps about it: the folder (Review's Save
+    writes there), its run, calibration and saved review decisions."""
+    pixel, interval = results_calibration(path)
+    return {"source": str(path), "run": results_run_id(path), "pixel_size_nm": pixel,
+            "frame_interval_s": interval, **read_review(path)}
 
 
 def _positive_or_none(value) -> float | None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import TemsegError
 from ..instances import nearest_parent
+from ..progress import run_steps
 from .link import Linker, LinkOptions
 
 
@@ -62,12 +63,7 @@ def retrack_from(
     video the labels came from (T, Y, X), which dates fusions as tracking did
     (`Linker.push`); without it only the outlines date them.
     """
-    steps = iter_retrack_from(labels, events, frame, options, frames)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as finished:
-            return finished.value
+    return run_steps(iter_retrack_from(labels, events, frame, options, frames))
 
 
 def iter_retrack_from(
