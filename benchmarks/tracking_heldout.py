@@ -7,13 +7,16 @@ the conditions below come from `video_simulator`, written after the linker.
     python benchmarks/tracking_heldout.py [--videos 3] [--models classical,yolov8n-seg] [--propagate] [-o KEY=VALUE]
 
 `--regime train --seed 8000` gives the same table on training-regime videos: the development
-videos that tracking rules are chosen on.
+videos that tracking rules are chosen on; `--image KEY=VALUE` fixes a field of their image
+(`simulator.Params`), e.g. the heaviest carbon the training generator draws:
+`--image carbon=0.12 --image carbon_grain=2 --image psf=1.5`.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import fields
 
 import numpy as np
 from table import MarkdownTable
@@ -22,8 +25,12 @@ from napari_temseg import load_model
 from napari_temseg.cli import parse_option
 from napari_temseg.metrics import tracking_scores
 from napari_temseg.models.specs import DEFAULT_MODEL, SPECS
+from napari_temseg.simulator import Params
 from napari_temseg.tracking import track
 from napari_temseg.video_simulator import VideoConditions, simulate_video
+
+#: Image fields a video sets itself (its conditions, dose, particle placement), so `--image` cannot.
+SET_BY_VIDEO = {"shape", "mode", "dtype", "contrast", "radius", "dose", "coverage", "touching", "chain", "overlap"}
 
 #: name -> VideoConditions fields that differ from the base (60 frames, 384², 8 singles,
 #: 3 pairs and 1 triple fuse, 1 pair touches for 20 frames, 30-120 e-/px, bright-field).
@@ -53,16 +60,25 @@ def main() -> None:
     parser.add_argument("--out", help="also write the table to this markdown file")
     parser.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
                         help="weights (a file or variant name) for a model instead of its default (repeatable)")
+    parser.add_argument("--image", action="append", default=[], metavar="KEY=VALUE",
+                        help="a simulator image field fixed for every video (repeatable)")
     parser.add_argument("-o", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="an option for every model's segmentation (repeatable)")
     args = parser.parse_args()
     options = dict(parse_option(item) for item in args.options)
+    image = dict(parse_option(item) for item in args.image)
+    settable = sorted({f.name for f in fields(Params)} - SET_BY_VIDEO)
+    if set(image) - set(settable):
+        parser.error(f"--image {', '.join(sorted(set(image) - set(settable)))}: not a field a video lets fix; "
+                     f"choose among {', '.join(settable)}")
     weights = dict(item.split("=", 1) for item in args.weights)
     conditions = list(CONDITIONS) if args.conditions == "all" else args.conditions.split(";")
     runs = [(name, "link") for name in args.models.split(",")]
     if args.propagate:
         runs += [(name, "propagate") for name, spec in SPECS.items() if spec.prompted]
-    caption = [f"Options: {', '.join(f'{k}={v}' for k, v in options.items())}", ""] if options else []
+    fixed = {"Options": options, "Image": image}
+    caption = [line for what, given in fixed.items() if given
+               for line in (f"{what}: {', '.join(f'{k}={v}' for k, v in given.items())}", "")]
     table = MarkdownTable(*caption, "| model | method | condition | consistent-ID | ID switches | fusion P / R / F1 | "
                           "worst onset error (frames) | frames/s |", "|---|---|---|---|---|---|---|---|")
     for name, method in runs:
@@ -70,7 +86,7 @@ def main() -> None:
         for condition in conditions:
             scores, seconds, frames = [], 0.0, 0
             for i in range(args.videos):
-                video = simulate_video(VideoConditions(**CONDITIONS[condition], regime=args.regime),
+                video = simulate_video(VideoConditions(**CONDITIONS[condition], regime=args.regime, image=image),
                                        seed=args.seed + i)
                 start = time.perf_counter()
                 result = track(video.frames, model, method=method, **options)
