@@ -260,3 +260,55 @@ def test_a_halved_support_is_not_taken_for_a_dense_field():
     assert classical.support_mode(smooth) < otsu  # the case the former rule took for a dense field
     threshold = classical.particle_levels(smooth, 2.0)[0]
     assert (smooth < otsu).mean() > 0.3 and abs((smooth < threshold).mean() - particles.mean()) < 0.01
+
+
+def test_a_grainy_support_takes_the_darkness_out_of_the_split():
+    """Inside particles on a grainy carbon support the darkness is the grains' as much as
+    the particles' thickness: its weight in the split falls from full (support spread up to
+    a quarter of the particle contrast) to none (0.35 of it and more)."""
+    from napari_temseg.models.classical import TEXTURE_FULL, TEXTURE_NONE, support_spread, textured_weight
+
+    rng = np.random.default_rng(0)
+    field = rng.standard_normal((128, 128))
+    for spread, expected in ((0.5 * TEXTURE_FULL, 1.0), ((TEXTURE_FULL + TEXTURE_NONE) / 2, 0.5), (2 * TEXTURE_NONE, 0.0)):
+        smooth = 1.0 + 0.4 * spread * field / support_spread(1.0 + field, 1.0)  # particles at 0.6: contrast 0.4
+        assert textured_weight(1.0, smooth, particles=0.6, support=1.0) == pytest.approx(expected, abs=0.02), spread
+    assert textured_weight(0.0, 1.0 + 0.01 * field, particles=0.6, support=1.0) == 0.0
+
+
+def test_a_time_stack_on_a_grainy_support_decides_the_darkness_split_once():
+    """The frames of a video on the heaviest carbon the training generator draws get one
+    weight of the darkness split, well below full; a video on an ordinary support keeps the
+    full weight; asked off, nothing is decided; a single image is left as it was."""
+    from napari_temseg.segmentation import resolve_single_image_rules, stack_options
+    from napari_temseg.video_simulator import VideoConditions, simulate_video
+
+    model = load_model("classical")
+    grainy = simulate_video(VideoConditions(regime="train", n_frames=4, image=dict(carbon=0.12, carbon_grain=2.0,
+                                                                                   psf=1.5)), seed=8101).frames
+    decided = stack_options(grainy, model, {})
+    assert decided["grain_guard"] is False and decided["split_darkness"] < 0.5, decided
+    ordinary = simulate_video(VideoConditions(regime="train", n_frames=4), seed=8102).frames
+    assert stack_options(ordinary, model, {})["split_darkness"] == 1.0
+    asked_off = stack_options(grainy, model, {"grain_guard": False})
+    assert asked_off["grain_guard"] is False and "split_darkness" not in asked_off
+    assert resolve_single_image_rules(model, {}, in_stack=False)["grain_guard"] is False
+
+
+def test_prompt_propagation_seeds_by_the_grain_rule_unless_built_without_it(monkeypatch):
+    """Propagation's seed model segments the frames of a time stack: the grain rule is on for
+    it, unless the seed model was built (or asked) without it."""
+    import napari_temseg.models.classical as classical
+    from napari_temseg.simulator import random_image
+    from napari_temseg.tracking.propagate import next_instances
+
+    calls = []
+    real = classical.textured_weight
+    monkeypatch.setattr(classical, "textured_weight", lambda *args: calls.append(1) or real(*args))
+    frame = random_image(0, "train", mode="bf", radius_span=(10.0, 20.0), shape=(128, 128)).image
+    next_instances(frame, None, None)
+    assert calls
+    calls.clear()
+    next_instances(frame, None, None, seed_model=load_model("classical", grain_guard=False))
+    next_instances(frame, None, None, grain_guard=False)
+    assert not calls

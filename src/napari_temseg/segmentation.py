@@ -279,11 +279,16 @@ def resolve_single_image_rules(segmenter: Segmenter, options: dict[str, Any], in
     video shows and whether they fused is the linker's call; True or False stand. A time
     stack's faint particles are drawn at their own contrast instead (`local_edges` "auto":
     "small" in a single image, "faint" in a stack; `local_edges.redraw_faint_particles` says
-    why single images are not)."""
+    why single images are not), and the classical split's darkness gives way to a grainy
+    support (`grain_guard`, the other way round: a split that follows grains changes from
+    frame to frame, while in a single image it still separates more particles than it cuts)."""
     options = dict(options)
     if has_option(segmenter, "corner_cuts"):
         options["corner_cuts"] = _unless_in_stack(options.get("corner_cuts", getattr(segmenter, "corner_cuts", "auto")),
                                                   in_stack)
+    if has_option(segmenter, "grain_guard"):
+        guard = options.get("grain_guard", getattr(segmenter, "grain_guard", "auto"))
+        options["grain_guard"] = in_stack if guard == "auto" else guard
     local = options.get("local_edges", "auto")
     options["local_edges"] = ("faint" if in_stack else "small") if local == "auto" else local
     return options
@@ -309,7 +314,7 @@ def iter_segment_frames(
     """
     frames = as_stack(frames)
     segmenter = load_model(model)
-    options = stack_options(frames, segmenter, options)
+    options = stack_options(frames, segmenter, check_model_options(segmenter, options))
     for t in range(frames.shape[0]):
         frame = np.asarray(frames[t])
         yield t, segment(frame, segmenter, **options)
@@ -378,7 +383,8 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
         radius = diameter / 2 if isinstance(diameter, float) else float("nan")
         factor = model_scale(segmenter, radius)
         views = [1.0 - frame if polarity == "bright" else frame for frame in sampled]
-        options.update(decide_for_stack([resample(view, factor) if factor != 1 else view for view in views], options))
+        options.update(decide_for_stack([resample(view, factor) if factor != 1 else view for view in views], options,
+                                        particle_radius=radius * factor))
     if getattr(segmenter, "refines_edges", False):
         options["refine_edges"] = refine_edges_for_stack(frames, options.get("refine_edges", True))
     return options

@@ -17,8 +17,9 @@ class Segmenter(Protocol):
     `predict` takes `refine_edges` (models.edge_refiner) says so with a class
     attribute `refines_edges = True`, so that a time stack gets one decision for
     all its frames (`segmentation.stack_options`). A model with decisions of its own
-    to take once per stack gives a method `decide_for_stack(frames, options) -> dict`
-    of option overrides, from sampled frames as it would be given them.
+    to take once per stack gives a method `decide_for_stack(frames, options,
+    particle_radius) -> dict` of option overrides, from sampled frames as it would be
+    given them (`particle_radius`: the particles' radius in those frames, NaN unknown).
     """
 
     name: str

@@ -41,6 +41,13 @@ UNEVEN_SPAN = 0.3
 #: Weight of the particles' darkness in the split relief (`darkness`), chosen among 0-2 on the
 #: development set, training-regime videos, `synth` and the article's images (docs/models.md).
 SPLIT_DARKNESS = 1.0
+#: On a grainy support (or at a dose that leaves much noise after smoothing) the darkness
+#: inside particles is the grains' as much as the particles' thickness, and a split by it
+#: follows them; with `grain_guard` the darkness weighs fully where the support's own spread
+#: (`support_spread`) is at most TEXTURE_FULL of the particle contrast, not at all from
+#: TEXTURE_NONE, linearly between (`textured_weight`; chosen on training-regime videos with
+#: the heaviest carbon the generator draws, docs/models.md).
+TEXTURE_FULL, TEXTURE_NONE = 0.25, 0.35
 #: How far below the support's mean (in units of `support_spread`) a piece of the
 #: foreground must reach somewhere to be kept (`drop_shallow`): chosen among 0-5 on the
 #: development set (docs/models.md).
@@ -150,6 +157,13 @@ def support_spread(smooth: np.ndarray, support: float) -> float:
     side of the support that no particle reaches."""
     upper = smooth[smooth > support]
     return float(np.sqrt(np.mean((upper - support) ** 2))) if upper.size else 0.0
+
+
+def textured_weight(weight: float, smooth: np.ndarray, particles: float, support: float) -> float:
+    """`weight` of the darkness split, less where the support's texture rivals the particle
+    contrast (TEXTURE_FULL, TEXTURE_NONE)."""
+    texture = support_spread(smooth, support) / max(support - particles, 1e-6)
+    return weight * float(np.clip((TEXTURE_NONE - texture) / (TEXTURE_NONE - TEXTURE_FULL), 0.0, 1.0))
 
 
 def drop_shallow(foreground: np.ndarray, smooth: np.ndarray, support: float, depth: float) -> np.ndarray:
@@ -268,6 +282,11 @@ class ClassicalSegmenter:
         face (`cuts`); "auto" = on (`segmentation` turns it off for time stacks).
     split_darkness: weight of the particles' darkness (`darkness`) added to the log-distance
         relief the split runs on; 0 splits by the outline alone.
+    grain_guard: the darkness weighs less where the support's grains rival the particle
+        contrast (`textured_weight`); "auto" = off (`segmentation` turns it on for the frames
+        of a time stack, where a split that follows grains and noise changes from frame to
+        frame and takes identities and merges with it, and the stack decides the weight once,
+        `decide_for_stack`).
     seed_depth: a piece of the foreground is kept only where it reaches this many
         `support_spread`s below the support (`drop_shallow`); 0 keeps every piece.
     flatten: subtract the support's uneven brightness first (`flatten_illumination`):
@@ -284,6 +303,7 @@ class ClassicalSegmenter:
     split: bool = True
     split_depth: float = DEFAULT_SPLIT_DEPTH
     split_darkness: float = SPLIT_DARKNESS
+    grain_guard: bool | str = "auto"
     corner_cuts: bool | str = "auto"
     seed_depth: float = SEED_DEPTH
     flatten: bool | str = "auto"
@@ -295,15 +315,39 @@ class ClassicalSegmenter:
     #: It drops shallow pieces itself (`seed_depth`), before splitting: `segmentation` does not.
     checks_depth = True
 
-    def decide_for_stack(self, frames: list[np.ndarray], options: dict) -> dict:
-        """One flatten mode for a whole time stack, the most common among sampled frames
-        (ties go to the gentler mode); a mode given explicitly is kept. Why: decided frame by
-        frame, a video near a threshold gets flattened and unflattened frames in turn, its
-        outlines jump, and touching particles are seen to merge and part."""
-        if options.get("flatten", self.flatten) != "auto" or not frames:
+    def decide_for_stack(self, frames: list[np.ndarray], options: dict,
+                         particle_radius: float = float("nan")) -> dict:
+        """What the whole time stack shares, from sampled frames: one flatten mode, the most
+        common among them (ties go to the gentler mode; a mode given explicitly is kept), and
+        with `grain_guard` one weight of the darkness split, the median of theirs
+        (`textured_weight`). Why: decided frame by frame, a video near a threshold gets
+        flattened and unflattened frames, or frames split by the darkness and frames split by
+        the outline, in turn; its outlines jump, and touching particles are seen to merge and part."""
+        if not frames:
             return {}
-        modes = [fit.auto_mode() if fit is not None else "never" for fit in map(fit_support, frames)]
-        return {"flatten": max(FLATTEN_MODES, key=modes.count)}
+        decided = {}
+        flatten = options.get("flatten", self.flatten)
+        if flatten == "auto":
+            modes = [fit.auto_mode() if fit is not None else "never" for fit in map(fit_support, frames)]
+            decided["flatten"] = flatten = max(FLATTEN_MODES, key=modes.count)
+        if options.get("grain_guard", self.grain_guard) is True:
+            weight = float(options.get("split_darkness", self.split_darkness))
+            sigma = options.get("sigma", self.sigma)
+            weights = [self._grain_weight(frame, weight, flatten, sigma, particle_radius) for frame in frames]
+            decided.update(split_darkness=float(np.median(weights)), grain_guard=False)  # decided: not per frame
+        return decided
+
+    @staticmethod
+    def _grain_weight(image: np.ndarray, weight: float, flatten: bool | str, sigma: float | str,
+                      particle_radius: float) -> float:
+        """`textured_weight` of one image, smoothed as `predict` smooths it."""
+        image = flatten_illumination(image, flatten)
+        sigma = capped_sigma(auto_sigma(image), particle_radius) if sigma == "auto" else float(sigma)
+        smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
+        if float(smooth.max()) <= float(smooth.min()):
+            return weight
+        _, particles, support = particle_levels(smooth, SPARSE_DEPTH)
+        return textured_weight(weight, smooth, particles, support)
 
     def predict(self, image: np.ndarray, particle_radius: float = float("nan"), **options) -> np.ndarray:
         """Instance labels (uint32, Y x X) for a normalised float32 image; options override fields.
@@ -322,6 +366,8 @@ class ClassicalSegmenter:
             return np.zeros(smooth.shape, np.uint32)
         threshold, particles, support = particle_levels(smooth, SPARSE_DEPTH)
         weight = float(params["split_darkness"])
+        if params["grain_guard"] is True:
+            weight = textured_weight(weight, smooth, particles, support)
         foreground = drop_shallow(smooth < threshold + params["threshold_offset"], smooth, support,
                                   float(params["seed_depth"]))
         return mask_to_instances(

@@ -97,8 +97,8 @@ pixels = number(0, None, integer=True)
 refine = either(boolean, choice("always"))
 
 MIN_SIZE = Option("min_size", 30, pixels, "objects smaller than this many pixels are dropped")
-#: "auto" (the default): on for single images, off for the frames of a time stack
-#: (`segmentation.resolve_single_image_rules`).
+#: "auto" (the default): decided by whether the image is a frame of a time stack
+#: (`segmentation.resolve_single_image_rules`), or on/off as given.
 corner_switch = either(choice("auto"), boolean)
 corner_switch.choices = ("auto", True, False)
 CORNER_CUTS = Option("corner_cuts", "auto", corner_switch, "as part of the split, cut objects that are convex "
@@ -114,6 +114,8 @@ CLASSICAL_OPTIONS = (
     Option("split", True, boolean, "split touching particles (watershed)"),
     Option("split_depth", 0.3, number(0.01, 5), "how deep a neck must be to split two particles"),
     Option("split_darkness", 1.0, number(0, 10), "weight of particle darkness in the split (0: outline only)"),
+    Option("grain_guard", "auto", corner_switch, "the darkness weighs less where the support's grains rival the "
+           "particles (auto: in time stacks, not in single images)"),
     CORNER_CUTS,
     Option("seed_depth", 4.0, number(0, 50), "keep only objects that reach this many support-noise spreads below "
            "the support (0: keep all)"),

@@ -84,12 +84,15 @@ def next_instances(
     edge_level: where edges are drawn (`rims`), df_absorption: the look bright particles
     are given (`rims.absorption_look`), on seeded and prompted frames alike; corner_cuts
     (among `seed_options`): the stack's decision for the prompted model, handed to a seed
-    model that has the option (`segmentation.resolve_single_image_rules`; off when not given).
+    model that has the option (`segmentation.resolve_single_image_rules`; off when not given);
+    a seed model's `grain_guard` is on unless given, as for any frame of a time stack.
     """
     seed = load_model(seed_model)
     cuts = seed_options.pop("corner_cuts", False)  # the prompted model's, decided for the stack
     if has_option(seed, "corner_cuts"):
         seed_options["corner_cuts"] = cuts
+    if has_option(seed, "grain_guard") and seed_options.get("grain_guard", getattr(seed, "grain_guard", "auto")) == "auto":
+        seed_options["grain_guard"] = True
     if getattr(seed, "refines_edges", False):
         seed_options = {**seed_options, "refine_edges": refine_edges}
     detected = segment(frame, seed, add_missed=False, polarity=polarity, edge_level=edge_level,
