@@ -215,12 +215,20 @@ def particle_levels(smooth: np.ndarray, depth: float) -> tuple[float, float, flo
     return lowered, float(smooth[below].mean()), float(smooth[~below].mean())
 
 
+def smoothed(image: np.ndarray, flatten: bool | str, sigma: float | str, radius: float) -> np.ndarray:
+    """`image` flattened (`flatten_illumination`) and smoothed as the classical model does:
+    `sigma` px, or "auto" (`auto_sigma`, within a quarter of the particles' `radius` where
+    known, `capped_sigma`)."""
+    flat = flatten_illumination(image, flatten)
+    sigma = capped_sigma(auto_sigma(flat), radius) if sigma == "auto" else float(sigma)
+    return ndi.gaussian_filter(flat, sigma, mode="nearest") if sigma > 0 else flat
+
+
 def smooth_like_classical(image: np.ndarray, radius: float = float("nan")) -> np.ndarray:
-    """`image` flattened (flatten="auto") and smoothed (sigma="auto", within a quarter of the
-    particles' `radius` where known) as the classical model does: what other steps read grey
-    levels from (`rims`, the networks' darkness split, `drop_shallow_particles`)."""
-    flat = flatten_illumination(image, "auto")
-    return ndi.gaussian_filter(flat, capped_sigma(auto_sigma(flat), radius), mode="nearest")
+    """`image` as the classical model smooths it by default (`smoothed`, flatten and sigma
+    "auto"): what other steps read grey levels from (`rims`, the networks' darkness split,
+    `drop_shallow_particles`)."""
+    return smoothed(image, "auto", "auto", radius)
 
 
 def drop_shallow_particles(labels: np.ndarray, image: np.ndarray, depth: float = SEED_DEPTH,
@@ -341,9 +349,7 @@ class ClassicalSegmenter:
     def _grain_weight(image: np.ndarray, weight: float, flatten: bool | str, sigma: float | str,
                       particle_radius: float) -> float:
         """`textured_weight` of one image, smoothed as `predict` smooths it."""
-        image = flatten_illumination(image, flatten)
-        sigma = capped_sigma(auto_sigma(image), particle_radius) if sigma == "auto" else float(sigma)
-        smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
+        smooth = smoothed(image, flatten, sigma, particle_radius)
         if float(smooth.max()) <= float(smooth.min()):
             return weight
         _, particles, support = particle_levels(smooth, SPARSE_DEPTH)
@@ -359,9 +365,7 @@ class ClassicalSegmenter:
                 f"unknown option(s) for the {self.name} model: {', '.join(sorted(unknown))}; known: {', '.join(known)}"
             )
         params = {**known, **options}
-        image = flatten_illumination(image, params["flatten"])
-        sigma = capped_sigma(auto_sigma(image), particle_radius) if params["sigma"] == "auto" else float(params["sigma"])
-        smooth = ndi.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
+        smooth = smoothed(image, params["flatten"], params["sigma"], particle_radius)
         if float(smooth.max()) <= float(smooth.min()):
             return np.zeros(smooth.shape, np.uint32)
         threshold, particles, support = particle_levels(smooth, SPARSE_DEPTH)
