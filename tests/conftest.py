@@ -82,14 +82,15 @@ def two_discs():
     return labels
 
 
-def write_emd(path: Path, data: np.ndarray, pixel: float, unit: str) -> Path:
-    """A (T, Y, X) NCEM EMD file written by rosettasciio, with `pixel` `unit` per pixel."""
+def write_emd(path: Path, data: np.ndarray, pixel: float, unit: str, y_scale: float | None = None) -> Path:
+    """A (T, Y, X) NCEM EMD file written by rosettasciio, with `pixel` `unit` per pixel
+    (`y_scale` along Y, where the pixels are not square)."""
     import rsciio.emd
 
     axes = [{"name": "time", "size": data.shape[0], "scale": 1.0, "offset": 0, "units": "s", "navigate": True}]
     axes += [
-        {"name": name, "size": size, "scale": pixel, "offset": 0, "units": unit, "navigate": False}
-        for name, size in zip("yx", data.shape[1:], strict=False)
+        {"name": name, "size": size, "scale": scale, "offset": 0, "units": unit, "navigate": False}
+        for name, size, scale in zip("yx", data.shape[1:], (y_scale or pixel, pixel), strict=False)
     ]
     signal = {"data": data, "axes": axes, "metadata": {"General": {"title": path.stem}, "Signal": {}}, "original_metadata": {}}
     rsciio.emd.file_writer(str(path), signal)

@@ -49,10 +49,10 @@ def test_segment_writes_particles_in_nm_close_to_the_truth(tmp_path):
 def test_pixel_size_read_from_imagej_tiff_and_emd(tmp_path):
     image = synth_image((128, 128), 6, radius=(8, 12), seed=0).image
     tifffile.imwrite(tmp_path / "a.tif", image, imagej=True, resolution=(1 / 0.25, 1 / 0.25), metadata={"unit": "nm"})
-    assert read_micrograph(tmp_path / "a.tif")[1] == pytest.approx(0.25)
+    assert read_micrograph(tmp_path / "a.tif").pixel_size_nm == pytest.approx(0.25)
     emd = write_emd(tmp_path / "b.emd", image[None], 3.0, "Å")
-    data, pixel = read_micrograph(emd)
-    assert pixel == pytest.approx(0.3) and data.shape == (128, 128)
+    data, found = read_micrograph(emd)
+    assert found.nm == pytest.approx(0.3) and data.shape == (128, 128)
     assert main(["segment", str(tmp_path / "a.tif"), str(emd), "--out", str(tmp_path / "out")]) == 0
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert summary.pixel_size_nm.tolist()[:2] == pytest.approx([0.25, 0.3])
@@ -125,13 +125,47 @@ def test_track_motion_and_size_over_time(tracked):
     assert motion.diffusion_nm2_per_s[0] > 0
 
 
-def test_circularity_of_a_disc_does_not_depend_on_its_size():
-    """The boundary-pixel perimeter made a 90 px disc 0.91 and a 12 px one 1.00."""
+def test_circularity_of_a_disc_depends_neither_on_its_size_nor_on_how_it_was_drawn():
+    """The boundary-pixel perimeter made a 90 px disc 0.91 and a 12 px one 1.00; Crofton's
+    read skimage's discs 1.00-1.04 (clipped to 1) and discs drawn with <= r^2 0.91-0.99."""
     from skimage.draw import disk
 
     values = []
-    for r in (8, 25, 90):
-        labels = np.zeros((2 * r + 10, 2 * r + 10), np.uint8)
-        labels[disk((r + 5, r + 5), r)] = 1
-        values.append(measure(labels)["circularity"].iloc[0])
-    assert min(values) > 0.98
+    for r in (3, 8, 25, 90):
+        n = 2 * r + 10
+        drawn = np.zeros((n, n), np.uint8)
+        drawn[disk((r + 5, r + 5), r)] = 1
+        yy, xx = np.mgrid[:n, :n]
+        values += [measure(drawn)["circularity"].iloc[0],
+                   measure(((yy - r - 5.3) ** 2 + (xx - r - 4.6) ** 2 <= r * r).astype(np.uint8))["circularity"].iloc[0]]
+    assert min(values) > 0.96 and max(values) < 1.0
+    square = np.zeros((60, 60), np.uint8)
+    square[10:50, 10:50] = 1
+    assert measure(square)["circularity"].iloc[0] == pytest.approx(np.pi / 4, abs=0.05)
+
+
+def test_the_stage_drift_is_no_diffusion():
+    """tracks_summary.csv read the stage's drift as diffusion (0.39 px^2/frame for 0.08)."""
+    rng = np.random.default_rng(0)
+    frames = np.arange(80)
+    drift = np.cumsum(rng.normal(0, 0.2, (80, 2)), axis=0) + frames[:, None] * [0.3, 0.2]
+    rows = []
+    for k in range(12):  # D = 0.4^2 / 2 = 0.08 px^2/frame
+        walk = rng.uniform(50, 400, 2) + np.cumsum(rng.normal(0, 0.4, (80, 2)), axis=0) + drift
+        rows.append(pd.DataFrame({"frame": frames, "track_id": k + 1, "y": walk[:, 0], "x": walk[:, 1]}))
+    still = 100 + drift + rng.normal(0, 0.05, (80, 2))  # fixed to the support
+    mover = 200 + drift + frames[:, None] * [2.0, 0.0]  # 2 px/frame across it
+    for k, path in ((13, still), (14, mover)):
+        rows.append(pd.DataFrame({"frame": frames, "track_id": k, "y": path[:, 0], "x": path[:, 1]}))
+    motion = track_motion(pd.concat(rows)).set_index("track_id")
+    assert motion.loc[1:12, "diffusion_px2_per_frame"].median() == pytest.approx(0.08, rel=0.3)
+    assert motion.loc[13, "diffusion_px2_per_frame"] < 0.01 and motion.drift_removed.all()
+    assert motion.loc[14, "net_speed_px_per_frame"] == pytest.approx(2.0, rel=0.05)
+    alone = track_motion(pd.concat(rows[:2]))  # two particles cannot tell drift from their own motion
+    assert not alone.drift_removed.any()
+
+
+def test_one_particle_has_no_spread():
+    labels = np.zeros((40, 40), np.uint8)
+    labels[10:20, 10:20] = 1
+    assert np.isnan(size_statistics(measure(labels))["sd"])

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import write_emd
 
 import napari_temseg as ts
 from napari_temseg.cli import main
 from napari_temseg.datasets import to_instances
 from napari_temseg.io import open_video, write_stack_tiff
-from napari_temseg.io.stacks import _tiff_pixel_size
+from napari_temseg.io.stacks import tiff_calibration, to_nm
 from napari_temseg.models.devices import default_device
 from napari_temseg.preprocess import normalize
 from napari_temseg.synth import synth_image
@@ -42,11 +43,35 @@ def test_a_print_resolution_is_no_pixel_size_and_the_size_used_is_printed(tmp_pa
     image = synth_image(seed=1).image
     tifffile.imwrite(tmp_path / "dpi.tif", image, resolution=(72, 72), resolutionunit=2)
     tifffile.imwrite(tmp_path / "cm.tif", image, resolution=(2e7, 2e7), resolutionunit=3)  # 0.5 nm
-    assert _tiff_pixel_size(tmp_path / "dpi.tif") is None
-    assert _tiff_pixel_size(tmp_path / "cm.tif") == pytest.approx(0.5)
+    assert tiff_calibration(tmp_path / "dpi.tif").nm is None
+    assert tiff_calibration(tmp_path / "cm.tif").nm == pytest.approx(0.5)
     assert main(["segment", str(tmp_path / "dpi.tif"), str(tmp_path / "cm.tif"), "--out", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
     assert "dpi.tif" in err and "pixel size unknown: sizes in px" in err and "pixel size 0.5 nm (from the file)" in err
+    assert main(["segment", str(tmp_path / "cm.tif"), "--pixel-size", "2", "--out", str(tmp_path / "o2")]) == 0
+    assert "pixel size 2 nm (--pixel-size; the file says 0.5 nm)" in capsys.readouterr().err
+
+
+def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibrations_are_read(tmp_path, capsys):
+    """From a numbers pass: an .emd of 0.6 x 0.5 nm pixels was measured at 0.5 nm (areas 17 %
+    low), a TIFF of the same was "pixel size unknown", and OME-TIFF's PhysicalSizeX and
+    "μm" (Greek mu) were not read."""
+    from napari_temseg._reader import read_video
+    from napari_temseg.io import read_micrograph
+
+    image = synth_image((96, 96), 4, radius=(8, 12), seed=0).image
+    emd = write_emd(tmp_path / "a.emd", image[None], 0.5, "nm", y_scale=0.6)
+    found = read_micrograph(emd).calibration
+    assert found.nm is None and found.yx_nm == pytest.approx((0.6, 0.5)) and "not square" in found.note
+    assert read_video(str(emd))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # napari: the true scale
+    assert main(["segment", str(emd), "--out", str(tmp_path / "o")]) == 0
+    assert "pixels are not square (0.6 nm tall, 0.5 nm wide): sizes in px" in capsys.readouterr().err
+    tifffile.imwrite(tmp_path / "o.ome.tif", image, ome=True, metadata={"PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25,
+                                                                       "PhysicalSizeXUnit": "nm", "PhysicalSizeYUnit": "nm"})
+    assert read_micrograph(tmp_path / "o.ome.tif").pixel_size_nm == pytest.approx(0.25)
+    tifffile.imwrite(tmp_path / "u.ome.tif", image, ome=True, metadata={"PhysicalSizeX": 0.002, "PhysicalSizeY": 0.002})
+    assert read_micrograph(tmp_path / "u.ome.tif").pixel_size_nm == pytest.approx(2.0)  # OME's default unit: µm
+    assert to_nm(1.0, "μm") == to_nm(1.0, "µm") == to_nm(1.0, "micrometre") == 1000.0  # Greek mu, micro sign
 
 
 @pytest.mark.parametrize("factor", [1e-300, 1e300])

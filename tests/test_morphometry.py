@@ -21,7 +21,24 @@ def test_particle_table_sizes_in_nm():
     row = table.iloc[0]
     assert row.track_id == 7 and row.equivalent_diameter == pytest.approx(20, abs=0.5)
     assert row.equivalent_diameter_nm == pytest.approx(2 * row.equivalent_diameter)
-    assert row.eccentricity < 0.2
+    assert row.eccentricity < 0.2 and not row.touches_border
+    labels[0, :, :3] = 8  # a sliver at the field's edge
+    assert particle_table(labels).set_index("track_id").touches_border.to_dict() == {7: False, 8: True}
+
+
+@pytest.mark.parametrize(("side", "neck"), [(20.0, 13.3), (24.0, 6.0)])
+def test_a_neck_of_three_fused_particles_is_between_two_of_them(side, neck):
+    """Each chord also crossed the third lobe: a just-touching trefoil read necks of 24-29 px.
+    (Discs that only touch read ~6 px: a 1 px slab along their common tangent holds both
+    outlines for ~sqrt(2 r) px each way, as for a pair.)"""
+    h = side * np.sqrt(3) / 2
+    centres = [(50 - h / 3, 50 - side / 2), (50 - h / 3, 50 + side / 2), (50 + 2 * h / 3, 50.0)]
+    labels = np.zeros((2, 100, 100), np.uint32)
+    for k, c in enumerate(centres, start=1):
+        labels[0][_discs([c], 10, shape=(100, 100))] = k
+    labels[1][_discs(centres, 12, shape=(100, 100))] = 4  # grown: two discs of 12 px, 20 px apart, meet in a 13.3 px chord
+    table = sintering_table(labels, [{"frame": 1, "parents": [1, 2, 3], "child": 4}])
+    assert table.neck_width.iloc[0] == pytest.approx(neck, abs=2.5)
 
 
 def test_sintering_table_neck_grows_and_particle_rounds():

@@ -1,6 +1,7 @@
 """Widgets in a real viewer (under Xvfb): run them the way a user does and check the layers they make."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import write_emd
@@ -303,7 +304,9 @@ def test_measurements_dock_table_selection_histogram_and_export(make_napari_view
     edited[5:25, 5:25] = truth.max() + 1  # the user paints a new particle
     layer.data = edited
     assert widget.table.rowCount() == before + 1
-    assert widget.export_csv(tmp_path / "p.csv").read_text().startswith("label,area,")
+    exported = pd.read_csv(widget.export_csv(tmp_path / "p.csv"))  # says which image and calibration
+    assert list(exported.columns[:4]) == ["image", "pixel_size_nm", "label", "area"]
+    assert (exported.image == "particles").all() and (exported.pixel_size_nm == 0.5).all()
     png = widget.export_png(tmp_path / "h.png")
     from PIL import Image
 

@@ -40,7 +40,7 @@ def read_video(path: str) -> list[tuple]:
     kind = "labels" if Path(path).suffix.lower() in (".tif", ".tiff") and is_labels_tiff(path) else "image"
     meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm,
                                                           "frame_interval_s": video.frame_interval_s, **video.metadata}}}
-    units = layer_units(video.pixel_size_nm)  # napari's scale bar then reads nm
+    units = layer_units(video.pixel_size_nm or video.pixel_yx_nm)  # napari's scale bar then reads nm
     if video.data.shape[0] == 1:
         return [(video.data[0].compute(), {**meta, "scale": video.scale[1:], "units": units[1:]}, kind)]
     painted = kind == "labels" and video.data.nbytes <= EDITABLE_IN_MEMORY  # in memory to be painted, if it fits
@@ -48,7 +48,7 @@ def read_video(path: str) -> list[tuple]:
     return [(data, {**meta, "scale": video.scale, "units": units}, kind)]
 
 
-def layer_units(pixel_size_nm: float | None) -> tuple[str, str, str]:
+def layer_units(pixel_size_nm: float | tuple[float, float] | None) -> tuple[str, str, str]:
     """A (T, Y, X) layer's units: nm along Y and X where the scale is the pixel size in nm."""
     space = "nm" if pixel_size_nm else "pixel"
     return ("pixel", space, space)

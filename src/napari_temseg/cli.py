@@ -16,12 +16,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TemsegError
 from .models.specs import DEFAULT_MODEL, prompted_models
 from .models.weights import EDGE_REFINER
 from .simulator import TRAIN_FRESNEL
+
+if TYPE_CHECKING:
+    from .io.stacks import Calibration
 
 EXIT_USAGE = 2
 
@@ -248,8 +251,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     for i, path in enumerate(files, 1):
         extra = {"points": prompts[path.stem], "mode": "prompt"} if path.stem in prompts else {}
         try:
-            image, file_pixel = read_micrograph(path)
-            pixel = given_pixel or file_pixel
+            image, found = read_micrograph(path)
+            pixel = given_pixel or found.nm
             result = segment_image(image, model, **options, **extra, **({"pixel_size_nm": pixel} if pixel else {}))
         except TemsegError as err:
             failed.append(path)
@@ -264,9 +267,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
-        source = "--pixel-size" if given_pixel else "from the file"
-        scale = f"; pixel size {pixel:.4g} nm ({source})" if pixel else "; pixel size unknown: sizes in px"
-        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}{scale}", file=sys.stderr)
+        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}; {pixel_source(given_pixel, found)}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
     pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
@@ -335,13 +336,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def pixel_source(given: float | None, found: Calibration) -> str:
+    """Which pixel size the sizes are in, and where it came from: --pixel-size (and what the
+    file said, where that differs), the file, or none (and why, where the file has one that
+    cannot be used)."""
+    if given:
+        differs = found.nm is not None and not math.isclose(found.nm, given, rel_tol=1e-3)
+        said = f"; the file says {found.nm:.4g} nm" if differs else ""
+        return f"pixel size {given:.4g} nm (--pixel-size{said})"
+    if found.nm:
+        return f"pixel size {found.nm:.4g} nm (from the file)"
+    return found.note or "pixel size unknown: sizes in px"
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from .io import open_video
+    from .io.stacks import Calibration
     from .video import track_video
 
     video = open_video(args.input)
-    if args.pixel_size is not None:
-        video.pixel_size_nm = _positive(args.pixel_size, "--pixel-size")
+    given = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
+    scale = pixel_source(given, Calibration(video.pixel_size_nm, video.pixel_yx_nm, video.pixel_note))
+    if given:
+        video.pixel_size_nm = given
     if args.frame_interval is not None:
         video.frame_interval_s = args.frame_interval
 
@@ -371,7 +388,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     decided = f"; {summary.decided}" if summary.decided else ""
     print(
         f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}{decided}; "
-        f"results in {args.out}"
+        f"{scale}; results in {args.out}"
     )
     if summary.skipped and len(summary.skipped) == summary.frames:
         print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)

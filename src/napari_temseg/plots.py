@@ -33,7 +33,9 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
     fig, ax = _figure()
     if diameters.size:
         counts, edges, _ = ax.hist(diameters, bins=max(8, min(40, diameters.size // 3)), color="0.7",
-                                   edgecolor="0.3", label=f"N = {stats['count']}")
+                                   edgecolor="0.3", label=f"N = {stats['count']}" + (
+                                       f" ({stats['border_excluded']} cut by the border left out)"
+                                       if stats["border_excluded"] else ""))
         median, gsd = lognormal_fit(diameters)
         if np.isfinite(median) and gsd > 1:
             x = np.linspace(max(edges[0], 1e-6), edges[-1], 200)
@@ -42,7 +44,8 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
             ax.plot(x, pdf * diameters.size * (edges[1] - edges[0]), "C3",
                     label=f"log-normal: median {median:.3g} {unit}, σg {gsd:.2f}")
     if diameters.size:
-        ax.plot([], [], " ", label=f"mean {stats['mean']:.3g} ± {stats['sd']:.2g} {unit}")
+        spread = f" ± {stats['sd']:.2g}" if np.isfinite(stats["sd"]) else ""
+        ax.plot([], [], " ", label=f"mean {stats['mean']:.3g}{spread} {unit}")
         ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
         ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
         ax.legend(fontsize=8)
@@ -57,10 +60,15 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
 
 
 def size_over_time_png(tracks: pd.DataFrame, events: list[dict], path: str | Path) -> Path:
-    """Particle count and mean equivalent diameter (± sd) per frame, fusion frames marked."""
+    """Particle count and mean equivalent diameter (± sd) per frame, fusion frames marked;
+    the diameters leave out particles cut by the field's border (`touches_border`), whose
+    size there is not their particle's (a particle leaving the field would pull the mean down)."""
     unit = "nm" if "equivalent_diameter_nm" in tracks.columns else "px"
     column = "equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"
-    per_frame = tracks.groupby("frame")[column].agg(["count", "mean", "std"]).reset_index()
+    frames = pd.DataFrame({"frame": np.sort(tracks["frame"].unique())})
+    whole = tracks[~tracks["touches_border"].astype(bool)] if "touches_border" in tracks.columns else tracks
+    per_frame = frames.merge(tracks.groupby("frame").size().rename("count").reset_index(), on="frame").merge(
+        whole.groupby("frame")[column].agg(["mean", "std"]).reset_index(), on="frame", how="left")
     fig, ax = _figure(7, 4)
     ax.plot(per_frame["frame"], per_frame["count"], "C0", label="particles")
     ax.set_xlabel("frame")
@@ -69,7 +77,8 @@ def size_over_time_png(tracks: pd.DataFrame, events: list[dict], path: str | Pat
     right.plot(per_frame["frame"], per_frame["mean"], "C1", label="mean diameter")
     right.fill_between(per_frame["frame"], per_frame["mean"] - per_frame["std"].fillna(0),
                        per_frame["mean"] + per_frame["std"].fillna(0), color="C1", alpha=0.2)
-    right.set_ylabel(f"equivalent diameter ({unit})", color="C1")
+    cut = " (border particles left out)" if len(whole) < len(tracks) else ""
+    right.set_ylabel(f"equivalent diameter ({unit}){cut}", color="C1")
     for k, event in enumerate(events):
         ax.axvline(event["frame"], color="C3", lw=0.8, ls="--", label="fusion" if k == 0 else None)
     ax.legend(loc="upper right", fontsize=8)

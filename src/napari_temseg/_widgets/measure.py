@@ -182,8 +182,16 @@ class MeasurementsWidget(QWidget):
             raise TemsegError("nothing to export: pick a Labels layer with particles (on a stack, a frame it has)")
 
     def export_csv(self, path: str | Path) -> Path:
+        """The table as `temseg segment` writes particles.csv: the image (the layer; on a stack,
+        the frame too) and the pixel size the sizes are in lead every row, so that the file says
+        which calibration it used."""
         self._check_exportable()
-        self.particles.to_csv(path, index=False)
+        table = self.particles.copy()
+        table.insert(0, "image", self.layer.value.name)
+        if self._shown_frame:
+            table.insert(1, "frame", self._shown_frame[0] if len(self._shown_frame) == 1 else str(self._shown_frame))
+        table.insert(table.columns.get_loc("label"), "pixel_size_nm", self.nm_per_pixel())
+        table.to_csv(path, index=False)
         return Path(path)
 
     def export_png(self, path: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """Tracking results on disk: the layout `temseg track` writes and the review widget saves.
 
 DIR/labels.zarr   (T, Y, X) uint32 tracked IDs, one chunk per frame
-DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity (+ nm)
+DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity, touches_border (+ nm)
 DIR/events.csv    frame, child, parents (';'-joined)
 DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio, ...
 DIR/tracks.geff   the same tracks as a GEFF graph (fusions: nodes with in-degree >= 2)

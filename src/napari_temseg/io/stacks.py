@@ -7,8 +7,10 @@ become (T, Y, X) dask arrays: no pixel is read until a frame is asked for.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,9 +31,10 @@ TEM_FORMATS = {
 
 #: Length units rosettasciio and TIFF tags use, in nm.
 NM_PER_UNIT = {
-    "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0,
-    "µm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "\\u00b5m": 1e3,
-    "å": 0.1, "a": 0.1, "angstrom": 0.1, "ångström": 0.1,
+    "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "nanometre": 1.0, "nanometres": 1.0,
+    "µm": 1e3, "μm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometers": 1e3,
+    "micrometre": 1e3, "micrometres": 1e3, "\\u00b5m": 1e3,
+    "å": 0.1, "a": 0.1, "angstrom": 0.1, "angstroms": 0.1, "ångström": 0.1, "ångströms": 0.1,
     "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7,
 }
 
@@ -45,19 +48,56 @@ SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1
 @dataclass
 class Video:
     """data: (T, Y, X) dask array; pixel_size_nm and frame_interval_s: None when the file
-    does not say."""
+    does not say. A file whose pixels are not square has no one pixel size (sizes stay in
+    px): `pixel_yx_nm` keeps its two, for the layer's scale, and `pixel_note` says why."""
 
     data: object
     pixel_size_nm: float | None = None
     source: str = ""
     metadata: dict = field(default_factory=dict)
     frame_interval_s: float | None = None
+    pixel_yx_nm: tuple[float, float] | None = None
+    pixel_note: str = ""
 
     @property
     def scale(self) -> tuple[float, float, float]:
         """napari layer scale (t, y, x): nm per pixel where known, else 1."""
+        if self.pixel_size_nm is None and self.pixel_yx_nm is not None:
+            return (1.0, *self.pixel_yx_nm)
         s = self.pixel_size_nm or 1.0
         return (1.0, s, s)
+
+
+class Calibration(NamedTuple):
+    """A file's pixel size: `nm` where its pixels are square (None where unknown or not
+    square), both sides (`yx_nm`) where known, and a sentence where they are not square."""
+
+    nm: float | None = None
+    yx_nm: tuple[float, float] | None = None
+    note: str = ""
+
+
+def calibration(y_nm: float | None, x_nm: float | None) -> Calibration:
+    """The Calibration of pixels y_nm tall and x_nm wide (one of them may be unknown: the
+    other stands for both). Sizes in nm need square pixels: a file whose pixels are not
+    gives none, and says so, rather than sizes taken along one axis."""
+    if y_nm is None or x_nm is None:
+        return Calibration(x_nm if y_nm is None else y_nm)
+    if np.isclose(y_nm, x_nm, rtol=1e-3):
+        return Calibration(x_nm, (x_nm, x_nm))
+    return Calibration(None, (y_nm, x_nm), f"the file's pixels are not square ({y_nm:.4g} nm tall, {x_nm:.4g} nm "
+                                          "wide): sizes in px; resample to square pixels or give --pixel-size")
+
+
+class Micrograph(NamedTuple):
+    """One image as stored and its file's Calibration."""
+
+    image: np.ndarray
+    calibration: Calibration
+
+    @property
+    def pixel_size_nm(self) -> float | None:
+        return self.calibration.nm
 
 
 def to_nm(value: float, unit: str | None) -> float | None:
@@ -114,7 +154,7 @@ def open_video(path: str | Path) -> Video:
     if path.is_dir():
         stack = read_stack(path)
         first = sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-        return Video(stack, _tiff_pixel_size(first[0]) if first else None, str(path))
+        return _calibrated(Video(stack, source=str(path)), tiff_calibration(first[0]) if first else Calibration())
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         return _open_tiff(path)
@@ -184,7 +224,13 @@ def _open_tiff(path: Path) -> Video:
             raise TemsegError(f"{path}: frame {i} cannot be read ({type(err).__name__}: {err}); the file may be truncated") from None
 
     frames = [da.from_delayed(dask.delayed(page)(i), shape[1:], dtype) for i in range(shape[0])]
-    return Video(da.stack(frames), _tiff_pixel_size(path), str(path), frame_interval_s=interval)
+    return _calibrated(Video(da.stack(frames), source=str(path), frame_interval_s=interval), tiff_calibration(path))
+
+
+def _calibrated(video: Video, found: Calibration) -> Video:
+    """`video` with the pixel size its file gives (`found`)."""
+    video.pixel_size_nm, video.pixel_yx_nm, video.pixel_note = found
+    return video
 
 
 def _data_end(tif, series) -> int | None:
@@ -201,32 +247,58 @@ def _data_end(tif, series) -> int | None:
 MAX_CALIBRATED_PIXEL_NM = 1e4
 
 
-def _tiff_pixel_size(path: Path) -> float | None:
-    """nm per pixel from ImageJ metadata (unit + XResolution) or the TIFF resolution tags (not
-    a print resolution: MAX_CALIBRATED_PIXEL_NM); None for pixels that are not square."""
+def tiff_calibration(path: Path) -> Calibration:
+    """The pixel size from OME metadata (PhysicalSizeX/Y), ImageJ metadata (unit +
+    X/YResolution) or the TIFF resolution tags (not a print resolution:
+    MAX_CALIBRATED_PIXEL_NM); an empty Calibration where the file gives none."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
+            if tif.is_ome and tif.ome_metadata:
+                ome = _ome_calibration(tif.ome_metadata)
+                if ome.nm is not None or ome.note:
+                    return ome
             tags = tif.pages[0].tags
             ij = tif.imagej_metadata or {}
             res, res_y = tags.get("XResolution"), tags.get("YResolution")
             if res is None:
-                return None
-            num, den = res.value
-            if not num:
-                return None
-            per_pixel = den / num  # units per pixel
-            if res_y is not None and res_y.value[0] and not np.isclose(res_y.value[1] / res_y.value[0], per_pixel):
-                return None  # pixels that are not square: no one size in nm (sizes stay in px)
+                return Calibration()
+            x_units, y_units = _units_per_pixel(res), _units_per_pixel(res_y)
+            if x_units is None:
+                return Calibration()
             if ij.get("unit"):
-                return to_nm(per_pixel, ij["unit"])
+                return calibration(to_nm(y_units, ij["unit"]) if y_units else None, to_nm(x_units, ij["unit"]))
             unit = tags.get("ResolutionUnit")
             code = int(unit.value) if unit is not None else 1
-            nm = {3: per_pixel * 1e7, 2: per_pixel * 2.54e7}.get(code)  # centimetre, inch
-            return nm if nm is not None and nm <= MAX_CALIBRATED_PIXEL_NM else None
+            factor = {3: 1e7, 2: 2.54e7}.get(code)  # centimetre, inch
+            if factor is None or x_units * factor > MAX_CALIBRATED_PIXEL_NM:
+                return Calibration()
+            return calibration(y_units * factor if y_units else None, x_units * factor)
     except Exception:  # noqa: BLE001 - calibration is optional: odd tags mean none
+        return Calibration()
+
+
+def _units_per_pixel(tag) -> float | None:
+    """Units per pixel from a TIFF resolution tag (pixels per unit, as a fraction)."""
+    if tag is None:
         return None
+    num, den = tag.value
+    return den / num if num else None
+
+
+def _ome_calibration(xml: str) -> Calibration:
+    """PhysicalSizeX/Y (in their units, µm by OME's default) of OME-XML. Read with a pattern,
+    not an XML parser: a calibration is two attributes, and a file's XML is not to be trusted."""
+    sizes = []
+    for axis in ("Y", "X"):
+        value = re.search(rf'PhysicalSize{axis}="([^"]+)"', xml)
+        unit = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
+        try:
+            sizes.append(to_nm(float(value.group(1)), unit.group(1) if unit else "µm") if value else None)
+        except ValueError:
+            sizes.append(None)
+    return calibration(*sizes)
 
 
 def _open_rsciio(path: Path, plugin: str) -> Video:
@@ -251,17 +323,19 @@ def _open_rsciio(path: Path, plugin: str) -> Video:
     data = data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[-2:]) if data.ndim == 3 else data.shape)
     if data.ndim == 2:
         data = data[None]
-    x_axis, t_axis = signal["axes"][-1], signal["axes"][0]
+    y_axis, x_axis, t_axis = signal["axes"][-2], signal["axes"][-1], signal["axes"][0]
     interval = to_seconds(t_axis.get("scale", 0), t_axis.get("units")) if len(signal["axes"]) == 3 else None
     title = signal.get("metadata", {}).get("General", {}).get("title", "")
-    return Video(data, to_nm(x_axis.get("scale", 0), x_axis.get("units")), str(path), {"title": title, "format": plugin},
-                 interval)
+    found = calibration(*(to_nm(axis.get("scale", 0), axis.get("units")) for axis in (y_axis, x_axis)))
+    return _calibrated(Video(data, source=str(path), metadata={"title": title, "format": plugin},
+                             frame_interval_s=interval), found)
 
 
-def read_micrograph(path: str | Path) -> tuple[np.ndarray, float | None]:
-    """(one image as stored, nm per pixel or None) from an image file or a TEM file holding a
-    single image (.dm3/.dm4, .emd, .ser, .mrc, ...); the pixel size from TIFF resolution
-    tags or ImageJ metadata, or the TEM file's calibration."""
+def read_micrograph(path: str | Path) -> Micrograph:
+    """One image as stored and its file's Calibration (`.pixel_size_nm`: nm per pixel or None)
+    from an image file or a TEM file holding a single image (.dm3/.dm4, .emd, .ser, .mrc,
+    ...); the pixel size from TIFF resolution tags, ImageJ or OME metadata, or the TEM
+    file's calibration."""
     from .images import read_image
 
     path = Path(path)
@@ -270,6 +344,6 @@ def read_micrograph(path: str | Path) -> tuple[np.ndarray, float | None]:
         video = open_video(path)
         if video.data.shape[0] != 1:
             raise TemsegError(f"{path}: holds {video.data.shape[0]} frames; track it (temseg track) or save one frame")
-        return np.asarray(video.data[0]), video.pixel_size_nm
+        return Micrograph(np.asarray(video.data[0]), Calibration(video.pixel_size_nm, video.pixel_yx_nm, video.pixel_note))
     image = read_image(path)
-    return image, _tiff_pixel_size(path) if suffix in (".tif", ".tiff") else None
+    return Micrograph(image, tiff_calibration(path) if suffix in (".tif", ".tiff") else Calibration())
