@@ -161,6 +161,9 @@ def test_the_stage_drift_is_no_diffusion():
     assert motion.loc[1:12, "diffusion_px2_per_frame"].median() == pytest.approx(0.08, rel=0.3)
     assert motion.loc[13, "diffusion_px2_per_frame"] < 0.01 and motion.drift_removed.all()
     assert motion.loc[14, "net_speed_px_per_frame"] == pytest.approx(2.0, rel=0.05)
+    table = pd.concat(rows)
+    skipped = track_motion(table[table.frame != 40]).set_index("track_id")  # a blank frame is bridged
+    assert skipped.drift_removed.all() and skipped.loc[13, "diffusion_px2_per_frame"] < 0.01
     alone = track_motion(pd.concat(rows[:2]))  # two particles cannot tell drift from their own motion
     assert not alone.drift_removed.any()
 

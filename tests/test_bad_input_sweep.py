@@ -56,8 +56,10 @@ def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibration
     """From a numbers pass: an .emd of 0.6 x 0.5 nm pixels was measured at 0.5 nm (areas 17 %
     low), a TIFF of the same was "pixel size unknown", and OME-TIFF's PhysicalSizeX and
     "μm" (Greek mu) were not read."""
-    from napari_temseg._reader import read_video
-    from napari_temseg.io import read_micrograph
+    from napari_temseg._reader import read_track_results, read_video
+    from napari_temseg.io import Video, read_micrograph
+    from napari_temseg.synth import synth_video
+    from napari_temseg.video import track_video
 
     image = synth_image((96, 96), 4, radius=(8, 12), seed=0).image
     emd = write_emd(tmp_path / "a.emd", image[None], 0.5, "nm", y_scale=0.6)
@@ -66,6 +68,12 @@ def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibration
     assert read_video(str(emd))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # napari: the true scale
     assert main(["segment", str(emd), "--out", str(tmp_path / "o")]) == 0
     assert "pixels are not square (0.6 nm tall, 0.5 nm wide): sizes in px" in capsys.readouterr().err
+    assert read_video(str(tmp_path / "o" / "a_labels.tif"))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # overlays
+    assert main(["segment", str(emd), "--pixel-size", "2", "--out", str(tmp_path / "o2")]) == 0
+    assert "(--pixel-size; the file's pixels are 0.6 nm tall, 0.5 nm wide)" in capsys.readouterr().err
+    frames = synth_video(n_frames=3, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames
+    track_video(Video(frames, pixel_yx_nm=(0.6, 0.5)), tmp_path / "run")
+    assert read_track_results(str(tmp_path / "run"))[0][1]["scale"] == pytest.approx((1.0, 0.6, 0.5))
     tifffile.imwrite(tmp_path / "o.ome.tif", image, ome=True, metadata={"PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25,
                                                                        "PhysicalSizeXUnit": "nm", "PhysicalSizeYUnit": "nm"})
     assert read_micrograph(tmp_path / "o.ome.tif").pixel_size_nm == pytest.approx(0.25)

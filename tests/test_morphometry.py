@@ -39,6 +39,8 @@ def test_a_neck_of_three_fused_particles_is_between_two_of_them(side, neck):
     labels[1][_discs(centres, 12, shape=(100, 100))] = 4  # grown: two discs of 12 px, 20 px apart, meet in a 13.3 px chord
     table = sintering_table(labels, [{"frame": 1, "parents": [1, 2, 3], "child": 4}])
     assert table.neck_width.iloc[0] == pytest.approx(neck, abs=2.5)
+    labels[0] = 0  # the frame before was skipped (blank): no parent to measure a neck from
+    assert np.isnan(sintering_table(labels, [{"frame": 1, "parents": [1, 2, 3], "child": 4}]).neck_width.iloc[0])
 
 
 def test_sintering_table_neck_grows_and_particle_rounds():

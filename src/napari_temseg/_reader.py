@@ -73,9 +73,9 @@ def read_track_results(path: str) -> list[tuple]:
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
     folder = results_layer_metadata(path)
     pixel = folder["pixel_size_nm"]
-    scale = (1.0, pixel or 1.0, pixel or 1.0)  # in nm where known, as the video's own layer
+    scale = (1.0, *(folder["pixel_yx_nm"] or (pixel or 1.0,) * 2))  # in nm where known, as the video's own layer
     meta = {"temseg": {"events": events, "lineage": token, **folder}}
-    units = layer_units(pixel)
+    units = layer_units(pixel or folder["pixel_yx_nm"])
     return [
         (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels"),
         (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events), "scale": scale,

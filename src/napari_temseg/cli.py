@@ -259,7 +259,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             print(f"[{i}/{len(files)}] {path.name}: error: {err}", file=sys.stderr)
             rows.append({"file": str(path), "error": str(err)})
             continue
-        write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels, pixel)
+        write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels, pixel or found.yx_nm)
         particles = measure(result.labels, pixel)
         particles.insert(0, "image", names[path])
         particles.insert(1, "pixel_size_nm", pixel)  # sizes in px stay convertible when nm columns cannot be kept
@@ -341,8 +341,11 @@ def pixel_source(given: float | None, found: Calibration) -> str:
     file said, where that differs), the file, or none (and why, where the file has one that
     cannot be used)."""
     if given:
-        differs = found.nm is not None and not math.isclose(found.nm, given, rel_tol=1e-3)
-        said = f"; the file says {found.nm:.4g} nm" if differs else ""
+        said = ""
+        if found.nm is not None and not math.isclose(found.nm, given, rel_tol=1e-3):
+            said = f"; the file says {found.nm:.4g} nm"
+        elif found.nm is None and found.yx_nm is not None:
+            said = f"; the file's pixels are {found.yx_nm[0]:.4g} nm tall, {found.yx_nm[1]:.4g} nm wide"
         return f"pixel size {given:.4g} nm (--pixel-size{said})"
     if found.nm:
         return f"pixel size {found.nm:.4g} nm (from the file)"

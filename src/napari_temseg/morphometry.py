@@ -120,18 +120,23 @@ def contact_regions(mask: np.ndarray, anchors: list[np.ndarray], radii: list[flo
     lobes of a three-particle fusion otherwise crosses the third lobe too (a just-touching
     trefoil read necks of 24-29 px, as wide as a particle), and parents at the two ends of a
     chain do not touch at all. Two parents: the whole mask, as one pair."""
-    if len(anchors) == 2:
-        return {(0, 1): mask}
+    if len(anchors) < 3:  # a pair, or parents not seen in the frame before (a skipped frame): no neck
+        return {(0, 1): mask} if len(anchors) == 2 else {}
     from scipy import ndimage as ndi
 
     ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return {}
     power = np.stack([(ys - a[0]) ** 2 + (xs - a[1]) ** 2 - r**2 for a, r in zip(anchors, radii, strict=True)])
-    owner = np.full(mask.shape, -1)
-    owner[ys, xs] = np.argmin(power, axis=0)
+    top, left = max(int(ys.min()) - 1, 0), max(int(xs.min()) - 1, 0)  # the work stays within the particle's box
+    box = (slice(top, int(ys.max()) + 2), slice(left, int(xs.max()) + 2))
+    owner = np.full(mask[box].shape, -1)
+    owner[ys - top, xs - left] = np.argmin(power, axis=0)
     regions = {}
     for i, j in combinations(range(len(anchors)), 2):
         if (ndi.binary_dilation(owner == i) & (owner == j)).any():
-            regions[(i, j)] = (owner == i) | (owner == j)
+            regions[(i, j)] = np.zeros(mask.shape, bool)
+            regions[(i, j)][box] = (owner == i) | (owner == j)
     return regions
 
 

@@ -402,7 +402,8 @@ def iter_track_video(
                       "starting again from the first frame", file=sys.stderr)
                 state = None
         if state is None:
-            store = create_labels_zarr(out / "labels.zarr", shape, video.pixel_size_nm, video.frame_interval_s)
+            store = create_labels_zarr(out / "labels.zarr", shape, video.pixel_size_nm, video.frame_interval_s,
+                                       video.pixel_yx_nm)
             pushed, written, linker = 0, 0, new_linker(link_opts, method)
         resumed_from = pushed
         client = _client(workers, scheduler)

@@ -139,15 +139,19 @@ def _read_frame(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarr
 LABELS_MARK = {"temseg": "labels"}
 
 
-def write_labels_tiff(path: str | Path, labels: np.ndarray, pixel_size_nm: float | None = None) -> Path:
+def write_labels_tiff(path: str | Path, labels: np.ndarray,
+                      pixel_size_nm: float | tuple[float, float] | None = None) -> Path:
     """Write uint32 instance labels as a compressed TIFF marked as labels (`LABELS_MARK`), with
-    the pixel size in its resolution tags where given and a TIFF rational holds it (ImageJ has
-    no uint32: centimetres, as Fiji, tifffile and our reader read them); returns the path. Written under a temporary
-    name and renamed, so a full disk never leaves a truncated file behind."""
+    the pixel size (nm, or (Y, X) nm for pixels that are not square) in its resolution tags
+    where given and a TIFF rational holds it (ImageJ has no uint32: centimetres, as Fiji,
+    tifffile and our reader read them); returns the path. Written under a temporary name and
+    renamed, so a full disk never leaves a truncated file behind."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.writing")
-    per_cm = 1e7 / pixel_size_nm if pixel_size_nm else 0.0
-    calibration = {"resolution": (per_cm,) * 2, "resolutionunit": "CENTIMETER"} if 0 < per_cm < 2**32 - 1 else {}
+    y_nm, x_nm = pixel_size_nm if isinstance(pixel_size_nm, tuple) else (pixel_size_nm, pixel_size_nm)
+    per_cm = (1e7 / x_nm, 1e7 / y_nm) if x_nm and y_nm else (0.0, 0.0)
+    calibration = ({"resolution": per_cm, "resolutionunit": "CENTIMETER"}
+                   if all(0 < v < 2**32 - 1 for v in per_cm) else {})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tifffile.imwrite(temporary, np.asarray(labels, dtype=np.uint32), compression="zlib", metadata=LABELS_MARK,

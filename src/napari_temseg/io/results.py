@@ -25,17 +25,20 @@ from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
 from .folders import recover_folder, replace_folder, writing_name
 
-#: The zarr attributes of a results folder's labels that record their calibration.
-PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR = "pixel_size_nm", "frame_interval_s"
+#: The zarr attributes of a results folder's labels that record their calibration (the
+#: (Y, X) pixel sides too where pixels are not square: no size in nm, but the layer's scale).
+PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR, PIXEL_YX_ATTR = "pixel_size_nm", "frame_interval_s", "pixel_yx_nm"
 
 
 def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float | None = None,
-                       frame_interval_s: float | None = None):
+                       frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None):
     """An empty (T, Y, X) uint32 label store, one chunk per frame, recording its calibration."""
     import zarr
 
     store = zarr.open_array(str(path), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
     store.attrs.update({PIXEL_SIZE_ATTR: pixel_size_nm, FRAME_INTERVAL_ATTR: frame_interval_s})
+    if pixel_size_nm is None and pixel_yx_nm is not None:
+        store.attrs[PIXEL_YX_ATTR] = [float(v) for v in pixel_yx_nm]
     return store
 
 
@@ -213,7 +216,19 @@ def results_layer_metadata(path: str | Path) -> dict:
     writes there), its run, calibration and saved review decisions."""
     pixel, interval = results_calibration(path)
     return {"source": str(path), "run": results_run_id(path), "pixel_size_nm": pixel,
-            "frame_interval_s": interval, **read_review(path)}
+            "pixel_yx_nm": None if pixel else _recorded_pixel_sides(path), "frame_interval_s": interval,
+            **read_review(path)}
+
+
+def _recorded_pixel_sides(path: Path) -> tuple[float, float] | None:
+    """The (Y, X) pixel sides (nm) recorded with a results folder's labels, for pixels that are not square."""
+    import zarr
+
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        sides = tuple(_positive_or_none(v) for v in zarr.open_array(str(Path(path) / "labels.zarr"), mode="r").attrs[PIXEL_YX_ATTR])
+        if len(sides) == 2 and None not in sides:
+            return sides
+    return None
 
 
 def _positive_or_none(value) -> float | None:

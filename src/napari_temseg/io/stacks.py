@@ -7,6 +7,7 @@ become (T, Y, X) dask arrays: no pixel is read until a frame is asked for.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,9 @@ class Calibration(NamedTuple):
 def calibration(y_nm: float | None, x_nm: float | None) -> Calibration:
     """The Calibration of pixels y_nm tall and x_nm wide (one of them may be unknown: the
     other stands for both). Sizes in nm need square pixels: a file whose pixels are not
-    gives none, and says so, rather than sizes taken along one axis."""
+    gives none, and says so, rather than sizes taken along one axis. A side that is not a
+    positive number (NaN, 0, negative: a damaged header) is unknown."""
+    y_nm, x_nm = (v if v is not None and np.isfinite(v) and v > 0 else None for v in (y_nm, x_nm))
     if y_nm is None or x_nm is None:
         return Calibration(x_nm if y_nm is None else y_nm)
     if np.isclose(y_nm, x_nm, rtol=1e-3):
@@ -292,10 +295,10 @@ def _ome_calibration(xml: str) -> Calibration:
     not an XML parser: a calibration is two attributes, and a file's XML is not to be trusted."""
     sizes = []
     for axis in ("Y", "X"):
-        value = re.search(rf'PhysicalSize{axis}="([^"]+)"', xml)
-        unit = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
+        value = re.search(rf"""PhysicalSize{axis}\s*=\s*(["'])(.*?)\1""", xml)
+        unit = re.search(rf"""PhysicalSize{axis}Unit\s*=\s*(["'])(.*?)\1""", xml)
         try:
-            sizes.append(to_nm(float(value.group(1)), unit.group(1) if unit else "µm") if value else None)
+            sizes.append(to_nm(float(value.group(2)), html.unescape(unit.group(2)) if unit else "µm") if value else None)
         except ValueError:
             sizes.append(None)
     return calibration(*sizes)
