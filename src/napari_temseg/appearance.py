@@ -29,14 +29,15 @@ copy at most 256 px across (WORK_SIZE):
   doubtful measurement does no harm;
 - small particles, third look: where the size measured could be a small particles' (up
   to BLOB_REACH x SMALL_RADIUS, or unknown), their scale-space blob response
-  (`blob_radius`) is measured too; where it finds particles of at most SMALL_RADIUS and
-  disagrees with the size (beyond BLOB_AGREEMENT), it gives the size. Shot noise and
-  support grain swamp the autocorrelation of sparse small particles (sizes 2-4x too large
-  were measured on the development set), but barely move a blob's best scale;
-- a rough size where the size is unknown: the blob look's, where it found particles (a
-  sparse field on a coarse carbon grain: the autocorrelation measures the grain, 7 px for
-  particles of 26, while the blobs stand out at their own size), else the guess whose look
-  separates clearly (PARTICLE_SEPARATION), else the unsmoothed autocorrelation guess. A single image is
+  (`blob_radius`) is measured too; where it finds particles (of any size) and disagrees
+  with the size (beyond BLOB_AGREEMENT), or the size is unknown, it gives the size. Shot
+  noise and support grain swamp the autocorrelation of sparse small particles (sizes 2-4x
+  too large were measured on the development set), a coarse carbon grain that of sparse
+  large ones (7 px measured for particles of 26), and with a Fresnel fringe the looks
+  measured a fifth of the size on a development image; none of them moves a blob's best
+  scale much;
+- a rough size where the size is unknown: the guess whose look separates clearly
+  (PARTICLE_SEPARATION), else the unsmoothed autocorrelation guess. A single image is
   sized by it (a time stack is not: its size is decided once, from trusted measurements):
   on noisy images of small particles, the noise alone would otherwise set the classical
   model's smoothing far above the particles' size, and the networks would see them at a
@@ -400,7 +401,6 @@ def measure_appearance(image: np.ndarray, polarity: str = "auto") -> Appearance:
     factor = max(1, min(math.ceil(max(image.shape) / WORK_SIZE), min(image.shape) // 16))
     work = block_mean(image, factor)
     decided, radius, score, _, rough = _measure(work, polarity)
-    blob = float("nan")
     if not radius * factor > BLOB_REACH * SMALL_RADIUS:  # could be small, or not trusted: are they blobs?
         if radius * factor > AGREEMENT * SMALL_RADIUS:  # likely not: a cheaper look, at the centre
             blob = blob_radius(_centre(work, WORK_SIZE // 2), decided) * factor
@@ -408,13 +408,11 @@ def measure_appearance(image: np.ndarray, polarity: str = "auto") -> Appearance:
             blob = blob_radius(work, decided) * factor
             if factor > 1 and not np.isfinite(blob):  # too small for the averaged copy: at full resolution
                 blob = blob_radius(_centre(image, WORK_SIZE), decided)
-        if blob <= SMALL_RADIUS and not 1 / BLOB_AGREEMENT < radius * factor / blob < BLOB_AGREEMENT:  # NaN too
+        if np.isfinite(blob) and not 1 / BLOB_AGREEMENT < radius * factor / blob < BLOB_AGREEMENT:  # NaN too
             return Appearance(decided, blob, score, blob)
     if factor > 1 and not radius * factor > SMALL_RADIUS:  # small (or not found): look closer
         crop = _centre(image, WORK_SIZE)
         _, radius_crop, _, separation, _ = _measure(crop, decided)  # the whole image decides the polarity
         if radius_crop <= SMALL_RADIUS and separation >= PARTICLE_SEPARATION:
             return Appearance(decided, radius_crop, score, radius_crop)
-    if not np.isfinite(radius) and np.isfinite(blob):  # untrusted, but blobs were found: their size, roughly
-        return Appearance(decided, radius, score, blob)
     return Appearance(decided, radius * factor, score, rough * factor)
