@@ -15,7 +15,7 @@ import zarr
 
 from napari_temseg import TemsegError, available_models, segment, track
 from napari_temseg.cli import main
-from napari_temseg.io import open_video
+from napari_temseg.io import Video, open_video
 from napari_temseg.synth import synth_image, synth_video
 from napari_temseg.video import iter_track_video, track_video
 
@@ -250,3 +250,37 @@ def test_cli_as_a_user_runs_it(tmp_path):
     run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "none.tif"),
                           "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.strip().count("\n") == 0 and "no such file" in run.stderr
+
+
+def test_a_layer_is_not_resumed_by_another_of_the_same_shape_and_its_run_options_are_read_back(tmp_path):
+    """The Track dock's default folder is named after the layer: a second video of the same
+    name and shape resumed the first one's finished results. A re-track from a frame must
+    link with the run's options (`results_options`); it used the defaults."""
+    from napari_temseg.io.results import results_options
+    from napari_temseg.tracking import split_options
+
+    a = synth_video(n_frames=6, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames
+    b = synth_video(n_frames=6, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=2).frames
+    track_video(Video(a), tmp_path / "run", options={"fusion_min_frames": 4})
+    assert split_options(results_options(tmp_path / "run"))[0].fusion_min_frames == 4
+    with pytest.raises(TemsegError, match="differs in: data_digest"):
+        track_video(Video(b), tmp_path / "run", options={"fusion_min_frames": 4})
+
+
+def test_a_frame_interval_given_before_an_interruption_is_kept_by_the_resumed_run(movie, tmp_path):
+    steps = iter_track_video(Video(open_video(movie).data, 0.5, str(movie), frame_interval_s=2.0), tmp_path / "run",
+                             chunk=8)
+    for _ in range(6):
+        next(steps)
+    steps.close()
+    track_video(Video(open_video(movie).data, 0.5, str(movie)), tmp_path / "run", chunk=8)  # resumed without it
+    assert "diffusion_nm2_per_s" in (tmp_path / "run" / "tracks_summary.csv").read_text()
+
+
+def test_a_video_without_particles_gives_tables_with_headers_and_opens_in_napari(tmp_path):
+    """tracks_summary.csv was one byte, and napari refused the results folder (an empty Tracks layer)."""
+    from napari_temseg._reader import read_track_results
+
+    track_video(Video(np.full((4, 64, 64), 100, np.uint8)), tmp_path / "run")
+    assert (tmp_path / "run" / "tracks_summary.csv").read_text().startswith("track_id,frames,")
+    assert [kind for *_, kind in read_track_results(str(tmp_path / "run"))] == ["labels"]

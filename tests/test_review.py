@@ -44,3 +44,12 @@ def test_event_centre_is_inside_the_child(tracked):
     ev = tracked.events[0]
     y, x = event_centre(tracked.labels, ev)
     assert tracked.labels[ev["frame"], int(round(y)), int(round(x))] == ev["child"]
+
+
+def test_reject_refuses_a_child_painted_over_in_its_first_frame(tracked):
+    """Rejecting it stopped at once, relabelled nothing, and still dropped the event."""
+    labels = tracked.labels.copy()
+    ev = tracked.events[0]
+    labels[ev["frame"]][labels[ev["frame"]] == ev["child"]] = 0  # erased there by the user
+    with pytest.raises(TemsegError, match="is not in frame .*re-track from that frame"):
+        reject_fusion(labels, list(tracked.events), 0)

@@ -130,7 +130,7 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     events = labels.metadata["temseg"]["events"]
     assert len(events) == 1
     assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
-    assert labels.metadata["temseg"]["source"] == str(widget.results_folder("video"))  # Review saves there
+    assert labels.metadata["temseg"]["source"] == str(widget.results_folder(viewer.layers["video"]))  # Review saves there
     assert "dark particles (auto), diameter" in widget.controls.status.value  # the stack's decision is reported
     count = len(viewer.layers)
     widget.run()  # the same run again: its layers are updated, not shown twice

@@ -76,8 +76,11 @@ def read_track_results(path: str) -> list[tuple]:
     scale = (1.0, *(folder["pixel_yx_nm"] or (pixel or 1.0,) * 2))  # in nm where known, as the video's own layer
     meta = {"temseg": {"events": events, "lineage": token, **folder}}
     units = layer_units(pixel or folder["pixel_yx_nm"])
+    tracked = (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels")
+    if not len(table):  # no particle in any frame: no tracks to draw (napari refuses an empty Tracks layer)
+        return [tracked]
     return [
-        (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels"),
+        tracked,
         (napari_tracks_data(table), {"name": f"{name} lineage", "graph": lineage_graph(events), "scale": scale,
                                      "units": units, "metadata": {"temseg": {"lineage": token}}}, "tracks"),
     ]

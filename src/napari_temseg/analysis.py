@@ -162,6 +162,11 @@ def common_drift(tracks: pd.DataFrame) -> pd.DataFrame:
     return drift.cumsum().assign(measured=measured)
 
 
+#: tracks_summary.csv's columns in px (an empty table keeps them as its header).
+MOTION_COLUMNS = ["track_id", "frames", "first_frame", "last_frame", "msd_lag1_px2", "diffusion_px2_per_frame",
+                  "net_speed_px_per_frame", "drift_removed"]
+
+
 def track_motion(tracks: pd.DataFrame, pixel_size_nm: float | None = None,
                  frame_interval_s: float | None = None, max_lag: int = 10) -> pd.DataFrame:
     """Per track, relative to the support (the common drift taken out, `common_drift`;
@@ -200,4 +205,4 @@ def track_motion(tracks: pd.DataFrame, pixel_size_nm: float | None = None,
             row["diffusion_nm2_per_s"] = diffusion * pixel_size_nm**2 / frame_interval_s
             row["net_speed_nm_per_s"] = speed * pixel_size_nm / frame_interval_s
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else MOTION_COLUMNS)

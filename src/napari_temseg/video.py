@@ -163,6 +163,23 @@ def _build_digest(model: str, weights: str | None) -> str:
     return digest.hexdigest()[:16]
 
 
+def data_digest(frames) -> str:
+    """A digest of a (T, ...) stack's first, middle and last frames: tells two stacks of the
+    same shape apart without reading them whole."""
+    n = int(frames.shape[0])
+    digest = hashlib.sha256()
+    for t in sorted({0, n // 2, n - 1}):
+        digest.update(np.ascontiguousarray(np.asarray(frames[t])).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _data_digest(video: Video) -> dict:
+    """For a video with no file behind it (a napari layer): its `data_digest`, so that
+    another layer of the same name and shape is not taken for the one whose results a
+    folder holds (a file is known by its path, size and time)."""
+    return {} if video.source else {"data_digest": data_digest(video.data)}
+
+
 def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int, method: str) -> dict:
     source = Path(video.source) if video.source else None
     size, mtime = _source_stat(source)
@@ -174,6 +191,7 @@ def _signature(video: Video, model: str, weights: str | None, options: dict, chu
         "input": str(source.resolve()) if source else "",
         "input_size": size,
         "input_mtime": mtime,
+        **_data_digest(video),
         "shape": [int(s) for s in video.data.shape],
         "dtype": str(video.data.dtype),
         "model": model,
@@ -441,7 +459,8 @@ def iter_track_video(
         finally:
             if client is not None:
                 client.close()
-        write_tables(out, store, linker.events, video.pixel_size_nm, video.frame_interval_s)
+        interval = video.frame_interval_s or results_calibration(out)[1]  # given to an earlier, interrupted start
+        write_tables(out, store, linker.events, video.pixel_size_nm, interval)
         if linker.skipped:
             _write_atomic(out / SKIPPED_FILE, "frame,reason\n" + "".join(
                 f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))

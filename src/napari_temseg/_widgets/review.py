@@ -20,6 +20,8 @@ from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from ..errors import TemsegError
 from ..io import write_review
+from ..io.results import results_options
+from ..tracking import LinkOptions, split_options
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, iter_retrack_from, reject_fusion
 from ._layers import camera, layer_picker, lineage_layers, pixel_size_nm
@@ -145,18 +147,27 @@ class FusionReviewWidget(Container):
         step = list(self.viewer.dims.current_step)
         step[-3] = max(ev["frame"] - 1, 0)
         self.viewer.dims.current_step = tuple(step)
-        y, x = event_centre(data, ev)
-        scale, translate = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
-        camera(self.viewer).center = tuple(np.array([y, x]) * scale + translate)
-        self._highlight(data, ev, layer)
+        try:
+            centre = event_centre(data, ev)
+        except TemsegError:  # the child was painted over in its first frame
+            centre = None
+        if centre is not None:
+            scale, translate = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
+            camera(self.viewer).center = tuple(np.array(centre) * scale + translate)
+        self._highlight(data, ev, layer, centre)
         layer.selected_label = ev["child"]
         if self.table.currentRow() != index:
             self.table.blockSignals(True)
             self.table.selectRow(index)
             self.table.blockSignals(False)
-        self.status.value = f"event {index + 1}/{len(events)}: {ev['parents']} -> {ev['child']} at frame {ev['frame']}"
+        missing = "" if centre is not None else (f" (child {ev['child']} is not in frame {ev['frame']}: edited? "
+                                                 "re-track from that frame)")
+        self.status.value = (f"event {index + 1}/{len(events)}: {ev['parents']} -> {ev['child']} at frame "
+                             f"{ev['frame']}{missing}")
 
-    def _highlight(self, data: np.ndarray, ev: dict, layer) -> None:
+    def _highlight(self, data: np.ndarray, ev: dict, layer, centre: tuple[float, float] | None) -> None:
+        """Mark the parents (cyan) in the frame before the event and the child (magenta, at
+        `centre`, where it is in its first frame)."""
         points, colours = [], []
         before = max(ev["frame"] - 1, 0)
         for pid in ev["parents"]:
@@ -164,9 +175,9 @@ class FusionReviewWidget(Container):
             if len(ys):
                 points.append([before, ys.mean(), xs.mean()])
                 colours.append("cyan")
-        y, x = event_centre(data, ev)
-        points.append([ev["frame"], y, x])
-        colours.append("magenta")
+        if centre is not None:
+            points.append([ev["frame"], *centre])
+            colours.append("magenta")
         # the labels' units too: napari stops using units when layers disagree
         kwargs = {"scale": layer.scale, "translate": layer.translate, "units": layer.units}
         if HIGHLIGHT in self.viewer.layers:
@@ -239,8 +250,8 @@ class FusionReviewWidget(Container):
                 self._set_events(events, labels, layer, accepted=kept)
                 return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
 
-            self._run_watching(layer, iter_retrack_from, (labels, self.events, frame, None, self._video_of(labels)),
-                               done)
+            self._run_watching(layer, iter_retrack_from,
+                               (labels, self.events, frame, self._link_options(), self._video_of(labels)), done)
 
         self._guard(do, need_event=False)
 
@@ -266,6 +277,15 @@ class FusionReviewWidget(Container):
         layer.events.paint.connect(mark)
         self.jobs.when_idle.append(unwatch)
         self.jobs.start(job, args, done)
+
+    def _link_options(self) -> LinkOptions:
+        """The linking options the layer's results were tracked with (its folder's run), so a
+        re-track links as the run did (fusion after N frames, gaps); the defaults otherwise."""
+        source = self._state().get("source")
+        try:
+            return split_options(results_options(source))[0] if source else LinkOptions()
+        except TemsegError:  # a run.json written by hand or by another version
+            return LinkOptions()
 
     def _video_of(self, labels: np.ndarray):
         """The image layer the labels were tracked on (same frames and size), if one is open:
@@ -301,7 +321,7 @@ class FusionReviewWidget(Container):
             # a large video's store is the folder's own, written beside it and swapped in
             labels = np.array(layer.data) if isinstance(layer.data, np.ndarray) else layer.data
             args = (out, labels, self.events, self.accepted, self.rejected, pixel_size_nm(layer),
-                    self._state().get("frame_interval_s"))
+                    self._state().get("frame_interval_s"), self._state().get("pixel_yx_nm"))
             self.jobs.start(_save_job, args, lambda saved: f"saved to {saved}")
 
         self._guard(do, need_event=False)

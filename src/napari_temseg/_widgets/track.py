@@ -43,6 +43,8 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     meta = {"events": events, "lineage": token, **({**folder, "shown": events} if source else {})}
     labels_layer = viewer.add_labels(labels, name=f"{name} tracked", scale=scale, translate=translate, units=units,
                                      metadata={"temseg": meta})
+    if not len(table):  # no particle in any frame: no tracks to draw (napari refuses an empty Tracks layer)
+        return labels_layer, None
     tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale, units=units,
                                      translate=translate, metadata={"temseg": {"lineage": token}})
     return labels_layer, tracks_layer
@@ -110,13 +112,17 @@ class TrackWidget(Container):
                      self.max_gap, self.out_dir, self.overwrite, self.controls])
         self.controls.run_button.clicked.connect(self.run)
 
-    def results_folder(self, layer_name: str) -> Path:
+    def results_folder(self, layer) -> Path:
+        """The folder chosen, else one in the cache named after the layer and its data (two
+        videos opened under one name, e.g. frames.tif of two experiments, get two folders)."""
         chosen = str(self.out_dir.value).strip()
         if chosen and chosen != ".":
             return Path(chosen)
         from ..models.weights import cache_dir
+        from ..video import data_digest
 
-        return cache_dir() / "tracks" / "".join(c if c.isalnum() or c in "-_" else "_" for c in layer_name)
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer.name)
+        return cache_dir() / "tracks" / f"{name}-{data_digest(layer.data)[:8]}"
 
     def run(self):
         layer = self.image.value
@@ -133,7 +139,7 @@ class TrackWidget(Container):
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
         video = Video(layer.data, pixel_size_nm(layer), "",
                       frame_interval_s=layer.metadata.get("temseg", {}).get("frame_interval_s"))
-        out = self.results_folder(layer.name)
+        out = self.results_folder(layer)
 
         def add_layers(summary: RunSummary):
             _, events = open_track_dir(summary.out)

@@ -43,13 +43,13 @@ def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float 
 
 
 def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
-                      frame_interval_s: float | None = None) -> None:
+                      frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None) -> None:
     """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame, beside the
     store it replaces (`folders.replace_folder`): `labels` may be that store itself (a large
     video edited in its results folder), and a failure halfway leaves the old store whole."""
     labels_shape = tuple(int(s) for s in labels.shape)
     written = writing_name(path)
-    store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s)
+    store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s, pixel_yx_nm)
     for t in range(labels_shape[0]):
         store[t] = np.asarray(labels[t], dtype=np.uint32)
     replace_folder(written, path)
@@ -97,13 +97,14 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
 
 def write_track_dir(
     out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None,
-    frame_interval_s: float | None = None,
+    frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
 ) -> Path:
-    """Write labels.zarr, tracks.csv, events.csv and sintering.csv into `out`."""
+    """Write labels.zarr, tracks.csv, events.csv and sintering.csv into `out` (`pixel_yx_nm`:
+    the sides of pixels that are not square, recorded for the layer's scale only)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s)
+        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm)
         write_tables(out, labels, events, pixel_size_nm, frame_interval_s)
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
@@ -140,11 +141,11 @@ REVIEW_STATUSES = ("accepted", "to review", "rejected")
 
 def write_review(out: str | Path, labels, events: list[dict], accepted: set[tuple[int, int]],
                  rejected: list[dict], pixel_size_nm: float | None = None,
-                 frame_interval_s: float | None = None) -> Path:
+                 frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None) -> Path:
     """Write reviewed results: the `write_track_dir` layout with each kept event's status
     (accepted or to review) in events.csv, and every decision, rejections included, in
     review.csv (what `read_review` reads back)."""
-    out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s)
+    out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s, pixel_yx_nm)
     status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
     table = events_table(events).assign(status=status)
     try:
@@ -209,6 +210,16 @@ def results_run_id(path: str | Path) -> str:
         return str(json.loads((Path(path) / "run.json").read_text()).get("run_id", ""))
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def results_options(path: str | Path) -> dict:
+    """The options the `temseg track` run of results folder `path` was made with ({} if none
+    is recorded): linking options among them, which a re-track from a frame must use too."""
+    try:
+        options = json.loads((Path(path) / "run.json").read_text())["signature"]["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def results_layer_metadata(path: str | Path) -> dict:

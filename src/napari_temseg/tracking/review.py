@@ -44,6 +44,9 @@ def reject_fusion(labels: np.ndarray, events: list[dict], index: int) -> list[di
     start = int(event["frame"])
     if start == 0:
         raise TemsegError("a fusion at frame 0 has no earlier frame to take the parents from")
+    if not (np.asarray(labels[start]) == child).any():  # nothing would go back to the parents
+        raise TemsegError(f"fusion child {child} is not in frame {start} (edited there?): re-track from that "
+                          "frame, or undo the edit, before rejecting this event")
     for t in range(start, labels.shape[0]):
         region = labels[t] == child
         if not region.any():
