@@ -186,3 +186,16 @@ def test_a_layer_scale_in_other_length_units_is_read_as_nm(make_napari_viewer):
     micrometres = viewer.add_image(np.zeros((8, 8)), scale=(0.0005, 0.0005), units=("um", "um"))
     plain = viewer.add_image(np.zeros((8, 8)), scale=(0.5, 0.5))  # napari's default unit, pixels: taken as nm
     assert pixel_size_nm(micrometres) == pytest.approx(0.5) and pixel_size_nm(plain) == 0.5
+
+
+def test_results_without_particles_are_shown_once_and_stay_tied_to_their_folder(make_napari_viewer, tmp_path):
+    """They have no Tracks layer; showing them again added a second layer and detached the first."""
+    from napari_temseg.io.results import write_track_dir
+
+    labels = np.zeros((4, 32, 32), np.uint32)
+    write_track_dir(tmp_path / "run", labels, [])
+    viewer = make_napari_viewer()
+    first = show_tracks(viewer, labels, [], (1, 1, 1), (0, 0, 0), "vid", source=tmp_path / "run")
+    again = show_tracks(viewer, labels, [], (1, 1, 1), (0, 0, 0), "vid", source=tmp_path / "run")
+    assert [layer.name for layer in viewer.layers] == ["vid tracked"] and again == (first[0], None)
+    assert first[0].metadata["temseg"]["source"] == str(tmp_path / "run")

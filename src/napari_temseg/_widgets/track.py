@@ -65,7 +65,8 @@ def _shown_from(viewer, folder: dict, events: list[dict]) -> tuple | None:
     """(tracked Labels, Tracks) layers already showing the results of this run of `folder`
     (`io.results.results_layer_metadata`), if any: the same run (a review saved into the
     folder since keeps it, an overwriting run does not), or for a folder without run IDs the
-    same events as were shown (kept under "shown": a review may since have rejected some)."""
+    same events as were shown (kept under "shown": a review may since have rejected some).
+    Results without a particle have no Tracks layer (None)."""
     if not folder:
         return None
     for layer in viewer.layers:
@@ -73,8 +74,7 @@ def _shown_from(viewer, folder: dict, events: list[dict]) -> tuple | None:
         same = meta.get("run") == folder["run"] if folder["run"] else meta.get("shown") == events
         if meta.get("source") == folder["source"] and same and meta.get("lineage"):
             partner = lineage_layers(viewer, layer)
-            if partner:
-                return layer, partner[0]
+            return layer, (partner[0] if partner else None)
     return None
 
 
