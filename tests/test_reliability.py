@@ -256,13 +256,14 @@ def test_a_layer_is_not_resumed_by_another_of_the_same_shape_and_its_run_options
     """The Track dock's default folder is named after the layer: a second video of the same
     name and shape resumed the first one's finished results. A re-track from a frame must
     link with the run's options (`results_options`); it used the defaults."""
-    from napari_temseg.io.results import results_options
+    from napari_temseg.io.results import results_method, results_options
     from napari_temseg.tracking import split_options
 
     a = synth_video(n_frames=6, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames
     b = synth_video(n_frames=6, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=2).frames
     track_video(Video(a), tmp_path / "run", options={"fusion_min_frames": 4})
     assert split_options(results_options(tmp_path / "run"))[0].fusion_min_frames == 4
+    assert results_method(tmp_path / "run") == "link" and results_method(tmp_path / "none") == "link"
     with pytest.raises(TemsegError, match="differs in: data_digest"):
         track_video(Video(b), tmp_path / "run", options={"fusion_min_frames": 4})
 

@@ -38,6 +38,8 @@ def test_retrack_keeps_earlier_events_and_finds_later_ones(tracked, small_video)
     assert len(events) == len(tracked.events)
     assert [e["frame"] for e in events] == [e["frame"] for e in tracked.events]
     assert np.array_equal(labels[:4], tracked.labels[:4])
+    again = tracked.labels.copy()  # labels of a propagation run are linked again as it linked them
+    assert len(retrack_from(again, list(tracked.events), 3, frames=small_video.frames, method="propagate")) >= 1
 
 
 def test_event_centre_is_inside_the_child(tracked):

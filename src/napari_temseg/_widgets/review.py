@@ -20,7 +20,7 @@ from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from ..errors import TemsegError
 from ..io import write_review
-from ..io.results import results_options
+from ..io.results import results_method, results_options
 from ..tracking import LinkOptions, split_options
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, iter_retrack_from, reject_fusion
@@ -250,8 +250,9 @@ class FusionReviewWidget(Container):
                 self._set_events(events, labels, layer, accepted=kept)
                 return f"re-tracked from frame {frame}: {len(events)} fusion event(s)"
 
+            options, method = self._link_settings()
             self._run_watching(layer, iter_retrack_from,
-                               (labels, self.events, frame, self._link_options(), self._video_of(labels)), done)
+                               (labels, self.events, frame, options, self._video_of(labels), method), done)
 
         self._guard(do, need_event=False)
 
@@ -278,14 +279,17 @@ class FusionReviewWidget(Container):
         self.jobs.when_idle.append(unwatch)
         self.jobs.start(job, args, done)
 
-    def _link_options(self) -> LinkOptions:
-        """The linking options the layer's results were tracked with (its folder's run), so a
-        re-track links as the run did (fusion after N frames, gaps); the defaults otherwise."""
+    def _link_settings(self) -> tuple[LinkOptions, str]:
+        """The linking options and method the layer's results were tracked with (its folder's
+        run), so a re-track links as the run did (fusion after N frames, gaps; propagation
+        dates no fusion by its neck); the defaults otherwise."""
         source = self._state().get("source")
+        if not source:
+            return LinkOptions(), "link"
         try:
-            return split_options(results_options(source))[0] if source else LinkOptions()
+            return split_options(results_options(source))[0], results_method(source)
         except TemsegError:  # a run.json written by hand or by another version
-            return LinkOptions()
+            return LinkOptions(), results_method(source)
 
     def _video_of(self, labels: np.ndarray):
         """The image layer the labels were tracked on (same frames and size), if one is open:

@@ -212,14 +212,27 @@ def results_run_id(path: str | Path) -> str:
         return ""
 
 
+def _run_signature(path: str | Path) -> dict:
+    """The settings the `temseg track` run of results folder `path` recorded ({} if none)."""
+    try:
+        signature = json.loads((Path(path) / "run.json").read_text())["signature"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return signature if isinstance(signature, dict) else {}
+
+
 def results_options(path: str | Path) -> dict:
     """The options the `temseg track` run of results folder `path` was made with ({} if none
     is recorded): linking options among them, which a re-track from a frame must use too."""
-    try:
-        options = json.loads((Path(path) / "run.json").read_text())["signature"]["options"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    options = _run_signature(path).get("options")
     return dict(options) if isinstance(options, dict) else {}
+
+
+def results_method(path: str | Path) -> str:
+    """How the run of results folder `path` tracked ("link" or "propagate"; "link" where
+    none is recorded): a re-track links as it did."""
+    method = _run_signature(path).get("method", "link")
+    return method if isinstance(method, str) else "link"
 
 
 def results_layer_metadata(path: str | Path) -> dict:

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import TemsegError
 from ..instances import nearest_parent
 from ..progress import run_steps
-from .link import Linker, LinkOptions
+from . import new_linker
+from .link import LinkOptions
 
 
 def event_centre(labels: np.ndarray, event: dict) -> tuple[float, float]:
@@ -56,7 +57,8 @@ def reject_fusion(labels: np.ndarray, events: list[dict], index: int) -> list[di
 
 
 def retrack_from(
-    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None, frames: Any = None
+    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None, frames: Any = None,
+    method: str = "link",
 ) -> list[dict]:
     """Re-link frames after `frame`, trusting frame `frame` as the user corrected it.
 
@@ -64,20 +66,22 @@ def retrack_from(
     again from the linker seeded with the corrected frame. Events before `frame`
     are kept; later ones are found anew. Returns the new event list. `frames`: the
     video the labels came from (T, Y, X), which dates fusions as tracking did
-    (`Linker.push`); without it only the outlines date them.
+    (`Linker.push`); without it only the outlines date them. `method`: how the labels were
+    tracked, so that they are linked again the same way (`new_linker`).
     """
-    return run_steps(iter_retrack_from(labels, events, frame, options, frames))
+    return run_steps(iter_retrack_from(labels, events, frame, options, frames, method))
 
 
 def iter_retrack_from(
-    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None, frames: Any = None
+    labels: np.ndarray, events: list[dict], frame: int, options: LinkOptions | None = None, frames: Any = None,
+    method: str = "link",
 ) -> Generator[tuple[int, int], None, list[dict]]:
     """`retrack_from` as a generator: yields (frames re-linked, frames to re-link) after each
     frame, so that a viewer can show progress and stop it; returns the new event list."""
     if not 0 <= frame < labels.shape[0]:
         raise TemsegError(f"frame {frame} is outside the stack (0..{labels.shape[0] - 1})")
     keyframe = np.asarray(labels[frame])
-    linker = Linker(options or LinkOptions())
+    linker = new_linker(options or LinkOptions(), method)
     linker.seed(keyframe, frame, next_id=int(labels.max()) + 1)
     total = labels.shape[0] - frame - 1
     for t in range(frame + 1, labels.shape[0]):
