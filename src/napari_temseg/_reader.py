@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io.stacks import TEM_FORMATS
+from .io.stacks import TEM_FORMATS, layer_scale
 
 STACK_SUFFIXES = (".tif", ".tiff", *TEM_FORMATS)
 
@@ -73,7 +73,7 @@ def read_track_results(path: str) -> list[tuple]:
     token = uuid.uuid4().hex  # ties the two layers together, whatever they are renamed to
     folder = results_layer_metadata(path)
     pixel = folder["pixel_size_nm"]
-    scale = (1.0, *(folder["pixel_yx_nm"] or (pixel or 1.0,) * 2))  # in nm where known, as the video's own layer
+    scale = (1.0, *layer_scale(pixel, folder["pixel_yx_nm"]))  # in nm where known, as the video's own layer
     meta = {"temseg": {"events": events, "lineage": token, **folder}}
     units = layer_units(pixel or folder["pixel_yx_nm"])
     tracked = (labels, {"name": f"{name} tracked", "metadata": meta, "scale": scale, "units": units}, "labels")

@@ -354,12 +354,11 @@ def pixel_source(given: float | None, found: Calibration) -> str:
 
 def cmd_track(args: argparse.Namespace) -> int:
     from .io import open_video
-    from .io.stacks import Calibration
     from .video import track_video
 
     video = open_video(args.input)
     given = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
-    scale = pixel_source(given, Calibration(video.pixel_size_nm, video.pixel_yx_nm, video.pixel_note))
+    scale = pixel_source(given, video.calibration)
     if given:
         video.pixel_size_nm = given
     if args.frame_interval is not None:

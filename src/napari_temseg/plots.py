@@ -65,9 +65,8 @@ def size_over_time_png(tracks: pd.DataFrame, events: list[dict], path: str | Pat
     size there is not their particle's (a particle leaving the field would pull the mean down)."""
     unit = "nm" if "equivalent_diameter_nm" in tracks.columns else "px"
     column = "equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"
-    frames = pd.DataFrame({"frame": np.sort(tracks["frame"].unique())})
     whole = tracks[~tracks["touches_border"].astype(bool)] if "touches_border" in tracks.columns else tracks
-    per_frame = frames.merge(tracks.groupby("frame").size().rename("count").reset_index(), on="frame").merge(
+    per_frame = tracks.groupby("frame").size().rename("count").reset_index().merge(
         whole.groupby("frame")[column].agg(["mean", "std"]).reset_index(), on="frame", how="left")
     fig, ax = _figure(7, 4)
     ax.plot(per_frame["frame"], per_frame["count"], "C0", label="particles")

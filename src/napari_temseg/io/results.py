@@ -191,17 +191,21 @@ def results_calibration(path: str | Path) -> tuple[float | None, float | None]:
     """(pixel size in nm, frame interval in s) of a results folder's labels, as recorded with
     them (folders written before they were: the pixel size its `temseg track` run used);
     None where unknown."""
+    attrs = _labels_attrs(path)
+    pixel = attrs.get(PIXEL_SIZE_ATTR)
+    if pixel is None:
+        pixel = _run_signature(path).get("pixel_size_nm")
+    return _positive_or_none(pixel), _positive_or_none(attrs.get(FRAME_INTERVAL_ATTR))
+
+
+def _labels_attrs(path: str | Path) -> dict:
+    """The attributes recorded with a results folder's labels ({} where they cannot be read)."""
     import zarr
 
-    path = Path(path)
     try:
-        attrs = dict(zarr.open_array(str(path / "labels.zarr"), mode="r").attrs)
+        return dict(zarr.open_array(str(Path(path) / "labels.zarr"), mode="r").attrs)
     except (OSError, ValueError, KeyError):
-        attrs = {}
-    if attrs.get(PIXEL_SIZE_ATTR) is None:
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
-            attrs[PIXEL_SIZE_ATTR] = json.loads((path / "run.json").read_text())["signature"].get("pixel_size_nm")
-    return _positive_or_none(attrs.get(PIXEL_SIZE_ATTR)), _positive_or_none(attrs.get(FRAME_INTERVAL_ATTR))
+        return {}
 
 
 def results_run_id(path: str | Path) -> str:
@@ -246,10 +250,8 @@ def results_layer_metadata(path: str | Path) -> dict:
 
 def _recorded_pixel_sides(path: Path) -> tuple[float, float] | None:
     """The (Y, X) pixel sides (nm) recorded with a results folder's labels, for pixels that are not square."""
-    import zarr
-
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        sides = tuple(_positive_or_none(v) for v in zarr.open_array(str(Path(path) / "labels.zarr"), mode="r").attrs[PIXEL_YX_ATTR])
+    with contextlib.suppress(TypeError):
+        sides = tuple(_positive_or_none(v) for v in _labels_attrs(path).get(PIXEL_YX_ATTR) or ())
         if len(sides) == 2 and None not in sides:
             return sides
     return None

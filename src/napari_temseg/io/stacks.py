@@ -63,10 +63,20 @@ class Video:
     @property
     def scale(self) -> tuple[float, float, float]:
         """napari layer scale (t, y, x): nm per pixel where known, else 1."""
-        if self.pixel_size_nm is None and self.pixel_yx_nm is not None:
-            return (1.0, *self.pixel_yx_nm)
-        s = self.pixel_size_nm or 1.0
-        return (1.0, s, s)
+        return (1.0, *layer_scale(self.pixel_size_nm, self.pixel_yx_nm))
+
+    @property
+    def calibration(self) -> Calibration:
+        """The pixel size this video's file gave (or the one set since)."""
+        return Calibration(self.pixel_size_nm, self.pixel_yx_nm, self.pixel_note)
+
+
+def layer_scale(pixel_size_nm: float | None, pixel_yx_nm: tuple[float, float] | None = None) -> tuple[float, float]:
+    """A layer's (Y, X) scale: the pixel size in nm, else the sides of pixels that are not
+    square, else 1 (pixels)."""
+    if pixel_size_nm is None and pixel_yx_nm is not None:
+        return tuple(pixel_yx_nm)
+    return (pixel_size_nm or 1.0,) * 2
 
 
 class Calibration(NamedTuple):
@@ -347,6 +357,6 @@ def read_micrograph(path: str | Path) -> Micrograph:
         video = open_video(path)
         if video.data.shape[0] != 1:
             raise TemsegError(f"{path}: holds {video.data.shape[0]} frames; track it (temseg track) or save one frame")
-        return Micrograph(np.asarray(video.data[0]), Calibration(video.pixel_size_nm, video.pixel_yx_nm, video.pixel_note))
+        return Micrograph(np.asarray(video.data[0]), video.calibration)
     image = read_image(path)
     return Micrograph(image, tiff_calibration(path) if suffix in (".tif", ".tiff") else Calibration())
