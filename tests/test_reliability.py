@@ -98,6 +98,56 @@ def test_a_lock_whose_pid_was_reused_is_stale(movie, tmp_path):
     assert track_video(open_video(movie), out, chunk=8).frames == 56
 
 
+def test_progress_counts_committed_frames_and_a_resumed_run_starts_there(movie, tmp_path, monkeypatch, capsys):
+    """What the progress shows is what an interruption keeps (frames the tracker still holds
+    back are committed too), so Ctrl-C names it and a resume starts from it."""
+    out = interrupted(movie, tmp_path / "run", chunks=2)
+    assert json.loads((out / "state.json").read_text())["pushed"] == 16
+    steps = iter_track_video(open_video(movie), out, chunk=8)
+    assert next(steps) == (16, 56)  # the resume point, before any new frame
+    assert next(steps) == (24, 56)
+    steps.close()
+
+    def interrupt_at_frame_32(video, out, progress, **kwargs):
+        for done, total in iter_track_video(video, out, **kwargs):
+            progress(done, total)
+            if done == 32:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr("napari_temseg.video.track_video", interrupt_at_frame_32)
+    assert main(["track", str(movie), "--out", str(out), "--chunk", "8"]) == 130
+    assert "interrupted; the first 32 frames are kept in" in capsys.readouterr().err
+
+
+def test_a_cluster_run_cut_short_prints_no_task_tracebacks():
+    """Ctrl-C during a gather leaves tasks that fail with AllExit on the client's loop: their
+    tracebacks are dropped, any other error on that loop is still reported."""
+    import asyncio
+    import logging
+
+    from distributed.client import AllExit
+
+    from napari_temseg.video import _quiet_when_cut_short
+
+    class Client:  # what _quiet_when_cut_short uses of a distributed.Client
+        class loop:
+            asyncio_loop = asyncio.new_event_loop()
+
+    loop = _quiet_when_cut_short(Client()).loop.asyncio_loop
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        loop.call_exception_handler({"message": "Task exception was never retrieved", "exception": AllExit()})
+        assert records == []
+        loop.call_exception_handler({"message": "something else", "exception": ValueError("real")})
+        assert len(records) == 1 and "something else" in records[0].getMessage()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+        loop.close()
+
+
 # -- 5. frame folders -----------------------------------------------------------------------------------
 
 

@@ -364,7 +364,10 @@ def cmd_track(args: argparse.Namespace) -> int:
     if args.frame_interval is not None:
         video.frame_interval_s = args.frame_interval
 
+    committed = [0]
+
     def progress(done: int, total: int) -> None:
+        committed[0] = done
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
     try:
@@ -375,8 +378,8 @@ def cmd_track(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         again = "the same command without --overwrite" if args.overwrite else "the same command again"
-        print(f"\ntemseg: interrupted; the frames finished so far are kept in {args.out}: run {again} to resume",
-              file=sys.stderr)
+        kept = f"the first {committed[0]} frames are" if committed[0] else "the folder is"
+        print(f"\ntemseg: interrupted; {kept} kept in {args.out}: run {again} to resume", file=sys.stderr)
         return 130
     print(file=sys.stderr)
     import pandas as pd

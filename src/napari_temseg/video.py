@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -327,20 +328,36 @@ def _segment_block(frames: np.ndarray, model: str, weights: str | None, options:
     return client.gather(futures)
 
 
+def _quiet_when_cut_short(client):
+    """A gather cut short by Ctrl-C leaves tasks on the client's event loop that each print a
+    traceback ("Task exception was never retrieved ... AllExit") as the cluster closes; those,
+    and only those, are dropped."""
+    from distributed.client import AllExit
+
+    def handler(loop, context):
+        if not isinstance(context.get("exception"), AllExit):
+            loop.default_exception_handler(context)
+
+    client.loop.asyncio_loop.set_exception_handler(handler)
+    return client
+
+
 def _client(workers: int | None, scheduler: str | None):
     if scheduler:
         from distributed import Client
 
         try:
-            return Client(scheduler, timeout="10s")
+            return _quiet_when_cut_short(Client(scheduler, timeout="10s"))
         except (OSError, ValueError, TypeError) as err:  # unreachable, or not an address at all
             raise TemsegError(f"cannot reach the dask scheduler at {scheduler!r} ({type(err).__name__}: {err}); "
                               "give an address such as tcp://host:8786") from None
     if workers and workers > 1:
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster)
+        # the workers' logs stay quiet below errors: a Ctrl-C cancels their tasks, which they log as warnings
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        return _quiet_when_cut_short(Client(cluster))
     return None
 
 
@@ -431,6 +448,8 @@ def iter_track_video(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)
             shape = tuple(shape[1:3])
+            if pushed:
+                yield pushed, n  # a resumed run starts where the last one stopped
             while pushed < n:
                 stop = min(pushed + chunk, n)
                 read = [read_frame(video.data, t) for t in range(pushed, stop)]  # blank/unreadable: skipped
@@ -451,7 +470,7 @@ def iter_track_video(
                         store[t] = tracked
                         written = t + 1
                 _commit(out, linker, pushed, written)
-                yield written, n
+                yield pushed, n  # frames tracked and committed: what a resume starts after
         except OSError as err:
             raise TemsegError(
                 f"{out}: writing failed ({err.strerror or err}); finished chunks are kept, rerun to resume"
