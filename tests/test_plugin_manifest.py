@@ -70,6 +70,7 @@ def test_reader_claims_its_formats_and_result_folders_only(tmp_path):
     (napari would ask which reader to use for every file); folders are, and only result
     folders are read."""
     import npe2
+    import tifffile
 
     from napari_temseg._reader import get_reader
 
@@ -84,4 +85,14 @@ def test_reader_claims_its_formats_and_result_folders_only(tmp_path):
     (tmp_path / "c.tif").write_bytes(b"")
     assert ours(tmp_path / "a.png") == [] and ours(tmp_path / "b.csv") == []
     assert ours(tmp_path / "c.tif") == ["napari-temseg.get_reader"]
-    assert ours(tmp_path) == ["napari-temseg.get_reader"] and get_reader(str(tmp_path)) is None
+    assert ours(tmp_path) == ["napari-temseg.get_reader"] and get_reader(str(tmp_path)) is None  # mixed files
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(3):
+        tifffile.imwrite(frames / f"frame_{t + 1}.tif", np.full((24, 32), 10 * t, np.uint8),
+                         resolution=(2.0, 2.0), imagej=True, metadata={"unit": "nm"})
+    (frames / "notes.txt").write_text("camera settings")
+    data, meta, kind = get_reader(str(frames))(str(frames))[0]  # a folder of frames: one lazy stack
+    assert kind == "image" and meta["name"] == "frames" and data.shape == (3, 24, 32)
+    assert tuple(meta["scale"]) == (1.0, 0.5, 0.5)  # the first frame's pixel size
+    assert [int(data[t, 0, 0].compute()) for t in range(3)] == [0, 10, 20]

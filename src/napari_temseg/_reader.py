@@ -1,4 +1,5 @@
-"""napari reader: TIFF micrographs and stacks, TEM video formats, and `temseg track` result folders.
+"""napari reader: TIFF micrographs and stacks, TEM video formats, folders of frames, and `temseg
+track` result folders.
 
 Stacks and TEM files open lazily (dask) with their nm pixel size as the layer scale.
 """
@@ -22,9 +23,20 @@ def get_reader(path: str | list[str]):
     p = Path(path)
     if p.is_dir() and (p / "labels.zarr").exists() and (p / "events.csv").exists():
         return read_track_results
+    if p.is_dir() and is_frame_folder(p):
+        return read_video
     if p.suffix.lower() in STACK_SUFFIXES and p.is_file():
         return read_video
     return None
+
+
+def is_frame_folder(folder: Path) -> bool:
+    """A video as a folder of frames: two or more image files, all of one type (a folder of
+    mixed files is not taken for one)."""
+    from .io.images import IMAGE_SUFFIXES
+
+    suffixes = [p.suffix.lower() for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    return len(suffixes) >= 2 and len({s.replace("tiff", "tif").replace("jpeg", "jpg") for s in suffixes}) == 1
 
 
 def read_video(path: str) -> list[tuple]:
