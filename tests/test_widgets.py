@@ -204,6 +204,33 @@ def test_review_retrack_after_an_edit(tracked_viewer, qtbot):
     assert widget.jobs.status.value.startswith("re-track not applied") and layer.data[5, 10, 10] == 1
 
 
+def test_review_retrack_gives_results_without_particles_a_tracks_layer_and_takes_it_away(make_napari_viewer, qtbot):
+    """Results without a particle have no Tracks layer (napari has no empty one): particles
+    painted in and re-tracked get one, tied to the labels; erased and re-tracked, it goes."""
+    from napari.layers import Tracks
+
+    from napari_temseg._widgets._layers import lineage_layers
+    from napari_temseg._widgets.track import show_tracks
+
+    viewer = make_napari_viewer()
+    layer, tracks = show_tracks(viewer, np.zeros((4, 48, 48), np.uint32), [], (1, 0.5, 0.5), (0, 0, 0), "empty")
+    assert tracks is None
+    widget = FusionReviewWidget(viewer)
+    widget.labels_layer.value = layer
+    painted = layer.data.copy()
+    painted[:, 10:20, 10:20] = 7  # a particle in every frame
+    layer.data = painted
+    widget.retrack()
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)
+    (shown,) = lineage_layers(viewer, layer)
+    assert isinstance(shown, Tracks) and shown.name == "empty lineage" and tuple(shown.scale) == (1, 0.5, 0.5)
+    assert sorted(set(shown.data[:, 1])) == [0, 1, 2, 3]
+    layer.data = np.zeros_like(painted)
+    widget.retrack()
+    qtbot.waitUntil(lambda: widget.jobs.worker is None, timeout=60_000)
+    assert lineage_layers(viewer, layer) == [] and not any(isinstance(x, Tracks) for x in viewer.layers)
+
+
 @pytest.fixture
 def sam_weights(esam_fixture, tmp_path, monkeypatch):
     """The parity fixture's (random) checkpoint imported as the user's EfficientSAM weights."""

@@ -66,3 +66,24 @@ def lineage_layers(viewer, tracked) -> list:
     if token:
         return [layer for layer in tracks if layer.metadata.get("temseg", {}).get("lineage") == token]
     return [layer for layer in tracks if layer.name == tracked.name.replace(" tracked", " lineage")]
+
+
+def lineage_name(tracked) -> str:
+    """The Tracks layer's name for a tracked Labels layer ("x tracked" -> "x lineage")."""
+    name = tracked.name
+    return name[: -len(" tracked")] + " lineage" if name.endswith(" tracked") else f"{name} lineage"
+
+
+def add_lineage_layer(viewer, tracked, tracks, graph: dict):
+    """A Tracks layer for `tracked` (napari Tracks data and graph), on its grid and tied to it
+    by its "lineage" token (one is given to a layer that has none)."""
+    meta = tracked.metadata.get("temseg", {})
+    token = meta.get("lineage")
+    if not token:
+        import uuid
+
+        token = uuid.uuid4().hex
+        tracked.metadata = {**tracked.metadata, "temseg": {**meta, "lineage": token}}
+    return viewer.add_tracks(tracks, graph=graph, name=lineage_name(tracked), scale=tracked.scale,
+                             translate=tracked.translate, units=tracked.units,
+                             metadata={"temseg": {"lineage": token}})

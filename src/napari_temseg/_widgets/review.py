@@ -24,7 +24,7 @@ from ..io.results import results_method, results_options
 from ..tracking import LinkOptions, split_options
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..tracking.review import event_centre, iter_retrack_from, reject_fusion
-from ._layers import camera, layer_picker, lineage_layers, pixel_size_nm
+from ._layers import add_lineage_layer, camera, layer_picker, lineage_layers, pixel_size_nm
 from ._runner import WorkerControls
 
 HIGHLIGHT = "fusion highlight"
@@ -113,8 +113,18 @@ class FusionReviewWidget(Container):
         self.refresh()
 
     def _refresh_tracks_layer(self, layer, events: list[dict]) -> None:
-        for other in lineage_layers(self.viewer, layer):
-            other.data = napari_tracks_data(tracks_table(np.asarray(layer.data)))
+        """The Tracks layers follow the labels: a re-track that finds particles where there
+        were none gets one, one that leaves none removes them (napari has no empty Tracks)."""
+        table = tracks_table(np.asarray(layer.data))
+        shown = lineage_layers(self.viewer, layer)
+        if not len(table):
+            for other in shown:
+                self.viewer.layers.remove(other)
+            return
+        if not shown:
+            add_lineage_layer(self.viewer, layer, napari_tracks_data(table), lineage_graph(events))
+        for other in shown:
+            other.data = napari_tracks_data(table)
             other.graph = lineage_graph(events)
 
     def refresh(self, *_) -> None:

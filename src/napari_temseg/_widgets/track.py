@@ -17,7 +17,7 @@ from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
-from ._layers import layer_picker, lineage_layers, pixel_size_nm
+from ._layers import add_lineage_layer, layer_picker, lineage_layers, pixel_size_nm
 from ._options import diameter_edit, polarity_picker, scale_options
 from ._runner import WorkerControls
 
@@ -45,9 +45,7 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
                                      metadata={"temseg": meta})
     if not len(table):  # no particle in any frame: no tracks to draw (napari refuses an empty Tracks layer)
         return labels_layer, None
-    tracks_layer = viewer.add_tracks(tracks, graph=lineage_graph(events), name=f"{name} lineage", scale=scale, units=units,
-                                     translate=translate, metadata={"temseg": {"lineage": token}})
-    return labels_layer, tracks_layer
+    return labels_layer, add_lineage_layer(viewer, labels_layer, tracks, lineage_graph(events))
 
 
 def _detach_earlier_runs(viewer, source) -> None:
