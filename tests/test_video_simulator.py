@@ -56,6 +56,20 @@ def test_cli_writes_a_heldout_video_that_evaluate_track_reads(tmp_path, capsys):
     assert "consistent-ID fraction 1.0000" in capsys.readouterr().out
 
 
+def test_synth_video_defaults_fit_a_smaller_frame(tmp_path, capsys):
+    """The 512 px defaults (11 groups) did not fit a 256 px frame: defaults follow the area,
+    a count given is kept."""
+    from napari_temseg.cli import default_groups, main
+
+    assert default_groups(512, ["singles", "pairs", "triples", "touching"]) == {
+        "singles": 14, "pairs": 6, "triples": 2, "touching": 3}
+    assert default_groups(1024, ["pairs"]) == {"pairs": 6} and default_groups(128, ["pairs"]) == {"pairs": 1}
+    assert main(["synth-video", "--out", str(tmp_path / "a"), "--frames", "4", "--size", "256"]) == 0
+    assert "4 frames, 2 fusion events" in capsys.readouterr().out
+    assert main(["synth-video", "--out", str(tmp_path / "b"), "--frames", "4", "--size", "256", "--triples", "1"]) == 0
+    assert "4 frames, 3 fusion events" in capsys.readouterr().out
+
+
 def test_flicker_and_dose_step_change_the_frames():
     """The detector is set on the first frame: flicker and a dose step reach the counts."""
     base = dict(**{**SMALL, "n_frames": 8})

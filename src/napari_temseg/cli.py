@@ -424,13 +424,29 @@ def cmd_evaluate_track(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `temseg synth-video`'s particles and groups in a 512 px frame.
+VIDEO_GROUPS = {"singles": 14, "pairs": 6, "triples": 2, "touching": 3}
+
+
+def default_groups(size: int, names: list[str]) -> dict[str, int]:
+    """Default counts of `names` for a `size` px frame: VIDEO_GROUPS in proportion to the area
+    below 512 px (a 256 px frame cannot hold 11 groups), at least one fusing pair."""
+    share = min(1.0, (size / 512) ** 2)
+    counts = {name: int(round(VIDEO_GROUPS[name] * share)) for name in names}
+    if "pairs" in counts:
+        counts["pairs"] = max(counts["pairs"], 1)
+    return counts
+
+
 def cmd_synth_video(args: argparse.Namespace) -> int:
     from .io import write_stack_tiff, write_track_dir
     from .synth import synth_video
     from .video_simulator import VideoConditions, simulate_video
 
-    counts = dict(n_frames=args.frames, shape=(args.size, args.size), n_single=args.singles, n_pairs=args.pairs,
-                  n_triples=args.triples, n_touching=args.touching)
+    groups = {name: getattr(args, name) for name in VIDEO_GROUPS}
+    groups.update(default_groups(args.size, [name for name, given in groups.items() if given is None]))
+    counts = dict(n_frames=args.frames, shape=(args.size, args.size), n_single=groups["singles"],
+                  n_pairs=groups["pairs"], n_triples=groups["triples"], n_touching=groups["touching"])
     if args.regime == "simple":
         video = synth_video(**counts, seed=args.seed)
     else:
@@ -644,10 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--frames", type=positive_int, default=80)
     p.add_argument("--size", type=positive_int, default=512)
-    p.add_argument("--singles", type=non_negative_int, default=14)
-    p.add_argument("--pairs", type=non_negative_int, default=6)
-    p.add_argument("--triples", type=non_negative_int, default=2)
-    p.add_argument("--touching", type=non_negative_int, default=3)
+    for name, default in VIDEO_GROUPS.items():
+        p.add_argument(f"--{name}", type=non_negative_int,
+                       help=f"default {default} at 512 px, fewer in smaller frames (in proportion to the area)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--regime", default="simple", choices=["simple", "train", "heldout"],
