@@ -328,6 +328,35 @@ def test_a_frame_interval_given_before_an_interruption_is_kept_by_the_resumed_ru
     assert "diffusion_nm2_per_s" in (tmp_path / "run" / "tracks_summary.csv").read_text()
 
 
+def test_a_pixel_size_given_after_a_run_remeasures_its_sizes_without_retracking(movie, straight, tmp_path):
+    """The labels do not depend on the pixel size (unless a diameter is given in nm): a run
+    finished, or interrupted, without one (or with a wrong one) takes it without --overwrite;
+    its tables are in the new nm, its labels and review-able events.csv the same."""
+    from napari_temseg.io.results import results_calibration
+
+    out = tmp_path / "finished"
+    track_video(Video(open_video(movie).data, None, str(movie)), out, chunk=8)
+    assert "equivalent_diameter_nm" not in pd.read_csv(out / "tracks.csv")
+    summary = track_video(Video(open_video(movie).data, 0.25, str(movie)), out, chunk=8)
+    assert "its sizes measured again at the new pixel size" in summary.resumed_note()
+    tracks = pd.read_csv(out / "tracks.csv")
+    assert np.allclose(tracks.equivalent_diameter_nm, 0.25 * tracks.equivalent_diameter)
+    assert results_calibration(out)[0] == 0.25 and (out / "events.csv").read_text() == straight[1]
+    assert np.array_equal(zarr.open_array(str(out / "labels.zarr"), mode="r")[:], straight[0])
+    assert "neck_width_nm" in pd.read_csv(out / "sintering.csv") or not len(pd.read_csv(out / "sintering.csv"))
+
+    out = tmp_path / "interrupted"
+    steps = iter_track_video(Video(open_video(movie).data, 0.5, str(movie)), out, chunk=8)
+    for _ in range(6):
+        next(steps)
+    steps.close()
+    assert track_video(Video(open_video(movie).data, 0.25, str(movie)), out, chunk=8).resumed_from == 48
+    assert np.array_equal(zarr.open_array(str(out / "labels.zarr"), mode="r")[:], straight[0])
+    assert results_calibration(out)[0] == 0.25
+    with pytest.raises(TemsegError, match="differs in: options"):  # a diameter in nm used it: not the same labels
+        track_video(Video(open_video(movie).data, 0.25, str(movie)), out, chunk=8, options={"diameter": "10nm"})
+
+
 def test_a_video_without_particles_gives_tables_with_headers_and_opens_in_napari(tmp_path):
     """tracks_summary.csv was one byte, and napari refused the results folder (an empty Tracks layer)."""
     from napari_temseg._reader import read_track_results

@@ -32,8 +32,10 @@ from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
 from .io.results import (
     FRAME_INTERVAL_ATTR,
+    PIXEL_SIZE_ATTR,
     REVIEW_FILE,
     create_labels_zarr,
+    rescale_track_dir,
     results_calibration,
     retime_track_dir,
     write_tables,
@@ -48,6 +50,7 @@ from .segmentation import (
     check_model_options,
     describe_stack_options,
     fitting_diameter,
+    in_nm,
     segment,
     stack_options,
     with_nm_pixel_size,
@@ -67,11 +70,13 @@ class RunSummary:
     out: Path
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
     decided: str = ""  # the polarity and size settled for every frame (`describe_stack_options`)
+    rescaled: bool = False  # a finished run's sizes measured again at a pixel size given since
 
     def resumed_note(self) -> str:
         """How this run relates to earlier ones in its folder, for a status or report line."""
         if self.resumed_from >= self.frames:
-            return " (already complete: the folder's results)"
+            again = ", its sizes measured again at the new pixel size" if self.rescaled else ""
+            return f" (already complete: the folder's results{again})"
         return f" (resumed at frame {self.resumed_from})" if self.resumed_from else ""
 
 
@@ -271,6 +276,15 @@ _FOLDER_CHOICES = ("turn on overwrite (--overwrite; in napari the Track widget's
                    "another results folder (--out; in napari its 'results folder')")
 
 
+def _only_the_scale_differs(before: dict, now: dict) -> bool:
+    """Whether two runs' settings differ in the pixel size alone, and the segmentation did not
+    use it (no diameter given in nm): a pixel size given or corrected after a run changes its
+    sizes in nm, not its labels."""
+    options = now.get("options", {})
+    return ({**before, "pixel_size_nm": now.get("pixel_size_nm")} == now
+            and not in_nm(options.get("diameter")) and "pixel_size_nm" not in options)
+
+
 def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     """Create or check the output folder; True when an earlier run's state can be resumed."""
     run_file = out / RUN_FILE
@@ -283,6 +297,10 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
                 raise TemsegError(f"{run_file}: damaged; to start this folder again, {_FOLDER_CHOICES}") from None
             previous = {}
         if previous.get("signature") == signature and not overwrite:
+            return True
+        if not overwrite and _only_the_scale_differs(previous["signature"], signature):
+            # the labels do not depend on it: kept; a finished run's tables are measured again
+            _write_atomic(run_file, json.dumps({**previous, "signature": signature, "rescale": True}))
             return True
         if not overwrite and {**previous["signature"], "build": signature["build"]} == signature:
             raise TemsegError(f"{out} holds a run by another version of napari-temseg or of the model's weights "
@@ -423,14 +441,19 @@ def iter_track_video(
         run = json.loads((out / RUN_FILE).read_text())
         if run.get("complete"):
             _, events = open_track_dir(out)
+            rescaled = run.pop("rescale", False)  # a pixel size given or corrected since (`_only_the_scale_differs`)
+            if rescaled:
+                rescale_track_dir(out, video.pixel_size_nm)
+                _write_atomic(out / RUN_FILE, json.dumps(run))
             if video.frame_interval_s is not None and results_calibration(out)[1] != video.frame_interval_s:
                 retime_track_dir(out, video.frame_interval_s)  # the labels do not depend on it: nothing re-tracked
-            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""))
+            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""), rescaled)
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
             if video.frame_interval_s is not None:  # not part of the run's settings
                 store.attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s
+            store.attrs[PIXEL_SIZE_ATTR] = video.pixel_size_nm  # the same, or given since
             pushed, written, linker = state
             if not _frames_intact(store, written):
                 print(f"temseg: some saved frames in {out / 'labels.zarr'} are missing or damaged; "
@@ -484,6 +507,7 @@ def iter_track_video(
             _write_atomic(out / SKIPPED_FILE, "frame,reason\n" + "".join(
                 f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))
         run["complete"] = True
+        run.pop("rescale", None)  # its tables were written at the new pixel size
         _write_atomic(out / RUN_FILE, json.dumps(run))
     return RunSummary(n, resumed_from, list(linker.events), out, list(linker.skipped), run["decided"])
 

@@ -58,13 +58,21 @@ def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
 def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None = None,
                  frame_interval_s: float | None = None) -> None:
     """The tables, graph and figure of the module docstring from (T, Y, X) labels read frame by frame."""
+    events_table(events).to_csv(out / "events.csv", index=False)
+    write_measured_tables(out, labels, events, pixel_size_nm, frame_interval_s)
+
+
+def write_measured_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None,
+                          frame_interval_s: float | None) -> None:
+    """Everything measured from the labels (all but events.csv): tracks.csv, sintering.csv,
+    the motion tables and size_over_time.png (none without a particle)."""
     from ..plots import size_over_time_png
 
     tracks = particle_table(labels, pixel_size_nm)
     tracks.to_csv(out / "tracks.csv", index=False)
-    events_table(events).to_csv(out / "events.csv", index=False)
     sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
     write_motion_tables(out, tracks, events, pixel_size_nm, frame_interval_s)
+    (out / "size_over_time.png").unlink(missing_ok=True)
     if len(tracks):
         size_over_time_png(tracks, events, out / "size_over_time.png")
 
@@ -91,6 +99,25 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
     try:
         write_motion_tables(path, pd.read_csv(path / "tracks.csv"), events, pixel_size_nm, frame_interval_s)
         zarr.open_array(str(path / "labels.zarr"), mode="r+").attrs[FRAME_INTERVAL_ATTR] = frame_interval_s
+    except OSError as err:
+        raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
+
+
+def rescale_track_dir(path: str | Path, pixel_size_nm: float | None) -> None:
+    """Give a results folder another (square) pixel size: the tables with sizes are measured
+    again from its labels (tracks.csv, sintering.csv, the motion tables, the size plot) and it
+    is recorded with the labels; events.csv, with a review's statuses, stays as it is."""
+    import zarr
+
+    path = Path(path)
+    _, events = open_track_dir(path)
+    _, frame_interval_s = results_calibration(path)
+    try:
+        store = zarr.open_array(str(path / "labels.zarr"), mode="r+")
+        write_measured_tables(path, store, events, pixel_size_nm, frame_interval_s)
+        store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
+        if PIXEL_YX_ATTR in store.attrs:
+            del store.attrs[PIXEL_YX_ATTR]
     except OSError as err:
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
 
