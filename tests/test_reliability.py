@@ -190,6 +190,30 @@ def test_batches_keep_every_result_and_go_past_a_bad_file(tmp_path, capsys):
     assert "[1/3]" in capsys.readouterr().err  # broken, x, z: no *_labels.tif among them
 
 
+def test_labels_of_an_earlier_run_on_another_file_of_the_same_name_are_not_overwritten(tmp_path, capsys):
+    """Said to stay, they were replaced: an image of the same name from another folder is
+    refused (one line, exit 2); the same image again is rewritten as before."""
+    for folder, seed in (("a", 1), ("b", 2)):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "c.tif", synth_image((96, 96), 4, radius=(8, 12), seed=seed).image)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "a" / "c.tif"), "--out", str(out)]) == 0
+    first = (out / "c_labels.tif").read_bytes()
+    capsys.readouterr()
+    assert main(["segment", str(tmp_path / "b" / "c.tif"), "--out", str(out)]) == 2
+    one_line_error(capsys, "c_labels.tif holds the labels of an earlier run on", "choose another --out")
+    assert (out / "c_labels.tif").read_bytes() == first
+    assert main(["segment", str(tmp_path / "a" / "c.tif"), "--out", str(out)]) == 0
+
+
+def test_the_pixel_size_is_given_with_its_own_flag(tmp_path, capsys):
+    """-o pixel_size_nm crashed (given twice with a calibrated file) or was half applied."""
+    tifffile.imwrite(tmp_path / "c.tif", synth_image((96, 96), 4, radius=(8, 12), seed=1).image)
+    assert main(["segment", str(tmp_path / "c.tif"), "--out", str(tmp_path / "o"), "-o", "pixel_size_nm=0.5"]) == 2
+    one_line_error(capsys, "--pixel-size")
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_batch_of_different_pixel_sizes_says_it_pools_px_and_keeps_each_rows_pixel_size(tmp_path, capsys):
     image = synth_image((96, 96), 4, radius=(8, 12), seed=1).image
     tifffile.imwrite(tmp_path / "a.tif", image, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})

@@ -72,7 +72,11 @@ fraction = _checked(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
 def _options(args: argparse.Namespace) -> dict:
-    return dict(parse_option(o) for o in (args.option or []))
+    options = dict(parse_option(o) for o in (args.option or []))
+    if "pixel_size_nm" in options:  # the Python keyword: half of what --pixel-size does, or a clash with it
+        raise TemsegError("give the pixel size with --pixel-size NM, not -o pixel_size_nm (sizes in nm, "
+                          "the labels' calibration and a diameter in nm all take it from there)")
+    return options
 
 
 WEIGHTS_HELP = "weights file (or shipped variant, e.g. sharp) instead of the model's default"
@@ -205,13 +209,15 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
     }
 
 
-def _earlier_inputs(summary: Path) -> set[str]:
-    """The input files an earlier `temseg segment` listed in this summary.csv (none if unreadable)."""
+def _earlier_inputs(summary: Path) -> dict[str, str]:
+    """The input files an earlier `temseg segment` listed in this summary.csv, each with the
+    name of its labels file (none if unreadable)."""
     try:
         with open(summary, newline="") as fh:
-            return {row["file"] for row in csv.DictReader(fh) if row.get("file") not in (None, "ALL")}
+            return {row["file"]: row.get("labels") or "" for row in csv.DictReader(fh)
+                    if row.get("file") not in (None, "ALL")}
     except (OSError, KeyError, csv.Error, UnicodeDecodeError):
-        return set()
+        return {}
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -242,7 +248,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if clobbered:
         raise TemsegError(f"{clobbered[0]}: this input would be overwritten by the labels written to {out}; "
                           "choose another --out or rename the input")
-    earlier = _earlier_inputs(out / "summary.csv") - {str(f) for f in files}
+    earlier = {file: labels for file, labels in _earlier_inputs(out / "summary.csv").items()
+               if file not in {str(f) for f in files}}
+    taken = {labels: file for file, labels in earlier.items()
+             if labels and (out / labels).resolve() in written and (out / labels).is_file()}
+    if taken:
+        labels, file = next(iter(taken.items()))
+        raise TemsegError(f"{out / labels} holds the labels of an earlier run on {file}, which this run would "
+                          "overwrite (an input of the same name); choose another --out")
     if earlier:
         print(f"temseg: {out} holds tables of an earlier run on other images ({len(earlier)}): particles.csv and "
               "summary.csv will describe this run's images only (their label files stay)", file=sys.stderr)
