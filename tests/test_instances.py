@@ -52,3 +52,18 @@ def test_a_centre_map_ridge_at_45_degrees_seeds_one_particle():
     centre = ndi.distance_transform_edt(bar)
     labels = centre_to_instances(bar.astype(np.float32), centre / centre.max())
     assert labels.max() == 1
+
+
+def test_every_particle_is_one_piece_the_largest():
+    from napari_temseg.instances import one_piece_per_particle
+
+    labels = np.zeros((16, 16), np.uint32)
+    labels[2:6, 2:6] = 1
+    labels[9:11, 9:11] = 1  # a stray piece of 1, apart from it
+    labels[2:6, 6:9] = 2
+    labels[6, 9] = 2  # diagonal to 2's corner: the same piece
+    labels[12:15, 12:15] = 3
+    kept = one_piece_per_particle(labels)
+    assert not (kept[9:11, 9:11]).any() and (kept[2:6, 2:6] == 1).all()
+    assert kept[6, 9] == 2 and (kept == 3).sum() == 9
+    assert one_piece_per_particle(kept) is kept  # nothing to do: the same array back

@@ -380,3 +380,35 @@ def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLA
     lut[new] = np.arange(1, len(new) + 1, dtype=labels.dtype) + labels.max()
     added = lut[detected]
     return np.where((labels == 0) & (added > 0), added, labels)
+
+
+def one_piece_per_particle(labels: np.ndarray) -> np.ndarray:
+    """`labels` where every ID is one connected piece (8-connected): the largest piece keeps the
+    ID and the others are dropped. A particle's projection is one region; a model that gives
+    one ID to separate pieces (an automatic EfficientSAM mask that took a sliver of a
+    neighbour; 56 of 584 of its particles on development images) measures them as one ragged
+    particle (an axis ratio of 1.9 for a round one). On those images (radius 8-30 px, dose 40,
+    dark field, 16-bit; 4 each) F1 stays within 0.0013 for every model; joining a stray piece
+    to the particle it touches cost YOLO 0.0025, and a stray piece as a particle of its own
+    more (the slivers are not particles)."""
+    from skimage.measure import label as connected
+
+    pieces = connected(labels, background=0, connectivity=2)
+    if pieces.max() == np.count_nonzero(np.bincount(labels.ravel())[1:]):
+        return labels  # as many pieces as IDs: nothing to do
+    owner = np.zeros(pieces.max() + 1, labels.dtype)
+    owner[pieces.ravel()] = labels.ravel()
+    sizes = np.bincount(pieces.ravel())
+    sizes[0] = 0
+    largest = np.zeros(int(labels.max()) + 1, np.int64)
+    best = np.zeros(int(labels.max()) + 1, np.int64)
+    np.maximum.at(best, owner, sizes)
+    keep = sizes == best[owner]
+    keep[0] = False
+    # ties: the first piece of the ID with the largest size only
+    for piece in np.flatnonzero(keep):
+        if largest[owner[piece]]:
+            keep[piece] = False
+        else:
+            largest[owner[piece]] = piece
+    return np.where(keep[pieces], labels, 0).astype(labels.dtype)

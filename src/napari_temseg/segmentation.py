@@ -20,7 +20,7 @@ import numpy as np
 
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
-from .instances import remove_small_and_relabel
+from .instances import one_piece_per_particle, remove_small_and_relabel
 from .local_edges import (
     redraw_faint_particles,
     redraw_small_particles,
@@ -240,6 +240,8 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         labels, faint = redraw_faint_particles(labels, normalised)
         if add_missed:
             labels, found = find_missed_particles(labels, normalised, drawn_radius(labels), int(min_size or 0))
+    if not prompted:  # a prompted mask in pieces is still the particle the user named
+        labels = one_piece_per_particle(labels)
     if min_size:
         labels = remove_small_and_relabel(labels, int(min_size))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
