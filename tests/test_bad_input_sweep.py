@@ -139,6 +139,20 @@ def test_argument_ranges_are_checked_up_front(args, capsys):
     assert exit_.value.code == 2 and f"argument {args[-2]}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option, message", [
+    ("=3", "has no name"), ("mode=banana", "must be auto or grid or prompt or refine"),
+    ("points=abc", "--points FILE.csv"), ("boxes=abc", "Python API"),
+])
+def test_cli_option_messages_speak_the_command_line(option, message, tmp_path, capsys):
+    """They said "must be None, or an array" (None is no value anyone types) or "unknown option(s): ;"."""
+    image = tmp_path / "c.tif"
+    tifffile.imwrite(image, np.full((64, 64), 100, np.uint8))
+    assert main(["segment", str(image), "--out", str(tmp_path / "o"), "--model", "efficientsam-tiny",
+                 "-o", option]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "None" not in err, err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_devices_are_checked_before_torch():
     for device, message in (("cuda", "no CUDA device"), ("cuda:1", "no CUDA device"), ("banana", "cpu, cuda")):
@@ -248,7 +262,8 @@ def test_evaluate_track_names_a_truth_of_another_video(tmp_path, small_video, ca
 
 def test_negative_labels_non_square_pixels_and_a_changed_pixel_size_are_named(tmp_path):
     """From an analysis pass: negative labels were dropped by measure(), a non-square ImageJ pixel
-    was read as its X size, and a new --pixel-size for a finished run was refused without saying so."""
+    was read as its X size, and a new --pixel-size for a finished run was refused without saying so
+    (now only where the segmentation used it: a diameter in nm)."""
     from napari_temseg.io import Video
     from napari_temseg.synth import synth_video
     from napari_temseg.video import track_video
@@ -259,9 +274,9 @@ def test_negative_labels_non_square_pixels_and_a_changed_pixel_size_are_named(tm
     tifffile.imwrite(tmp_path / "ns.tif", frames, imagej=True, resolution=(2.0, 1.0), metadata={"unit": "nm", "axes": "TYX"})
     assert open_video(tmp_path / "ns.tif").pixel_size_nm is None  # sizes stay in px
     frames = synth_video(n_frames=3, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames
-    track_video(Video(frames, 0.5), tmp_path / "run")
-    with pytest.raises(ts.TemsegError, match="differs in: pixel_size_nm"):
-        track_video(Video(frames, 0.8), tmp_path / "run")
+    track_video(Video(frames, 0.5), tmp_path / "run", options={"diameter": "10nm"})
+    with pytest.raises(ts.TemsegError, match="differs in: pixel_size_nm"):  # the labels depend on it here
+        track_video(Video(frames, 0.8), tmp_path / "run", options={"diameter": "10nm"})
 
 
 def test_a_resume_file_missing_part_of_the_state_is_named(tmp_path):

@@ -34,6 +34,8 @@ def parse_option(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise TemsegError(f"option {text!r} must look like key=value (e.g. sigma=2)")
     key, raw = text.split("=", 1)
+    if not key.strip():
+        raise TemsegError(f"option {text!r} has no name: it must look like key=value (e.g. sigma=2)")
     lowered = raw.lower()
     if lowered in ("true", "false"):
         return key, lowered == "true"
@@ -73,6 +75,9 @@ fraction = _checked(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 def _options(args: argparse.Namespace) -> dict:
     options = dict(parse_option(o) for o in (args.option or []))
+    if {"points", "boxes"} & set(options):
+        raise TemsegError("prompts are not options: give points with --points FILE.csv (image,y,x,label,object "
+                          "rows), boxes through the Python API (segment(..., boxes=...))")
     if "pixel_size_nm" in options:  # the Python keyword: half of what --pixel-size does, or a clash with it
         raise TemsegError("give the pixel size with --pixel-size NM, not -o pixel_size_nm (sizes in nm, "
                           "the labels' calibration and a diameter in nm all take it from there)")

@@ -73,7 +73,8 @@ def either(*parsers: Parser) -> Parser:
                 continue
         raise ValueError(parse.describe)
 
-    parse.describe = ", or ".join(p.describe for p in parsers)
+    # None is the default, "not given": not a value anyone types
+    parse.describe = ", or ".join(p.describe for p in parsers if p.describe != "None")
     if all(hasattr(p, "choices") for p in parsers):  # a choice among choices: one fixed set
         parse.choices = tuple(c for p in parsers for c in p.choices)
     return parse
