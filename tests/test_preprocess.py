@@ -61,3 +61,11 @@ def test_anchoring_puts_the_class_boundary_at_one_level_whatever_the_gain():
     assert np.allclose(anchor_two_classes(0.5 * image + 0.2), anchored, atol=1e-4)
     flat = np.full((64, 64), 0.4, np.float32)
     assert np.array_equal(anchor_two_classes(flat), flat)
+
+
+def test_a_one_frame_stack_or_one_channel_is_an_image():
+    """A (1, Y, X) TIFF was refused as a time stack."""
+    image = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    assert np.array_equal(as_2d_gray(image[None]), image) and np.array_equal(as_2d_gray(image[..., None]), image)
+    with pytest.raises(TemsegError, match=r"segment\(stack\[t\]\)"):
+        as_2d_gray(np.stack([image] * 5))

@@ -25,7 +25,8 @@ HIGH_PERCENTILE = 99.5
 def as_2d_gray(image: np.ndarray) -> np.ndarray:
     """Return a 2-D (Y, X) view of `image`, collapsing RGB/RGBA channels to gray.
 
-    Accepts (Y, X), (Y, X, 3) and (Y, X, 4); the alpha channel is ignored.
+    Accepts (Y, X), (Y, X, 3) and (Y, X, 4) (the alpha channel is ignored), and (1, Y, X) or
+    (Y, X, 1): one frame, one channel.
     Raises TemsegError for anything that is not a single 2-D image.
     """
     if isinstance(image, str | bytes) or hasattr(image, "__fspath__"):
@@ -38,6 +39,8 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
         raise TemsegError(f"image has dtype {arr.dtype}; expected integer or floating-point pixels")
     if arr.size == 0:
         raise TemsegError(f"image is empty (shape {arr.shape}); load a real micrograph")
+    if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]) and arr.shape != (1, 1, 1):
+        arr = arr[0] if arr.shape[0] == 1 else arr[..., 0]  # a one-frame stack, or one channel: an image
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and min(arr.shape[:2]) > 4:
         red, green, blue = arr[..., 0], arr[..., 1], arr[..., 2]
         if np.array_equal(red, green) and np.array_equal(red, blue):
@@ -47,7 +50,8 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
     if arr.ndim != 2:
         raise TemsegError(
             f"expected a 2-D image (Y, X) or an RGB/RGBA image (Y, X, 3|4), got shape {arr.shape}; "
-            "a time stack is tracked (temseg track; in Python, track()) or segmented frame by frame"
+            "a time stack is tracked (temseg track; in Python, track()), or in Python segmented frame by frame "
+            "(segment(stack[t]))"
         )
     if min(arr.shape) < 2:
         raise TemsegError(f"image of shape {arr.shape} is too small to segment (need at least 2x2 pixels)")
