@@ -324,6 +324,11 @@ def test_cli_as_a_user_runs_it(tmp_path):
     run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "none.tif"),
                           "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.strip().count("\n") == 0 and "no such file" in run.stderr
+    (tmp_path / "cut.tif").write_bytes(b"II*\x00\x08\x00\x00\x00")  # a header and nothing else
+    run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "cut.tif"),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "tifffile" not in run.stderr  # its warnings came before our line, twice
+    assert run.stderr.startswith("[1/1] cut.tif: error:") and "truncated or corrupt" in run.stderr
 
 
 def test_a_layer_is_not_resumed_by_another_of_the_same_shape_and_its_run_options_are_read_back(tmp_path):

@@ -10,6 +10,7 @@ import argparse
 import csv
 import importlib
 import json
+import logging
 import math
 import shutil
 import sys
@@ -781,6 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # tifffile's own warnings about a damaged file come before, and say less than, our line on it
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except TemsegError as err:
