@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,11 @@ def test_train_refuses_a_bad_radius_range_before_writing_anything(tmp_path, caps
     assert "two increasing positive radii" in capsys.readouterr().err and not list(tmp_path.iterdir())
     assert cli.main(["train", "edge-refiner", "--radius-range", "9", "30", "--out", str(tmp_path / "w.pt")]) == 2
     assert "do not apply to edge-refiner" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_output_names_trace_back_to_their_files():
+    """a.ome.tif gave a.ome_labels.tif, and a.emd beside a.hspy gave folder_a and folder_a_2."""
+    from napari_temseg.cli import output_names
+
+    names = output_names([Path("d/a.emd"), Path("d/a.hspy"), Path("d/b.ome.tif"), Path("d/c.tif"), Path("x/c.tif")])
+    assert list(names.values()) == ["a_emd", "a_hspy", "b", "d_c", "x_c"]

@@ -138,14 +138,27 @@ def _output_folder(path: str) -> Path:
     return out
 
 
+def image_stem(path: Path) -> str:
+    """A file's name without its extension, an OME-TIFF's ".ome" included (a.ome.tif: a)."""
+    stem = path.stem
+    return stem[: -len(".ome")] if stem.lower().endswith(".ome") else stem
+
+
 def output_names(files: list[Path]) -> dict[Path, str]:
-    """A distinct output stem per input: its own stem, or parent_stem where stems repeat
-    (dup1/x.tif and dup2/x.tif give dup1_x and dup2_x), numbered if that still repeats."""
-    stems = [f.stem for f in files]
+    """A distinct output stem per input: its own stem, or where stems repeat parent_stem
+    (dup1/x.tif and dup2/x.tif give dup1_x and dup2_x) or, in one folder, stem_extension
+    (a.emd and a.hspy give a_emd and a_hspy), numbered if that still repeats."""
+    stems = [image_stem(f) for f in files]
     names: dict[Path, str] = {}
     taken: set[str] = set()
-    for f in files:
-        name = f.stem if stems.count(f.stem) == 1 else f"{f.parent.name}_{f.stem}"
+    for f, stem in zip(files, stems, strict=True):
+        same = [g for g, other in zip(files, stems, strict=True) if other == stem]
+        if len(same) == 1:
+            name = stem
+        elif len({g.parent for g in same}) == len(same):
+            name = f"{f.parent.name}_{stem}"
+        else:
+            name = f"{stem}_{f.suffix.lstrip('.').lower()}"
         base, k = name, 2
         while name in taken:
             name, k = f"{base}_{k}", k + 1
@@ -247,7 +260,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if args.points and args.model not in prompted_models():
         raise TemsegError(f"--points prompts a prompted model ({', '.join(prompted_models())}); "
                           f"{args.model} takes none")
-    prompts = read_points_csv(args.points, [f.stem for f in files]) if args.points else {}
+    prompts = read_points_csv(args.points, [image_stem(f) for f in files]) if args.points else {}
     out = _output_folder(args.out)
     written = {(out / f"{names[f]}{OUTPUT_SUFFIX}.tif").resolve() for f in files}
     clobbered = [f for f in files if f in written]
@@ -268,7 +281,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     rows, tables, failed = [], [], []
     start = time.perf_counter()
     for i, path in enumerate(files, 1):
-        extra = {"points": prompts[path.stem], "mode": "prompt"} if path.stem in prompts else {}
+        stem = image_stem(path)
+        extra = {"points": prompts[stem], "mode": "prompt"} if stem in prompts else {}
         try:
             image, found = read_micrograph(path)
             pixel = given_pixel or found.nm
@@ -634,7 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment", help="segment images into one label per particle")
     p.add_argument("inputs", nargs="+", help="image files or folders")
-    p.add_argument("--out", required=True, help="folder for <stem>_labels.tif and summary.csv")
+    p.add_argument("--out", required=True, help="folder for <stem>_labels.tif per image, particles.csv (one row per "
+                   "particle), summary.csv (per image and ALL) and size_distribution.png")
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="nm per pixel (default: from the file); sizes in nm, and -o diameter may be e.g. 12nm")
