@@ -206,6 +206,13 @@ def test_labels_of_an_earlier_run_on_another_file_of_the_same_name_are_not_overw
     assert main(["segment", str(tmp_path / "a" / "c.tif"), "--out", str(out)]) == 0
 
 
+def test_a_diameter_in_nm_on_non_square_pixels_says_why_it_cannot_be_used(tmp_path, capsys):
+    image = synth_image((96, 96), 4, radius=(8, 12), seed=1).image
+    tifffile.imwrite(tmp_path / "ns.tif", image, imagej=True, resolution=(2.0, 2.7), metadata={"unit": "nm"})
+    assert main(["segment", str(tmp_path / "ns.tif"), "--out", str(tmp_path / "o"), "-o", "diameter=11nm"]) == 1
+    assert "is in nm, but the file's pixels are not square" in capsys.readouterr().err
+
+
 def test_the_pixel_size_is_given_with_its_own_flag(tmp_path, capsys):
     """-o pixel_size_nm crashed (given twice with a calibrated file) or was half applied."""
     tifffile.imwrite(tmp_path / "c.tif", synth_image((96, 96), 4, radius=(8, 12), seed=1).image)

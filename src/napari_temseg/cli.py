@@ -286,6 +286,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         try:
             image, found = read_micrograph(path)
             pixel = given_pixel or found.nm
+            check_nm_diameter(options, pixel, found)
             result = segment_image(image, model, **options, **extra, **({"pixel_size_nm": pixel} if pixel else {}))
         except TemsegError as err:
             failed.append(path)
@@ -385,6 +386,16 @@ def pixel_source(given: float | None, found: Calibration) -> str:
     return found.note or "pixel size unknown: sizes in px"
 
 
+def check_nm_diameter(options: dict, pixel_size_nm: float | None, found: Calibration) -> None:
+    """A diameter in nm on a file whose pixel size cannot be used says why (non-square pixels,
+    a print resolution), not only that the pixel size is unknown."""
+    from .segmentation import in_nm
+
+    if in_nm(options.get("diameter")) and not pixel_size_nm and found.note:
+        raise TemsegError(f"diameter {options['diameter']!r} is in nm, but {found.note} (or give the diameter "
+                          "in px)")
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from .io import open_video
     from .video import track_video
@@ -396,6 +407,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         video.pixel_size_nm = given
     if args.frame_interval is not None:
         video.frame_interval_s = args.frame_interval
+    check_nm_diameter(_options(args), video.pixel_size_nm, video.calibration)
 
     committed = [0]
 
