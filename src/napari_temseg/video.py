@@ -443,7 +443,7 @@ def iter_track_video(
             _, events = open_track_dir(out)
             rescaled = run.pop("rescale", False)  # a pixel size given or corrected since (`_only_the_scale_differs`)
             if rescaled:
-                rescale_track_dir(out, video.pixel_size_nm)
+                rescale_track_dir(out, video.pixel_size_nm, video.pixel_yx_nm)
                 _write_atomic(out / RUN_FILE, json.dumps(run))
             if video.frame_interval_s is not None and results_calibration(out)[1] != video.frame_interval_s:
                 retime_track_dir(out, video.frame_interval_s)  # the labels do not depend on it: nothing re-tracked

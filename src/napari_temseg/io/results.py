@@ -103,10 +103,12 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
 
 
-def rescale_track_dir(path: str | Path, pixel_size_nm: float | None) -> None:
-    """Give a results folder another (square) pixel size: the tables with sizes are measured
-    again from its labels (tracks.csv, sintering.csv, the motion tables, the size plot) and it
-    is recorded with the labels; events.csv, with a review's statuses, stays as it is."""
+def rescale_track_dir(path: str | Path, pixel_size_nm: float | None,
+                      pixel_yx_nm: tuple[float, float] | None = None) -> None:
+    """Give a results folder another pixel size (`pixel_yx_nm`: the sides of pixels that are not
+    square, for the layer's scale only): the tables with sizes are measured again from its
+    labels (tracks.csv, sintering.csv, the motion tables, the size plot) and it is recorded
+    with the labels; events.csv, with a review's statuses, stays as it is."""
     import zarr
 
     path = Path(path)
@@ -116,7 +118,9 @@ def rescale_track_dir(path: str | Path, pixel_size_nm: float | None) -> None:
         store = zarr.open_array(str(path / "labels.zarr"), mode="r+")
         write_measured_tables(path, store, events, pixel_size_nm, frame_interval_s)
         store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
-        if PIXEL_YX_ATTR in store.attrs:
+        if pixel_yx_nm is not None:
+            store.attrs[PIXEL_YX_ATTR] = [float(v) for v in pixel_yx_nm]
+        elif PIXEL_YX_ATTR in store.attrs:
             del store.attrs[PIXEL_YX_ATTR]
     except OSError as err:
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
