@@ -227,6 +227,8 @@ def test_points_csv_objects_must_be_numbers_and_need_a_prompted_model(tmp_path, 
 
     with pytest.raises(ts.TemsegError, match="row 2: object must be a number"):
         read_points_csv(str(points), ["a"])
+    points.write_text("image,y,x,label\nb.ome,10,10,1\n")  # an OME-TIFF named with its .ome: the same image
+    assert list(read_points_csv(str(points), ["b"])) == ["b"]
 
 
 def test_an_unfinished_run_folder_says_so(tmp_path):

@@ -219,12 +219,13 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
         raise TemsegError(f"{path}, row {bad[0] + 2}: object must be a number naming the particle (or empty), "
                           f"not {table['object'].iloc[bad[0]]!r}")
     table["object"] = objects
-    unknown = set(table["image"].astype(str)) - set(stems)
+    table["image"] = [image_stem(Path(f"{name}.tif")) for name in table["image"].astype(str)]  # "a.ome" is a
+    unknown = set(table["image"]) - set(stems)
     if unknown:
         raise TemsegError(f"{path}: points name images not among the inputs: {', '.join(sorted(unknown)[:5])}")
     return {
         stem: group[["y", "x", "label", "object"]].to_numpy(dtype=float)
-        for stem, group in table.groupby(table["image"].astype(str))
+        for stem, group in table.groupby("image")
     }
 
 
