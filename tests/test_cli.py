@@ -77,7 +77,7 @@ def test_track_and_evaluate_track(tmp_path):
         (["segment", "IMG", "--out", "x", "--model", "nope"], "unknown model"),
         (["segment", "IMG", "--out", "x", "-o", "sigma"], "key=value"),
         (["track", "IMG", "--out", "x", "--method", "propagate"], "prompted model"),
-        (["synth-video", "--out", "x", "--size", "64"], "particle groups into a 64x64 frame"),
+        (["synth-video", "--out", "x", "--size", "64"], "a 64 px frame cannot hold one fusing pair"),
     ],
 )
 def test_errors_are_one_line_without_traceback(args, message, image_folder, tmp_path):

@@ -96,3 +96,12 @@ def test_reader_claims_its_formats_and_result_folders_only(tmp_path):
     assert kind == "image" and meta["name"] == "frames" and data.shape == (3, 24, 32)
     assert tuple(meta["scale"]) == (1.0, 0.5, 0.5)  # the first frame's pixel size
     assert [int(data[t, 0, 0].compute()) for t in range(3)] == [0, 10, 20]
+    stacks = tmp_path / "stacks"  # two multi-page TIFFs, or micrographs of two sizes: not one video
+    stacks.mkdir()
+    tifffile.imwrite(stacks / "a.tif", np.zeros((5, 16, 16), np.uint8))
+    tifffile.imwrite(stacks / "b.tif", np.zeros((5, 16, 16), np.uint8))
+    sizes = tmp_path / "sizes"
+    sizes.mkdir()
+    tifffile.imwrite(sizes / "a.tif", np.zeros((16, 16), np.uint8))
+    tifffile.imwrite(sizes / "b.tif", np.zeros((16, 24), np.uint8))
+    assert get_reader(str(stacks)) is None and get_reader(str(sizes)) is None

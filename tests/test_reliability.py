@@ -204,6 +204,13 @@ def test_labels_of_an_earlier_run_on_another_file_of_the_same_name_are_not_overw
     one_line_error(capsys, "c_labels.tif holds the labels of an earlier run on", "choose another --out")
     assert (out / "c_labels.tif").read_bytes() == first
     assert main(["segment", str(tmp_path / "a" / "c.tif"), "--out", str(out)]) == 0
+    (tmp_path / "d").mkdir()  # a run on another image in between: summary.csv forgets c
+    tifffile.imwrite(tmp_path / "d" / "d.tif", synth_image((96, 96), 4, radius=(8, 12), seed=3).image)
+    assert main(["segment", str(tmp_path / "d" / "d.tif"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["segment", str(tmp_path / "b" / "c.tif"), "--out", str(out)]) == 2
+    one_line_error(capsys, "c_labels.tif holds labels that summary.csv does not trace to this image")
+    assert (out / "c_labels.tif").read_bytes() == first
 
 
 def test_a_diameter_in_nm_on_non_square_pixels_says_why_it_cannot_be_used(tmp_path, capsys):

@@ -68,6 +68,10 @@ def test_synth_video_defaults_fit_a_smaller_frame(tmp_path, capsys):
     assert "4 frames, 2 fusion events" in capsys.readouterr().out
     assert main(["synth-video", "--out", str(tmp_path / "b"), "--frames", "4", "--size", "256", "--triples", "1"]) == 0
     assert "4 frames, 3 fusion events" in capsys.readouterr().out
+    assert main(["synth-video", "--out", str(tmp_path / "c"), "--frames", "150", "--size", "256"]) == 0  # fewer:
+    assert "150 frames, 1 fusion events" in capsys.readouterr().out  # 150 frames of drift take a wider margin
+    assert main(["synth-video", "--out", str(tmp_path / "d"), "--frames", "150", "--size", "128"]) == 2
+    assert "use a larger --size or fewer --frames" in capsys.readouterr().err
 
 
 def test_flicker_and_dose_step_change_the_frames():

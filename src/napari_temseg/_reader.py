@@ -31,12 +31,22 @@ def get_reader(path: str | list[str]):
 
 
 def is_frame_folder(folder: Path) -> bool:
-    """A video as a folder of frames: two or more image files, all of one type (a folder of
-    mixed files is not taken for one)."""
-    from .io.images import IMAGE_SUFFIXES
+    """A video as a folder of frames: two or more image files, all of one type, the first and
+    last single images of one size (where their headers tell: TIFF). A folder of mixed files,
+    of stacks, or of micrographs of different sizes is not taken for one."""
+    from .errors import TemsegError
+    from .io.images import IMAGE_SUFFIXES, frame_files, peek
 
-    suffixes = [p.suffix.lower() for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    return len(suffixes) >= 2 and len({s.replace("tiff", "tif").replace("jpeg", "jpg") for s in suffixes}) == 1
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if len(files) < 2 or len({p.suffix.lower().replace("tiff", "tif").replace("jpeg", "jpg") for p in files}) > 1:
+        return False
+    try:
+        ordered = frame_files(folder)
+        (first, _), (last, _) = peek(ordered[0]), peek(ordered[-1])
+    except TemsegError:
+        return False
+    single = first is None or len(first) == 2 or (len(first) == 3 and first[-1] in (3, 4))
+    return single and first == last
 
 
 def read_video(path: str) -> list[tuple]:

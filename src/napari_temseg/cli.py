@@ -79,7 +79,7 @@ def _options(args: argparse.Namespace) -> dict:
     if {"points", "boxes"} & set(options):
         raise TemsegError("prompts are not options: give points with --points FILE.csv (image,y,x,label,object "
                           "rows), boxes through the Python API (segment(..., boxes=...))")
-    if "pixel_size_nm" in options:  # the Python keyword: half of what --pixel-size does, or a clash with it
+    if "pixel_size_nm" in options and hasattr(args, "pixel_size"):  # half of what --pixel-size does, or a clash
         raise TemsegError("give the pixel size with --pixel-size NM, not -o pixel_size_nm (sizes in nm, "
                           "the labels' calibration and a diameter in nm all take it from there)")
     return options
@@ -268,14 +268,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if clobbered:
         raise TemsegError(f"{clobbered[0]}: this input would be overwritten by the labels written to {out}; "
                           "choose another --out or rename the input")
-    earlier = {file: labels for file, labels in _earlier_inputs(out / "summary.csv").items()
-               if file not in {str(f) for f in files}}
-    taken = {labels: file for file, labels in earlier.items()
-             if labels and (out / labels).resolve() in written and (out / labels).is_file()}
-    if taken:
-        labels, file = next(iter(taken.items()))
-        raise TemsegError(f"{out / labels} holds the labels of an earlier run on {file}, which this run would "
-                          "overwrite (an input of the same name); choose another --out")
+    listed = _earlier_inputs(out / "summary.csv")
+    made_by = {labels: file for file, labels in listed.items() if labels}
+    for f in files:  # a labels file not listed as this input's is another image's (or one summary.csv forgot)
+        target = f"{names[f]}{OUTPUT_SUFFIX}.tif"
+        if (out / target).is_file() and made_by.get(target) != str(f):
+            source = f"the labels of an earlier run on {made_by[target]}" if target in made_by else \
+                "labels that summary.csv does not trace to this image (an earlier run's)"
+            raise TemsegError(f"{out / target} holds {source}, which this run would overwrite (an input of the "
+                              "same name); choose another --out, or move that file away")
+    earlier = {file for file in listed if file not in {str(f) for f in files}}
     if earlier:
         print(f"temseg: {out} holds tables of an earlier run on other images ({len(earlier)}): particles.csv and "
               "summary.csv will describe this run's images only (their label files stay)", file=sys.stderr)
@@ -388,8 +390,8 @@ def pixel_source(given: float | None, found: Calibration) -> str:
 
 
 def check_nm_diameter(options: dict, pixel_size_nm: float | None, found: Calibration) -> None:
-    """A diameter in nm on a file whose pixel size cannot be used says why (non-square pixels,
-    a print resolution), not only that the pixel size is unknown."""
+    """A diameter in nm on a file whose pixel size cannot be used (non-square pixels: its
+    calibration's note) says why, not only that the pixel size is unknown."""
     from .segmentation import in_nm
 
     if in_nm(options.get("diameter")) and not pixel_size_nm and found.note:
@@ -474,14 +476,19 @@ def cmd_evaluate_track(args: argparse.Namespace) -> int:
 VIDEO_GROUPS = {"singles": 14, "pairs": 6, "triples": 2, "touching": 3}
 
 
-def default_groups(size: int, names: list[str]) -> dict[str, int]:
-    """Default counts of `names` for a `size` px frame: VIDEO_GROUPS in proportion to the area
-    below 512 px (a 256 px frame cannot hold 11 groups), at least one fusing pair."""
-    share = min(1.0, (size / 512) ** 2)
+def default_groups(size: int, names: list[str], share: float = 1.0) -> dict[str, int]:
+    """Default counts of `names` for a `size` px frame: `share` of VIDEO_GROUPS, in proportion
+    to the area below 512 px (a 256 px frame cannot hold 11 groups), at least one fusing pair."""
+    share *= min(1.0, (size / 512) ** 2)
     counts = {name: int(round(VIDEO_GROUPS[name] * share)) for name in names}
     if "pairs" in counts:
         counts["pairs"] = max(counts["pairs"], 1)
     return counts
+
+
+#: Shares of the default counts tried in turn when they do not fit (the frames' drift takes a
+#: margin that grows with their number).
+FITTING_SHARES = (1.0, 0.5, 0.25, 0.0)
 
 
 def cmd_synth_video(args: argparse.Namespace) -> int:
@@ -489,14 +496,24 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
     from .synth import synth_video
     from .video_simulator import VideoConditions, simulate_video
 
-    groups = {name: getattr(args, name) for name in VIDEO_GROUPS}
-    groups.update(default_groups(args.size, [name for name, given in groups.items() if given is None]))
-    counts = dict(n_frames=args.frames, shape=(args.size, args.size), n_single=groups["singles"],
-                  n_pairs=groups["pairs"], n_triples=groups["triples"], n_touching=groups["touching"])
-    if args.regime == "simple":
-        video = synth_video(**counts, seed=args.seed)
+    given = {name: getattr(args, name) for name in VIDEO_GROUPS if getattr(args, name) is not None}
+    missing = [name for name in VIDEO_GROUPS if name not in given]
+    for share in FITTING_SHARES if missing else (1.0,):
+        groups = {**given, **default_groups(args.size, missing, share)}
+        counts = dict(n_frames=args.frames, shape=(args.size, args.size), n_single=groups["singles"],
+                      n_pairs=groups["pairs"], n_triples=groups["triples"], n_touching=groups["touching"])
+        try:
+            if args.regime == "simple":
+                video = synth_video(**counts, seed=args.seed)
+            else:
+                video = simulate_video(VideoConditions(**counts, regime=args.regime), seed=args.seed)
+            break
+        except TemsegError:
+            if not missing:
+                raise
     else:
-        video = simulate_video(VideoConditions(**counts, regime=args.regime), seed=args.seed)
+        raise TemsegError(f"a {args.size} px frame cannot hold one fusing pair that drifts for {args.frames} frames"
+                          f"{' beside the groups given' if given else ''}: use a larger --size or fewer --frames")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_stack_tiff(out / "frames.tif", video.frames, video.pixel_size_nm)

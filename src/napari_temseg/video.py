@@ -11,12 +11,15 @@ sequential.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -32,9 +35,9 @@ from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
 from .io.results import (
     FRAME_INTERVAL_ATTR,
-    PIXEL_SIZE_ATTR,
     REVIEW_FILE,
     create_labels_zarr,
+    record_pixel_size,
     rescale_track_dir,
     results_calibration,
     retime_track_dir,
@@ -360,6 +363,20 @@ def _quiet_when_cut_short(client):
     return client
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while child processes start (they inherit it), where this is the main
+    thread (only it may set signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _client(workers: int | None, scheduler: str | None):
     if scheduler:
         from distributed import Client
@@ -373,8 +390,9 @@ def _client(workers: int | None, scheduler: str | None):
         from distributed import Client, LocalCluster
 
         # the workers' logs stay quiet below errors: a Ctrl-C cancels their tasks, which they log as warnings
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        with _sigint_ignored():  # by the processes it starts: a terminal's Ctrl-C reaches them too, and
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,  # each printed a
+                                   dashboard_address=None, silence_logs=logging.ERROR)  # traceback; this process stops them
         return _quiet_when_cut_short(Client(cluster))
     return None
 
@@ -453,7 +471,7 @@ def iter_track_video(
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
             if video.frame_interval_s is not None:  # not part of the run's settings
                 store.attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s
-            store.attrs[PIXEL_SIZE_ATTR] = video.pixel_size_nm  # the same, or given since
+            record_pixel_size(store, video.pixel_size_nm, video.pixel_yx_nm)  # the same, or given since
             pushed, written, linker = state
             if not _frames_intact(store, written):
                 print(f"temseg: some saved frames in {out / 'labels.zarr'} are missing or damaged; "

@@ -66,7 +66,7 @@ def read_image(path: str | Path) -> np.ndarray:
     return data
 
 
-def _frame_files(folder: Path) -> list[Path]:
+def frame_files(folder: Path) -> list[Path]:
     """The image files of a frame folder in frame order: f2 before f10."""
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
     if not files:
@@ -85,10 +85,10 @@ def read_stack(path: str | Path):
         import dask
         import dask.array as da
 
-        files = _frame_files(path)
+        files = frame_files(path)
         first = read_image(files[0])
         for f in files[1:]:
-            with_shape, dtype = _peek(f)
+            with_shape, dtype = peek(f)
             if with_shape is not None and with_shape != first.shape:
                 raise TemsegError(
                     f"{f}: frame shape {with_shape} differs from {files[0].name}'s {first.shape}; "
@@ -114,7 +114,7 @@ def read_stack(path: str | Path):
     return stack
 
 
-def _peek(path: Path) -> tuple[tuple[int, ...] | None, np.dtype | None]:
+def peek(path: Path) -> tuple[tuple[int, ...] | None, np.dtype | None]:
     """(shape, dtype) from the file header where that is cheap (TIFF), else (None, None)."""
     if path.suffix.lower() in (".tif", ".tiff"):
         try:

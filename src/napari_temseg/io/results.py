@@ -103,6 +103,15 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
 
 
+def record_pixel_size(store, pixel_size_nm: float | None, pixel_yx_nm: tuple[float, float] | None) -> None:
+    """Record a pixel size (and the sides of non-square pixels, or none) with zarr labels."""
+    store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
+    if pixel_yx_nm is not None:
+        store.attrs[PIXEL_YX_ATTR] = [float(v) for v in pixel_yx_nm]
+    elif PIXEL_YX_ATTR in store.attrs:
+        del store.attrs[PIXEL_YX_ATTR]
+
+
 def rescale_track_dir(path: str | Path, pixel_size_nm: float | None,
                       pixel_yx_nm: tuple[float, float] | None = None) -> None:
     """Give a results folder another pixel size (`pixel_yx_nm`: the sides of pixels that are not
@@ -117,11 +126,7 @@ def rescale_track_dir(path: str | Path, pixel_size_nm: float | None,
     try:
         store = zarr.open_array(str(path / "labels.zarr"), mode="r+")
         write_measured_tables(path, store, events, pixel_size_nm, frame_interval_s)
-        store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
-        if pixel_yx_nm is not None:
-            store.attrs[PIXEL_YX_ATTR] = [float(v) for v in pixel_yx_nm]
-        elif PIXEL_YX_ATTR in store.attrs:
-            del store.attrs[PIXEL_YX_ATTR]
+        record_pixel_size(store, pixel_size_nm, pixel_yx_nm)
     except OSError as err:
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
 
