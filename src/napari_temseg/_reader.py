@@ -35,14 +35,13 @@ def is_frame_folder(folder: Path) -> bool:
     last single images of one size (where their headers tell: TIFF). A folder of mixed files,
     of stacks, or of micrographs of different sizes is not taken for one."""
     from .errors import TemsegError
-    from .io.images import IMAGE_SUFFIXES, frame_files, peek
+    from .io.images import frame_files, peek
 
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    if len(files) < 2 or len({p.suffix.lower().replace("tiff", "tif").replace("jpeg", "jpg") for p in files}) > 1:
-        return False
     try:
-        ordered = frame_files(folder)
-        (first, _), (last, _) = peek(ordered[0]), peek(ordered[-1])
+        files = frame_files(folder)  # none: TemsegError
+        if len(files) < 2 or len({p.suffix.lower().replace("tiff", "tif").replace("jpeg", "jpg") for p in files}) > 1:
+            return False
+        (first, _), (last, _) = peek(files[0]), peek(files[-1])
     except TemsegError:
         return False
     single = first is None or len(first) == 2 or (len(first) == 3 and first[-1] in (3, 4))

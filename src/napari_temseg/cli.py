@@ -410,7 +410,8 @@ def cmd_track(args: argparse.Namespace) -> int:
         video.pixel_size_nm = given
     if args.frame_interval is not None:
         video.frame_interval_s = args.frame_interval
-    check_nm_diameter(_options(args), video.pixel_size_nm, video.calibration)
+    options = _options(args)
+    check_nm_diameter(options, video.pixel_size_nm, video.calibration)
 
     committed = [0]
 
@@ -420,7 +421,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     try:
         summary = track_video(
-            video, args.out, model=args.model, options=_options(args), chunk=args.chunk, overwrite=args.overwrite,
+            video, args.out, model=args.model, options=options, chunk=args.chunk, overwrite=args.overwrite,
             workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
             weights=args.weights,
         )

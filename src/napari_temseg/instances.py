@@ -398,17 +398,9 @@ def one_piece_per_particle(labels: np.ndarray) -> np.ndarray:
         return labels  # as many pieces as IDs: nothing to do
     owner = np.zeros(pieces.max() + 1, labels.dtype)
     owner[pieces.ravel()] = labels.ravel()
-    sizes = np.bincount(pieces.ravel())
-    sizes[0] = 0
-    largest = np.zeros(int(labels.max()) + 1, np.int64)
-    best = np.zeros(int(labels.max()) + 1, np.int64)
-    np.maximum.at(best, owner, sizes)
-    keep = sizes == best[owner]
+    by_size = np.argsort(-np.bincount(pieces.ravel()), kind="stable")  # ties: the first piece
+    _, first = np.unique(owner[by_size], return_index=True)  # each ID's largest piece
+    keep = np.zeros(len(owner), bool)
+    keep[by_size[first]] = True
     keep[0] = False
-    # ties: the first piece of the ID with the largest size only
-    for piece in np.flatnonzero(keep):
-        if largest[owner[piece]]:
-            keep[piece] = False
-        else:
-            largest[owner[piece]] = piece
     return np.where(keep[pieces], labels, 0).astype(labels.dtype)

@@ -389,10 +389,12 @@ def _client(workers: int | None, scheduler: str | None):
     if workers and workers > 1:
         from distributed import Client, LocalCluster
 
-        # the workers' logs stay quiet below errors: a Ctrl-C cancels their tasks, which they log as warnings
-        with _sigint_ignored():  # by the processes it starts: a terminal's Ctrl-C reaches them too, and
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,  # each printed a
-                                   dashboard_address=None, silence_logs=logging.ERROR)  # traceback; this process stops them
+        # A terminal's Ctrl-C reaches the cluster's processes too, and each printed a traceback: they
+        # start with it ignored (this process stops them), and log nothing below errors (the tasks a
+        # Ctrl-C cancels are logged as warnings).
+        with _sigint_ignored():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         return _quiet_when_cut_short(Client(cluster))
     return None
 

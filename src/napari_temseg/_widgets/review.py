@@ -121,11 +121,12 @@ class FusionReviewWidget(Container):
             for other in shown:
                 self.viewer.layers.remove(other)
             return
+        data, graph = napari_tracks_data(table), lineage_graph(events)
         if not shown:
-            add_lineage_layer(self.viewer, layer, napari_tracks_data(table), lineage_graph(events))
+            add_lineage_layer(self.viewer, layer, data, graph)
         for other in shown:
-            other.data = napari_tracks_data(table)
-            other.graph = lineage_graph(events)
+            other.data = data
+            other.graph = graph
 
     def refresh(self, *_) -> None:
         events, accepted = self.events, self.accepted

@@ -36,9 +36,8 @@ def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float 
     import zarr
 
     store = zarr.open_array(str(path), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="uint32")
-    store.attrs.update({PIXEL_SIZE_ATTR: pixel_size_nm, FRAME_INTERVAL_ATTR: frame_interval_s})
-    if pixel_size_nm is None and pixel_yx_nm is not None:
-        store.attrs[PIXEL_YX_ATTR] = [float(v) for v in pixel_yx_nm]
+    store.attrs[FRAME_INTERVAL_ATTR] = frame_interval_s
+    record_pixel_size(store, pixel_size_nm, pixel_yx_nm)
     return store
 
 
@@ -104,9 +103,10 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
 
 
 def record_pixel_size(store, pixel_size_nm: float | None, pixel_yx_nm: tuple[float, float] | None) -> None:
-    """Record a pixel size (and the sides of non-square pixels, or none) with zarr labels."""
+    """Record a pixel size with zarr labels, and, where there is none, the sides of pixels that
+    are not square (for the layer's scale); sides recorded before and no longer true go."""
     store.attrs[PIXEL_SIZE_ATTR] = pixel_size_nm
-    if pixel_yx_nm is not None:
+    if pixel_size_nm is None and pixel_yx_nm is not None:
         store.attrs[PIXEL_YX_ATTR] = [float(v) for v in pixel_yx_nm]
     elif PIXEL_YX_ATTR in store.attrs:
         del store.attrs[PIXEL_YX_ATTR]
