@@ -18,6 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from .annotations import (
+    Box,
+    annotation_mask,
+    describe_annotations,
+    drop_annotated_particles,
+    fill_annotations,
+    find_annotations,
+)
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
 from .instances import one_piece_per_particle, remove_small_and_relabel
@@ -32,7 +40,7 @@ from .models.classical import drop_shallow_particles
 from .models.edge_refiner import refine_edges_for_stack
 from .models.options import check_options
 from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
-from .preprocess import normalize, read_frame
+from .preprocess import as_2d_gray, normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
 from .small_detection import drawn_radius, find_missed_particles
@@ -63,7 +71,9 @@ class Segmentation:
     contrast (`local_edges`); found: how many particles the model had missed were added
     (`small_detection`: where small particles were redrawn, and after the faint ones);
     faint: how many particles much fainter than the others were drawn out to their own
-    contrast (`local_edges`); blank: the image was one grey level (nothing decided)."""
+    contrast (`local_edges`); blank: the image was one grey level (nothing decided);
+    annotations: boxes (y0, x0, y1, x1) of burned-in marks (scale bar, text, data bar)
+    that were left out (`annotations`)."""
 
     labels: np.ndarray
     polarity: str
@@ -76,10 +86,16 @@ class Segmentation:
     found: int = 0
     faint: int = 0
     blank: bool = False
+    annotations: tuple[Box, ...] = ()
 
     @property
     def count(self) -> int:
         return int(self.labels.max(initial=0))
+
+    @property
+    def hidden(self) -> np.ndarray | None:
+        """The pixels burned-in marks hid (`measure(..., hidden=)`), None for none."""
+        return annotation_mask(self.labels.shape, self.annotations) if self.annotations else None
 
     def describe(self) -> str:
         """One line for a status bar or a log: what was found and what was decided."""
@@ -96,7 +112,7 @@ class Segmentation:
             own += f" ({self.found} found beyond the model's)" if self.redrawn else f", {self.found} found beyond the model's"
         own += f", {self.faint} faint particle{'' if self.faint == 1 else 's'} at {'its' if self.faint == 1 else 'their'} own contrast" if self.faint else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
-                f"{size}{scaled}{rims}{look}{own}")
+                f"{size}{scaled}{rims}{look}{own}{describe_annotations(self.annotations)}")
 
 
 @dataclass(frozen=True)
@@ -200,7 +216,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     segmenter = load_model(model)
     options = resolve_single_image_rules(segmenter, check_model_options(segmenter, options), in_stack=False)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
-    normalised = normalize(image)
+    normalised, marks = normalize_without_marks(image)
     if float(normalised.max()) <= float(normalised.min()):  # a blank frame: nothing to find, whatever the model
         parse_diameter(appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
         polarity = parse_polarity(appearance.get("polarity", "auto"))
@@ -242,10 +258,19 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
             labels, found = find_missed_particles(labels, normalised, drawn_radius(labels), int(min_size or 0))
     if not prompted:  # a prompted mask in pieces is still the particle the user named
         labels = one_piece_per_particle(labels)
-    if min_size:
-        labels = remove_small_and_relabel(labels, int(min_size))
+    labels = drop_annotated_particles(labels, marks)
+    if min_size or marks:
+        labels = remove_small_and_relabel(labels, int(min_size or 1))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
-                        absorption, redrawn, found, faint)
+                        absorption, redrawn, found, faint, annotations=marks)
+
+
+def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
+    """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
+    the support around them, and their boxes (`annotations`)."""
+    gray = as_2d_gray(image)
+    marks = find_annotations(gray) if min(gray.shape) >= 2 else ()
+    return normalize(fill_annotations(gray, marks) if marks else gray), marks
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:
@@ -372,7 +397,8 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     sampled = []
     if "auto" in (polarity, diameter) or decide_for_stack is not None:
         picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
-        sampled = [normalize(frame) for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
+        sampled = [normalize_without_marks(frame)[0] for frame, problem in (read_frame(frames, t) for t in picks)
+                   if problem is None]
     if "auto" in (polarity, diameter):
         looks = [decide_look(frame, polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
         if polarity == "auto":

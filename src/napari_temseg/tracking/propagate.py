@@ -27,11 +27,11 @@ from ..instances import add_unclaimed, find_root, paint_masks, split_where_detec
 from ..models import Segmenter, load_model
 from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS, has_option, prompted_models
-from ..preprocess import normalize, read_frame
+from ..preprocess import read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import segment, stack_options
+from ..segmentation import normalize_without_marks, segment, stack_options
 from .link import Linker
 
 
@@ -99,7 +99,7 @@ def next_instances(
                        df_absorption=df_absorption, **seed_options)
     if previous is None or not previous.any():
         return detected
-    image = normalize(frame)
+    image, _ = normalize_without_marks(frame)
     if polarity == "bright":
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
