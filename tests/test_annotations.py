@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_temseg.analysis import measure
-from napari_temseg.annotations import annotation_mask, fill_annotations, find_annotations
+from napari_temseg.annotations import annotation_mask, coloured_pixels, fill_annotations, find_annotations
 from napari_temseg.segmentation import iter_segment_frames, segment_image
 from napari_temseg.simulator import draw_params, random_image, simulate
 
@@ -22,7 +22,7 @@ def burn_glyphs(image: np.ndarray, value, top: int, left: int) -> None:
 
 def burn_scale_bar(image: np.ndarray, value, ticks: bool = False) -> tuple[slice, slice]:
     """A 100 x 6 px bar near the bottom right corner with its text below; the bar's place."""
-    h, w = image.shape
+    h, w = image.shape[:2]
     bar = (slice(h - 34, h - 28), slice(w - 130, w - 30))
     image[bar] = value
     if ticks:
@@ -48,7 +48,7 @@ def test_a_scale_bar_and_its_text_are_found(mode, colour, ticks):
     boxes = find_annotations(image)
     assert len(boxes) == 1
     mask = annotation_mask(image.shape, boxes)
-    h, w = image.shape
+    h, w = image.shape[:2]
     assert mask[bar].all() and mask[h - 22:h - 10, w - 105:w - 58].all()  # the bar and its text
     assert mask.sum() < 4 * 140 * 45  # the mark's box, not the picture
 
@@ -66,7 +66,7 @@ def test_a_black_scale_bar_is_not_a_particle():
 
 def test_a_data_bar_strip_with_text_is_left_out():
     image = field("bf")
-    h, w = image.shape
+    h, w = image.shape[:2]
     image[h - 40:] = image.min()  # the microscope's data bar: a black strip across the bottom
     burn_glyphs(image, image.max(), h - 30, 20)
     image[h - 14:h - 10, 300:420] = image.max()
@@ -136,3 +136,24 @@ def test_temseg_segment_says_where_the_mark_was(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "burned-in mark (scale bar, text) left out (rows" in run.stderr
     assert not tifffile.imread(tmp_path / "out" / "bar_labels.tif")[bar].any()
+
+
+def test_a_yellow_scale_bar_on_an_rgb_micrograph_is_left_out():
+    """ImageJ's flattened overlays and "export as displayed" write a grey micrograph as RGB
+    with a coloured bar: the colour marks it, whatever its grey level."""
+    grey = field("bf")
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    bar = burn_scale_bar(rgb, np.array([255, 220, 0], np.uint8))
+    result = segment_image(rgb, "classical")
+    assert len(result.annotations) == 1 and not result.labels[bar].any()
+    h, w = grey.shape
+    assert annotation_mask(grey.shape, result.annotations)[h - 22:h - 10, w - 105:w - 58].all()  # its text too
+
+
+def test_tinted_or_colour_mapped_images_have_no_coloured_marks():
+    grey = field("bf").astype(np.int16)
+    tint = np.random.default_rng(1).integers(-4, 5, grey.shape + (3,))  # a JPEG's chroma noise
+    assert coloured_pixels(np.clip(grey[..., None] + tint, 0, 255).astype(np.uint8)) is None
+    mapped = np.stack([grey, 255 - grey, grey // 2], axis=-1).astype(np.uint8)  # a colour map
+    assert coloured_pixels(mapped) is None
+    assert coloured_pixels(grey) is None

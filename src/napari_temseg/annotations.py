@@ -26,6 +26,10 @@ SOLID_ROW = 0.97
 TEXT_REACH = 4.0
 #: The most of an image a mark's box may cover: a data bar is a strip, not the picture.
 MAX_SHARE = 0.25
+#: An RGB pixel is coloured when its channels are this share of the image's range apart.
+COLOUR_SPREAD = 0.15
+#: Coloured pixels this close (px) are one mark (a bar's text, the letters of a word).
+COLOUR_JOIN = 6
 #: Width (px) of the band around a box whose pixels fill it.
 RING = 4
 #: Pixels added around each box: the anti-aliased edge of a drawn mark.
@@ -34,15 +38,17 @@ BOX_MARGIN = 2
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1), end-exclusive
 
 
-def find_annotations(gray: np.ndarray) -> tuple[Box, ...]:
+def find_annotations(gray: np.ndarray, coloured: np.ndarray | None = None) -> tuple[Box, ...]:
     """The boxes of burned-in marks in a 2-D image: each a flat, solid, axis-aligned bar
     (or a box holding one, as a data bar with text) at the image's lowest or highest grey
-    level, grown over the flat marks near it (the scale bar's text); () for none."""
+    level, grown over the flat marks near it (the scale bar's text); and around each group
+    of `coloured` pixels (`coloured_pixels`: a yellow scale bar on a grey micrograph saved
+    as RGB); () for none."""
     gray = np.ascontiguousarray(gray)  # a channel of an RGB(A) image compares 10x slower in place
     low, high = gray.min(), gray.max()
     if low == high:
         return ()
-    boxes = []
+    boxes = _coloured_boxes(coloured) if coloured is not None else []
     for level in (low, high):
         at = gray == level
         corners = _solid_block_corners(at)
@@ -53,6 +59,20 @@ def find_annotations(gray: np.ndarray) -> tuple[Box, ...]:
         boxes += [_grown(bar, slices, gray.shape) for bar in _bars(pieces, slices, np.unique(pieces[corners]))]
     boxes = [box for box in boxes if (box[2] - box[0]) * (box[3] - box[1]) <= MAX_SHARE * gray.size]
     return tuple(_merged(boxes))
+
+
+def coloured_pixels(image: np.ndarray) -> np.ndarray | None:
+    """Where an RGB(A) micrograph that is grey almost everywhere has colour (channels at
+    least COLOUR_SPREAD of their range apart: an overlay, not a compression's tint); None
+    for a grey image, or one in colour throughout (a colour map, a photograph)."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4) or min(image.shape[:2]) <= 4:
+        return None
+    rgb = image[..., :3].astype(np.float32)
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    span = float(rgb.max() - rgb.min())
+    coloured = spread > COLOUR_SPREAD * span if span > 0 else np.zeros(spread.shape, bool)
+    return coloured if 0 < coloured.mean() <= MAX_SHARE else None
 
 
 def fill_annotations(gray: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
@@ -175,6 +195,20 @@ def _grown(bar: int, slices: list, shape: tuple[int, ...]) -> Box:
             y0, x0, y1, x1 = min(y0, py.start), min(x0, px.start), max(y1, py.stop), max(x1, px.stop)
     return (max(0, y0 - BOX_MARGIN), max(0, x0 - BOX_MARGIN), min(shape[0], y1 + BOX_MARGIN),
             min(shape[1], x1 + BOX_MARGIN))
+
+
+def _coloured_boxes(coloured: np.ndarray) -> list[Box]:
+    """A box around each group of coloured pixels (letters and bar within COLOUR_JOIN px
+    of each other are one group)."""
+    joined = ndi.binary_dilation(coloured, np.ones((2 * COLOUR_JOIN + 1,) * 2, bool))
+    groups, _ = ndi.label(joined)
+    h, w = coloured.shape
+    boxes = []
+    for ys, xs in ndi.find_objects(groups):
+        if coloured[ys, xs].sum() >= 3:
+            boxes.append((max(0, ys.start + COLOUR_JOIN - BOX_MARGIN), max(0, xs.start + COLOUR_JOIN - BOX_MARGIN),
+                          min(h, ys.stop - COLOUR_JOIN + BOX_MARGIN), min(w, xs.stop - COLOUR_JOIN + BOX_MARGIN)))
+    return boxes
 
 
 def _merged(boxes: list[Box]) -> list[Box]:

@@ -21,6 +21,7 @@ import numpy as np
 from .annotations import (
     Box,
     annotation_mask,
+    coloured_pixels,
     describe_annotations,
     drop_annotated_particles,
     fill_annotations,
@@ -269,7 +270,7 @@ def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
     the support around them, and their boxes (`annotations`)."""
     gray = as_2d_gray(image)
-    marks = find_annotations(gray) if min(gray.shape) >= 2 else ()
+    marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
     return normalize(fill_annotations(gray, marks) if marks else gray), marks
 
 
