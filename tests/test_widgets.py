@@ -503,6 +503,36 @@ def test_a_result_that_cannot_be_shown_is_an_error_line_not_a_traceback(make_nap
     assert controls.status.value == "error: results/review.csv: needs a status column"
 
 
+def test_a_scale_bar_is_left_out_and_the_particles_it_cuts_flagged_in_the_docks(make_napari_viewer, qtbot):
+    """Segment dock: no particle in the bar, the status says where it was; Measurements dock:
+    a particle the bar's box cuts is flagged like one at the border."""
+    from napari_temseg._widgets.measure import MeasurementsWidget
+    from napari_temseg.synth import synth_image
+
+    viewer = make_napari_viewer()
+    image = synth_image(seed=5).image.copy()
+    h, w = image.shape
+    image[h - 34:h - 28, w - 130:w - 30] = image.min()  # a black bar
+    layer = viewer.add_image(image, name="barred")
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.image.value = layer
+    widget.run()
+    _wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "barred classical" in viewer.layers, timeout=10_000)
+    labels = viewer.layers["barred classical"]
+    assert not labels.data[h - 34:h - 28, w - 130:w - 30].any()
+    assert "scale bar" in widget.controls.status.value
+    (y0, x0, y1, x1), = labels.metadata["temseg"]["annotations"]
+    edited = labels.data.copy()
+    edited[y0 - 6:y0, x0 + 20:x0 + 30] = new = edited.max() + 1  # a particle against the box
+    labels.data = edited
+    measurements = MeasurementsWidget(viewer)
+    viewer.window.add_dock_widget(measurements)
+    measurements.layer.value = labels
+    assert measurements.particles.set_index("label").loc[new, "touches_border"]
+
+
 def test_measurements_export_with_nothing_measured_is_an_error_not_a_crash(make_napari_viewer, tmp_path):
     from napari_temseg import TemsegError
     from napari_temseg._widgets.measure import MeasurementsWidget

@@ -33,7 +33,8 @@ PROMPT_COLOURS = {"positive": "lime", "negative": "red"}
 
 def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
     """Generator: yields (done, total), returns (uint32 labels shaped like the image less RGB,
-    a one-line summary of what was found and decided).
+    a one-line summary of what was found and decided, the boxes of burned-in marks left
+    out: `Segmentation.annotations`, of every frame of a stack).
 
     get_segmenter: called here, in the worker (building a model loads its weights).
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
@@ -57,16 +58,18 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
         yield 0, 1
         result = one(np.asarray(data), None)
         yield 1, 1
-        return result.labels, result.describe()
+        return result.labels, result.describe(), result.annotations
     total = data.shape[0]
     out = None
+    marks = set()
     for t in range(total):
-        labels = one(np.asarray(data[t]), t).labels
+        result = one(np.asarray(data[t]), t)
         if out is None:
-            out = np.zeros((total, *labels.shape), np.uint32)
-        out[t] = labels
+            out = np.zeros((total, *result.labels.shape), np.uint32)
+        out[t] = result.labels
+        marks.update(result.annotations)
         yield t + 1, total
-    return out, f"{total} frames; {describe_stack_options(options, asked)}"
+    return out, f"{total} frames; {describe_stack_options(options, asked)}", tuple(sorted(marks))
 
 
 class SegmentWidget(Container):
@@ -289,12 +292,15 @@ class SegmentWidget(Container):
         outside = self._outside
 
         def show_labels(result):
-            labels, summary = result
+            labels, summary, marks = result
             if name in self.viewer.layers:
                 self.viewer.layers[name].data = labels
             else:
                 self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate,
                                        units=layer.units[-labels.ndim:])
+            shown = self.viewer.layers[name]  # the Measurements dock flags particles the marks cut
+            shown.metadata = {**shown.metadata, "temseg": {**shown.metadata.get("temseg", {}),
+                                                           "annotations": [list(box) for box in marks]}}
             if prompts is not None:
                 self._live = (layer, self.viewer.layers[name])
                 if self.points.value is not None:
