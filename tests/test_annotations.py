@@ -79,9 +79,24 @@ def test_the_mark_is_painted_with_the_support_around_it():
     image = field("bf").astype(np.float32)
     burn_scale_bar(image, image.min())
     (y0, x0, y1, x1), = find_annotations(image)
-    filled = fill_annotations(image, ((y0, x0, y1, x1),))
+    painted = fill_annotations(image, ((y0, x0, y1, x1),))[y0:y1, x0:x1]
     around = image[y0 - 4:y0, x0:x1]
-    assert filled[y0:y1, x0:x1].min() >= around.min() and filled[y0:y1, x0:x1].std() > 0.5 * around.std()
+    assert abs(painted.mean() - np.median(around)) < around.std() and painted.std() > 0.5 * around.std()
+    assert (painted != image.min()).all()
+
+
+def test_a_thin_bar_across_a_particle_leaves_it_one_particle():
+    """The box is painted across its short side, so the particle runs on through it, and
+    is kept whole (clearing the box cut it in two pieces of one ID)."""
+    yy, xx = np.mgrid[:160, :160]
+    rng = np.random.default_rng(2)
+    image = 200 - 120 * ((yy - 80) ** 2 + (xx - 80) ** 2 < 30 ** 2) + rng.normal(0, 6, (160, 160))
+    image = np.clip(image, 1, 254).astype(np.uint8)
+    image[78:82, 20:140] = 0  # a 4-px bar across the particle
+    result = segment_image(image, "classical", diameter=60)
+    assert result.annotations and result.count == 1
+    labels = result.labels
+    assert labels[60, 80] == labels[100, 80] == labels[80, 80] == 1  # both sides of the bar, one particle
 
 
 def test_marks_in_a_time_stack_are_left_out_of_every_frame():
@@ -134,7 +149,7 @@ def test_temseg_segment_says_where_the_mark_was(tmp_path):
     run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "bar.tif"),
                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "burned-in mark (scale bar, text) left out (rows" in run.stderr
+    assert "burned-in mark or flat region (scale bar, text, padding) left out (rows" in run.stderr
     assert not tifffile.imread(tmp_path / "out" / "bar_labels.tif")[bar].any()
 
 
@@ -157,3 +172,39 @@ def test_tinted_or_colour_mapped_images_have_no_coloured_marks():
     mapped = np.stack([grey, 255 - grey, grey // 2], axis=-1).astype(np.uint8)  # a colour map
     assert coloured_pixels(mapped) is None
     assert coloured_pixels(grey) is None
+
+
+def auto_contrast(image: np.ndarray, clipped: float = 0.35) -> np.ndarray:
+    """An 8-bit export as viewers write it: `clipped` % of the pixels at each end clipped."""
+    low, high = np.percentile(image, [clipped, 100 - clipped])
+    return np.clip((image.astype(np.float32) - low) / (high - low) * 255, 0, 255).round().astype(np.uint8)
+
+
+def test_padding_after_drift_correction_is_left_out_strip_by_strip():
+    """An L of zero rows and columns: two strips (their joint box was the whole image)."""
+    image = auto_contrast(field("bf"))
+    h, w = image.shape
+    padded = np.zeros_like(image)
+    padded[12:, 9:] = image[:h - 12, :w - 9]
+    marks = find_annotations(padded)
+    assert sorted(marks) == [(0, 0, 14, w), (0, 0, h, 11)]
+    clean = segment_image(image[:h - 12, :w - 9], "classical").count
+    assert abs(segment_image(padded, "classical").count - clean) <= 0.1 * clean
+
+
+def test_a_data_bar_on_an_auto_contrast_export_covers_the_strip_only():
+    """Clipped specks of the support at the text's level are no text: the box stays the strip."""
+    image = auto_contrast(field("bf"))
+    h, w = image.shape
+    image[h - 36:] = 0
+    image[h - 24:h - 20, w - 110:w - 10] = 255
+    assert find_annotations(image) == ((h - 38, 0, h, w),)
+
+
+@pytest.mark.parametrize("grey", [60, 128, 200])
+def test_a_grey_backing_box_is_left_out_with_its_bar(grey):
+    image = field("bf")
+    h, w = image.shape
+    image[h - 60:h - 8, w - 190:w - 8] = grey
+    image[h - 40:h - 34, w - 160:w - 40] = 255
+    assert find_annotations(image) == ((h - 62, w - 192, h - 6, w - 6),)

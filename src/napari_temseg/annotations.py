@@ -1,12 +1,16 @@
-"""Burned-in annotations: the scale bar, its text and the data bar a microscope writes into
-the pixels of an exported micrograph.
+"""Burned-in annotations: the scale bar, its text, its backing box and the data bar a
+microscope writes into the pixels of an exported micrograph (and flat padding).
 
-Such marks are drawn at the image's darkest or brightest grey level, flat (no shot noise)
-and axis-aligned, which no part of a specimen is: a black bar on a bright-field image is
-otherwise a dark "particle" with the bar's length for its diameter, and a white one moves
-the grey levels the rest is judged by. `find_annotations` finds each mark's box, `fill_annotations`
+Such marks are drawn flat (every pixel one grey level: no shot noise) as axis-aligned
+rectangles with straight edges, which no part of a specimen is: a black bar on a
+bright-field image is otherwise a dark "particle" with the bar's length for its diameter,
+and a flat box moves the grey levels the rest is judged by. `find_annotations` finds
+each mark's box (the rectangle, grown over the text beside it), `fill_annotations`
 paints it with the support around it before any model sees the image, and
 `drop_annotated_particles` removes what a model still drew there.
+
+Not found: text without a bar, 1-px bars, and marks in lossy (JPEG) files, whose flat
+pixels are no longer one grey level.
 """
 
 from __future__ import annotations
@@ -14,51 +18,67 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-#: A bar is at least this long (px) and at least 2 px thick, and this many times longer than thick.
+#: A mark's rectangle is at least this long (px) and 2 px thick.
 MIN_BAR_LENGTH = 16
-MIN_BAR_ASPECT = 3.0
-#: Share of its (holes filled) area a bar's solid rectangle must hold: a bar with end ticks
-#: keeps ~0.9, a saturated round particle ~0.4.
-MIN_SOLID_SHARE = 0.85
-#: A row (column) of a bar's box is solid when the mark covers this share of it.
-SOLID_ROW = 0.97
-#: Text beside a bar is taken with it within this many bar thicknesses (or a third of its length).
-TEXT_REACH = 4.0
+#: A line just outside a mark's rectangle may share its grey level over at most this share
+#: of its length (a clipped round particle has a rectangle inside it, but not straight edges).
+MAX_EDGE_SHARE = 0.5
+#: Flat blocks tried per piece (a data bar holds thousands, all in one rectangle).
+MAX_TRIES = 24
+#: A mark's rectangle differs from the pixels around it by at least this share of the
+#: image's grey range (a plateau of a smoothed 8-bit image is one level off its surround).
+MIN_MARK_CONTRAST = 0.05
+#: A piece of text stands out from what surrounds it by at least this share of the range
+#: (ink on a support; a clipped particle core is surrounded by the particle's own dark).
+MIN_TEXT_CONTRAST = 0.25
+#: Thicker rectangles are boxes or strips: their text is sized as a bar this thick would have.
+MAX_BAR_THICKNESS = 8
+#: Text joins a mark within this many of the bar's thicknesses (at least TEXT_GAP_MIN px)
+#: of its box, one glyph after another.
+TEXT_GAP = 2.0
+TEXT_GAP_MIN = 16
+#: A glyph's flat pixels (fewer: clipped noise, a speck of the support at the image's top level).
+MIN_GLYPH_AREA = 8
 #: The most of an image a mark's box may cover: a data bar is a strip, not the picture.
 MAX_SHARE = 0.25
 #: An RGB pixel is coloured when its channels are this share of the image's range apart.
 COLOUR_SPREAD = 0.15
 #: Coloured pixels this close (px) are one mark (a bar's text, the letters of a word).
 COLOUR_JOIN = 6
-#: Width (px) of the band around a box whose pixels fill it.
-RING = 4
+#: Overlapping boxes are merged when their union is at most this many times their summed areas.
+MERGE_SLACK = 1.2
 #: Pixels added around each box: the anti-aliased edge of a drawn mark.
 BOX_MARGIN = 2
+#: Marks named one by one in a status line; more are counted.
+NAMED_MARKS = 3
 
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1), end-exclusive
 
 
 def find_annotations(gray: np.ndarray, coloured: np.ndarray | None = None) -> tuple[Box, ...]:
-    """The boxes of burned-in marks in a 2-D image: each a flat, solid, axis-aligned bar
-    (or a box holding one, as a data bar with text) at the image's lowest or highest grey
-    level, grown over the flat marks near it (the scale bar's text); and around each group
-    of `coloured` pixels (`coloured_pixels`: a yellow scale bar on a grey micrograph saved
-    as RGB); () for none."""
+    """The boxes of burned-in marks in a 2-D image: flat, solid, axis-aligned rectangles of
+    one grey level with straight edges that stand out from their surround (a bar, its
+    backing box, a data bar, padding), each grown over the flat text beside it; and around
+    each coloured scale bar (`coloured_pixels`) with its text; () for none."""
     gray = np.ascontiguousarray(gray)  # a channel of an RGB(A) image compares 10x slower in place
-    low, high = gray.min(), gray.max()
-    if low == high:
+    if gray.ndim != 2 or min(gray.shape) < 2:
         return ()
     boxes = _coloured_boxes(coloured) if coloured is not None else []
-    for level in (low, high):
-        at = gray == level
-        corners = _solid_block_corners(at)
-        if corners is None:  # the quick answer for nearly every micrograph
-            continue
-        pieces, _ = ndi.label(_flat(at), structure=np.ones((3, 3), bool))
-        slices = ndi.find_objects(pieces)
-        boxes += [_grown(bar, slices, gray.shape) for bar in _bars(pieces, slices, np.unique(pieces[corners]))]
-    boxes = [box for box in boxes if (box[2] - box[0]) * (box[3] - box[1]) <= MAX_SHARE * gray.size]
-    return tuple(_merged(boxes))
+    seeds = _flat_block_seeds(_equal_neighbours(gray))
+    if seeds is not None:
+        span = _grey_span(gray)
+        for value in np.unique(gray[seeds]):
+            pieces, _ = ndi.label(_flat(gray == value), structure=np.ones((3, 3), bool))
+            windows = ndi.find_objects(pieces)
+            on_value = gray[seeds] == value
+            ys, xs = seeds[0][on_value], seeds[1][on_value]
+            for index in np.unique(pieces[ys, xs]):
+                at = pieces[ys, xs] == index
+                for rectangle in _solid_rectangles(pieces, index, windows[index - 1], ys[at], xs[at]):
+                    if _stands_out(gray, rectangle, value, span):
+                        boxes.append(_with_text(gray, rectangle, value, span))
+    boxes = _merged([_padded(box, gray.shape) for box in boxes])
+    return tuple(box for box in boxes if _area(box) <= MAX_SHARE * gray.size)
 
 
 def coloured_pixels(image: np.ndarray) -> np.ndarray | None:
@@ -76,18 +96,28 @@ def coloured_pixels(image: np.ndarray) -> np.ndarray | None:
 
 
 def fill_annotations(gray: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
-    """`gray` (a float copy) with each box painted with pixels drawn from just around it (a
-    fixed seed): the support the mark hides, its grey level and noise, so that neither the
-    mark's edges nor a flat patch are there for a model to find."""
+    """`gray` (a float copy) with each box painted as the support across it: interpolated
+    between its two long sides (a thin bar across a particle leaves the particle whole),
+    from the one side where the other is the image's edge, plus the image's own noise (a
+    fixed seed), so that neither the mark's edges nor a flat patch are left for a model."""
     out = np.array(gray, dtype=np.result_type(gray.dtype, np.float32))
     inside = annotation_mask(gray.shape, boxes)
     rng = np.random.default_rng(0)
-    for y0, x0, y1, x1 in boxes:
-        ring = np.zeros(gray.shape, bool)
-        ring[max(0, y0 - RING):y1 + RING, max(0, x0 - RING):x1 + RING] = True
-        ring &= ~inside
-        support = out[ring] if ring.any() else out[~inside]
-        out[y0:y1, x0:x1] = rng.choice(support, size=(y1 - y0, x1 - x0)) if support.size else 0
+    noise = _noise_level(out, inside)
+    for box in boxes:
+        y0, x0, y1, x1 = box
+        across_rows = (y1 - y0) <= (x1 - x0)  # interpolate across the short side
+        view = out if across_rows else out.T
+        a0, b0, a1, b1 = (y0, x0, y1, x1) if across_rows else (x0, y0, x1, y1)
+        before = _side(view, inside if across_rows else inside.T, a0 - 3, a0, b0, b1)
+        after = _side(view, inside if across_rows else inside.T, a1, a1 + 3, b0, b1)
+        if before is None and after is None:
+            rest = out[~inside]
+            before = after = np.full(b1 - b0, np.median(rest) if rest.size else 0.0)
+        before = after if before is None else before
+        after = before if after is None else after
+        weight = ((np.arange(a0, a1) - a0 + 1) / (a1 - a0 + 1))[:, None]
+        view[a0:a1, b0:b1] = (1 - weight) * before + weight * after + rng.normal(0, noise, (a1 - a0, b1 - b0))
     return out
 
 
@@ -99,8 +129,9 @@ def annotation_mask(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarra
 
 
 def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
-    """`labels` without what lies in the boxes: a particle mostly inside one is dropped, the
-    pixels of the others inside are cleared (nothing there was seen)."""
+    """`labels` without the particles mostly inside a box (what was drawn there). The others
+    stay whole, the painted support carrying them across a thin bar (clearing the box cut
+    a particle in two); their size there is a guess, so `measure(hidden=)` flags them."""
     if not boxes:
         return labels
     inside = annotation_mask(labels.shape, boxes)
@@ -108,16 +139,20 @@ def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.n
     covered = np.bincount(labels[inside], minlength=total.size)
     mostly = np.flatnonzero(covered * 2 > total)
     out = labels.copy()
-    out[inside | np.isin(labels, mostly[mostly > 0])] = 0
+    out[np.isin(labels, mostly[mostly > 0])] = 0
     return out
 
 
 def describe_annotations(boxes: tuple[Box, ...]) -> str:
-    """', a burned-in scale bar or text left out (rows a-b, columns c-d)' for a status line."""
+    """', a burned-in mark or flat region (scale bar, text, padding) left out (rows a-b,
+    columns c-d)' for a status line; the largest NAMED_MARKS named where there are more."""
     if not boxes:
         return ""
-    where = "; ".join(f"rows {y0}-{y1 - 1}, columns {x0}-{x1 - 1}" for y0, x0, y1, x1 in boxes)
-    return f", {'a burned-in mark' if len(boxes) == 1 else f'{len(boxes)} burned-in marks'} (scale bar, text) left out ({where})"
+    largest = sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)[:NAMED_MARKS]
+    where = "; ".join(f"rows {y0}-{y1 - 1}, columns {x0}-{x1 - 1}" for y0, x0, y1, x1 in largest)
+    count = "a burned-in mark or flat region" if len(boxes) == 1 else f"{len(boxes)} burned-in marks or flat regions"
+    named = f"the largest {NAMED_MARKS}: " if len(boxes) > NAMED_MARKS else ""
+    return f", {count} (scale bar, text, padding) left out ({named}{where})"
 
 
 def _flat(at: np.ndarray) -> np.ndarray:
@@ -131,88 +166,201 @@ def _flat(at: np.ndarray) -> np.ndarray:
     return pair
 
 
-def _solid_block_corners(at: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Where `at` holds a solid block 2 x MIN_BAR_LENGTH px (or MIN_BAR_LENGTH x 2), as
-    every bar does: the blocks' corners (np.nonzero), None for none."""
-    if at.sum() < 2 * MIN_BAR_LENGTH:
-        return None
+def _flat_block_seeds(both: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pixels starting a block of one grey level 2 x MIN_BAR_LENGTH (or MIN_BAR_LENGTH x 2),
+    as every mark holds: np.nonzero-style (ys, xs), None for none. `both`: (Y-1, X-1),
+    whether each pixel equals its right and its lower neighbour (`_equal_neighbours`)."""
+    span = MIN_BAR_LENGTH - 1
     found = []
-    for view in (at, at.T):
-        pair = (view[:-1] & view[1:]).astype(np.int32)
-        runs = np.cumsum(pair, axis=1)
-        runs[:, MIN_BAR_LENGTH:] -= runs[:, :-MIN_BAR_LENGTH].copy()
-        ys, xs = np.nonzero(runs[:, MIN_BAR_LENGTH - 1:] == MIN_BAR_LENGTH)
-        found.append((ys, xs) if view is at else (xs, ys))
-    ys, xs = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
-    return (ys, xs) if ys.size else None
-
-
-def _bars(pieces: np.ndarray, slices: list, candidates: np.ndarray) -> list[int]:
-    """IDs of the flat pieces that are bars (or boxes): a solid axis-aligned rectangle at
-    least MIN_BAR_LENGTH long, MIN_BAR_ASPECT times longer than thick (a box: its width
-    against its height), holding MIN_SOLID_SHARE of the piece (holes, as a box's text,
-    filled), and at least two rows of it solid without filling (a drawn edge or margin;
-    the zero counts of a low-dose background are never that solid). Only `candidates`
-    (pieces holding a solid block) are looked at."""
-    bars = []
-    for index in candidates[candidates > 0]:
-        window = slices[index - 1]
-        if max(pieces[window].shape) < MIN_BAR_LENGTH or min(pieces[window].shape) < 2:
+    for view, transpose in ((both, False), (both.T, True)):
+        lines = np.flatnonzero(view.sum(axis=1) >= span)  # the quick answer for nearly every micrograph
+        if lines.size == 0 or view.shape[1] < span:
             continue
-        raw = pieces[window] == index
-        piece = ndi.binary_fill_holes(raw)
-        area = int(piece.sum())
-        for filled, drawn in ((piece, raw), (piece.T, raw.T)):  # a horizontal bar, then a vertical one
-            length = filled.shape[1]
-            thick = _longest_run(filled.sum(axis=1) >= SOLID_ROW * length)
-            if (length >= MIN_BAR_LENGTH and thick >= 2 and length >= MIN_BAR_ASPECT * min(thick, filled.shape[0])
-                    and thick * length >= MIN_SOLID_SHARE * area
-                    and _longest_run(drawn.sum(axis=1) >= SOLID_ROW * length) >= 2):
-                bars.append(index)
-                break
-    return bars
+        runs = np.cumsum(view[lines], axis=1, dtype=np.int32)
+        runs[:, span:] -= runs[:, :-span].copy()
+        rows, starts = np.nonzero(runs[:, span - 1:] == span)
+        rows = lines[rows]
+        found.append((starts, rows) if transpose else (rows, starts))
+    if not found or not sum(f[0].size for f in found):
+        return None
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
 
-def _longest_run(flags: np.ndarray) -> int:
-    best = current = 0
-    for flag in flags:
-        current = current + 1 if flag else 0
-        best = max(best, current)
-    return best
+def _equal_neighbours(gray: np.ndarray) -> np.ndarray:
+    """(Y-1, X-1): whether each pixel equals its right and its lower neighbour."""
+    return (gray[:-1, :-1] == gray[:-1, 1:]) & (gray[:-1, :-1] == gray[1:, :-1])
 
 
-def _grown(bar: int, slices: list, shape: tuple[int, ...]) -> Box:
-    """The bar's box grown over every flat piece lying wholly within reach of it."""
-    ys, xs = slices[bar - 1]
-    y0, x0, y1, x1 = ys.start, xs.start, ys.stop, xs.stop
-    reach = int(max(TEXT_REACH * min(y1 - y0, x1 - x0), (max(y1 - y0, x1 - x0)) / 3))
-    ry0, rx0, ry1, rx1 = y0 - reach, x0 - reach, y1 + reach, x1 + reach
-    for window in slices:
-        if window is None:
+def _neighbours_within(mask: np.ndarray) -> np.ndarray:
+    """(Y-1, X-1): whether each pixel and its right and lower neighbours are in `mask`."""
+    return mask[:-1, :-1] & mask[:-1, 1:] & mask[1:, :-1]
+
+
+def _grey_span(gray: np.ndarray) -> float:
+    sample = gray.ravel()[:: max(1, gray.size // 65536)].astype(np.float64)
+    low, high = np.percentile(sample, [1, 99])
+    return float(high - low) if high > low else float(gray.max()) - float(gray.min())
+
+
+def _solid_rectangles(pieces: np.ndarray, index: int, window: tuple[slice, slice], ys: np.ndarray,
+                      xs: np.ndarray) -> list[Box]:
+    """The marks' rectangles in piece `index` (holes, such as a box's text, filled), from its
+    flat blocks at (ys, xs): a block inside a rectangle already found is not tried again,
+    and at most MAX_TRIES blocks are (evenly spread) in one piece."""
+    piece = ndi.binary_fill_holes(pieces[window] == index)
+    oy, ox = window[0].start, window[1].start
+    found: list[Box] = []
+    picks = np.unique(np.linspace(0, len(ys) - 1, min(len(ys), MAX_TRIES)).round().astype(int))
+    for y, x in zip(ys[picks] - oy, xs[picks] - ox, strict=True):
+        if any(b[0] <= y < b[2] and b[1] <= x < b[3] for b in found):
             continue
-        py, px = window
-        if py.start >= ry0 and px.start >= rx0 and py.stop <= ry1 and px.stop <= rx1:
-            y0, x0, y1, x1 = min(y0, py.start), min(x0, px.start), max(y1, py.stop), max(x1, px.stop)
-    return (max(0, y0 - BOX_MARGIN), max(0, x0 - BOX_MARGIN), min(shape[0], y1 + BOX_MARGIN),
-            min(shape[1], x1 + BOX_MARGIN))
+        box = _solid_rectangle(piece, int(y), int(x))
+        if box is not None:
+            found.append(box)
+    return [(b[0] + oy, b[1] + ox, b[2] + oy, b[3] + ox) for b in found]
+
+
+def _solid_rectangle(piece: np.ndarray, y: int, x: int) -> Box | None:
+    """The largest solid rectangle of `piece` through the block at (y, x): along the block's
+    two rows, then row by row while whole rows hold (or the same along columns); None
+    unless it is a mark's: at least MIN_BAR_LENGTH long and 2 thick, with straight edges
+    (the lines just outside share its level over at most MAX_EDGE_SHARE)."""
+    for rows in (piece, piece.T):  # a horizontal run first, then a vertical one
+        r, c = (y, x) if rows is piece else (x, y)
+        if r + 1 >= rows.shape[0] or not (rows[r, c] and rows[r + 1, c]):
+            continue
+        pair = rows[r] & rows[r + 1]
+        left = c - int(np.argmin(pair[c::-1])) + 1 if not pair[: c + 1].all() else 0
+        right = c + int(np.argmin(pair[c:])) if not pair[c:].all() else rows.shape[1]
+        if right - left < MIN_BAR_LENGTH:
+            continue
+        top, bottom = r, r + 2
+        while top > 0 and rows[top - 1, left:right].all():
+            top -= 1
+        while bottom < rows.shape[0] and rows[bottom, left:right].all():
+            bottom += 1
+        edges = [rows[top - 1, left:right].mean() if top > 0 else 0.0,
+                 rows[bottom, left:right].mean() if bottom < rows.shape[0] else 0.0,
+                 rows[top:bottom, left - 1].mean() if left > 0 else 0.0,
+                 rows[top:bottom, right].mean() if right < rows.shape[1] else 0.0]
+        if max(edges) <= MAX_EDGE_SHARE:
+            return (top, left, bottom, right) if rows is piece else (left, top, right, bottom)
+    return None
+
+
+def _ring(shape: tuple[int, ...], box: Box, width: int) -> tuple[slice, slice]:
+    y0, x0, y1, x1 = box
+    return slice(max(0, y0 - width), min(shape[0], y1 + width)), slice(max(0, x0 - width), min(shape[1], x1 + width))
+
+
+def _stands_out(gray: np.ndarray, box: Box, value, span: float, contrast: float = MIN_MARK_CONTRAST,
+                own: tuple[np.ndarray, int] | None = None) -> bool:
+    """Whether the pixels 2-3 px around `box` (other than those at the mark's own level, and
+    the anti-aliased pixel next to it) differ from `value` by `contrast` of the image's range.
+    own: (labelled pieces, index) of a glyph, whose pixels and their neighbours are left
+    out too (a glyph's box holds background between its strokes)."""
+    outer, inner = _ring(gray.shape, box, 3), _ring(gray.shape, box, 1)
+    region = gray[outer].astype(np.float64)
+    keep = np.ones(region.shape, bool)
+    if own is None:
+        keep[inner[0].start - outer[0].start:inner[0].stop - outer[0].start,
+             inner[1].start - outer[1].start:inner[1].stop - outer[1].start] = False
+    else:
+        keep &= ~ndi.binary_dilation(own[0][outer] == own[1], np.ones((3, 3), bool))
+    keep &= region != value
+    return bool(keep.any()) and float(np.median(np.abs(region[keep] - float(value)))) >= contrast * span
+
+
+def _with_text(gray: np.ndarray, box: Box, value, span: float) -> Box:
+    """`box` grown over the flat glyphs beside it, one after another (each within the gap
+    of the box so far): pieces at the bar's level or the image's lowest or highest, no
+    larger than text, that stand out from their own surround by MIN_TEXT_CONTRAST."""
+    thick = min(box[2] - box[0], box[3] - box[1], MAX_BAR_THICKNESS)  # a box's text is a bar's size
+    gap = max(int(TEXT_GAP * thick), TEXT_GAP_MIN)
+    tallest = max(4 * thick, 3 * TEXT_GAP_MIN)
+    reach = _ring(gray.shape, box, gap + tallest)  # a line of text beside the bar, not a chain across the image
+    oy, ox = reach[0].start, reach[1].start
+    glyphs = []
+    for level in {value, gray.min(), gray.max()}:
+        pieces, _ = ndi.label(_flat(gray[reach] == level), structure=np.ones((3, 3), bool))
+        sizes = np.bincount(pieces.ravel())
+        for index, (ys, xs) in enumerate(ndi.find_objects(pieces), start=1):
+            height, width = ys.stop - ys.start, xs.stop - xs.start
+            glyph = max(height, width) <= tallest or min(height, width) <= thick  # a glyph, or a line of text
+            if glyph and sizes[index] >= MIN_GLYPH_AREA and (ys.start + oy, xs.start + ox) != box[:2]:
+                glyphs.append(((ys.start + oy, xs.start + ox, ys.stop + oy, xs.stop + ox), level, pieces, index))
+    limit = MAX_SHARE * gray.size
+    grown = True
+    while grown:
+        grown = False
+        for k, (piece, level, pieces, index) in enumerate(glyphs):
+            if not (piece[0] < box[2] + gap and box[0] - gap < piece[2] and piece[1] < box[3] + gap
+                    and box[1] - gap < piece[3]):
+                continue
+            del glyphs[k]
+            joined = (min(box[0], piece[0]), min(box[1], piece[1]), max(box[2], piece[2]), max(box[3], piece[3]))
+            local = (piece[0] - oy, piece[1] - ox, piece[2] - oy, piece[3] - ox)
+            if _area(joined) <= limit and _stands_out(
+                    gray[reach], local, level, span, MIN_TEXT_CONTRAST, own=(pieces, index)):
+                box = joined
+            grown = True
+            break
+    return box
+
+
+def _padded(box: Box, shape: tuple[int, ...]) -> Box:
+    return (max(0, box[0] - BOX_MARGIN), max(0, box[1] - BOX_MARGIN), min(shape[0], box[2] + BOX_MARGIN),
+            min(shape[1], box[3] + BOX_MARGIN))
+
+
+def _noise_level(image: np.ndarray, inside: np.ndarray) -> float:
+    """The image's pixel noise (median absolute difference of horizontal neighbours outside
+    the marks, as a Gaussian's standard deviation)."""
+    steps = np.abs(np.diff(image, axis=1))[~(inside[:, 1:] | inside[:, :-1])]
+    return float(np.median(steps) * 1.4826 / np.sqrt(2)) if steps.size else 0.0
+
+
+def _side(view: np.ndarray, inside: np.ndarray, start: int, stop: int, b0: int, b1: int) -> np.ndarray | None:
+    """The mean of rows start..stop (clipped to the image) over columns b0..b1, outside the
+    marks; None where no such row is left (the box is at the image's edge)."""
+    start, stop = max(0, start), min(view.shape[0], stop)
+    if stop <= start:
+        return None
+    rows, keep = view[start:stop, b0:b1], ~inside[start:stop, b0:b1]
+    counts = keep.sum(axis=0)
+    if not counts.any():
+        return None
+    mean = np.where(counts > 0, (rows * keep).sum(axis=0) / np.maximum(counts, 1), np.nan)
+    return np.where(np.isnan(mean), np.nanmedian(mean), mean)
 
 
 def _coloured_boxes(coloured: np.ndarray) -> list[Box]:
-    """A box around each group of coloured pixels (letters and bar within COLOUR_JOIN px
-    of each other are one group)."""
-    joined = ndi.binary_dilation(coloured, np.ones((2 * COLOUR_JOIN + 1,) * 2, bool))
+    """A box around each group of coloured pixels (letters and bar within COLOUR_JOIN px of
+    each other are one group) that holds a solid bar: a scale bar with its text, not
+    coloured markers or a caption alone."""
+    seeds = _flat_block_seeds(_neighbours_within(coloured))
+    if seeds is None:
+        return []
+    joined = ndi.maximum_filter1d(ndi.maximum_filter1d(coloured.view(np.uint8), 2 * COLOUR_JOIN + 1, axis=0),
+                                  2 * COLOUR_JOIN + 1, axis=1).astype(bool)
     groups, _ = ndi.label(joined)
     h, w = coloured.shape
     boxes = []
-    for ys, xs in ndi.find_objects(groups):
-        if coloured[ys, xs].sum() >= 3:
-            boxes.append((max(0, ys.start + COLOUR_JOIN - BOX_MARGIN), max(0, xs.start + COLOUR_JOIN - BOX_MARGIN),
-                          min(h, ys.stop - COLOUR_JOIN + BOX_MARGIN), min(w, xs.stop - COLOUR_JOIN + BOX_MARGIN)))
+    for index in np.unique(groups[seeds]):
+        ys, xs = ndi.find_objects((groups == index).astype(np.int32))[0]
+        boxes.append((max(0, ys.start + COLOUR_JOIN), max(0, xs.start + COLOUR_JOIN),
+                      min(h, ys.stop - COLOUR_JOIN), min(w, xs.stop - COLOUR_JOIN)))
     return boxes
 
 
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _merged(boxes: list[Box]) -> list[Box]:
-    """Overlapping boxes as one (a bar inside its data bar, two bars sharing text)."""
+    """Overlapping boxes as one where their union is hardly larger (a bar inside its data
+    bar, two bars sharing text); not the two strips of an L of padding, whose union is the
+    whole image."""
     merged = sorted(set(boxes))
     joined = True
     while joined:
@@ -220,8 +368,10 @@ def _merged(boxes: list[Box]) -> list[Box]:
         for i, a in enumerate(merged):
             for j in range(i + 1, len(merged)):
                 b = merged[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    merged[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3] and _area(union) <= MERGE_SLACK * (
+                        _area(a) + _area(b)):
+                    merged[i] = union
                     del merged[j]
                     joined = True
                     break
