@@ -208,3 +208,29 @@ def test_a_grey_backing_box_is_left_out_with_its_bar(grey):
     image[h - 60:h - 8, w - 190:w - 8] = grey
     image[h - 40:h - 34, w - 160:w - 40] = 255
     assert find_annotations(image) == ((h - 62, w - 192, h - 6, w - 6),)
+
+
+def test_a_tracked_video_flags_the_particles_its_scale_bar_cuts(tmp_path):
+    """tracks.csv flags them like particles at the border, as particles.csv does; the
+    video's marks are recorded with its labels (a re-scaling measures them again)."""
+    import pandas as pd
+    import tifffile
+    import zarr
+
+    from napari_temseg.io import open_video
+    from napari_temseg.video import track_video
+
+    yy, xx = np.mgrid[:128, :160]
+    rng = np.random.default_rng(4)
+    disc = ((yy - 64) ** 2 + (xx - 80) ** 2 < 20 ** 2) | ((yy - 30) ** 2 + (xx - 30) ** 2 < 10 ** 2)
+    frames = np.stack([np.clip(200 - 110 * disc + rng.normal(0, 5, disc.shape), 1, 254) for _ in range(4)])
+    frames = frames.astype(np.uint8)
+    frames[:, 62:66, 20:140] = 0  # a bar across the large particle
+    tifffile.imwrite(tmp_path / "v.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    track_video(open_video(tmp_path / "v.tif"), tmp_path / "out", model="classical")
+    tracks = pd.read_csv(tmp_path / "out" / "tracks.csv")
+    cut = tracks[(tracks.y - 64).abs() < 5]
+    whole = tracks[(tracks.y - 30).abs() < 5]
+    assert len(cut) == 4 and cut.touches_border.all()
+    assert len(whole) == 4 and not whole.touches_border.any()
+    assert zarr.open_array(str(tmp_path / "out" / "labels.zarr"), mode="r").attrs["burned_in_marks"] == [[60, 18, 68, 142]]

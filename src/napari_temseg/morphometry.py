@@ -81,12 +81,21 @@ def touches_border(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...]) -> bo
     return bool(ys.min() == 0 or xs.min() == 0 or ys.max() == shape[0] - 1 or xs.max() == shape[1] - 1)
 
 
-def particle_table(labels, pixel_size_nm: float | None = None) -> pd.DataFrame:
+def particle_table(labels, pixel_size_nm: float | None = None, marks: tuple = ()) -> pd.DataFrame:
     """Per track and frame: area, equivalent diameter, centroid, eccentricity, whether it
-    touches the frame's border (its size there is not its particle's) (+ nm columns)."""
+    touches the frame's border (its size there is not its particle's) or a burned-in mark's
+    box (`marks`: (y0, x0, y1, x1) each, `annotations`), which hides it alike (+ nm columns)."""
+    from scipy import ndimage as ndi
+
     rows = []
+    near_mark = None
     for t in range(labels.shape[0]):
         frame = np.asarray(labels[t])
+        if near_mark is None:
+            near_mark = np.zeros(frame.shape, bool)
+            for y0, x0, y1, x1 in marks:
+                near_mark[y0:y1, x0:x1] = True
+            near_mark = ndi.binary_dilation(near_mark, np.ones((3, 3), bool)) if marks else near_mark
         flat = frame.ravel()
         order = np.argsort(flat, kind="stable")
         ids, starts = np.unique(flat[order], return_index=True)
@@ -99,7 +108,7 @@ def particle_table(labels, pixel_size_nm: float | None = None) -> pd.DataFrame:
             area = b - a
             ecc = np.sqrt(1 - (minor / major) ** 2) if major > 0 else 0.0
             rows.append((t, int(tid), cy, cx, area, 2 * np.sqrt(area / np.pi), ecc,
-                         touches_border(ys, xs, frame.shape)))
+                         touches_border(ys, xs, frame.shape) or bool(near_mark[ys, xs].any())))
     table = pd.DataFrame(
         rows, columns=["frame", "track_id", "y", "x", "area", "equivalent_diameter", "eccentricity", "touches_border"]
     )

@@ -383,6 +383,20 @@ def describe_stack_options(options: dict[str, Any], asked: dict[str, Any]) -> st
     return f"{options.get('polarity')} particles ({how('polarity')}), {size}; the same for every frame"
 
 
+def stack_marks(frames: Any) -> tuple[Box, ...]:
+    """The burned-in marks of a time stack (`annotations`): the boxes found alike in at least
+    half of up to STACK_SAMPLES evenly spaced readable frames (a mark burned into a video
+    is in every frame); each frame's segmentation leaves out its own."""
+    picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
+    found = [find_annotations(as_2d_gray(frame), coloured_pixels(frame))
+             for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
+    counts: dict[Box, int] = {}
+    for boxes in found:
+        for box in boxes:
+            counts[box] = counts.get(box, 0) + 1
+    return tuple(sorted(box for box, count in counts.items() if 2 * count >= len(found)))
+
+
 def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
     """`options` for every frame of a time stack, with what must hold for all frames decided
     once: polarity (the majority of up to 8 evenly spaced frames), diameter (their median;

@@ -35,6 +35,7 @@ from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
 from .io.results import (
     FRAME_INTERVAL_ATTR,
+    MARKS_ATTR,
     REVIEW_FILE,
     create_labels_zarr,
     record_pixel_size,
@@ -55,6 +56,7 @@ from .segmentation import (
     fitting_diameter,
     in_nm,
     segment,
+    stack_marks,
     stack_options,
     with_nm_pixel_size,
 )
@@ -490,6 +492,7 @@ def iter_track_video(
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)
+            store.attrs[MARKS_ATTR] = [list(box) for box in stack_marks(video.data)]  # flags the particles they cut
             shape = tuple(shape[1:3])
             if pushed:
                 yield pushed, n  # a resumed run starts where the last one stopped

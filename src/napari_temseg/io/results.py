@@ -28,6 +28,8 @@ from .folders import recover_folder, replace_folder, writing_name
 #: The zarr attributes of a results folder's labels that record their calibration (the
 #: (Y, X) pixel sides too where pixels are not square: no size in nm, but the layer's scale).
 PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR, PIXEL_YX_ATTR = "pixel_size_nm", "frame_interval_s", "pixel_yx_nm"
+#: The labels' attribute with the boxes of the video's burned-in marks (`segmentation.stack_marks`).
+MARKS_ATTR = "burned_in_marks"
 
 
 def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float | None = None,
@@ -67,7 +69,8 @@ def write_measured_tables(out: Path, labels, events: list[dict], pixel_size_nm: 
     the motion tables and size_over_time.png (none without a particle)."""
     from ..plots import size_over_time_png
 
-    tracks = particle_table(labels, pixel_size_nm)
+    marks = tuple(tuple(int(v) for v in box) for box in getattr(labels, "attrs", {}).get(MARKS_ATTR, []))
+    tracks = particle_table(labels, pixel_size_nm, marks)
     tracks.to_csv(out / "tracks.csv", index=False)
     sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
     write_motion_tables(out, tracks, events, pixel_size_nm, frame_interval_s)
