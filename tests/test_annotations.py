@@ -132,7 +132,7 @@ def test_particles_cut_by_a_mark_are_flagged_like_border_ones():
     (y0, x0, y1, x1), = result.annotations
     labels = result.labels.copy()
     labels[y0 - 6:y0, x0 + 20:x0 + 30] = labels.max() + 1  # a particle against the box's top edge
-    table = measure(labels, None, result.hidden)
+    table = measure(labels, None, result.annotations)
     assert table.set_index("label").loc[labels.max(), "touches_border"]
     assert not measure(labels).set_index("label").loc[labels.max(), "touches_border"]
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
+
+from .annotations import near_marks
 
 #: Columns of `measure`, in pixels (nm columns follow when the pixel size is known).
 COLUMNS = ["label", "area", "equivalent_diameter", "major_axis", "minor_axis", "aspect_ratio", "circularity",
            "solidity", "centroid_y", "centroid_x", "touches_border"]
 
 
-def measure(labels: np.ndarray, pixel_size_nm: float | None = None, hidden: np.ndarray | None = None) -> pd.DataFrame:
+def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple = ()) -> pd.DataFrame:
     """One row per particle of uint (Y, X) labels (COLUMNS), plus area_nm2,
     equivalent_diameter_nm, major_axis_nm, minor_axis_nm when `pixel_size_nm` is given.
-    hidden: (Y, X) bool, pixels nothing was seen at (a burned-in scale bar's box,
-    `Segmentation.annotations`): a particle next to them is cut as at the border, and flagged so.
+    marks: boxes (y0, x0, y1, x1) of burned-in marks nothing was seen under
+    (`Segmentation.annotations`): a particle they cut is flagged as one at the border is.
 
     Circularity is 4 pi area / perimeter^2 (1 for a disc, less for rough or elongated
     outlines) of the particle's outline (`circularity`); solidity is area over convex-hull
@@ -66,20 +67,13 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None, hidden: np.n
             "centroid_y": props["centroid-0"],
             "centroid_x": props["centroid-1"],
             "touches_border": (props["bbox-0"] == 0) | (props["bbox-1"] == 0) | (props["bbox-2"] == h)
-            | (props["bbox-3"] == w) | np.isin(props["label"], _next_to(labels, hidden)),
+            | (props["bbox-3"] == w) | np.isin(props["label"], np.unique(labels[near_marks(labels.shape, marks)])),
         })
     if pixel_size_nm:
         table["area_nm2"] = table["area"] * pixel_size_nm**2
         for column in ("equivalent_diameter", "major_axis", "minor_axis"):
             table[f"{column}_nm"] = table[column] * pixel_size_nm
     return table
-
-
-def _next_to(labels: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
-    """The IDs with a pixel in or beside `hidden` (8-connected)."""
-    if hidden is None or not np.any(hidden):
-        return np.zeros(0, labels.dtype)
-    return np.unique(labels[ndi.binary_dilation(np.asarray(hidden, bool), np.ones((3, 3), bool))])
 
 
 #: Smoothing (px) of a particle's mask before its outline is traced (`circularity`).

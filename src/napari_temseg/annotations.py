@@ -128,10 +128,16 @@ def annotation_mask(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarra
     return mask
 
 
+def near_marks(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarray:
+    """The pixels in or beside (8-connected) the boxes: a particle with one is cut by a mark."""
+    mask = annotation_mask(shape, boxes)
+    return ndi.binary_dilation(mask, np.ones((3, 3), bool)) if boxes else mask
+
+
 def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
     """`labels` without the particles mostly inside a box (what was drawn there). The others
     stay whole, the painted support carrying them across a thin bar (clearing the box cut
-    a particle in two); their size there is a guess, so `measure(hidden=)` flags them."""
+    a particle in two); their size there is a guess, so `measure(marks=)` flags them."""
     if not boxes:
         return labels
     inside = annotation_mask(labels.shape, boxes)

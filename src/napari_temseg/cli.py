@@ -297,7 +297,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             rows.append({"file": str(path), "error": str(err)})
             continue
         write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels, pixel or found.yx_nm)
-        particles = measure(result.labels, pixel, result.hidden)
+        particles = measure(result.labels, pixel, result.annotations)
         particles.insert(0, "image", names[path])
         particles.insert(1, "pixel_size_nm", pixel)  # sizes in px stay convertible when nm columns cannot be kept
         tables.append(particles)

@@ -19,6 +19,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from .annotations import near_marks
+
 #: The highest angular harmonic of the outline `outline_spread` fits (the 2nd to this one are lobes).
 OUTLINE_HARMONICS = 4
 #: Axis ratio below which a fused particle counts as rounded.
@@ -44,7 +46,7 @@ def is_round(axis_ratio: float, spread: float, area: float, lobed: bool) -> bool
 def outline_spread(mask: np.ndarray) -> float:
     """How far the outline departs from a circle: twice the summed amplitudes of the 2nd to
     4th angular harmonics of its distance from the centroid, over the mean distance (0 for
-    a circle; ~0.3 for three discs just fused, whose lobes are the 3rd harmonic). A fit
+    a circle; 0.78 for three discs just fused, whose lobes are the 3rd harmonic). A fit
     over every outline pixel, so that the pixel-sized bumps of a segmented outline barely
     move it (the largest minus the smallest distance, used until 2026-12-06, read them as
     lobes: 7 of 19 triples segmented by the classical model never rounded up)."""
@@ -85,17 +87,10 @@ def particle_table(labels, pixel_size_nm: float | None = None, marks: tuple = ()
     """Per track and frame: area, equivalent diameter, centroid, eccentricity, whether it
     touches the frame's border (its size there is not its particle's) or a burned-in mark's
     box (`marks`: (y0, x0, y1, x1) each, `annotations`), which hides it alike (+ nm columns)."""
-    from scipy import ndimage as ndi
-
     rows = []
-    near_mark = None
+    cut = near_marks(tuple(labels.shape[1:3]), marks)
     for t in range(labels.shape[0]):
         frame = np.asarray(labels[t])
-        if near_mark is None:
-            near_mark = np.zeros(frame.shape, bool)
-            for y0, x0, y1, x1 in marks:
-                near_mark[y0:y1, x0:x1] = True
-            near_mark = ndi.binary_dilation(near_mark, np.ones((3, 3), bool)) if marks else near_mark
         flat = frame.ravel()
         order = np.argsort(flat, kind="stable")
         ids, starts = np.unique(flat[order], return_index=True)
@@ -108,7 +103,7 @@ def particle_table(labels, pixel_size_nm: float | None = None, marks: tuple = ()
             area = b - a
             ecc = np.sqrt(1 - (minor / major) ** 2) if major > 0 else 0.0
             rows.append((t, int(tid), cy, cx, area, 2 * np.sqrt(area / np.pi), ecc,
-                         touches_border(ys, xs, frame.shape) or bool(near_mark[ys, xs].any())))
+                         touches_border(ys, xs, frame.shape) or bool(cut[ys, xs].any())))
     table = pd.DataFrame(
         rows, columns=["frame", "track_id", "y", "x", "area", "equivalent_diameter", "eccentricity", "touches_border"]
     )

@@ -20,7 +20,6 @@ import numpy as np
 
 from .annotations import (
     Box,
-    annotation_mask,
     coloured_pixels,
     describe_annotations,
     drop_annotated_particles,
@@ -92,11 +91,6 @@ class Segmentation:
     @property
     def count(self) -> int:
         return int(self.labels.max(initial=0))
-
-    @property
-    def hidden(self) -> np.ndarray | None:
-        """The pixels burned-in marks hid (`measure(..., hidden=)`), None for none."""
-        return annotation_mask(self.labels.shape, self.annotations) if self.annotations else None
 
     def describe(self) -> str:
         """One line for a status bar or a log: what was found and what was decided."""

@@ -19,7 +19,6 @@ from napari_matplotlib.base import NapariMPLWidget
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..analysis import measure, size_statistics
-from ..annotations import annotation_mask
 from ..errors import TemsegError
 from ..plots import size_distribution_png
 from ._layers import camera, layer_picker, pixel_size_nm
@@ -99,11 +98,9 @@ class MeasurementsWidget(QWidget):
             return None
         return tuple(int(i) for i in leading)
 
-    def hidden(self, frame: np.ndarray) -> np.ndarray | None:
-        """The pixels burned-in marks hid in the layer's image (the Segment dock records their
-        boxes), None for none."""
-        boxes = self.layer.value.metadata.get("temseg", {}).get("annotations")
-        return annotation_mask(frame.shape, tuple(map(tuple, boxes))) if boxes else None
+    def marks(self) -> tuple:
+        """The boxes of the burned-in marks the Segment dock left out of the layer's image."""
+        return tuple(map(tuple, self.layer.value.metadata.get("temseg", {}).get("annotations", ())))
 
     # -- table and histogram ---------------------------------------------------------------
 
@@ -116,7 +113,7 @@ class MeasurementsWidget(QWidget):
     def refresh(self, *_) -> None:
         self._shown_frame = index = self.frame_index()
         frame = None if index is None else np.asarray(self.layer.value.data[index])
-        self.particles = measure(frame, self.nm_per_pixel(), self.hidden(frame)) if frame is not None else pd.DataFrame()
+        self.particles = measure(frame, self.nm_per_pixel(), self.marks()) if frame is not None else pd.DataFrame()
         nm = "equivalent_diameter_nm" in self.particles.columns
         columns = [SIZED[c][0] if nm and c in SIZED else c for c in SHOWN]
         headers = [SIZED[c][1].format("nm" if nm else "px") if c in SIZED else c.replace("_", " ") for c in SHOWN]
