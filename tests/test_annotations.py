@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from napari_temseg.analysis import measure
-from napari_temseg.annotations import annotation_mask, coloured_pixels, fill_annotations, find_annotations
+from napari_temseg.annotations import (
+    annotation_mask,
+    coloured_pixels,
+    fill_annotations,
+    find_annotations,
+    scale_bar_length,
+)
 from napari_temseg.segmentation import iter_segment_frames, segment_image
 from napari_temseg.simulator import draw_params, random_image, simulate
 
@@ -234,3 +240,40 @@ def test_a_tracked_video_flags_the_particles_its_scale_bar_cuts(tmp_path):
     assert len(cut) == 4 and cut.touches_border.all()
     assert len(whole) == 4 and not whole.touches_border.any()
     assert zarr.open_array(str(tmp_path / "out" / "labels.zarr"), mode="r").attrs["burned_in_marks"] == [[60, 18, 68, 142]]
+
+
+@pytest.mark.parametrize("colour", ["black", "white", "yellow"])
+def test_the_scale_bar_is_measured_in_pixels(colour):
+    grey = field("bf")
+    image = np.repeat(grey[..., None], 3, axis=-1) if colour == "yellow" else grey
+    value = {"black": image.min(), "white": image.max(), "yellow": np.array([255, 220, 0], np.uint8)}[colour]
+    burn_scale_bar(image, value, ticks=colour == "black")
+    assert scale_bar_length(image) == 100
+    assert scale_bar_length(field("bf")) is None
+
+
+def test_temseg_segment_takes_the_pixel_size_from_the_scale_bar(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import tifffile
+
+    image = field("bf")
+    burn_scale_bar(image, image.min())
+    tifffile.imwrite(tmp_path / "bar.tif", image)
+    tifffile.imwrite(tmp_path / "plain.tif", field("bf"))
+
+    def segment(*args):
+        return subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", *map(str, args)],
+                              capture_output=True, text=True)
+
+    run = segment(tmp_path / "bar.tif", tmp_path / "plain.tif", "--out", tmp_path / "out", "--scale-bar", "50nm")
+    assert run.returncode == 1  # the image without a bar fails, the batch goes on
+    assert "pixel size 0.5 nm (its 50 nm scale bar)" in run.stderr
+    assert "plain.tif: error: no burned-in scale bar found" in run.stderr
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert summary.set_index("labels").loc["bar_labels.tif", "pixel_size_nm"] == 0.5
+    for bad in (["--scale-bar", "fifty"], ["--scale-bar", "-5"], ["--scale-bar", "50", "--pixel-size", "1"]):
+        run = segment(tmp_path / "bar.tif", "--out", tmp_path / "o2", *bad)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr

@@ -15,11 +15,15 @@ pixels are no longer one grey level.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import ndimage as ndi
 
-#: A mark's rectangle is at least this long (px) and 2 px thick.
+#: A mark's rectangle is at least this long (px) and 2 px thick; a scale bar this many times
+#: longer than thick.
 MIN_BAR_LENGTH = 16
+MIN_BAR_ASPECT = 3.0
 #: A line just outside a mark's rectangle may share its grey level over at most this share
 #: of its length (a clipped round particle has a rectangle inside it, but not straight edges).
 MAX_EDGE_SHARE = 0.5
@@ -64,21 +68,71 @@ def find_annotations(gray: np.ndarray, coloured: np.ndarray | None = None) -> tu
     if gray.ndim != 2 or min(gray.shape) < 2:
         return ()
     boxes = _coloured_boxes(coloured) if coloured is not None else []
-    seeds = _flat_block_seeds(_equal_neighbours(gray))
-    if seeds is not None:
-        span = _grey_span(gray)
-        for value in np.unique(gray[seeds]):
-            pieces, _ = ndi.label(_flat(gray == value), structure=np.ones((3, 3), bool))
-            windows = ndi.find_objects(pieces)
-            on_value = gray[seeds] == value
-            ys, xs = seeds[0][on_value], seeds[1][on_value]
-            for index in np.unique(pieces[ys, xs]):
-                at = pieces[ys, xs] == index
-                for rectangle in _solid_rectangles(pieces, index, windows[index - 1], ys[at], xs[at]):
-                    if _stands_out(gray, rectangle, value, span):
-                        boxes.append(_with_text(gray, rectangle, value, span))
+    span = _grey_span(gray)
+    boxes += [_with_text(gray, rectangle, value, span) for rectangle, value in _flat_rectangles(gray, span)]
     boxes = _merged([_padded(box, gray.shape) for box in boxes])
     return tuple(box for box in boxes if _area(box) <= MAX_SHARE * gray.size)
+
+
+def scale_bar_length(image: np.ndarray) -> int | None:
+    """The length (px) of the image's burned-in scale bar: the longest mark at most
+    MAX_BAR_THICKNESS thick and MIN_BAR_ASPECT times longer than thick (a bar, not its box
+    or a data bar), flat grey or coloured on a grey RGB export; None for none."""
+    from .preprocess import as_2d_gray
+
+    gray = np.ascontiguousarray(as_2d_gray(image))
+    rectangles = [box for box, _ in _flat_rectangles(gray, _grey_span(gray))] if min(gray.shape) >= 2 else []
+    coloured = coloured_pixels(image)
+    if coloured is not None:
+        rectangles += _rectangles_in(coloured)
+    bars = [max(y1 - y0, x1 - x0) for y0, x0, y1, x1 in rectangles
+            if min(y1 - y0, x1 - x0) <= MAX_BAR_THICKNESS and max(y1 - y0, x1 - x0) >= MIN_BAR_ASPECT * min(
+                y1 - y0, x1 - x0)]
+    return max(bars) if bars else None
+
+
+def pixel_size_from_scale_bar(image: np.ndarray, bar_nm: float) -> float:
+    """nm per pixel from the image's burned-in scale bar, `bar_nm` long (`scale_bar_length`)."""
+    from .errors import TemsegError
+
+    length = scale_bar_length(image)
+    if length is None:
+        raise TemsegError("no burned-in scale bar found (a flat bar of one grey level, at least 16 px long); "
+                          "give --pixel-size NM instead")
+    return bar_nm / length
+
+
+def _flat_rectangles(gray: np.ndarray, span: float) -> list[tuple[Box, Any]]:
+    """(rectangle, grey level) of every mark: a flat solid rectangle (`_solid_rectangles`)
+    that stands out from its surround."""
+    seeds = _flat_block_seeds(_equal_neighbours(gray))
+    if seeds is None or gray.ndim != 2:
+        return []
+    found = []
+    for value in np.unique(gray[seeds]):
+        pieces, _ = ndi.label(_flat(gray == value), structure=np.ones((3, 3), bool))
+        on_value = gray[seeds] == value
+        found += [(rectangle, value) for rectangle in _rectangles_in(pieces, (seeds[0][on_value], seeds[1][on_value]))
+                  if _stands_out(gray, rectangle, value, span)]
+    return found
+
+
+def _rectangles_in(pieces: np.ndarray, seeds: tuple[np.ndarray, np.ndarray] | None = None) -> list[Box]:
+    """The marks' rectangles in labelled `pieces` (a bool mask is labelled here) from their
+    flat blocks (`seeds`; found here where not given)."""
+    if pieces.dtype == bool:
+        seeds = _flat_block_seeds(_neighbours_within(pieces))
+        if seeds is None:
+            return []
+        pieces, _ = ndi.label(pieces, structure=np.ones((3, 3), bool))
+    windows = ndi.find_objects(pieces)
+    ys, xs = seeds
+    found = []
+    for index in np.unique(pieces[ys, xs]):
+        if index:
+            at = pieces[ys, xs] == index
+            found += _solid_rectangles(pieces, index, windows[index - 1], ys[at], xs[at])
+    return found
 
 
 def coloured_pixels(image: np.ndarray) -> np.ndarray | None:

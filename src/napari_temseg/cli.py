@@ -246,6 +246,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     particles.csv (one row per particle), summary.csv (per image and for the batch) and
     size_distribution.png; sizes in nm where the file or --pixel-size gives the pixel size."""
     from .analysis import measure
+    from .annotations import pixel_size_from_scale_bar
     from .io import read_micrograph, write_labels_tiff
     from .models import load_model
     from .plots import size_distribution_png
@@ -256,6 +257,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
     given_pixel = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
+    bar_nm = parse_scale_bar(args.scale_bar) if args.scale_bar is not None else None
+    if bar_nm and given_pixel:
+        raise TemsegError("give the pixel size once: --pixel-size NM or --scale-bar NM (the bar's length), not both")
     options = check_model_options(model, options)  # the same for every file: checked once, up front
     parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
     if args.points and args.model not in prompted_models():
@@ -288,7 +292,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         extra = {"points": prompts[stem], "mode": "prompt"} if stem in prompts else {}
         try:
             image, found = read_micrograph(path)
-            pixel = given_pixel or found.nm
+            bar = pixel_size_from_scale_bar(image, bar_nm) if bar_nm else None
+            pixel = (bar or given_pixel) or found.nm
             check_nm_diameter(options, pixel, found)
             result = segment_image(image, model, **options, **extra, **({"pixel_size_nm": pixel} if pixel else {}))
         except TemsegError as err:
@@ -304,7 +309,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
-        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}; {pixel_source(given_pixel, found)}", file=sys.stderr)
+        source = f"pixel size {bar:.4g} nm (its {bar_nm:g} nm scale bar)" if bar else pixel_source(given_pixel, found)
+        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}; {source}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
     pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
@@ -371,6 +377,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{summary['images_per_s']:.1f} images/s"
         )
     return 0
+
+
+def parse_scale_bar(value: str) -> float:
+    """--scale-bar's length in nm: '50', '50nm' or '0.5um'."""
+    text = str(value).strip().lower().replace(" ", "").replace("µm", "um")
+    factor = 1000.0 if text.endswith("um") else 1.0
+    number = text.removesuffix("um").removesuffix("nm")
+    try:
+        nm = float(number) * factor
+    except ValueError:
+        nm = float("nan")
+    if not (math.isfinite(nm) and nm > 0):
+        raise TemsegError(f"--scale-bar takes the bar's length in nm (e.g. 50, 50nm or 0.5um), not {value!r}")
+    return nm
 
 
 def pixel_source(given: float | None, found: Calibration) -> str:
@@ -684,6 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="nm per pixel (default: from the file); sizes in nm, and -o diameter may be e.g. 12nm")
+    p.add_argument("--scale-bar", metavar="NM", default=None,
+                   help="the length of the scale bar burned into each image (e.g. 50nm): the pixel size is its "
+                        "length over the bar's in px (for exports without calibration)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     _add_model_args(p)
     p.set_defaults(func=cmd_segment)
