@@ -531,6 +531,9 @@ def test_a_scale_bar_is_left_out_and_the_particles_it_cuts_flagged_in_the_docks(
     viewer.window.add_dock_widget(measurements)
     measurements.layer.value = labels
     assert measurements.particles.set_index("label").loc[new, "touches_border"]
+    assert labels.metadata["temseg"]["scale_bar_px"] == 100  # sizes in nm from the bar's length
+    measurements.scale_bar.value = 50
+    assert measurements.nm_per_pixel() == 0.5 and "diameter (nm)" in measurements.table.horizontalHeaderItem(1).text()
 
 
 def test_measurements_export_with_nothing_measured_is_an_error_not_a_crash(make_napari_viewer, tmp_path):

@@ -39,9 +39,12 @@ class MeasurementsWidget(QWidget):
         self.pixel_size = FloatSpinBox(label="nm/px (0: layer scale)", value=0.0, min=0.0, max=1e6, step=0.01,
                                        tooltip="0: from the layer's scale when it is not 1 and the same along Y "
                                                "and X, else sizes in px")
+        self.scale_bar = FloatSpinBox(label="scale bar (nm)", value=0.0, min=0.0, max=1e7, step=1.0,
+                                      tooltip="the length of the scale bar burned into the segmented image: "
+                                              "nm/px is this over its length in px (measured by the Segment dock)")
         self.export_csv_button = PushButton(text="Export CSV")
         self.export_png_button = PushButton(text="Export PNG")
-        self.controls = Container(widgets=[self.layer, self.pixel_size, self.export_csv_button,
+        self.controls = Container(widgets=[self.layer, self.pixel_size, self.scale_bar, self.export_csv_button,
                                            self.export_png_button])
         self.table = QTableWidget()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -58,6 +61,7 @@ class MeasurementsWidget(QWidget):
         self._syncing = False
         self.layer.changed.connect(self._bind)
         self.pixel_size.changed.connect(self.refresh)
+        self.scale_bar.changed.connect(self._scale_bar_typed)
         self.export_csv_button.clicked.connect(lambda: self._ask_and_export("csv"))
         self.export_png_button.clicked.connect(lambda: self._ask_and_export("png"))
         self.table.itemSelectionChanged.connect(self._row_selected)
@@ -80,10 +84,27 @@ class MeasurementsWidget(QWidget):
         self.refresh()
 
     def nm_per_pixel(self) -> float | None:
-        """The typed pixel size, else the layer's (`pixel_size_nm`)."""
+        """The typed pixel size, else the typed scale bar's length over the bar's in px (the
+        Segment dock measured it), else the layer's (`pixel_size_nm`)."""
         if self.pixel_size.value > 0:
             return float(self.pixel_size.value)
+        bar = self.scale_bar_px()
+        if self.scale_bar.value > 0 and bar:
+            return float(self.scale_bar.value) / bar
         return pixel_size_nm(self.layer.value)
+
+    def scale_bar_px(self) -> int | None:
+        """The length of the scale bar in the layer's image, as the Segment dock measured it."""
+        layer = self.layer.value
+        return layer.metadata.get("temseg", {}).get("scale_bar_px") if layer is not None else None
+
+    def _scale_bar_typed(self, *_) -> None:
+        if self.scale_bar.value > 0 and not self.scale_bar_px():
+            from napari.utils.notifications import show_warning
+
+            show_warning("no scale bar was measured in this layer's image (segment the image with the Segment "
+                         "dock first, or it has no flat burned-in bar): type the pixel size instead")
+        self.refresh()
 
     def frame_index(self) -> tuple[int, ...] | None:
         """Which (Y, X) plane of the layer the viewer shows: () for a 2-D layer, the leading

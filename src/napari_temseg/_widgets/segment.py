@@ -34,12 +34,14 @@ PROMPT_COLOURS = {"positive": "lime", "negative": "red"}
 def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
     """Generator: yields (done, total), returns (uint32 labels shaped like the image less RGB,
     a one-line summary of what was found and decided, the boxes of burned-in marks left
-    out: `Segmentation.annotations`, of every frame of a stack).
+    out: `Segmentation.annotations`, of every frame of a stack, and the length in px of the
+    image's scale bar, or of a stack's first frame: `annotations.scale_bar_length`, or None).
 
     get_segmenter: called here, in the worker (building a model loads its weights).
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
     """
+    from ..annotations import scale_bar_length
     from ..segmentation import Segmentation, describe_stack_options, segment_image, stack_options
 
     segmenter = get_segmenter()
@@ -56,9 +58,10 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
 
     if is_2d:
         yield 0, 1
-        result = one(np.asarray(data), None)
+        image = np.asarray(data)
+        result = one(image, None)
         yield 1, 1
-        return result.labels, result.describe(), result.annotations
+        return result.labels, result.describe(), result.annotations, scale_bar_length(image)
     total = data.shape[0]
     out = None
     marks = set()
@@ -69,7 +72,8 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
         out[t] = result.labels
         marks.update(result.annotations)
         yield t + 1, total
-    return out, f"{total} frames; {describe_stack_options(options, asked)}", tuple(sorted(marks))
+    bar = scale_bar_length(np.asarray(data[0])) if total else None
+    return out, f"{total} frames; {describe_stack_options(options, asked)}", tuple(sorted(marks)), bar
 
 
 class SegmentWidget(Container):
@@ -292,14 +296,14 @@ class SegmentWidget(Container):
         outside = self._outside
 
         def show_labels(result):
-            labels, summary, marks = result
+            labels, summary, marks, bar = result
             if name in self.viewer.layers:
                 self.viewer.layers[name].data = labels
             else:
                 self.viewer.add_labels(labels, name=name, scale=layer.scale, translate=layer.translate,
                                        units=layer.units[-labels.ndim:])
-            shown = self.viewer.layers[name]  # the Measurements dock flags particles the marks cut
-            shown.metadata = {**shown.metadata, "temseg": {**shown.metadata.get("temseg", {}),
+            shown = self.viewer.layers[name]  # the Measurements dock flags particles the marks cut, sizes by the bar
+            shown.metadata = {**shown.metadata, "temseg": {**shown.metadata.get("temseg", {}), "scale_bar_px": bar,
                                                            "annotations": [list(box) for box in marks]}}
             if prompts is not None:
                 self._live = (layer, self.viewer.layers[name])
