@@ -277,3 +277,25 @@ def test_temseg_segment_takes_the_pixel_size_from_the_scale_bar(tmp_path):
     for bad in (["--scale-bar", "fifty"], ["--scale-bar", "-5"], ["--scale-bar", "50", "--pixel-size", "1"]):
         run = segment(tmp_path / "bar.tif", "--out", tmp_path / "o2", *bad)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_temseg_track_takes_the_pixel_size_from_the_scale_bar(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import tifffile
+
+    yy, xx = np.mgrid[:128, :160]
+    disc = (yy - 64) ** 2 + (xx - 80) ** 2 < 20 ** 2
+    rng = np.random.default_rng(4)
+    frames = np.stack([np.clip(200 - 110 * disc + rng.normal(0, 5, disc.shape), 1, 254) for _ in range(3)])
+    frames = frames.astype(np.uint8)
+    frames[:, 100:104, 20:120] = 0  # a 100-px bar
+    tifffile.imwrite(tmp_path / "v.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "track", str(tmp_path / "v.tif"), "--out",
+                          str(tmp_path / "out"), "--scale-bar", "0.05um"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "pixel size 0.5 nm (its 50 nm scale bar)" in run.stdout
+    tracks = pd.read_csv(tmp_path / "out" / "tracks.csv")
+    assert np.allclose(tracks.equivalent_diameter_nm, tracks.equivalent_diameter * 0.5)

@@ -379,6 +379,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def first_readable_frame(frames):
+    """The first frame of a stack that can be read and is not blank (`read_frame`)."""
+    from .preprocess import read_frame
+
+    for t in range(frames.shape[0]):
+        frame, problem = read_frame(frames, t)
+        if problem is None:
+            return frame
+    raise TemsegError("no frame of the video can be read: nothing to measure the scale bar on")
+
+
 def parse_scale_bar(value: str) -> float:
     """--scale-bar's length in nm: '50', '50nm' or '0.5um'."""
     text = str(value).strip().lower().replace(" ", "").replace("µm", "um")
@@ -420,12 +431,20 @@ def check_nm_diameter(options: dict, pixel_size_nm: float | None, found: Calibra
 
 
 def cmd_track(args: argparse.Namespace) -> int:
+    from .annotations import pixel_size_from_scale_bar
     from .io import open_video
     from .video import track_video
 
     video = open_video(args.input)
     given = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
     scale = pixel_source(given, video.calibration)
+    if args.scale_bar is not None:
+        if given:
+            raise TemsegError("give the pixel size once: --pixel-size NM or --scale-bar NM (the bar's length), "
+                              "not both")
+        bar_nm = parse_scale_bar(args.scale_bar)
+        given = pixel_size_from_scale_bar(first_readable_frame(video.data), bar_nm)
+        scale = f"pixel size {given:.4g} nm (its {bar_nm:g} nm scale bar)"
     if given:
         video.pixel_size_nm = given
     if args.frame_interval is not None:
@@ -727,6 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
     p.add_argument("--method", default="link", choices=["link", "propagate"])
     p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (default: from the file)")
+    p.add_argument("--scale-bar", metavar="NM", default=None,
+                   help="the length of the scale bar burned into the frames (e.g. 50nm): the pixel size is its "
+                        "length over the bar's in px, measured on the first readable frame")
     p.add_argument("--frame-interval", type=positive_float, default=None, metavar="S",
                    help="seconds between frames, for diffusion in nm²/s and times in tracks.geff (default: from "
                         "the file; given to a finished run, only its tables are written again)")
