@@ -20,10 +20,28 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-#: A mark's rectangle is at least this long (px) and 2 px thick; a scale bar this many times
-#: longer than thick.
+#: Flat blocks of this length (px) and 2 px seed the search; a mark's rectangle is at least
+#: MIN_MARK_LENGTH long, 2 thick and MIN_MARK_AREA in all (a clipped particle rim holds
+#: 2 x 17 runs); a scale bar is MIN_BAR_ASPECT times longer than thick.
 MIN_BAR_LENGTH = 16
+MIN_MARK_LENGTH = 24
+MIN_MARK_AREA = 80
 MIN_BAR_ASPECT = 3.0
+#: A strip at most EDGE_STRIP px thick lying along the image's edge is padding only when it
+#: runs along this share of it (a short one there is clipped support).
+EDGE_SPAN = 0.9
+EDGE_STRIP = 8
+#: Grey levels, and pieces of one level, holding flat blocks that are looked at, the most
+#: blocks first (a bar, its box and text use 1-3 levels; a smooth 8-bit gradient hundreds).
+MAX_LEVELS = 4
+MAX_PIECES = 8
+#: The pixels right outside a mark differ from it by at least this share of the image's range
+#: (a drawn edge is a step; a plateau of a smoothed 8-bit image ends 1-3 levels off).
+MIN_EDGE_STEP = 0.05
+#: Text may grow a mark's box to at most this many times the rectangle's area, or
+#: TEXT_AREA_MIN px, whichever is more (not over the clipped cores of a particle field).
+TEXT_AREA_FACTOR = 10
+TEXT_AREA_MIN = 64 * 64
 #: A line just outside a mark's rectangle may share its grey level over at most this share
 #: of its length (a clipped round particle has a rectangle inside it, but not straight edges).
 MAX_EDGE_SHARE = 0.5
@@ -41,8 +59,9 @@ MAX_BAR_THICKNESS = 8
 #: of its box, one glyph after another.
 TEXT_GAP = 2.0
 TEXT_GAP_MIN = 16
-#: A glyph's flat pixels (fewer: clipped noise, a speck of the support at the image's top level).
-MIN_GLYPH_AREA = 8
+#: A glyph's flat pixels (an anti-aliased 12-px font keeps 4-8 at its exact level; fewer:
+#: clipped noise).
+MIN_GLYPH_AREA = 4
 #: The most of an image a mark's box may cover: a data bar is a strip, not the picture.
 MAX_SHARE = 0.25
 #: An RGB pixel is coloured when its channels are this share of the image's range apart.
@@ -70,7 +89,7 @@ def find_annotations(gray: np.ndarray, coloured: np.ndarray | None = None) -> tu
     boxes = _coloured_boxes(coloured) if coloured is not None else []
     span = _grey_span(gray)
     boxes += [_with_text(gray, rectangle, value, span) for rectangle, value in _flat_rectangles(gray, span)]
-    boxes = _merged([_padded(box, gray.shape) for box in boxes])
+    boxes = merged_marks([_padded(box, gray.shape) for box in boxes])
     return tuple(box for box in boxes if _area(box) <= MAX_SHARE * gray.size)
 
 
@@ -109,17 +128,43 @@ def _flat_rectangles(gray: np.ndarray, span: float) -> list[tuple[Box, Any]]:
     if seeds is None or gray.ndim != 2:
         return []
     found = []
-    for value in np.unique(gray[seeds]):
+    values, counts = np.unique(gray[seeds], return_counts=True)
+    for value in values[np.argsort(counts, kind="stable")[::-1][:MAX_LEVELS]]:
         pieces, _ = ndi.label(_flat(gray == value), structure=np.ones((3, 3), bool))
         on_value = gray[seeds] == value
         found += [(rectangle, value) for rectangle in _rectangles_in(pieces, (seeds[0][on_value], seeds[1][on_value]))
-                  if _stands_out(gray, rectangle, value, span)]
+                  if _mark_shaped(rectangle, gray.shape) and _stands_out(gray, rectangle, value, span)
+                  and _stepped(gray, rectangle, value, span)]
     return found
+
+
+def _mark_shaped(box: Box, shape: tuple[int, ...]) -> bool:
+    """Long and large enough for a mark; a thin strip lying along the image's edge only where
+    it runs along the edge (padding; a short one there is clipped support)."""
+    height, width = box[2] - box[0], box[3] - box[1]
+    if max(height, width) < MIN_MARK_LENGTH or height * width < MIN_MARK_AREA:
+        return False
+    along_top_or_bottom = (box[0] == 0 or box[2] == shape[0]) and height <= EDGE_STRIP
+    along_a_side = (box[1] == 0 or box[3] == shape[1]) and width <= EDGE_STRIP
+    return (not along_top_or_bottom or width >= EDGE_SPAN * shape[1]) and (
+        not along_a_side or height >= EDGE_SPAN * shape[0])
+
+
+def _stepped(gray: np.ndarray, box: Box, value, span: float) -> bool:
+    """Whether the pixels right outside `box` (other than those at its level) differ from it
+    by MIN_EDGE_STEP of the image's range: a drawn edge, not a plateau's."""
+    outer = _ring(gray.shape, box, 1)
+    region = gray[outer].astype(np.float64)
+    keep = np.ones(region.shape, bool)
+    keep[box[0] - outer[0].start:box[2] - outer[0].start, box[1] - outer[1].start:box[3] - outer[1].start] = False
+    keep &= region != value
+    return not keep.any() or float(np.median(np.abs(region[keep] - float(value)))) >= MIN_EDGE_STEP * span
 
 
 def _rectangles_in(pieces: np.ndarray, seeds: tuple[np.ndarray, np.ndarray] | None = None) -> list[Box]:
     """The marks' rectangles in labelled `pieces` (a bool mask is labelled here) from their
-    flat blocks (`seeds`; found here where not given)."""
+    flat blocks (`seeds`; found here where not given): the MAX_PIECES pieces holding the
+    most blocks (a mark holds hundreds, a plateau of a smoothed image a few)."""
     if pieces.dtype == bool:
         seeds = _flat_block_seeds(_neighbours_within(pieces))
         if seeds is None:
@@ -127,8 +172,9 @@ def _rectangles_in(pieces: np.ndarray, seeds: tuple[np.ndarray, np.ndarray] | No
         pieces, _ = ndi.label(pieces, structure=np.ones((3, 3), bool))
     windows = ndi.find_objects(pieces)
     ys, xs = seeds
+    indices, counts = np.unique(pieces[ys, xs], return_counts=True)
     found = []
-    for index in np.unique(pieces[ys, xs]):
+    for index in indices[np.argsort(counts, kind="stable")[::-1][:MAX_PIECES]]:
         if index:
             at = pieces[ys, xs] == index
             found += _solid_rectangles(pieces, index, windows[index - 1], ys[at], xs[at])
@@ -264,19 +310,24 @@ def _grey_span(gray: np.ndarray) -> float:
 
 def _solid_rectangles(pieces: np.ndarray, index: int, window: tuple[slice, slice], ys: np.ndarray,
                       xs: np.ndarray) -> list[Box]:
-    """The marks' rectangles in piece `index` (holes, such as a box's text, filled), from its
-    flat blocks at (ys, xs): a block inside a rectangle already found is not tried again,
-    and at most MAX_TRIES blocks are (evenly spread) in one piece."""
-    piece = ndi.binary_fill_holes(pieces[window] == index)
+    """The marks' rectangles in piece `index`, from its flat blocks at (ys, xs): a block
+    inside a rectangle already found is not tried again, and at most MAX_TRIES blocks are
+    (evenly spread) in one piece. Where the piece as it is holds none, it is tried with its
+    holes (a box's text) filled, unless its window is larger than a mark's box may be (the
+    filling would take seconds on a smooth gradient's plateaus)."""
+    piece = pieces[window] == index
     oy, ox = window[0].start, window[1].start
-    found: list[Box] = []
     picks = np.unique(np.linspace(0, len(ys) - 1, min(len(ys), MAX_TRIES)).round().astype(int))
-    for y, x in zip(ys[picks] - oy, xs[picks] - ox, strict=True):
-        if any(b[0] <= y < b[2] and b[1] <= x < b[3] for b in found):
-            continue
-        box = _solid_rectangle(piece, int(y), int(x))
-        if box is not None:
-            found.append(box)
+    found: list[Box] = []
+    for filled in (False, True):
+        if filled:
+            if found or piece.size > MAX_SHARE * pieces.size:
+                break
+            piece = ndi.binary_fill_holes(piece)
+        for y, x in zip(ys[picks] - oy, xs[picks] - ox, strict=True):
+            if not any(b[0] <= y < b[2] and b[1] <= x < b[3] for b in found):
+                box = _solid_rectangle(piece, int(y), int(x))
+                found += [box] if box is not None else []
     return [(b[0] + oy, b[1] + ox, b[2] + oy, b[3] + ox) for b in found]
 
 
@@ -349,7 +400,8 @@ def _with_text(gray: np.ndarray, box: Box, value, span: float) -> Box:
             glyph = max(height, width) <= tallest or min(height, width) <= thick  # a glyph, or a line of text
             if glyph and sizes[index] >= MIN_GLYPH_AREA and (ys.start + oy, xs.start + ox) != box[:2]:
                 glyphs.append(((ys.start + oy, xs.start + ox, ys.stop + oy, xs.stop + ox), level, pieces, index))
-    limit = MAX_SHARE * gray.size
+    rectangle = box
+    limit = min(MAX_SHARE * gray.size, max(TEXT_AREA_FACTOR * _area(rectangle), TEXT_AREA_MIN))
     grown = True
     while grown:
         grown = False
@@ -404,20 +456,22 @@ def _coloured_boxes(coloured: np.ndarray) -> list[Box]:
     joined = ndi.maximum_filter1d(ndi.maximum_filter1d(coloured.view(np.uint8), 2 * COLOUR_JOIN + 1, axis=0),
                                   2 * COLOUR_JOIN + 1, axis=1).astype(bool)
     groups, _ = ndi.label(joined)
-    h, w = coloured.shape
-    boxes = []
-    for index in np.unique(groups[seeds]):
-        ys, xs = ndi.find_objects((groups == index).astype(np.int32))[0]
-        boxes.append((max(0, ys.start + COLOUR_JOIN), max(0, xs.start + COLOUR_JOIN),
-                      min(h, ys.stop - COLOUR_JOIN), min(w, xs.stop - COLOUR_JOIN)))
-    return boxes
+    windows = ndi.find_objects(np.where(coloured, groups, 0))  # each group's own coloured pixels
+    return [(ys.start, xs.start, ys.stop, xs.stop) for ys, xs in (windows[i - 1] for i in np.unique(groups[seeds]))]
 
 
 def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
 
-def _merged(boxes: list[Box]) -> list[Box]:
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    inter = _area((max(a[0], b[0]), max(a[1], b[1]), max(min(a[2], b[2]), max(a[0], b[0])),
+                   max(min(a[3], b[3]), max(a[1], b[1]))))
+    return inter / (_area(a) + _area(b) - inter) if inter else 0.0
+
+
+def merged_marks(boxes: list[Box]) -> list[Box]:
     """Overlapping boxes as one where their union is hardly larger (a bar inside its data
     bar, two bars sharing text); not the two strips of an L of padding, whose union is the
     whole image."""

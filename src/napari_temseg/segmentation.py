@@ -25,6 +25,8 @@ from .annotations import (
     drop_annotated_particles,
     fill_annotations,
     find_annotations,
+    merged_marks,
+    overlap,
 )
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
@@ -264,6 +266,8 @@ def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
     the support around them, and their boxes (`annotations`)."""
     gray = as_2d_gray(image)
+    if np.issubdtype(gray.dtype, np.floating) and not np.isfinite(gray).all():
+        return normalize(gray), ()  # which says what is wrong with it
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
     return normalize(fill_annotations(gray, marks) if marks else gray), marks
 
@@ -378,17 +382,16 @@ def describe_stack_options(options: dict[str, Any], asked: dict[str, Any]) -> st
 
 
 def stack_marks(frames: Any) -> tuple[Box, ...]:
-    """The burned-in marks of a time stack (`annotations`): the boxes found alike in at least
-    half of up to STACK_SAMPLES evenly spaced readable frames (a mark burned into a video
-    is in every frame); each frame's segmentation leaves out its own."""
+    """The burned-in marks of a time stack (`annotations`): the boxes found alike (IoU 0.8:
+    noise may clip a pixel of text more or less) in at least half of up to STACK_SAMPLES
+    evenly spaced readable frames (a mark burned into a video is in every frame), merged;
+    each frame's segmentation leaves out its own."""
     picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
     found = [find_annotations(as_2d_gray(frame), coloured_pixels(frame))
              for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
-    counts: dict[Box, int] = {}
-    for boxes in found:
-        for box in boxes:
-            counts[box] = counts.get(box, 0) + 1
-    return tuple(sorted(box for box, count in counts.items() if 2 * count >= len(found)))
+    kept = [box for boxes in found for box in boxes
+            if 2 * sum(any(overlap(box, other) >= 0.8 for other in others) for others in found) >= len(found)]
+    return tuple(sorted(merged_marks(kept)))
 
 
 def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
