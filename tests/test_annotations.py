@@ -299,3 +299,29 @@ def test_temseg_track_takes_the_pixel_size_from_the_scale_bar(tmp_path):
     assert "pixel size 0.5 nm (its 50 nm scale bar)" in run.stdout
     tracks = pd.read_csv(tmp_path / "out" / "tracks.csv")
     assert np.allclose(tracks.equivalent_diameter_nm, tracks.equivalent_diameter * 0.5)
+
+
+@pytest.mark.parametrize(("regime", "seed", "clipped"), [("train", 112, 5.0), ("heldout", 61, 0.35),
+                                                         ("heldout", 79, 0.35)])
+def test_clipped_particles_and_support_are_no_marks(regime, seed, clipped):
+    """Clipped rims, cores and support pixels of an auto-contrast export made 2 x 17 "bars"
+    whose text chained over particles (up to 40 of them) and short strips at the edge."""
+    assert find_annotations(auto_contrast(random_image(seed=seed, regime=regime).image, clipped)) == ()
+
+
+def test_plateaus_of_a_smoothed_8_bit_image_are_no_marks():
+    from scipy import ndimage as ndi
+
+    for seed in range(4):
+        image = random_image(seed=seed, regime="train").image.astype(np.float32)
+        smooth = ndi.gaussian_filter(image, 4)
+        low, high = smooth.min(), smooth.max()
+        assert find_annotations(np.round((smooth - low) / (high - low) * 255).astype(np.uint8)) == ()
+
+
+def test_a_coloured_bar_at_the_image_edge_keeps_its_pixels():
+    rgb = np.repeat(field("bf")[..., None], 3, axis=-1)
+    h, w = rgb.shape[:2]
+    rgb[h - 6:, w - 120:] = (255, 220, 0)  # flush with the bottom right corner
+    (y0, x0, y1, x1), = find_annotations(rgb[..., 0], coloured_pixels(rgb))
+    assert (y0, x1, y1) == (h - 8, w, h) and x0 <= w - 120
