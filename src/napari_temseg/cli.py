@@ -257,9 +257,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
     given_pixel = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
-    bar_nm = parse_scale_bar(args.scale_bar) if args.scale_bar is not None else None
-    if bar_nm and given_pixel:
-        raise TemsegError("give the pixel size once: --pixel-size NM or --scale-bar NM (the bar's length), not both")
+    bar_nm = parse_scale_bar(args.scale_bar, given_pixel) if args.scale_bar is not None else None
     options = check_model_options(model, options)  # the same for every file: checked once, up front
     parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
     if args.points and args.model not in prompted_models():
@@ -390,8 +388,10 @@ def first_readable_frame(frames):
     raise TemsegError("no frame of the video can be read: nothing to measure the scale bar on")
 
 
-def parse_scale_bar(value: str) -> float:
-    """--scale-bar's length in nm: '50', '50nm' or '0.5um'."""
+def parse_scale_bar(value: str, pixel_size: float | None) -> float:
+    """--scale-bar's length in nm: '50', '50nm' or '0.5um' (refused beside --pixel-size)."""
+    if pixel_size:
+        raise TemsegError("give the pixel size once: --pixel-size NM or --scale-bar NM (the bar's length), not both")
     text = str(value).strip().lower().replace(" ", "").replace("µm", "um")
     factor = 1000.0 if text.endswith("um") else 1.0
     number = text.removesuffix("um").removesuffix("nm")
@@ -439,10 +439,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     given = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
     scale = pixel_source(given, video.calibration)
     if args.scale_bar is not None:
-        if given:
-            raise TemsegError("give the pixel size once: --pixel-size NM or --scale-bar NM (the bar's length), "
-                              "not both")
-        bar_nm = parse_scale_bar(args.scale_bar)
+        bar_nm = parse_scale_bar(args.scale_bar, given)
         given = pixel_size_from_scale_bar(first_readable_frame(video.data), bar_nm)
         scale = f"pixel size {given:.4g} nm (its {bar_nm:g} nm scale bar)"
     if given:
