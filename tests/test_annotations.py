@@ -325,3 +325,11 @@ def test_a_coloured_bar_at_the_image_edge_keeps_its_pixels():
     rgb[h - 6:, w - 120:] = (255, 220, 0)  # flush with the bottom right corner
     (y0, x0, y1, x1), = find_annotations(rgb[..., 0], coloured_pixels(rgb))
     assert (y0, x1, y1) == (h - 8, w, h) and x0 <= w - 120
+
+
+def test_a_drawing_without_noise_has_no_marks():
+    """Every object of a noise-free drawing or mask is as flat as a mark: none is taken for one
+    (a rod drawn on a cube was left out as a scale bar)."""
+    drawing = np.full((100, 120), 0.8, np.float32)
+    drawing[40:50, 10:110] = 0.2  # a rod
+    assert find_annotations(drawing) == ()

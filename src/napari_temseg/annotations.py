@@ -62,6 +62,9 @@ TEXT_GAP_MIN = 16
 #: A glyph's flat pixels (an anti-aliased 12-px font keeps 4-8 at its exact level; fewer:
 #: clipped noise).
 MIN_GLYPH_AREA = 4
+#: Share of an image's pixels equal to their neighbours above which it has no noise to tell
+#: a mark from the specimen by (a drawing, a mask; a micrograph with a data bar: ~0.1).
+MAX_FLAT_SHARE = 0.5
 #: The most of an image a mark's box may cover: a data bar is a strip, not the picture.
 MAX_SHARE = 0.25
 #: An RGB pixel is coloured when its channels are this share of the image's range apart.
@@ -123,9 +126,11 @@ def pixel_size_from_scale_bar(image: np.ndarray, bar_nm: float) -> float:
 
 def _flat_rectangles(gray: np.ndarray, span: float) -> list[tuple[Box, Any]]:
     """(rectangle, grey level) of every mark: a flat solid rectangle (`_solid_rectangles`)
-    that stands out from its surround."""
-    seeds = _flat_block_seeds(_equal_neighbours(gray))
-    if seeds is None or gray.ndim != 2:
+    that stands out from its surround; none in an image flat over more than MAX_FLAT_SHARE
+    (a drawing or mask without noise, where every object is as flat as a mark)."""
+    equal = _equal_neighbours(gray)
+    seeds = _flat_block_seeds(equal)
+    if seeds is None or equal.mean() > MAX_FLAT_SHARE:
         return []
     found = []
     values, counts = np.unique(gray[seeds], return_counts=True)
