@@ -10,7 +10,8 @@ paints it with the support around it before any model sees the image, and
 `drop_annotated_particles` removes what a model still drew there.
 
 Not found: text without a bar, 1-px bars, and marks in lossy (JPEG) files, whose flat
-pixels are no longer one grey level.
+pixels are no longer one grey level; nothing in a noise-free drawing or mask, where every
+object is as flat as a mark (docs/robustness.md, "Burned-in marks").
 """
 
 from __future__ import annotations
