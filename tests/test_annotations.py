@@ -240,6 +240,12 @@ def test_a_tracked_video_flags_the_particles_its_scale_bar_cuts(tmp_path):
     assert len(cut) == 4 and cut.touches_border.all()
     assert len(whole) == 4 and not whole.touches_border.any()
     assert zarr.open_array(str(tmp_path / "out" / "labels.zarr"), mode="r").attrs["burned_in_marks"] == [[60, 18, 68, 142]]
+    from napari_temseg.io.results import open_track_dir, write_review
+
+    labels, events = open_track_dir(tmp_path / "out")
+    write_review(tmp_path / "out", np.asarray(labels), events, set(), [])  # a review's save keeps them
+    tracks = pd.read_csv(tmp_path / "out" / "tracks.csv")
+    assert tracks[(tracks.y - 64).abs() < 5].touches_border.all()
 
 
 @pytest.mark.parametrize("colour", ["black", "white", "yellow"])
@@ -333,3 +339,10 @@ def test_a_drawing_without_noise_has_no_marks():
     drawing = np.full((100, 120), 0.8, np.float32)
     drawing[40:50, 10:110] = 0.2  # a rod
     assert find_annotations(drawing) == ()
+
+
+def test_padding_is_not_taken_for_the_scale_bar():
+    image = field("bf")
+    image[-4:, :] = 0  # a strip of padding, the image's width long
+    image[170:174, 20:80] = 255  # the bar
+    assert scale_bar_length(image) == 60

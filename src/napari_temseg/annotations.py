@@ -100,7 +100,8 @@ def find_annotations(gray: np.ndarray, coloured: np.ndarray | None = None) -> tu
 def scale_bar_length(image: np.ndarray) -> int | None:
     """The length (px) of the image's burned-in scale bar: the longest mark at most
     MAX_BAR_THICKNESS thick and MIN_BAR_ASPECT times longer than thick (a bar, not its box
-    or a data bar), flat grey or coloured on a grey RGB export; None for none."""
+    or a data bar) clear of the image's edge (not padding), flat grey or coloured on a grey
+    RGB export; None for none."""
     from .preprocess import as_2d_gray
 
     gray = np.ascontiguousarray(as_2d_gray(image))
@@ -108,9 +109,10 @@ def scale_bar_length(image: np.ndarray) -> int | None:
     coloured = coloured_pixels(image)
     if coloured is not None:
         rectangles += _rectangles_in(coloured)
+    h, w = gray.shape
     bars = [max(y1 - y0, x1 - x0) for y0, x0, y1, x1 in rectangles
             if min(y1 - y0, x1 - x0) <= MAX_BAR_THICKNESS and max(y1 - y0, x1 - x0) >= MIN_BAR_ASPECT * min(
-                y1 - y0, x1 - x0)]
+                y1 - y0, x1 - x0) and y0 > 0 and x0 > 0 and y1 < h and x1 < w]  # padding lies at the edge
     return max(bars) if bars else None
 
 
@@ -120,7 +122,8 @@ def pixel_size_from_scale_bar(image: np.ndarray, bar_nm: float) -> float:
 
     length = scale_bar_length(image)
     if length is None:
-        raise TemsegError("no burned-in scale bar found (a flat bar of one grey level, at least 16 px long); "
+        raise TemsegError(f"no burned-in scale bar found (a flat bar of one grey level, at least {MIN_MARK_LENGTH} px "
+                          "long, clear of the image's edge); "
                           "give --pixel-size NM instead")
     return bar_nm / length
 

@@ -377,17 +377,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def first_readable_frame(frames):
-    """The first frame of a stack that can be read and is not blank (`read_frame`)."""
-    from .preprocess import read_frame
-
-    for t in range(frames.shape[0]):
-        frame, problem = read_frame(frames, t)
-        if problem is None:
-            return frame
-    raise TemsegError("no frame of the video can be read: nothing to measure the scale bar on")
-
-
 def parse_scale_bar(value: str, pixel_size: float | None) -> float:
     """--scale-bar's length in nm: '50', '50nm' or '0.5um' (refused beside --pixel-size)."""
     if pixel_size:
@@ -433,6 +422,7 @@ def check_nm_diameter(options: dict, pixel_size_nm: float | None, found: Calibra
 def cmd_track(args: argparse.Namespace) -> int:
     from .annotations import pixel_size_from_scale_bar
     from .io import open_video
+    from .preprocess import first_readable_frame
     from .video import track_video
 
     video = open_video(args.input)
@@ -440,7 +430,10 @@ def cmd_track(args: argparse.Namespace) -> int:
     scale = pixel_source(given, video.calibration)
     if args.scale_bar is not None:
         bar_nm = parse_scale_bar(args.scale_bar, given)
-        given = pixel_size_from_scale_bar(first_readable_frame(video.data), bar_nm)
+        frame = first_readable_frame(video.data)
+        if frame is None:
+            raise TemsegError("no frame of the video can be read: nothing to measure the scale bar on")
+        given = pixel_size_from_scale_bar(frame, bar_nm)
         scale = f"pixel size {given:.4g} nm (its {bar_nm:g} nm scale bar)"
     if given:
         video.pixel_size_nm = given

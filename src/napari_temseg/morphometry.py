@@ -26,8 +26,9 @@ OUTLINE_HARMONICS = 4
 #: Axis ratio below which a fused particle counts as rounded.
 ROUND_ASPECT = 1.1
 #: Outline spread (`outline_spread`) below which a fusion of three or more particles counts
-#: as rounded: digital discs of radius 8 px or more are within 0.03, three equal discs just
-#: fused at 0.78. Kept at its value for the earlier measure (largest minus smallest distance
+#: as rounded: digital discs read up to 0.16 at radius 6 px, 0.11 at 8, 0.05-0.07 at 10-16
+#: and about 0.03 from 20 (off-centre pixel grids; ROUND_PIXELS covers the small ones),
+#: three equal discs just fused 0.78. Kept at its value for the earlier measure (largest minus smallest distance
 #: of the outline, where discs were within 0.113 and the triple at 0.35).
 ROUND_SPREAD = 0.12
 #: ... or within this many pixels, whichever is more: the outline of a digital disc of radius
@@ -40,13 +41,16 @@ def is_round(axis_ratio: float, spread: float, area: float, lobed: bool) -> bool
     `lobed` ones (three or more parents) its outline spread, allowing for pixelation."""
     if axis_ratio > ROUND_ASPECT:
         return False
-    return not lobed or spread <= max(ROUND_SPREAD, ROUND_PIXELS / np.sqrt(max(area, 1.0) / np.pi))
+    if not lobed or not np.isfinite(spread):  # an outline too small to fit shows no lobes
+        return True
+    return spread <= max(ROUND_SPREAD, ROUND_PIXELS / np.sqrt(max(area, 1.0) / np.pi))
 
 
 def outline_spread(mask: np.ndarray) -> float:
     """How far the outline departs from a circle: twice the summed amplitudes of the 2nd to
     4th angular harmonics of its distance from the centroid, over the mean distance (0 for
-    a circle; 0.78 for three discs just fused, whose lobes are the 3rd harmonic). A fit
+    a circle; 0.78 for three discs just fused, whose lobes are the 3rd harmonic; NaN for an
+    outline of under 9 pixels, too few to fit). A fit
     over every outline pixel, so that the pixel-sized bumps of a segmented outline barely
     move it (the largest minus the smallest distance, used until 2026-12-06, read them as
     lobes: 7 of 19 triples segmented by the classical model never rounded up)."""

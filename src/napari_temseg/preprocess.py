@@ -84,6 +84,15 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def first_readable_frame(frames: Any) -> np.ndarray | None:
+    """The first frame of a stack that can be read and is not blank (`read_frame`), None for none."""
+    for t in range(frames.shape[0]):
+        frame, problem = read_frame(frames, t)
+        if problem is None:
+            return frame
+    return None
+
+
 def read_frame(frames: Any, t: int) -> tuple[np.ndarray | None, str | None]:
     """(frame t, None), or (None, why it cannot be segmented): unreadable (a damaged file of
     a frame folder, a truncated stack), not finite, or blank (every pixel the same, as a

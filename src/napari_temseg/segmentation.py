@@ -387,8 +387,13 @@ def stack_marks(frames: Any) -> tuple[Box, ...]:
     evenly spaced readable frames (a mark burned into a video is in every frame), merged;
     each frame's segmentation leaves out its own."""
     picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
-    found = [find_annotations(as_2d_gray(frame), coloured_pixels(frame))
-             for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
+    return common_marks([find_annotations(as_2d_gray(frame), coloured_pixels(frame))
+                         for frame, problem in (read_frame(frames, t) for t in picks) if problem is None])
+
+
+def common_marks(found: list[tuple[Box, ...]]) -> tuple[Box, ...]:
+    """The boxes among frames' `found` marks that at least half of the frames share (IoU
+    0.8), merged: a video's burned-in marks, not a box one frame's noise made."""
     kept = [box for boxes in found for box in boxes
             if 2 * sum(any(overlap(box, other) >= 0.8 for other in others) for others in found) >= len(found)]
     return tuple(sorted(merged_marks(kept)))

@@ -34,15 +34,17 @@ PROMPT_COLOURS = {"positive": "lime", "negative": "red"}
 def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
     """Generator: yields (done, total), returns (uint32 labels shaped like the image less RGB,
     a one-line summary of what was found and decided, the boxes of burned-in marks left
-    out: `Segmentation.annotations`, of every frame of a stack, and the length in px of the
-    image's scale bar, or of a stack's first frame: `annotations.scale_bar_length`, or None).
+    out: `Segmentation.annotations`, for a stack those most of its frames share, and the
+    length in px of the image's scale bar, or of a stack's first readable frame:
+    `annotations.scale_bar_length`, or None).
 
     get_segmenter: called here, in the worker (building a model loads its weights).
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
     """
     from ..annotations import scale_bar_length
-    from ..segmentation import Segmentation, describe_stack_options, segment_image, stack_options
+    from ..preprocess import first_readable_frame
+    from ..segmentation import Segmentation, common_marks, describe_stack_options, segment_image, stack_options
 
     segmenter = get_segmenter()
     asked = options
@@ -64,16 +66,17 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
         return result.labels, result.describe(), result.annotations, scale_bar_length(image)
     total = data.shape[0]
     out = None
-    marks = set()
+    found = []
     for t in range(total):
         result = one(np.asarray(data[t]), t)
         if out is None:
             out = np.zeros((total, *result.labels.shape), np.uint32)
         out[t] = result.labels
-        marks.update(result.annotations)
+        found.append(result.annotations)
         yield t + 1, total
-    bar = scale_bar_length(np.asarray(data[0])) if total else None
-    return out, f"{total} frames; {describe_stack_options(options, asked)}", tuple(sorted(marks)), bar
+    readable = first_readable_frame(data)
+    bar = scale_bar_length(readable) if readable is not None else None
+    return out, f"{total} frames; {describe_stack_options(options, asked)}", common_marks(found), bar
 
 
 class SegmentWidget(Container):

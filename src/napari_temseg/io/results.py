@@ -43,14 +43,28 @@ def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float 
     return store
 
 
+def recorded_marks(path: Path) -> tuple[tuple[int, int, int, int], ...]:
+    """The burned-in marks recorded with the labels store at `path` (`MARKS_ATTR`), () for
+    none or no store."""
+    import zarr
+
+    if not (Path(path) / "zarr.json").is_file() and not (Path(path) / ".zarray").is_file():
+        return ()
+    boxes = zarr.open_array(str(path), mode="r").attrs.get(MARKS_ATTR, [])
+    return tuple(tuple(int(v) for v in box) for box in boxes)
+
+
 def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
                       frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None) -> None:
     """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame, beside the
     store it replaces (`folders.replace_folder`): `labels` may be that store itself (a large
     video edited in its results folder), and a failure halfway leaves the old store whole."""
     labels_shape = tuple(int(s) for s in labels.shape)
+    marks = recorded_marks(path)  # the video's, not the edit's: kept through a review's save
     written = writing_name(path)
     store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s, pixel_yx_nm)
+    if marks:
+        store.attrs[MARKS_ATTR] = [list(box) for box in marks]
     for t in range(labels_shape[0]):
         store[t] = np.asarray(labels[t], dtype=np.uint32)
     replace_folder(written, path)
@@ -69,8 +83,7 @@ def write_measured_tables(out: Path, labels, events: list[dict], pixel_size_nm: 
     the motion tables and size_over_time.png (none without a particle)."""
     from ..plots import size_over_time_png
 
-    marks = tuple(tuple(int(v) for v in box) for box in getattr(labels, "attrs", {}).get(MARKS_ATTR, []))
-    tracks = particle_table(labels, pixel_size_nm, marks)
+    tracks = particle_table(labels, pixel_size_nm, recorded_marks(out / "labels.zarr"))
     tracks.to_csv(out / "tracks.csv", index=False)
     sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
     write_motion_tables(out, tracks, events, pixel_size_nm, frame_interval_s)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..annotations import drop_annotated_particles
 from ..errors import TemsegError
 from ..instances import add_unclaimed, find_root, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
@@ -99,14 +100,14 @@ def next_instances(
                        df_absorption=df_absorption, **seed_options)
     if previous is None or not previous.any():
         return detected
-    image, _ = normalize_without_marks(frame)
+    image, marks = normalize_without_marks(frame)
     if polarity == "bright":
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
     logits, iou, _ = segmenter.decode(look, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
-    labels = grow_rims(labels, image, rim_level(edge_level, polarity))
+    labels = drop_annotated_particles(grow_rims(labels, image, rim_level(edge_level, polarity)), marks)
     return add_unclaimed(split_where_detected(labels, detected), detected)
 
 
