@@ -37,7 +37,7 @@ EDGE_STRIP = 8
 MAX_LEVELS = 4
 MAX_PIECES = 8
 #: The pixels right outside a mark differ from it by at least this share of the image's range
-#: (a drawn edge is a step; a plateau of a smoothed 8-bit image ends 1-3 levels off).
+#: (a drawn edge is a step; a plateau of a smoothed 8-bit image ends 1-3 levels off; `_stands_out`).
 MIN_EDGE_STEP = 0.05
 #: Text may grow a mark's box to at most this many times the rectangle's area, or
 #: TEXT_AREA_MIN px, whichever is more (not over the clipped cores of a particle field).
@@ -143,7 +143,7 @@ def _flat_rectangles(gray: np.ndarray, span: float) -> list[tuple[Box, Any]]:
         on_value = gray[seeds] == value
         found += [(rectangle, value) for rectangle in _rectangles_in(pieces, (seeds[0][on_value], seeds[1][on_value]))
                   if _mark_shaped(rectangle, gray.shape) and _stands_out(gray, rectangle, value, span)
-                  and _stepped(gray, rectangle, value, span)]
+                  and _stands_out(gray, rectangle, value, span, MIN_EDGE_STEP, near=0, far=1)]
     return found
 
 
@@ -157,17 +157,6 @@ def _mark_shaped(box: Box, shape: tuple[int, ...]) -> bool:
     along_a_side = (box[1] == 0 or box[3] == shape[1]) and width <= EDGE_STRIP
     return (not along_top_or_bottom or width >= EDGE_SPAN * shape[1]) and (
         not along_a_side or height >= EDGE_SPAN * shape[0])
-
-
-def _stepped(gray: np.ndarray, box: Box, value, span: float) -> bool:
-    """Whether the pixels right outside `box` (other than those at its level) differ from it
-    by MIN_EDGE_STEP of the image's range: a drawn edge, not a plateau's."""
-    outer = _ring(gray.shape, box, 1)
-    region = gray[outer].astype(np.float64)
-    keep = np.ones(region.shape, bool)
-    keep[box[0] - outer[0].start:box[2] - outer[0].start, box[1] - outer[1].start:box[3] - outer[1].start] = False
-    keep &= region != value
-    return not keep.any() or float(np.median(np.abs(region[keep] - float(value)))) >= MIN_EDGE_STEP * span
 
 
 def _rectangles_in(pieces: np.ndarray, seeds: tuple[np.ndarray, np.ndarray] | None = None) -> list[Box]:
@@ -374,12 +363,13 @@ def _ring(shape: tuple[int, ...], box: Box, width: int) -> tuple[slice, slice]:
 
 
 def _stands_out(gray: np.ndarray, box: Box, value, span: float, contrast: float = MIN_MARK_CONTRAST,
-                own: tuple[np.ndarray, int] | None = None) -> bool:
-    """Whether the pixels 2-3 px around `box` (other than those at the mark's own level, and
-    the anti-aliased pixel next to it) differ from `value` by `contrast` of the image's range.
-    own: (labelled pieces, index) of a glyph, whose pixels and their neighbours are left
-    out too (a glyph's box holds background between its strokes)."""
-    outer, inner = _ring(gray.shape, box, 3), _ring(gray.shape, box, 1)
+                own: tuple[np.ndarray, int] | None = None, near: int = 1, far: int = 3) -> bool:
+    """Whether the pixels more than `near` and at most `far` px around `box` (other than those
+    at the mark's own level; by default past the anti-aliased pixel next to it; near=0,
+    far=1: right outside it, a drawn edge's step) differ from `value` by `contrast` of the
+    image's range. own: (labelled pieces, index) of a glyph, whose pixels and their
+    neighbours are left out instead (a glyph's box holds background between its strokes)."""
+    outer, inner = _ring(gray.shape, box, far), _ring(gray.shape, box, near)
     region = gray[outer].astype(np.float64)
     keep = np.ones(region.shape, bool)
     if own is None:
@@ -430,8 +420,8 @@ def _with_text(gray: np.ndarray, box: Box, value, span: float) -> Box:
 
 
 def _padded(box: Box, shape: tuple[int, ...]) -> Box:
-    return (max(0, box[0] - BOX_MARGIN), max(0, box[1] - BOX_MARGIN), min(shape[0], box[2] + BOX_MARGIN),
-            min(shape[1], box[3] + BOX_MARGIN))
+    ys, xs = _ring(shape, box, BOX_MARGIN)
+    return ys.start, xs.start, ys.stop, xs.stop
 
 
 def _noise_level(image: np.ndarray, inside: np.ndarray) -> float:
