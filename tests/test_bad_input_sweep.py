@@ -52,6 +52,21 @@ def test_a_print_resolution_is_no_pixel_size_and_the_size_used_is_printed(tmp_pa
     assert "pixel size 2 nm (--pixel-size; the file says 0.5 nm)" in capsys.readouterr().err
 
 
+def test_imagej_units_written_escaped_are_read(tmp_path):
+    """From a numbers pass: Fiji writes non-ASCII units escaped in its header; an Å
+    calibration (`unit=\\u00C5`) gave sizes in px and a µs frame interval none."""
+    from napari_temseg.io.stacks import open_video
+
+    image = synth_image(seed=1).image
+    tifffile.imwrite(tmp_path / "a.tif", image, imagej=True, resolution=(1 / 5, 1 / 5), metadata={"unit": "\\u00C5"})
+    tifffile.imwrite(tmp_path / "um.tif", image, imagej=True, resolution=(2000, 2000), metadata={"unit": "\\u00B5m"})
+    tifffile.imwrite(tmp_path / "v.tif", np.stack([image] * 3), imagej=True, resolution=(2, 2),
+                     metadata={"axes": "TYX", "unit": "nm", "finterval": 500, "tunit": "\\u00B5s"})
+    assert tiff_calibration(tmp_path / "a.tif").nm == pytest.approx(0.5)
+    assert tiff_calibration(tmp_path / "um.tif").nm == pytest.approx(0.5)
+    assert open_video(tmp_path / "v.tif").frame_interval_s == pytest.approx(5e-4)
+
+
 def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibrations_are_read(tmp_path, capsys):
     """From a numbers pass: an .emd of 0.6 x 0.5 nm pixels was measured at 0.5 nm (areas 17 %
     low), a TIFF of the same was "pixel size unknown", and OME-TIFF's PhysicalSizeX and

@@ -11,7 +11,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,7 +34,7 @@ TEM_FORMATS = {
 NM_PER_UNIT = {
     "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "nanometre": 1.0, "nanometres": 1.0,
     "µm": 1e3, "μm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometers": 1e3,
-    "micrometre": 1e3, "micrometres": 1e3, "\\u00b5m": 1e3,
+    "micrometre": 1e3, "micrometres": 1e3,
     "å": 0.1, "a": 0.1, "angstrom": 0.1, "angstroms": 0.1, "ångström": 0.1, "ångströms": 0.1,
     "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7,
 }
@@ -42,7 +42,7 @@ NM_PER_UNIT = {
 
 #: Time units of ImageJ's `tunit` and rosettasciio's time axes, in seconds.
 SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
-                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "us": 1e-6, "min": 60.0,
+                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "min": 60.0,
                     "minute": 60.0, "minutes": 60.0}
 
 
@@ -113,11 +113,18 @@ class Micrograph(NamedTuple):
         return self.calibration.nm
 
 
+def unit_key(unit: Any) -> str:
+    """`unit` as the tables above spell it: ImageJ writes non-ASCII units escaped in its
+    header (`\\u00B5m`, `\\u00C5` for Fiji's Å, `\\u00B5s`), decoded here."""
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), str(unit or ""))
+    return text.strip().lower()
+
+
 def to_nm(value: float, unit: str | None) -> float | None:
     """A length in `unit` as nm, or None for an unknown or missing unit."""
     if not unit:
         return None
-    factor = NM_PER_UNIT.get(str(unit).strip().lower())
+    factor = NM_PER_UNIT.get(unit_key(unit))
     return None if factor is None or not value else float(value) * factor
 
 
@@ -151,7 +158,7 @@ def _nm_per(unit) -> float | None:
 
 def to_seconds(value: float, unit: str | None) -> float | None:
     """A time in `unit` as seconds, or None for an unknown unit or a value that is no interval."""
-    factor = SECONDS_PER_UNIT.get(str(unit or "").strip().lower())
+    factor = SECONDS_PER_UNIT.get(unit_key(unit))
     try:
         seconds = float(value) * factor if factor is not None else None
     except (TypeError, ValueError):
