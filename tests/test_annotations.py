@@ -143,6 +143,26 @@ def test_particles_cut_by_a_mark_are_flagged_like_border_ones():
     assert not measure(labels).set_index("label").loc[labels.max(), "touches_border"]
 
 
+@pytest.mark.parametrize("hidden_rows", [4, 8])
+def test_a_particle_partly_hidden_by_a_backing_box_is_kept_and_flagged(hidden_rows):
+    """From a numbers pass: a particle of radius 10 px with its lower 4-8 rows under a 60-row
+    backing box vanished (the box's fill drew it to the far side, so it lay mostly inside)."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:512, :512]
+    centres = [(100 + 80 * (k // 5), 60 + 90 * (k % 5)) for k in range(15)]
+    cy = 440 - 10 + hidden_rows  # the box starts at row 440
+    disc = np.zeros((512, 512), bool)
+    for y, x in [*centres, (cy, 420)]:
+        disc |= (yy - y) ** 2 + (xx - x) ** 2 <= 100
+    image = np.where(disc, 90.0, 200.0) + rng.normal(0, 8, disc.shape)
+    image[440:500, 360:500] = 0  # a black backing box with a white bar on it
+    image[470:478, 380:480] = 255
+    result = segment_image(np.clip(image, 0, 255).astype(np.uint8), "classical")
+    assert result.count == 16
+    table = measure(result.labels, None, result.annotations).set_index("label")
+    assert table.loc[int(result.labels[cy - 8, 420]), "touches_border"]
+
+
 def test_temseg_segment_says_where_the_mark_was(tmp_path):
     import subprocess
     import sys

@@ -56,6 +56,9 @@ MIN_MARK_CONTRAST = 0.05
 MIN_TEXT_CONTRAST = 0.25
 #: Thicker rectangles are boxes or strips: their text is sized as a bar this thick would have.
 MAX_BAR_THICKNESS = 8
+#: A particle beside a thicker box is carried this many rows into it, then fades out over
+#: as many (`fill_annotations`): it is cut there, and its hidden part is a guess.
+CARRIED_ROWS = 4
 #: Text joins a mark within this many of the bar's thicknesses (at least TEXT_GAP_MIN px)
 #: of its box, one glyph after another.
 TEXT_GAP = 2.0
@@ -214,9 +217,30 @@ def fill_annotations(gray: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
             before = after = np.full(b1 - b0, np.median(rest) if rest.size else 0.0)
         before = after if before is None else before
         after = before if after is None else after
-        weight = ((np.arange(a0, a1) - a0 + 1) / (a1 - a0 + 1))[:, None]
-        view[a0:a1, b0:b1] = (1 - weight) * before + weight * after + rng.normal(0, noise, (a1 - a0, b1 - b0))
+        view[a0:a1, b0:b1] = _across(before, after, a1 - a0) + rng.normal(0, noise, (a1 - a0, b1 - b0))
     return out
+
+
+def _across(before: np.ndarray, after: np.ndarray, depth: int) -> np.ndarray:
+    """The support painted `depth` rows across a box from the rows beside its two long
+    sides, interpolated from side to side. Across a bar (at most MAX_BAR_THICKNESS rows) a
+    particle stays whole. Across a thicker box (backing box, text, data bar) the support is
+    the sides' running medians (without the particles that touch the box) and what a
+    particle adds to a side is carried `CARRIED_ROWS` rows in, fading out over as many
+    again: drawn to the far side, a particle beside the box was dropped as mostly inside it."""
+    t = np.arange(1, depth + 1, dtype=np.float64)[:, None]  # rows from the near side
+    weight = t / (depth + 1)
+    if depth <= MAX_BAR_THICKNESS:
+        return (1 - weight) * before + weight * after
+    window = min(before.size, 4 * depth + 1)
+    support_before = ndi.median_filter(before, window, mode="nearest")
+    support_after = ndi.median_filter(after, window, mode="nearest")
+
+    def carried(distance: np.ndarray) -> np.ndarray:
+        return np.clip((2 * CARRIED_ROWS - distance) / CARRIED_ROWS, 0.0, 1.0)
+
+    return ((1 - weight) * (support_before + (before - support_before) * carried(t))
+            + weight * (support_after + (after - support_after) * carried(depth + 1 - t)))
 
 
 def annotation_mask(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarray:
