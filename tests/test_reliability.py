@@ -171,6 +171,72 @@ def test_frame_folders_in_numeric_order_one_type_and_changes_noticed(tmp_path, c
         open_video(folder)
 
 
+def _interrupted(video, out, chunk=4):
+    steps = iter_track_video(video, out, chunk=chunk)
+    next(steps)
+    steps.close()
+
+
+def test_a_video_swapped_for_another_of_the_same_size_and_time_is_not_resumed(tmp_path):
+    """From a long-video pass: `cp -p` of another video of the same size over the input after
+    an interruption resumed, mixing two videos in one result (the input was known by its
+    size and time in seconds)."""
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, np.full((12, 32, 32), 10, np.uint8))
+    os.utime(path, (1e9, 1e9))
+    _interrupted(open_video(path), tmp_path / "out")
+    tifffile.imwrite(path, np.full((12, 32, 32), 20, np.uint8))
+    os.utime(path, (1e9, 1e9))
+    with pytest.raises(TemsegError, match="differs in: the input's frames"):
+        track_video(open_video(path), tmp_path / "out", chunk=4)
+    os.utime(path, (2e9, 2e9))  # the same frames at another time (a copy): resumed
+    _interrupted(open_video(path), tmp_path / "out2")
+    os.utime(path, (3e9, 3e9))
+    assert track_video(open_video(path), tmp_path / "out2", chunk=4).resumed_from > 0
+
+
+def test_frames_renamed_in_a_folder_are_noticed_and_other_files_and_hidden_ones_ignored(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(12):
+        tifffile.imwrite(folder / f"frame_{t}.tif", np.full((32, 32), t * 10, np.uint8))
+    (folder / "._frame_0.tif").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata, no frame
+    assert open_video(folder).data.shape == (12, 32, 32)
+    _interrupted(open_video(folder), tmp_path / "out")
+    (folder / "notes.txt").write_text("dose 40 e/px")  # not a frame: the run resumes
+    assert track_video(open_video(folder), tmp_path / "out", chunk=4).resumed_from > 0
+    _interrupted(open_video(folder), tmp_path / "out2")
+    os.replace(folder / "frame_5.tif", folder / "tmp.tif")  # two frames swapped by renaming
+    os.replace(folder / "frame_9.tif", folder / "frame_5.tif")
+    os.replace(folder / "tmp.tif", folder / "frame_9.tif")
+    with pytest.raises(TemsegError, match="differs in: the input's frames"):
+        track_video(open_video(folder), tmp_path / "out2", chunk=4)
+
+
+def test_a_tiff_written_page_by_page_is_every_page_a_frame(tmp_path):
+    """From a long-video pass: `TiffWriter.write` once per frame stores each page as its own
+    series; read as the first series, 40 frames were one (exit 0, nothing said). A page of
+    another shape is skipped and listed, as a bad frame of a folder is."""
+    frames = synth_video(n_frames=8, shape=(96, 96), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2).frames
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as writer:
+        for t, frame in enumerate(frames):
+            writer.write(frame[:64, :64] if t == 5 else frame)
+    video = open_video(tmp_path / "pages.tif")
+    assert video.data.shape == (8, 96, 96)
+    np.testing.assert_array_equal(np.asarray(video.data[3]), frames[3])
+    summary = track_video(video, tmp_path / "out", chunk=4)
+    assert summary.frames == 8 and [s["frame"] for s in summary.skipped] == [5]
+
+
+def test_reading_a_frame_does_not_cost_more_in_a_longer_video(tmp_path):
+    """A stack of one delayed read per frame made dask optimise the whole graph at every
+    read (1.5 s per frame at 10,000 frames): frames are one blockwise layer now."""
+    tifffile.imwrite(tmp_path / "long.tif", np.zeros((3000, 8, 8), np.uint8), imagej=True, metadata={"axes": "TYX"})
+    video = open_video(tmp_path / "long.tif")
+    assert len(video.data.dask.layers) == 1
+    assert np.asarray(video.data[2999]).shape == (8, 8)
+
+
 # -- 6. batches -----------------------------------------------------------------------------------------
 
 

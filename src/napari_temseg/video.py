@@ -33,6 +33,7 @@ from . import __version__
 from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
+from .io.images import frame_files
 from .io.results import (
     FRAME_INTERVAL_ATTR,
     MARKS_ATTR,
@@ -139,13 +140,37 @@ def _alive(pid: int, started: float) -> bool:
         return True
 
 
-def _source_stat(source: Path | None) -> tuple[int | None, int | None]:
-    """(bytes, latest mtime) of the input: the file, or every file of a frame folder, so that
-    frames changed or replaced after an interruption are not joined to the old results."""
+def _source_stat(source: Path | None) -> tuple[int | None, str | None]:
+    """(bytes, fingerprint) of the input, so that frames changed, replaced or renamed after
+    an interruption are not joined to the old results: for a file, a digest of its size and
+    of `SAMPLED_BLOCKS` blocks spread over it; for a frame folder, of every frame file's
+    name, size and last `FRAME_TAIL` bytes (its pixels), in reading order. Neither the
+    files' times (a copy with `cp -p` keeps them) nor other files in the folder count."""
     if source is None or not source.exists():
         return None, None
-    stats = [p.stat() for p in sorted(source.iterdir()) if p.is_file()] if source.is_dir() else [source.stat()]
-    return sum(s.st_size for s in stats), max((int(s.st_mtime) for s in stats), default=None)
+    digest = hashlib.sha256()
+    if source.is_dir():
+        files = frame_files(source)
+        for path in files:
+            size = path.stat().st_size
+            digest.update(f"{path.name}\0{size}\0".encode() + _read_at(path, max(size - FRAME_TAIL, 0), FRAME_TAIL))
+        return sum(p.stat().st_size for p in files), digest.hexdigest()[:16]
+    size = source.stat().st_size
+    digest.update(str(size).encode())
+    for k in range(SAMPLED_BLOCKS):
+        digest.update(_read_at(source, size * k // SAMPLED_BLOCKS, SAMPLED_BLOCK))
+    return size, digest.hexdigest()[:16]
+
+
+#: What of an input file the run's fingerprint reads (`_source_stat`): blocks spread over a
+#: video file (4 MB in all), the last bytes of each file of a frame folder.
+SAMPLED_BLOCKS, SAMPLED_BLOCK, FRAME_TAIL = 64, 1 << 16, 4096
+
+
+def _read_at(path: Path, offset: int, count: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(count)
 
 
 @lru_cache(maxsize=512)
@@ -193,7 +218,7 @@ def _data_digest(video: Video) -> dict:
 
 def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int, method: str) -> dict:
     source = Path(video.source) if video.source else None
-    size, mtime = _source_stat(source)
+    size, fingerprint = _source_stat(source)
     # the file itself, wherever the run is started from; absent for defaults, so older runs resume
     weights_entry = {"weights": str(resolve_weights(model, weights).resolve())} if weights else {}
     # linking and propagation link differently (`new_linker`): a folder of one is not resumed by the other
@@ -201,7 +226,7 @@ def _signature(video: Video, model: str, weights: str | None, options: dict, chu
     return {
         "input": str(source.resolve()) if source else "",
         "input_size": size,
-        "input_mtime": mtime,
+        "input_fingerprint": fingerprint,
         **_data_digest(video),
         "shape": [int(s) for s in video.data.shape],
         "dtype": str(video.data.dtype),
@@ -290,6 +315,10 @@ def _only_the_scale_differs(before: dict, now: dict) -> bool:
             and not in_nm(options.get("diameter")) and "pixel_size_nm" not in options)
 
 
+#: How a refusal names the run settings that differ, where the key says too little.
+SETTING_NAMES = {"input_fingerprint": "the input's frames (changed, replaced or renamed since)"}
+
+
 def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     """Create or check the output folder; True when an earlier run's state can be resumed."""
     run_file = out / RUN_FILE
@@ -312,7 +341,10 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
                               f"(resuming would mix the two in one result); {_FOLDER_CHOICES}")
         if not overwrite:
             before = previous["signature"]
-            differ = [key for key in signature if key != "build" and before.get(key) != signature[key]]
+            differ = [SETTING_NAMES.get(key, key) for key in signature
+                      if key != "build" and before.get(key) != signature[key]]
+            if before.get("build") != signature["build"]:
+                differ.append("the version of napari-temseg or of the model's weights")
             raise TemsegError(
                 f"{out} holds results of another input, model or settings (input: "
                 f"{before.get('input') or 'a napari layer'}, model: {before.get('model')}; differs in: "

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import TemsegError, short_reason
-from .images import IMAGE_SUFFIXES, read_stack
+from .images import IMAGE_SUFFIXES, frame_files, lazy_stack, read_stack
 
 #: File suffix -> rosettasciio plugin module.
 TEM_FORMATS = {
@@ -173,8 +173,9 @@ def open_video(path: str | Path) -> Video:
         raise TemsegError(f"{path}: no such file or folder")
     if path.is_dir():
         stack = read_stack(path)
-        first = sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-        return _calibrated(Video(stack, source=str(path)), tiff_calibration(first[0]) if first else Calibration())
+        first = frame_files(path)[0]
+        tiff = first.suffix.lower() in (".tif", ".tiff")
+        return _calibrated(Video(stack, source=str(path)), tiff_calibration(first) if tiff else Calibration())
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         return _open_tiff(path)
@@ -195,8 +196,6 @@ MAX_FRAME_PIXELS = 2**28
 
 
 def _open_tiff(path: Path) -> Video:
-    import dask
-    import dask.array as da
     import tifffile
 
     try:
@@ -205,6 +204,8 @@ def _open_tiff(path: Path) -> Video:
             shape, dtype, axes = tuple(series.shape), series.dtype, str(series.axes)
             n_pages = len(series.pages)
             end = _data_end(tif, series)
+            if _one_frame_per_series(tif):
+                shape, n_pages, end = (len(tif.series), *shape), len(tif.series), _data_end(tif, tif.series[-1])
             imagej = tif.imagej_metadata or {}
             promised = int(imagej.get("images", 0))
             interval = to_seconds(imagej.get("finterval", 0), imagej.get("tunit", "sec"))
@@ -239,12 +240,24 @@ def _open_tiff(path: Path) -> Video:
 
     def page(i: int) -> np.ndarray:
         try:
-            return tifffile.imread(path, key=i)
+            frame = tifffile.imread(path, key=i)
         except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for a truncated page
             raise TemsegError(f"{path}: frame {i} cannot be read ({type(err).__name__}: {err}); the file may be truncated") from None
+        if frame.shape != shape[1:] or frame.dtype != dtype:
+            raise TemsegError(f"{path}: frame {i} is {' x '.join(map(str, frame.shape))} {frame.dtype}, the first "
+                              f"frame {' x '.join(map(str, shape[1:]))} {dtype}")
+        return frame
 
-    frames = [da.from_delayed(dask.delayed(page)(i), shape[1:], dtype) for i in range(shape[0])]
-    return _calibrated(Video(da.stack(frames), source=str(path), frame_interval_s=interval), tiff_calibration(path))
+    return _calibrated(Video(lazy_stack(page, shape[0], shape[1:], dtype), source=str(path), frame_interval_s=interval),
+                       tiff_calibration(path))
+
+
+def _one_frame_per_series(tif) -> bool:
+    """Whether a TIFF holds its frames as series of one page each: what writing a stack page
+    by page gives (`TiffWriter.write` per frame, without ImageJ metadata). Read as its first
+    series alone, such a video was one frame long."""
+    series = tif.series
+    return len(series) > 1 and all(len(s.pages) == 1 and len(s.shape) == len(series[0].shape) for s in series)
 
 
 def _calibrated(video: Video, found: Calibration) -> Video:
