@@ -74,6 +74,19 @@ def test_killed_run_resumes_to_the_same_result(video_file, tmp_path):
     assert len(reference.events) == 2
 
 
+def test_a_terminated_run_says_what_it_kept(video_file, tmp_path):
+    """SIGTERM (a batch system's time limit) ended a run silently; it now stops as Ctrl-C does."""
+    out = tmp_path / "terminated"
+    cmd = [sys.executable, "-m", "napari_temseg.cli", "track", str(video_file), "--out", str(out), "--chunk", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "state.json").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err and "to resume" in err
+
+
 def test_other_run_in_the_folder_is_refused_unless_overwrite(video_file, tmp_path):
     video = open_video(video_file)
     video.data = video.data[:10]

@@ -7,13 +7,16 @@ does work of its own beyond reading arguments and writing files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib
 import json
 import logging
 import math
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -449,11 +452,12 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
     try:
-        summary = track_video(
-            video, args.out, model=args.model, options=options, chunk=args.chunk, overwrite=args.overwrite,
-            workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
-            weights=args.weights,
-        )
+        with _terminate_as_interrupt():
+            summary = track_video(
+                video, args.out, model=args.model, options=options, chunk=args.chunk, overwrite=args.overwrite,
+                workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
+                weights=args.weights,
+            )
     except KeyboardInterrupt:
         again = "the same command without --overwrite" if args.overwrite else "the same command again"
         kept = f"the first {committed[0]} frames are" if committed[0] else "the folder is"
@@ -468,15 +472,32 @@ def cmd_track(args: argparse.Namespace) -> int:
         frames = ", ".join(str(s["frame"]) for s in summary.skipped[:10])
         print(f"temseg: {len(summary.skipped)} frame(s) skipped, blank or unreadable: {frames}"
               f"{' ...' if len(summary.skipped) > 10 else ''} (skipped_frames.csv)", file=sys.stderr)
+    if summary.skipped and len(summary.skipped) == summary.frames:  # no summary line: there is nothing to sum up
+        print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)
+        return 1
     decided = f"; {summary.decided}" if summary.decided else ""
     print(
         f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}{decided}; "
         f"{scale}; results in {args.out}"
     )
-    if summary.skipped and len(summary.skipped) == summary.frames:
-        print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)
-        return 1
     return 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a batch system's time limit, `kill`) stops a run as Ctrl-C does, so that it
+    says what was kept; it ended silently."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_evaluate_track(args: argparse.Namespace) -> int:
