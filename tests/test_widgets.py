@@ -41,7 +41,7 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
     assert widget.options()["edge_level"] == 0.2
     assert widget.options()["min_depth"] == "auto"
     widget.faint.value = 0.0  # "keep": every piece the model draws
-    assert widget.options()["min_depth"] == 0.0
+    assert widget.options()["min_depth"] == 0.0 and widget.options()["min_significance"] == 0.0
     assert widget.options()["local_edges"] == "auto"
     widget.small.value = "faint"  # "faint particles": grown out to their own contrast
     assert widget.options()["local_edges"] == "faint"

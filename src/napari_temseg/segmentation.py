@@ -45,6 +45,7 @@ from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
 from .preprocess import as_2d_gray, normalize, read_frame
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
+from .significance import MIN_SIGNIFICANCE, drop_noise_objects
 from .small_detection import drawn_radius, find_missed_particles
 
 #: Options read here rather than by the models.
@@ -254,7 +255,8 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         if add_missed:
             labels, found = find_missed_particles(labels, normalised, drawn_radius(labels), int(min_size or 0))
     if not prompted:  # a prompted mask in pieces is still the particle the user named
-        labels = one_piece_per_particle(labels)
+        labels = drop_noise_objects(one_piece_per_particle(labels), normalised,
+                                    significance(appearance.get("min_significance", "auto")))
     labels = drop_annotated_particles(labels, marks)
     if min_size or marks:
         labels = remove_small_and_relabel(labels, int(min_size or 1))
@@ -279,6 +281,12 @@ def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:
     if value != "auto":
         return float(value)
     return 0.0 if prompted or getattr(segmenter, "checks_depth", False) else MIN_DEPTH
+
+
+def significance(value: Any) -> float:
+    """How many standard errors of the pixel noise an object must stand out from the support
+    around it (`drop_noise_objects`): the `min_significance` option, "auto" = MIN_SIGNIFICANCE."""
+    return MIN_SIGNIFICANCE if value == "auto" else float(value)
 
 
 def model_scale(segmenter: Segmenter, radius: float) -> float:

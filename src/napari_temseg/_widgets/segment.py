@@ -100,7 +100,8 @@ class SegmentWidget(Container):
                                                     "with thickness), or auto: by the particles' polarity")
         self.faint = ComboBox(label="faint pieces", choices=[("drop", "auto"), ("keep", 0.0)], value="auto",
                               tooltip="drop: a particle must somewhere be clearly darker than the support's own "
-                                      "grain and noise (as the classical model requires); keep: all the model draws")
+                                      "grain and noise (as the classical model requires), and stand out from the "
+                                      "pixels around it by more than their noise could; keep: all the model draws")
         self.small = ComboBox(label="own contrast", choices=[("auto", "auto"), ("small particles", "small"),
                                                               ("faint particles", "faint"), ("both", True),
                                                               ("as drawn", False)],
@@ -178,7 +179,8 @@ class SegmentWidget(Container):
     def options(self) -> dict:
         """The chosen model's options that differ from its defaults, and the appearance options."""
         options = {**scale_options(self.polarity, self.diameter, self.image.value),
-                   "edge_level": self.edges.value, "min_depth": self.faint.value, "local_edges": self.small.value,
+                   "edge_level": self.edges.value, "min_depth": self.faint.value,
+                   "min_significance": self.faint.value, "local_edges": self.small.value,
                    "df_absorption": self.df_look.value, **self.panels[self.model.value].values()}
         if self.prompted:
             options["mode"] = self.mode.value

@@ -236,6 +236,9 @@ APPEARANCE = (
     Option("min_depth", "auto", either(choice("auto"), number(0, None)),
            "drop particles not this many support spreads darker than the support (0: keep all); "
            "auto: 3 (the classical model checks its own seed_depth)"),
+    Option("min_significance", "auto", either(choice("auto"), number(0, None)),
+           "drop objects whose contrast against the support around them is fewer than this many "
+           "standard errors of the pixel noise (0: keep all); auto: 3.5, none for prompts"),
     Option("local_edges", "auto", either(choice("auto", "small", "faint"), boolean),
            "draw particles at their own contrast against the support around them. small: in an image of "
            "small particles (radius up to 12 px) every one, adding faint ones the model missed; faint: "
