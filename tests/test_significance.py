@@ -7,7 +7,13 @@ from conftest import faint_discs
 from napari_temseg.errors import TemsegError
 from napari_temseg.metrics import instance_scores
 from napari_temseg.segmentation import segment_image
-from napari_temseg.significance import MIN_SIGNIFICANCE, drop_noise_objects, object_significance, pixel_noise
+from napari_temseg.significance import (
+    MIN_SIGNIFICANCE,
+    drop_noise_objects,
+    object_significance,
+    pixel_noise,
+    required_significance,
+)
 
 
 def test_pixel_noise_reads_white_noise_through_edges_and_gradients():
@@ -77,3 +83,13 @@ def test_min_significance_is_checked():
     with pytest.raises(TemsegError, match="min_significance"):
         segment_image(np.zeros((32, 32)), "classical", min_significance=-1)
     assert MIN_SIGNIFICANCE > 0
+
+
+def test_a_speck_needs_more_than_a_particle():
+    """The deepest of many small noise patches reaches further than the deepest of few large ones."""
+    labels = np.zeros((512, 512), np.uint32)
+    labels[10:13, 10:13] = 1  # 9 px
+    labels[100:160, 100:160] = 2  # 3600 px
+    need = required_significance(labels)
+    assert need[1] == pytest.approx(np.sqrt(2 * np.log(512 * 512 / 9)), rel=1e-6) and need[1] > 4.5
+    assert need[2] == MIN_SIGNIFICANCE

@@ -18,8 +18,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 #: Objects whose contrast against their surround is fewer noise standard errors than this
-#: are dropped; chosen among 2-6 on the development set (3.5-4 drop the most noise specks
-#: without losing particles of radius 3-7 px).
+#: are dropped (small ones need more: `required_significance`); chosen among 2-6 on the
+#: development set (3.5 dropped the most noise specks without losing particles of radius
+#: 3-7 px).
 MIN_SIGNIFICANCE = 3.5
 #: The surround: pixels within this many px (a square) of an object, ...
 RING_OUTER = 6
@@ -74,13 +75,23 @@ def _counts_and_means(ids: np.ndarray, values: np.ndarray, count: int) -> tuple[
     return n, np.bincount(ids, values, minlength=count + 1) / np.maximum(n, 1)
 
 
+def required_significance(labels: np.ndarray, floor: float = MIN_SIGNIFICANCE) -> np.ndarray:
+    """Per label the significance it needs: at least `floor`, and as much as the deepest of
+    the image's noise patches of its size reaches by chance, sqrt(2 ln(image area / its
+    area)) (a small speck has many more places to arise than a large one: on frames of noise
+    alone the flat floor left specks of 4-25 px at 3.5-4.8)."""
+    area = np.maximum(np.bincount(labels.ravel()), 1)
+    return np.maximum(floor, np.sqrt(2.0 * np.log(np.maximum(labels.size / area, 2.0))))
+
+
 def drop_noise_objects(labels: np.ndarray, image: np.ndarray, min_significance: float = MIN_SIGNIFICANCE) -> np.ndarray:
     """`labels` without the objects that stand out from their surround in `image`
-    (normalised, particles dark) by fewer than `min_significance` noise standard errors
-    (0: all kept), the others renumbered 1..N in their order."""
+    (normalised, particles dark) by fewer noise standard errors than they need
+    (`required_significance`, at least `min_significance`; 0: all kept), the others
+    renumbered 1..N in their order."""
     if min_significance <= 0 or not labels.any():
         return labels
-    keep = object_significance(labels, image) >= min_significance
+    keep = object_significance(labels, image) >= required_significance(labels, min_significance)
     keep[0] = False
     if keep[1:].all():
         return labels
