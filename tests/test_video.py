@@ -84,7 +84,7 @@ def test_a_terminated_run_says_what_it_kept(video_file, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in err and "to resume" in err
+    assert proc.returncode == 143 and "interrupted" in err and "to resume" in err
 
 
 def test_other_run_in_the_folder_is_refused_unless_overwrite(video_file, tmp_path):

@@ -215,9 +215,12 @@ def fill_annotations(gray: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
         if before is None and after is None:
             rest = out[~inside]
             before = after = np.full(b1 - b0, np.median(rest) if rest.size else 0.0)
-        before = after if before is None else before
-        after = before if after is None else after
-        view[a0:a1, b0:b1] = _across(before, after, a1 - a0) + rng.normal(0, noise, (a1 - a0, b1 - b0))
+        depth = a1 - a0
+        # at the image's edge the far side is the near side's support: a particle beside the
+        # box is not carried in from the edge as well
+        before = _running_support(after, depth) if before is None else before
+        after = _running_support(before, depth) if after is None else after
+        view[a0:a1, b0:b1] = _across(before, after, depth) + rng.normal(0, noise, (depth, b1 - b0))
     return out
 
 
@@ -232,15 +235,19 @@ def _across(before: np.ndarray, after: np.ndarray, depth: int) -> np.ndarray:
     weight = t / (depth + 1)
     if depth <= MAX_BAR_THICKNESS:
         return (1 - weight) * before + weight * after
-    window = min(before.size, 4 * depth + 1)
-    support_before = ndi.median_filter(before, window, mode="nearest")
-    support_after = ndi.median_filter(after, window, mode="nearest")
+    support_before, support_after = _running_support(before, depth), _running_support(after, depth)
 
     def carried(distance: np.ndarray) -> np.ndarray:
         return np.clip((2 * CARRIED_ROWS - distance) / CARRIED_ROWS, 0.0, 1.0)
 
     return ((1 - weight) * (support_before + (before - support_before) * carried(t))
             + weight * (support_after + (after - support_after) * carried(depth + 1 - t)))
+
+
+def _running_support(side: np.ndarray, depth: int) -> np.ndarray:
+    """The support along a box's side: its running median over four times the box's depth,
+    without the particles that touch the box."""
+    return ndi.median_filter(side, min(side.size, 4 * depth + 1), mode="nearest")
 
 
 def annotation_mask(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarray:

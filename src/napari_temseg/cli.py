@@ -13,12 +13,13 @@ import importlib
 import json
 import logging
 import math
+import os
 import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -452,16 +453,14 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
     try:
-        with _terminate_as_interrupt():
+        with _said_on_terminate(lambda: _interrupted_line(args, committed[0])):
             summary = track_video(
                 video, args.out, model=args.model, options=options, chunk=args.chunk, overwrite=args.overwrite,
                 workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
                 weights=args.weights,
             )
     except KeyboardInterrupt:
-        again = "the same command without --overwrite" if args.overwrite else "the same command again"
-        kept = f"the first {committed[0]} frames are" if committed[0] else "the folder is"
-        print(f"\ntemseg: interrupted; {kept} kept in {args.out}: run {again} to resume", file=sys.stderr)
+        print(_interrupted_line(args, committed[0]), file=sys.stderr)
         return 130
     print(file=sys.stderr)
     import pandas as pd
@@ -483,17 +482,26 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupted_line(args: argparse.Namespace, committed: int) -> str:
+    """What an interrupted `temseg track` kept, and how to go on."""
+    again = "the same command without --overwrite" if args.overwrite else "the same command again"
+    kept = f"the first {committed} frames are" if committed else "the folder is"
+    return f"\ntemseg: interrupted; {kept} kept in {args.out}: run {again} to resume"
+
+
 @contextlib.contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM (a batch system's time limit, `kill`) stops a run as Ctrl-C does, so that it
-    says what was kept; it ended silently."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+def _said_on_terminate(line: Callable[[], str]):
+    """On SIGTERM (a batch system's time limit, `kill`) print `line()` and exit at once
+    (status 143), as the signal would have without a word. Not by raising an interrupt: with
+    worker processes one raised in a callback was swallowed and the run went on."""
+    def terminate(signum, frame):
+        print(line(), file=sys.stderr, flush=True)
+        os._exit(128 + signal.SIGTERM)
 
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield
     finally:

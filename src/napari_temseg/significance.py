@@ -6,10 +6,10 @@ every rule that picks particles also picks the darkest specks of the noise. A pa
 however faint, differs from its surround by more than the noise of the pixels it covers;
 a speck does not. The test is on the raw pixels, not a smoothed image: the object's mean
 against the mean of a ring just outside it (other objects left out), in units of the
-pixel noise, which is estimated from neighbouring pixels' differences (the support's
-texture and the particles' edges hardly move their median). A detector or an export
-that blurs its noise makes the estimate too small and the test more lenient, never
-stricter.
+noise of a mean (`pixel_noise`: from neighbouring 2 x 2 blocks' differences, the largest
+left out, so the particles' edges and the support's grains hardly move it). The level a
+speck must reach grows with the number of places noise could put it: a particle kept in
+a crop may need more significance in the whole frame it was cut from.
 """
 
 from __future__ import annotations
@@ -29,18 +29,37 @@ RING_INNER = 2
 #: Fewer surround pixels than this: the object is measured against the whole support (a
 #: network tiling a frame of noise with objects leaves them none of their own).
 MIN_RING = 5
-#: Noise standard deviation of a pixel from the median absolute difference of neighbours.
-MAD_TO_SIGMA = 1.4826 / np.sqrt(2.0)
-#: Rows the noise is measured on.
-NOISE_ROWS = 128
+#: The noise is measured on this many rows and columns spread over the image ...
+NOISE_LINES = 128
+#: ... as the RMS of the differences between neighbouring 2 x 2 block means, leaving out the
+#: largest `NOISE_TRIM` of them (edges, grains) and scaled back to an untrimmed Gaussian's
+#: (`_TRIMMED_RMS`, the RMS of a Gaussian's values within its central 90 %).
+NOISE_TRIM = 0.1
+_TRIMMED_RMS = 0.7893
 
 
 def pixel_noise(image: np.ndarray) -> float:
-    """Standard deviation of white noise in `image`, from horizontally adjacent pixels
-    (of `NOISE_ROWS` rows spread over the image: plenty for a median)."""
-    rows = np.asarray(image[:: max(1, image.shape[0] // NOISE_ROWS)], np.float64)
-    diff = np.diff(rows, axis=1).ravel()
-    return float(MAD_TO_SIGMA * np.median(np.abs(diff - np.median(diff))))
+    """The noise of `image` as a per-pixel standard deviation that makes sigma / sqrt(n) the
+    error of an n-pixel mean: measured on 2 x 2 block means (twice their spread), so that
+    noise correlated between neighbours counts as it affects means (a sharpened export's
+    anti-correlated noise averages out faster than white noise, a blurred one's slower); a
+    trimmed RMS, not a median, so that 8-bit noise under 1 grey level is not rounded up;
+    the smaller of the horizontal and vertical estimates, so that a two-port camera's
+    column offsets are not taken for noise."""
+    image = np.asarray(image, np.float64)
+    h, w = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
+    blocks = image[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    estimates = [_difference_spread(lines) for lines in (blocks, blocks.T) if lines.shape[1] > 1]
+    return 2.0 * min(estimates) if estimates else 0.0
+
+
+def _difference_spread(lines: np.ndarray) -> float:
+    """Standard deviation of the values along `lines` (rows of block means, `NOISE_LINES`
+    of them), from their neighbours' differences (trimmed RMS)."""
+    sample = lines[:: max(1, lines.shape[0] // NOISE_LINES)]
+    diff = np.abs(np.diff(sample, axis=1).ravel())
+    kept = np.sort(diff)[: max(1, int(round(diff.size * (1 - NOISE_TRIM))))]
+    return float(np.sqrt(np.mean(kept**2) / 2.0) / _TRIMMED_RMS)
 
 
 def object_significance(labels: np.ndarray, image: np.ndarray) -> np.ndarray:

@@ -142,29 +142,30 @@ def _alive(pid: int, started: float) -> bool:
 
 def _source_stat(source: Path | None) -> tuple[int | None, str | None]:
     """(bytes, fingerprint) of the input, so that frames changed, replaced or renamed after
-    an interruption are not joined to the old results: for a file, a digest of its size and
-    of `SAMPLED_BLOCKS` blocks spread over it; for a frame folder, of every frame file's
-    name, size and last `FRAME_TAIL` bytes (its pixels), in reading order. Neither the
-    files' times (a copy with `cp -p` keeps them) nor other files in the folder count."""
+    an interruption are not joined to the old results: a digest of each file's name, size,
+    modification time (ns) and `SAMPLED_BLOCKS` blocks spread over it (a video file, or
+    every frame file of a folder in reading order; other files in the folder do not count).
+    The blocks tell apart a video copied over the input with its time kept (`cp -p`), the
+    time frames re-exported with the same bottom rows (a data bar) and size."""
     if source is None or not source.exists():
         return None, None
+    files = frame_files(source) if source.is_dir() else [source]
+    blocks, block = (SAMPLED_BLOCKS, SAMPLED_BLOCK) if len(files) == 1 else (FRAME_BLOCKS, FRAME_BLOCK)
     digest = hashlib.sha256()
-    if source.is_dir():
-        files = frame_files(source)
-        for path in files:
-            size = path.stat().st_size
-            digest.update(f"{path.name}\0{size}\0".encode() + _read_at(path, max(size - FRAME_TAIL, 0), FRAME_TAIL))
-        return sum(p.stat().st_size for p in files), digest.hexdigest()[:16]
-    size = source.stat().st_size
-    digest.update(str(size).encode())
-    for k in range(SAMPLED_BLOCKS):
-        digest.update(_read_at(source, size * k // SAMPLED_BLOCKS, SAMPLED_BLOCK))
-    return size, digest.hexdigest()[:16]
+    total = 0
+    for path in files:
+        stat = path.stat()
+        total += stat.st_size
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        for k in range(blocks):
+            digest.update(_read_at(path, max(stat.st_size - block, 0) * k // max(blocks - 1, 1), block))
+    return total, digest.hexdigest()[:16]
 
 
-#: What of an input file the run's fingerprint reads (`_source_stat`): blocks spread over a
-#: video file (4 MB in all), the last bytes of each file of a frame folder.
-SAMPLED_BLOCKS, SAMPLED_BLOCK, FRAME_TAIL = 64, 1 << 16, 4096
+#: What of the input the run's fingerprint reads (`_source_stat`): blocks spread over a
+#: video file (4 MB in all), and over each file of a frame folder.
+SAMPLED_BLOCKS, SAMPLED_BLOCK = 64, 1 << 16
+FRAME_BLOCKS, FRAME_BLOCK = 4, 1 << 10
 
 
 def _read_at(path: Path, offset: int, count: int) -> bytes:
@@ -316,7 +317,7 @@ def _only_the_scale_differs(before: dict, now: dict) -> bool:
 
 
 #: How a refusal names the run settings that differ, where the key says too little.
-SETTING_NAMES = {"input_fingerprint": "the input's frames (changed, replaced or renamed since)"}
+SETTING_NAMES = {"input_fingerprint": "the input's frames (changed, replaced, renamed or touched since)"}
 
 
 def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
@@ -341,8 +342,8 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
                               f"(resuming would mix the two in one result); {_FOLDER_CHOICES}")
         if not overwrite:
             before = previous["signature"]
-            differ = [SETTING_NAMES.get(key, key) for key in signature
-                      if key != "build" and before.get(key) != signature[key]]
+            differ = [SETTING_NAMES.get(key, key) for key in signature  # keys a run of an older build lacks: its build
+                      if key != "build" and key in before and before[key] != signature[key]]
             if before.get("build") != signature["build"]:
                 differ.append("the version of napari-temseg or of the model's weights")
             raise TemsegError(

@@ -255,9 +255,11 @@ def _open_tiff(path: Path) -> Video:
 def _one_frame_per_series(tif) -> bool:
     """Whether a TIFF holds its frames as series of one page each: what writing a stack page
     by page gives (`TiffWriter.write` per frame, without ImageJ metadata). Read as its first
-    series alone, such a video was one frame long."""
+    series alone, such a video was one frame long. Most pages have the first one's shape (an
+    odd one is skipped as a bad frame); a micrograph with a thumbnail page is no video."""
     series = tif.series
-    return len(series) > 1 and all(len(s.pages) == 1 and len(s.shape) == len(series[0].shape) for s in series)
+    alike = sum(s.shape == series[0].shape for s in series)
+    return alike >= 2 and 2 * alike >= len(series) and all(len(s.pages) == 1 for s in series)
 
 
 def _calibrated(video: Video, found: Calibration) -> Video:
