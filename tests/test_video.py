@@ -74,17 +74,19 @@ def test_killed_run_resumes_to_the_same_result(video_file, tmp_path):
     assert len(reference.events) == 2
 
 
-def test_a_terminated_run_says_what_it_kept(video_file, tmp_path):
-    """SIGTERM (a batch system's time limit) ended a run silently; it now stops as Ctrl-C does."""
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_run_says_what_it_kept(video_file, tmp_path, stop, status):
+    """SIGTERM (a batch system's time limit) ended a run silently, and with worker processes
+    a Ctrl-C could be swallowed; both now say what was kept and stop at once."""
     out = tmp_path / "terminated"
     cmd = [sys.executable, "-m", "napari_temseg.cli", "track", str(video_file), "--out", str(out), "--chunk", "8"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "state.json").exists():
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143 and "interrupted" in err and "to resume" in err
+    assert proc.returncode == status and "interrupted" in err and "to resume" in err
 
 
 def test_other_run_in_the_folder_is_refused_unless_overwrite(video_file, tmp_path):

@@ -453,7 +453,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(f"\rtracking {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
     try:
-        with _said_on_terminate(lambda: _interrupted_line(args, committed[0])):
+        with _said_on_stop(lambda: _interrupted_line(args, committed[0])):
             summary = track_video(
                 video, args.out, model=args.model, options=options, chunk=args.chunk, overwrite=args.overwrite,
                 workers=args.workers, scheduler=args.scheduler, progress=progress, method=args.method,
@@ -490,22 +490,25 @@ def _interrupted_line(args: argparse.Namespace, committed: int) -> str:
 
 
 @contextlib.contextmanager
-def _said_on_terminate(line: Callable[[], str]):
-    """On SIGTERM (a batch system's time limit, `kill`) print `line()` and exit at once
-    (status 143), as the signal would have without a word. Not by raising an interrupt: with
-    worker processes one raised in a callback was swallowed and the run went on."""
-    def terminate(signum, frame):
+def _said_on_stop(line: Callable[[], str]):
+    """On Ctrl-C (SIGINT) or SIGTERM (a batch system's time limit, `kill`) print `line()` and
+    exit at once (status 130 or 143); every chunk is committed atomically, so nothing is
+    lost. Not by raising an interrupt: with worker processes one raised in a callback was
+    swallowed and the run went on (a review: 2 of 3 SIGTERMs, 1 Ctrl-C); SIGTERM ended the
+    run without a word."""
+    def stop(signum, frame):
         print(line(), file=sys.stderr, flush=True)
-        os._exit(128 + signal.SIGTERM)
+        os._exit(128 + signum)
 
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers
         yield
         return
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_evaluate_track(args: argparse.Namespace) -> int:
