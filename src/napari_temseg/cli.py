@@ -7,7 +7,6 @@ does work of its own beyond reading arguments and writing files.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import importlib
 import json
@@ -17,7 +16,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -489,26 +487,19 @@ def _interrupted_line(args: argparse.Namespace, committed: int) -> str:
     return f"\ntemseg: interrupted; {kept} kept in {args.out}: run {again} to resume"
 
 
-@contextlib.contextmanager
 def _said_on_stop(line: Callable[[], str]):
     """On Ctrl-C (SIGINT) or SIGTERM (a batch system's time limit, `kill`) print `line()` and
     exit at once (status 130 or 143); every chunk is committed atomically, so nothing is
     lost. Not by raising an interrupt: with worker processes one raised in a callback was
     swallowed and the run went on (a review: 2 of 3 SIGTERMs, 1 Ctrl-C); SIGTERM ended the
     run without a word."""
+    from .video import signals_handled
+
     def stop(signum, frame):
         print(line(), file=sys.stderr, flush=True)
         os._exit(128 + signum)
 
-    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
-        yield
-        return
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return signals_handled({signal.SIGINT: stop, signal.SIGTERM: stop})
 
 
 def cmd_evaluate_track(args: argparse.Namespace) -> int:

@@ -399,17 +399,23 @@ def _quiet_when_cut_short(client):
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
-    """SIGINT ignored while child processes start (they inherit it), where this is the main
-    thread (only it may set signal handlers)."""
+def signals_handled(handlers: dict):
+    """`handlers` ({signal: handler}) in force for the block, the earlier ones back after it;
+    nothing where this is not the main thread (only it may set signal handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _sigint_ignored():
+    """SIGINT ignored while child processes start (they inherit it)."""
+    return signals_handled({signal.SIGINT: signal.SIG_IGN})
 
 
 def _client(workers: int | None, scheduler: str | None):
