@@ -145,8 +145,8 @@ def _source_stat(source: Path | None) -> tuple[int | None, str | None]:
     an interruption are not joined to the old results: a digest of each file's name, size,
     modification time (ns) and `SAMPLED_BLOCKS` blocks spread over it (a video file, or
     every frame file of a folder in reading order; other files in the folder do not count).
-    The blocks tell apart a video copied over the input with its time kept (`cp -p`), the
-    time frames re-exported with the same bottom rows (a data bar) and size."""
+    The blocks tell apart a video copied over the input with its time kept (`cp -p`); the
+    time tells apart frames re-exported with the same bottom rows (a data bar) and size."""
     if source is None or not source.exists():
         return None, None
     files = frame_files(source) if source.is_dir() else [source]
@@ -157,8 +157,10 @@ def _source_stat(source: Path | None) -> tuple[int | None, str | None]:
         stat = path.stat()
         total += stat.st_size
         digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-        for k in range(blocks):
-            digest.update(_read_at(path, max(stat.st_size - block, 0) * k // max(blocks - 1, 1), block))
+        with open(path, "rb") as handle:  # one open per file (10,000 frames: 10,000, not 40,000)
+            for k in range(blocks):
+                handle.seek(max(stat.st_size - block, 0) * k // max(blocks - 1, 1))
+                digest.update(handle.read(block))
     return total, digest.hexdigest()[:16]
 
 
@@ -166,12 +168,6 @@ def _source_stat(source: Path | None) -> tuple[int | None, str | None]:
 #: video file (4 MB in all), and over each file of a frame folder.
 SAMPLED_BLOCKS, SAMPLED_BLOCK = 64, 1 << 16
 FRAME_BLOCKS, FRAME_BLOCK = 4, 1 << 10
-
-
-def _read_at(path: Path, offset: int, count: int) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        return handle.read(count)
 
 
 @lru_cache(maxsize=512)
