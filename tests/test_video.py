@@ -184,6 +184,18 @@ def test_workers_give_the_same_result(video_file, tmp_path):
     assert single.events == multi.events
 
 
+def test_tracking_with_the_classical_model_never_loads_torch(video_file, tmp_path):
+    """torch (about 650 MB resident, 3 s to import) is for the deep models: a classical run,
+    and every dask worker it starts, stays without it."""
+    code = ("import sys\n"
+            "from napari_temseg import cli\n"
+            f"status = cli.main(['track', {str(video_file)!r}, '--out', {str(tmp_path / 'run')!r}, '--chunk', '8'])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "sys.exit(status)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 def test_full_disk_keeps_finished_chunks_and_resumes(video_file, tmp_path, monkeypatch):
     import errno
 

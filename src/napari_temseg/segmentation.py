@@ -39,7 +39,6 @@ from .local_edges import (
 )
 from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
-from .models.edge_refiner import refine_edges_for_stack
 from .models.options import check_options
 from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
 from .preprocess import as_2d_gray, normalize, read_frame
@@ -439,5 +438,7 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
         options.update(decide_for_stack([resample(view, factor) if factor != 1 else view for view in views], options,
                                         particle_radius=radius * factor))
     if getattr(segmenter, "refines_edges", False):
+        from .models.edge_refiner import refine_edges_for_stack  # torch: imported only for the deep models that need it
+
         options["refine_edges"] = refine_edges_for_stack(frames, options.get("refine_edges", True))
     return options

@@ -26,7 +26,6 @@ from ..annotations import drop_annotated_particles
 from ..errors import TemsegError
 from ..instances import add_unclaimed, find_root, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
-from ..models.edge_refiner import finish_edges
 from ..models.specs import DEFAULT_MODEL, SPECS, has_option, prompted_models
 from ..preprocess import read_frame
 from ..prompts import prompts_from_labels
@@ -106,6 +105,8 @@ def next_instances(
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
     logits, iou, _ = segmenter.decode(look, prompts_from_labels(previous))
     masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
+    from ..models.edge_refiner import finish_edges  # torch: imported by the prompted models that need it
+
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
     labels = drop_annotated_particles(grow_rims(labels, image, rim_level(edge_level, polarity)), marks)
     return add_unclaimed(split_where_detected(labels, detected), detected)
