@@ -391,10 +391,48 @@ def test_live_prompts_keep_up_add_move_delete_and_negative(make_napari_viewer, q
     other = viewer.add_image(sample.image[:200, :240], name="other")
     widget.image.value = other  # another image: its own result layer, crop's kept
     inside = next(c for c in centres if c[0] < 190 and c[1] < 230)
-    widget.add_points_layer().add(inside)
+    other_points = widget.add_points_layer()
+    other_points.add(inside)
     _idle(qtbot, widget)
     assert viewer.layers["other efficientsam-tiny"].data.shape == (200, 240)
+    assert viewer.layers["other efficientsam-tiny"].data.max() == 1
+    other_points.selected_data = {0}
+    other_points.remove_selected()  # the last point deleted: its particle goes, no error
+    _idle(qtbot, widget)
+    assert viewer.layers["other efficientsam-tiny"].data.max() == 0
+    assert "no point left" in widget.controls.status.value
     assert result.data.shape == (256, 256) and result.data.max() == 2
+
+
+def test_a_run_that_starts_late_segments_with_the_model_pressed_for(make_napari_viewer, qtbot, monkeypatch):
+    """With napari's threads busy a job waits; it must run the model its layer is named after,
+    not the one the dock shows when it starts."""
+    import threading
+
+    import napari_temseg._widgets.segment as segment_dock
+
+    go, built, job = threading.Event(), [], segment_dock.segment_job
+
+    def waiting_job(*args):
+        go.wait(30)
+        return (yield from job(*args))
+
+    def recording_load(name, weights=None):
+        built.append(name)
+        return load_model(name, weights=weights)
+
+    monkeypatch.setattr(segment_dock, "segment_job", waiting_job)
+    monkeypatch.setattr(segment_dock, "load_model", recording_load)
+    viewer = make_napari_viewer()
+    image, _, _ = sample_image()[0]
+    viewer.add_image(image[:160, :160], name="crop")
+    widget = SegmentWidget(viewer)
+    widget.model.value = "classical"
+    widget.run()
+    widget.model.value = "yolov8n-seg"  # changed while the job waits for a thread
+    go.set()
+    _wait(qtbot, widget)
+    assert built == ["classical"] and viewer.layers["crop classical"].data.max() > 0
 
 
 def test_each_run_keeps_its_result_and_errors_show_once(make_napari_viewer, qtbot, monkeypatch):

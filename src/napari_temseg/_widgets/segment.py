@@ -186,11 +186,14 @@ class SegmentWidget(Container):
             options["mode"] = self.mode.value
         return options
 
-    def segmenter(self):
-        """The chosen model, built once per widget (keeps EfficientSAM's embedding cache warm);
-        called in the worker, so loading never freezes the viewer."""
-        name = self.model.value
-        variant = None if self.weights.value == "default" else self.weights.value
+    def chosen_model(self) -> tuple[str, str | None]:
+        """(model name, weights variant or None for the default) as the dock shows them now."""
+        return self.model.value, None if self.weights.value == "default" else self.weights.value
+
+    def segmenter(self, chosen: tuple[str, str | None] | None = None):
+        """The `chosen` model (default: the dock's), built once per widget (keeps EfficientSAM's
+        embedding cache warm); called in the worker, so loading never freezes the viewer."""
+        name, variant = chosen or self.chosen_model()
         if (name, variant) not in self._models:
             self._models[name, variant] = load_model(name, weights=variant)
         return self._models[name, variant]
@@ -253,8 +256,9 @@ class SegmentWidget(Container):
             self.run(live=True)
 
     def prompts(self, image_layer) -> dict | None:
-        """Prompts per frame from the Points layer; points outside the image are left out
-        (said in the status line) rather than failing every later click."""
+        """Prompts per frame from the Points layer ({} when none lies on the image); points
+        outside the image are left out (said in the status line) rather than failing every
+        later click."""
         if not self.prompted or self.mode.value != "prompt":
             return None
         layer = self.points.value
@@ -264,10 +268,7 @@ class SegmentWidget(Container):
         spatial = image_layer.data.shape[:-1] if image_layer.rgb else image_layer.data.shape
         inside = np.all((data[:, -2:] >= 0) & (data[:, -2:] < np.array(spatial[-2:])), axis=1)
         self._outside = int((~inside).sum())
-        prompts = points_to_prompts(data[inside], features[inside].reset_index(drop=True), image_layer.ndim)
-        if not prompts:
-            raise TemsegError("no points on the image: click at least one particle")
-        return prompts
+        return points_to_prompts(data[inside], features[inside].reset_index(drop=True), image_layer.ndim)
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -289,14 +290,20 @@ class SegmentWidget(Container):
             self.controls.fail("add or open an image layer first")
             return None
         self._outside = 0
+        reuse = live and self._live is not None and self._live[0] is layer and self._live[1] in self.viewer.layers
         try:
             options = self.options()
             prompts = self.prompts(layer)
+            if prompts == {} and not reuse:
+                raise TemsegError("no points on the image: click at least one particle")
         except TemsegError as err:
             self.controls.fail(str(err))
             return None
+        if prompts == {}:  # the live session's last point deleted (or moved off): its result goes with it
+            self._live[1].data = np.zeros_like(self._live[1].data)
+            self.controls.status.value = "no point left on the image: the result layer is empty"
+            return None
         is_2d = layer.ndim == 2
-        reuse = live and self._live is not None and self._live[0] is layer and self._live[1] in self.viewer.layers
         name = self._live[1].name if reuse else self.result_layer_name(layer.name)
         outside = self._outside
 
@@ -316,7 +323,11 @@ class SegmentWidget(Container):
                     self.viewer.layers.selection.active = self.points.value
             return summary + (f"; {outside} point(s) outside the image left out" if outside else "")
 
-        return self.controls.start(segment_job, (layer.data, self.segmenter, options, is_2d, prompts), show_labels)
+        # the model is fixed now, as the layer's name and the options are: a job that waits for a
+        # free thread must not build whatever the dock shows when it starts
+        chosen = self.chosen_model()
+        return self.controls.start(segment_job, (layer.data, lambda: self.segmenter(chosen), options, is_2d, prompts),
+                                   show_labels)
 
 
 def image_pixels(points_layer, image_layer) -> np.ndarray:
