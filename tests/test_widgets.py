@@ -119,12 +119,14 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path))  # the default results folder, not the user's cache
     viewer = make_napari_viewer()
     video = synth_video(n_frames=20, shape=(256, 256), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=2)
-    viewer.add_image(video.frames, name="video")
+    viewer.add_image(video.frames, name="video", scale=(500, 0.5, 0.5), units=("ms", "nm", "nm"))
     widget = TrackWidget(viewer)
     widget.fusion_frames.value = 4
     widget.run()
     _wait(qtbot, widget)
     qtbot.waitUntil(lambda: "video lineage" in viewer.layers, timeout=10_000)
+    summary = pd.read_csv(widget.results_folder(viewer.layers["video"]) / "tracks_summary.csv")
+    assert "net_speed_nm_per_s" in summary  # the time axis's scale in ms gave the frame interval
     labels = viewer.layers["video tracked"]
     assert isinstance(labels.data, np.ndarray)  # editable: in memory, as it fits (io.editable_labels)
     events = labels.metadata["temseg"]["events"]

@@ -1,5 +1,5 @@
 """What the widgets share about layers: pickers that follow the viewer's layer list, a layer's pixel
-size, the camera, and a tracked layer's Tracks layers."""
+size and frame interval, the camera, and a tracked layer's Tracks layers."""
 
 from __future__ import annotations
 
@@ -49,6 +49,17 @@ def pixel_size_nm(layer) -> float | None:
         return None
     recorded = layer.metadata.get("temseg", {}).get("pixel_size_nm")
     return pixel_size_from_scale(layer.scale, recorded, getattr(layer, "units", (None,))[-1])
+
+
+def frame_interval_s(layer) -> float | None:
+    """Seconds between a (T, Y, X) layer's frames: its time axis's scale where that axis's unit
+    is a time (set in `add_image(scale=..., units=...)` or by a script), else what our reader
+    recorded from the file; None where neither says."""
+    from ..io.stacks import to_seconds
+
+    units = tuple(getattr(layer, "units", None) or ())
+    given = to_seconds(layer.scale[0], units[0]) if layer.ndim >= 3 and units else None
+    return given or layer.metadata.get("temseg", {}).get("frame_interval_s")
 
 
 def camera(viewer):

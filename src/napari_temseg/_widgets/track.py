@@ -17,7 +17,7 @@ from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
-from ._layers import add_lineage_layer, layer_picker, lineage_layers, pixel_size_nm
+from ._layers import add_lineage_layer, frame_interval_s, layer_picker, lineage_layers, pixel_size_nm
 from ._options import diameter_edit, polarity_picker, scale_options
 from ._runner import WorkerControls
 
@@ -135,8 +135,7 @@ class TrackWidget(Container):
             self.controls.fail(str(err))
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
-        video = Video(layer.data, pixel_size_nm(layer), "",
-                      frame_interval_s=layer.metadata.get("temseg", {}).get("frame_interval_s"))
+        video = Video(layer.data, pixel_size_nm(layer), "", frame_interval_s=frame_interval_s(layer))
         out = self.results_folder(layer)
 
         def add_layers(summary: RunSummary):
