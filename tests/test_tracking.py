@@ -186,6 +186,17 @@ def test_a_dark_contact_dates_the_fusion_where_the_outline_cannot():
     assert [e["frame"] for e in resumed.events] == [8]
 
 
+def test_a_fusion_in_the_first_frames_of_a_short_clip_is_found():
+    """The first frame's particles were there before the video began: they may fuse at once
+    (two fusions at frame 5 of 12 were absorbed, one parent taking the other's place)."""
+    from napari_temseg.synth import synth_video
+
+    video = synth_video(n_frames=12, shape=(256, 256), n_single=3, n_pairs=2, n_triples=0, n_touching=0, seed=3)
+    result = track(video.frames, "classical")
+    scores = tracking_scores(result.labels, video.labels, result.events, video.events)
+    assert scores.n_true_events == 2 and len(scores.onset_errors) == 2 and scores.n_pred_events == 2
+
+
 def test_touching_briefly_is_not_a_fusion():
     """Two particles approach, are segmented as one blob for two frames, and part again."""
     frames, left_x = [], []

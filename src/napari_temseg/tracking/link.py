@@ -420,10 +420,14 @@ class Linker:
     # -- one step ---------------------------------------------------------------------------
 
     def _fresh(self, seg: np.ndarray) -> np.ndarray:
+        """IDs for the first frame's particles. They were there before the video began, so they
+        count as established (`_established`) and may fuse in its first frames, as a keyframe's
+        particles do (`seed`): a short clip of a fusion loses nothing."""
         ids = np.unique(seg[seg > 0])
         lut = np.zeros(int(seg.max()) + 1, np.uint32)
         for s in ids:
             lut[s] = self._new_id()
+            self._born[int(lut[s])] = self._t - self.options.fusion_min_frames
         return lut[seg]
 
     def _new_id(self) -> int:
