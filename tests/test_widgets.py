@@ -55,13 +55,22 @@ def test_segment_widget_adds_labels_with_image_scale(make_napari_viewer, qtbot):
 def test_segment_widget_on_a_stack_and_cancel(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     video = synth_video(n_frames=6, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0)
-    viewer.add_image(video.frames, name="video")
+    frames = video.frames.copy()
+    frames[2] = 0  # a detector drop-out
+    viewer.add_image(frames, name="video")
     widget = SegmentWidget(viewer)
     widget.run()
     _wait(qtbot, widget)
     qtbot.waitUntil(lambda: "video classical" in viewer.layers, timeout=10_000)
     assert viewer.layers["video classical"].data.shape == (6, 160, 160)
+    assert widget.controls.status.value.startswith("6 frames (1 blank: nothing to segment there); dark particles")
     viewer.layers.remove("video classical")
+    viewer.add_image(np.zeros((3, 40, 40), np.uint8), name="blank")
+    widget.image.value = viewer.layers["blank"]
+    widget.run()
+    _wait(qtbot, widget)
+    assert widget.controls.status.value == "3 frames, all blank (one grey level): nothing to segment"
+    viewer.layers.remove("blank classical")
     viewer.add_image(np.repeat(video.frames, 50, axis=0), name="long video")
     widget.image.value = viewer.layers["long video"]
     widget.run()

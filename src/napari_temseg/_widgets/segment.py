@@ -66,17 +66,22 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
         return result.labels, result.describe(), result.annotations, scale_bar_length(image)
     total = data.shape[0]
     out = None
-    found = []
+    found, blank = [], 0
     for t in range(total):
         result = one(np.asarray(data[t]), t)
         if out is None:
             out = np.zeros((total, *result.labels.shape), np.uint32)
         out[t] = result.labels
         found.append(result.annotations)
+        blank += result.blank
         yield t + 1, total
     readable = first_readable_frame(data)
     bar = scale_bar_length(readable) if readable is not None else None
-    return out, f"{total} frames; {describe_stack_options(options, asked)}", common_marks(found), bar
+    frames = f"{total} frame{'' if total == 1 else 's'}"
+    if blank == total:
+        return out, f"{frames}, all blank (one grey level): nothing to segment", common_marks(found), bar
+    blanks = f" ({blank} blank: nothing to segment there)" if blank else ""
+    return out, f"{frames}{blanks}; {describe_stack_options(options, asked)}", common_marks(found), bar
 
 
 class SegmentWidget(Container):
