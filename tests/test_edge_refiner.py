@@ -43,8 +43,12 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "_validate", real_validate)
     with pytest.raises(TemsegError, match="same settings"):
         train_edge_refiner([], tmp_path / "b" / "r.pt", resume=True, **dict(kwargs, crop=32))
+    with pytest.raises(TemsegError, match="started with batch 2 \\(now 4\\)"):
+        train_edge_refiner([], tmp_path / "b" / "r.pt", resume=True, **dict(kwargs, batch=4))
+    log = tmp_path / "b" / "r.csv"  # as if stopped after logging epoch 2 but before its state was saved
+    log.write_text(log.read_text() + "2,9,9,9,9,9,9\n")
     train_edge_refiner([], tmp_path / "b" / "r.pt", resume=True, **kwargs)
-    assert (tmp_path / "a" / "r.csv").read_text() == (tmp_path / "b" / "r.csv").read_text()
+    assert (tmp_path / "a" / "r.csv").read_text() == log.read_text()  # epoch 2 logged once
     assert len((tmp_path / "a" / "r.csv").read_text().splitlines()) == 3
     assert read_refiner(out).band == 4
 

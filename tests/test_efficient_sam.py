@@ -214,10 +214,19 @@ def test_training_resumes_to_the_same_log_and_loads(tmp_path, monkeypatch):
     model = load_model("efficientsam-tiny", weights=tmp_path / "a" / "esam.pt")
     assert model.net.img_size == 128
     assert (model.input_mode, model.denoise) == ("anchored", 1.0)  # how images were prepared travels along
-    with pytest.raises(TemsegError, match="used .*'epochs': 2.*resume it with the same settings"):
-        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", resume=True, epochs=5, img_size=128, synth=3)
-    with pytest.raises(TemsegError, match="used .*'denoise': 1.0.*resume it with the same settings"):
-        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", resume=True, **{**kwargs, "denoise": 2.0})
+    with pytest.raises(TemsegError, match="nothing to resume: .* has finished \\(2 of 2 epochs\\)"):
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", resume=True, **kwargs)
+    with pytest.raises(TemsegError, match="holds the state of an earlier run .* --resume"):  # a forgotten --resume
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "b" / "esam.pt", **kwargs)
+    real_validate = interrupt_on_call(monkeypatch, sam, "validate", 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "c" / "esam.pt", **kwargs)
+    monkeypatch.setattr(sam, "validate", real_validate)
+    with pytest.raises(TemsegError, match="started with denoise 1.0 \\(now 2.0\\).*same settings"):
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "c" / "esam.pt", resume=True, **{**kwargs, "denoise": 2.0})
+    with pytest.raises(TemsegError, match="started with freeze_encoder False \\(now True\\), lr"):
+        train_efficientsam("efficientsam-tiny", [], tmp_path / "c" / "esam.pt", resume=True, freeze_encoder=True,
+                           lr=1e-3, **kwargs)
 
 
 def test_refine_mode_prompts_with_the_box_model(fixture_files, touching_images, monkeypatch):

@@ -69,6 +69,23 @@ def test_schedule_warms_up_then_decays():
     assert lr_factor(99, 100, 10) < 0.01
 
 
+def test_without_validation_images_the_last_epoch_is_kept_and_said(tmp_path, capsys):
+    """One labelled image leaves nothing to validate on: the best weights were those of epoch 1
+    for ever, and the log showed a validation IoU of 0 as if measured."""
+    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=2, imgsz=64, batch=1, synth=1)
+    assert "no validation images" in capsys.readouterr().err
+    rows = (tmp_path / "vm.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[2].split(",")[4] == ""  # Test IOU: not measured
+    last = torch.load(tmp_path / "vm-work" / "last.pt", weights_only=True)["model"]
+    kept = torch.load(out, weights_only=True)["model"]
+    assert all(torch.equal(kept[k], v.half() if v.is_floating_point() else v) for k, v in last.items())
+
+
+def test_a_preset_the_model_has_not_is_named(tmp_path):
+    with pytest.raises(TemsegError, match="vmamba has no preset 'tiny'; use one of article, small"):
+        train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, synth=1, preset="tiny")
+
+
 @pytest.mark.slow
 def test_train_resume_and_load(tmp_path, monkeypatch):
     monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path / "cache"))
@@ -109,7 +126,7 @@ def test_vmamba_trains_through_the_compiled_scan(tmp_path):
     assert model.tile == 96 and model.denoise == 1.5  # the input smoothing travels in the checkpoint
     assert model.radius_range == (12.0, 90.0)  # and the particle sizes images are resampled to
     assert read_checkpoint(out, "vmamba")[0]["synth_fresnel"] == 0.4  # and what the simulated images were
-    with pytest.raises(TemsegError, match="same settings"):
+    with pytest.raises(TemsegError, match="nothing to resume: .* has finished \\(1 of 1 epochs\\)"):
         train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, tile=96, batch=2, synth=3, denoise=1.5,
                        resume=True)
     assert segment(np.random.default_rng(0).random((100, 130)), model).shape == (100, 130)

@@ -166,6 +166,12 @@ OFFLINE_SCRIPT = textwrap.dedent(
     print("SHAPE", labels.shape)
     print("DARK FIELD", model.df_absorption)
     print("INPUT", model.input_mode, model.denoise)
+    from napari_temseg import TemsegError
+    for again in ({"resume": True}, {}):  # a finished run: nothing to resume, and not started over
+        try:
+            train_yolo(["unused"], sys.argv[1], epochs=1, imgsz=128, batch=2, synth=0, **again)
+        except TemsegError as err:
+            print("REFUSED", str(err).split(":")[0], "finished" if "has finished" in str(err) else "state")
     """
 )
 
@@ -173,11 +179,13 @@ OFFLINE_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_no_network_train_and_predict(tmp_path):
     env = {"TEMSEG_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    run = subprocess.run(
-        [sys.executable, "-c", OFFLINE_SCRIPT, str(tmp_path / "yolo.pt")],
-        capture_output=True, text=True, env=env, timeout=600,
+    (tmp_path / "here").mkdir()
+    run = subprocess.run(  # a relative --out: ultralytics put such a run under its own runs folder, then lost it
+        [sys.executable, "-c", OFFLINE_SCRIPT, "../yolo.pt"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path / "here",
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "REFUSED nothing to resume finished" in run.stdout and run.stdout.count("REFUSED") == 2
     assert "ATTEMPTS []" in run.stdout, run.stdout
     assert "SHAPE (128, 128)" in run.stdout
     assert "INPUT anchored 1.5" in run.stdout  # how images were prepared travels in the checkpoint

@@ -617,6 +617,9 @@ def train_model(args: argparse.Namespace) -> Path:
     from .models.specs import SPECS
 
     default_device(args.device)  # a device that is not there: said before any data is drawn
+    if args.resume and args.weights:
+        raise TemsegError("--weights starts a new run from those weights and --resume continues a stopped one "
+                          "from its own state: give one of them")
     trainers = {name: spec.trainer for name, spec in SPECS.items() if spec.trainer}
     trainers[EDGE_REFINER] = "edge_refiner:train_edge_refiner"
     if args.model not in trainers:
@@ -834,7 +837,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
     p.add_argument("--tile", type=int, default=None, help="VMamba: segment at this size (default: --imgsz)")
-    p.add_argument("--preset", default="article", help="Swin-UNet/VMamba size preset (article, tiny/small)")
+    p.add_argument("--preset", default="article",
+                   help="Swin-UNet/VMamba size preset: article (both), tiny (Swin-UNet), small (VMamba)")
     p.add_argument(
         "--input", default=None, choices=["anchored", "stretch"],
         help="input of the model trained: percentile stretch, then Otsu-anchored levels or not "

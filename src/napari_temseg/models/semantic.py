@@ -11,6 +11,8 @@ are split along its valleys (`instances.centre_to_instances`).
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import torch
 
@@ -36,8 +38,12 @@ def build_network(name: str, preset: str, imgsz: int, channels: int = 1) -> torc
     """The untrained network the spec of `name` names (Swin-UNet, VM-UNet), with `channels`
     outputs (1: foreground; 2: and centre map); one built for a fixed input gets `imgsz`."""
     model = spec(name)
+    network = model.network_class()
+    presets = importlib.import_module(network.__module__).PRESETS
+    if preset not in presets:
+        raise TemsegError(f"{name} has no preset {preset!r}; use one of {', '.join(presets)}")
     size = {"img_size": imgsz} if model.fixed_input else {}
-    return model.network_class()(preset, num_classes=channels, **size)
+    return network(preset, num_classes=channels, **size)
 
 
 def read_checkpoint(path, name: str) -> tuple[dict, dict]:

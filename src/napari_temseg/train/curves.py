@@ -20,7 +20,7 @@ def plot_training_log(log: str | Path, png: str | Path | None = None, title: str
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     for ax, metric in zip(axes, ("Loss", "IOU", "Dice"), strict=False):
         for split, style in (("Train", "-"), ("Test", "--")):
-            ax.plot(epochs, [float(r[f"{split} {metric}"]) for r in rows], style,
+            ax.plot(epochs, [float(r[f"{split} {metric}"] or "nan") for r in rows], style,  # empty: not measured
                     label="validation" if split == "Test" else "train")
         ax.set_xlabel("epoch")
         ax.set_title(metric.replace("IOU", "IoU"))

@@ -26,7 +26,17 @@ from ..preprocess import noise_to_contrast, normalize
 from ..simulator import TRAIN_FRESNEL
 from .curves import plot_training_log
 from .data import synth_settings, training_samples
-from .run_state import log_epoch, run_files, save_state, start_or_resume
+from .run_state import (
+    NOT_MEASURED,
+    keep_epoch,
+    log_epoch,
+    run_files,
+    save_atomically,
+    save_state,
+    start_or_resume,
+    training_options,
+    warn_without_validation,
+)
 from .semantic import lr_factor
 
 #: Degradations sampled per step: edge wobble amplitude (px) and its correlation length,
@@ -117,6 +127,7 @@ def train_edge_refiner(
     train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
+    warn_without_validation(val, val_fraction)
     last, log = run_files(out)
     device = default_device(device)
     ratios = [noise_to_contrast(normalize(s.image)) for s in train]
@@ -126,7 +137,9 @@ def train_edge_refiner(
     rng = np.random.default_rng(seed)
     net = build_net(settings).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    start_epoch, best = start_or_resume(last, log, resume, settings, net, optimizer, rng)
+    options = training_options(data_dirs, batch=batch, lr=lr, synth=synth, repeat=repeat, seed=seed,
+                               val_fraction=val_fraction)
+    start_epoch, best = start_or_resume(last, log, resume, settings, net, optimizer, rng, options=options)
 
     def prepared(samples):
         return [(image_channels(normalize(s.image), settings["sigmas"]), s.labels > 0) for s in samples]
@@ -154,14 +167,15 @@ def train_edge_refiner(
             inter, union = (refined & (y > 0.5)).sum().item(), (refined | (y > 0.5)).sum().item()
             ious.append(inter / max(union, 1))
         net.eval()
-        val_loss, val_iou, val_dice = _validate(refiner, val_items, seed + 1) if val_items else (0.0, 0.0, 0.0)
+        val_loss, val_iou, val_dice = _validate(refiner, val_items, seed + 1) if val_items else NOT_MEASURED
         train_iou = float(np.mean(ious))
         row = [np.mean(losses), val_loss, train_iou, val_iou, 2 * train_iou / (1 + train_iou), val_dice]
         log_epoch(log, epoch + 1, row)
-        if val_iou > best or not val_items:
-            best = val_iou
-            torch.save({"model": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "temseg": settings}, out)
-        save_state(last, net, optimizer, epoch + 1, best, rng, settings)
+        better, best = keep_epoch(val_iou, best)
+        if better:
+            save_atomically({"model": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "temseg": settings},
+                            out)
+        save_state(last, net, optimizer, epoch + 1, best, rng, settings, options=options)
         print(f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     plot_training_log(log, title=f"edge refiner ({crop} px crops, band {settings['band']} px)")

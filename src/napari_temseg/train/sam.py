@@ -34,7 +34,17 @@ from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import recorded_radius_range, synth_settings, training_samples
-from .run_state import log_epoch, run_files, save_state, start_or_resume
+from .run_state import (
+    NOT_MEASURED,
+    keep_epoch,
+    log_epoch,
+    run_files,
+    save_atomically,
+    save_state,
+    start_or_resume,
+    training_options,
+    warn_without_validation,
+)
 
 
 def interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -154,6 +164,8 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator, input
         pred = paint_low_logits(torch.cat(low), image.shape, 0)
         ious.append(foreground_iou(pred, s.labels))
         dices.append(dice_score(pred, s.labels))
+    if not ious:  # no validation image with particles
+        return NOT_MEASURED
     return float(np.mean(losses)), float(np.mean(ious)), float(np.mean(dices))
 
 
@@ -210,9 +222,12 @@ def train_efficientsam(
     train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
+    warn_without_validation(val, val_fraction)
     steps = epochs * len(train)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
-    start_epoch, best_iou = start_or_resume(last, log, resume, plan, net, optimizer, rng, schedule)
+    options = training_options(data_dirs, lr=lr, prompts_per_image=prompts_per_image, freeze_encoder=freeze_encoder,
+                               augment=augment, synth=synth, repeat=repeat, seed=seed, val_fraction=val_fraction)
+    start_epoch, best_iou = start_or_resume(last, log, resume, plan, net, optimizer, rng, schedule, options)
     for epoch in range(start_epoch, epochs):
         net.train()
         t0 = time.perf_counter()
@@ -232,16 +247,17 @@ def train_efficientsam(
             ious.append(iou)
             dices.append(dsc)
         net.eval()
-        val_loss, val_iou, val_dice = validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
+        val_loss, val_iou, val_dice = (validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
+                                       if val else NOT_MEASURED)
+        better, best_iou = keep_epoch(val_iou, best_iou)
         row = [epoch + 1, np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         log_epoch(log, epoch + 1, row[1:])
-        if val_iou > best_iou:
-            best_iou = val_iou
+        if better:
             half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
             settings = {"img_size": img_size, "input": input_mode, "denoise": denoise,
                         "radius_range": radii}
-            torch.save({"model": half, "temseg": settings}, out)  # official layout + how to feed it
-        save_state(last, net, optimizer, epoch + 1, best_iou, rng, plan, schedule)
+            save_atomically({"model": half, "temseg": settings}, out)  # official layout + how to feed it
+        save_state(last, net, optimizer, epoch + 1, best_iou, rng, plan, schedule, options)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {row[1]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,

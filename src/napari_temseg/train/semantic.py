@@ -29,7 +29,17 @@ from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
 from .data import recorded_radius_range, synth_settings, training_samples
-from .run_state import log_epoch, run_files, save_state, start_or_resume
+from .run_state import (
+    NOT_MEASURED,
+    keep_epoch,
+    log_epoch,
+    run_files,
+    save_atomically,
+    save_state,
+    start_or_resume,
+    training_options,
+    warn_without_validation,
+)
 
 #: Output channels of the networks trained here: foreground and centre map.
 CHANNELS = 2
@@ -169,6 +179,7 @@ def train_semantic(
     train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")
+    warn_without_validation(val, val_fraction)
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     augment_fn = AUGMENTATIONS[augment]
@@ -179,7 +190,9 @@ def train_semantic(
         settings["denoise"] = denoise
     if tile != imgsz:
         settings["crop"] = imgsz
-    start_epoch, best = start_or_resume(last, log, resume, settings, net, optimizer, rng)
+    options = training_options(data_dirs, batch=batch, lr=lr, synth=synth, repeat=repeat, seed=seed,
+                               val_fraction=val_fraction)
+    start_epoch, best = start_or_resume(last, log, resume, settings, net, optimizer, rng, options=options)
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         net.train()
@@ -208,14 +221,14 @@ def train_semantic(
                 x, y = _batch([s], tile, val_rng, None, input_mode, denoise)
                 logits = net(x.to(device))
                 results.append((dice_bce(logits, y.to(device)).item(), *_scores(logits, y.to(device))))
-        val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results, strict=False)) if results else (0.0, 0.0, 0.0)
+        val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results, strict=False)) if results else NOT_MEASURED
         row = [np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         log_epoch(log, epoch + 1, row)
-        if val_iou > best:
-            best = val_iou
+        better, best = keep_epoch(val_iou, best)
+        if better:
             half = {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}
-            torch.save({"model": half, "temseg": settings}, out)
-        save_state(last, net, optimizer, epoch + 1, best, rng, settings)
+            save_atomically({"model": half, "temseg": settings}, out)
+        save_state(last, net, optimizer, epoch + 1, best, rng, settings, options=options)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,

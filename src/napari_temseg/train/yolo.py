@@ -13,6 +13,7 @@ from ..models.yolo_weights import architecture_path, build_network, from_ultraly
 from ..preprocess import check_input_mode
 from ..simulator import TRAIN_FRESNEL
 from .data import recorded_radius_range, synth_settings, training_samples
+from .run_state import check_same_run, refuse_overwriting, training_options
 from .yolo_data import write_dataset
 
 ARCHITECTURE = "yolov8n-seg.yaml"
@@ -61,20 +62,29 @@ def train_yolo(
     check_input_mode(input_mode, denoise)
     synthesis = synth_settings(synth_fresnel)  # checked before the work folder is made
     radii = recorded_radius_range(radius_range)
-    out = Path(out)
-    work = Path(workdir) if workdir else out.parent / f"{out.stem}-work"
+    out = Path(out).resolve()  # ultralytics puts a relative project under its own runs folder
+    work = Path(workdir).resolve() if workdir else out.parent / f"{out.stem}-work"
     run_dir = work / "run"
-    input_file = work / "input.json"
+    input_file, run_file = work / "input.json", work / "run.json"
+    last = run_dir / "weights" / "last.pt"
+    options = training_options(data_dirs, epochs=epochs, imgsz=imgsz, batch=batch, synth=synth, repeat=repeat,
+                               seed=seed, val_fraction=val_fraction, augment=augment)
     ul = ultralytics()
     if resume:
-        last = run_dir / "weights" / "last.pt"
         if not last.is_file():
             raise TemsegError(f"nothing to resume: {last} does not exist (start without --resume)")
+        run = json.loads(run_file.read_text()) if run_file.is_file() else {}  # runs before run.json: not compared
+        if run.get("finished"):
+            epochs = run["options"]["epochs"]
+            raise TemsegError(f"nothing to resume: the run in {work} has finished ({epochs} of {epochs} epochs); "
+                              "to train further, start a new run from its weights (--weights) with another --out")
+        check_same_run(run.get("options", options), options, work)
         prepared_as = json.loads(input_file.read_text()) if input_file.is_file() else {"input": "stretch"}
         from_ultralytics(last)  # through ultralytics' restricted loader first: a foreign file is refused
         model = ul.YOLO(str(last))
         model.train(resume=True)
     else:
+        refuse_overwriting(last)
         train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
@@ -82,6 +92,7 @@ def train_yolo(
                        "dark_field": synth > 0, **synthesis}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
         input_file.write_text(json.dumps(prepared_as))
+        run_file.write_text(json.dumps({"options": options, "finished": False}))
         model = ul.YOLO(str(architecture_path(ARCHITECTURE)), task="segment")
         if weights is not None:  # tensors only (yolo_weights), handed over as a module
             model.load(build_network(read_checkpoint(weights), weights))
@@ -99,6 +110,8 @@ def train_yolo(
     save_checkpoint(checkpoint, out)
     if (run_dir / "results.csv").is_file():
         shutil.copyfile(run_dir / "results.csv", out.with_suffix(".csv"))
+    if run_file.is_file():
+        run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "finished": True}))
     return out
 
 
