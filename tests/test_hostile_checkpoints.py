@@ -206,3 +206,27 @@ def test_widgets_refuse_payload_with_one_error(payload, marker, tmp_path, monkey
         assert len(shown) == before + 1 and "evil.pt" in shown[-1], shown[before:]
     assert not marker.exists() and not (tmp_path / "tracks").exists()  # refused before the folder is made
     assert not [layer for layer in viewer.layers if layer.name not in ("img", "video")]
+
+
+def _edited_vmamba(path: Path, edit) -> Path:
+    data = torch.load(weights.find("vmamba"), weights_only=True)
+    edit(data)
+    torch.save(data, path)
+    return path
+
+
+def test_damaged_or_edited_weights_are_one_line_errors(tmp_path):
+    """A training run's file with a tensor missing, a preset or model name it does not have,
+    or NaN weights: a clear error naming the file, not a traceback from torch or a model that
+    segments nothing without a word."""
+    first = next(iter(torch.load(weights.find("vmamba"), weights_only=True)["model"]))
+    cases = {
+        "its settings or tensors do not fit a vmamba network .*Missing key": lambda d: d["model"].pop(first),
+        "vmamba has no preset 'tiny'": lambda d: d["temseg"].update(preset="tiny"),
+        "holds weights of a model it does not name": lambda d: d["temseg"].pop("architecture"),
+        "hold NaN or infinite values": lambda d: d["model"][first].view(-1).__setitem__(0, float("nan")),
+    }
+    for k, (message, edit) in enumerate(cases.items()):
+        path = _edited_vmamba(tmp_path / f"vm{k}.pt", edit)
+        with pytest.raises(TemsegError, match=message):
+            load_model("vmamba", weights=path)

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import TemsegError
 from ..preprocess import anchor_two_classes, noise_to_contrast, normalize, read_frame
+from .weights import check_finite
 
 #: Checkpoint settings of a refiner trained by `temseg train edge-refiner` (the shipped one's).
 DEFAULT_SETTINGS = {"architecture": "edge-refiner", "sigmas": [0.0, 2.0, 5.0], "width": 16,
@@ -155,6 +156,7 @@ def read_refiner(path: str | Path, device: str = "cpu") -> EdgeRefiner:
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except Exception:  # noqa: BLE001 - whatever fails, the file is not a refiner checkpoint
         raise TemsegError(f"{path}: is not an edge-refiner checkpoint written by `temseg train edge-refiner`") from None
+    check_finite(state, path)
     return EdgeRefiner(net, settings, device)
 
 

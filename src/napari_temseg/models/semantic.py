@@ -172,9 +172,18 @@ def build(name: str, weights: str | None, device: str | None) -> SemanticSegment
     path = weight_files.resolve(name, weights)
     settings, state = read_checkpoint(path, name)
     if settings.get("architecture") != name:
-        raise TemsegError(f"{path}: holds a {settings.get('architecture')} model, not {name}")
-    net = build_network(name, settings["preset"], settings["imgsz"], int(settings.get("channels", 1)))
-    net.load_state_dict(state)
+        held = settings.get("architecture") or "a model it does not name"
+        raise TemsegError(f"{path}: holds weights of {held}, not of {name}")
+    weight_files.check_finite(state, path)
+    try:
+        net = build_network(name, settings["preset"], settings["imgsz"], int(settings.get("channels", 1)))
+        net.load_state_dict(state)
+    except TemsegError as err:  # a preset the model has not
+        raise TemsegError(f"{path}: {err}") from None
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise TemsegError(f"{path}: its settings or tensors do not fit a {name} network "
+                          f"({' '.join(str(err).split())[:200]}): damaged, or changed after "
+                          f"`temseg train {name}` wrote it") from None
     input_mode, denoise = stored_input(settings)
     return SemanticSegmenter(name, net, settings["imgsz"], default_device(device), input_mode=input_mode,
                              denoise=denoise, radius_range=stored_radius_range(settings))

@@ -170,5 +170,17 @@ def load_checkpoint(path: str | os.PathLike, model: str, expected_keys: set[str]
             f"{path}: is not a checkpoint of {model} ({len(missing)} expected tensors missing, "
             f"{len(extra)} unexpected, e.g. {', '.join(example)})"
         )
+    check_finite(state, path)
     settings = data.get("temseg", {}) if isinstance(data, dict) else {}
     return state, settings if isinstance(settings, dict) else {}
+
+
+def check_finite(state: dict, path: str | os.PathLike) -> None:
+    """Refuse weights holding NaN or infinite values (a run that diverged, a damaged copy):
+    they would segment without a word and draw nothing, or everything."""
+    import torch
+
+    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise TemsegError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]}): "
+                          "the training diverged or the file is damaged")

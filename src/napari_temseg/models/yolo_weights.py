@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TemsegError
+from .weights import check_finite
 
 #: The `format` entry of this project's YOLO checkpoints.
 FORMAT = "temseg-yolo-seg/1"
@@ -178,6 +179,7 @@ def build_network(checkpoint: YoloCheckpoint, path: Path | str = "checkpoint"):
             f"{path}: its tensors do not fit {checkpoint.architecture} with {len(checkpoint.names)} class(es) "
             f"({len(wrong)} missing or of another shape, {len(set(state) - set(expected))} unexpected)"
         )
+    check_finite(state, path)
     net.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     net.names = dict(checkpoint.names)
     return net.float().eval()
