@@ -197,6 +197,25 @@ def test_a_fusion_in_the_first_frames_of_a_short_clip_is_found():
     assert scores.n_true_events == 2 and len(scores.onset_errors) == 2 and scores.n_pred_events == 2
 
 
+def test_a_particle_cut_in_two_in_the_first_frame_only_is_no_fusion():
+    """The first frame's head start stops short of one frame: a particle the segmentation cut
+    in two there and whole from frame 1 on is absorbed, as the same cut later in the video is."""
+    for cut_at in (0, 5):
+        frames = []
+        for t in range(16):
+            lab = np.zeros((120, 120), np.uint32)
+            lab[_disc(lab.shape, 20, 20, 8)], lab[_disc(lab.shape, 95, 30, 8)] = 10, 12
+            particle = _disc(lab.shape, 60, 60, 12)
+            if t == cut_at:
+                columns = np.arange(120)[None, :]
+                lab[particle & (columns < 59)], lab[particle & (columns > 60)] = 1, 2
+            else:
+                lab[particle] = 3
+            frames.append(lab)
+        _, events = _link(frames)
+        assert events == [], cut_at
+
+
 def test_touching_briefly_is_not_a_fusion():
     """Two particles approach, are segmented as one blob for two frames, and part again."""
     frames, left_x = [], []

@@ -79,6 +79,9 @@ ROUND_SOLIDITY = 0.94
 #: frame: tracked frames wait this much longer in the linker (a later rounding is dated no
 #: earlier than the oldest frame still held).
 ROUNDING_WAIT = 16
+#: Frames a particle of the first frame must be seen before it can fuse (`Linker._fresh`):
+#: it was there before the video began, but a particle cut in two in one frame is not two.
+FIRST_SEEN = 2
 #: A lost particle's ID goes to an unlinked object near where it was lost whose area is
 #: within this factor of its last one. A faint particle is drawn at half its size in one
 #: frame and whole in the next, so 3 rather than 2; with `max_gap` 6 rather than 3, chosen
@@ -421,13 +424,14 @@ class Linker:
 
     def _fresh(self, seg: np.ndarray) -> np.ndarray:
         """IDs for the first frame's particles. They were there before the video began, so they
-        count as established (`_established`) and may fuse in its first frames, as a keyframe's
-        particles do (`seed`): a short clip of a fusion loses nothing."""
+        count as established (`_established`) once seen FIRST_SEEN frames, not
+        `fusion_min_frames`: a short clip of a fusion loses nothing, and a particle the
+        segmentation cut in two in the first frame alone is still absorbed, not a fusion."""
         ids = np.unique(seg[seg > 0])
         lut = np.zeros(int(seg.max()) + 1, np.uint32)
         for s in ids:
             lut[s] = self._new_id()
-            self._born[int(lut[s])] = self._t - self.options.fusion_min_frames
+            self._born[int(lut[s])] = self._t - max(self.options.fusion_min_frames - FIRST_SEEN, 0)
         return lut[seg]
 
     def _new_id(self) -> int:
