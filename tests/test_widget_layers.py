@@ -199,3 +199,17 @@ def test_results_without_particles_are_shown_once_and_stay_tied_to_their_folder(
     again = show_tracks(viewer, labels, [], (1, 1, 1), (0, 0, 0), "vid", source=tmp_path / "run")
     assert [layer.name for layer in viewer.layers] == ["vid tracked"] and again == (first[0], None)
     assert first[0].metadata["temseg"]["source"] == str(tmp_path / "run")
+
+
+def test_the_frame_interval_comes_from_a_time_axis_in_any_time_unit(make_napari_viewer):
+    from napari_temseg._widgets._layers import frame_interval_s
+
+    viewer = make_napari_viewer()
+    frames = np.zeros((3, 16, 16), np.float32)
+    for unit, step, seconds in (("ms", 500, 0.5), ("us", 500, 5e-4), ("µs", 500, 5e-4), ("h", 0.5, 1800.0),
+                                ("minute", 0.5, 30.0)):
+        layer = viewer.add_image(frames, scale=(step, 1, 1), units=(unit, "nm", "nm"))
+        assert frame_interval_s(layer) == pytest.approx(seconds), unit
+    recorded = viewer.add_image(frames, metadata={"temseg": {"frame_interval_s": 2.0}})  # units: pixels
+    assert frame_interval_s(recorded) == 2.0
+    assert frame_interval_s(viewer.add_image(frames)) is None

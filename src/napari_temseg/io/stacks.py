@@ -145,20 +145,27 @@ def pixel_size_from_scale(scale, recorded: float | None = None, unit=None) -> fl
 
 def _nm_per(unit) -> float | None:
     """nm per `unit` when it is a length, else None."""
+    return _per(unit, "nm")
+
+
+def _per(unit, target: str) -> float | None:
+    """`target` units per `unit` (a pint unit or its name) where the two measure the same
+    thing (a length, a time), else None."""
     if unit is None:
         return None
     try:
         import pint
 
         quantity = 1 * (pint.get_application_registry()(str(unit)) if isinstance(unit, str) else unit)
-        return float(quantity.to("nm").magnitude)
-    except Exception:  # noqa: BLE001 - pixels, seconds, unknown names: not a length
+        return float(quantity.to(target).magnitude)
+    except Exception:  # noqa: BLE001 - pixels, another dimension, unknown names: not convertible
         return None
 
 
 def to_seconds(value: float, unit: str | None) -> float | None:
-    """A time in `unit` as seconds, or None for an unknown unit or a value that is no interval."""
-    factor = SECONDS_PER_UNIT.get(unit_key(unit))
+    """A time in `unit` (a name as files write them, or a pint unit as napari keeps them) as
+    seconds, or None for an unknown unit or a value that is no interval."""
+    factor = SECONDS_PER_UNIT.get(unit_key(unit), None if isinstance(unit, str) else _per(unit, "s"))
     try:
         seconds = float(value) * factor if factor is not None else None
     except (TypeError, ValueError):
