@@ -105,7 +105,7 @@ def test_train_resume_and_load(tmp_path, monkeypatch):
     assert model.input_mode == "anchored"  # the training default travels in the checkpoint
     labels = segment(np.random.default_rng(0).random((300, 300)), model)
     assert labels.shape == (300, 300) and labels.dtype == np.uint32
-    with pytest.raises(TemsegError, match="holds a swin-unet model, not vmamba"):
+    with pytest.raises(TemsegError, match="holds weights of swin-unet, not of vmamba"):
         load_model("vmamba", weights=out)
     tuned = train_semantic("swin-unet", [], tmp_path / "d" / "swin.pt", weights=out, **kwargs)
     first_epoch = lambda run: (tmp_path / run / "swin.csv").read_text().splitlines()[1]  # noqa: E731

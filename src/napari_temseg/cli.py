@@ -625,6 +625,8 @@ def train_model(args: argparse.Namespace) -> Path:
     if args.model not in trainers:
         raise TemsegError(f"no training command for {args.model!r}; trainable: {', '.join(trainers)}")
     module, function = trainers[args.model].split(":")
+    if args.preset != "article" and module != "semantic":
+        raise TemsegError(f"--preset is for Swin-UNet and VMamba; {args.model} comes in one size")
     trainer = getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
     # options not given on the command line keep each trainer's own default
     chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}

@@ -30,6 +30,7 @@ from .run_state import (
     NOT_MEASURED,
     keep_epoch,
     log_epoch,
+    refuse_overwriting,
     run_files,
     save_atomically,
     save_state,
@@ -124,6 +125,8 @@ def train_edge_refiner(
     of the training images' noise-to-contrast ratios: the refiner acts on images like them."""
     out = Path(out)
     synthesis = synth_settings(synth_fresnel)
+    if not resume:
+        refuse_overwriting(run_files(out)[0])  # before the data is drawn
     train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     if not train:
         raise TemsegError("no training images: give --data folders and/or --synth N")

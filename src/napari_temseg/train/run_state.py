@@ -4,6 +4,7 @@ weights, optimizer, epoch, best score, both random generators and the run's sett
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pickle
 import sys
@@ -43,7 +44,7 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
     other settings or training `options` (data, batch, learning rate, ...), and drops log rows
     of epochs its state does not hold (a run stopped between the two writes)."""
     if not resume:
-        refuse_overwriting(last)
+        refuse_overwriting(last)  # trainers check before drawing their data too; here for any caller
         with open(log, "w", newline="") as fh:
             csv.writer(fh).writerow(LOG_COLUMNS)
         return 0, -1.0
@@ -66,9 +67,10 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
     if missing or not isinstance(state.get("settings"), dict):
         raise TemsegError(f"cannot resume: {last} is not a checkpoint this training wrote"
                           f"{' (no ' + ', '.join(sorted(missing)) + ')' if missing else ''}; start without --resume")
-    if state["epoch"] >= int(state["settings"].get("epochs", state["epoch"] + 1)):
-        raise TemsegError(f"nothing to resume: the run in {last.parent} has finished ({state['epoch']} of {state['epoch']} epochs); "
-                          "to train further, start a new run from its weights (--weights) with another --out")
+    planned = int(state["settings"].get("epochs", state["epoch"] + 1))
+    if state["epoch"] >= planned:
+        raise TemsegError(f"nothing to resume: the run in {last.parent} has finished ({state['epoch']} of {planned} "
+                          "epochs); to train further, start a new run from its weights (--weights) with another --out")
     check_same_run({**state["settings"], **state.get("options", options or {})},  # states before options: not compared
                    {**settings, **(options or {})}, last.parent)
     try:
@@ -98,8 +100,8 @@ def check_same_run(recorded: dict, now: dict, work: Path) -> None:
 def refuse_overwriting(last: Path) -> None:
     """A fresh run must not start over an earlier run's state (a forgotten --resume)."""
     if last.is_file():
-        raise TemsegError(f"{last} holds the state of an earlier run with this --out: continue it with --resume, "
-                          "or delete it (or choose another --out) to start over")
+        raise TemsegError(f"{last} holds the state of an earlier run with this --out: if it was stopped, continue "
+                          f"it with --resume; to start over, delete {last.parent} or choose another --out")
 
 
 def _keep_log_rows(log: Path, epochs: int) -> None:
@@ -120,7 +122,7 @@ def keep_epoch(score: float, best: float) -> tuple[bool, float]:
     higher validation score, or, where nothing could be validated (no validation images, or
     none with particles: NaN), every epoch, so that the last is kept."""
     if not np.isfinite(score):
-        return True, best
+        return best < 0, best  # a run that validated before keeps its best
     return score > best, max(score, best)
 
 
@@ -146,7 +148,8 @@ def warn_without_validation(val: list, val_fraction: float) -> None:
 def training_options(data_dirs: list, **options) -> dict:
     """The training options a resume must repeat, as `save_state` records them (data folders
     as absolute paths, so a resume from another working folder still compares equal)."""
-    return {"data": [str(Path(d).resolve()) for d in data_dirs], **options}
+    options = {"data": [str(Path(d).resolve()) for d in data_dirs], **options}
+    return json.loads(json.dumps(options))  # as a JSON file keeps them (tuples as lists), so a reread compares equal
 
 
 def save_state(last: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, best: float,

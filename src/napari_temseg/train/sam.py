@@ -38,6 +38,7 @@ from .run_state import (
     NOT_MEASURED,
     keep_epoch,
     log_epoch,
+    refuse_overwriting,
     run_files,
     save_atomically,
     save_state,
@@ -205,6 +206,8 @@ def train_efficientsam(
     radii = recorded_radius_range(radius_range)
     out = Path(out)
     last, log = run_files(out)
+    if not resume:
+        refuse_overwriting(last)  # before the data is drawn
     plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise,
             **synthesis, **({} if radius_range is None else {"radius_range": radii})}
     device = default_device(device)

@@ -33,6 +33,7 @@ from .run_state import (
     NOT_MEASURED,
     keep_epoch,
     log_epoch,
+    refuse_overwriting,
     run_files,
     save_atomically,
     save_state,
@@ -167,11 +168,13 @@ def train_semantic(
     if augment not in AUGMENTATIONS:
         raise TemsegError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     out = Path(out)
-    last, log = run_files(out)
-    device = default_device(device)
     torch.manual_seed(seed)
+    net = build_network(name, preset, imgsz, CHANNELS)  # an unknown preset: said before any file is written
+    last, log = run_files(out)
+    if not resume:
+        refuse_overwriting(last)  # before the data is drawn
+    device = default_device(device)
     rng = np.random.default_rng(seed)
-    net = build_network(name, preset, imgsz, CHANNELS)
     if weights is not None and not resume:
         net.load_state_dict(_starting_weights(weights, name, preset, net))
     net = net.to(device)

@@ -68,7 +68,8 @@ def train_yolo(
     input_file, run_file = work / "input.json", work / "run.json"
     last = run_dir / "weights" / "last.pt"
     options = training_options(data_dirs, epochs=epochs, imgsz=imgsz, batch=batch, synth=synth, repeat=repeat,
-                               seed=seed, val_fraction=val_fraction, augment=augment)
+                               seed=seed, val_fraction=val_fraction, augment=augment, input=input_mode,
+                               denoise=denoise, radius_range=radii, **synthesis)
     ul = ultralytics()
     if resume:
         if not last.is_file():
