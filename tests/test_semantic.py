@@ -81,6 +81,11 @@ def test_without_validation_images_the_last_epoch_is_kept_and_said(tmp_path, cap
     assert all(torch.equal(kept[k], v.half() if v.is_floating_point() else v) for k, v in last.items())
 
 
+def test_fine_tuning_starts_from_a_shipped_variant_by_name(tmp_path):
+    out = train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, batch=1, synth=2, weights="article")
+    assert load_model("vmamba", weights=out).tile == 64
+
+
 def test_a_preset_the_model_has_not_is_named(tmp_path):
     with pytest.raises(TemsegError, match="vmamba has no preset 'tiny'; use one of article, small"):
         train_semantic("vmamba", [], tmp_path / "vm.pt", epochs=1, imgsz=64, synth=1, preset="tiny")

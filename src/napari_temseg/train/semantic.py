@@ -76,7 +76,11 @@ def _batch(samples, size, rng, augment, input_mode: str, denoise: float):
 def _starting_weights(path: str | Path, name: str, preset: str, net: torch.nn.Module) -> dict:
     """The float32 state dict of a `temseg train` checkpoint, checked against the network to
     train. A foreground-only checkpoint starts the foreground channel of an instance-aware
-    network; its centre channel keeps its fresh initialisation."""
+    network; its centre channel keeps its fresh initialisation. `path` may name a shipped
+    variant ("article", "sim"), as `--weights` does everywhere else."""
+    from ..models import weights as weight_files
+
+    path = weight_files.resolve(name, str(path))
     settings, state = read_checkpoint(path, name)
     if (settings.get("architecture"), settings.get("preset")) != (name, preset):
         raise TemsegError(
