@@ -256,3 +256,11 @@ def test_dark_field_is_known_from_the_weights_settings():
     assert saw_dark_field({"radius_range": [6.0, 40.0]})  # the shipped sim variant, from before the record
     assert not saw_dark_field({"radius_range": [6.0, 40.0], "dark_field": False})
     assert saw_dark_field({"dark_field": True})
+
+
+def test_yolo_training_without_a_validation_image_is_refused_before_anything_is_written(tmp_path):
+    from napari_temseg.train.yolo import train_yolo
+
+    with pytest.raises(TemsegError, match="needs a validation image"):
+        train_yolo([], tmp_path / "run" / "yolo.pt", epochs=1, imgsz=64, synth=1)
+    assert not (tmp_path / "run").exists()

@@ -89,6 +89,9 @@ def train_yolo(
         train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
         if not train:
             raise TemsegError("no training images: give --data folders and/or --synth N")
+        if not val:  # ultralytics cannot train without one (it failed deep in its data loader)
+            raise TemsegError("YOLO training needs a validation image: give a --data folder of two or more labelled "
+                              "images, or --synth 2 or more")
         prepared_as = {"input": input_mode, "denoise": denoise, "radius_range": radii,
                        "dark_field": synth > 0, **synthesis}
         data_yaml = write_dataset(train, val, work / "dataset", input_mode, denoise)
