@@ -356,6 +356,11 @@ def test_particles_no_mask_covers_are_added():
     assert np.array_equal(out[2:8, 22:28], np.full((6, 6), 7)) and out.max() == 7
     assert np.array_equal(out[:, :20], labels[:, :20])
     assert np.array_equal(add_unclaimed(labels, np.zeros_like(detected)), labels)
+    labels[2:8, 22:24] = 6  # a third of object 3 under a mask that covers it too little
+    out = add_unclaimed(labels, detected)
+    assert set(np.unique(out[2:8, 22:28])) == {6, 7}  # beside the mask's piece: one particle in two
+    whole = add_unclaimed(labels, detected, whole=True)  # automatic mode: the detected particle stands whole
+    assert np.array_equal(whole[2:8, 22:28], np.full((6, 6), 7)) and np.array_equal(whole[:, :20], labels[:, :20])
 
 
 def test_auto_mode_paints_many_particles_without_holding_every_full_size_mask(monkeypatch):

@@ -364,9 +364,12 @@ def split_where_detected(labels: np.ndarray, detected: np.ndarray, share: float 
 UNCLAIMED_SHARE = 0.5
 
 
-def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLAIMED_SHARE) -> np.ndarray:
+def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLAIMED_SHARE,
+                  whole: bool = False) -> np.ndarray:
     """`labels` plus, as new objects on its background, the objects of `detected` that its
-    foreground covers less than `share` of."""
+    foreground covers less than `share` of; `whole`: painted whole, over the pieces of
+    `labels` inside them (masks covering less than half of a particle are a neighbour's leak
+    or a fragment of it: left beside it, they made one particle two)."""
     n = int(detected.max())
     if n == 0:
         return labels
@@ -379,7 +382,7 @@ def add_unclaimed(labels: np.ndarray, detected: np.ndarray, share: float = UNCLA
     lut = np.zeros(n + 1, labels.dtype)
     lut[new] = np.arange(1, len(new) + 1, dtype=labels.dtype) + labels.max()
     added = lut[detected]
-    return np.where((labels == 0) & (added > 0), added, labels)
+    return np.where(((labels == 0) | whole) & (added > 0), added, labels)
 
 
 def one_piece_per_particle(labels: np.ndarray) -> np.ndarray:

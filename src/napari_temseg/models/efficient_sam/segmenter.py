@@ -230,9 +230,10 @@ class EfficientSamSegmenter:
             keep = np.nonzero((iou >= iou_threshold) & (stability >= stability_threshold) & agrees)[0]
             kept = keep[_mask_nms_indices(low[keep].numpy() > 0, iou[keep], nms_threshold)]
             # The detector's particles have the last word on splits (the prompts of two
-            # touching particles can come back as one mask), and stand where no mask did.
+            # touching particles can come back as one mask), and stand whole where the masks
+            # left most of one out (a rod's mask kept to one end, a neighbour's mask leaking in).
             labels = split_where_detected(paint_low_logits(low[kept], (h, w), min_size), seeds)
-            return remove_small_and_relabel(add_unclaimed(labels, seeds), min_size)
+            return remove_small_and_relabel(add_unclaimed(labels, seeds, whole=True), min_size)
         grid = (np.arange(points_per_side) + 0.5) / points_per_side
         ys, xs = np.meshgrid(grid * h, grid * w, indexing="ij")
         queries = [np.array([[y, x, POSITIVE]]) for y, x in zip(ys.ravel(), xs.ravel(), strict=False)]
