@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..datasets import Sample, iter_dataset
@@ -81,4 +83,20 @@ def training_samples(
         val += [samples[i] for i in order[:n_val]]
         kept = [samples[i] for i in order[n_val:]]
         train += kept + [Sample(f"{s.name}_r{k}", s.image, s.labels) for k in range(1, times) for s in kept]
+    return train, val
+
+
+def drawn_samples(
+    data_dirs: list[str], synth_count: int = 0, val_fraction: float = 0.2, seed: int = 0, repeat: int = 1,
+    fresnel: float = TRAIN_FRESNEL,
+) -> tuple[list[Sample], list[Sample]]:
+    """`training_samples`, refusing a run without training images and saying once that there
+    is nothing to validate on (the last epoch's weights are then kept: `run_state.keep_epoch`),
+    so that the log's empty validation columns are not read as a score."""
+    train, val = training_samples(data_dirs, synth_count, val_fraction, seed, repeat, fresnel)
+    if not train:
+        raise TemsegError("no training images: give --data folders and/or --synth N")
+    if not val:
+        print(f"warning: no validation images (a share of {val_fraction:g} of the labelled images rounds to none): "
+              "the last epoch's weights are kept and the log's validation columns are empty", file=sys.stderr)
     return train, val

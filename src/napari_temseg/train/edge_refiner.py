@@ -18,26 +18,14 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
-from ..errors import TemsegError
 from ..metrics import foreground_iou
 from ..models.devices import default_device
 from ..models.edge_refiner import DEFAULT_SETTINGS, EdgeRefiner, build_net, edge_band, image_channels
 from ..preprocess import noise_to_contrast, normalize
 from ..simulator import TRAIN_FRESNEL
 from .curves import plot_training_log
-from .data import synth_settings, training_samples
-from .run_state import (
-    NOT_MEASURED,
-    keep_epoch,
-    log_epoch,
-    refuse_overwriting,
-    run_files,
-    save_atomically,
-    save_state,
-    start_or_resume,
-    training_options,
-    warn_without_validation,
-)
+from .data import drawn_samples, synth_settings
+from .run_state import NOT_MEASURED, finish_epoch, log_epoch, run_files, start_or_resume, training_options
 from .semantic import lr_factor
 
 #: Degradations sampled per step: edge wobble amplitude (px) and its correlation length,
@@ -125,13 +113,8 @@ def train_edge_refiner(
     of the training images' noise-to-contrast ratios: the refiner acts on images like them."""
     out = Path(out)
     synthesis = synth_settings(synth_fresnel)
-    if not resume:
-        refuse_overwriting(run_files(out)[0])  # before the data is drawn
-    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
-    if not train:
-        raise TemsegError("no training images: give --data folders and/or --synth N")
-    warn_without_validation(val, val_fraction)
-    last, log = run_files(out)
+    last, log = run_files(out, resume)  # before the data is drawn: a forgotten --resume is said at once
+    train, val = drawn_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     device = default_device(device)
     ratios = [noise_to_contrast(normalize(s.image)) for s in train]
     settings = dict(DEFAULT_SETTINGS, epochs=epochs, crop=crop,
@@ -174,11 +157,9 @@ def train_edge_refiner(
         train_iou = float(np.mean(ious))
         row = [np.mean(losses), val_loss, train_iou, val_iou, 2 * train_iou / (1 + train_iou), val_dice]
         log_epoch(log, epoch + 1, row)
-        better, best = keep_epoch(val_iou, best)
-        if better:
-            save_atomically({"model": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "temseg": settings},
-                            out)
-        save_state(last, net, optimizer, epoch + 1, best, rng, settings, options=options)
+        weights = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "temseg": settings}
+        best = finish_epoch(out, weights, val_iou, best, last, net, optimizer, epoch + 1, rng, settings,
+                            options=options)
         print(f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     plot_training_log(log, title=f"edge refiner ({crop} px crops, band {settings['band']} px)")

@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import pickle
-import sys
 import warnings
 from pathlib import Path
 
@@ -27,9 +26,13 @@ NOT_MEASURED = (float("nan"), float("nan"), float("nan"))
 STATE_KEYS = frozenset({"model", "optimizer", "epoch", "best_iou", "rng", "torch_rng", "settings"})
 
 
-def run_files(out: Path) -> tuple[Path, Path]:
-    """(last-state file in `out`-work/, the CSV log beside `out`); creates the work folder."""
+def run_files(out: Path, resume: bool) -> tuple[Path, Path]:
+    """(last-state file in `out`-work/, the CSV log beside `out`); creates the work folder. A
+    fresh run is refused where an earlier run's state is (`refuse_overwriting`): trainers
+    call this before they draw their data."""
     work = out.parent / f"{out.stem}-work"
+    if not resume:
+        refuse_overwriting(work / "last.pt")
     work.mkdir(parents=True, exist_ok=True)
     return work / "last.pt", out.with_suffix(".csv")
 
@@ -137,19 +140,29 @@ def save_atomically(payload: dict, out: Path) -> None:
         partial.unlink(missing_ok=True)  # a failed save leaves the previous file and nothing else
 
 
-def warn_without_validation(val: list, val_fraction: float) -> None:
-    """Say once that there is nothing to validate on, so that the empty columns are not read
-    as a score."""
-    if not val:
-        print(f"warning: no validation images (a share of {val_fraction:g} of the labelled images rounds to none): "
-              "the last epoch's weights are kept and the log's validation columns are empty", file=sys.stderr)
-
-
 def training_options(data_dirs: list, **options) -> dict:
     """The training options a resume must repeat, as `save_state` records them (data folders
     as absolute paths, so a resume from another working folder still compares equal)."""
     options = {"data": [str(Path(d).resolve()) for d in data_dirs], **options}
     return json.loads(json.dumps(options))  # as a JSON file keeps them (tuples as lists), so a reread compares equal
+
+
+def half_precision(net: torch.nn.Module) -> dict:
+    """The network's tensors as weights files ship them: floating point in fp16, on the CPU."""
+    return {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}
+
+
+def finish_epoch(out: Path, weights: dict, score: float, best: float, last: Path,
+                 net: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, rng: np.random.Generator,
+                 settings: dict, schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+                 options: dict | None = None) -> float:
+    """After an epoch's validation `score`: the weights file `out` (`weights`, where kept:
+    `keep_epoch`) and the resume state; returns the best score after it."""
+    better, best = keep_epoch(score, best)
+    if better:
+        save_atomically(weights, out)
+    save_state(last, net, optimizer, epoch, best, rng, settings, schedule, options)
+    return best
 
 
 def save_state(last: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, best: float,

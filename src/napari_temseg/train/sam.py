@@ -33,18 +33,15 @@ from ..preprocess import check_input_mode, normalize, prepare_input
 from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import recorded_radius_range, synth_settings, training_samples
+from .data import drawn_samples, recorded_radius_range, synth_settings
 from .run_state import (
     NOT_MEASURED,
-    keep_epoch,
+    finish_epoch,
+    half_precision,
     log_epoch,
-    refuse_overwriting,
     run_files,
-    save_atomically,
-    save_state,
     start_or_resume,
     training_options,
-    warn_without_validation,
 )
 
 
@@ -205,9 +202,7 @@ def train_efficientsam(
     synthesis = synth_settings(synth_fresnel)
     radii = recorded_radius_range(radius_range)
     out = Path(out)
-    last, log = run_files(out)
-    if not resume:
-        refuse_overwriting(last)  # before the data is drawn
+    last, log = run_files(out, resume)  # before the data is drawn: a forgotten --resume is said at once
     plan = {"epochs": epochs, "img_size": img_size, "input": input_mode, "denoise": denoise,
             **synthesis, **({} if radius_range is None else {"radius_range": radii})}
     device = default_device(device)
@@ -222,10 +217,7 @@ def train_efficientsam(
         net.image_encoder.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
-    if not train:
-        raise TemsegError("no training images: give --data folders and/or --synth N")
-    warn_without_validation(val, val_fraction)
+    train, val = drawn_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     steps = epochs * len(train)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
     options = training_options(data_dirs, lr=lr, prompts_per_image=prompts_per_image, freeze_encoder=freeze_encoder,
@@ -252,15 +244,12 @@ def train_efficientsam(
         net.eval()
         val_loss, val_iou, val_dice = (validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
                                        if val else NOT_MEASURED)
-        better, best_iou = keep_epoch(val_iou, best_iou)
         row = [epoch + 1, np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         log_epoch(log, epoch + 1, row[1:])
-        if better:
-            half = {k: v.detach().half().cpu() for k, v in net.state_dict().items()}
-            settings = {"img_size": img_size, "input": input_mode, "denoise": denoise,
-                        "radius_range": radii}
-            save_atomically({"model": half, "temseg": settings}, out)  # official layout + how to feed it
-        save_state(last, net, optimizer, epoch + 1, best_iou, rng, plan, schedule, options)
+        settings = {"img_size": img_size, "input": input_mode, "denoise": denoise, "radius_range": radii}
+        weights = {"model": half_precision(net), "temseg": settings}  # the official layout + how to feed it
+        best_iou = finish_epoch(out, weights, val_iou, best_iou, last, net, optimizer, epoch + 1, rng, plan,
+                                schedule, options)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {row[1]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,

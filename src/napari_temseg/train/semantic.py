@@ -28,18 +28,15 @@ from ..preprocess import check_input_mode, normalize, prepare_input
 from ..simulator import TRAIN_FRESNEL
 from .augment import AUGMENTATIONS
 from .curves import plot_training_log
-from .data import recorded_radius_range, synth_settings, training_samples
+from .data import drawn_samples, recorded_radius_range, synth_settings
 from .run_state import (
     NOT_MEASURED,
-    keep_epoch,
+    finish_epoch,
+    half_precision,
     log_epoch,
-    refuse_overwriting,
     run_files,
-    save_atomically,
-    save_state,
     start_or_resume,
     training_options,
-    warn_without_validation,
 )
 
 #: Output channels of the networks trained here: foreground and centre map.
@@ -174,19 +171,14 @@ def train_semantic(
     out = Path(out)
     torch.manual_seed(seed)
     net = build_network(name, preset, imgsz, CHANNELS)  # an unknown preset: said before any file is written
-    last, log = run_files(out)
-    if not resume:
-        refuse_overwriting(last)  # before the data is drawn
+    last, log = run_files(out, resume)  # before the data is drawn: a forgotten --resume is said at once
     device = default_device(device)
     rng = np.random.default_rng(seed)
     if weights is not None and not resume:
         net.load_state_dict(_starting_weights(weights, name, preset, net))
     net = net.to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
-    train, val = training_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
-    if not train:
-        raise TemsegError("no training images: give --data folders and/or --synth N")
-    warn_without_validation(val, val_fraction)
+    train, val = drawn_samples(data_dirs, synth, val_fraction, seed, repeat, synth_fresnel)
     steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = epochs * steps_per_epoch, max(steps_per_epoch, 1)
     augment_fn = AUGMENTATIONS[augment]
@@ -231,11 +223,8 @@ def train_semantic(
         val_loss, val_iou, val_dice = (float(np.mean(c)) for c in zip(*results, strict=False)) if results else NOT_MEASURED
         row = [np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         log_epoch(log, epoch + 1, row)
-        better, best = keep_epoch(val_iou, best)
-        if better:
-            half = {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}
-            save_atomically({"model": half, "temseg": settings}, out)
-        save_state(last, net, optimizer, epoch + 1, best, rng, settings, options=options)
+        best = finish_epoch(out, {"model": half_precision(net), "temseg": settings}, val_iou, best, last, net, optimizer,
+                            epoch + 1, rng, settings, options=options)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {row[0]:.4f}, val IoU {val_iou:.4f}, Dice {val_dice:.4f} "
             f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True,
