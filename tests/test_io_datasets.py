@@ -39,6 +39,25 @@ def test_binary_label_with_two_blobs():
     assert to_instances(binary).max() == 2
 
 
+def test_a_binary_mask_with_soft_edges_is_refused_not_read_as_hundreds_of_particles(tmp_path):
+    """An anti-aliased (or JPEG) 0/255 mask: every grey level of its edges was a particle of
+    its own (187 in one 256² crop); exact instance labels, even 250 of them, still read."""
+    from scipy import ndimage as ndi
+
+    yy, xx = np.mgrid[:96, :96]
+    binary = (((yy - 30) ** 2 + (xx - 30) ** 2 < 15**2) | ((yy - 70) ** 2 + (xx - 65) ** 2 < 12**2)) * 255
+    soft = np.clip(ndi.gaussian_filter(binary.astype(float), 0.8), 0, 255).astype(np.uint8)
+    _write_pair(tmp_path, "a", "a", np.zeros((96, 96), np.uint8), soft)
+    with pytest.raises(TemsegError, match="labels/a.tif: the labels look like a binary mask with soft edges"):
+        list(iter_dataset(tmp_path))
+    assert to_instances(binary.astype(np.uint8)).max() == 2
+    many = np.zeros((512, 512), np.uint8)
+    for k in range(1, 251):
+        row, column = divmod(k, 16)
+        many[row * 30 + 2 : row * 30 + 20, column * 30 + 2 : column * 30 + 20] = k
+    assert to_instances(many).max() == 250
+
+
 def test_unpaired_and_mismatched_files_are_named(tmp_path):
     _write_pair(tmp_path, "a", "a", np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
     tifffile.imwrite(tmp_path / "images" / "b.tif", np.zeros((8, 8), np.uint8))

@@ -68,6 +68,11 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
         raise TemsegError(f"the labels hold negative values ({gray.min()}): save 0 for background and 1, 2, ... "
                           "for particles")
     values = np.unique(gray)
+    if _soft_binary(gray, values):
+        raise TemsegError(f"the labels look like a binary mask with soft edges ({len(values)} grey levels, almost every "
+                          f"pixel near 0 or {values.max()}: anti-aliased or saved as JPEG), which would read as "
+                          "hundreds of particles; save the mask without smoothing, as PNG or TIFF (0 and one value), "
+                          "or as instance labels 0, 1, 2, ...")
     if len(values) <= 2:
         components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
         return components.astype(np.uint32)
@@ -75,6 +80,23 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
         ids = np.searchsorted(values[values != 0], gray) + 1
         return np.where(gray == 0, 0, ids).astype(np.uint32)
     return gray.astype(np.uint32)
+
+
+#: A label image is a soft-edged binary mask when at least this share of its pixels lies
+#: within SOFT_TOLERANCE of its lowest or its highest level (of 200 or more: an 8- or 16-bit
+#: mask's white) and it has more than SOFT_LEVELS levels: instance labels are exact integers
+#: that no such pair of levels dominates.
+SOFT_SHARE, SOFT_TOLERANCE, SOFT_LEVELS = 0.9, 0.08, 8
+
+
+def _soft_binary(gray: np.ndarray, values: np.ndarray) -> bool:
+    """Whether integer labels are a binary mask whose edges were smoothed (anti-aliasing, JPEG)."""
+    if np.issubdtype(gray.dtype, np.floating) or len(values) <= SOFT_LEVELS or values.max() < 200:
+        return False
+    low, high = float(values.min()), float(values.max())
+    margin = SOFT_TOLERANCE * (high - low)
+    near = (gray <= low + margin) | (gray >= high - margin)
+    return float(near.mean()) >= SOFT_SHARE and not bool((gray == low).all() | (gray == high).all())
 
 
 def _colour_ids(image: np.ndarray) -> np.ndarray | None:
@@ -100,7 +122,10 @@ def _colour_ids(image: np.ndarray) -> np.ndarray | None:
 
 def load_sample(image_path: Path, label_path: Path) -> Sample:
     image = read_image(image_path)
-    labels = to_instances(read_image(label_path))
+    try:
+        labels = to_instances(read_image(label_path))
+    except TemsegError as err:
+        raise TemsegError(f"{label_path.parent.name}/{label_path.name}: {err}") from None
     if as_2d_gray(image).shape != labels.shape:
         image_name, label_name = (f"{p.parent.name}/{p.name}" for p in (image_path, label_path))
         raise TemsegError(
