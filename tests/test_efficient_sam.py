@@ -146,6 +146,10 @@ def test_offline_fetch_says_how_to_import(cache, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     with pytest.raises(TemsegError, match="temseg weights import efficientsam-tiny"):
         weights.fetch("efficientsam-tiny")
+    imported = weights.cache_dir() / weights.spec("efficientsam-tiny").filename
+    imported.write_bytes(b"a file imported earlier")  # fetch said it had saved it, without a download
+    with pytest.raises(TemsegError, match="is already there .* delete it first"):
+        weights.fetch("efficientsam-tiny")
 
 
 def test_prompts_one_label_per_object_and_cached_embedding(fixture_files, touching_images):
