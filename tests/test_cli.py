@@ -161,7 +161,19 @@ def test_train_refuses_a_bad_radius_range_before_writing_anything(tmp_path, caps
     assert cli.main(["train", model, "--synth", "2", "--radius-range", "9", "3", "--out", str(tmp_path / "w.pt")]) == 2
     assert "two increasing positive radii" in capsys.readouterr().err and not list(tmp_path.iterdir())
     assert cli.main(["train", "edge-refiner", "--radius-range", "9", "30", "--out", str(tmp_path / "w.pt")]) == 2
-    assert "do not apply to edge-refiner" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert "--radius-range does not apply to edge-refiner" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("model", "flags"), [("yolov8n-seg", ["--lr", "0.1"]), ("swin-unet", ["--freeze-encoder"]),
+                                              ("efficientsam-tiny", ["--tile", "256"]),
+                                              ("edge-refiner", ["--augment", "light", "--preset", "tiny"])])
+def test_train_refuses_flags_the_model_has_no_use_for(tmp_path, capsys, model, flags):
+    """They were ignored without a word (the edge refiner's --augment, Swin-UNet's --freeze-encoder)."""
+    from napari_temseg import cli
+
+    assert cli.main(["train", model, "--synth", "2", *flags, "--out", str(tmp_path / "w.pt")]) == 2
+    err = capsys.readouterr().err
+    assert f"not apply to {model}" in err and flags[0] in err and not list(tmp_path.iterdir())
 
 
 def test_output_names_trace_back_to_their_files():

@@ -610,6 +610,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Per trainer module: `temseg train` flags it has no use for, and why (refused when given,
+#: rather than ignored).
+TRAINING_FLAGS_UNUSED = {
+    "yolo": {"--lr": "ultralytics schedules its own learning rate", "--tile": "it segments whole images",
+             "--freeze-encoder": "that is EfficientSAM's", "--preset": "it comes in one size"},
+    "sam": {"--tile": "it segments whole images", "--preset": "it comes in one size"},
+    "semantic": {"--freeze-encoder": "that is EfficientSAM's"},
+    "edge_refiner": {flag: "it trains from scratch on its own input, degradations and scale" for flag in
+                     ("--input", "--denoise", "--weights", "--radius-range", "--augment", "--tile", "--freeze-encoder",
+                      "--preset")},
+}
+
+
 def train_model(args: argparse.Namespace) -> Path:
     """Dispatch `temseg train MODEL` to the trainer its spec names (the edge refiner is trained
     the same way, though it is not a model of its own)."""
@@ -625,8 +638,14 @@ def train_model(args: argparse.Namespace) -> Path:
     if args.model not in trainers:
         raise TemsegError(f"no training command for {args.model!r}; trainable: {', '.join(trainers)}")
     module, function = trainers[args.model].split(":")
-    if args.preset != "article" and module != "semantic":
-        raise TemsegError(f"--preset is for Swin-UNet and VMamba; {args.model} comes in one size")
+    given = {"--lr": args.lr is not None, "--input": args.input is not None, "--denoise": bool(args.denoise),
+             "--weights": args.weights is not None, "--radius-range": args.radius_range is not None,
+             "--augment": args.augment != "full", "--tile": args.tile is not None,
+             "--freeze-encoder": args.freeze_encoder, "--preset": args.preset != "article"}
+    unused = [flag for flag in TRAINING_FLAGS_UNUSED[module] if given[flag]]
+    if unused:
+        raise TemsegError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to {args.model} "
+                          f"({TRAINING_FLAGS_UNUSED[module][unused[0]]}): drop {'it' if len(unused) == 1 else 'them'}")
     trainer = getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
     # options not given on the command line keep each trainer's own default
     chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}
@@ -635,8 +654,6 @@ def train_model(args: argparse.Namespace) -> Path:
     scaled = {"radius_range": args.radius_range}  # every model's trainer; not the edge refiner
     data = args.data or []
     if module == "yolo":
-        if "lr" in chosen:
-            raise TemsegError(f"--lr is not used for {args.model}: ultralytics schedules its own learning rate")
         return trainer(data, args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
                        weights=args.weights, augment=args.augment, denoise=args.denoise, **common, **chosen,
                        **scaled)
@@ -648,9 +665,6 @@ def train_model(args: argparse.Namespace) -> Path:
         return trainer(args.model, data, args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
                        tile=args.tile, batch=args.batch, weights=args.weights, denoise=args.denoise,
                        augment=args.augment, **common, **chosen, **scaled)
-    if "input_mode" in chosen or args.denoise or args.weights or args.radius_range:
-        raise TemsegError(f"--input, --denoise, --weights and --radius-range do not apply to {EDGE_REFINER}: "
-                          "it sets its own input and works at any scale")
     return trainer(data, args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch, **common, **chosen)
 
 
@@ -821,7 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", help="dataset folder (images/, labels/); repeatable")
     p.add_argument("--out", required=True, help="weights file to write (a .csv log goes beside it)")
     p.add_argument("--epochs", type=positive_int, default=100)
-    p.add_argument("--imgsz", type=int, default=None, help="training image size (model default)")
+    p.add_argument("--imgsz", type=positive_int, default=None, help="training image size (model default)")
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
     p.add_argument("--synth", type=non_negative_int, default=40, help="simulated images (training regime) added to the data")
@@ -831,14 +845,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--radius-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="particle radii (px) the weights are recorded as made for: images are resampled so "
                    "their particles fall inside (default 6 40, the simulated radii less margins)")
-    p.add_argument("--repeat-data", type=int, default=1, metavar="N",
+    p.add_argument("--repeat-data", type=positive_int, default=1, metavar="N",
                    help="each --data training image appears N times (weighs real images against many simulated ones)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--weights", default=None, help="start from these weights")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run")
     p.add_argument("--freeze-encoder", action="store_true", help="EfficientSAM: train prompt encoder and decoder only")
-    p.add_argument("--tile", type=int, default=None, help="VMamba: segment at this size (default: --imgsz)")
+    p.add_argument("--tile", type=positive_int, default=None, help="VMamba: segment at this size (default: --imgsz)")
     p.add_argument("--preset", default="article",
                    help="Swin-UNet/VMamba size preset: article (both), tiny (Swin-UNet), small (VMamba)")
     p.add_argument(
