@@ -182,3 +182,15 @@ def test_output_names_trace_back_to_their_files():
 
     names = output_names([Path("d/a.emd"), Path("d/a.hspy"), Path("d/b.ome.tif"), Path("d/c.tif"), Path("x/c.tif")])
     assert list(names.values()) == ["a_emd", "a_hspy", "b", "d_c", "x_c"]
+
+
+def test_a_stopped_training_says_how_to_go_on(tmp_path, capsys, monkeypatch):
+    from napari_temseg import cli
+
+    def stopped(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train_model", stopped)
+    assert cli.main(["train", "vmamba", "--synth", "2", "--out", str(tmp_path / "w.pt")]) == 130
+    assert "interrupted; the last finished epoch is kept: go on with the same command and --resume" in (
+        capsys.readouterr().err)

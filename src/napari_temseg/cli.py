@@ -914,7 +914,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"temseg: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("\ntemseg: interrupted", file=sys.stderr)
+        resume = "; the last finished epoch is kept: go on with the same command and --resume" if (
+            args.func is cmd_train) else ""
+        print(f"\ntemseg: interrupted{resume}", file=sys.stderr)
         return 130
     except OSError as err:  # the file system's answer (read-only, full, a file where a folder goes): no bug
         where = f"{err.filename}: " if err.filename else ""
