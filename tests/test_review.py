@@ -55,3 +55,22 @@ def test_reject_refuses_a_child_painted_over_in_its_first_frame(tracked):
     labels[ev["frame"]][labels[ev["frame"]] == ev["child"]] = 0  # erased there by the user
     with pytest.raises(TemsegError, match="is not in frame .*re-track from that frame"):
         reject_fusion(labels, list(tracked.events), 0)
+
+
+def test_a_review_saved_elsewhere_keeps_the_runs_link_settings(tmp_path, small_video):
+    """A re-track from the saved folder links as the run did: without the run's record it took
+    the defaults (fusion after 6 frames, where the run had 4)."""
+    import tifffile
+
+    from napari_temseg.io import open_track_dir, write_review
+    from napari_temseg.io.results import results_method, results_options
+    from napari_temseg.io.stacks import open_video
+    from napari_temseg.video import track_video
+
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, small_video.frames[:12])
+    track_video(open_video(movie), tmp_path / "run", options={"fusion_min_frames": 4})
+    labels, events = open_track_dir(tmp_path / "run")
+    write_review(tmp_path / "reviewed", np.asarray(labels), events, set(), [], run_from=tmp_path / "run")
+    assert results_options(tmp_path / "reviewed")["fusion_min_frames"] == 4
+    assert results_method(tmp_path / "reviewed") == "link"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -193,11 +194,20 @@ REVIEW_STATUSES = ("accepted", "to review", "rejected")
 
 def write_review(out: str | Path, labels, events: list[dict], accepted: set[tuple[int, int]],
                  rejected: list[dict], pixel_size_nm: float | None = None,
-                 frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None) -> Path:
+                 frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
+                 run_from: str | Path | None = None) -> Path:
     """Write reviewed results: the `write_track_dir` layout with each kept event's status
     (accepted or to review) in events.csv, and every decision, rejections included, in
-    review.csv (what `read_review` reads back)."""
+    review.csv (what `read_review` reads back). `run_from`: the finished `temseg track` run's
+    folder the labels came from; saved elsewhere, its run record goes along, so that a
+    re-track from the saved folder links with the run's settings (not the defaults)."""
     out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s, pixel_yx_nm)
+    record = Path(run_from) / "run.json" if run_from else None
+    if record is not None and record.is_file() and not _unfinished(Path(run_from)) and not (out / "run.json").exists():
+        try:
+            shutil.copyfile(record, out / "run.json")
+        except OSError as err:
+            raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
     table = events_table(events).assign(status=status)
     try:
