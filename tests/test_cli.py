@@ -191,6 +191,10 @@ def test_a_stopped_training_says_how_to_go_on(tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "train_model", stopped)
-    assert cli.main(["train", "vmamba", "--synth", "2", "--out", str(tmp_path / "w.pt")]) == 130
-    assert "interrupted; the last finished epoch is kept: go on with the same command and --resume" in (
-        capsys.readouterr().err)
+    command = ["train", "vmamba", "--synth", "2", "--out", str(tmp_path / "w.pt")]
+    assert cli.main(command) == 130
+    assert capsys.readouterr().err.strip() == "temseg: interrupted"  # stopped before an epoch was saved
+    (tmp_path / "w-work").mkdir()
+    (tmp_path / "w-work" / "last.pt").write_bytes(b"")
+    assert cli.main(command) == 130
+    assert "the last finished epoch is kept: go on with the same command and --resume" in capsys.readouterr().err

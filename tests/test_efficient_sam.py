@@ -137,7 +137,7 @@ def test_wrong_or_corrupt_weights_name_the_model(tmp_path):
         load_model("efficientsam-tiny", weights=corrupt)
 
 
-def test_offline_fetch_says_how_to_import(cache, monkeypatch):
+def test_offline_fetch_says_how_to_import(cache, monkeypatch, capsys):
     import socket
 
     def refuse(*args, **kwargs):
@@ -147,9 +147,12 @@ def test_offline_fetch_says_how_to_import(cache, monkeypatch):
     with pytest.raises(TemsegError, match="temseg weights import efficientsam-tiny"):
         weights.fetch("efficientsam-tiny")
     imported = weights.cache_dir() / weights.spec("efficientsam-tiny").filename
+    imported.parent.mkdir(parents=True, exist_ok=True)
     imported.write_bytes(b"a file imported earlier")  # fetch said it had saved it, without a download
-    with pytest.raises(TemsegError, match="is already there .* delete it first"):
-        weights.fetch("efficientsam-tiny")
+    from napari_temseg.cli import main
+
+    assert main(["weights", "fetch", "efficientsam-tiny"]) == 0
+    assert "kept" in capsys.readouterr().out
 
 
 def test_prompts_one_label_per_object_and_cached_embedding(fixture_files, touching_images):

@@ -56,6 +56,15 @@ def test_a_binary_mask_with_soft_edges_is_refused_not_read_as_hundreds_of_partic
         row, column = divmod(k, 16)
         many[row * 30 + 2 : row * 30 + 20, column * 30 + 2 : column * 30 + 20] = k
     assert to_instances(many).max() == 250
+    sparse = np.zeros((512, 512), np.uint16)  # small particles on much background (90 %): a review
+    for k in range(1, 251):
+        row, column = divmod(k, 16)
+        sparse[row * 30 + 4 : row * 30 + 13, column * 30 + 4 : column * 30 + 13] = k
+    assert to_instances(sparse).max() == 250
+    tracked = np.zeros((256, 256), np.uint16)  # track IDs far from 0, exported from a video
+    for k in range(12):
+        tracked[20 * k + 2 : 20 * k + 12, 10:30] = 1000 + k
+    assert len(np.unique(to_instances(tracked))) == 13
 
 
 def test_unpaired_and_mismatched_files_are_named(tmp_path):

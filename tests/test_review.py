@@ -63,7 +63,7 @@ def test_a_review_saved_elsewhere_keeps_the_runs_link_settings(tmp_path, small_v
     import tifffile
 
     from napari_temseg.io import open_track_dir, write_review
-    from napari_temseg.io.results import results_method, results_options
+    from napari_temseg.io.results import results_method, results_options, results_run_id
     from napari_temseg.io.stacks import open_video
     from napari_temseg.video import track_video
 
@@ -71,6 +71,13 @@ def test_a_review_saved_elsewhere_keeps_the_runs_link_settings(tmp_path, small_v
     tifffile.imwrite(movie, small_video.frames[:12])
     track_video(open_video(movie), tmp_path / "run", options={"fusion_min_frames": 4})
     labels, events = open_track_dir(tmp_path / "run")
-    write_review(tmp_path / "reviewed", np.asarray(labels), events, set(), [], run_from=tmp_path / "run")
+    run = results_run_id(tmp_path / "run")
+    write_review(tmp_path / "reviewed", np.asarray(labels), events, set(), [], run_from=tmp_path / "run", run=run)
     assert results_options(tmp_path / "reviewed")["fusion_min_frames"] == 4
     assert results_method(tmp_path / "reviewed") == "link"
+    track_video(open_video(movie), tmp_path / "other", options={"fusion_min_frames": 9})
+    other = results_run_id(tmp_path / "other")
+    write_review(tmp_path / "reviewed", np.asarray(labels), events, set(), [], run_from=tmp_path / "other", run=other)
+    assert results_options(tmp_path / "reviewed")["fusion_min_frames"] == 9  # the record of the labels' run
+    write_review(tmp_path / "reviewed", np.asarray(labels), events, set(), [], run_from=tmp_path / "run", run="gone")
+    assert results_options(tmp_path / "reviewed") == {}  # the folder holds another run now: no record

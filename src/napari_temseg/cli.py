@@ -623,6 +623,12 @@ TRAINING_FLAGS_UNUSED = {
 }
 
 
+def _training_state_saved(out: Path) -> bool:
+    """Whether a training run into `out` has saved a state to resume from (ours, or YOLO's)."""
+    work = out.parent / f"{out.stem}-work"
+    return (work / "last.pt").is_file() or (work / "run" / "weights" / "last.pt").is_file()
+
+
 def train_model(args: argparse.Namespace) -> Path:
     """Dispatch `temseg train MODEL` to the trainer its spec names (the edge refiner is trained
     the same way, though it is not a model of its own)."""
@@ -644,8 +650,9 @@ def train_model(args: argparse.Namespace) -> Path:
              "--freeze-encoder": args.freeze_encoder, "--preset": args.preset != "article"}
     unused = [flag for flag in TRAINING_FLAGS_UNUSED[module] if given[flag]]
     if unused:
+        reasons = "; ".join(f"{flag}: {TRAINING_FLAGS_UNUSED[module][flag]}" for flag in unused)
         raise TemsegError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to {args.model} "
-                          f"({TRAINING_FLAGS_UNUSED[module][unused[0]]}): drop {'it' if len(unused) == 1 else 'them'}")
+                          f"({reasons}): drop {'it' if len(unused) == 1 else 'them'}")
     trainer = getattr(importlib.import_module(f"napari_temseg.train.{module}"), function)
     # options not given on the command line keep each trainer's own default
     chosen = {key: value for key, value in (("lr", args.lr), ("input_mode", args.input)) if value}
@@ -681,7 +688,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     if not args.model:
         raise TemsegError(f"`temseg weights {args.action}` needs a model name (see `temseg weights list`)")
     if args.action == "fetch":
-        print(f"saved {weights.fetch(args.model)}")
+        present = weights.cached(args.model)
+        if present is not None:  # without a checksum it cannot be told from an imported file
+            print(f"kept {present}: already in the cache (fetched or imported before, not checked against the "
+                  "official file); delete it to download again")
+        else:
+            print(f"saved {weights.fetch(args.model)}")
         return 0
     if not args.file:
         raise TemsegError("`temseg weights import MODEL FILE` needs the downloaded file")
@@ -914,8 +926,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"temseg: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        resume = "; the last finished epoch is kept: go on with the same command and --resume" if (
-            args.func is cmd_train) else ""
+        resume = ("; the last finished epoch is kept: go on with the same command and --resume (without --weights)"
+                  if args.func is cmd_train and _training_state_saved(Path(args.out)) else "")
         print(f"\ntemseg: interrupted{resume}", file=sys.stderr)
         return 130
     except OSError as err:  # the file system's answer (read-only, full, a file where a folder goes): no bug

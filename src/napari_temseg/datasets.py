@@ -70,8 +70,8 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
     values = np.unique(gray)
     if _soft_binary(gray, values):
         raise TemsegError(f"the labels look like a binary mask with soft edges ({len(values)} grey levels, almost every "
-                          f"pixel near 0 or {values.max()}: anti-aliased or saved as JPEG), which would read as "
-                          "hundreds of particles; save the mask without smoothing, as PNG or TIFF (0 and one value), "
+                          f"pixel near {values.min()} or {values.max()}, the levels between only along edges: anti-aliased "
+                          "or saved as JPEG), whose every edge level would read as a particle; save the mask without smoothing, as PNG or TIFF (0 and one value), "
                           "or as instance labels 0, 1, 2, ...")
     if len(values) <= 2:
         components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
@@ -82,11 +82,13 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
     return gray.astype(np.uint32)
 
 
-#: A label image is a soft-edged binary mask when at least this share of its pixels lies
-#: within SOFT_TOLERANCE of its lowest or its highest level (of 200 or more: an 8- or 16-bit
-#: mask's white) and it has more than SOFT_LEVELS levels: instance labels are exact integers
-#: that no such pair of levels dominates.
-SOFT_SHARE, SOFT_TOLERANCE, SOFT_LEVELS = 0.9, 0.08, 8
+#: A label image is a soft-edged binary mask when it has more than SOFT_LEVELS levels, at
+#: least SOFT_SHARE of its pixels lie within SOFT_TOLERANCE of its lowest or its highest
+#: level (of 200 or more: an 8- or 16-bit mask's white), and its other levels are edges:
+#: fewer than SOFT_INTERIOR of their pixels have four neighbours of their own level (an
+#: anti-aliased or JPEG mask: none; instance labels, whose particles are regions: 0.65-0.85,
+#: however sparse the particles or high their IDs).
+SOFT_SHARE, SOFT_TOLERANCE, SOFT_LEVELS, SOFT_INTERIOR = 0.9, 0.08, 8, 0.1
 
 
 def _soft_binary(gray: np.ndarray, values: np.ndarray) -> bool:
@@ -96,7 +98,14 @@ def _soft_binary(gray: np.ndarray, values: np.ndarray) -> bool:
     low, high = float(values.min()), float(values.max())
     margin = SOFT_TOLERANCE * (high - low)
     near = (gray <= low + margin) | (gray >= high - margin)
-    return float(near.mean()) >= SOFT_SHARE and not bool((gray == low).all() | (gray == high).all())
+    if float(near.mean()) < SOFT_SHARE:
+        return False
+    between = (gray != low) & (gray != high)
+    inner = gray[1:-1, 1:-1]
+    same = ((inner == gray[:-2, 1:-1]) & (inner == gray[2:, 1:-1]) & (inner == gray[1:-1, :-2]) &
+            (inner == gray[1:-1, 2:]))
+    counted = between[1:-1, 1:-1]
+    return bool(counted.any()) and float(same[counted].mean()) < SOFT_INTERIOR
 
 
 def _colour_ids(image: np.ndarray) -> np.ndarray | None:

@@ -336,7 +336,8 @@ class FusionReviewWidget(Container):
             # a large video's store is the folder's own, written beside it and swapped in
             labels = np.array(layer.data) if isinstance(layer.data, np.ndarray) else layer.data
             args = (out, labels, self.events, self.accepted, self.rejected, pixel_size_nm(layer),
-                    self._state().get("frame_interval_s"), self._state().get("pixel_yx_nm"), self._state().get("source"))
+                    self._state().get("frame_interval_s"), self._state().get("pixel_yx_nm"), self._state().get("source"),
+                    self._state().get("run"))
             self.jobs.start(_save_job, args, lambda saved: f"saved to {saved}")
 
         self._guard(do, need_event=False)

@@ -195,19 +195,15 @@ REVIEW_STATUSES = ("accepted", "to review", "rejected")
 def write_review(out: str | Path, labels, events: list[dict], accepted: set[tuple[int, int]],
                  rejected: list[dict], pixel_size_nm: float | None = None,
                  frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
-                 run_from: str | Path | None = None) -> Path:
+                 run_from: str | Path | None = None, run: str | None = None) -> Path:
     """Write reviewed results: the `write_track_dir` layout with each kept event's status
     (accepted or to review) in events.csv, and every decision, rejections included, in
-    review.csv (what `read_review` reads back). `run_from`: the finished `temseg track` run's
-    folder the labels came from; saved elsewhere, its run record goes along, so that a
-    re-track from the saved folder links with the run's settings (not the defaults)."""
+    review.csv (what `read_review` reads back). `run_from`, `run`: the `temseg track` run's
+    folder the labels came from and that run's ID (`results_run_id`); saved elsewhere, the
+    folder's run record replaces whatever run files were there (`_carry_run_record`)."""
     out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s, pixel_yx_nm)
-    record = Path(run_from) / "run.json" if run_from else None
-    if record is not None and record.is_file() and not _unfinished(Path(run_from)) and not (out / "run.json").exists():
-        try:
-            shutil.copyfile(record, out / "run.json")
-        except OSError as err:
-            raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
+    if run_from is not None and Path(run_from).resolve() != out.resolve():
+        _carry_run_record(Path(run_from), run, out)
     status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
     table = events_table(events).assign(status=status)
     try:
@@ -219,6 +215,21 @@ def write_review(out: str | Path, labels, events: list[dict], accepted: set[tupl
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out
+
+
+def _carry_run_record(source: Path, run: str | None, out: Path) -> None:
+    """Into `out` (other than `source`), the finished run's record (run.json) where `source`
+    still holds run `run`, so that a re-track from `out` links with the run's settings; and no
+    other run's files (a record or resume state from what was there before)."""
+    from ..video import ARRAYS_FILE, RUN_FILE, SKIPPED_FILE, STATE_FILE
+
+    try:
+        for name in (RUN_FILE, STATE_FILE, ARRAYS_FILE, SKIPPED_FILE):
+            (out / name).unlink(missing_ok=True)
+        if run and results_run_id(source) == run and not _unfinished(source) and (source / RUN_FILE).is_file():
+            shutil.copyfile(source / RUN_FILE, out / RUN_FILE)
+    except OSError as err:
+        raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
 
 
 def read_review(path: str | Path) -> dict:

@@ -94,20 +94,19 @@ def resolve(model: str, weights: str | os.PathLike | None = None) -> Path:
     return found
 
 
+def cached(model: str) -> Path | None:
+    """The file under the official name in the cache (fetched or imported), if there is one."""
+    path = cache_dir() / spec(model).filename
+    return path if path.is_file() else None
+
+
 def fetch(model: str) -> Path:
-    """Download the official weights into the cache; offline, say how to import them instead.
-    A file already in the cache under the official name (fetched or imported before) is kept,
-    not downloaded again: the error says so, since without a checksum it cannot be told from
-    the official one."""
+    """Download the official weights into the cache; offline, say how to import them instead."""
     import pooch
 
     s = spec(model)
     if s.url is None:
         raise TemsegError(f"{model} has no official download; its weights ship with the package")
-    present = cache_dir() / s.filename
-    if present.is_file() and s.sha256 is None:
-        raise TemsegError(f"{present} is already there (fetched or imported before) and is what {model} uses; "
-                          "delete it first to download the official file")
     try:
         path = pooch.retrieve(s.url, known_hash=s.sha256, fname=s.filename, path=cache_dir(), progressbar=False)
     except Exception as err:  # noqa: BLE001 - requests/urllib raise many kinds; all mean "not downloaded"
