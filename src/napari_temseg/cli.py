@@ -625,7 +625,9 @@ TRAINING_FLAGS_UNUSED = {
 
 def _training_state_saved(out: Path) -> bool:
     """Whether a training run into `out` has saved a state to resume from (ours, or YOLO's)."""
-    work = out.parent / f"{out.stem}-work"
+    from .train import work_folder
+
+    work = work_folder(out)
     return (work / "last.pt").is_file() or (work / "run" / "weights" / "last.pt").is_file()
 
 

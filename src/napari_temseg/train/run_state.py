@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import TemsegError
+from . import work_folder
 
 #: The article's training-log columns, written by every trainer here.
 LOG_COLUMNS = ["E", "Train Loss", "Test Loss", "Train IOU", "Test IOU", "Train Dice", "Test Dice"]
@@ -30,7 +31,7 @@ def run_files(out: Path, resume: bool) -> tuple[Path, Path]:
     """(last-state file in `out`-work/, the CSV log beside `out`); creates the work folder. A
     fresh run is refused where an earlier run's state is (`refuse_overwriting`): trainers
     call this before they draw their data."""
-    work = out.parent / f"{out.stem}-work"
+    work = work_folder(out)
     if not resume:
         refuse_overwriting(work / "last.pt")
     work.mkdir(parents=True, exist_ok=True)
@@ -46,8 +47,7 @@ def start_or_resume(last: Path, log: Path, resume: bool, settings: dict, net: to
     `save_state` wrote (the learning-rate schedule too, when the trainer keeps one), refusing
     other settings or training `options` (data, batch, learning rate, ...), and drops log rows
     of epochs its state does not hold (a run stopped between the two writes)."""
-    if not resume:
-        refuse_overwriting(last)  # trainers check before drawing their data too; here for any caller
+    if not resume:  # `run_files` has refused a fresh run over an earlier one's state
         with open(log, "w", newline="") as fh:
             csv.writer(fh).writerow(LOG_COLUMNS)
         return 0, -1.0

@@ -162,7 +162,7 @@ def validate(net, samples: list[Sample], device, rng: np.random.Generator, input
         pred = paint_low_logits(torch.cat(low), image.shape, 0)
         ious.append(foreground_iou(pred, s.labels))
         dices.append(dice_score(pred, s.labels))
-    if not ious:  # no validation image with particles
+    if not ious:  # no validation image, or none with particles
         return NOT_MEASURED
     return float(np.mean(losses)), float(np.mean(ious)), float(np.mean(dices))
 
@@ -242,8 +242,7 @@ def train_efficientsam(
             ious.append(iou)
             dices.append(dsc)
         net.eval()
-        val_loss, val_iou, val_dice = (validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
-                                       if val else NOT_MEASURED)
+        val_loss, val_iou, val_dice = validate(net, val, device, np.random.default_rng(seed + 1), input_mode, denoise)
         row = [epoch + 1, np.mean(losses), val_loss, np.mean(ious), val_iou, np.mean(dices), val_dice]
         log_epoch(log, epoch + 1, row[1:])
         settings = {"img_size": img_size, "input": input_mode, "denoise": denoise, "radius_range": radii}

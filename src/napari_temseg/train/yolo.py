@@ -12,6 +12,7 @@ from ..models.ultralytics_env import ultralytics
 from ..models.yolo_weights import architecture_path, build_network, from_ultralytics, read_checkpoint, save_checkpoint
 from ..preprocess import check_input_mode
 from ..simulator import TRAIN_FRESNEL
+from . import work_folder
 from .data import recorded_radius_range, synth_settings, training_samples
 from .run_state import check_same_run, refuse_overwriting, training_options
 from .yolo_data import write_dataset
@@ -63,7 +64,7 @@ def train_yolo(
     synthesis = synth_settings(synth_fresnel)  # checked before the work folder is made
     radii = recorded_radius_range(radius_range)
     out = Path(out).resolve()  # ultralytics puts a relative project under its own runs folder
-    work = Path(workdir).resolve() if workdir else out.parent / f"{out.stem}-work"
+    work = Path(workdir).resolve() if workdir else work_folder(out)
     run_dir = work / "run"
     input_file, run_file = work / "input.json", work / "run.json"
     last = run_dir / "weights" / "last.pt"
