@@ -67,6 +67,22 @@ def test_a_binary_mask_with_soft_edges_is_refused_not_read_as_hundreds_of_partic
     assert len(np.unique(to_instances(tracked))) == 13
 
 
+def test_an_inverted_mask_is_refused_not_read_as_one_huge_particle(tmp_path):
+    """White support, black particles: the support was one particle covering most of the image."""
+    yy, xx = np.mgrid[:96, :96]
+    particles = ((yy - 30) ** 2 + (xx - 30) ** 2 < 15**2) | ((yy - 70) ** 2 + (xx - 65) ** 2 < 12**2)
+    _write_pair(tmp_path, "a", "a", np.zeros((96, 96), np.uint8), np.where(particles, 0, 255).astype(np.uint8))
+    with pytest.raises(TemsegError, match="labels/a.tif: the labels look inverted: one particle \(saved as 255\) covers 88%"):
+        list(iter_dataset(tmp_path))
+    background_one = np.ones((96, 96), np.uint8)  # instance labels whose background is 1
+    background_one[:48][particles[:48]], background_one[48:][particles[48:]] = 2, 3
+    with pytest.raises(TemsegError, match="saved as 1\\)"):
+        to_instances(background_one)
+    dense = np.zeros((96, 96), np.uint8)  # a large particle filling most of one side: not the background
+    dense[:, :70] = 255
+    assert to_instances(dense).max() == 1
+
+
 def test_unpaired_and_mismatched_files_are_named(tmp_path):
     _write_pair(tmp_path, "a", "a", np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
     tifffile.imwrite(tmp_path / "images" / "b.tif", np.zeros((8, 8), np.uint8))
