@@ -135,7 +135,7 @@ def test_train_leaves_unset_options_to_each_trainer(monkeypatch, tmp_path):
     monkeypatch.setattr(yolo, "train_yolo", lambda *a, **k: calls.setdefault("yolo", k) and "y.pt")
     monkeypatch.setattr(sam, "train_efficientsam", lambda *a, **k: calls.setdefault("sam", k) and "s.pt")
     assert cli.main(["train", "yolov8n-seg", "--out", str(tmp_path / "y.pt"), "--denoise", "2"]) == 0
-    assert "input_mode" not in calls["yolo"] and calls["yolo"]["denoise"] == 2.0
+    assert "input_mode" not in calls["yolo"] and calls["yolo"]["denoise"] == 2.0 and calls["yolo"]["batch"] == 8
     assert cli.main(["train", "efficientsam-tiny", "--out", str(tmp_path / "s.pt"), "--input", "anchored"]) == 0
     assert calls["sam"]["input_mode"] == "anchored" and "lr" not in calls["sam"]
     assert cli.main(["train", "yolov8n-seg", "--out", str(tmp_path / "y.pt"), "--lr", "0.01"]) == 2
@@ -166,9 +166,11 @@ def test_train_refuses_a_bad_radius_range_before_writing_anything(tmp_path, caps
 
 @pytest.mark.parametrize(("model", "flags"), [("yolov8n-seg", ["--lr", "0.1"]), ("swin-unet", ["--freeze-encoder"]),
                                               ("efficientsam-tiny", ["--tile", "256"]),
+                                              ("efficientsam-tiny", ["--batch", "4"]),
                                               ("edge-refiner", ["--augment", "light", "--preset", "tiny"])])
 def test_train_refuses_flags_the_model_has_no_use_for(tmp_path, capsys, model, flags):
-    """They were ignored without a word (the edge refiner's --augment, Swin-UNet's --freeze-encoder)."""
+    """They were ignored without a word (the edge refiner's --augment, Swin-UNet's --freeze-encoder,
+    EfficientSAM's --batch)."""
     from napari_temseg import cli
 
     assert cli.main(["train", model, "--synth", "2", *flags, "--out", str(tmp_path / "w.pt")]) == 2
@@ -198,3 +200,25 @@ def test_a_stopped_training_says_how_to_go_on(tmp_path, capsys, monkeypatch):
     (tmp_path / "w-work" / "last.pt").write_bytes(b"")
     assert cli.main(command) == 130
     assert "the last finished epoch is kept: go on with the same command and --resume" in capsys.readouterr().err
+
+
+def test_a_terminated_training_says_so_and_how_to_go_on(tmp_path, capsys, monkeypatch):
+    """SIGTERM (a batch system's time limit) ended a training run without a word."""
+    import os
+    import signal
+    import time
+
+    from napari_temseg import cli
+
+    def killed(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal arrives first
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(cli, "train_model", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    (tmp_path / "w-work").mkdir()
+    (tmp_path / "w-work" / "last.pt").write_bytes(b"")
+    assert cli.main(["train", "vmamba", "--synth", "2", "--out", str(tmp_path / "w.pt")]) == 143
+    assert "temseg: terminated; the last finished epoch is kept" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # handed back after the run

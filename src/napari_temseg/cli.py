@@ -603,19 +603,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, `kill`) during training: stopped as Ctrl-C stops
+    it, so the same line says what was kept, with SIGTERM's exit status."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from .video import signals_handled
+
     start = time.perf_counter()
-    out = train_model(args)
+    with signals_handled({signal.SIGTERM: _terminate}):
+        out = train_model(args)
     print(f"trained {args.model} in {(time.perf_counter() - start) / 60:.1f} min: {out}")
     return 0
 
+
+#: Images per training step where `--batch` is not given.
+DEFAULT_BATCH = 8
 
 #: Per trainer module: `temseg train` flags it has no use for, and why (refused when given,
 #: rather than ignored).
 TRAINING_FLAGS_UNUSED = {
     "yolo": {"--lr": "ultralytics schedules its own learning rate", "--tile": "it segments whole images",
              "--freeze-encoder": "that is EfficientSAM's", "--preset": "it comes in one size"},
-    "sam": {"--tile": "it segments whole images", "--preset": "it comes in one size"},
+    "sam": {"--tile": "it segments whole images", "--preset": "it comes in one size",
+            "--batch": "it trains on one image per step"},
     "semantic": {"--freeze-encoder": "that is EfficientSAM's"},
     "edge_refiner": {flag: "it trains from scratch on its own input, degradations and scale" for flag in
                      ("--input", "--denoise", "--weights", "--radius-range", "--augment", "--tile", "--freeze-encoder",
@@ -649,7 +665,8 @@ def train_model(args: argparse.Namespace) -> Path:
     given = {"--lr": args.lr is not None, "--input": args.input is not None, "--denoise": bool(args.denoise),
              "--weights": args.weights is not None, "--radius-range": args.radius_range is not None,
              "--augment": args.augment != "full", "--tile": args.tile is not None,
-             "--freeze-encoder": args.freeze_encoder, "--preset": args.preset != "article"}
+             "--freeze-encoder": args.freeze_encoder, "--preset": args.preset != "article",
+             "--batch": args.batch is not None}
     unused = [flag for flag in TRAINING_FLAGS_UNUSED[module] if given[flag]]
     if unused:
         reasons = "; ".join(f"{flag}: {TRAINING_FLAGS_UNUSED[module][flag]}" for flag in unused)
@@ -662,8 +679,9 @@ def train_model(args: argparse.Namespace) -> Path:
                   device=args.device, resume=args.resume)
     scaled = {"radius_range": args.radius_range}  # every model's trainer; not the edge refiner
     data = args.data or []
+    batch = args.batch or DEFAULT_BATCH
     if module == "yolo":
-        return trainer(data, args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=args.batch,
+        return trainer(data, args.out, epochs=args.epochs, imgsz=args.imgsz or 512, batch=batch,
                        weights=args.weights, augment=args.augment, denoise=args.denoise, **common, **chosen,
                        **scaled)
     if module == "sam":
@@ -672,9 +690,9 @@ def train_model(args: argparse.Namespace) -> Path:
                        augment=args.augment, **common, **chosen, **scaled)
     if module == "semantic":
         return trainer(args.model, data, args.out, preset=args.preset, epochs=args.epochs, imgsz=args.imgsz,
-                       tile=args.tile, batch=args.batch, weights=args.weights, denoise=args.denoise,
+                       tile=args.tile, batch=batch, weights=args.weights, denoise=args.denoise,
                        augment=args.augment, **common, **chosen, **scaled)
-    return trainer(data, args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=args.batch, **common, **chosen)
+    return trainer(data, args.out, epochs=args.epochs, crop=args.imgsz or 256, batch=batch, **common, **chosen)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -850,7 +868,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="weights file to write (a .csv log goes beside it)")
     p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--imgsz", type=positive_int, default=None, help="training image size (model default)")
-    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help=f"images per step (default {DEFAULT_BATCH}; EfficientSAM trains on one)")
     p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (Swin-UNet, VMamba, EfficientSAM)")
     p.add_argument("--synth", type=non_negative_int, default=40, help="simulated images (training regime) added to the data")
     p.add_argument("--synth-fresnel", type=float, default=TRAIN_FRESNEL, metavar="AMP",
@@ -927,11 +946,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TemsegError as err:
         print(f"temseg: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         resume = ("; the last finished epoch is kept: go on with the same command and --resume (without --weights)"
                   if args.func is cmd_train and _training_state_saved(Path(args.out)) else "")
-        print(f"\ntemseg: interrupted{resume}", file=sys.stderr)
-        return 130
+        print(f"\ntemseg: {'terminated' if isinstance(err, Terminated) else 'interrupted'}{resume}", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
     except OSError as err:  # the file system's answer (read-only, full, a file where a folder goes): no bug
         where = f"{err.filename}: " if err.filename else ""
         print(f"temseg: error: {where}{err.strerror or err}", file=sys.stderr)
