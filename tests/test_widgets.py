@@ -133,20 +133,20 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     widget.fusion_frames.value = 4
     widget.run()
     _wait(qtbot, widget)
-    qtbot.waitUntil(lambda: "video lineage" in viewer.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: "video classical lineage" in viewer.layers, timeout=10_000)
     summary = pd.read_csv(widget.results_folder(viewer.layers["video"]) / "tracks_summary.csv")
     assert "net_speed_nm_per_s" in summary  # the time axis's scale in ms gave the frame interval
-    labels = viewer.layers["video tracked"]
+    labels = viewer.layers["video classical tracked"]
     assert isinstance(labels.data, np.ndarray)  # editable: in memory, as it fits (io.editable_labels)
     events = labels.metadata["temseg"]["events"]
     assert len(events) == 1
-    assert viewer.layers["video lineage"].graph == {events[0]["child"]: events[0]["parents"]}
+    assert viewer.layers["video classical lineage"].graph == {events[0]["child"]: events[0]["parents"]}
     assert labels.metadata["temseg"]["source"] == str(widget.results_folder(viewer.layers["video"]))  # Review saves there
     assert "dark particles (auto), diameter" in widget.controls.status.value  # the stack's decision is reported
     count = len(viewer.layers)
     widget.run()  # the same run again: its layers are updated, not shown twice
     _wait(qtbot, widget)
-    assert len(viewer.layers) == count and viewer.layers["video tracked"] is labels
+    assert len(viewer.layers) == count and viewer.layers["video classical tracked"] is labels
     assert "dark particles (auto), diameter" in widget.controls.status.value  # read back from the finished run
     widget.overwrite.value = True
     widget.run()  # another run into the folder: layers of its own; the earlier ones no longer save there
@@ -162,6 +162,23 @@ def test_track_widget_makes_labels_and_lineage(make_napari_viewer, qtbot, tmp_pa
     widget.run()
     _wait(qtbot, widget)
     assert "bright particles (given), diameter 30.0 px (given)" in widget.controls.status.value
+
+
+def test_track_widget_keeps_two_models_runs_apart(make_napari_viewer, tmp_path, monkeypatch):
+    """Two models on one video shared a default folder (the second was refused without
+    "overwrite") and layer names ("video tracked", "video tracked [1]")."""
+    monkeypatch.setenv("TEMSEG_CACHE", str(tmp_path))
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((3, 32, 32), np.float32), name="video")
+    widget = TrackWidget(viewer)
+    first = widget.results_folder(layer), widget.run_name(layer)
+    widget.model.value = "yolov8n-seg"
+    second = widget.results_folder(layer), widget.run_name(layer)
+    widget.method.value = "propagate"
+    third = widget.results_folder(layer), widget.run_name(layer)
+    assert [name for _, name in (first, second, third)] == ["video classical", "video yolov8n-seg",
+                                                           "video yolov8n-seg propagate"]
+    assert len({folder for folder, _ in (first, second, third)}) == 3
 
 
 def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtbot, tmp_path):
@@ -481,14 +498,14 @@ def test_track_widget_resumes_and_its_labels_take_a_brush_stroke_then_save_and_r
     widget.run()
     _wait(qtbot, widget, timeout=300_000)
     assert widget.controls.status.value.startswith("20 frames") and "results in" in widget.controls.status.value
-    labels = viewer.layers["heating tracked"]
+    labels = viewer.layers["heating classical tracked"]
     assert isinstance(labels.data, np.ndarray)  # in memory: editable
     viewer.layers.remove(labels)
-    viewer.layers.remove("heating lineage")
+    viewer.layers.remove("heating classical lineage")
     widget.run()  # the same run: resumed (complete), not recomputed or refused
     _wait(qtbot, widget)
-    assert "heating tracked" in viewer.layers and not widget.controls.status.value.startswith("error")
-    labels = viewer.layers["heating tracked"]
+    assert "heating classical tracked" in viewer.layers and not widget.controls.status.value.startswith("error")
+    labels = viewer.layers["heating classical tracked"]
     labels.paint((10, 40, 40), 777, refresh=True)  # a brush stroke on frame 10
     assert labels.data[10, 40, 40] == 777
     review = FusionReviewWidget(viewer)

@@ -110,16 +110,22 @@ class TrackWidget(Container):
                      self.max_gap, self.out_dir, self.overwrite, self.controls])
         self.controls.run_button.clicked.connect(self.run)
 
+    def run_name(self, layer) -> str:
+        """What a run of the chosen model and method on `layer` is called: its result layers'
+        names, and its default folder's (two models compared on one video get two of each)."""
+        method = "" if self.method.value == "link" else f" {self.method.value}"
+        return f"{layer.name} {self.model.value}{method}"
+
     def results_folder(self, layer) -> Path:
-        """The folder chosen, else one in the cache named after the layer and its data (two
-        videos opened under one name, e.g. frames.tif of two experiments, get two folders)."""
+        """The folder chosen, else one in the cache named after the run and the layer's data
+        (two videos opened under one name, e.g. frames.tif of two experiments, get two folders)."""
         chosen = str(self.out_dir.value).strip()
         if chosen and chosen != ".":
             return Path(chosen)
         from ..models.weights import cache_dir
         from ..video import data_digest
 
-        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer.name)
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.run_name(layer))
         return cache_dir() / "tracks" / f"{name}-{data_digest(layer.data)[:8]}"
 
     def run(self):
@@ -136,12 +142,12 @@ class TrackWidget(Container):
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
         video = Video(layer.data, pixel_size_nm(layer), "", frame_interval_s=frame_interval_s(layer))
-        out = self.results_folder(layer)
+        out, name = self.results_folder(layer), self.run_name(layer)  # as chosen at Run
 
         def add_layers(summary: RunSummary):
             _, events = open_track_dir(summary.out)
             table = pd.read_csv(summary.out / "tracks.csv", usecols=["frame", "track_id", "y", "x"])
-            show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, layer.name,
+            show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, name,
                         table, source=summary.out, units=layer.units[:3])
             skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
             resumed = summary.resumed_note()
