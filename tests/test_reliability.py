@@ -289,6 +289,23 @@ def test_labels_of_an_earlier_run_on_another_file_of_the_same_name_are_not_overw
     assert (out / "c_labels.tif").read_bytes() == first
 
 
+def test_a_users_own_tables_in_the_output_folder_are_not_replaced(tmp_path, capsys):
+    """particles.csv, summary.csv and size_distribution.png that temseg did not write were
+    replaced without a word (--out pointed at a folder of the user's own analysis)."""
+    tifffile.imwrite(tmp_path / "c.tif", synth_image((96, 96), 4, radius=(8, 12), seed=1).image)
+    for name, content in (("particles.csv", b"sample,diameter_nm\nA,12.3\n"), ("summary.csv", b"x\n"),
+                          ("size_distribution.png", b"\x89PNG mine")):
+        out = tmp_path / name.split(".")[0]
+        out.mkdir()
+        (out / name).write_bytes(content)
+        assert main(["segment", str(tmp_path / "c.tif"), "--out", str(out)]) == 2
+        one_line_error(capsys, f"holds {name} that temseg did not write")
+        assert (out / name).read_bytes() == content and not (out / "c_labels.tif").exists()
+    out = tmp_path / "ours"
+    assert main(["segment", str(tmp_path / "c.tif"), "--out", str(out)]) == 0
+    assert main(["segment", str(tmp_path / "c.tif"), "--out", str(out)]) == 0  # its own tables: rewritten
+
+
 def test_a_diameter_in_nm_on_non_square_pixels_says_why_it_cannot_be_used(tmp_path, capsys):
     image = synth_image((96, 96), 4, radius=(8, 12), seed=1).image
     tifffile.imwrite(tmp_path / "ns.tif", image, imagej=True, resolution=(2.0, 2.7), metadata={"unit": "nm"})

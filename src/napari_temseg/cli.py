@@ -242,6 +242,30 @@ def _earlier_inputs(summary: Path) -> dict[str, str]:
         return {}
 
 
+#: The first columns of the tables `temseg segment` writes: how a table it wrote is told
+#: from a user's file of the same name, which it must not replace.
+TABLE_HEADS = {"summary.csv": "file,labels,objects,pixel_size_nm,", "particles.csv": "image,pixel_size_nm,"}
+
+
+def _refuse_foreign_tables(out: Path) -> None:
+    """Refuse a folder whose particles.csv, summary.csv or size distribution figure this
+    command did not write (a user's own tables were replaced without a word). The figure
+    counts as an earlier run's where that run's summary.csv is beside it."""
+    def ours(name: str) -> bool:
+        try:
+            with open(out / name, newline="") as fh:
+                return fh.readline().startswith(TABLE_HEADS[name])
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    foreign = [name for name in TABLE_HEADS if (out / name).exists() and not ours(name)]
+    if (out / SIZE_PLOT).exists() and not ((out / "summary.csv").exists() and ours("summary.csv")):
+        foreign.append(SIZE_PLOT)
+    if foreign:
+        raise TemsegError(f"{out} holds {' and '.join(foreign)} that temseg did not write, which this run would "
+                          "replace; choose another --out, or move them away")
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     """Every input in turn; a file that fails is reported and the batch goes on (exit 1 at the
     end, with a count); results are written under distinct names. Writes <name>_labels.tif,
@@ -272,6 +296,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if clobbered:
         raise TemsegError(f"{clobbered[0]}: this input would be overwritten by the labels written to {out}; "
                           "choose another --out or rename the input")
+    _refuse_foreign_tables(out)
     listed = _earlier_inputs(out / "summary.csv")
     made_by = {labels: file for file, labels in listed.items() if labels}
     for f in files:  # a labels file not listed as this input's is another image's (or one summary.csv forgot)

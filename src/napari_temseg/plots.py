@@ -25,16 +25,17 @@ def _figure(width: float = 6.0, height: float = 4.0):
 
 def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border: bool = False) -> Path:
     """Histogram of the equivalent diameter (nm where known) with its log-normal fit; N and
-    the statistics (`analysis.size_statistics`) in the legend."""
+    the statistics (`analysis.size_statistics`) in a legend beside it (over the bars it hid
+    some)."""
     stats = size_statistics(table, include_border)
     unit = stats["unit"]
     kept = table if include_border or table.empty else table[~table["touches_border"].astype(bool)]
     diameters = kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float)
-    fig, ax = _figure()
+    fig, ax = _figure(width=8.5 if diameters.size else 6.0)
     if diameters.size:
         counts, edges, _ = ax.hist(diameters, bins=max(8, min(40, diameters.size // 3)), color="0.7",
                                    edgecolor="0.3", label=f"N = {stats['count']}" + (
-                                       f" ({stats['border_excluded']} cut by the border left out)"
+                                       f" ({stats['border_excluded']} cut by the border or a mark left out)"
                                        if stats["border_excluded"] else ""))
         median, gsd = lognormal_fit(diameters)
         if np.isfinite(median) and gsd > 1:
@@ -48,9 +49,11 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
         ax.plot([], [], " ", label=f"mean {stats['mean']:.3g}{spread} {unit}")
         ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
         ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+        ax.yaxis.get_major_locator().set_params(integer=True)  # whole particles
     else:
-        left_out = f" ({stats['border_excluded']} touching the border left out)" if stats["border_excluded"] else ""
+        left_out = (f" ({stats['border_excluded']} cut by the border or a mark left out)"
+                    if stats["border_excluded"] else "")
         ax.text(0.5, 0.5, f"no particles{left_out}", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"equivalent diameter ({unit})")
     ax.set_ylabel("particles")
