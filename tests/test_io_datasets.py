@@ -182,3 +182,19 @@ def test_a_ctc_export_refuses_a_file_in_its_place(tmp_path, small_video):
     with pytest.raises(TemsegError, match="is a file or a link"):
         write_ctc(small_video.labels[:3], pd.DataFrame(tracks), [], target)
     assert target.read_text() == "mine"
+
+
+def test_a_ctc_export_keeps_files_added_to_an_earlier_export(tmp_path, small_video):
+    """A second export into the first deleted the notes and analysis a user had added there."""
+    import pandas as pd
+
+    from napari_temseg.io.export import write_ctc
+    from napari_temseg.morphometry import particle_table
+
+    tracks = pd.DataFrame(particle_table(small_video.labels[:3]))
+    out = write_ctc(small_video.labels[:3], tracks, [], tmp_path / "ctc")
+    write_ctc(small_video.labels[:3], tracks, [], out)  # an export of its own: replaced
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(TemsegError, match="holds files added to an earlier `temseg export ctc` \\(notes.txt\\)"):
+        write_ctc(small_video.labels[:3], tracks, [], out)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "mask000.tif").is_file()

@@ -102,16 +102,27 @@ def ctc_tracklets(tracks: pd.DataFrame, events: list[dict]) -> tuple[pd.DataFram
 CTC_MARK = ".temseg-ctc"
 
 
+def _is_ctc_file(path: Path) -> bool:
+    """Whether `path` is one an export writes (maskTTT.tif, res_track.txt, the mark)."""
+    return path.is_file() and (path.name in ("res_track.txt", CTC_MARK) or
+                               (path.name.startswith("mask") and path.name[4:-4].isdigit() and path.suffix == ".tif"))
+
+
 def _check_ctc_folder(out: Path) -> None:
-    """`out` may be replaced by an export: absent, empty, or an earlier export of ours; a
-    folder holding anything else (another tracker's results, a results folder), a file or a
-    link is refused."""
+    """`out` may be replaced by an export: absent, empty, or an earlier export of ours
+    holding only what it wrote; a folder holding anything else (another tracker's results, a
+    results folder, notes added to an earlier export), a file or a link is refused."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise TemsegError(f"{out}: is a file or a link, not a folder; export into an empty folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / CTC_MARK).is_file():
-        shown = sorted(p.name for p in out.iterdir())
-        raise TemsegError(f"{out}: holds files that are not an earlier `temseg export ctc` ({', '.join(shown[:3])}"
-                          f"{' ...' if len(shown) > 3 else ''}); export into an empty folder or an earlier export")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    marked = (out / CTC_MARK).is_file()
+    others = sorted(p.name for p in out.iterdir() if not (marked and _is_ctc_file(p)))
+    if others:
+        what = "files added to an earlier `temseg export ctc`" if marked else \
+            "files that are not an earlier `temseg export ctc`"
+        raise TemsegError(f"{out}: holds {what} ({', '.join(others[:3])}{' ...' if len(others) > 3 else ''}), "
+                          "which an export would delete; export into an empty folder, or move them away")
 
 
 def write_ctc(labels, tracks: pd.DataFrame, events: list[dict], out: str | Path) -> Path:
