@@ -289,6 +289,7 @@ def test_temseg_segment_takes_the_pixel_size_from_the_scale_bar(tmp_path):
     burn_scale_bar(image, image.min())
     tifffile.imwrite(tmp_path / "bar.tif", image)
     tifffile.imwrite(tmp_path / "plain.tif", field("bf"))
+    tifffile.imwrite(tmp_path / "calibrated.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
 
     def segment(*args):
         return subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", *map(str, args)],
@@ -300,6 +301,8 @@ def test_temseg_segment_takes_the_pixel_size_from_the_scale_bar(tmp_path):
     assert "plain.tif: error: no burned-in scale bar found" in run.stderr
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert summary.set_index("labels").loc["bar_labels.tif", "pixel_size_nm"] == 0.5
+    run = segment(tmp_path / "calibrated.tif", "--out", tmp_path / "o3", "--scale-bar", "500Å")
+    assert "pixel size 0.5 nm (its 50 nm scale bar; the file says 1 nm)" in run.stderr  # said, not silently
     for bad in (["--scale-bar", "fifty"], ["--scale-bar", "-5"], ["--scale-bar", "50", "--pixel-size", "1"]):
         run = segment(tmp_path / "bar.tif", "--out", tmp_path / "o2", *bad)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr

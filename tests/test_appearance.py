@@ -249,7 +249,27 @@ def test_cli_reports_the_decision_and_takes_nm(tmp_path):
         [sys.executable, "-m", "napari_temseg.cli", "segment", str(image), "--out", str(tmp_path / "o2"),
          "--pixel-size", "-1"], capture_output=True, text=True, timeout=300,
     )
-    assert bad.returncode == 2 and "--pixel-size must be a positive number" in bad.stderr
+    assert bad.returncode == 2 and "--pixel-size takes nm per pixel" in bad.stderr
+
+
+@pytest.mark.parametrize("typed", ["0.5", "0.5nm", "5A", "5 Å", "0.0005um", "0.0005µm"])
+def test_one_reading_of_lengths_for_the_pixel_size_scale_bar_and_diameter(typed):
+    """--pixel-size took no unit, --scale-bar no Å, the diameter no µm or Å (and echoed them
+    lower-cased); a pixel size of 1e-9 nm went through to a message about an option."""
+    from napari_temseg.cli import parse_pixel_size, parse_scale_bar
+    from napari_temseg.segmentation import parse_diameter
+
+    assert parse_pixel_size(typed) == pytest.approx(0.5)
+    assert parse_scale_bar(typed, None) == pytest.approx(0.5)
+    assert parse_diameter(typed, 0.05) == (pytest.approx(10.0) if typed != "0.5" else 0.5)  # no unit: px
+
+
+@pytest.mark.parametrize("typed", ["1e-9", "0", "-1", "nan", "abc", "5 furlongs", "20000"])
+def test_a_pixel_size_that_is_none_is_refused_naming_the_flag(typed):
+    from napari_temseg.cli import parse_pixel_size
+
+    with pytest.raises(TemsegError, match=f"--pixel-size takes nm per pixel .* not '{typed}'"):
+        parse_pixel_size(typed)
 
 
 def fringe_stress_image(fresnel: float, width: float):

@@ -72,7 +72,7 @@ def test_an_inverted_mask_is_refused_not_read_as_one_huge_particle(tmp_path):
     yy, xx = np.mgrid[:96, :96]
     particles = ((yy - 30) ** 2 + (xx - 30) ** 2 < 15**2) | ((yy - 70) ** 2 + (xx - 65) ** 2 < 12**2)
     _write_pair(tmp_path, "a", "a", np.zeros((96, 96), np.uint8), np.where(particles, 0, 255).astype(np.uint8))
-    with pytest.raises(TemsegError, match="labels/a.tif: the labels look inverted: one particle \(saved as 255\) covers 88%"):
+    with pytest.raises(TemsegError, match=r"labels/a.tif: the labels look inverted: one particle \(saved as 255\) covers 88%"):
         list(iter_dataset(tmp_path))
     background_one = np.ones((96, 96), np.uint8)  # instance labels whose background is 1
     background_one[:48][particles[:48]], background_one[48:][particles[48:]] = 2, 3

@@ -50,13 +50,6 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key, raw
 
 
-def _positive(value: float, name: str) -> float:
-    """`value` if it is a positive finite number, else a one-line error naming `name`."""
-    if not (math.isfinite(value) and value > 0):
-        raise TemsegError(f"{name} must be a positive number, not {value}")
-    return value
-
-
 def _checked(convert, test, wanted: str):
     """An argparse type: `convert`, then `test`; anything else is a one-line usage error."""
     def parse(text: str):
@@ -282,7 +275,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     names = output_names(files)
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
-    given_pixel = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
+    given_pixel = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
     bar_nm = parse_scale_bar(args.scale_bar, given_pixel) if args.scale_bar is not None else None
     options = check_model_options(model, options)  # the same for every file: checked once, up front
     parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
@@ -334,7 +327,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         rows.append({"file": str(path), "labels": f"{names[path]}{OUTPUT_SUFFIX}.tif", "objects": result.count,
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
-        source = f"pixel size {bar:.4g} nm (its {bar_nm:g} nm scale bar)" if bar else pixel_source(given_pixel, found)
+        source = bar_source(bar, bar_nm, found) if bar else pixel_source(given_pixel, found)
         print(f"[{i}/{len(files)}] {path.name}: {result.describe()}; {source}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
@@ -404,20 +397,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Pixel sizes --pixel-size takes, in nm: from 1 pm to 10 µm (a pixel above 10 µm is no
+#: micrograph's calibration; below 1 pm, none either: a typo, or metres typed as nm).
+PIXEL_SIZE_RANGE = (1e-3, 1e4)
+
+
+def parse_pixel_size(value: str) -> float:
+    """--pixel-size in nm: '0.5', '0.5nm', '5Å' or '0.0005um', within PIXEL_SIZE_RANGE."""
+    from .units import TYPED_UNITS, length_in_nm
+
+    nm = length_in_nm(value)
+    low, high = PIXEL_SIZE_RANGE
+    if nm is None or not low <= nm <= high:
+        raise TemsegError(f"--pixel-size takes nm per pixel (e.g. 0.5, 0.5nm, 5A or 0.0005um; units {TYPED_UNITS}), "
+                          f"from {low:g} to {high:g} nm, not {value!r}")
+    return nm
+
+
 def parse_scale_bar(value: str, pixel_size: float | None) -> float:
-    """--scale-bar's length in nm: '50', '50nm' or '0.5um' (refused beside --pixel-size)."""
+    """--scale-bar's length in nm: '50', '50nm', '0.5um' or '500Å' (refused beside --pixel-size)."""
+    from .units import TYPED_UNITS, length_in_nm
+
     if pixel_size:
         raise TemsegError("give the pixel size once: --pixel-size NM or --scale-bar NM (the bar's length), not both")
-    text = str(value).strip().lower().replace(" ", "").replace("µm", "um")
-    factor = 1000.0 if text.endswith("um") else 1.0
-    number = text.removesuffix("um").removesuffix("nm")
-    try:
-        nm = float(number) * factor
-    except ValueError:
-        nm = float("nan")
-    if not (math.isfinite(nm) and nm > 0):
-        raise TemsegError(f"--scale-bar takes the bar's length in nm (e.g. 50, 50nm or 0.5um), not {value!r}")
+    nm = length_in_nm(value)
+    if nm is None:
+        raise TemsegError(f"--scale-bar takes the bar's length (e.g. 50, 50nm, 0.5um or 500A; units {TYPED_UNITS}), "
+                          f"not {value!r}")
     return nm
+
+
+def bar_source(bar: float, bar_nm: float, found: Calibration) -> str:
+    """Where a pixel size measured on a burned-in scale bar came from, and what the file said
+    where that differs (the bar wins, but not without a word)."""
+    said = f"; the file says {found.nm:.4g} nm" if found.nm and not math.isclose(found.nm, bar, rel_tol=1e-3) else ""
+    return f"pixel size {bar:.4g} nm (its {bar_nm:g} nm scale bar{said})"
 
 
 def pixel_source(given: float | None, found: Calibration) -> str:
@@ -453,7 +467,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from .video import track_video
 
     video = open_video(args.input)
-    given = _positive(args.pixel_size, "--pixel-size") if args.pixel_size is not None else None
+    given = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
     scale = pixel_source(given, video.calibration)
     if args.scale_bar is not None:
         bar_nm = parse_scale_bar(args.scale_bar, given)
@@ -461,7 +475,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         if frame is None:
             raise TemsegError("no frame of the video can be read: nothing to measure the scale bar on")
         given = pixel_size_from_scale_bar(frame, bar_nm)
-        scale = f"pixel size {given:.4g} nm (its {bar_nm:g} nm scale bar)"
+        scale = bar_source(given, bar_nm, video.calibration)
     if given:
         video.pixel_size_nm = given
     if args.frame_interval is not None:
@@ -810,8 +824,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for <stem>_labels.tif per image, particles.csv (one row per "
                    "particle), summary.csv (per image and ALL) and size_distribution.png")
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
-    p.add_argument("--pixel-size", type=float, default=None,
-                   help="nm per pixel (default: from the file); sizes in nm, and -o diameter may be e.g. 12nm")
+    p.add_argument("--pixel-size", default=None, metavar="NM",
+                   help="nm per pixel, or with a unit: 5A, 0.0005um (default: from the file); sizes in nm, and "
+                        "-o diameter may be e.g. 12nm")
     p.add_argument("--scale-bar", metavar="NM", default=None,
                    help="the length of the scale bar burned into each image (e.g. 50nm): the pixel size is its "
                         "length over the bar's in px (for exports without calibration)")
@@ -834,7 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="TIFF stack, folder of frames, or TEM file (.dm3/.dm4/.ser/.emd/.mrc)")
     p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
     p.add_argument("--method", default="link", choices=["link", "propagate"])
-    p.add_argument("--pixel-size", type=float, default=None, help="nm per pixel (default: from the file)")
+    p.add_argument("--pixel-size", default=None, metavar="NM",
+                   help="nm per pixel, or with a unit: 5A, 0.0005um (default: from the file)")
     p.add_argument("--scale-bar", metavar="NM", default=None,
                    help="the length of the scale bar burned into the frames (e.g. 50nm): the pixel size is its "
                         "length over the bar's in px, measured on the first readable frame")

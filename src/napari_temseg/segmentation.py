@@ -11,7 +11,6 @@ decides once for all its frames (`stack_options`).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, s
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
 from .significance import MIN_SIGNIFICANCE, drop_noise_objects
 from .small_detection import drawn_radius, find_missed_particles
+from .units import NM_PER_UNIT, TYPED_UNITS, length_in_nm, typed_length
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -131,8 +131,10 @@ def parse_polarity(value: Any) -> str:
 
 
 def in_nm(diameter: Any) -> bool:
-    """Whether a diameter option is typed in nm ("12nm", "12 NM")."""
-    return isinstance(diameter, str) and diameter.strip().lower().endswith("nm")
+    """Whether a diameter option is typed as a length ("12nm", "12 NM", "0.012um", "120Å"),
+    which needs the pixel size, rather than in px."""
+    typed = typed_length(diameter) if isinstance(diameter, str) else None
+    return typed is not None and typed[1] not in ("", "px")
 
 
 def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> dict[str, Any]:
@@ -146,31 +148,28 @@ def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> 
 def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | str:
     """"auto", "none" (keep the image's scale), or a diameter in px: a positive number, or a
     string with a unit ("12nm", "12 px"; nm needs the pixel size)."""
+    wanted = f"auto, none, a number of pixels or a length (e.g. '12nm'; units px, {TYPED_UNITS})"
     if isinstance(value, bool):
-        raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}")
-    if isinstance(value, str):
-        value = value.strip().lower()  # "Auto", "12NM" as typed
-    if value in ("auto", "none", None):
-        return value or "auto"
-    number, unit = value, "px"
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(px|nm)?\s*", value)
-        if match is None:
-            raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}")
-        number, unit = match.group(1), match.group(2) or "px"
+        raise TemsegError(f"diameter must be {wanted}, not {value!r}")
+    if isinstance(value, str) and value.strip().lower() in ("auto", "none"):
+        return value.strip().lower()  # "Auto" as typed
+    if value is None:
+        return "auto"
     try:
-        number = float(number)
+        number, unit = (float(value), "px") if not isinstance(value, str) else typed_length(value) or (None, None)
     except (TypeError, ValueError):
-        raise TemsegError(f"diameter must be auto, none, a number of pixels or e.g. '12nm', not {value!r}") from None
+        number, unit = None, None
+    if number is None or (unit not in ("", "px") and unit not in NM_PER_UNIT):
+        raise TemsegError(f"diameter must be {wanted}, not {value!r}")
     if not (math.isfinite(number) and number > 0):
         raise TemsegError(f"diameter must be a positive number of pixels (or auto/none), not {value!r}")
-    if unit == "nm":
-        if not pixel_size_nm:
-            raise TemsegError(f"diameter {value!r} is in nm but the image's pixel size is unknown: give "
-                              "the pixel size (--pixel-size NM; in napari, the image layer's scale in nm/px) or a "
-                              "diameter in px")
-        number /= pixel_size_nm
-    return number
+    if unit in ("", "px"):
+        return number
+    if not pixel_size_nm:
+        raise TemsegError(f"diameter {value!r} is a length but the image's pixel size is unknown: give the pixel "
+                          "size (pixel_size_nm; --pixel-size on the command line; in napari, the image layer's "
+                          "scale in nm/px) or a diameter in px")
+    return length_in_nm(value) / pixel_size_nm
 
 
 def fitting_diameter(value: Any, pixel_size_nm: float | None, shape: tuple[int, ...]) -> float | str:

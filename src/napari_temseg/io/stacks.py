@@ -11,11 +11,12 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import TemsegError, short_reason
+from ..units import SECONDS_PER_UNIT, to_nm, unit_key
 from .images import IMAGE_SUFFIXES, frame_files, lazy_stack, read_stack
 
 #: File suffix -> rosettasciio plugin module.
@@ -29,22 +30,6 @@ TEM_FORMATS = {
     ".tvips": "tvips",
     ".hspy": "hspy",
 }
-
-#: Length units rosettasciio and TIFF tags use, in nm.
-NM_PER_UNIT = {
-    "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "nanometre": 1.0, "nanometres": 1.0,
-    "µm": 1e3, "μm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometers": 1e3,
-    "micrometre": 1e3, "micrometres": 1e3,
-    "å": 0.1, "a": 0.1, "angstrom": 0.1, "angstroms": 0.1, "ångström": 0.1, "ångströms": 0.1,
-    "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7,
-}
-
-
-#: Time units of ImageJ's `tunit` and rosettasciio's time axes, in seconds.
-SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
-                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "min": 60.0,
-                    "minute": 60.0, "minutes": 60.0}
-
 
 @dataclass
 class Video:
@@ -111,21 +96,6 @@ class Micrograph(NamedTuple):
     @property
     def pixel_size_nm(self) -> float | None:
         return self.calibration.nm
-
-
-def unit_key(unit: Any) -> str:
-    """`unit` as the tables above spell it: ImageJ writes non-ASCII units escaped in its
-    header (`\\u00B5m`, `\\u00C5` for Fiji's Å, `\\u00B5s`), decoded here."""
-    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), str(unit or ""))
-    return text.strip().lower()
-
-
-def to_nm(value: float, unit: str | None) -> float | None:
-    """A length in `unit` as nm, or None for an unknown or missing unit."""
-    if not unit:
-        return None
-    factor = NM_PER_UNIT.get(unit_key(unit))
-    return None if factor is None or not value else float(value) * factor
 
 
 def pixel_size_from_scale(scale, recorded: float | None = None, unit=None) -> float | None:

@@ -1,0 +1,66 @@
+"""Units of length and time as files record them and users type them: one reading for
+calibrations, --pixel-size, --scale-bar and the diameter option."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+#: Length units rosettasciio and TIFF tags use, in nm.
+NM_PER_UNIT = {
+    "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "nanometre": 1.0, "nanometres": 1.0,
+    "µm": 1e3, "μm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometers": 1e3,
+    "micrometre": 1e3, "micrometres": 1e3,
+    "å": 0.1, "a": 0.1, "angstrom": 0.1, "angstroms": 0.1, "ångström": 0.1, "ångströms": 0.1,
+    "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7,
+}
+
+
+#: Time units of ImageJ's `tunit` and rosettasciio's time axes, in seconds.
+SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
+                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "min": 60.0,
+                    "minute": 60.0, "minutes": 60.0}
+
+
+def unit_key(unit: Any) -> str:
+    """`unit` as the tables above spell it: ImageJ writes non-ASCII units escaped in its
+    header (`\\u00B5m`, `\\u00C5` for Fiji's Å, `\\u00B5s`), decoded here."""
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), str(unit or ""))
+    return text.strip().lower()
+
+
+def to_nm(value: float, unit: str | None) -> float | None:
+    """A length in `unit` as nm, or None for an unknown or missing unit."""
+    if not unit:
+        return None
+    factor = NM_PER_UNIT.get(unit_key(unit))
+    return None if factor is None or not value else float(value) * factor
+
+
+#: A number and its unit as typed: "50", "50nm", "0.5 µm", "5e-1um", "500Å".
+_TYPED_LENGTH = re.compile(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*([^\s0-9.]*)\s*")
+
+#: The length units a user may type, for messages.
+TYPED_UNITS = "nm, µm (um), Å (A)"
+
+
+def typed_length(text: Any) -> tuple[float, str] | None:
+    """A length as typed ("12", "12nm", "0.5 µm", "50 Å") as (number, unit key; "" where no
+    unit was typed), or None where it is no number with a unit."""
+    match = _TYPED_LENGTH.fullmatch(str(text))
+    return None if match is None else (float(match.group(1)), unit_key(match.group(2)))
+
+
+def length_in_nm(text: Any) -> float | None:
+    """A length typed with a unit of NM_PER_UNIT, or none (nm), as nm; None where it is not
+    one (another unit, no number, not positive and finite). One reading for --pixel-size,
+    --scale-bar and the diameter option."""
+    typed = typed_length(text)
+    if typed is None:
+        return None
+    number, unit = typed
+    factor = NM_PER_UNIT.get(unit or "nm")
+    nm = number * factor if factor is not None else None
+    return nm if nm is not None and np.isfinite(nm) and nm > 0 else None
