@@ -236,6 +236,16 @@ def test_a_tiff_written_page_by_page_is_every_page_a_frame(tmp_path):
         writer.write(frames[0])
         writer.write(frames[0][::4, ::4])
     assert open_video(tmp_path / "thumb.tif").data.shape == (1, 96, 96)
+    with tifffile.TiffWriter(tmp_path / "first_odd.tif") as writer:  # the first page the odd one: was a 1-frame video
+        writer.write(frames[0][:64, :64])
+        for frame in frames[1:]:
+            writer.write(frame)
+    assert open_video(tmp_path / "first_odd.tif").data.shape == (8, 96, 96)
+    with tifffile.TiffWriter(tmp_path / "preview.tif") as writer:  # a preview page, then the stack
+        writer.write(frames[0][::4, ::4])
+        writer.write(frames)
+    with pytest.raises(TemsegError, match="holds 2 image series .* not one video"):
+        open_video(tmp_path / "preview.tif")
 
 
 def test_reading_a_frame_does_not_cost_more_in_a_longer_video(tmp_path):

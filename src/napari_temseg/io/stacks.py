@@ -177,7 +177,7 @@ def _open_tiff(path: Path) -> Video:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
+            series = _video_series(path, tif)
             shape, dtype, axes = tuple(series.shape), series.dtype, str(series.axes)
             n_pages = len(series.pages)
             end = _data_end(tif, series)
@@ -186,6 +186,8 @@ def _open_tiff(path: Path) -> Video:
             imagej = tif.imagej_metadata or {}
             promised = int(imagej.get("images", 0))
             interval = to_seconds(imagej.get("finterval", 0), imagej.get("tunit", "sec"))
+    except TemsegError:
+        raise
     except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for damaged files
         raise TemsegError(f"{path}: cannot read TIFF ({type(err).__name__}: {err})") from None
     size = path.stat().st_size
@@ -229,14 +231,36 @@ def _open_tiff(path: Path) -> Video:
                        tiff_calibration(path))
 
 
+def _modal_series(tif):
+    """The first of the series whose shape and type most series share (ties: the first)."""
+    kinds = [(s.shape, s.dtype) for s in tif.series]
+    return tif.series[max(range(len(kinds)), key=lambda i: (kinds.count(kinds[i]), -i))]
+
+
 def _one_frame_per_series(tif) -> bool:
     """Whether a TIFF holds its frames as series of one page each: what writing a stack page
     by page gives (`TiffWriter.write` per frame, without ImageJ metadata). Read as its first
-    series alone, such a video was one frame long. Most pages have the first one's shape (an
-    odd one is skipped as a bad frame); a micrograph with a thumbnail page is no video."""
+    series alone, such a video was one frame long. Most pages share a shape (an odd one, the
+    first included, is skipped as a bad frame); a micrograph with a thumbnail page is no video."""
     series = tif.series
-    alike = sum(s.shape == series[0].shape for s in series)
+    modal = _modal_series(tif)
+    alike = sum(s.shape == modal.shape and s.dtype == modal.dtype for s in series)
     return alike >= 2 and 2 * alike >= len(series) and all(len(s.pages) == 1 for s in series)
+
+
+def _video_series(path: Path, tif):
+    """The series a video is read from: the only one; of one-page series, one with the shape
+    most share (the frames); refused where several series hold more than a page each or the
+    first is not the longest (a preview page before the stack was tracked as a one-frame
+    video)."""
+    series = tif.series
+    if len(series) == 1:
+        return series[0]
+    if all(len(s.pages) == 1 for s in series):
+        return _modal_series(tif) if _one_frame_per_series(tif) else series[0]
+    shown = "; ".join(f"{len(s.pages)} page(s) of {' x '.join(map(str, s.shape[-2:]))}" for s in series[:4])
+    raise TemsegError(f"{path}: holds {len(series)} image series ({shown}{'; ...' if len(series) > 4 else ''}), "
+                      "not one video: save the frames alone as one stack (tifffile.imwrite(path, frames))")
 
 
 def _calibrated(video: Video, found: Calibration) -> Video:
