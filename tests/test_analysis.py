@@ -115,6 +115,18 @@ def test_ctc_export_passes_traccuracys_checks(tracked, tmp_path):
     assert not list(tracked.glob("mask*.tif"))
 
 
+def test_ctc_parents_are_found_across_a_skipped_frame():
+    """A fusion after a skipped (blank) frame lost its parent in res_track.txt: parents were
+    looked for in the frame just before the event only."""
+    from napari_temseg.io.export import ctc_tracklets
+
+    rows = [(t, tid, area) for t in range(4) for tid, area in ((1, 50), (2, 80))]  # frame 4 skipped
+    rows += [(t, 3, 130) for t in range(5, 8)]
+    tracks = pd.DataFrame(rows, columns=["frame", "track_id", "area"])
+    table, ids = ctc_tracklets(tracks, [{"frame": 5, "child": 3, "parents": [1, 2]}])
+    assert table.set_index("id").loc[ids[3, 5], "parent"] == ids[2, 3]  # the larger parent, at its last frame
+
+
 def test_track_motion_and_size_over_time(tracked):
     summary = pd.read_csv(tracked / "tracks_summary.csv")
     assert {"track_id", "msd_lag1_px2", "diffusion_px2_per_frame"} <= set(summary.columns)

@@ -89,12 +89,18 @@ def ctc_tracklets(tracks: pd.DataFrame, events: list[dict]) -> tuple[pd.DataFram
             next_id += 1
     table = pd.DataFrame(rows, columns=["id", "start", "end", "parent"])
     area = tracks.set_index(["track_id", "frame"])["area"]
+    seen = tracks.groupby("track_id")["frame"].apply(lambda f: np.sort(f.to_numpy(int)))
     for event in events:
         frame, child = int(event["frame"]), ids.get((int(event["child"]), int(event["frame"])))
-        before = [(area.get((int(p), frame - 1), 0), int(p)) for p in event["parents"]]
-        largest = max(before)[1] if before else None
-        if child is not None and largest is not None and (largest, frame - 1) in ids:
-            table.loc[table.id == child, "parent"] = ids[largest, frame - 1]
+        before = []  # (area, parent, frame) at each parent's last frame before the fusion
+        for parent in map(int, event["parents"]):
+            frames = seen.get(parent, np.empty(0, int))
+            earlier = frames[frames < frame]
+            if len(earlier):  # not always frame - 1: a frame before the fusion may have been skipped
+                before.append((area.get((parent, int(earlier[-1])), 0), parent, int(earlier[-1])))
+        if child is not None and before:
+            _, largest, last = max(before)
+            table.loc[table.id == child, "parent"] = ids[largest, last]
     return table, ids
 
 
