@@ -56,6 +56,19 @@ def test_yolo_value_ranges_and_point_prompts_for_unprompted_models(image_file, t
     assert "prompted model" in capsys.readouterr().err
 
 
+def test_track_options_misspelt_or_out_of_range_are_one_line_errors(tmp_path, capsys):
+    """A misspelt max_gap was answered with the model's options alone; parent_fraction=0 made
+    every neighbour a parent (89 fusion events where there were 2, most of children that no
+    table holds)."""
+    frames = np.stack([synth_image((64, 64), 3, radius=(6, 8), seed=0).image] * 3)
+    tifffile.imwrite(tmp_path / "v.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    for option, message in (("max_gapp=3", "tracking: min_iou, parent_fraction, fusion_min_frames, max_gap"),
+                            ("parent_fraction=0", "parent_fraction=0: must be a number from 0.1 to 1")):
+        assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o"), "-o", option]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+
+
 def test_load_model_checks_its_own_options():
     with pytest.raises(TemsegError, match="unknown option.*sigmaa.*known: corner_cuts, flatten"):
         load_model("classical", sigmaa=2)

@@ -61,7 +61,7 @@ from .segmentation import (
     stack_options,
     with_nm_pixel_size,
 )
-from .tracking import Linker, check_method, new_linker, split_options
+from .tracking import LINK_OPTIONS, Linker, check_method, new_linker, split_options
 from .tracking.propagate import check_prompted, next_instances, propagation_options
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
@@ -436,6 +436,17 @@ def _client(workers: int | None, scheduler: str | None):
     return None
 
 
+def _checked_with_tracking(segmenter, options: dict) -> dict:
+    """The model's options checked; an unknown one is told with the tracking options too (a
+    misspelt max_gap was answered with the model's options alone)."""
+    try:
+        return check_model_options(segmenter, options)
+    except TemsegError as err:
+        if not str(err).startswith("unknown option"):
+            raise
+        raise TemsegError(f"{err}; tracking: {', '.join(o.name for o in LINK_OPTIONS)}") from None
+
+
 def track_video(video: Video, out: str | Path, *, progress: Callable[[int, int], None] | None = None, **kwargs) -> RunSummary:
     """Segment and track `video` into `out` (labels.zarr, tracks.csv, events.csv, sintering.csv).
 
@@ -479,7 +490,7 @@ def iter_track_video(
     if method == "propagate":
         check_prompted(segmenter)
     if method == "link":
-        model_opts = check_model_options(segmenter, model_opts)
+        model_opts = _checked_with_tracking(segmenter, model_opts)
     model_opts = with_nm_pixel_size(model_opts, video.pixel_size_nm)
     fitting_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"), video.data.shape[1:3])
     out = Path(out)

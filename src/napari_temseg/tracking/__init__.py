@@ -50,7 +50,8 @@ _DEFAULTS = LinkOptions()
 #: The linker's options, checked like model options (`models.options`).
 LINK_OPTIONS = (
     Option("min_iou", _DEFAULTS.min_iou, number(0, 1), "least IoU for a one-to-one link"),
-    Option("parent_fraction", _DEFAULTS.parent_fraction, number(0, 1), "share of a parent a merged object must cover"),
+    Option("parent_fraction", _DEFAULTS.parent_fraction, number(0.1, 1),  # 0: any neighbour was a parent
+           "share of a parent a merged object must cover"),
     Option("fusion_min_frames", _DEFAULTS.fusion_min_frames, number(1, 10000, integer=True),
            "frames a merge must last to count as fusion (at least 4 for its rounding)"),
     Option("max_gap", _DEFAULTS.max_gap, number(0, 10000, integer=True), "frames a lost particle may be missing"),
@@ -137,5 +138,5 @@ def track(
     return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped))
 
 
-__all__ = ["LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "new_linker", "split_options",
+__all__ = ["LINK_OPTIONS", "LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "new_linker", "split_options",
            "track"]
