@@ -253,6 +253,14 @@ def test_an_unfinished_run_folder_says_so(tmp_path):
     (tmp_path / "labels.zarr").mkdir()
     with pytest.raises(ts.TemsegError, match="has not finished"):
         open_track_dir(tmp_path)
+    (tmp_path / "events.csv").write_text("frame,child,parents\n")  # stopped while its tables were written
+    with pytest.raises(ts.TemsegError, match="has not finished"):
+        open_track_dir(tmp_path)
+    (tmp_path / "run.json").write_text('{"complete": true, "rescale": true}')  # stopped measuring them again
+    with pytest.raises(ts.TemsegError, match="has not finished"):
+        open_track_dir(tmp_path)
+    with pytest.raises(ts.TemsegError, match="no such folder"):
+        open_track_dir(tmp_path / "missing")
 
 
 def test_a_video_without_one_usable_frame_fails(tmp_path, capsys):

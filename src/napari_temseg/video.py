@@ -508,7 +508,7 @@ def iter_track_video(
         state = _load_state(out) if resume else None
         run = json.loads((out / RUN_FILE).read_text())
         if run.get("complete"):
-            _, events = open_track_dir(out)
+            _, events = open_track_dir(out, unfinished_ok=True)  # its tables may wait to be measured again
             rescaled = run.pop("rescale", False)  # a pixel size given or corrected since (`_only_the_scale_differs`)
             if rescaled:
                 rescale_track_dir(out, video.pixel_size_nm, video.pixel_yx_nm)

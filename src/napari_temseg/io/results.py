@@ -110,7 +110,7 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
     import zarr
 
     path = Path(path)
-    _, events = open_track_dir(path)
+    _, events = open_track_dir(path, unfinished_ok=True)  # a finished run's, given a frame interval since
     pixel_size_nm, _ = results_calibration(path)
     try:
         write_motion_tables(path, pd.read_csv(path / "tracks.csv"), events, pixel_size_nm, frame_interval_s)
@@ -138,7 +138,7 @@ def rescale_track_dir(path: str | Path, pixel_size_nm: float | None,
     import zarr
 
     path = Path(path)
-    _, events = open_track_dir(path)
+    _, events = open_track_dir(path, unfinished_ok=True)  # being measured again: not finished until it is
     _, frame_interval_s = results_calibration(path)
     try:
         store = zarr.open_array(str(path / "labels.zarr"), mode="r+")
@@ -165,24 +165,31 @@ def write_track_dir(
 
 
 def _unfinished(path: Path) -> bool:
-    """Whether `path` holds a `temseg track` run that has not finished (`video.RUN_FILE`)."""
+    """Whether `path` holds a `temseg track` run that has not finished (`video.RUN_FILE`):
+    frames still to track, or its tables still to be measured again at a new pixel size (an
+    interrupted re-measure left them in two pixel sizes)."""
     try:
-        return not json.loads((path / "run.json").read_text()).get("complete", False)
+        run = json.loads((path / "run.json").read_text())
+        return not run.get("complete", False) or bool(run.get("rescale"))
     except (OSError, ValueError, AttributeError):
         return False
 
 
-def open_track_dir(path: str | Path):
-    """(lazy zarr labels, events) of a folder written by `write_track_dir` (or a truth folder alike)."""
+def open_track_dir(path: str | Path, unfinished_ok: bool = False):
+    """(lazy zarr labels, events) of a folder written by `write_track_dir` (or a truth folder
+    alike); a run that has not finished is refused, but where the run itself finishes its
+    folder (`unfinished_ok`)."""
     import zarr
 
     path = Path(path)
+    if not path.is_dir():
+        raise TemsegError(f"{path}: no such folder (a results folder written by `temseg track`)")
     zpath, epath = path / "labels.zarr", path / "events.csv"
     recover_folder(zpath)  # a save stopped between its renames: the previous labels are whole
+    if _unfinished(path) and not unfinished_ok:  # its tables may be missing, stale or half rewritten
+        raise TemsegError(f"{path}: the tracking run there has not finished; run the same `temseg track` "
+                          "command again to finish it")
     if not zpath.exists() or not epath.exists():
-        if _unfinished(path):
-            raise TemsegError(f"{path}: the tracking run there has not finished; run the same `temseg track` "
-                              "command again to resume it")
         raise TemsegError(f"{path}: expected labels.zarr and events.csv (as written by `temseg track`)")
     events = parse_events(pd.read_csv(epath, dtype={"parents": str}), str(epath))
     return zarr.open_array(str(zpath), mode="r"), events
