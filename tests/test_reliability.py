@@ -248,6 +248,26 @@ def test_a_tiff_written_page_by_page_is_every_page_a_frame(tmp_path):
         open_video(tmp_path / "preview.tif")
 
 
+def test_folders_that_are_no_video_of_frames_are_refused(tmp_path):
+    """A results folder given as the video was tracked as one frame (its plot); results written
+    into the folder of frames became a frame of the next run; a folder holding the stack file
+    got a hint to run `temseg track`, which the user had."""
+    frames = synth_video(n_frames=6, shape=(64, 64), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=2).frames
+    (tmp_path / "stack").mkdir()
+    tifffile.imwrite(tmp_path / "stack" / "v.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    with pytest.raises(TemsegError, match="holds one image file; give the file itself"):
+        open_video(tmp_path / "stack")
+    track_video(open_video(tmp_path / "stack" / "v.tif"), tmp_path / "results")
+    with pytest.raises(TemsegError, match="is a `temseg track` results folder, not a video"):
+        open_video(tmp_path / "results")
+    (tmp_path / "frames").mkdir()
+    for t, frame in enumerate(frames):
+        tifffile.imwrite(tmp_path / "frames" / f"f{t}.tif", frame)
+    with pytest.raises(TemsegError, match="is the folder of the video's frames"):
+        track_video(open_video(tmp_path / "frames"), tmp_path / "frames", overwrite=True)
+    assert len(list((tmp_path / "frames").iterdir())) == 6
+
+
 def test_reading_a_frame_does_not_cost_more_in_a_longer_video(tmp_path):
     """A stack of one delayed read per frame made dask optimise the whole graph at every
     read (1.5 s per frame at 10,000 frames): frames are one blockwise layer now."""

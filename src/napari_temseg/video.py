@@ -494,6 +494,9 @@ def iter_track_video(
     model_opts = with_nm_pixel_size(model_opts, video.pixel_size_nm)
     fitting_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"), video.data.shape[1:3])
     out = Path(out)
+    if video.source and Path(video.source).is_dir() and Path(video.source).resolve() == out.resolve():
+        raise TemsegError(f"{out}: is the folder of the video's frames; results written there (a plot is an image "
+                          "too) would become frames of the next run: choose another results folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"

@@ -149,8 +149,15 @@ def open_video(path: str | Path) -> Video:
     if not path.exists():
         raise TemsegError(f"{path}: no such file or folder")
     if path.is_dir():
+        if (path / "run.json").is_file() and (path / "labels.zarr").exists():
+            raise TemsegError(f"{path}: is a `temseg track` results folder, not a video; give the video it was "
+                              "tracked from (or open the folder in napari to review it)")
+        files = frame_files(path)
+        if len(files) == 1:  # a folder holding the stack file: its one page would be the video
+            raise TemsegError(f"{path}: holds one image file; give the file itself ({files[0]}) to track a stack, "
+                              "or a folder of one file per frame")
         stack = read_stack(path)
-        first = frame_files(path)[0]
+        first = files[0]
         tiff = first.suffix.lower() in (".tif", ".tiff")
         return _calibrated(Video(stack, source=str(path)), tiff_calibration(first) if tiff else Calibration())
     suffix = path.suffix.lower()
