@@ -60,6 +60,7 @@ def test_track_and_evaluate_track(tmp_path):
     run = temseg("track", tmp_path / "video" / "frames.tif", "--out", tmp_path / "out", "--pixel-size", 0.4)
     assert run.returncode == 0, run.stderr
     assert "30 frames" in run.stdout and "fusion events" in run.stdout
+    assert "frame interval unknown: times in frames" in run.stdout
     for name in ("labels.zarr", "tracks.csv", "events.csv", "sintering.csv"):
         assert (tmp_path / "out" / name).exists()
     assert (tmp_path / "out" / "events.csv").read_text().startswith("frame,child,parents")
@@ -222,3 +223,19 @@ def test_a_terminated_training_says_so_and_how_to_go_on(tmp_path, capsys, monkey
     assert cli.main(["train", "vmamba", "--synth", "2", "--out", str(tmp_path / "w.pt")]) == 143
     assert "temseg: terminated; the last finished epoch is kept" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before  # handed back after the run
+
+
+def test_the_frame_interval_is_read_in_hours_and_reported(tmp_path, capsys):
+    """A file's interval in hours (or ns) was dropped without a word, and the interval used
+    was never reported."""
+    from napari_temseg.cli import main
+    from napari_temseg.io import open_video
+
+    frame = synth_image((64, 64), 3, radius=(6, 8), seed=0).image
+    tifffile.imwrite(tmp_path / "v.tif", np.stack([frame] * 3), imagej=True,
+                     metadata={"axes": "TYX", "finterval": 0.001, "tunit": "hour"})
+    assert open_video(tmp_path / "v.tif").frame_interval_s == pytest.approx(3.6)
+    assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o")]) == 0
+    assert "frame interval 3.6 s (from the file)" in capsys.readouterr().out
+    assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o"), "--frame-interval", "2"]) == 0
+    assert "frame interval 2 s (--frame-interval; the file says 3.6 s)" in capsys.readouterr().out

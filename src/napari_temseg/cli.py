@@ -450,6 +450,16 @@ def pixel_source(given: float | None, found: Calibration) -> str:
     return found.note or "pixel size unknown: sizes in px"
 
 
+def interval_source(given: float | None, recorded: float | None) -> str:
+    """Which frame interval the time columns use, and where it came from (as `pixel_source`)."""
+    if given:
+        said = f"; the file says {recorded:.4g} s" if recorded and not math.isclose(recorded, given, rel_tol=1e-3) else ""
+        return f"frame interval {given:.4g} s (--frame-interval{said})"
+    if recorded:
+        return f"frame interval {recorded:.4g} s (from the file)"
+    return "frame interval unknown: times in frames"
+
+
 def check_nm_diameter(options: dict, pixel_size_nm: float | None, found: Calibration) -> None:
     """A diameter in nm on a file whose pixel size cannot be used (non-square pixels: its
     calibration's note) says why, not only that the pixel size is unknown."""
@@ -478,8 +488,10 @@ def cmd_track(args: argparse.Namespace) -> int:
         scale = bar_source(given, bar_nm, video.calibration)
     if given:
         video.pixel_size_nm = given
+    recorded = video.frame_interval_s
     if args.frame_interval is not None:
         video.frame_interval_s = args.frame_interval
+    timing = interval_source(args.frame_interval, recorded)
     options = _options(args)
     check_nm_diameter(options, video.pixel_size_nm, video.calibration)
 
@@ -513,8 +525,8 @@ def cmd_track(args: argparse.Namespace) -> int:
         return 1
     decided = f"; {summary.decided}" if summary.decided else ""
     print(
-        f"{summary.frames} frames, {n_tracks} tracks, {len(summary.events)} fusion events{resumed}{decided}; "
-        f"{scale}; results in {args.out}"
+        f"{summary.frames} frame{'s' if summary.frames != 1 else ''}, {n_tracks} tracks, {len(summary.events)} "
+        f"fusion events{resumed}{decided}; {scale}; {timing}; results in {args.out}"
     )
     return 0
 

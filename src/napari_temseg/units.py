@@ -20,8 +20,10 @@ NM_PER_UNIT = {
 
 #: Time units of ImageJ's `tunit` and rosettasciio's time axes, in seconds.
 SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
-                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "min": 60.0,
-                    "minute": 60.0, "minutes": 60.0}
+                    "millisecond": 1e-3, "milliseconds": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6,
+                    "microsecond": 1e-6, "microseconds": 1e-6, "ns": 1e-9, "nanosecond": 1e-9, "nanoseconds": 1e-9,
+                    "min": 60.0, "minute": 60.0, "minutes": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0,
+                    "hours": 3600.0}
 
 
 def unit_key(unit: Any) -> str:
