@@ -31,11 +31,29 @@ def test_constant_image_gives_zeros_and_no_particles():
     assert segment(np.full((64, 64), 100, np.uint8)).max() == 0
 
 
+def test_nan_pixels_are_no_data_not_a_reason_to_refuse_the_image():
+    """A drift-corrected float export pads its border with NaN: such images were refused, and a
+    video's every frame skipped; one NaN pixel cost a frame."""
+    from napari_temseg.preprocess import read_frame
+    from napari_temseg.synth import synth_image
+
+    sample = synth_image((128, 128), 6, radius=(8, 12), seed=0)
+    padded = sample.image.astype(np.float32)
+    padded[:, :6] = np.nan
+    padded[60, 60] = np.inf
+    labels = segment(padded)
+    assert not labels[:, :6].any()
+    assert abs(int(labels.max()) - int(segment(sample.image).max())) <= 1
+    frame, problem = read_frame(np.stack([padded]), 0)
+    assert problem is None and np.isfinite(frame).all()
+    assert read_frame(np.full((1, 8, 8), np.nan, np.float32), 0)[1] == "mostly NaN or infinite pixels (no data)"
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (np.array([[np.nan, 1.0], [2.0, 3.0]]), "NaN or infinite"),
-        (np.array([[np.inf, 1.0], [2.0, 3.0]]), "NaN or infinite"),
+        (np.array([[np.nan, np.nan], [np.nan, 3.0]]), "mostly NaN or infinite \\(3 of 4 pixels\\)"),
+        (np.array([[np.inf, np.inf], [-np.inf, 3.0]]), "mostly NaN or infinite"),
         (np.zeros((0, 5)), "empty"),
         (np.zeros((1, 1)), "too small"),
         (np.zeros((1, 7)), "too small"),

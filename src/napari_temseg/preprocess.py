@@ -61,13 +61,11 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
 def normalize(image: np.ndarray) -> np.ndarray:
     """Return `image` as float32 (Y, X) in [0, 1], robustly stretched per image.
 
-    Raises TemsegError on NaN/inf pixels, empty or 1-pixel input, or >2-D input.
+    NaN/inf pixels are read as the median of the others (`without_non_finite`). Raises
+    TemsegError on mostly NaN/inf, empty or 1-pixel input, or >2-D input.
     A constant image maps to all zeros.
     """
-    arr = as_2d_gray(image)
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).sum())
-        raise TemsegError(f"image contains {bad} NaN or infinite pixels; replace or mask them first")
+    arr, _ = without_non_finite(as_2d_gray(image))
     if arr.dtype == np.float64:  # values beyond float32's range (1e-300, 1e300) keep their contrast
         peak = float(np.abs(arr).max())
         arr = arr / peak if peak > 0 and not 1e-30 < peak < 1e30 else arr
@@ -84,6 +82,24 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def non_finite_count(image: np.ndarray) -> int:
+    """Pixels of `image` that are NaN or infinite (none in an integer image)."""
+    return int((~np.isfinite(image)).sum()) if np.issubdtype(image.dtype, np.floating) else 0
+
+
+def without_non_finite(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """(`image` with its NaN and infinite pixels read as the median of the others, how many):
+    no data there, as a drift-corrected float export pads its border, so the level of the
+    support, where no particle is found. Refused where fewer than half the pixels hold data."""
+    bad = non_finite_count(image)
+    if not bad:
+        return image, 0
+    finite = np.isfinite(image)
+    if 2 * bad > image.size:
+        raise TemsegError(f"image is mostly NaN or infinite ({bad} of {image.size} pixels): no data to segment")
+    return np.where(finite, image, np.median(image[finite])).astype(image.dtype, copy=False), bad
+
+
 def first_readable_frame(frames: Any) -> np.ndarray | None:
     """The first frame of a stack that can be read and is not blank (`read_frame`), None for none."""
     for t in range(frames.shape[0]):
@@ -95,15 +111,18 @@ def first_readable_frame(frames: Any) -> np.ndarray | None:
 
 def read_frame(frames: Any, t: int) -> tuple[np.ndarray | None, str | None]:
     """(frame t, None), or (None, why it cannot be segmented): unreadable (a damaged file of
-    a frame folder, a truncated stack), not finite, or blank (every pixel the same, as a
+    a frame folder, a truncated stack), mostly not finite (some NaN or infinite pixels are
+    read as the median of the others, `without_non_finite`), or blank (every pixel the same, as a
     frame the camera dropped). Tracking skips such frames rather than losing every
     particle in them."""
     try:
         frame = np.asarray(frames[t])
     except Exception as err:  # noqa: BLE001 - readers raise many kinds for a damaged frame
         return None, f"unreadable ({type(err).__name__}: {str(err)[:120]})"
-    if np.issubdtype(frame.dtype, np.floating) and not np.isfinite(frame).all():
-        return None, "has NaN or infinite pixels"
+    try:
+        frame, _ = without_non_finite(frame)  # a NaN-padded border: the rest is tracked
+    except TemsegError:
+        return None, "mostly NaN or infinite pixels (no data)"
     if frame.size == 0 or frame.max() == frame.min():
         return None, "blank (every pixel the same)"
     return frame, None
