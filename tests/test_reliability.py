@@ -191,6 +191,19 @@ def test_a_video_swapped_for_another_of_the_same_size_and_time_is_not_resumed(tm
         track_video(open_video(path), tmp_path / "out", chunk=4)
 
 
+def test_a_video_moved_after_an_interruption_is_resumed(tmp_path, capsys):
+    """The same file in another folder (mv keeps its name, size and time) was refused as
+    "another input": the interrupted work could only be thrown away."""
+    frames = synth_video(n_frames=8, shape=(64, 64), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    tifffile.imwrite(tmp_path / "a" / "v.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    _interrupted(open_video(tmp_path / "a" / "v.tif"), tmp_path / "out", chunk=4)
+    os.replace(tmp_path / "a" / "v.tif", tmp_path / "b" / "v.tif")
+    summary = track_video(open_video(tmp_path / "b" / "v.tif"), tmp_path / "out", chunk=4)
+    assert summary.resumed_from == 4 and "the input moved since the run" in capsys.readouterr().err
+
+
 def test_frames_renamed_in_a_folder_are_noticed_and_other_files_and_hidden_ones_ignored(tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()

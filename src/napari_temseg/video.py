@@ -312,6 +312,14 @@ def _only_the_scale_differs(before: dict, now: dict) -> bool:
             and not in_nm(options.get("diameter")) and "pixel_size_nm" not in options)
 
 
+def _moved(before: dict, now: dict) -> bool:
+    """Whether two runs' settings differ in the input's path alone, its frames the same by
+    their fingerprint (name, size, time and sampled blocks): a video moved or its folder
+    renamed after an interruption, which could not be resumed."""
+    return (before.get("input") != now.get("input") and bool(now.get("input_fingerprint"))
+            and {**before, "input": now.get("input")} == now)
+
+
 #: How a refusal names the run settings that differ, where the key says too little.
 SETTING_NAMES = {"input_fingerprint": "the input's frames (changed, replaced, renamed or touched since)"}
 
@@ -327,6 +335,11 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
             if not overwrite:
                 raise TemsegError(f"{run_file}: damaged; to start this folder again, {_FOLDER_CHOICES}") from None
             previous = {}
+        if not overwrite and _moved(previous.get("signature", {}), signature):
+            print(f"temseg: the input moved since the run in {out} began (from {previous['signature']['input']}); "
+                  "its frames are the same: resumed", file=sys.stderr)
+            previous = {**previous, "signature": {**previous["signature"], "input": signature["input"]}}
+            _write_atomic(run_file, json.dumps(previous))
         if previous.get("signature") == signature and not overwrite:
             return True
         if not overwrite and _only_the_scale_differs(previous["signature"], signature):
