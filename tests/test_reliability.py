@@ -293,6 +293,31 @@ def test_reading_a_frame_does_not_cost_more_in_a_longer_video(tmp_path):
 # -- 6. batches -----------------------------------------------------------------------------------------
 
 
+def test_a_batch_says_what_it_does_not_read_and_which_file_each_line_is(tmp_path, capsys):
+    """Sub-folders were skipped without a word (a folder named d.tif failed as an image); two
+    x.tif of two folders gave two "x.tif" lines; an unknown suffix was told the image formats
+    only (TEM files work too); tifffile's own error lines came before ours."""
+    image = synth_image((96, 96), 4, radius=(8, 12), seed=1).image
+    for folder in ("a", "b", "a/sub", "a/d.tif"):
+        (tmp_path / folder).mkdir()
+    for folder in ("a", "b"):
+        tifffile.imwrite(tmp_path / folder / "x.tif", image)
+    tifffile.imwrite(tmp_path / "a" / "broken.tif", image, imagej=True, metadata={"unit": "nm"})
+    data = (tmp_path / "a" / "broken.tif").read_bytes()
+    (tmp_path / "a" / "broken.tif").write_bytes(data[:3000])  # a cut-off copy: tifffile logs errors of its own
+    (tmp_path / "c.rpl").write_text("")
+    assert main(["segment", str(tmp_path / "a"), str(tmp_path / "b" / "x.tif"), str(tmp_path / "c.rpl"),
+                 "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "its sub-folder(s) d.tif, sub are not searched" in err and "d.tif: error" not in err
+    assert os.path.join("a", "x.tif") + ":" in err and os.path.join("b", "x.tif") + ":" in err
+    assert "use one of .tif" in err and ".dm4" in err
+    run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "a" / "broken.tif"),
+                          "--out", str(tmp_path / "out2")], capture_output=True, text=True)  # pytest takes log records
+    assert run.returncode == 1 and all(line.startswith(("[", "temseg:")) for line in run.stderr.splitlines()), \
+        run.stderr
+
+
 def test_batches_keep_every_result_and_go_past_a_bad_file(tmp_path, capsys):
     for folder in ("dup1", "dup2"):
         (tmp_path / folder).mkdir()

@@ -111,11 +111,15 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in suffixes and not _is_own_output(p)),
+                (p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file() and not _is_own_output(p)),
                 key=natural_key,
             )
             if not found:
                 raise TemsegError(f"{path}: no image files in this folder")
+            folders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if folders:  # not searched: said, so that no image is missed without a word
+                print(f"temseg: {path}: its sub-folder(s) {', '.join(folders[:5])}{' ...' if len(folders) > 5 else ''} "
+                      "are not searched; give them as inputs too", file=sys.stderr)
             files += found
         elif path.exists():
             files.append(path)
@@ -274,6 +278,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     files = _input_files(args.inputs)
     names = output_names(files)
+    twice = {p.name for p in files if [q.name for q in files].count(p.name) > 1}
+    shown = {p: os.path.relpath(p) if p.name in twice else p.name for p in files}  # x.tif of two folders
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
     given_pixel = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
@@ -317,7 +323,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             result = segment_image(image, model, **options, **extra, **({"pixel_size_nm": pixel} if pixel else {}))
         except TemsegError as err:
             failed.append(path)
-            print(f"[{i}/{len(files)}] {path.name}: error: {err}", file=sys.stderr)
+            print(f"[{i}/{len(files)}] {shown[path]}: error: {err}", file=sys.stderr)
             rows.append({"file": str(path), "error": str(err)})
             continue
         write_labels_tiff(out / f"{names[path]}{OUTPUT_SUFFIX}.tif", result.labels, pixel or found.yx_nm)
@@ -331,7 +337,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         source = bar_source(bar, bar_nm, found) if bar else pixel_source(given_pixel, found)
         empty = non_finite_count(image)
         filled = f"; {empty} NaN or infinite pixels read as the others' median (no data)" if empty else ""
-        print(f"[{i}/{len(files)}] {path.name}: {result.describe()}; {source}{filled}", file=sys.stderr)
+        print(f"[{i}/{len(files)}] {shown[path]}: {result.describe()}; {source}{filled}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
     pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
@@ -995,8 +1001,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # tifffile's own warnings about a damaged file come before, and say less than, our line on it
-    logging.getLogger("tifffile").setLevel(logging.ERROR)
+    # tifffile's own warnings and errors about a damaged file come before, and say less than, our line on it
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     try:
         return args.func(args)
     except TemsegError as err:

@@ -388,5 +388,8 @@ def read_micrograph(path: str | Path) -> Micrograph:
         if video.data.shape[0] != 1:
             raise TemsegError(f"{path}: holds {video.data.shape[0]} frames; track it (temseg track) or save one frame")
         return Micrograph(np.asarray(video.data[0]), video.calibration)
+    if suffix not in IMAGE_SUFFIXES and path.exists():  # read_image knows only image files
+        raise TemsegError(f"{path}: unsupported file type {suffix!r}; use one of "
+                          f"{', '.join((*IMAGE_SUFFIXES, *TEM_FORMATS))}")
     image = read_image(path)
     return Micrograph(image, tiff_calibration(path) if suffix in (".tif", ".tiff") else Calibration())
