@@ -118,6 +118,13 @@ def test_progress_counts_committed_frames_and_a_resumed_run_starts_there(movie, 
     assert main(["track", str(movie), "--out", str(out), "--chunk", "8"]) == 130
     assert "interrupted; the first 32 frames are kept in" in capsys.readouterr().err
 
+    def interrupt_at_start(video, out, progress, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("napari_temseg.video.track_video", interrupt_at_start)
+    assert main(["track", str(movie), "--out", str(tmp_path / "never"), "--chunk", "8"]) == 130
+    assert "interrupted before the run began; nothing was written" in capsys.readouterr().err  # not "kept in"
+
 
 def test_a_cluster_run_cut_short_prints_no_task_tracebacks():
     """Ctrl-C during a gather leaves tasks that fail with AllExit on the client's loop: their

@@ -542,6 +542,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 def _interrupted_line(args: argparse.Namespace, committed: int) -> str:
     """What an interrupted `temseg track` kept, and how to go on."""
+    if not (Path(args.out) / "run.json").is_file():  # stopped while starting: no folder to speak of
+        return "\ntemseg: interrupted before the run began; nothing was written"
     again = "the same command without --overwrite" if args.overwrite else "the same command again"
     kept = f"the first {committed} frames are" if committed else "the folder is"
     return f"\ntemseg: interrupted; {kept} kept in {args.out}: run {again} to resume"
