@@ -178,6 +178,8 @@ def test_the_stage_drift_is_no_diffusion():
     assert skipped.drift_removed.all() and skipped.loc[13, "diffusion_px2_per_frame"] < 0.01
     alone = track_motion(pd.concat(rows[:2]))  # two particles cannot tell drift from their own motion
     assert not alone.drift_removed.any()
+    once = pd.concat([table, pd.DataFrame({"frame": [5], "track_id": [99], "y": [10.0], "x": [10.0]})])
+    assert not track_motion(once).set_index("track_id").loc[99, "drift_removed"]  # no step: nothing removed
 
 
 def test_one_particle_has_no_spread():

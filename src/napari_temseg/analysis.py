@@ -201,7 +201,9 @@ def track_motion(tracks: pd.DataFrame, pixel_size_nm: float | None = None,
         row = {"track_id": int(track_id), "frames": len(frames), "first_frame": int(frames[0]),
                "last_frame": int(frames[-1]), "msd_lag1_px2": msd[0] if msd else float("nan"),
                "diffusion_px2_per_frame": diffusion, "net_speed_px_per_frame": speed,
-               "drift_removed": bool(drift["measured"][(drift.index > frames[0]) & (drift.index <= frames[-1])].all())}
+               # no step to take it out of (one frame): not removed, as nothing says it was
+               "drift_removed": bool(span) and bool(drift["measured"][(drift.index > frames[0])
+                                                                     & (drift.index <= frames[-1])].all())}
         if pixel_size_nm:
             row["diffusion_nm2_per_frame"] = diffusion * pixel_size_nm**2
             row["net_speed_nm_per_frame"] = speed * pixel_size_nm
