@@ -369,3 +369,18 @@ def test_padding_is_not_taken_for_the_scale_bar():
     image[-4:, :] = 0  # a strip of padding, the image's width long
     image[170:174, 20:80] = 255  # the bar
     assert scale_bar_length(image) == 60
+
+
+def test_marks_are_found_beside_a_nan_border():
+    """A NaN border (no data) left the scale bar unfound: segmented as a particle, and
+    --scale-bar said there was none."""
+    from napari_temseg.annotations import pixel_size_from_scale_bar
+    from napari_temseg.segmentation import segment_image
+
+    image = field("bf")
+    burn_scale_bar(image, image.min())
+    padded = image.astype(np.float32)
+    padded[:, :4] = np.nan
+    found = segment_image(padded)
+    assert (476, 380, 504, 484) in found.annotations and not found.labels[476:504, 380:484].any()
+    assert pixel_size_from_scale_bar(padded, 50) == pytest.approx(0.5)

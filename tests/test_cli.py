@@ -239,3 +239,8 @@ def test_the_frame_interval_is_read_in_hours_and_reported(tmp_path, capsys):
     assert "frame interval 3.6 s (from the file)" in capsys.readouterr().out
     assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o"), "--frame-interval", "2"]) == 0
     assert "frame interval 2 s (--frame-interval; the file says 3.6 s)" in capsys.readouterr().out
+    tifffile.imwrite(tmp_path / "u.tif", np.stack([frame] * 3), imagej=True, metadata={"axes": "TYX"})
+    assert main(["track", str(tmp_path / "u.tif"), "--out", str(tmp_path / "p"), "--frame-interval", "0.5"]) == 0
+    capsys.readouterr()
+    assert main(["track", str(tmp_path / "u.tif"), "--out", str(tmp_path / "p")]) == 0  # its tables keep 0.5 s
+    assert "frame interval 0.5 s (given to an earlier run into the folder)" in capsys.readouterr().out

@@ -266,6 +266,9 @@ def test_a_tiff_written_page_by_page_is_every_page_a_frame(tmp_path):
         writer.write(frames)
     with pytest.raises(TemsegError, match="holds 2 image series .* not one video"):
         open_video(tmp_path / "preview.tif")
+    tifffile.imwrite(tmp_path / "after.tif", frames)  # a thumbnail after the stack: the stack, as before (a review)
+    tifffile.imwrite(tmp_path / "after.tif", frames[0][::4, ::4], append=True)
+    assert open_video(tmp_path / "after.tif").data.shape == (8, 96, 96)
 
 
 def test_folders_that_are_no_video_of_frames_are_refused(tmp_path):

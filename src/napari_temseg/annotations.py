@@ -105,9 +105,9 @@ def scale_bar_length(image: np.ndarray) -> int | None:
     MAX_BAR_THICKNESS thick and MIN_BAR_ASPECT times longer than thick (a bar, not its box
     or a data bar) clear of the image's edge (not padding), flat grey or coloured on a grey
     RGB export; None for none."""
-    from .preprocess import as_2d_gray
+    from .preprocess import as_2d_gray, without_non_finite
 
-    gray = np.ascontiguousarray(as_2d_gray(image))
+    gray = np.ascontiguousarray(without_non_finite(as_2d_gray(image))[0])  # a NaN border: no data, not a mark
     rectangles = [box for box, _ in _flat_rectangles(gray, _grey_span(gray))] if min(gray.shape) >= 2 else []
     coloured = coloured_pixels(image)
     if coloured is not None:

@@ -101,7 +101,7 @@ def _is_own_output(path: Path) -> bool:
     return path.stem.endswith(OUTPUT_SUFFIX) or path.name == SIZE_PLOT
 
 
-def _input_files(inputs: Sequence[str]) -> list[Path]:
+def _input_files(inputs: Sequence[str], out: str | None = None) -> list[Path]:
     from .io import IMAGE_SUFFIXES, TEM_FORMATS
     from .io.images import natural_key
 
@@ -116,7 +116,9 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
             )
             if not found:
                 raise TemsegError(f"{path}: no image files in this folder")
-            folders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            ours = Path(out).resolve() if out else None  # the results folder: not an input left out
+            folders = sorted(p.name for p in path.iterdir()
+                             if p.is_dir() and not p.name.startswith(".") and p.resolve() != ours)
             if folders:  # not searched: said, so that no image is missed without a word
                 print(f"temseg: {path}: its sub-folder(s) {', '.join(folders[:5])}{' ...' if len(folders) > 5 else ''} "
                       "are not searched; give them as inputs too", file=sys.stderr)
@@ -126,6 +128,14 @@ def _input_files(inputs: Sequence[str]) -> list[Path]:
         else:
             raise TemsegError(f"{path}: no such file or folder")
     return list(dict.fromkeys(p.resolve() for p in files))
+
+
+def _relative(path: Path) -> str:
+    """`path` relative to the working folder where it can be (not across Windows drives)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
 
 
 def _output_folder(path: str) -> Path:
@@ -241,7 +251,8 @@ def _earlier_inputs(summary: Path) -> dict[str, str]:
 
 #: The first columns of the tables `temseg segment` writes: how a table it wrote is told
 #: from a user's file of the same name, which it must not replace.
-TABLE_HEADS = {"summary.csv": "file,labels,objects,pixel_size_nm,", "particles.csv": "image,pixel_size_nm,"}
+TABLE_HEADS = {"summary.csv": ("file,labels,objects,pixel_size_nm,",),
+               "particles.csv": ("image,pixel_size_nm,", "image,label,")}  # the second: before 2026-12-06
 
 
 def _refuse_foreign_tables(out: Path) -> None:
@@ -251,7 +262,7 @@ def _refuse_foreign_tables(out: Path) -> None:
     def ours(name: str) -> bool:
         try:
             with open(out / name, newline="") as fh:
-                return fh.readline().startswith(TABLE_HEADS[name])
+                return fh.readline().startswith(TABLE_HEADS[name])  # str.startswith takes a tuple
         except (OSError, UnicodeDecodeError):
             return False
 
@@ -273,13 +284,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .io import read_micrograph, write_labels_tiff
     from .models import load_model
     from .plots import size_distribution_png
-    from .preprocess import non_finite_count
+    from .preprocess import as_2d_gray, non_finite_count
     from .segmentation import check_model_options, parse_diameter, segment_image
 
-    files = _input_files(args.inputs)
+    files = _input_files(args.inputs, args.out)
     names = output_names(files)
     twice = {p.name for p in files if [q.name for q in files].count(p.name) > 1}
-    shown = {p: os.path.relpath(p) if p.name in twice else p.name for p in files}  # x.tif of two folders
+    shown = {p: _relative(p) if p.name in twice else p.name for p in files}  # x.tif of two folders
     model = load_model(args.model, weights=args.weights)
     options = _options(args)
     given_pixel = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
@@ -335,7 +346,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
         source = bar_source(bar, bar_nm, found) if bar else pixel_source(given_pixel, found)
-        empty = non_finite_count(image)
+        empty = non_finite_count(as_2d_gray(image))  # pixels, not an RGB image's samples
         filled = f"; {empty} NaN or infinite pixels read as the others' median (no data)" if empty else ""
         print(f"[{i}/{len(files)}] {shown[path]}: {result.describe()}; {source}{filled}", file=sys.stderr)
     elapsed = time.perf_counter() - start
@@ -359,7 +370,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     done = len(files) - len(failed)
     print(f"{done} image(s) in {elapsed:.2f} s ({done / elapsed:.1f} images/s); results in {out}")
     if failed:
-        print(f"temseg: {len(failed)} of {len(files)} image(s) failed: {', '.join(p.name for p in failed[:5])}"
+        print(f"temseg: {len(failed)} of {len(files)} image(s) failed: {', '.join(shown[p] for p in failed[:5])}"
               f"{' ...' if len(failed) > 5 else ''} (see summary.csv)", file=sys.stderr)
         return 1
     return 0
@@ -459,13 +470,17 @@ def pixel_source(given: float | None, found: Calibration) -> str:
     return found.note or "pixel size unknown: sizes in px"
 
 
-def interval_source(given: float | None, recorded: float | None) -> str:
-    """Which frame interval the time columns use, and where it came from (as `pixel_source`)."""
+def interval_source(given: float | None, recorded: float | None, used: float | None) -> str:
+    """Which frame interval the time columns use (`used`: as the results folder records it),
+    and where it came from (as `pixel_source`): --frame-interval, the file, or an earlier
+    run into the folder."""
     if given:
         said = f"; the file says {recorded:.4g} s" if recorded and not math.isclose(recorded, given, rel_tol=1e-3) else ""
         return f"frame interval {given:.4g} s (--frame-interval{said})"
     if recorded:
         return f"frame interval {recorded:.4g} s (from the file)"
+    if used:
+        return f"frame interval {used:.4g} s (given to an earlier run into the folder)"
     return "frame interval unknown: times in frames"
 
 
@@ -482,6 +497,7 @@ def check_nm_diameter(options: dict, pixel_size_nm: float | None, found: Calibra
 def cmd_track(args: argparse.Namespace) -> int:
     from .annotations import pixel_size_from_scale_bar
     from .io import open_video
+    from .io.results import results_calibration
     from .preprocess import first_readable_frame
     from .video import track_video
 
@@ -500,7 +516,6 @@ def cmd_track(args: argparse.Namespace) -> int:
     recorded = video.frame_interval_s
     if args.frame_interval is not None:
         video.frame_interval_s = args.frame_interval
-    timing = interval_source(args.frame_interval, recorded)
     options = _options(args)
     check_nm_diameter(options, video.pixel_size_nm, video.calibration)
 
@@ -533,6 +548,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)
         return 1
     decided = f"; {summary.decided}" if summary.decided else ""
+    timing = interval_source(args.frame_interval, recorded, results_calibration(args.out)[1])
     print(
         f"{summary.frames} frame{'s' if summary.frames != 1 else ''}, {n_tracks} tracks, {len(summary.events)} "
         f"fusion events{resumed}{decided}; {scale}; {timing}; results in {args.out}"

@@ -75,34 +75,42 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
                           "or as instance labels 0, 1, 2, ...")
     if len(values) <= 2:
         components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
-        return _check_background(components.astype(np.uint32), gray)
+        return _check_not_inverted(components.astype(np.uint32), gray)
     if np.issubdtype(gray.dtype, np.floating):
         ids = np.searchsorted(values[values != 0], gray) + 1
-        return _check_background(np.where(gray == 0, 0, ids).astype(np.uint32), gray)
-    return _check_background(gray.astype(np.uint32), gray)
+        return np.where(gray == 0, 0, ids).astype(np.uint32)
+    return gray.astype(np.uint32)
 
 
-#: A "particle" covering more than this share of the image and touching all four of its
-#: edges is the background saved as a particle (an inverted mask: white support, black
-#: particles), not a particle anyone labelled.
+#: A binary mask's "particle" covering more than this share of the image and touching all
+#: four of its edges, with holes that are particles, is the background saved as the mask's
+#: bright value (an inverted mask: white support, black particles), not a particle anyone
+#: labelled.
 BACKGROUND_SHARE = 0.5
 
 
-def _check_background(labels: np.ndarray, saved: np.ndarray) -> np.ndarray:
-    """Refuse labels whose background was saved as a particle: trained or scored on, every
-    image would teach that the support is one huge particle. `saved`: the values as stored,
-    to name the one that was read as that particle."""
-    counts = np.bincount(labels.ravel())
+def _check_not_inverted(components: np.ndarray, saved: np.ndarray) -> np.ndarray:
+    """Refuse a binary mask whose background was saved as its bright value: trained or scored
+    on, every image would teach that the support is one huge particle. Told from a large
+    particle filling the field by its holes: two or more pieces of the dark value clear of
+    the image's edges (the particles), where a large particle leaves the corners. `saved`:
+    the values as stored, to name the one read as that particle."""
+    counts = np.bincount(components.ravel())
     counts[0] = 0
     largest = int(np.argmax(counts))
-    share = counts[largest] / labels.size
-    edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
-    if largest and share > BACKGROUND_SHARE and all((edge == largest).any() for edge in edges):
-        value = saved[labels == largest].flat[0]
-        raise TemsegError(f"the labels look inverted: one particle (saved as {value:g}) covers "
-                          f"{share:.0%} of the image and touches all four edges, so it is the background; save the "
-                          "background as 0 (black) and the particles as a brighter value or 1, 2, ...")
-    return labels
+    share = counts[largest] / components.size
+    edges = (components[0], components[-1], components[:, 0], components[:, -1])
+    if not largest or share <= BACKGROUND_SHARE or not all((edge == largest).any() for edge in edges):
+        return components
+    holes, n = ndi.label(components == 0)
+    border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
+    if n - np.count_nonzero(border) < 2:
+        return components
+    value = saved[components == largest].flat[0]
+    raise TemsegError(f"the labels look inverted: one particle (saved as {value:g}) covers {share:.0%} of the image "
+                      "and touches all four edges, with the particles as holes in it; save the background as 0 "
+                      "(black) and the particles as a brighter value, or as instance labels 0, 1, 2, ... (not "
+                      "checked) if it is one particle")
 
 
 #: A label image is a soft-edged binary mask when it has more than SOFT_LEVELS levels, at

@@ -40,7 +40,7 @@ from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.options import check_options
 from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
-from .preprocess import as_2d_gray, normalize, read_frame
+from .preprocess import as_2d_gray, normalize, read_frame, without_non_finite
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
 from .significance import MIN_SIGNIFICANCE, drop_noise_objects
@@ -134,7 +134,7 @@ def in_nm(diameter: Any) -> bool:
     """Whether a diameter option is typed as a length ("12nm", "12 NM", "0.012um", "120Å"),
     which needs the pixel size, rather than in px."""
     typed = typed_length(diameter) if isinstance(diameter, str) else None
-    return typed is not None and typed[1] not in ("", "px")
+    return typed is not None and typed[1] in NM_PER_UNIT
 
 
 def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> dict[str, Any]:
@@ -165,6 +165,8 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | st
         raise TemsegError(f"diameter must be a positive number of pixels (or auto/none), not {value!r}")
     if unit in ("", "px"):
         return number
+    if length_in_nm(value) is None:  # finite, but not as nm (1e308 m)
+        raise TemsegError(f"diameter must be {wanted}, not {value!r}")
     if not pixel_size_nm:
         raise TemsegError(f"diameter {value!r} is a length but the image's pixel size is unknown: give the pixel "
                           "size (pixel_size_nm; --pixel-size on the command line; in napari, the image layer's "
@@ -265,9 +267,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
 def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
     the support around them, and their boxes (`annotations`)."""
-    gray = as_2d_gray(image)
-    if np.issubdtype(gray.dtype, np.floating) and not np.isfinite(gray).all():
-        return normalize(gray), ()  # which says what is wrong with it
+    gray, _ = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
     return normalize(fill_annotations(gray, marks) if marks else gray), marks
 

@@ -183,7 +183,8 @@ def open_track_dir(path: str | Path, unfinished_ok: bool = False):
 
     path = Path(path)
     if not path.is_dir():
-        raise TemsegError(f"{path}: no such folder (a results folder written by `temseg track`)")
+        what = "is a file, not" if path.exists() else "no such folder:"
+        raise TemsegError(f"{path}: {what} a results folder written by `temseg track`")
     zpath, epath = path / "labels.zarr", path / "events.csv"
     recover_folder(zpath)  # a save stopped between its renames: the previous labels are whole
     if _unfinished(path) and not unfinished_ok:  # its tables may be missing, stale or half rewritten

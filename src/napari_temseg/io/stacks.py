@@ -230,8 +230,8 @@ def _open_tiff(path: Path) -> Video:
         except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for a truncated page
             raise TemsegError(f"{path}: frame {i} cannot be read ({type(err).__name__}: {err}); the file may be truncated") from None
         if frame.shape != shape[1:] or frame.dtype != dtype:
-            raise TemsegError(f"{path}: frame {i} is {' x '.join(map(str, frame.shape))} {frame.dtype}, the first "
-                              f"frame {' x '.join(map(str, shape[1:]))} {dtype}")
+            raise TemsegError(f"{path}: frame {i} is {' x '.join(map(str, frame.shape))} {frame.dtype}, the "
+                              f"video's frames {' x '.join(map(str, shape[1:]))} {dtype}")
         return frame
 
     return _calibrated(Video(lazy_stack(page, shape[0], shape[1:], dtype), source=str(path), frame_interval_s=interval),
@@ -257,14 +257,16 @@ def _one_frame_per_series(tif) -> bool:
 
 def _video_series(path: Path, tif):
     """The series a video is read from: the only one; of one-page series, one with the shape
-    most share (the frames); refused where several series hold more than a page each or the
-    first is not the longest (a preview page before the stack was tracked as a one-frame
-    video)."""
+    most share (the frames); else the first, where no later series holds more pages (a
+    thumbnail or an odd page after the stack is left out, as before); refused where one does
+    (a preview page before the stack was tracked as a one-frame video)."""
     series = tif.series
     if len(series) == 1:
         return series[0]
     if all(len(s.pages) == 1 for s in series):
         return _modal_series(tif) if _one_frame_per_series(tif) else series[0]
+    if len(series[0].pages) >= max(len(s.pages) for s in series):
+        return series[0]
     shown = "; ".join(f"{len(s.pages)} page(s) of {' x '.join(map(str, s.shape[-2:]))}" for s in series[:4])
     raise TemsegError(f"{path}: holds {len(series)} image series ({shown}{'; ...' if len(series) > 4 else ''}), "
                       "not one video: save the frames alone as one stack (tifffile.imwrite(path, frames))")
