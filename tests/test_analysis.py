@@ -186,3 +186,24 @@ def test_one_particle_has_no_spread():
     labels = np.zeros((40, 40), np.uint8)
     labels[10:20, 10:20] = 1
     assert np.isnan(size_statistics(measure(labels))["sd"])
+
+
+def test_analysis_functions_take_what_they_say_and_refuse_the_rest():
+    """From a Python user's pass: a boolean mask was measured as one particle; marks=None, labels
+    given to size_statistics or track_motion, and negative calibrations gave tracebacks or
+    negative sizes and speeds."""
+    from napari_temseg import TemsegError
+    from napari_temseg.analysis import measure, size_statistics
+
+    mask = np.zeros((40, 40), bool)
+    mask[5:12, 5:12] = mask[20:30, 20:30] = True
+    assert len(measure(mask)) == 2 and len(measure(mask.astype(np.uint8), marks=None)) == 1
+    with pytest.raises(TemsegError, match="marks must be boxes"):
+        measure(mask, marks=[(1, 2)])
+    with pytest.raises(TemsegError, match="takes measure\\(\\)'s table"):
+        size_statistics(mask)
+    tracks = pd.DataFrame({"frame": [0, 1], "track_id": [1, 1], "y": [0.0, 1.0], "x": [0.0, 1.0]})
+    with pytest.raises(TemsegError, match="takes a tracks table"):
+        track_motion(np.zeros((2, 8, 8), np.uint32))
+    with pytest.raises(TemsegError, match="frame_interval_s must be a positive number"):
+        track_motion(tracks, pixel_size_nm=0.8, frame_interval_s=-2)

@@ -244,3 +244,15 @@ def test_the_frame_interval_is_read_in_hours_and_reported(tmp_path, capsys):
     capsys.readouterr()
     assert main(["track", str(tmp_path / "u.tif"), "--out", str(tmp_path / "p")]) == 0  # its tables keep 0.5 s
     assert "frame interval 0.5 s (given to an earlier run into the folder)" in capsys.readouterr().out
+
+
+def test_a_models_options_are_listed_for_python_and_the_command_line(capsys):
+    """A Python user had no way to list a model's options but to misspell one."""
+    import napari_temseg as ts
+    from napari_temseg.cli import main
+
+    options = ts.model_options("classical")
+    assert options["sigma"][0] == "auto" and "diameter" in options and "polarity" in options
+    assert main(["models", "classical"]) == 0
+    assert "split_depth=0.3: " in capsys.readouterr().out
+    assert main(["models", "nope"]) == 2

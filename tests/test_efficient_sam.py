@@ -190,6 +190,8 @@ def test_bad_prompts_are_clear_errors(fixture_files, touching_images):
     image = touching_images[0].image[:128, :128]
     with pytest.raises(TemsegError, match="outside the 128x128 image"):
         segment(image, model, points=np.array([[10, 500, 1]]))
+    with pytest.raises(TemsegError, match="1 point\\(s\\) have no position"):  # was a particle at (0, 0)
+        segment(image, model, points=np.array([[np.nan, 5, 1], [20, 20, 1]]))
     with pytest.raises(TemsegError, match="at least one positive point"):
         segment(image, model, points=np.array([[10, 10, 0]]))
     with pytest.raises(TemsegError, match="needs points"):

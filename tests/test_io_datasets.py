@@ -197,3 +197,23 @@ def test_a_ctc_export_keeps_files_added_to_an_earlier_export(tmp_path, small_vid
     with pytest.raises(TemsegError, match="holds files added to an earlier `temseg export ctc` \\(notes.txt\\)"):
         write_ctc(small_video.labels[:3], tracks, [], out)
     assert (out / "notes.txt").read_text() == "mine" and (out / "mask000.tif").is_file()
+
+
+def test_a_track_result_saved_from_python_keeps_its_skipped_frames(tmp_path, small_video):
+    """Saved with write_track_dir, a blank frame read back as a frame where every particle
+    vanished (no skipped_frames.csv); a 2-D stack or a negative pixel size went through."""
+    from napari_temseg.io.results import read_skipped
+    from napari_temseg.tracking import track
+
+    frames = small_video.frames[:6].copy()
+    frames[3] = 0
+    result = track(frames)
+    out = result.save(tmp_path / "run", pixel_size_nm=0.5)
+    assert read_skipped(out) == result.skipped == [{"frame": 3, "reason": "blank (every pixel the same)"}]
+    labels, events = read_track_dir(out)
+    assert np.array_equal(labels, result.labels) and events == result.events
+    with pytest.raises(TemsegError, match=r"\(T, Y, X\) stack"):
+        write_track_dir(tmp_path / "flat", result.labels[0], result.events)
+    with pytest.raises(TemsegError, match="pixel_size_nm must be a positive number"):
+        write_track_dir(tmp_path / "neg", result.labels, result.events, pixel_size_nm=-1)
+    assert not (tmp_path / "flat").exists() and not (tmp_path / "neg").exists()

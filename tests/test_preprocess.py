@@ -59,6 +59,7 @@ def test_nan_pixels_are_no_data_not_a_reason_to_refuse_the_image():
         (np.zeros((1, 7)), "too small"),
         (np.zeros((4, 8, 8)), "2-D image"),
         (np.array(["a", "b"]), "dtype"),
+        (np.zeros((8, 8), bool), "a boolean mask is no micrograph"),  # was read as dark field, particles grown
     ],
 )
 def test_bad_input_names_the_problem(bad, message):

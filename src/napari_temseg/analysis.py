@@ -11,26 +11,28 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
 
 from .annotations import near_marks
+from .errors import TemsegError
+from .units import check_calibration
 
 #: Columns of `measure`, in pixels (nm columns follow when the pixel size is known).
 COLUMNS = ["label", "area", "equivalent_diameter", "major_axis", "minor_axis", "aspect_ratio", "circularity",
            "solidity", "centroid_y", "centroid_x", "touches_border"]
 
 
-def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple = ()) -> pd.DataFrame:
-    """One row per particle of uint (Y, X) labels (COLUMNS), plus area_nm2,
-    equivalent_diameter_nm, major_axis_nm, minor_axis_nm when `pixel_size_nm` is given.
+def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple | None = ()) -> pd.DataFrame:
+    """One row per particle of uint (Y, X) labels (COLUMNS; a boolean mask: one per connected
+    piece), plus area_nm2, equivalent_diameter_nm, major_axis_nm, minor_axis_nm when
+    `pixel_size_nm` is given.
     marks: boxes (y0, x0, y1, x1) of burned-in marks nothing was seen under
     (`Segmentation.annotations`): a particle they cut is flagged as one at the border is.
 
     Circularity is 4 pi area / perimeter^2 (1 for a disc, less for rough or elongated
     outlines) of the particle's outline (`circularity`); solidity is area over convex-hull
     area; the axes are those of the ellipse with the same second moments."""
-    from .errors import TemsegError
-
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise TemsegError(f"measure() takes one (Y, X) label image, got shape {labels.shape}")
@@ -42,9 +44,12 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple
     if labels.size and labels.min() < 0:
         raise TemsegError(f"measure() takes labels of 0 (background) and 1..N (particles); these have negative "
                           f"values (down to {labels.min()}): relabel them first")
-    if pixel_size_nm is not None and not (isinstance(pixel_size_nm, int | float | np.number)
-                                          and np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
-        raise TemsegError(f"pixel_size_nm must be a positive number of nm (or None), not {pixel_size_nm!r}")
+    check_calibration("pixel_size_nm", pixel_size_nm)
+    marks = tuple(marks or ())
+    if not all(np.shape(box) == (4,) for box in marks):
+        raise TemsegError("marks must be boxes (y0, x0, y1, x1), as a segmentation's .annotations")
+    if labels.dtype == bool:  # a mask: its connected pieces are the particles (it was one particle)
+        labels = ndi.label(labels)[0]
     if not labels.any():
         table = pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
     else:
@@ -108,6 +113,9 @@ def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
     """count, mean, sd, D10, D50, D90 of the equivalent diameter (nm where the table has it,
     else px: `unit` says which) and the mean circularity; border particles left out unless
     `include_border`."""
+    if not isinstance(table, pd.DataFrame) or not {"equivalent_diameter", "touches_border"} <= set(table.columns):
+        raise TemsegError("size_statistics() takes measure()'s table (columns equivalent_diameter, touches_border, "
+                          "...), not labels")
     kept = table if include_border or table.empty else table[~table["touches_border"].astype(bool)]
     unit = "nm" if "equivalent_diameter_nm" in table.columns else "px"
     diameters = kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float)
@@ -181,6 +189,11 @@ def track_motion(tracks: pd.DataFrame, pixel_size_nm: float | None = None,
     the frames between: directed motion, which a pure diffusion model would read as a large
     D); in px^2/frame and px/frame, with nm and s columns where the pixel size and frame
     interval are known."""
+    if not isinstance(tracks, pd.DataFrame) or not {"frame", "track_id", "y", "x"} <= set(tracks.columns):
+        raise TemsegError("track_motion() takes a tracks table with columns frame, track_id, y, x (a TrackResult's "
+                          ".tracks, or tracks.csv), not labels")
+    check_calibration("pixel_size_nm", pixel_size_nm)
+    check_calibration("frame_interval_s", frame_interval_s)
     drift = common_drift(tracks)
     rows = []
     for track_id, track in tracks.sort_values("frame").groupby("track_id"):

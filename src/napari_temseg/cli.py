@@ -848,9 +848,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """The models available here; with a name, its options (-o KEY=VALUE) with defaults."""
     from .models import available_models
+    from .segmentation import model_options
 
-    print("\n".join(available_models()))
+    if not args.model:
+        print("\n".join(available_models()))
+        return 0
+    for name, (default, meaning) in model_options(args.model).items():
+        print(f"{name}={default}: {meaning}")
     return 0
 
 
@@ -1012,7 +1018,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the exported files")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("models", help="list available models")
+    p = sub.add_parser("models", help="list available models; with a name, its options and their defaults")
+    p.add_argument("model", nargs="?", help="a model whose options (-o KEY=VALUE) to list")
     p.set_defaults(func=cmd_models)
     return parser
 
@@ -1031,6 +1038,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   if args.func is cmd_train and _training_state_saved(Path(args.out)) else "")
         print(f"\ntemseg: {'terminated' if isinstance(err, Terminated) else 'interrupted'}{resume}", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
+    except BrokenPipeError:  # `temseg models classical | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:  # the file system's answer (read-only, full, a file where a folder goes): no bug
         where = f"{err.filename}: " if err.filename else ""
         print(f"temseg: error: {where}{err.strerror or err}", file=sys.stderr)

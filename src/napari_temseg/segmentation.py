@@ -39,7 +39,7 @@ from .local_edges import (
 from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.options import check_options
-from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec_of
+from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec, spec_of
 from .preprocess import as_2d_gray, normalize, read_frame, without_non_finite
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
@@ -267,6 +267,9 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
 def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
     the support around them, and their boxes (`annotations`)."""
+    if np.asarray(image).dtype == bool:  # read as a dark-field image, its particles came back grown by their "rims"
+        raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
+                          "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
     gray, _ = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
     return normalize(fill_annotations(gray, marks) if marks else gray), marks
@@ -290,6 +293,13 @@ def significance(value: Any) -> float:
 def model_scale(segmenter: Segmenter, radius: float) -> float:
     """The factor an image with particles of `radius` px is resampled by for this model."""
     return scale_factor(radius, getattr(segmenter, "radius_range", DEFAULT_RADIUS_RANGE))
+
+
+def model_options(model: str) -> dict[str, tuple[Any, str]]:
+    """{option: (default, what it does)} of the options `segment(image, model, **options)`
+    takes: the model's own and the appearance options every model takes (polarity, diameter,
+    ...); `track` takes these and the linking options (`tracking.LINK_OPTIONS`)."""
+    return {option.name: (option.default, option.help) for option in (*spec(model).options, *APPEARANCE)}
 
 
 def check_model_options(segmenter: Segmenter, options: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +342,16 @@ def _unless_in_stack(value: Any, in_stack: bool) -> bool:
 
 def segment(image: Any, model: str | Segmenter = DEFAULT_MODEL, **options: Any) -> np.ndarray:
     """Segment one 2-D micrograph into particles: uint32 (Y, X) labels, 0 background,
-    1..N one ID per particle. Arguments as `segment_image`, which also says what it decided."""
+    1..N one ID per particle.
+
+    image: (Y, X) grayscale or (Y, X, 3|4) RGB/RGBA, any integer or float dtype (NaN pixels:
+    no data); numpy, dask or anything array-like.
+    model: a name of `available_models()` or a model from `load_model` (weights go there).
+    options: `model_options(model)` lists them with their defaults, e.g. polarity="bright",
+    diameter=24 (px) or diameter="12nm" with pixel_size_nm=0.5; prompted models take
+    points=(N, 3) y, x, label (1 particle, 0 background) or boxes=(M, 4).
+    `napari_temseg.segmentation.segment_image` takes the same and also says what it decided
+    (polarity, size, scale, burned-in marks: `.describe()`, `.annotations`)."""
     return segment_image(image, model, **options).labels
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import TemsegError
+
 #: Length units rosettasciio and TIFF tags use, in nm.
 NM_PER_UNIT = {
     "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "nanometre": 1.0, "nanometres": 1.0,
@@ -66,3 +68,11 @@ def length_in_nm(text: Any) -> float | None:
     factor = NM_PER_UNIT.get(unit or "nm")
     nm = number * factor if factor is not None else None
     return nm if nm is not None and np.isfinite(nm) and nm > 0 else None
+
+
+def check_calibration(name: str, value: Any) -> None:
+    """Refuse a pixel size or frame interval that is no positive finite number (None: unknown,
+    allowed); a negative one gave negative sizes and speeds without a word."""
+    if value is not None and not (isinstance(value, int | float | np.number) and not isinstance(value, bool)
+                                  and np.isfinite(value) and value > 0):
+        raise TemsegError(f"{name} must be a positive number (or None: unknown), not {value!r}")

@@ -38,11 +38,14 @@ from .io.results import (
     FRAME_INTERVAL_ATTR,
     MARKS_ATTR,
     REVIEW_FILE,
+    SKIPPED_FILE,
     create_labels_zarr,
+    read_skipped,
     record_pixel_size,
     rescale_track_dir,
     results_calibration,
     retime_track_dir,
+    write_skipped,
     write_tables,
 )
 from .models import load_model
@@ -52,7 +55,6 @@ from .models.weights import resolve as resolve_weights
 from .preprocess import read_frame
 from .progress import run_steps
 from .segmentation import (
-    check_model_options,
     describe_stack_options,
     fitting_diameter,
     in_nm,
@@ -61,11 +63,10 @@ from .segmentation import (
     stack_options,
     with_nm_pixel_size,
 )
-from .tracking import LINK_OPTIONS, Linker, check_method, new_linker, split_options
+from .tracking import Linker, check_method, check_tracked_model_options, new_linker, split_options
 from .tracking.propagate import check_prompted, next_instances, propagation_options
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
-SKIPPED_FILE = "skipped_frames.csv"
 
 
 @dataclass
@@ -274,17 +275,6 @@ def _load_state(out: Path) -> tuple[int, int, Linker] | None:
         return None
 
 
-def _skipped_frames(out: Path) -> list[dict]:
-    """The frames a finished run skipped ({frame, reason}), from its SKIPPED_FILE."""
-    path = out / SKIPPED_FILE
-    if not path.is_file():
-        return []
-    import pandas as pd
-
-    table = pd.read_csv(path)
-    return [{"frame": int(f), "reason": str(r)} for f, r in zip(table["frame"], table["reason"], strict=True)]
-
-
 def _frames_intact(store, written: int) -> bool:
     """Whether frames 0..written-1 of the labels store are all there and readable: a chunk
     deleted or damaged after an interruption means the run starts again."""
@@ -449,17 +439,6 @@ def _client(workers: int | None, scheduler: str | None):
     return None
 
 
-def _checked_with_tracking(segmenter, options: dict) -> dict:
-    """The model's options checked; an unknown one is told with the tracking options too (a
-    misspelt max_gap was answered with the model's options alone)."""
-    try:
-        return check_model_options(segmenter, options)
-    except TemsegError as err:
-        if not str(err).startswith("unknown option"):
-            raise
-        raise TemsegError(f"{err}; tracking: {', '.join(o.name for o in LINK_OPTIONS)}") from None
-
-
 def track_video(video: Video, out: str | Path, *, progress: Callable[[int, int], None] | None = None, **kwargs) -> RunSummary:
     """Segment and track `video` into `out` (labels.zarr, tracks.csv, events.csv, sintering.csv).
 
@@ -503,7 +482,7 @@ def iter_track_video(
     if method == "propagate":
         check_prompted(segmenter)
     if method == "link":
-        model_opts = _checked_with_tracking(segmenter, model_opts)
+        model_opts = check_tracked_model_options(segmenter, model_opts)
     model_opts = with_nm_pixel_size(model_opts, video.pixel_size_nm)
     fitting_diameter(model_opts.get("diameter", "auto"), model_opts.get("pixel_size_nm"), video.data.shape[1:3])
     out = Path(out)
@@ -531,7 +510,7 @@ def iter_track_video(
                 _write_atomic(out / RUN_FILE, json.dumps(run))
             if video.frame_interval_s is not None and results_calibration(out)[1] != video.frame_interval_s:
                 retime_track_dir(out, video.frame_interval_s)  # the labels do not depend on it: nothing re-tracked
-            return RunSummary(n, n, events, out, _skipped_frames(out), run.get("decided", ""), rescaled)
+            return RunSummary(n, n, events, out, read_skipped(out), run.get("decided", ""), rescaled)
         shape = (n, *[int(s) for s in video.data.shape[1:3]])  # an RGB stack: one label per pixel
         if state is not None:
             store = zarr.open_array(str(out / "labels.zarr"), mode="r+")
@@ -588,9 +567,7 @@ def iter_track_video(
                 client.close()
         interval = video.frame_interval_s or results_calibration(out)[1]  # given to an earlier, interrupted start
         write_tables(out, store, linker.events, video.pixel_size_nm, interval)
-        if linker.skipped:
-            _write_atomic(out / SKIPPED_FILE, "frame,reason\n" + "".join(
-                f"{s['frame']},\"{s['reason']}\"\n" for s in linker.skipped))
+        write_skipped(out, linker.skipped)
         run["complete"] = True
         run.pop("rescale", None)  # its tables were written at the new pixel size
         _write_atomic(out / RUN_FILE, json.dumps(run))

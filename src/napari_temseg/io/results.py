@@ -7,6 +7,7 @@ DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio
 DIR/tracks.geff   the same tracks as a GEFF graph (fusions: nodes with in-degree >= 2)
 DIR/tracks_summary.csv  per track: frames, mean squared displacement, diffusion coefficient
 DIR/size_over_time.png  particle count and mean diameter per frame, fusions marked
+DIR/skipped_frames.csv  frame, reason: frames that were blank or unreadable (their labels empty)
 DIR/review.csv    (the review widget's Save) every event with its status: accepted, to review
                   or rejected; events.csv then carries the status of the events kept
 """
@@ -24,6 +25,7 @@ import pandas as pd
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import events_table, parse_events
+from ..units import check_calibration
 from .folders import recover_folder, replace_folder, writing_name
 
 #: The zarr attributes of a results folder's labels that record their calibration (the
@@ -148,17 +150,48 @@ def rescale_track_dir(path: str | Path, pixel_size_nm: float | None,
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
 
 
+#: Frames a run skipped, and why (blank, unreadable, no data): their labels are empty.
+SKIPPED_FILE = "skipped_frames.csv"
+
+
+def write_skipped(out: Path, skipped: list[dict]) -> None:
+    """SKIPPED_FILE of `skipped` ({frame, reason}); none where no frame was skipped."""
+    if skipped:
+        pd.DataFrame(skipped, columns=["frame", "reason"]).to_csv(out / SKIPPED_FILE, index=False)
+
+
+def read_skipped(out: Path) -> list[dict]:
+    """The frames a results folder's run skipped ({frame, reason}), from its SKIPPED_FILE."""
+    path = Path(out) / SKIPPED_FILE
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path)
+    return [{"frame": int(f), "reason": str(r)} for f, r in zip(table["frame"], table["reason"], strict=True)]
+
+
 def write_track_dir(
     out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None,
     frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
+    skipped: list[dict] | None = None,
 ) -> Path:
-    """Write labels.zarr, tracks.csv, events.csv and sintering.csv into `out` (`pixel_yx_nm`:
-    the sides of pixels that are not square, recorded for the layer's scale only)."""
+    """Write a results folder as `temseg track` does (the files of the module docstring; no
+    run record) into `out`: `labels` (T, Y, X), `events` as a TrackResult's; `skipped`: the
+    frames that were skipped (a TrackResult's), so that they do not read as frames where
+    every particle vanished; `pixel_yx_nm`: the sides of pixels that are not square, recorded
+    for the layer's scale only."""
     out = Path(out)
+    if np.ndim(labels) != 3:
+        raise TemsegError(f"labels must be a (T, Y, X) stack, not of shape {np.shape(labels)}")
+    if not isinstance(events, list | tuple) or not all(isinstance(e, dict) for e in events):
+        raise TemsegError("events must be a list of {frame, parents, child} dicts (a TrackResult's .events)")
+    check_calibration("pixel_size_nm", pixel_size_nm)
+    check_calibration("frame_interval_s", frame_interval_s)
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm)
         write_tables(out, labels, events, pixel_size_nm, frame_interval_s)
+        (out / SKIPPED_FILE).unlink(missing_ok=True)
+        write_skipped(out, list(skipped or []))
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out
@@ -229,7 +262,7 @@ def _carry_run_record(source: Path, run: str | None, out: Path) -> None:
     """Into `out` (other than `source`), the finished run's record (run.json) where `source`
     still holds run `run`, so that a re-track from `out` links with the run's settings; and no
     other run's files (a record or resume state from what was there before)."""
-    from ..video import ARRAYS_FILE, RUN_FILE, SKIPPED_FILE, STATE_FILE
+    from ..video import ARRAYS_FILE, RUN_FILE, STATE_FILE
 
     try:
         for name in (RUN_FILE, STATE_FILE, ARRAYS_FILE, SKIPPED_FILE):

@@ -387,5 +387,5 @@ class ClassicalSegmenter:
 def build(name: str, weights: str | None, device: str | None, **options) -> ClassicalSegmenter:
     """The classical model with `options` as its defaults (it has no weights)."""
     if weights is not None:
-        raise TemsegError("the classical model has no weights: leave the weights empty (drop --weights)")
+        raise TemsegError("the classical model has no weights: leave the weights empty (weights=None; drop --weights)")
     return ClassicalSegmenter(name, **options)

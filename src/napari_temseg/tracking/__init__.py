@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,8 @@ METHODS = ("link", "propagate")
 @dataclass
 class TrackResult:
     """labels: (T, Y, X) uint32, same ID = same particle in every frame;
-    tracks: table frame, track_id, y, x, area; events: [{frame, parents, child}];
+    tracks: table frame, track_id, y, x, area; events: [{frame, parents, child,
+    onset_earliest, onset_latest}] (the window the first frame of contact lies in);
     graph: napari Tracks graph {child: [parents]}; skipped: frames that were blank or
     unreadable (empty labels; tracking went on across them)."""
 
@@ -36,6 +38,15 @@ class TrackResult:
     @property
     def graph(self) -> dict[int, list[int]]:
         return lineage_graph(self.events)
+
+    def save(self, out: str | Path, pixel_size_nm: float | None = None, frame_interval_s: float | None = None) -> Path:
+        """Write the results folder `temseg track` writes (labels.zarr, tracks.csv, events.csv,
+        sintering.csv, tracks.geff, tracks_summary.csv, skipped_frames.csv, ...; sizes in nm
+        and rates per s where the pixel size and frame interval are given), which napari's
+        reader, `temseg export` and `temseg evaluate-track` open."""
+        from ..io.results import write_track_dir
+
+        return write_track_dir(out, self.labels, self.events, pixel_size_nm, frame_interval_s, skipped=self.skipped)
 
     @property
     def events_table(self) -> pd.DataFrame:
@@ -64,6 +75,17 @@ def split_options(options: dict) -> tuple[LinkOptions, dict]:
     names = {o.name for o in LINK_OPTIONS}
     link = {k: options.pop(k) for k in list(options) if k in names}
     return LinkOptions(**check_options(link, LINK_OPTIONS, "tracking")), options
+
+
+def check_tracked_model_options(segmenter: Segmenter, options: dict) -> dict:
+    """The model's options checked for linking; an unknown one is told with the tracking
+    options too (a misspelt max_gap was answered with the model's options alone)."""
+    try:
+        return check_model_options(segmenter, options)
+    except TemsegError as err:
+        if not str(err).startswith("unknown option"):
+            raise
+        raise TemsegError(f"{err}; tracking: {', '.join(o.name for o in LINK_OPTIONS)}") from None
 
 
 def check_method(method: str) -> None:
@@ -99,7 +121,7 @@ def iter_track(
         for t, tracked in iter_propagate(frames, segmenter, linker, **model_opts):
             yield t, tracked, linker
         return
-    model_opts = stack_options(frames, segmenter, check_model_options(segmenter, model_opts))
+    model_opts = stack_options(frames, segmenter, check_tracked_model_options(segmenter, model_opts))
     shape = tuple(frames.shape[1:3])
     for t in range(frames.shape[0]):
         frame, problem = read_frame(frames, t)
@@ -138,5 +160,5 @@ def track(
     return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped))
 
 
-__all__ = ["LINK_OPTIONS", "LinkOptions", "Linker", "TrackResult", "check_method", "iter_track", "new_linker", "split_options",
+__all__ = ["LINK_OPTIONS", "LinkOptions", "Linker", "TrackResult", "check_method", "check_tracked_model_options", "iter_track", "new_linker", "split_options",
            "track"]

@@ -257,6 +257,9 @@ class EfficientSamSegmenter:
         if points is not None and len(points):
             pts = np.asarray(points, dtype=np.float64)
             if pts.ndim == 2 and pts.shape[1] >= 2:
+                if not np.isfinite(pts[:, :2]).all():  # NaN compared false everywhere: a particle at (0, 0)
+                    raise TemsegError(f"{int((~np.isfinite(pts[:, :2])).any(axis=1).sum())} point(s) have no "
+                                      "position (NaN or infinite y or x)")
                 outside = (pts[:, 0] < 0) | (pts[:, 0] >= h) | (pts[:, 1] < 0) | (pts[:, 1] >= w)
                 if outside.any():
                     y, x = pts[np.argmax(outside), :2]
@@ -270,7 +273,8 @@ class EfficientSamSegmenter:
                 raise TemsegError(f"boxes must be an (M, 4) array of y0, x0, y1, x1; got {b.shape}")
             queries += [_box_query(row) for row in b]
         if not queries:
-            raise TemsegError("prompt mode needs points (a Points layer or --points CSV) or boxes")
+            raise TemsegError("prompt mode needs points or boxes (points=/boxes= in Python, a Points layer in "
+                              "napari, --points CSV on the command line)")
         if any(len(q) > self.net.max_points for q in queries):
             raise TemsegError(f"at most {self.net.max_points} points per particle (EfficientSAM's limit)")
         return queries
