@@ -181,6 +181,42 @@ def test_track_widget_keeps_two_models_runs_apart(make_napari_viewer, tmp_path, 
     assert len({folder for folder, _ in (first, second, third)}) == 3
 
 
+def test_track_dock_follows_a_corrected_scale_names_runs_apart_and_keeps_its_boxes(make_napari_viewer, qtbot,
+                                                                                   tmp_path):
+    """From a GUI pass: after the video's scale was corrected, running again left the kept
+    layers at the old scale (off the video); a second run's layers were "x tracked [1]" and
+    "x tracked [1] lineage"; fusion_min_frames typed in options was overridden by its box."""
+    viewer = make_napari_viewer()
+    video = synth_video(n_frames=12, shape=(160, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=5)
+    image = viewer.add_image(video.frames, name="vid", scale=(40, 0.5, 0.5), units=("ms", "nm", "nm"))
+    widget = TrackWidget(viewer)
+    widget.out_dir.value = tmp_path / "first"
+    widget.model_options.value = "fusion_min_frames=2"
+    widget.run()
+    assert "set fusion_min_frames with the 'fusion after (frames)' box" in widget.controls.status.value
+    widget.model_options.value = ""
+    widget.run()
+    _wait(qtbot, widget)
+    image.scale = (80, 1.0, 1.0)
+    widget.run()
+    _wait(qtbot, widget)
+    assert tuple(viewer.layers["vid classical tracked"].scale) == (80, 1.0, 1.0)
+    assert tuple(viewer.layers["vid classical lineage"].scale) == (80, 1.0, 1.0)
+    widget.out_dir.value = tmp_path / "second"
+    widget.run()
+    _wait(qtbot, widget)
+    assert {"vid classical [2] tracked", "vid classical [2] lineage"} <= {layer.name for layer in viewer.layers}
+
+
+def test_segment_dock_says_why_a_length_cannot_be_used_on_non_square_pixels(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="aniso", scale=(0.5, 0.7), units=("nm", "nm"))
+    widget = SegmentWidget(viewer)
+    widget.diameter.value = "15nm"
+    widget.run()
+    assert "the layer's pixels are not square (0.5 x 0.7 per pixel)" in widget.controls.status.value
+
+
 def test_review_select_moves_time_slider_and_reject_restores(tracked_viewer, qtbot, tmp_path):
     viewer, result = tracked_viewer
     widget = FusionReviewWidget(viewer)

@@ -145,6 +145,11 @@ def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> 
     return options
 
 
+#: The least particle diameter (px) a diameter option may give: below, no particle is drawn
+#: (a unit or pixel size gone wrong: "diameter 0.0 px" was reported and segmented at x4).
+MIN_DIAMETER = 1.0
+
+
 def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | str:
     """"auto", "none" (keep the image's scale), or a diameter in px: a positive number, or a
     string with a unit ("12nm", "12 px"; nm needs the pixel size)."""
@@ -163,15 +168,18 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | st
         raise TemsegError(f"diameter must be {wanted}, not {value!r}")
     if not (math.isfinite(number) and number > 0):
         raise TemsegError(f"diameter must be a positive number of pixels (or auto/none), not {value!r}")
-    if unit in ("", "px"):
-        return number
-    if length_in_nm(value) is None:  # finite, but not as nm (1e308 m)
-        raise TemsegError(f"diameter must be {wanted}, not {value!r}")
-    if not pixel_size_nm:
-        raise TemsegError(f"diameter {value!r} is a length but the image's pixel size is unknown: give the pixel "
-                          "size (pixel_size_nm; --pixel-size on the command line; in napari, the image layer's "
-                          "scale in nm/px) or a diameter in px")
-    return length_in_nm(value) / pixel_size_nm
+    if unit not in ("", "px"):
+        if length_in_nm(value) is None:  # finite, but not as nm (1e308 m)
+            raise TemsegError(f"diameter must be {wanted}, not {value!r}")
+        if not pixel_size_nm:
+            raise TemsegError(f"diameter {value!r} is a length but the image's pixel size is unknown: give the pixel "
+                              "size (pixel_size_nm; --pixel-size on the command line; in napari, the image layer's "
+                              "scale in nm/px) or a diameter in px")
+        number = length_in_nm(value) / pixel_size_nm
+    if number < MIN_DIAMETER:
+        raise TemsegError(f"diameter {value!r} is {number:.2g} px: a particle must span at least {MIN_DIAMETER:g} "
+                          "px to be segmented (check the unit and the pixel size)")
+    return number
 
 
 def fitting_diameter(value: Any, pixel_size_nm: float | None, shape: tuple[int, ...]) -> float | str:

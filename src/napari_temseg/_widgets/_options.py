@@ -13,6 +13,7 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox, Widget
 
 from ..cli import parse_option
+from ..errors import TemsegError
 from ..models.options import Option
 from ._layers import pixel_size_nm
 
@@ -33,9 +34,13 @@ def diameter_edit() -> LineEdit:
 def scale_options(polarity: ComboBox, diameter: LineEdit, layer) -> dict[str, Any]:
     """polarity and diameter as the models take them, with the layer's pixel size (its scale)
     where the diameter is typed in nm."""
-    from ..segmentation import with_nm_pixel_size
+    from ..segmentation import in_nm, with_nm_pixel_size
 
     options = {"polarity": polarity.value, "diameter": diameter.value.strip() or "auto"}
+    y, x = (float(v) for v in tuple(layer.scale)[-2:])
+    if in_nm(options["diameter"]) and y != x:  # no one pixel size for both axes (it said "unknown")
+        raise TemsegError(f"diameter {options['diameter']!r} is a length, but the layer's pixels are not square "
+                          f"({y:g} x {x:g} per pixel): give the diameter in px, or resample to square pixels")
     return with_nm_pixel_size(options, pixel_size_nm(layer))
 
 

@@ -178,7 +178,9 @@ class FusionReviewWidget(Container):
 
     def _highlight(self, data: np.ndarray, ev: dict, layer, centre: tuple[float, float] | None) -> None:
         """Mark the parents (cyan) in the frame before the event and the child (magenta, at
-        `centre`, where it is in its first frame)."""
+        `centre`, where it is in its first frame) there and in its first frame: the slider
+        stops before the event, where the child's ring alone was not shown (napari draws a
+        points layer's other frames only with a slice thickness)."""
         points, colours = [], []
         before = max(ev["frame"] - 1, 0)
         for pid in ev["parents"]:
@@ -187,8 +189,9 @@ class FusionReviewWidget(Container):
                 points.append([before, ys.mean(), xs.mean()])
                 colours.append("cyan")
         if centre is not None:
-            points.append([ev["frame"], *centre])
-            colours.append("magenta")
+            for t in sorted({before, ev["frame"]}):
+                points.append([t, *centre])
+                colours.append("magenta")
         # the labels' units too: napari stops using units when layers disagree
         kwargs = {"scale": layer.scale, "translate": layer.translate, "units": layer.units}
         if HIGHLIGHT in self.viewer.layers:

@@ -34,9 +34,14 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     """
     folder = results_layer_metadata(source) if source else {}
     shown = _shown_from(viewer, folder, events)
-    if shown is not None:
+    if shown is not None:  # kept as they are, but on the video as it is now (its scale corrected since)
+        for layer in (layer for layer in shown if layer is not None):
+            layer.scale, layer.translate = scale, translate
+            if units is not None:
+                layer.units = units
         return shown
     _detach_earlier_runs(viewer, source)
+    name = _unused_name(viewer, name)
     table = tracks_table(labels) if table is None else table
     tracks = napari_tracks_data(table)
     token = uuid.uuid4().hex
@@ -46,6 +51,18 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     if not len(table):  # no particle in any frame: no tracks to draw (napari refuses an empty Tracks layer)
         return labels_layer, None
     return labels_layer, add_lineage_layer(viewer, labels_layer, tracks, lineage_graph(events))
+
+
+def _unused_name(viewer, name: str) -> str:
+    """`name`, or "name [2]", "name [3]", ... where another run's layers hold it, so that a
+    run's Labels and Tracks layers keep one name between them ("x [2] tracked", "x [2]
+    lineage"; napari's own suffix gave "x tracked [1]" and "x tracked [1] lineage")."""
+    taken = {layer.name for layer in viewer.layers}
+    candidate, k = name, 1
+    while f"{candidate} tracked" in taken or f"{candidate} lineage" in taken:
+        k += 1
+        candidate = f"{name} [{k}]"
+    return candidate
 
 
 def _detach_earlier_runs(viewer, source) -> None:
@@ -139,6 +156,12 @@ class TrackWidget(Container):
                        **dict(parse_option(text) for text in self.model_options.value.split())}
         except TemsegError as err:
             self.controls.fail(str(err))
+            return None
+        boxed = {"fusion_min_frames": "fusion after (frames)", "max_gap": "max gap (frames)"}
+        typed = [key for key in boxed if key in options]
+        if typed:  # the boxes won without a word (and a typed max_gap=-1 went unchecked)
+            self.controls.fail(f"set {', '.join(typed)} with the {' and '.join(repr(boxed[k]) for k in typed)} "
+                               f"box{'es' if len(typed) > 1 else ''}, not in options")
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
         video = Video(layer.data, pixel_size_nm(layer), "", frame_interval_s=frame_interval_s(layer))
