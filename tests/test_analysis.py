@@ -207,3 +207,10 @@ def test_analysis_functions_take_what_they_say_and_refuse_the_rest():
         track_motion(np.zeros((2, 8, 8), np.uint32))
     with pytest.raises(TemsegError, match="frame_interval_s must be a positive number"):
         track_motion(tracks, pixel_size_nm=0.8, frame_interval_s=-2)
+    from napari_temseg.io.images import write_labels_tiff
+    from napari_temseg.tracking import track
+
+    with pytest.raises(TemsegError, match="labels must be whole numbers"):  # an image: written as all 0
+        write_labels_tiff("unused.tif", np.random.default_rng(0).random((8, 8)))
+    with pytest.raises(TemsegError, match="progress must be a function"):  # a traceback after the first frame
+        track(np.zeros((2, 8, 8)), progress=5)

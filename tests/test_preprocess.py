@@ -60,6 +60,8 @@ def test_nan_pixels_are_no_data_not_a_reason_to_refuse_the_image():
         (np.zeros((4, 8, 8)), "2-D image"),
         (np.array(["a", "b"]), "dtype"),
         (np.zeros((8, 8), bool), "a boolean mask is no micrograph"),  # was read as dark field, particles grown
+        (None, "got None, not an image"),  # "dtype object"
+        ([[1, 2], [3]], "no rectangular array"),  # a traceback from numpy
     ],
 )
 def test_bad_input_names_the_problem(bad, message):

@@ -32,7 +32,12 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
     if isinstance(image, str | bytes) or hasattr(image, "__fspath__"):
         raise TemsegError(f"got the file name {str(image)!r}, not an image: read it first "
                           "(napari_temseg.io.read_image), or use `temseg segment` on files")
-    arr = np.asarray(image)
+    if image is None:
+        raise TemsegError("got None, not an image: pass the pixels (a 2-D array)")
+    try:
+        arr = np.asarray(image)
+    except ValueError:  # nested lists of unequal lengths
+        raise TemsegError("the image is no rectangular array of pixels (rows of different lengths?)") from None
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):

@@ -275,7 +275,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
 def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
     the support around them, and their boxes (`annotations`)."""
-    if np.asarray(image).dtype == bool:  # read as a dark-field image, its particles came back grown by their "rims"
+    if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as a dark-field image, its particles came back grown by "rims"
         raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
                           "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
     gray, _ = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found

@@ -159,6 +159,13 @@ def write_labels_tiff(path: str | Path, labels: np.ndarray,
     tifffile and our reader read them); returns the path. Written under a temporary name and
     renamed, so a full disk never leaves a truncated file behind."""
     path = Path(path)
+    labels = np.asarray(labels)
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool or (
+            np.issubdtype(labels.dtype, np.floating) and np.array_equal(labels, np.round(labels)))):
+        raise TemsegError(f"{path.name}: labels must be whole numbers (0 background, 1..N particles), not "
+                          f"{labels.dtype} values such as an image's (written as uint32 they were all 0)")
+    if labels.size and labels.min() < 0:
+        raise TemsegError(f"{path.name}: labels must not be negative (down to {labels.min()})")
     temporary = path.with_name(f".{path.name}.writing")
     y_nm, x_nm = pixel_size_nm if isinstance(pixel_size_nm, tuple) else (pixel_size_nm, pixel_size_nm)
     per_cm = (1e7 / x_nm, 1e7 / y_nm) if x_nm and y_nm else (0.0, 0.0)

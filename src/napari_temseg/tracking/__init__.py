@@ -144,6 +144,8 @@ def track(
     options: model options (e.g. sigma=2.0) and linking options (see LinkOptions).
     progress(done, total) is called after each finished frame.
     """
+    if progress is not None and not callable(progress):  # else a traceback after the first frame
+        raise TemsegError(f"progress must be a function progress(done, total), not {progress!r}")
     frames = as_stack(frames)
     n = int(frames.shape[0])
     out = None
