@@ -235,6 +235,9 @@ def test_the_frame_interval_is_read_in_hours_and_reported(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "v.tif", np.stack([frame] * 3), imagej=True,
                      metadata={"axes": "TYX", "finterval": 0.001, "tunit": "hour"})
     assert open_video(tmp_path / "v.tif").frame_interval_s == pytest.approx(3.6)
+    tifffile.imwrite(tmp_path / "o.ome.tif", np.stack([frame] * 3), ome=True,  # OME's TimeIncrement was not read
+                     metadata={"axes": "TYX", "TimeIncrement": 250, "TimeIncrementUnit": "ms"})
+    assert open_video(tmp_path / "o.ome.tif").frame_interval_s == pytest.approx(0.25)
     assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o")]) == 0
     assert "frame interval 3.6 s (from the file)" in capsys.readouterr().out
     assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o"), "--frame-interval", "2"]) == 0

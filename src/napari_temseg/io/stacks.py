@@ -193,6 +193,8 @@ def _open_tiff(path: Path) -> Video:
             imagej = tif.imagej_metadata or {}
             promised = int(imagej.get("images", 0))
             interval = to_seconds(imagej.get("finterval", 0), imagej.get("tunit", "sec"))
+            if interval is None and tif.is_ome and tif.ome_metadata:
+                interval = _ome_interval(tif.ome_metadata)
     except TemsegError:
         raise
     except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for damaged files
@@ -344,6 +346,14 @@ def _ome_calibration(xml: str) -> Calibration:
         except ValueError:
             sizes.append(None)
     return calibration(*sizes)
+
+
+def _ome_interval(xml: str) -> float | None:
+    """TimeIncrement (in its unit, s by OME's default) of OME-XML, in s; read as
+    `_ome_calibration` reads sizes (it was not read: no per-second columns)."""
+    value = re.search(r"""TimeIncrement\s*=\s*(["'])(.*?)\1""", xml)
+    unit = re.search(r"""TimeIncrementUnit\s*=\s*(["'])(.*?)\1""", xml)
+    return to_seconds(value.group(2), html.unescape(unit.group(2)) if unit else "s") if value else None
 
 
 def _open_rsciio(path: Path, plugin: str) -> Video:
