@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_temseg import TemsegError, segment
 from napari_temseg.appearance import measure_appearance
@@ -262,6 +263,15 @@ def test_one_reading_of_lengths_for_the_pixel_size_scale_bar_and_diameter(typed)
     assert parse_pixel_size(typed) == pytest.approx(0.5)
     assert parse_scale_bar(typed, None) == pytest.approx(0.5)
     assert parse_diameter(typed, 0.05) == (pytest.approx(10.0) if typed != "0.5" else 0.5)  # no unit: px
+
+
+def test_a_sub_nm_diameter_on_a_calibrated_file_is_taken(tmp_path, capsys):
+    """The 1-px least diameter was checked against a stand-in pixel size of 1 nm before the
+    files were read: 0.8 nm on a 0.05-nm/px image was refused (a review)."""
+    image = synth_image((128, 128), 6, radius=(7, 9), seed=0).image
+    tifffile.imwrite(tmp_path / "hr.tif", image, imagej=True, resolution=(20.0, 20.0), metadata={"unit": "nm"})
+    assert main(["segment", str(tmp_path / "hr.tif"), "--out", str(tmp_path / "o"), "-o", "diameter=0.8nm"]) == 0
+    assert "diameter 16.0 px (given)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("typed", ["1e-9", "0", "-1", "nan", "abc", "5 furlongs", "20000"])

@@ -193,6 +193,11 @@ def test_a_ctc_export_keeps_files_added_to_an_earlier_export(tmp_path, small_vid
     tracks = pd.DataFrame(particle_table(small_video.labels[:3]))
     out = write_ctc(small_video.labels[:3], tracks, [], tmp_path / "ctc")
     write_ctc(small_video.labels[:3], tracks, [], out)  # an export of its own: replaced
+    (out / ".DS_Store").write_bytes(b"")  # a desktop's, in an export or a new folder: not the user's work
+    write_ctc(small_video.labels[:3], tracks, [], out)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / ".DS_Store").write_bytes(b"")
+    write_ctc(small_video.labels[:3], tracks, [], tmp_path / "new")
     (out / "notes.txt").write_text("mine")
     with pytest.raises(TemsegError, match="holds files added to an earlier `temseg export ctc` \\(notes.txt\\)"):
         write_ctc(small_video.labels[:3], tracks, [], out)
@@ -217,3 +222,5 @@ def test_a_track_result_saved_from_python_keeps_its_skipped_frames(tmp_path, sma
     with pytest.raises(TemsegError, match="pixel_size_nm must be a positive number"):
         write_track_dir(tmp_path / "neg", result.labels, result.events, pixel_size_nm=-1)
     assert not (tmp_path / "flat").exists() and not (tmp_path / "neg").exists()
+    write_track_dir(out, result.labels, result.events)  # Review's Save into the run's folder: the record stays
+    assert read_skipped(out) == result.skipped

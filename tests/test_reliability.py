@@ -269,6 +269,10 @@ def test_a_tiff_written_page_by_page_is_every_page_a_frame(tmp_path):
     tifffile.imwrite(tmp_path / "after.tif", frames)  # a thumbnail after the stack: the stack, as before (a review)
     tifffile.imwrite(tmp_path / "after.tif", frames[0][::4, ::4], append=True)
     assert open_video(tmp_path / "after.tif").data.shape == (8, 96, 96)
+    tifffile.imwrite(tmp_path / "two.tif", frames)  # two stacks alike: which is the video? (a review)
+    tifffile.imwrite(tmp_path / "two.tif", frames, append=True)
+    with pytest.raises(TemsegError, match="holds 2 image series"):
+        open_video(tmp_path / "two.tif")
 
 
 def test_folders_that_are_no_video_of_frames_are_refused(tmp_path):
@@ -312,6 +316,7 @@ def test_a_batch_says_what_it_does_not_read_and_which_file_each_line_is(tmp_path
         (tmp_path / folder).mkdir()
     for folder in ("a", "b"):
         tifffile.imwrite(tmp_path / folder / "x.tif", image)
+    tifffile.imwrite(tmp_path / "a" / "nm.tif", image, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})
     tifffile.imwrite(tmp_path / "a" / "broken.tif", image, imagej=True, metadata={"unit": "nm"})
     data = (tmp_path / "a" / "broken.tif").read_bytes()
     (tmp_path / "a" / "broken.tif").write_bytes(data[:3000])  # a cut-off copy: tifffile logs errors of its own
@@ -322,6 +327,7 @@ def test_a_batch_says_what_it_does_not_read_and_which_file_each_line_is(tmp_path
     assert "its sub-folder(s) d.tif, sub are not searched" in err and "d.tif: error" not in err
     assert os.path.join("a", "x.tif") + ":" in err and os.path.join("b", "x.tif") + ":" in err
     assert "use one of .tif" in err and ".dm4" in err
+    assert "pixel sizes differ" in err and "failed: broken.tif, c.rpl" in err  # a mixed batch's end: was a traceback
     run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "segment", str(tmp_path / "a" / "broken.tif"),
                           "--out", str(tmp_path / "out2")], capture_output=True, text=True)  # pytest takes log records
     assert run.returncode == 1 and all(line.startswith(("[", "temseg:")) for line in run.stderr.splitlines()), \

@@ -202,6 +202,8 @@ def test_track_dock_follows_a_corrected_scale_names_runs_apart_and_keeps_its_box
     _wait(qtbot, widget)
     assert tuple(viewer.layers["vid classical tracked"].scale) == (80, 1.0, 1.0)
     assert tuple(viewer.layers["vid classical lineage"].scale) == (80, 1.0, 1.0)
+    kept = viewer.layers["vid classical tracked"].metadata["temseg"]  # what Review's Save writes back
+    assert kept["frame_interval_s"] == pytest.approx(0.08) and kept["pixel_size_nm"] == pytest.approx(1.0)
     widget.out_dir.value = tmp_path / "second"
     widget.run()
     _wait(qtbot, widget)

@@ -45,9 +45,10 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple
         raise TemsegError(f"measure() takes labels of 0 (background) and 1..N (particles); these have negative "
                           f"values (down to {labels.min()}): relabel them first")
     check_calibration("pixel_size_nm", pixel_size_nm)
-    marks = tuple(marks or ())
+    marks = [] if marks is None else list(marks)  # boxes, or an (N, 4) array's rows
     if not all(np.shape(box) == (4,) for box in marks):
         raise TemsegError("marks must be boxes (y0, x0, y1, x1), as a segmentation's .annotations")
+    marks = tuple(tuple(int(v) for v in box) for box in marks)
     if labels.dtype == bool:  # a mask: its connected pieces are the particles (it was one particle)
         labels = ndi.label(labels)[0]
     if not labels.any():

@@ -251,8 +251,8 @@ def _earlier_inputs(summary: Path) -> dict[str, str]:
 
 #: The first columns of the tables `temseg segment` writes: how a table it wrote is told
 #: from a user's file of the same name, which it must not replace.
-TABLE_HEADS = {"summary.csv": ("file,labels,objects,pixel_size_nm,",),
-               "particles.csv": ("image,pixel_size_nm,", "image,label,")}  # the second: before 2026-12-06
+TABLE_HEADS = {"summary.csv": ("file,labels,objects,pixel_size_nm,", "file,labels,objects,polarity,"),
+               "particles.csv": ("image,pixel_size_nm,label,", "image,label,area,")}  # the second: older temseg
 
 
 def _refuse_foreign_tables(out: Path) -> None:
@@ -296,7 +296,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     given_pixel = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
     bar_nm = parse_scale_bar(args.scale_bar, given_pixel) if args.scale_bar is not None else None
     options = check_model_options(model, options)  # the same for every file: checked once, up front
-    parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0)
+    parse_diameter(options.get("diameter", "auto"), given_pixel or 1.0, least=0.0)  # its form: each file's size later
     if args.points and args.model not in prompted_models():
         raise TemsegError(f"--points prompts a prompted model ({', '.join(prompted_models())}); "
                           f"{args.model} takes none")
@@ -353,8 +353,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     batch = _batch_particles(tables)
     pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
     if len(pixels) > 1 and "equivalent_diameter_nm" not in batch.columns:
-        shown = ", ".join(sorted(f"{p:.4g} nm" if p else "unknown" for p in pixels))
-        print(f"temseg: the images' pixel sizes differ ({shown}): the ALL row and {SIZE_PLOT} pool sizes in px "
+        sizes = ", ".join(sorted(f"{p:.4g} nm" if p else "unknown" for p in pixels))
+        print(f"temseg: the images' pixel sizes differ ({sizes}): the ALL row and {SIZE_PLOT} pool sizes in px "
               "across them; give every image a pixel size (--pixel-size, or calibrated files) for sizes in nm, or "
               "segment images of one magnification together (particles.csv keeps each row's pixel_size_nm)",
               file=sys.stderr)
@@ -1038,9 +1038,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   if args.func is cmd_train and _training_state_saved(Path(args.out)) else "")
         print(f"\ntemseg: {'terminated' if isinstance(err, Terminated) else 'interrupted'}{resume}", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
-    except BrokenPipeError:  # `temseg models classical | head`: the reader has what it wanted
+    except BrokenPipeError:  # `temseg models classical | head`: no traceback; the shell's status for it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return 128 + signal.SIGPIPE
     except OSError as err:  # the file system's answer (read-only, full, a file where a folder goes): no bug
         where = f"{err.filename}: " if err.filename else ""
         print(f"temseg: error: {where}{err.strerror or err}", file=sys.stderr)

@@ -150,9 +150,10 @@ def with_nm_pixel_size(options: dict[str, Any], pixel_size_nm: float | None) -> 
 MIN_DIAMETER = 1.0
 
 
-def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | str:
+def parse_diameter(value: Any, pixel_size_nm: float | None = None, least: float = MIN_DIAMETER) -> float | str:
     """"auto", "none" (keep the image's scale), or a diameter in px: a positive number, or a
-    string with a unit ("12nm", "12 px"; nm needs the pixel size)."""
+    string with a unit ("12nm", "12 px"; nm needs the pixel size); at least `least` px (0:
+    the form alone, where the pixel size is not known yet)."""
     wanted = f"auto, none, a number of pixels or a length (e.g. '12nm'; units px, {TYPED_UNITS})"
     if isinstance(value, bool):
         raise TemsegError(f"diameter must be {wanted}, not {value!r}")
@@ -176,8 +177,8 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None) -> float | st
                               "size (pixel_size_nm; --pixel-size on the command line; in napari, the image layer's "
                               "scale in nm/px) or a diameter in px")
         number = length_in_nm(value) / pixel_size_nm
-    if number < MIN_DIAMETER:
-        raise TemsegError(f"diameter {value!r} is {number:.2g} px: a particle must span at least {MIN_DIAMETER:g} "
+    if number < least:
+        raise TemsegError(f"diameter {value!r} is {number:.2g} px: a particle must span at least {least:g} "
                           "px to be segmented (check the unit and the pixel size)")
     return number
 

@@ -35,10 +35,14 @@ def show_tracks(viewer, labels, events: list[dict], scale, translate, name: str,
     folder = results_layer_metadata(source) if source else {}
     shown = _shown_from(viewer, folder, events)
     if shown is not None:  # kept as they are, but on the video as it is now (its scale corrected since)
+        calibration = {key: folder[key] for key in ("pixel_size_nm", "pixel_yx_nm", "frame_interval_s")}
         for layer in (layer for layer in shown if layer is not None):
             layer.scale, layer.translate = scale, translate
             if units is not None:
                 layer.units = units
+            meta = layer.metadata.get("temseg")
+            if meta is not None:  # Review's Save writes these back: the folder's, not the old ones
+                layer.metadata = {**layer.metadata, "temseg": {**meta, **calibration}}
         return shown
     _detach_earlier_runs(viewer, source)
     name = _unused_name(viewer, name)

@@ -121,14 +121,14 @@ def _is_ctc_file(path: Path) -> bool:
 
 def _check_ctc_folder(out: Path) -> None:
     """`out` may be replaced by an export: absent, empty, or an earlier export of ours
-    holding only what it wrote; a folder holding anything else (another tracker's results, a
+    holding only what it wrote (desktop files aside, in either); a folder holding anything else (another tracker's results, a
     results folder, notes added to an earlier export), a file or a link is refused."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise TemsegError(f"{out}: is a file or a link, not a folder; export into an empty folder")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir():
         return
     marked = (out / CTC_MARK).is_file()
-    others = sorted(p.name for p in out.iterdir() if not (marked and _is_ctc_file(p)))
+    others = sorted(p.name for p in out.iterdir() if not (marked and _is_ctc_file(p)) and p.name not in DESKTOP_FILES)
     if others:
         what = "files added to an earlier `temseg export ctc`" if marked else \
             "files that are not an earlier `temseg export ctc`"

@@ -176,9 +176,9 @@ def write_track_dir(
 ) -> Path:
     """Write a results folder as `temseg track` does (the files of the module docstring; no
     run record) into `out`: `labels` (T, Y, X), `events` as a TrackResult's; `skipped`: the
-    frames that were skipped (a TrackResult's), so that they do not read as frames where
-    every particle vanished; `pixel_yx_nm`: the sides of pixels that are not square, recorded
-    for the layer's scale only."""
+    frames that were skipped (a TrackResult's), recorded so that their empty labels are not
+    taken for frames where every particle vanished (None: a record already in `out` stays); `pixel_yx_nm`: the
+    sides of pixels that are not square, recorded for the layer's scale only."""
     out = Path(out)
     if np.ndim(labels) != 3:
         raise TemsegError(f"labels must be a (T, Y, X) stack, not of shape {np.shape(labels)}")
@@ -190,8 +190,9 @@ def write_track_dir(
         out.mkdir(parents=True, exist_ok=True)
         write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm)
         write_tables(out, labels, events, pixel_size_nm, frame_interval_s)
-        (out / SKIPPED_FILE).unlink(missing_ok=True)
-        write_skipped(out, list(skipped or []))
+        if skipped is not None:  # else the folder's own record stays (a review saved into its run's folder)
+            (out / SKIPPED_FILE).unlink(missing_ok=True)
+            write_skipped(out, list(skipped))
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out
@@ -269,6 +270,8 @@ def _carry_run_record(source: Path, run: str | None, out: Path) -> None:
             (out / name).unlink(missing_ok=True)
         if run and results_run_id(source) == run and not _unfinished(source) and (source / RUN_FILE).is_file():
             shutil.copyfile(source / RUN_FILE, out / RUN_FILE)
+            if (source / SKIPPED_FILE).is_file():  # the run's record of its skipped frames goes along
+                shutil.copyfile(source / SKIPPED_FILE, out / SKIPPED_FILE)
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
 

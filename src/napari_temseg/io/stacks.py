@@ -259,15 +259,15 @@ def _one_frame_per_series(tif) -> bool:
 
 def _video_series(path: Path, tif):
     """The series a video is read from: the only one; of one-page series, one with the shape
-    most share (the frames); else the first, where no later series holds more pages (a
-    thumbnail or an odd page after the stack is left out, as before); refused where one does
-    (a preview page before the stack was tracked as a one-frame video)."""
+    most share (the frames); else the first, where every later series holds fewer pages (a
+    thumbnail or an odd page after the stack is left out, as before); refused where one holds
+    as many or more (a preview page before the stack was tracked as a one-frame video)."""
     series = tif.series
     if len(series) == 1:
         return series[0]
     if all(len(s.pages) == 1 for s in series):
         return _modal_series(tif) if _one_frame_per_series(tif) else series[0]
-    if len(series[0].pages) >= max(len(s.pages) for s in series):
+    if len(series[0].pages) > max(len(s.pages) for s in series[1:]):  # two alike: which is the video?
         return series[0]
     shown = "; ".join(f"{len(s.pages)} page(s) of {' x '.join(map(str, s.shape[-2:]))}" for s in series[:4])
     raise TemsegError(f"{path}: holds {len(series)} image series ({shown}{'; ...' if len(series) > 4 else ''}), "

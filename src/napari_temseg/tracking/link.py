@@ -61,7 +61,7 @@ ONSET_NECK_DEPTH = 0.75
 #: frame from the merge on in which the parents' contact (the merged object shared out among
 #: them) is ONSET_MATERIAL_DEPTH or more as dark as the particles in two frames running,
 #: when there is one (the contact of a young neck is thin, so less than ONSET_NECK_DEPTH).
-#: Chosen among 0.5-0.9 on training-regime videos (docs/tracking.md; 0.6 until 2026-12-07).
+#: Chosen among 0.5-0.8 on training-regime videos (docs/tracking.md; 0.6 until 2026-12-07).
 ONSET_MATERIAL_DEPTH = 0.7
 #: How many frames before a merge the onset can move back to: tracked frames stay this
 #: much longer in the linker before they are handed out.
