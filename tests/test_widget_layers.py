@@ -4,6 +4,7 @@ differ from the viewer's, and state that belongs to one layer (found in a GUI pa
 import numpy as np
 import pytest
 
+from napari_temseg import TemsegError
 from napari_temseg._widgets import measure as measure_module
 from napari_temseg._widgets.measure import MeasurementsWidget
 from napari_temseg._widgets.review import FusionReviewWidget
@@ -43,7 +44,8 @@ def test_prompt_colours_follow_their_meaning_and_nm_diameters_take_the_layer_sca
     assert widget.options()["pixel_size_nm"] == 0.5  # "12nm" typed as the diameter can be read
     viewer.add_image(np.zeros((64, 64), np.float32), name="anisotropic", scale=(0.5, 0.25))
     widget.image.value = viewer.layers["anisotropic"]
-    assert "pixel_size_nm" not in widget.options()  # no single nm per pixel: none given
+    with pytest.raises(TemsegError, match="the layer's pixels are not square"):  # no single nm per pixel
+        widget.options()
 
 
 def test_pickers_follow_renames_and_segment_offers_no_4d_layer(make_napari_viewer):

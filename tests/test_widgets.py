@@ -403,7 +403,7 @@ def test_measurements_dock_table_selection_histogram_and_export(make_napari_view
     png = widget.export_png(tmp_path / "h.png")
     from PIL import Image
 
-    assert Image.open(png).size == (720, 480)  # 6 x 4 in at 120 dpi, whatever the dock's size
+    assert Image.open(png).size == (1020, 480)  # 8.5 x 4 in at 120 dpi (the legend beside), whatever the dock's size
 
 
 def _idle(qtbot, widget, timeout=120_000):

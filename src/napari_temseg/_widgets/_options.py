@@ -37,7 +37,7 @@ def scale_options(polarity: ComboBox, diameter: LineEdit, layer) -> dict[str, An
     from ..segmentation import in_nm, with_nm_pixel_size
 
     options = {"polarity": polarity.value, "diameter": diameter.value.strip() or "auto"}
-    y, x = (float(v) for v in tuple(layer.scale)[-2:])
+    y, x = (float(v) for v in tuple(layer.scale)[-2:]) if layer is not None else (1.0, 1.0)
     if in_nm(options["diameter"]) and y != x:  # no one pixel size for both axes (it said "unknown")
         raise TemsegError(f"diameter {options['diameter']!r} is a length, but the layer's pixels are not square "
                           f"({y:g} x {x:g} per pixel): give the diameter in px, or resample to square pixels")
