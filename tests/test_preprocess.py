@@ -90,3 +90,15 @@ def test_a_one_frame_stack_or_one_channel_is_an_image():
     assert np.array_equal(as_2d_gray(image[None]), image) and np.array_equal(as_2d_gray(image[..., None]), image)
     with pytest.raises(TemsegError, match=r"segment\(stack\[t\]\)"):
         as_2d_gray(np.stack([image] * 5))
+
+
+def test_a_dask_image_is_read_once():
+    """A 2-D dask frame was computed twice per segmentation (grey levels, then colour)."""
+    import dask
+    import dask.array as da
+
+    from napari_temseg.synth import synth_image
+
+    image, reads = synth_image((96, 96), 4, radius=(8, 10), seed=0).image, []
+    lazy = da.from_delayed(dask.delayed(lambda: reads.append(1) or image)(), shape=image.shape, dtype=image.dtype)
+    assert segment(lazy).max() > 0 and len(reads) == 1

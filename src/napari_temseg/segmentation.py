@@ -276,9 +276,11 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
 def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
     the support around them, and their boxes (`annotations`)."""
-    if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as a dark-field image, its particles came back grown by "rims"
+    if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
         raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
                           "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
+    if hasattr(image, "__array__") and not isinstance(image, np.ndarray):
+        image = np.asarray(image)  # read once: a dask frame was computed for the grey levels and again for colour
     gray, _ = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
     return normalize(fill_annotations(gray, marks) if marks else gray), marks
