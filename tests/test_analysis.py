@@ -200,6 +200,12 @@ def test_analysis_functions_take_what_they_say_and_refuse_the_rest():
     assert len(measure(mask)) == 2 and len(measure(mask.astype(np.uint8), marks=None)) == 1
     with pytest.raises(TemsegError, match="marks must be boxes"):
         measure(mask, marks=[(1, 2)])
+    from napari_temseg.synth import synth_image
+
+    with pytest.raises(TemsegError, match="look like an image's grey levels"):  # was one "particle" per level
+        measure(synth_image((128, 128), 6, radius=(8, 12), seed=0).image)
+    packed = np.arange(1, 32 * 32 + 1).reshape(32, 32).repeat(4, 0).repeat(4, 1)  # small particles all touching
+    assert len(measure(packed)) == 32 * 32
     with pytest.raises(TemsegError, match="takes measure\\(\\)'s table"):
         size_statistics(mask)
     tracks = pd.DataFrame({"frame": [0, 1], "track_id": [1, 1], "y": [0.0, 1.0], "x": [0.0, 1.0]})

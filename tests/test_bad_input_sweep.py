@@ -13,7 +13,7 @@ from conftest import write_emd
 import napari_temseg as ts
 from napari_temseg.cli import main
 from napari_temseg.datasets import to_instances
-from napari_temseg.io import open_video, write_stack_tiff
+from napari_temseg.io import open_video, read_micrograph, write_stack_tiff
 from napari_temseg.io.stacks import tiff_calibration, to_nm
 from napari_temseg.models.devices import default_device
 from napari_temseg.preprocess import normalize
@@ -72,7 +72,7 @@ def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibration
     low), a TIFF of the same was "pixel size unknown", and OME-TIFF's PhysicalSizeX and
     "μm" (Greek mu) were not read."""
     from napari_temseg._reader import read_track_results, read_video
-    from napari_temseg.io import Video, read_micrograph
+    from napari_temseg.io import Video
     from napari_temseg.synth import synth_video
     from napari_temseg.video import track_video
 
@@ -108,6 +108,10 @@ def test_a_stack_declaring_giant_frames_is_refused_before_reading(tmp_path):
         tif.write(shape=(2, 20000, 20000), dtype=np.uint8)
     with pytest.raises(ts.TemsegError, match="not read"):
         open_video(tmp_path / "giant.tif")
+    with tifffile.TiffWriter(tmp_path / "giant8.tif") as tif:  # 1.5 GiB of uint8 passed the 4-GiB rule: 17 GB used
+        tif.write(shape=(40192, 40192), dtype=np.uint8)
+    with pytest.raises(ts.TemsegError, match="above 256 Mpx .* it is not read"):
+        read_micrograph(tmp_path / "giant8.tif")
 
 
 def test_a_given_min_size_holds_for_added_particles_too():

@@ -51,6 +51,9 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple
     marks = tuple(tuple(int(v) for v in box) for box in marks)
     if labels.dtype == bool:  # a mask: its connected pieces are the particles (it was one particle)
         labels = ndi.label(labels)[0]
+    elif _grey_levels(labels):
+        raise TemsegError("measure() takes labels (0 background, 1..N particles), and these look like an image's "
+                          "grey levels (each value in many pieces): segment the image first")
     if not labels.any():
         table = pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
     else:
@@ -108,6 +111,22 @@ def circularity(mask: np.ndarray) -> float:
     enclosed = 0.5 * abs(float(np.dot(y, np.roll(x, 1)) - np.dot(x, np.roll(y, 1))))
     perimeter = float(np.hypot(*np.diff(outline, axis=0).T).sum())
     return 4 * np.pi * enclosed / perimeter**2 if perimeter > 0 else float("nan")
+
+
+#: Labels hold one region per particle (a few may come in pieces); an image's grey levels
+#: come in many pieces per level, as noise scatters them (a uint8 micrograph was measured
+#: as 143 "particles", one per level).
+PIECES_PER_LEVEL = 4
+
+
+def _grey_levels(labels: np.ndarray) -> bool:
+    """Whether integer `labels` are an image's grey levels rather than particles: their
+    values come in more than PIECES_PER_LEVEL connected pieces each (and over 100 in all)."""
+    from skimage.measure import label
+
+    values = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+    pieces = int(label(labels, background=0, connectivity=1).max()) if values else 0
+    return pieces > 100 and pieces > PIECES_PER_LEVEL * values
 
 
 def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:

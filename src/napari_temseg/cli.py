@@ -856,7 +856,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("\n".join(available_models()))
         return 0
     for name, (default, meaning) in model_options(args.model).items():
-        print(f"{name}={default}: {meaning}")
+        flag = " (on the command line: --pixel-size)" if name == "pixel_size_nm" else ""
+        print(f"{name}={default}: {meaning}{flag}")
     return 0
 
 

@@ -18,6 +18,9 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 #: Largest image (bytes of pixels, as the file's header declares them) read without a question:
 #: a small file may claim a huge image, and allocating it would take the machine's memory.
 MAX_IMAGE_BYTES = 4 * 2**30
+#: Largest image (pixels) read: segmentation holds several float copies of it, so a 40192²
+#: uint8 image (1.5 GiB as stored) took 17 GB before it ran out (16384², as for a video's frames).
+MAX_IMAGE_PIXELS = 2**28
 
 
 def natural_key(path: Path) -> tuple:
@@ -26,13 +29,20 @@ def natural_key(path: Path) -> tuple:
 
 
 def _check_declared_size(path: Path) -> None:
-    """Refuse a TIFF whose header declares more pixel bytes than MAX_IMAGE_BYTES."""
+    """Refuse a TIFF whose header declares more pixel bytes than MAX_IMAGE_BYTES, or an image
+    of more than MAX_IMAGE_PIXELS pixels."""
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             declared = int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
+            plane = int(np.prod([n for n, axis in zip(series.shape, series.axes, strict=True) if axis in "YX"]))
     except Exception:  # noqa: BLE001 - unreadable headers are reported by the read itself
         return
+    if plane > MAX_IMAGE_PIXELS:
+        raise TemsegError(
+            f"{path}: a {' x '.join(map(str, series.shape))} image ({plane / 2**20:.0f} Mpx); above "
+            f"{MAX_IMAGE_PIXELS // 2**20} Mpx (16384²) it is not read: bin or crop it first"
+        )
     if declared > MAX_IMAGE_BYTES:
         raise TemsegError(
             f"{path}: its header declares a {' x '.join(map(str, series.shape))} {series.dtype} image "
