@@ -259,3 +259,13 @@ def test_a_models_options_are_listed_for_python_and_the_command_line(capsys):
     assert main(["models", "classical"]) == 0
     assert "split_depth=0.3: " in capsys.readouterr().out
     assert main(["models", "nope"]) == 2
+
+
+def test_a_refused_training_leaves_no_working_folder(tmp_path, capsys):
+    """A refused run (no such data folder) left an empty <out>-work behind."""
+    from napari_temseg.cli import main
+
+    assert main(["train", "vmamba", "--data", str(tmp_path / "nodir"), "--synth", "0", "--out",
+                 str(tmp_path / "w.pt")]) == 2
+    assert "expected sub-folders images/ and labels/" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -186,6 +186,7 @@ def test_no_network_train_and_predict(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "REFUSED nothing to resume finished" in run.stdout and run.stdout.count("REFUSED") == 2
+    assert "epoch 1/1: val loss" in run.stderr and "epoch 2/1" not in run.stderr  # one line per epoch (said nothing)
     assert "ATTEMPTS []" in run.stdout, run.stdout
     assert "SHAPE (128, 128)" in run.stdout
     assert "INPUT anchored 1.5" in run.stdout  # how images were prepared travels in the checkpoint

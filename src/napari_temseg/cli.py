@@ -691,11 +691,18 @@ def _terminate(signum, frame):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .train import work_folder
     from .video import signals_handled
 
     start = time.perf_counter()
-    with signals_handled({signal.SIGTERM: _terminate}):
-        out = train_model(args)
+    try:
+        with signals_handled({signal.SIGTERM: _terminate}):
+            out = train_model(args)
+    except TemsegError:  # refused: no empty working folder left behind
+        work = work_folder(Path(args.out))
+        if work.is_dir() and not any(work.iterdir()):
+            work.rmdir()
+        raise
     print(f"trained {args.model} in {(time.perf_counter() - start) / 60:.1f} min: {out}")
     return 0
 

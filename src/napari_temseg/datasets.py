@@ -8,6 +8,7 @@ Binary labels become instances by connected components; instance labels are kept
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +53,12 @@ def pair_files(root: str | Path) -> list[tuple[Path, Path]]:
     return [(images[s], labels[_label_stem(s)]) for s in sorted(images, key=lambda s: (len(s), s))]  # 2 before 10
 
 
-def to_instances(label_image: np.ndarray) -> np.ndarray:
+def to_instances(label_image: np.ndarray, source: str = "the labels") -> np.ndarray:
     """Binary (any two values, RGB(A) allowed) -> connected components; instance IDs kept.
     Float label images keep one ID per distinct value (0 stays background), whatever the
     scale they were saved at (1.0, 2.0, ... or 1/255, 2/255, ...); colour-coded labels (one
     colour per particle) one ID per colour, black the background. Negative or NaN labels
-    are refused: no ID could be read from them."""
+    are refused: no ID could be read from them. `source`: what a warning names."""
     colours = _colour_ids(np.asarray(label_image))
     if colours is not None:
         return colours
@@ -75,7 +76,8 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
                           "or as instance labels 0, 1, 2, ...")
     if len(values) <= 2:
         components, _ = ndi.label(gray > values.min() if len(values) == 2 else gray > 0)
-        return _check_not_inverted(components.astype(np.uint32), gray)
+        _warn_if_inverted(components, gray, source)
+        return components.astype(np.uint32)
     if np.issubdtype(gray.dtype, np.floating):
         ids = np.searchsorted(values[values != 0], gray) + 1
         return np.where(gray == 0, 0, ids).astype(np.uint32)
@@ -83,34 +85,31 @@ def to_instances(label_image: np.ndarray) -> np.ndarray:
 
 
 #: A binary mask's "particle" covering more than this share of the image and touching all
-#: four of its edges, with holes that are particles, is the background saved as the mask's
-#: bright value (an inverted mask: white support, black particles), not a particle anyone
-#: labelled.
+#: four of its edges, with holes, may be the background saved as the mask's bright value
+#: (an inverted mask: white support, black particles) or a dense agglomerate with gaps.
 BACKGROUND_SHARE = 0.5
 
 
-def _check_not_inverted(components: np.ndarray, saved: np.ndarray) -> np.ndarray:
-    """Refuse a binary mask whose background was saved as its bright value: trained or scored
-    on, every image would teach that the support is one huge particle. Told from a large
-    particle filling the field by its holes: two or more pieces of the dark value clear of
-    the image's edges (the particles), where a large particle leaves the corners. `saved`:
-    the values as stored, to name the one read as that particle."""
+def _warn_if_inverted(components: np.ndarray, saved: np.ndarray, source: str) -> None:
+    """Say where a binary mask may be inverted: trained or scored on, every image would teach
+    that the support is one huge particle. Only said, not refused: a dense agglomerate's
+    mask looks the same (one particle over most of the field, its gaps as holes), and a large
+    particle filling the field leaves the corners, not holes. `saved`: the values as stored."""
     counts = np.bincount(components.ravel())
     counts[0] = 0
     largest = int(np.argmax(counts))
     share = counts[largest] / components.size
     edges = (components[0], components[-1], components[:, 0], components[:, -1])
     if not largest or share <= BACKGROUND_SHARE or not all((edge == largest).any() for edge in edges):
-        return components
+        return
     holes, n = ndi.label(components == 0)
     border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
     if n - np.count_nonzero(border) < 2:
-        return components
+        return
     value = saved[components == largest].flat[0]
-    raise TemsegError(f"the labels look inverted: one particle (saved as {value:g}) covers {share:.0%} of the image "
-                      "and touches all four edges, with the particles as holes in it; save the background as 0 "
-                      "(black) and the particles as a brighter value, or as instance labels 0, 1, 2, ... (not "
-                      "checked) if it is one particle")
+    print(f"warning: {source} may be inverted: one particle (saved as {value:g}) covers {share:.0%} of the image and "
+          "touches all four edges, with holes in it; if those holes are the particles, save the background as 0 "
+          "(black) and the particles as a brighter value (read as they are)", file=sys.stderr)
 
 
 #: A label image is a soft-edged binary mask when it has more than SOFT_LEVELS levels, at
@@ -163,7 +162,7 @@ def _colour_ids(image: np.ndarray) -> np.ndarray | None:
 def load_sample(image_path: Path, label_path: Path) -> Sample:
     image = read_image(image_path)
     try:
-        labels = to_instances(read_image(label_path))
+        labels = to_instances(read_image(label_path), f"{label_path.parent.name}/{label_path.name}")
     except TemsegError as err:
         raise TemsegError(f"{label_path.parent.name}/{label_path.name}: {err}") from None
     if as_2d_gray(image).shape != labels.shape:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage.measure import label
 
 from ..errors import TemsegError
 from ..instances import centre_map
@@ -44,11 +45,15 @@ CHANNELS = 2
 
 
 def _crop(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator):
-    """A random size x size window (padded when the image is smaller)."""
+    """A random size x size window, padded where the image is smaller: image and labels
+    mirrored alike, each mirrored particle an instance of its own (labels padded with
+    background taught the mirrored particles in the image as background: fine-tuning on
+    256² crops at 448 lost 0.22 IoU)."""
     h, w = image.shape
     if h < size or w < size:
-        image = np.pad(image, ((0, max(size - h, 0)), (0, max(size - w, 0))), mode="reflect")
-        labels = np.pad(labels, ((0, max(size - h, 0)), (0, max(size - w, 0))))
+        pad = ((0, max(size - h, 0)), (0, max(size - w, 0)))
+        image = np.pad(image, pad, mode="reflect")
+        labels = label(np.pad(labels, pad, mode="reflect"), background=0, connectivity=2)
         h, w = image.shape
     y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
     return image[y : y + size, x : x + size], labels[y : y + size, x : x + size]
@@ -85,11 +90,21 @@ def _starting_weights(path: str | Path, name: str, preset: str, net: torch.nn.Mo
             f"training {name} ({preset} preset) needs weights of the same network"
         )
     fresh = net.state_dict()
+    masks = {key for key in {*state, *fresh} if key.endswith("attn_mask")}  # shifted windows' masks follow the
+    state = {key: value for key, value in state.items() if key not in masks}  # input size: this network's own
+    state.update({key: fresh[key] for key in masks if key in fresh})
     for key, value in state.items():
-        if key in fresh and value.shape != fresh[key].shape and value.shape[1:] == fresh[key].shape[1:]:
+        if key not in fresh or value.shape == fresh[key].shape:
+            continue
+        if value.shape[1:] == fresh[key].shape[1:] and value.shape[0] < fresh[key].shape[0]:
             grown = fresh[key].clone()
             grown[: value.shape[0]] = value  # the output layer: one channel more
             state[key] = grown
+        else:  # another network's size (a traceback from torch)
+            made = f" at --imgsz {settings['imgsz']}" if settings.get("imgsz") else ""
+            raise TemsegError(f"{path}: these weights were trained{made}, for another input size than this run's "
+                              f"({key}: {tuple(value.shape)}, here {tuple(fresh[key].shape)}); train at their size, "
+                              "or without --weights")
     return state
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from ..errors import TemsegError
@@ -84,6 +85,7 @@ def train_yolo(
         prepared_as = json.loads(input_file.read_text()) if input_file.is_file() else {"input": "stretch"}
         from_ultralytics(last)  # through ultralytics' restricted loader first: a foreign file is refused
         model = ul.YOLO(str(last))
+        model.add_callback("on_fit_epoch_end", _say_epoch)
         model.train(resume=True)
     else:
         refuse_overwriting(last)
@@ -101,6 +103,7 @@ def train_yolo(
         model = ul.YOLO(str(architecture_path(ARCHITECTURE)), task="segment")
         if weights is not None:  # tensors only (yolo_weights), handed over as a module
             model.load(build_network(read_checkpoint(weights), weights))
+        model.add_callback("on_fit_epoch_end", _say_epoch)
         model.train(
             data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
             device=ultralytics_device(default_device(device)), workers=0, project=str(work), name="run",
@@ -118,6 +121,19 @@ def train_yolo(
     if run_file.is_file():
         run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "finished": True}))
     return out
+
+
+def _say_epoch(trainer) -> None:
+    """One line per epoch, as the other trainers print (ultralytics' own output is off: a
+    200-epoch run said nothing for hours)."""
+    if trainer.epoch + 1 > trainer.epochs:  # the final validation of the best weights, not an epoch
+        return
+    metrics = getattr(trainer, "metrics", None) or {}
+    losses = [float(v) for k, v in metrics.items() if str(k).startswith("val/") and str(k).endswith("_loss")]
+    score = metrics.get("metrics/mAP50-95(M)")
+    shown = ", ".join([*([f"val loss {sum(losses):.4f}"] if losses else []),
+                       *([f"val mask mAP50-95 {float(score):.4f}"] if score is not None else [])])
+    print(f"epoch {trainer.epoch + 1}/{trainer.epochs}{': ' + shown if shown else ''}", file=sys.stderr, flush=True)
 
 
 def ultralytics_device(device: str) -> str:
