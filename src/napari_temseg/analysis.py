@@ -117,16 +117,20 @@ def circularity(mask: np.ndarray) -> float:
 #: come in many pieces per level, as noise scatters them (a uint8 micrograph was measured
 #: as 143 "particles", one per level).
 PIECES_PER_LEVEL = 4
+#: ... and an image has many levels: labels with fewer values are not checked.
+GREY_LEVELS = 32
 
 
 def _grey_levels(labels: np.ndarray) -> bool:
-    """Whether integer `labels` are an image's grey levels rather than particles: their
-    values come in more than PIECES_PER_LEVEL connected pieces each (and over 100 in all)."""
+    """Whether integer `labels` are an image's grey levels rather than particles: GREY_LEVELS
+    values or more, coming in more than PIECES_PER_LEVEL connected pieces each."""
     from skimage.measure import label
 
     values = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
-    pieces = int(label(labels, background=0, connectivity=1).max()) if values else 0
-    return pieces > 100 and pieces > PIECES_PER_LEVEL * values
+    if values < GREY_LEVELS:  # a model's few particles may come in pieces (a speckled mask, min_size=0)
+        return False
+    pieces = int(label(labels, background=0, connectivity=1).max())
+    return pieces > PIECES_PER_LEVEL * values
 
 
 def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
