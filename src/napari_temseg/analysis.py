@@ -16,6 +16,7 @@ from skimage.measure import regionprops_table
 
 from .annotations import near_marks
 from .errors import TemsegError
+from .preprocess import whole_labels
 from .units import check_calibration
 
 #: Columns of `measure`, in pixels (nm columns follow when the pixel size is known).
@@ -36,9 +37,7 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise TemsegError(f"measure() takes one (Y, X) label image, got shape {labels.shape}")
-    whole = np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool or (
-        np.issubdtype(labels.dtype, np.floating) and np.array_equal(labels, np.round(labels)))
-    if not whole:
+    if not whole_labels(labels):
         raise TemsegError(f"measure() takes integer labels (0 background, 1..N particles), not {labels.dtype} "
                           "values such as an image's: segment the image first")
     if labels.size and labels.min() < 0:

@@ -87,6 +87,13 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def whole_labels(labels: np.ndarray) -> bool:
+    """Whether `labels` hold whole numbers, as particle IDs do (integers, booleans, or floats
+    without a fraction), rather than an image's values."""
+    return bool(np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool or (
+        np.issubdtype(labels.dtype, np.floating) and np.array_equal(labels, np.round(labels))))
+
+
 def non_finite_count(image: np.ndarray) -> int:
     """Pixels of `image` that are NaN or infinite (none in an integer image)."""
     return int((~np.isfinite(image)).sum()) if np.issubdtype(image.dtype, np.floating) else 0
@@ -96,10 +103,12 @@ def without_non_finite(image: np.ndarray) -> tuple[np.ndarray, int]:
     """(`image` with its NaN and infinite pixels read as the median of the others, how many):
     no data there, as a drift-corrected float export pads its border, so the level of the
     support, where no particle is found. Refused where fewer than half the pixels hold data."""
-    bad = non_finite_count(image)
-    if not bad:
+    if not np.issubdtype(image.dtype, np.floating):
         return image, 0
     finite = np.isfinite(image)
+    bad = image.size - int(np.count_nonzero(finite))
+    if not bad:
+        return image, 0
     if 2 * bad > image.size:
         raise TemsegError(f"image is mostly NaN or infinite ({bad} of {image.size} pixels): no data to segment")
     return np.where(finite, image, np.median(image[finite])).astype(image.dtype, copy=False), bad

@@ -45,7 +45,7 @@ from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, s
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
 from .significance import MIN_SIGNIFICANCE, drop_noise_objects
 from .small_detection import drawn_radius, find_missed_particles
-from .units import NM_PER_UNIT, TYPED_UNITS, length_in_nm, typed_length
+from .units import NM_PER_UNIT, TYPED_UNITS, typed_length
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -170,13 +170,14 @@ def parse_diameter(value: Any, pixel_size_nm: float | None = None, least: float 
     if not (math.isfinite(number) and number > 0):
         raise TemsegError(f"diameter must be a positive number of pixels (or auto/none), not {value!r}")
     if unit not in ("", "px"):
-        if length_in_nm(value) is None:  # finite, but not as nm (1e308 m)
+        nm = number * NM_PER_UNIT[unit]
+        if not math.isfinite(nm):  # finite, but not as nm (1e308 m)
             raise TemsegError(f"diameter must be {wanted}, not {value!r}")
         if not pixel_size_nm:
             raise TemsegError(f"diameter {value!r} is a length but the image's pixel size is unknown: give the pixel "
                               "size (pixel_size_nm; --pixel-size on the command line; in napari, the image layer's "
                               "scale in nm/px) or a diameter in px")
-        number = length_in_nm(value) / pixel_size_nm
+        number = nm / pixel_size_nm
     if number < least:
         raise TemsegError(f"diameter {value!r} is {number:.2g} px: a particle must span at least {least:g} "
                           "px to be segmented (check the unit and the pixel size)")

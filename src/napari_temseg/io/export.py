@@ -113,9 +113,8 @@ DESKTOP_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
 
 
 def _is_ctc_file(path: Path) -> bool:
-    """Whether `path` is one an export writes (maskTTT.tif, res_track.txt, the mark), or one a
-    desktop adds to a folder it showed."""
-    return path.is_file() and (path.name in ("res_track.txt", CTC_MARK, *DESKTOP_FILES) or
+    """Whether `path` is one an export writes (maskTTT.tif, res_track.txt, the mark)."""
+    return path.is_file() and (path.name in ("res_track.txt", CTC_MARK) or
                                (path.name.startswith("mask") and path.name[4:-4].isdigit() and path.suffix == ".tif"))
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import tifffile
 
 from ..errors import TemsegError, short_reason
+from ..preprocess import whole_labels
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 #: Largest image (bytes of pixels, as the file's header declares them) read without a question:
@@ -170,8 +171,7 @@ def write_labels_tiff(path: str | Path, labels: np.ndarray,
     renamed, so a full disk never leaves a truncated file behind."""
     path = Path(path)
     labels = np.asarray(labels)
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool or (
-            np.issubdtype(labels.dtype, np.floating) and np.array_equal(labels, np.round(labels)))):
+    if not whole_labels(labels):
         raise TemsegError(f"{path.name}: labels must be whole numbers (0 background, 1..N particles), not "
                           f"{labels.dtype} values such as an image's (written as uint32 they were all 0)")
     if labels.size and labels.min() < 0:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -184,11 +185,11 @@ def _open_tiff(path: Path) -> Video:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            series = _video_series(path, tif)
+            series, page_per_frame = _video_series(path, tif)
             shape, dtype, axes = tuple(series.shape), series.dtype, str(series.axes)
             n_pages = len(series.pages)
             end = _data_end(tif, series)
-            if _one_frame_per_series(tif):
+            if page_per_frame:
                 shape, n_pages, end = (len(tif.series), *shape), len(tif.series), _data_end(tif, tif.series[-1])
             imagej = tif.imagej_metadata or {}
             promised = int(imagej.get("images", 0))
@@ -240,35 +241,26 @@ def _open_tiff(path: Path) -> Video:
                        tiff_calibration(path))
 
 
-def _modal_series(tif):
-    """The first of the series whose shape and type most series share (ties: the first)."""
-    kinds = [(s.shape, s.dtype) for s in tif.series]
-    return tif.series[max(range(len(kinds)), key=lambda i: (kinds.count(kinds[i]), -i))]
-
-
-def _one_frame_per_series(tif) -> bool:
-    """Whether a TIFF holds its frames as series of one page each: what writing a stack page
-    by page gives (`TiffWriter.write` per frame, without ImageJ metadata). Read as its first
-    series alone, such a video was one frame long. Most pages share a shape (an odd one, the
-    first included, is skipped as a bad frame); a micrograph with a thumbnail page is no video."""
-    series = tif.series
-    modal = _modal_series(tif)
-    alike = sum(s.shape == modal.shape and s.dtype == modal.dtype for s in series)
-    return alike >= 2 and 2 * alike >= len(series) and all(len(s.pages) == 1 for s in series)
-
-
-def _video_series(path: Path, tif):
-    """The series a video is read from: the only one; of one-page series, one with the shape
-    most share (the frames); else the first, where every later series holds fewer pages (a
-    thumbnail or an odd page after the stack is left out, as before); refused where one holds
-    as many or more (a preview page before the stack was tracked as a one-frame video)."""
+def _video_series(path: Path, tif) -> tuple[Any, bool]:
+    """(The series a video is read from, whether its frames are series of one page each).
+    Writing a stack page by page (`TiffWriter.write` per frame, without ImageJ metadata)
+    stores each page as its own series; read as its first series alone, such a video was
+    one frame long. There, the frames are the pages of the shape and type most share (an odd
+    one, the first included, is skipped as a bad frame), where at least two and half the
+    pages share it (a micrograph with a thumbnail page is no video). Else the first series,
+    where every later series holds fewer pages (a thumbnail or an odd page after the stack
+    is left out, as before); refused where one holds as many or more (a preview page before
+    the stack was tracked as a one-frame video)."""
     series = tif.series
     if len(series) == 1:
-        return series[0]
+        return series[0], False
     if all(len(s.pages) == 1 for s in series):
-        return _modal_series(tif) if _one_frame_per_series(tif) else series[0]
+        kind, alike = Counter((s.shape, s.dtype) for s in series).most_common(1)[0]  # ties: the first seen
+        if alike >= 2 and 2 * alike >= len(series):
+            return next(s for s in series if (s.shape, s.dtype) == kind), True
+        return series[0], False
     if len(series[0].pages) > max(len(s.pages) for s in series[1:]):  # two alike: which is the video?
-        return series[0]
+        return series[0], False
     shown = "; ".join(f"{len(s.pages)} page(s) of {' x '.join(map(str, s.shape[-2:]))}" for s in series[:4])
     raise TemsegError(f"{path}: holds {len(series)} image series ({shown}{'; ...' if len(series) > 4 else ''}), "
                       "not one video: save the frames alone as one stack (tifffile.imwrite(path, frames))")
