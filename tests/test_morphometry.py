@@ -69,6 +69,23 @@ def test_sintering_table_neck_grows_and_particle_rounds():
     assert "neck_width_nm" in table.columns
 
 
+def test_parents_missing_from_the_frame_before_are_taken_where_last_seen():
+    """A skipped frame before the fusion left the whole event without a neck and an area
+    ratio; a parent the segmentation missed for that frame halved the parents' area (area
+    ratio 1.96 for 1.0)."""
+    labels = np.zeros((4, 60, 80), np.uint32)
+    for t in (0, 1):
+        labels[t][_discs([(30, 30)], 8)] = 1
+        labels[t][_discs([(30, 46)], 8)] = 2
+    labels[3][_discs([(30, 30), (30, 46)], 8.5)] = 3
+    whole = sintering_table(labels, [{"frame": 3, "parents": [1, 2], "child": 3}])
+    assert whole.area_ratio.iloc[0] == pytest.approx(1.1, abs=0.1) and whole.neck_width.iloc[0] > 0
+    labels[2][_discs([(30, 30)], 8)] = 1  # parent 2 missed in the frame before the fusion
+    one_missed = sintering_table(labels, [{"frame": 3, "parents": [1, 2], "child": 3}])
+    assert one_missed.area_ratio.iloc[0] == pytest.approx(whole.area_ratio.iloc[0])
+    assert one_missed.neck_width.iloc[0] == pytest.approx(whole.neck_width.iloc[0])
+
+
 @pytest.mark.parametrize("distance", [20.0, 21.0, 22.0, 23.0, 23.6, 24.0, 25.0])
 def test_a_particle_without_a_neck_measures_its_full_width_whatever_the_anchors(distance):
     """A part-filled last slab of the searched band was read as the neck (7 px for a 40 px disc)."""

@@ -143,7 +143,7 @@ def contact_regions(mask: np.ndarray, anchors: list[np.ndarray], radii: list[flo
     lobes of a three-particle fusion otherwise crosses the third lobe too (a just-touching
     trefoil read necks of 24-29 px, as wide as a particle), and parents at the two ends of a
     chain do not touch at all. Two parents: the whole mask, as one pair."""
-    if len(anchors) < 3:  # a pair, or parents not seen in the frame before (a skipped frame): no neck
+    if len(anchors) < 3:  # a pair, or fewer than two parents ever seen before the event: no neck
         return {(0, 1): mask} if len(anchors) == 2 else {}
     from scipy import ndimage as ndi
 
@@ -167,11 +167,14 @@ def sintering_table(labels, events: list[dict], pixel_size_nm: float | None = No
     """Per fusion event and frame of the child's life: neck width, axis ratio, area ratio,
     and the event's coalescence time (frames from contact to a rounded particle)."""
     particles = particle_table(labels, None)
-    by_key = particles.set_index(["frame", "track_id"])
     rows = []
     for k, ev in enumerate(events):
         f0, child, parents = int(ev["frame"]), int(ev["child"]), [int(p) for p in ev["parents"]]
-        before = [by_key.loc[(f0 - 1, p)] for p in parents if (f0 - 1, p) in by_key.index]
+        # Each parent as last seen before the fusion: a skipped frame, or a parent the
+        # segmentation missed for a frame or two, lies between it and the event.
+        earlier = particles[particles.track_id.isin(parents) & (particles.frame < f0)]
+        last_seen = {int(r.track_id): r for _, r in earlier.sort_values("frame").groupby("track_id").tail(1).iterrows()}
+        before = [last_seen[p] for p in parents if p in last_seen]
         parent_area = sum(r["area"] for r in before)
         anchors = [np.array([r["y"], r["x"]]) for r in before]
         radii = [float(np.sqrt(r["area"] / np.pi)) for r in before]
