@@ -79,6 +79,9 @@ COLOUR_JOIN = 6
 MERGE_SLACK = 1.2
 #: Pixels added around each box: the anti-aliased edge of a drawn mark.
 BOX_MARGIN = 2
+#: A backing box's pixels lie within this share of the image's grey range of its level
+#: (`_encloses_marks`; a JPEG rings beside the bar it holds).
+ENCLOSING_TOLERANCE = 0.25
 #: Marks named one by one in a status line; more are counted.
 NAMED_MARKS = 3
 
@@ -108,7 +111,8 @@ def scale_bar_length(image: np.ndarray) -> int | None:
     from .preprocess import as_2d_gray, without_non_finite
 
     gray = np.ascontiguousarray(without_non_finite(as_2d_gray(image))[0])  # a NaN border: no data, not a mark
-    rectangles = [box for box, _ in _flat_rectangles(gray, _grey_span(gray))] if min(gray.shape) >= 2 else []
+    flat = _flat_rectangles(gray, _grey_span(gray)) if min(gray.shape) >= 2 else []
+    rectangles = [_bar_ends(gray, box, value) for box, value in flat if not _encloses_marks(gray, box, value, flat)]
     coloured = coloured_pixels(image)
     if coloured is not None:
         rectangles += _rectangles_in(coloured)
@@ -117,6 +121,42 @@ def scale_bar_length(image: np.ndarray) -> int | None:
             if min(y1 - y0, x1 - x0) <= MAX_BAR_THICKNESS and max(y1 - y0, x1 - x0) >= MIN_BAR_ASPECT * min(
                 y1 - y0, x1 - x0) and y0 > 0 and x0 > 0 and y1 < h and x1 < w]  # padding lies at the edge
     return max(bars) if bars else None
+
+
+def _encloses_marks(gray: np.ndarray, box: Box, value, marks: list[tuple[Box, Any]]) -> bool:
+    """Whether the piece of `value` holding `box` surrounds another of the `marks`: a backing
+    box around its bar, whose margin beside the bar is a strip as thin as a bar and as long
+    as the box (a 135-px bar in its box was measured 143-156 px)."""
+    near_value = np.abs(gray.astype(np.float64) - float(value)) <= ENCLOSING_TOLERANCE * _grey_span(gray)
+    pieces, _ = ndi.label(near_value)  # near, not equal: a JPEG's ringing breaks an exact ring
+    own = pieces == pieces[(box[0] + box[2]) // 2, (box[1] + box[3]) // 2]
+    window = ndi.find_objects(own.astype(np.uint8))[0]
+    inside = np.zeros_like(own)
+    inside[window] = ndi.binary_fill_holes(own[window]) & ~own[window]
+    return any(inside[(y0 + y1) // 2, (x0 + x1) // 2] for (y0, x0, y1, x1), other in marks if other != value)
+
+
+def _bar_ends(gray: np.ndarray, box: Box, value) -> Box:
+    """`box` lengthened along its long axis to where the bar's mean across its thickness is
+    nearer the bar's grey level than the surround's, and further from the surround than its
+    noise: the half-way point of an anti-aliased or compressed (JPEG) end, whose pixels are
+    no longer exactly the bar's level (a 135-px bar in a JPEG read 128)."""
+    y0, x0, y1, x1 = box
+    horizontal = x1 - x0 >= y1 - y0
+    line = (gray[y0:y1, :].mean(axis=0) if horizontal else gray[:, x0:x1].mean(axis=1)).astype(np.float64)
+    start, stop = (x0, x1) if horizontal else (y0, y1)
+    reach = max(2 * MAX_BAR_THICKNESS, 4)
+    beyond = np.concatenate([line[max(start - 2 * reach, 0):max(start - reach, 0)], line[stop + reach:stop + 2 * reach]])
+    if beyond.size < 4:
+        return box
+    surround, noise = float(np.median(beyond)), float(np.std(beyond))
+    nearer_bar = (np.abs(line - float(value)) < np.abs(line - surround)) & (np.abs(line - surround) > 3 * noise)
+    first, last = start, stop
+    while start > 0 and start > first - reach and nearer_bar[start - 1]:
+        start -= 1
+    while stop < line.size and stop < last + reach and nearer_bar[stop]:
+        stop += 1
+    return (y0, start, y1, stop) if horizontal else (start, x0, stop, x1)
 
 
 def pixel_size_from_scale_bar(image: np.ndarray, bar_nm: float) -> float:
