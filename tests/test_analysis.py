@@ -58,6 +58,21 @@ def test_pixel_size_read_from_imagej_tiff_and_emd(tmp_path):
     assert summary.pixel_size_nm.tolist()[:2] == pytest.approx([0.25, 0.3])
 
 
+def test_evaluate_reads_tem_files_and_their_calibration(tmp_path):
+    """`temseg evaluate` saw no image in a .emd ("no image for label file(s) b"), and a
+    diameter in nm was refused as if the images had no pixel size."""
+    sample = synth_image((128, 128), 6, radius=(8, 12), seed=0)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    write_emd(tmp_path / "images" / "b.emd", sample.image[None], 0.5, "nm")
+    tifffile.imwrite(tmp_path / "images" / "a.tif", sample.image, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"unit": "nm"})
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / "labels" / f"{name}.tif", sample.labels)
+    assert main(["evaluate", "--data", str(tmp_path), "-o", "diameter=10nm"]) == 0
+    assert main(["evaluate", "--data", str(tmp_path), "--pixel-size", "5A", "-o", "diameter=10nm"]) == 0
+
+
 @pytest.fixture(scope="module")
 def tracked(small_video, tmp_path_factory):
     import tifffile

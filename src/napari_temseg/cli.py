@@ -405,7 +405,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .models import load_model
 
     model = load_model(args.model, weights=args.weights)
-    summary = evaluate_dataset(args.data, model, point_per_particle=args.point_per_particle, **_options(args))
+    given = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
+    summary = evaluate_dataset(args.data, model, point_per_particle=args.point_per_particle, pixel_size_nm=given,
+                               **_options(args))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -889,6 +891,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model on an images/ + labels/ folder")
     p.add_argument("--data", required=True, help="dataset folder (images/, labels/)")
+    p.add_argument("--pixel-size", default=None, metavar="NM",
+                   help="nm per pixel of every image, or with a unit: 5A, 0.0005um (default: from each file); "
+                        "-o diameter may then be e.g. 12nm")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument(

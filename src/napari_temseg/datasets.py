@@ -2,6 +2,7 @@
 
     DIR/images/image_N.png  <->  DIR/labels/label_N.png   (the article; RGBA PNGs)
     DIR/images/NAME.tif     <->  DIR/labels/NAME.tif      (any image suffix, same stem)
+    DIR/images/NAME.dm4     <->  DIR/labels/NAME.tif      (a TEM file holding one image)
 
 Binary labels become instances by connected components; instance labels are kept.
 """
@@ -17,17 +18,19 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import TemsegError
-from .io import IMAGE_SUFFIXES, read_image
+from .io import IMAGE_SUFFIXES, TEM_FORMATS, read_image, read_micrograph
 from .preprocess import as_2d_gray
 
 
 @dataclass
 class Sample:
-    """name: image file stem; image: as stored; labels: uint32 (Y, X) instances."""
+    """name: image file stem; image: as stored; labels: uint32 (Y, X) instances;
+    pixel_size_nm: the image file's calibration (None: unknown)."""
 
     name: str
     image: np.ndarray
     labels: np.ndarray
+    pixel_size_nm: float | None = None
 
 
 def _label_stem(image_stem: str) -> str:
@@ -40,7 +43,7 @@ def pair_files(root: str | Path) -> list[tuple[Path, Path]]:
     images_dir, labels_dir = root / "images", root / "labels"
     if not images_dir.is_dir() or not labels_dir.is_dir():
         raise TemsegError(f"{root}: expected sub-folders images/ and labels/ (image_N.png <-> label_N.png)")
-    images = {p.stem: p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    images = {p.stem: p for p in images_dir.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, *TEM_FORMATS)}
     labels = {p.stem: p for p in labels_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     if not images:
         raise TemsegError(f"{images_dir}: no image files")
@@ -160,7 +163,7 @@ def _colour_ids(image: np.ndarray) -> np.ndarray | None:
 
 
 def load_sample(image_path: Path, label_path: Path) -> Sample:
-    image = read_image(image_path)
+    image, found = read_micrograph(image_path)
     try:
         labels = to_instances(read_image(label_path), f"{label_path.parent.name}/{label_path.name}")
     except TemsegError as err:
@@ -170,7 +173,7 @@ def load_sample(image_path: Path, label_path: Path) -> Sample:
         raise TemsegError(
             f"{image_name} has shape {as_2d_gray(image).shape} but its labels {label_name} have {labels.shape}"
         )
-    return Sample(image_path.stem, image, labels)
+    return Sample(image_path.stem, image, labels, found.nm)
 
 
 def iter_dataset(root: str | Path) -> Iterator[Sample]:

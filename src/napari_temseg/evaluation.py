@@ -22,13 +22,16 @@ def evaluate_dataset(
     model: str | Segmenter = DEFAULT_MODEL,
     progress: Callable[[int, int], None] | None = None,
     point_per_particle: bool = False,
+    pixel_size_nm: float | None = None,
     **options: Any,
 ) -> dict:
     """Mean per-image foreground IoU and Dice (as the article reports them), instance
     precision/recall/F1 at IoU 0.5, AP 0.5:0.95, and images/s of segmentation alone.
 
     point_per_particle: prompt a promptable model with one positive point at the innermost
-    pixel of each true particle (the article's protocol for EfficientSAM)."""
+    pixel of each true particle (the article's protocol for EfficientSAM).
+    pixel_size_nm: nm per pixel of every image, over their files' own calibration (which is
+    used where this is None): what a diameter in nm is read with."""
     segmenter = load_model(model)
     model_spec = spec_of(segmenter)
     if point_per_particle and model_spec is not None and not model_spec.prompted:
@@ -41,8 +44,9 @@ def evaluate_dataset(
         prompts = (
             {"mode": "prompt", "points": one_point_per_particle(sample.labels)} if point_per_particle else {}
         )
+        pixel = pixel_size_nm or sample.pixel_size_nm
         try:
-            pred = segment(sample.image, segmenter, **options, **prompts)
+            pred = segment(sample.image, segmenter, **options, **prompts, **({"pixel_size_nm": pixel} if pixel else {}))
         except TemsegError as err:  # name the image: a dataset has many
             raise TemsegError(f"{sample.name}: {err}") from None
         seconds += time.perf_counter() - start
