@@ -225,6 +225,21 @@ def test_a_terminated_training_says_so_and_how_to_go_on(tmp_path, capsys, monkey
     assert signal.getsignal(signal.SIGTERM) is before  # handed back after the run
 
 
+@pytest.mark.parametrize(("typed", "seconds"), [("0.2", 0.2), ("200ms", 0.2), ("2 min", 120.0), ("50us", 5e-5),
+                                               ("1e9", None), ("2e-7", None), ("0", None), ("200 px", None)])
+def test_the_frame_interval_takes_units_and_a_sane_range(typed, seconds):
+    """'200ms' was refused while --pixel-size took units; 1e9 s and 2e-7 s were taken."""
+    import argparse
+
+    from napari_temseg.cli import frame_interval
+
+    if seconds is None:
+        with pytest.raises(argparse.ArgumentTypeError, match="time between frames"):
+            frame_interval(typed)
+    else:
+        assert frame_interval(typed) == pytest.approx(seconds)
+
+
 def test_the_frame_interval_is_read_in_hours_and_reported(tmp_path, capsys):
     """A file's interval in hours (or ns) was dropped without a word, and the interval used
     was never reported."""
@@ -240,7 +255,7 @@ def test_the_frame_interval_is_read_in_hours_and_reported(tmp_path, capsys):
     assert open_video(tmp_path / "o.ome.tif").frame_interval_s == pytest.approx(0.25)
     assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o")]) == 0
     assert "frame interval 3.6 s (from the file)" in capsys.readouterr().out
-    assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o"), "--frame-interval", "2"]) == 0
+    assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "o"), "--frame-interval", "2000ms"]) == 0
     assert "frame interval 2 s (--frame-interval; the file says 3.6 s)" in capsys.readouterr().out
     tifffile.imwrite(tmp_path / "u.tif", np.stack([frame] * 3), imagej=True, metadata={"axes": "TYX"})
     assert main(["track", str(tmp_path / "u.tif"), "--out", str(tmp_path / "p"), "--frame-interval", "0.5"]) == 0

@@ -67,6 +67,23 @@ positive_int = _checked(int, lambda v: v >= 1, "an integer of 1 or more")
 non_negative_int = _checked(int, lambda v: v >= 0, "an integer of 0 or more")
 positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 fraction = _checked(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+#: Frame intervals --frame-interval takes, in s: from 1 µs (the fastest direct detectors run
+#: at tens of µs a frame) to a day (time-lapse); beyond, a typo or another unit.
+FRAME_INTERVAL_RANGE = (1e-6, 86400.0)
+
+
+def frame_interval(text: str) -> float:
+    """--frame-interval in seconds: '0.2', '200ms', '2min', within FRAME_INTERVAL_RANGE."""
+    from .units import TYPED_TIME_UNITS, time_in_seconds
+
+    seconds = time_in_seconds(text)
+    low, high = FRAME_INTERVAL_RANGE
+    if seconds is None or not low <= seconds <= high:
+        raise argparse.ArgumentTypeError(f"takes the time between frames (e.g. 0.2, 0.2s, 200ms; units "
+                                         f"{TYPED_TIME_UNITS}), from 1 µs to a day, not {text!r}")
+    return seconds
+
+
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -912,8 +929,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale-bar", metavar="NM", default=None,
                    help="the length of the scale bar burned into the frames (e.g. 50nm): the pixel size is its "
                         "length over the bar's in px, measured on the first readable frame")
-    p.add_argument("--frame-interval", type=positive_float, default=None, metavar="S",
-                   help="seconds between frames, for diffusion in nm²/s and times in tracks.geff (default: from "
+    p.add_argument("--frame-interval", type=frame_interval, default=None, metavar="S",
+                   help="time between frames, in s or with a unit: 200ms, 2min; for diffusion in nm²/s and times in tracks.geff (default: from "
                         "the file; given to a finished run, only its tables are written again)")
     p.add_argument("--chunk", type=positive_int, default=16, help="frames per committed chunk")
     p.add_argument("--overwrite", action="store_true", help="replace results of another run in --out")

@@ -70,6 +70,22 @@ def length_in_nm(text: Any) -> float | None:
     return nm if nm is not None and np.isfinite(nm) and nm > 0 else None
 
 
+#: The time units a user may type, for messages.
+TYPED_TIME_UNITS = "s, ms, µs (us), min, h"
+
+
+def time_in_seconds(text: Any) -> float | None:
+    """A time typed with a unit of SECONDS_PER_UNIT, or none (s), as seconds ("0.2", "200ms",
+    "2 min"); None where it is not one (another unit, no number, not positive and finite)."""
+    typed = typed_length(text)  # the same form: a number, then a unit
+    if typed is None:
+        return None
+    number, unit = typed
+    factor = SECONDS_PER_UNIT.get(unit or "s")
+    seconds = number * factor if factor is not None else None
+    return seconds if seconds is not None and np.isfinite(seconds) and seconds > 0 else None
+
+
 def check_calibration(name: str, value: Any) -> None:
     """Refuse a pixel size or frame interval that is no positive finite number (None: unknown,
     allowed); a negative one gave negative sizes and speeds without a word."""
