@@ -214,7 +214,9 @@ def _data_digest(video: Video) -> dict:
     return {} if video.source else {"data_digest": data_digest(video.data)}
 
 
-def _signature(video: Video, model: str, weights: str | None, options: dict, chunk: int, method: str) -> dict:
+def _signature(video: Video, model: str, weights: str | None, options: dict, method: str) -> dict:
+    """What a run's results depend on: a folder is resumed only by a run with the same. Not the
+    chunk size, which changes only how often the run commits (the same labels and tables)."""
     source = Path(video.source) if video.source else None
     size, fingerprint = _source_stat(source)
     # the file itself, wherever the run is started from; absent for defaults, so older runs resume
@@ -232,7 +234,6 @@ def _signature(video: Video, model: str, weights: str | None, options: dict, chu
         **weights_entry,
         **method_entry,
         "options": options,
-        "chunk": chunk,
         "pixel_size_nm": video.pixel_size_nm,
         "build": _build_digest(model, weights),
     }
@@ -320,7 +321,7 @@ def _prepare(out: Path, signature: dict, overwrite: bool) -> bool:
     if run_file.is_file():
         try:
             previous = json.loads(run_file.read_text())
-            previous["signature"].get("input")
+            previous["signature"].pop("chunk", None)  # older runs recorded it: resumed at another chunk size too
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             if not overwrite:
                 raise TemsegError(f"{run_file}: damaged; to start this folder again, {_FOLDER_CHOICES}") from None
@@ -498,7 +499,7 @@ def iter_track_video(
         raise TemsegError(f"{out}: cannot write results here ({err.strerror or err})") from None
     n = int(video.data.shape[0])
     with RunLock(out):
-        signature = _signature(video, model, weights, options, chunk, method)
+        signature = _signature(video, model, weights, options, method)
         resume = _prepare(out, signature, overwrite)
         state = _load_state(out) if resume else None
         run = json.loads((out / RUN_FILE).read_text())
