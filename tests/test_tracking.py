@@ -472,8 +472,11 @@ def test_an_unreadable_frame_of_a_folder_is_skipped(small_video, tmp_path):
     for t, frame in enumerate(small_video.frames[:20]):
         tifffile.imwrite(folder / f"f{t}.tif", frame)
     (folder / "f7.tif").write_bytes((folder / "f7.tif").read_bytes()[:300])  # truncated
+    (folder / "f3.tif").write_bytes((folder / "f3.tif").read_bytes()[:100])  # a damaged header: the whole
+    (folder / "f0.tif").write_bytes(b"")  # video was refused, where a damaged PNG was skipped
     summary = track_video(open_video(folder), tmp_path / "out", chunk=8)
-    assert [s["frame"] for s in summary.skipped] == [7] and "unreadable" in summary.skipped[0]["reason"]
+    assert [s["frame"] for s in summary.skipped] == [0, 3, 7]
+    assert all("unreadable" in s["reason"] for s in summary.skipped)
 
 
 def test_ids_hold_across_a_jump_that_only_the_small_particles_lose():

@@ -98,8 +98,8 @@ def read_stack(path: str | Path):
     path = Path(path)
     if path.is_dir():
         files = frame_files(path)
-        first = read_image(files[0])
-        for f in files[1:]:
+        first_at, first = _first_readable(files)
+        for f in files[first_at + 1:]:
             with_shape, dtype = peek(f)
             if with_shape is not None and with_shape != first.shape:
                 raise TemsegError(
@@ -137,14 +137,28 @@ def lazy_stack(read: Callable[[int], np.ndarray], count: int, shape: tuple[int, 
     return da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.empty((0,) * (len(shape) + 1), dtype))
 
 
+def _first_readable(files: list[Path]) -> tuple[int, np.ndarray]:
+    """(index, frame) of the first frame file that reads: the frames' shape and pixel type.
+    Damaged ones before it are skipped by the tracking, as any unreadable frame is."""
+    errors = []
+    for i, f in enumerate(files):
+        try:
+            return i, read_image(f)
+        except TemsegError as err:
+            errors.append(str(err))
+    raise TemsegError(f"no frame of {files[0].parent} can be read ({len(files)} files; the first: {errors[0]})")
+
+
 def peek(path: Path) -> tuple[tuple[int, ...] | None, np.dtype | None]:
-    """(shape, dtype) from the file header where that is cheap (TIFF), else (None, None)."""
+    """(shape, dtype) from the file header where that is cheap (TIFF), else (None, None), as
+    for a damaged header: reading that frame reports it (tracking skips it; a folder of
+    frames was refused whole for one damaged TIFF while a damaged PNG was skipped)."""
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             with tifffile.TiffFile(path) as tif:
                 return tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
-        except Exception as err:  # noqa: BLE001 - tifffile raises several types for damaged headers
-            raise TemsegError(f"{path}: cannot read TIFF header ({err})") from None
+        except Exception:  # noqa: BLE001 - tifffile raises several types for damaged headers
+            return None, None
     return None, None
 
 
