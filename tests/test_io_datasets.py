@@ -214,8 +214,9 @@ def test_a_track_result_saved_from_python_keeps_its_skipped_frames(tmp_path, sma
 
     frames = small_video.frames[:6].copy()
     frames[3] = 0
-    result = track(frames)
-    out = result.save(tmp_path / "run", pixel_size_nm=0.5)
+    result = track(frames, pixel_size_nm=0.5)
+    out = result.save(tmp_path / "run")  # the pixel size given to track: it was dropped (tables in px only)
+    assert "equivalent_diameter_nm" in pd.read_csv(out / "tracks.csv").columns
     assert read_skipped(out) == result.skipped == [{"frame": 3, "reason": "blank (every pixel the same)"}]
     labels, events = read_track_dir(out)
     assert np.array_equal(labels, result.labels) and events == result.events

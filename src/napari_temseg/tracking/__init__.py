@@ -28,12 +28,14 @@ class TrackResult:
     tracks: table frame, track_id, y, x, area; events: [{frame, parents, child,
     onset_earliest, onset_latest}] (the window the first frame of contact lies in);
     graph: napari Tracks graph {child: [parents]}; skipped: frames that were blank or
-    unreadable (empty labels; tracking went on across them)."""
+    unreadable (empty labels; tracking went on across them); pixel_size_nm: as given to
+    `track` (None: unknown), what `save` writes sizes in nm with."""
 
     labels: np.ndarray
     tracks: pd.DataFrame
     events: list[dict]
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
+    pixel_size_nm: float | None = None
 
     @property
     def graph(self) -> dict[int, list[int]]:
@@ -42,11 +44,13 @@ class TrackResult:
     def save(self, out: str | Path, pixel_size_nm: float | None = None, frame_interval_s: float | None = None) -> Path:
         """Write the results folder `temseg track` writes (labels.zarr, tracks.csv, events.csv,
         sintering.csv, tracks.geff, tracks_summary.csv, skipped_frames.csv, ...; sizes in nm
-        and rates per s where the pixel size and frame interval are given), which napari's
-        reader, `temseg export` and `temseg evaluate-track` open."""
+        and rates per s where the pixel size and frame interval are given; the pixel size
+        given to `track` unless another is), which napari's reader, `temseg export` and
+        `temseg evaluate-track` open."""
         from ..io.results import write_track_dir
 
-        return write_track_dir(out, self.labels, self.events, pixel_size_nm, frame_interval_s, skipped=self.skipped)
+        pixel = self.pixel_size_nm if pixel_size_nm is None else pixel_size_nm
+        return write_track_dir(out, self.labels, self.events, pixel, frame_interval_s, skipped=self.skipped)
 
     @property
     def events_table(self) -> pd.DataFrame:
@@ -159,7 +163,8 @@ def track(
             progress(t + 1, n)
     if out is None:
         raise TemsegError("the stack has no frames; nothing to track")
-    return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped))
+    return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped),
+                       pixel_size_nm=options.get("pixel_size_nm"))
 
 
 __all__ = ["LINK_OPTIONS", "LinkOptions", "Linker", "TrackResult", "check_method", "check_tracked_model_options", "iter_track", "new_linker", "split_options",
