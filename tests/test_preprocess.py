@@ -11,6 +11,17 @@ def test_rgba_with_equal_channels_is_its_gray_channel():
     assert np.array_equal(as_2d_gray(rgba), gray)
 
 
+def test_a_grey_and_alpha_png_is_its_grey_channel(tmp_path):
+    """A PNG saved as grey + alpha (GIMP's export) was refused as a time stack."""
+    from PIL import Image
+
+    from napari_temseg.io import read_image
+
+    gray = np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)
+    Image.fromarray(gray).convert("LA").save(tmp_path / "la.png")
+    assert np.array_equal(as_2d_gray(read_image(tmp_path / "la.png")), gray)
+
+
 def test_rgb_with_colour_is_averaged():
     rgb = np.zeros((8, 8, 3), np.uint8)
     rgb[..., 0] = 30
