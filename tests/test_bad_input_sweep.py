@@ -95,6 +95,8 @@ def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibration
     tifffile.imwrite(tmp_path / "u.ome.tif", image, ome=True, metadata={"PhysicalSizeX": 0.002, "PhysicalSizeY": 0.002})
     assert read_micrograph(tmp_path / "u.ome.tif").pixel_size_nm == pytest.approx(2.0)  # OME's default unit: µm
     assert to_nm(1.0, "μm") == to_nm(1.0, "µm") == to_nm(1.0, "micrometre") == 1000.0  # Greek mu, micro sign
+    # the same pixel size read three ways is one (0.37000000000000005 and 0.3699999999593 "differed")
+    assert to_nm(3.7, "Å") == to_nm(np.float32(3.7e-10), "m") == to_nm(0.37, "nm") == 0.37
 
 
 @pytest.mark.parametrize("factor", [1e-300, 1e300])
