@@ -115,7 +115,7 @@ def test_weights_commands_and_point_prompts(tmp_path, image_folder, esam_fixture
     assert "efficientsam-tiny: " + str(env_cache / "efficient_sam_vitt.pt") in run("weights", "list").stdout  # cache first
     assert "efficientsam-tiny" in run("models").stdout.split()
     points = tmp_path / "points.csv"
-    points.write_text("image,y,x,label,object\nimg0,100,100,1,1\nimg0,300,300,1,2\nimg0,310,305,1,2\n")
+    points.write_text("image,y,x,label,object\nimg0,100,100,1,1\nimg0.tif,300,300,1,2\nimg0,310,305,1,2\n")  # name or stem
     seg = run("segment", image_folder / "img0.tif", "--model", "efficientsam-tiny", "--points", points,
               "--out", tmp_path / "out", "-o", "min_size=0")
     assert seg.returncode == 0, seg.stderr
@@ -123,7 +123,7 @@ def test_weights_commands_and_point_prompts(tmp_path, image_folder, esam_fixture
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("image,y,x,label\nnope,1,1,1\n")
     err = run("segment", image_folder / "img0.tif", "--model", "efficientsam-tiny", "--points", wrong, "--out", tmp_path)
-    assert err.returncode == 2 and "not among the inputs" in err.stderr
+    assert err.returncode == 2 and "not among the inputs: nope; the image column holds each input's file name or stem (img0)" in err.stderr
 
 
 def test_train_leaves_unset_options_to_each_trainer(monkeypatch, tmp_path):

@@ -164,6 +164,15 @@ def _output_folder(path: str) -> Path:
     return out
 
 
+def _named_stem(name: str) -> str:
+    """The stem a points CSV's image column names: "a", "a.tif" or "a.ome.tif" alike (a file
+    name was taken for a stem and refused as "not among the inputs", naming the input given)."""
+    from .io import IMAGE_SUFFIXES, TEM_FORMATS
+
+    named = Path(name)
+    return image_stem(named if named.suffix.lower() in (*IMAGE_SUFFIXES, *TEM_FORMATS) else Path(f"{name}.tif"))
+
+
 def image_stem(path: Path) -> str:
     """A file's name without its extension, an OME-TIFF's ".ome" included (a.ome.tif: a)."""
     stem = path.stem
@@ -245,10 +254,11 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
         raise TemsegError(f"{path}, row {bad[0] + 2}: object must be a number naming the particle (or empty), "
                           f"not {table['object'].iloc[bad[0]]!r}")
     table["object"] = objects
-    table["image"] = [image_stem(Path(f"{name}.tif")) for name in table["image"].astype(str)]  # "a.ome" is a
+    table["image"] = [_named_stem(name) for name in table["image"].astype(str)]
     unknown = set(table["image"]) - set(stems)
     if unknown:
-        raise TemsegError(f"{path}: points name images not among the inputs: {', '.join(sorted(unknown)[:5])}")
+        raise TemsegError(f"{path}: points name images not among the inputs: {', '.join(sorted(unknown)[:5])}; the "
+                          f"image column holds each input's file name or stem ({', '.join(stems[:3])})")
     return {
         stem: group[["y", "x", "label", "object"]].to_numpy(dtype=float)
         for stem, group in table.groupby("image")
