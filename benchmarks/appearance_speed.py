@@ -1,4 +1,4 @@
-"""What the polarity and size decisions cost, against the classical model's own time, per
+"""What the polarity and size decisions and the search for vacuum cost, against the classical model's own time, per
 512² image (issue: at most 10 %). Both timed in this one run, on the same images:
 training-regime simulator images and the article's images when present.
 
@@ -20,6 +20,7 @@ from napari_temseg.models import load_model
 from napari_temseg.models.specs import DEFAULT_MODEL
 from napari_temseg.preprocess import normalize
 from napari_temseg.simulator import random_image
+from napari_temseg.vacuum import find_vacuum
 
 ARTICLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-tem" / "train" / "images"
 
@@ -47,7 +48,12 @@ def main() -> None:
     images = [normalize(random_image(5000 + i, "train", shape=(512, 512)).image) for i in range(args.images)]
     images += [normalize(iio.imread(f)) for f in sorted(glob.glob(str(ARTICLE / "*.png")))[: args.images]]
     classical = load_model(DEFAULT_MODEL)
-    decide, segment = median_seconds([measure_appearance, classical.predict], images)
+
+    def decisions(image: np.ndarray) -> None:
+        measure_appearance(image)
+        find_vacuum(image)
+
+    decide, segment = median_seconds([decisions, classical.predict], images)
     print(f"{len(images)} images of 512²: decisions {1000 * decide:.1f} ms, classical model {1000 * segment:.1f} ms "
           f"(its sigma='auto' included): decisions = {100 * decide / segment:.1f} % of the model's time")
 

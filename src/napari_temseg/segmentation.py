@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from .rims import absorption_look, absorption_strength, edge_level, grow_rims
 from .significance import MIN_SIGNIFICANCE, drop_noise_objects
 from .small_detection import drawn_radius, find_missed_particles
 from .units import NM_PER_UNIT, TYPED_UNITS, typed_length
+from .vacuum import drop_particles_in_vacuum, fill_vacuum, find_vacuum
 
 #: Options read here rather than by the models.
 APPEARANCE_OPTIONS = tuple(option.name for option in APPEARANCE)
@@ -75,7 +76,8 @@ class Segmentation:
     faint: how many particles much fainter than the others were drawn out to their own
     contrast (`local_edges`); blank: the image was one grey level (nothing decided);
     annotations: boxes (y0, x0, y1, x1) of burned-in marks (scale bar, text, data bar)
-    that were left out (`annotations`)."""
+    that were left out (`annotations`); vacuum: the share of the image that was vacuum (a
+    hole in the support film, `vacuum`), left out."""
 
     labels: np.ndarray
     polarity: str
@@ -89,6 +91,7 @@ class Segmentation:
     faint: int = 0
     blank: bool = False
     annotations: tuple[Box, ...] = ()
+    vacuum: float = 0.0
 
     @property
     def count(self) -> int:
@@ -108,8 +111,9 @@ class Segmentation:
         if self.found:  # among the small particles redrawn, or after a stack's faint ones
             own += f" ({self.found} found beyond the model's)" if self.redrawn else f", {self.found} found beyond the model's"
         own += f", {self.faint} faint particle{'' if self.faint == 1 else 's'} at {'its' if self.faint == 1 else 'their'} own contrast" if self.faint else ""
+        hole = f", vacuum (a hole in the film) left out: {self.vacuum:.0%} of the field" if self.vacuum else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
-                f"{size}{scaled}{rims}{look}{own}{describe_annotations(self.annotations)}")
+                f"{size}{scaled}{rims}{look}{own}{hole}{describe_annotations(self.annotations)}")
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,11 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
                        appearance.get("pixel_size_nm"))
     if look.polarity == "bright":
         normalised = 1.0 - normalised
+    vacuum = find_vacuum(normalised)
+    if vacuum.any():  # a hole in the film: its edge and levels misled the size, as they would the model
+        normalised = normalize(fill_vacuum(normalised, vacuum))
+        sized = decide_look(normalised, "dark", appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
+        look = replace(sized, polarity=look.polarity, decided=look.decided)
     sizing = look.radius if math.isfinite(look.radius) else look.rough_radius
     factor = model_scale(segmenter, sizing)
     min_size = options.get("min_size")  # as given, in the image's pixels: every particle kept, added ones too
@@ -267,11 +276,11 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     if not prompted:  # a prompted mask in pieces is still the particle the user named
         labels = drop_noise_objects(one_piece_per_particle(labels), normalised,
                                     significance(appearance.get("min_significance", "auto")))
-    labels = drop_annotated_particles(labels, marks)
-    if min_size or marks:
+    labels = drop_annotated_particles(drop_particles_in_vacuum(labels, vacuum), marks)
+    if min_size or marks or vacuum.any():
         labels = remove_small_and_relabel(labels, int(min_size or 1))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
-                        absorption, redrawn, found, faint, annotations=marks)
+                        absorption, redrawn, found, faint, annotations=marks, vacuum=float(vacuum.mean()))
 
 
 def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
