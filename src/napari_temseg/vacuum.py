@@ -35,6 +35,14 @@ MIN_SEPARATION = 4.0
 #: Across its edge, the level steps by at least this share of its difference from the
 #: support (bands a few coarse px each side: a slope of the illumination steps little).
 MIN_STEP_SHARE = 0.5
+#: The middle class, the support beside a vacuum, holds a film: at least this share of the
+#: image lies SUPPORT_CORE coarse px inside it. Beside large particles in bright field the
+#: support itself is the brightest class and the middle one their soft rims, thin bands
+#: (a review: two spheres of 100-150 px radius, the support taken for 64 % vacuum).
+MIN_SUPPORT_SHARE = 0.05
+SUPPORT_CORE = 2
+#: See `_three_plateaus`.
+MIN_PEAK_RATIO = 5.0
 #: At most this share of it, holes filled, is of the particles' class (a film with particles
 #: on it is support, however bright).
 MAX_DARK_INSIDE = 0.01
@@ -52,7 +60,8 @@ def find_vacuum(image: np.ndarray) -> np.ndarray:
         return np.zeros(image.shape, bool)
     pieces, n = ndi.label(smooth > support_top)
     middle = (smooth > dark_top) & (smooth <= support_top)
-    if n == 0 or not middle.any():
+    if n == 0 or ndi.binary_erosion(middle, iterations=SUPPORT_CORE).sum() < MIN_SUPPORT_SHARE * middle.size \
+            or not _three_plateaus(smooth, dark_top, support_top):
         return np.zeros(image.shape, bool)
     support = float(np.median(smooth[middle]))
     noise = max(float(1.4826 * np.median(np.abs(smooth[middle] - support))), 1e-6)
@@ -66,6 +75,23 @@ def find_vacuum(image: np.ndarray) -> np.ndarray:
     if not found.any():
         return np.zeros(image.shape, bool)
     return _refined(found, image, step, support, float(np.median(smooth[found])))
+
+
+def _three_plateaus(smooth: np.ndarray, dark_top: float, support_top: float) -> bool:
+    """Whether the grey levels hold three plateaus, particles, support and vacuum: the
+    middle class's commonest level stands MIN_PEAK_RATIO x above the least common level
+    between it and each of the others' (a hole: 15-270 x; the soft rims of large particles
+    or an illumination slope are no plateau of their own: 1-3 x)."""
+    counts, edges = np.histogram(smooth, 64)
+    counts = np.convolve(counts, [0.25, 0.5, 0.25], mode="same")
+    centres = (edges[:-1] + edges[1:]) / 2
+    classes = [centres <= dark_top, (centres > dark_top) & (centres <= support_top), centres > support_top]
+    if not all(c.any() for c in classes):
+        return False
+    dark, middle, bright = (int(np.flatnonzero(c)[np.argmax(counts[c])]) for c in classes)
+    low_side, high_side = counts[dark:middle + 1].min(), counts[middle:bright + 1].min()
+    return bool(min(counts[middle], counts[bright]) >= MIN_PEAK_RATIO * max(high_side, 1e-9)
+                and counts[middle] >= MIN_PEAK_RATIO * max(low_side, 1e-9))
 
 
 def _is_vacuum(piece: np.ndarray, smooth: np.ndarray, middle: np.ndarray, support: float, noise: float,
