@@ -112,7 +112,7 @@ def scale_bar_length(image: np.ndarray) -> int | None:
 
     gray = np.ascontiguousarray(without_non_finite(as_2d_gray(image))[0])  # a NaN border: no data, not a mark
     flat = _flat_rectangles(gray, _grey_span(gray)) if min(gray.shape) >= 2 else []
-    rectangles = [_bar_ends(gray, box, value) for box, value in flat if not _encloses_marks(gray, box, value, flat)]
+    rectangles = [box for box, value in flat if not _encloses_marks(gray, box, value, flat)]
     coloured = coloured_pixels(image)
     if coloured is not None:
         rectangles += _rectangles_in(coloured)
@@ -126,37 +126,19 @@ def scale_bar_length(image: np.ndarray) -> int | None:
 def _encloses_marks(gray: np.ndarray, box: Box, value, marks: list[tuple[Box, Any]]) -> bool:
     """Whether the piece of `value` holding `box` surrounds another of the `marks`: a backing
     box around its bar, whose margin beside the bar is a strip as thin as a bar and as long
-    as the box (a 135-px bar in its box was measured 143-156 px)."""
-    near_value = np.abs(gray.astype(np.float64) - float(value)) <= ENCLOSING_TOLERANCE * _grey_span(gray)
+    as the box (a 135-px bar in its box was measured 143-156 px). Looked for within the
+    box's length around it (a backing box is near its bar; labelling the whole image for
+    every mark cost 0.8 s on a 2048² image with 64 of them)."""
+    reach = max(box[2] - box[0], box[3] - box[1])
+    y0, x0 = max(box[0] - reach, 0), max(box[1] - reach, 0)
+    view = gray[y0:box[2] + reach, x0:box[3] + reach].astype(np.float64)
+    near_value = np.abs(view - float(value)) <= ENCLOSING_TOLERANCE * _grey_span(gray)
     pieces, _ = ndi.label(near_value)  # near, not equal: a JPEG's ringing breaks an exact ring
-    own = pieces == pieces[(box[0] + box[2]) // 2, (box[1] + box[3]) // 2]
-    window = ndi.find_objects(own.astype(np.uint8))[0]
-    inside = np.zeros_like(own)
-    inside[window] = ndi.binary_fill_holes(own[window]) & ~own[window]
-    return any(inside[(y0 + y1) // 2, (x0 + x1) // 2] for (y0, x0, y1, x1), other in marks if other != value)
-
-
-def _bar_ends(gray: np.ndarray, box: Box, value) -> Box:
-    """`box` lengthened along its long axis to where the bar's mean across its thickness is
-    nearer the bar's grey level than the surround's, and further from the surround than its
-    noise: the half-way point of an anti-aliased or compressed (JPEG) end, whose pixels are
-    no longer exactly the bar's level (a 135-px bar in a JPEG read 128)."""
-    y0, x0, y1, x1 = box
-    horizontal = x1 - x0 >= y1 - y0
-    line = (gray[y0:y1, :].mean(axis=0) if horizontal else gray[:, x0:x1].mean(axis=1)).astype(np.float64)
-    start, stop = (x0, x1) if horizontal else (y0, y1)
-    reach = max(2 * MAX_BAR_THICKNESS, 4)
-    beyond = np.concatenate([line[max(start - 2 * reach, 0):max(start - reach, 0)], line[stop + reach:stop + 2 * reach]])
-    if beyond.size < 4:
-        return box
-    surround, noise = float(np.median(beyond)), float(np.std(beyond))
-    nearer_bar = (np.abs(line - float(value)) < np.abs(line - surround)) & (np.abs(line - surround) > 3 * noise)
-    first, last = start, stop
-    while start > 0 and start > first - reach and nearer_bar[start - 1]:
-        start -= 1
-    while stop < line.size and stop < last + reach and nearer_bar[stop]:
-        stop += 1
-    return (y0, start, y1, stop) if horizontal else (start, x0, stop, x1)
+    own = pieces == pieces[(box[0] + box[2]) // 2 - y0, (box[1] + box[3]) // 2 - x0]
+    inside = ndi.binary_fill_holes(own) & ~own
+    h, w = inside.shape
+    centres = [((b[0] + b[2]) // 2 - y0, (b[1] + b[3]) // 2 - x0) for b, other in marks if other != value]
+    return any(0 <= y < h and 0 <= x < w and inside[y, x] for y, x in centres)
 
 
 def pixel_size_from_scale_bar(image: np.ndarray, bar_nm: float) -> float:
