@@ -82,6 +82,8 @@ BOX_MARGIN = 2
 #: A backing box's pixels lie within this share of the image's grey range of its level
 #: (`_encloses_marks`; a JPEG rings beside the bar it holds).
 ENCLOSING_TOLERANCE = 0.25
+#: A backing box reaches at most this many px across its strip beside the bar (bar and text).
+BOX_REACH = 128
 #: Marks named one by one in a status line; more are counted.
 NAMED_MARKS = 3
 
@@ -111,31 +113,45 @@ def scale_bar_length(image: np.ndarray) -> int | None:
     from .preprocess import as_2d_gray, without_non_finite
 
     gray = np.ascontiguousarray(without_non_finite(as_2d_gray(image))[0])  # a NaN border: no data, not a mark
-    flat = _flat_rectangles(gray, _grey_span(gray)) if min(gray.shape) >= 2 else []
-    rectangles = [box for box, value in flat if not _encloses_marks(gray, box, value, flat)]
+    span = _grey_span(gray) if min(gray.shape) >= 2 else 0.0
+    flat = _flat_rectangles(gray, span) if min(gray.shape) >= 2 else []
+    shaped = lambda box: _bar_shaped(box, gray.shape)  # noqa: E731
+    bars = [box for box, value in flat if shaped(box) and not _encloses_marks(gray, box, value, flat, span)]
     coloured = coloured_pixels(image)
     if coloured is not None:
-        rectangles += _rectangles_in(coloured)
-    h, w = gray.shape
-    bars = [max(y1 - y0, x1 - x0) for y0, x0, y1, x1 in rectangles
-            if min(y1 - y0, x1 - x0) <= MAX_BAR_THICKNESS and max(y1 - y0, x1 - x0) >= MIN_BAR_ASPECT * min(
-                y1 - y0, x1 - x0) and y0 > 0 and x0 > 0 and y1 < h and x1 < w]  # padding lies at the edge
-    return max(bars) if bars else None
+        bars += [box for box in _rectangles_in(coloured) if shaped(box)]
+    return max((max(y1 - y0, x1 - x0) for y0, x0, y1, x1 in bars), default=None)
 
 
-def _encloses_marks(gray: np.ndarray, box: Box, value, marks: list[tuple[Box, Any]]) -> bool:
+def _bar_shaped(box: Box, shape: tuple[int, ...]) -> bool:
+    """At most MAX_BAR_THICKNESS thick, MIN_BAR_ASPECT times longer than thick, and clear of
+    the image's edge (where padding lies)."""
+    y0, x0, y1, x1 = box
+    thickness, length = min(y1 - y0, x1 - x0), max(y1 - y0, x1 - x0)
+    return thickness <= MAX_BAR_THICKNESS and length >= MIN_BAR_ASPECT * thickness and y0 > 0 and x0 > 0 \
+        and y1 < shape[0] and x1 < shape[1]
+
+
+def _encloses_marks(gray: np.ndarray, box: Box, value, marks: list[tuple[Box, Any]], span: float) -> bool:
     """Whether the piece of `value` holding `box` surrounds another of the `marks`: a backing
     box around its bar, whose margin beside the bar is a strip as thin as a bar and as long
-    as the box (a 135-px bar in its box was measured 143-156 px). Looked for within the
-    box's length around it (a backing box is near its bar; labelling the whole image for
+    as the box (a 135-px bar in its box was measured 143-156 px). Looked for within
+    BOX_REACH px across the strip and a few px beyond its ends (labelling the whole image for
     every mark cost 0.8 s on a 2048² image with 64 of them)."""
-    reach = max(box[2] - box[0], box[3] - box[1])
-    y0, x0 = max(box[0] - reach, 0), max(box[1] - reach, 0)
-    view = gray[y0:box[2] + reach, x0:box[3] + reach].astype(np.float64)
-    near_value = np.abs(view - float(value)) <= ENCLOSING_TOLERANCE * _grey_span(gray)
+    if not any(other != value for _, other in marks):
+        return False  # nothing of another level to surround
+    horizontal = box[3] - box[1] >= box[2] - box[0]
+    across = min(max(box[2] - box[0], box[3] - box[1]), BOX_REACH)  # a box's height beside its strip
+    along = 2 * MAX_BAR_THICKNESS  # its margin beyond the strip's ends
+    reach_y, reach_x = (across, along) if horizontal else (along, across)
+    y0, x0 = max(box[0] - reach_y, 0), max(box[1] - reach_x, 0)
+    view = gray[y0:box[2] + reach_y, x0:box[3] + reach_x].astype(np.float64)
+    near_value = np.abs(view - float(value)) <= ENCLOSING_TOLERANCE * span
     pieces, _ = ndi.label(near_value)  # near, not equal: a JPEG's ringing breaks an exact ring
     own = pieces == pieces[(box[0] + box[2]) // 2 - y0, (box[1] + box[3]) // 2 - x0]
-    inside = ndi.binary_fill_holes(own) & ~own
+    window = ndi.find_objects(own.astype(np.uint8))[0]
+    inside = np.zeros_like(own)
+    inside[window] = ndi.binary_fill_holes(own[window]) & ~own[window]
     h, w = inside.shape
     centres = [((b[0] + b[2]) // 2 - y0, (b[1] + b[3]) // 2 - x0) for b, other in marks if other != value]
     return any(0 <= y < h and 0 <= x < w and inside[y, x] for y, x in centres)
