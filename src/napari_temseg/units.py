@@ -40,12 +40,15 @@ def to_nm(value: float, unit: str | None) -> float | None:
     if not unit:
         return None
     factor = NM_PER_UNIT.get(unit_key(unit))
-    if factor is None or not value:
-        return None
-    # to 7 digits (a float32's; far below any calibration's accuracy): 3.7 Å is 0.37000000000000005 nm,
-    # and 3.7e-10 m stored in float32 0.370000003;
-    # printed unrounded, and the same pixel size three ways read as "pixel sizes differ"
-    return float(f"{float(value) * factor:.7g}")
+    return None if factor is None or not value else as_read(float(value) * factor)
+
+
+def as_read(nm: float) -> float:
+    """A calibration as files mean it: to 7 digits (a float32's; far below any calibration's
+    accuracy). 3.7 Å is 0.37000000000000005 nm, 3.7e-10 m stored in float32 0.370000003, and
+    resolution tags in cm 0.13700000000037027: printed so, and the same pixel size read two
+    ways was reported as "pixel sizes differ"."""
+    return float(f"{nm:.7g}")
 
 
 #: A number and its unit as typed: "50", "50nm", "0.5 µm", "5e-1um", "500Å".

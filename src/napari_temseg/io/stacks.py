@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import TemsegError, short_reason
-from ..units import SECONDS_PER_UNIT, to_nm, unit_key
+from ..units import SECONDS_PER_UNIT, as_read, to_nm, unit_key
 from .images import IMAGE_SUFFIXES, frame_files, lazy_stack, read_stack
 
 #: File suffix -> rosettasciio plugin module.
@@ -79,7 +79,7 @@ def calibration(y_nm: float | None, x_nm: float | None) -> Calibration:
     other stands for both). Sizes in nm need square pixels: a file whose pixels are not
     gives none, and says so, rather than sizes taken along one axis. A side that is not a
     positive number (NaN, 0, negative: a damaged header) is unknown."""
-    y_nm, x_nm = (v if v is not None and np.isfinite(v) and v > 0 else None for v in (y_nm, x_nm))
+    y_nm, x_nm = (as_read(v) if v is not None and np.isfinite(v) and v > 0 else None for v in (y_nm, x_nm))
     if y_nm is None or x_nm is None:
         return Calibration(x_nm if y_nm is None else y_nm)
     if np.isclose(y_nm, x_nm, rtol=1e-3):
