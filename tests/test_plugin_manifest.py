@@ -96,6 +96,8 @@ def test_reader_claims_its_formats_and_result_folders_only(tmp_path):
     assert kind == "image" and meta["name"] == "frames" and data.shape == (3, 24, 32)
     assert tuple(meta["scale"]) == (1.0, 0.5, 0.5)  # the first frame's pixel size
     assert [int(data[t, 0, 0].compute()) for t in range(3)] == [0, 10, 20]
+    (frames / "frame_1.tif").write_bytes(b"II*\x00damaged")  # a damaged first frame: opened (tracking skips it)
+    assert get_reader(str(frames))(str(frames))[0][0].shape == (3, 24, 32)
     stacks = tmp_path / "stacks"  # two multi-page TIFFs, or micrographs of two sizes: not one video
     stacks.mkdir()
     tifffile.imwrite(stacks / "a.tif", np.zeros((5, 16, 16), np.uint8))

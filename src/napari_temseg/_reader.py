@@ -41,11 +41,11 @@ def is_frame_folder(folder: Path) -> bool:
         files = frame_files(folder)  # none: TemsegError
         if len(files) < 2 or len({p.suffix.lower().replace("tiff", "tif").replace("jpeg", "jpg") for p in files}) > 1:
             return False
-        (first, _), (last, _) = peek(files[0]), peek(files[-1])
+        known = {peek(f)[0] for f in (files[0], files[-1])} - {None}  # None: not a TIFF, or a damaged one
     except TemsegError:
         return False
-    single = first is None or len(first) == 2 or (len(first) == 3 and first[-1] in (3, 4))
-    return single and first == last
+    single = all(len(s) == 2 or (len(s) == 3 and s[-1] in (3, 4)) for s in known)
+    return single and len(known) <= 1
 
 
 def read_video(path: str) -> list[tuple]:

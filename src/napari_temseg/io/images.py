@@ -103,12 +103,12 @@ def read_stack(path: str | Path):
             with_shape, dtype = peek(f)
             if with_shape is not None and with_shape != first.shape:
                 raise TemsegError(
-                    f"{f}: frame shape {with_shape} differs from {files[0].name}'s {first.shape}; "
+                    f"{f}: frame shape {with_shape} differs from {files[first_at].name}'s {first.shape}; "
                     "all frames of a video must have one shape"
                 )
             if dtype is not None and dtype != first.dtype:
                 raise TemsegError(
-                    f"{f}: its pixels are {dtype}, those of {files[0].name} {first.dtype}; "
+                    f"{f}: its pixels are {dtype}, those of {files[first_at].name} {first.dtype}; "
                     "all frames of a video must have one pixel type (convert them, e.g. all to uint16)"
                 )
         return lazy_stack(lambda t: _read_frame(files[t], first.shape, first.dtype), len(files), first.shape,
