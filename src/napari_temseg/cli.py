@@ -164,13 +164,12 @@ def _output_folder(path: str) -> Path:
     return out
 
 
-def _named_stem(name: str) -> str:
-    """The stem a points CSV's image column names: "a", "a.tif" or "a.ome.tif" alike (a file
-    name was taken for a stem and refused as "not among the inputs", naming the input given)."""
-    from .io import IMAGE_SUFFIXES, TEM_FORMATS
-
-    named = Path(name)
-    return image_stem(named if named.suffix.lower() in (*IMAGE_SUFFIXES, *TEM_FORMATS) else Path(f"{name}.tif"))
+def _named_stem(name: str, stems: list[str]) -> str:
+    """The input a points CSV's image column names, by stem or file name: "a", "a.tif" or
+    "a.ome.tif" alike (a file name was refused as "not among the inputs", naming the input
+    given); a stem that itself ends like a file name ("scan.dm4" of scan.dm4.tif) stays."""
+    as_stem = image_stem(Path(f"{name}.tif"))  # "a.ome" is a.ome.tif's stem
+    return as_stem if as_stem in stems else image_stem(Path(name))
 
 
 def image_stem(path: Path) -> str:
@@ -254,7 +253,7 @@ def read_points_csv(path: str, stems: list[str]) -> dict:
         raise TemsegError(f"{path}, row {bad[0] + 2}: object must be a number naming the particle (or empty), "
                           f"not {table['object'].iloc[bad[0]]!r}")
     table["object"] = objects
-    table["image"] = [_named_stem(name) for name in table["image"].astype(str)]
+    table["image"] = [_named_stem(name, stems) for name in table["image"].astype(str)]
     unknown = set(table["image"]) - set(stems)
     if unknown:
         raise TemsegError(f"{path}: points name images not among the inputs: {', '.join(sorted(unknown)[:5])}; the "
