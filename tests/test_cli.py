@@ -89,6 +89,22 @@ def test_errors_are_one_line_without_traceback(args, message, image_folder, tmp_
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+def test_an_empty_out_is_refused_and_unread_image_files_are_named(image_folder, tmp_path, capsys):
+    """--out "" wrote the results into the working folder, and a folder's .gif and .webp
+    micrographs were skipped without a word."""
+    from napari_temseg.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["segment", str(image_folder / "img0.tif"), "--out", ""])
+    assert stop.value.code == 2 and "--out: must be a file or folder name" in capsys.readouterr().err
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.tif").write_bytes((image_folder / "img0.tif").read_bytes())
+    (folder / "b.gif").write_bytes(b"GIF89a")
+    assert main(["segment", str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert "its .gif files are not read" in capsys.readouterr().err
+
+
 def test_demo_writes_overview(tmp_path):
     run = temseg("demo", "--out", tmp_path / "demo")
     assert run.returncode == 0, run.stderr

@@ -67,6 +67,8 @@ positive_int = _checked(int, lambda v: v >= 1, "an integer of 1 or more")
 non_negative_int = _checked(int, lambda v: v >= 0, "an integer of 0 or more")
 positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 fraction = _checked(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+#: --out: Path("") is the working folder, where results went without a word.
+out_path = _checked(str, lambda v: bool(v.strip()), "a file or folder name")
 #: Frame intervals --frame-interval takes, in s: from 1 µs (the fastest direct detectors run
 #: at tens of µs a frame) to a day (time-lapse); beyond, a typo or another unit.
 FRAME_INTERVAL_RANGE = (1e-6, 86400.0)
@@ -118,6 +120,10 @@ def _is_own_output(path: Path) -> bool:
     return path.stem.endswith(OUTPUT_SUFFIX) or path.name == SIZE_PLOT
 
 
+#: Image formats a micrograph may come in that are not read (said where a folder holds them).
+UNREAD_IMAGE_SUFFIXES = (".gif", ".webp", ".jp2", ".heic", ".svg")
+
+
 def _input_files(inputs: Sequence[str], out: str | None = None) -> list[Path]:
     from .io import IMAGE_SUFFIXES, TEM_FORMATS
     from .io.images import natural_key
@@ -139,6 +145,11 @@ def _input_files(inputs: Sequence[str], out: str | None = None) -> list[Path]:
             if folders:  # not searched: said, so that no image is missed without a word
                 print(f"temseg: {path}: its sub-folder(s) {', '.join(folders[:5])}{' ...' if len(folders) > 5 else ''} "
                       "are not searched; give them as inputs too", file=sys.stderr)
+            others = sorted({p.suffix.lower() for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                             and p.suffix.lower() in UNREAD_IMAGE_SUFFIXES})
+            if others:  # images of a format not read: said, as sub-folders are
+                print(f"temseg: {path}: its {', '.join(others)} files are not read (convert them to TIFF or PNG)",
+                      file=sys.stderr)
             files += found
         elif path.exists():
             files.append(path)
@@ -902,7 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment", help="segment images into one label per particle")
     p.add_argument("inputs", nargs="+", help="image files or folders")
-    p.add_argument("--out", required=True, help="folder for <stem>_labels.tif per image, particles.csv (one row per "
+    p.add_argument("--out", type=out_path, required=True, help="folder for <stem>_labels.tif per image, particles.csv (one row per "
                    "particle), summary.csv (per image and ALL) and size_distribution.png")
     p.add_argument("--points", help="prompts CSV (image,y,x,label,object) for prompted models")
     p.add_argument("--pixel-size", default=None, metavar="NM",
@@ -931,7 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("track", help="track particles through a time stack, detecting fusions (resumable)")
     p.add_argument("input", help="TIFF stack, folder of frames, or TEM file (.dm3/.dm4/.ser/.emd/.mrc)")
-    p.add_argument("--out", required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
+    p.add_argument("--out", type=out_path, required=True, help="output folder (labels.zarr, tracks.csv, events.csv, sintering.csv)")
     p.add_argument("--method", default="link", choices=["link", "propagate"])
     p.add_argument("--pixel-size", default=None, metavar="NM",
                    help="nm per pixel, or with a unit: 5A, 0.0005um (default: from the file)")
@@ -956,7 +967,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate_track)
 
     p = sub.add_parser("synth-video", help="write a synthetic sintering video with ground truth")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=out_path, required=True)
     p.add_argument("--frames", type=positive_int, default=80)
     p.add_argument("--size", type=positive_int, default=512)
     for name, default in VIDEO_GROUPS.items():
@@ -971,7 +982,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth_video)
 
     p = sub.add_parser("synth-images", help="write a synthetic dataset (images/, labels/) with touching particles")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=out_path, required=True)
     p.add_argument("--count", type=positive_int, default=8)
     p.add_argument("--dose", type=positive_float, default=40.0, help="electrons per pixel (lower = noisier)")
     p.add_argument("--touching", type=fraction, default=0.4, help="share of particles in touching pairs")
@@ -984,13 +995,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth_images)
 
     p = sub.add_parser("demo", help="segment and track built-in synthetic data; write results and a PNG")
-    p.add_argument("--out", default="temseg-demo")
+    p.add_argument("--out", type=out_path, default="temseg-demo")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a model on labelled folders and/or synthetic images")
     p.add_argument("model", help="model to train (see `temseg models`), or edge-refiner")
     p.add_argument("--data", action="append", help="dataset folder (images/, labels/); repeatable")
-    p.add_argument("--out", required=True, help="weights file to write (a .csv log goes beside it)")
+    p.add_argument("--out", type=out_path, required=True, help="weights file to write (a .csv log goes beside it)")
     p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--imgsz", type=positive_int, default=None, help="training image size (model default)")
     p.add_argument("--batch", type=positive_int, default=None,
@@ -1041,20 +1052,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset folder (default: built-in synthetic set)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=positive_int, default=3)
-    p.add_argument("--out", help=".csv, .json or .md file for the table")
+    p.add_argument("--out", type=out_path, help=".csv, .json or .md file for the table")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-video", help="frames/s and peak RSS of `temseg track` for several video lengths")
     p.add_argument("--frames", type=positive_int, nargs="+", default=[100, 1000])
     p.add_argument("--size", type=positive_int, default=512)
-    p.add_argument("--out", help="CSV file for the results")
+    p.add_argument("--out", type=out_path, help="CSV file for the results")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `temseg models`)")
     p.set_defaults(func=cmd_bench_video)
 
     p = sub.add_parser("export", help="write tracking results in another tool's format")
     p.add_argument("format", choices=["ctc"], help="ctc: the Cell Tracking Challenge layout")
     p.add_argument("result", help="folder written by `temseg track`")
-    p.add_argument("--out", required=True, help="folder for the exported files")
+    p.add_argument("--out", type=out_path, required=True, help="folder for the exported files")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list available models; with a name, its options and their defaults")
