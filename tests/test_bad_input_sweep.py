@@ -99,6 +99,8 @@ def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibration
     assert to_nm(3.7, "Å") == to_nm(np.float32(3.7e-10), "m") == to_nm(0.37, "nm") == 0.37
     tifffile.imwrite(tmp_path / "cm.tif", image, resolution=(1 / 0.137e-7, 1 / 0.137e-7), resolutionunit="CENTIMETER")
     assert read_micrograph(tmp_path / "cm.tif").pixel_size_nm == 0.137  # read 0.13700000000037027
+    tifffile.imwrite(tmp_path / "mm.tif", image, resolution=(1 / 0.137e-6, 1 / 0.137e-6), resolutionunit="MILLIMETER")
+    assert read_micrograph(tmp_path / "mm.tif").pixel_size_nm == 0.137  # tifffile's non-standard unit: unknown
 
 
 @pytest.mark.parametrize("factor", [1e-300, 1e300])

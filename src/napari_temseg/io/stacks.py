@@ -310,7 +310,7 @@ def tiff_calibration(path: Path) -> Calibration:
                 return calibration(to_nm(y_units, ij["unit"]) if y_units else None, to_nm(x_units, ij["unit"]))
             unit = tags.get("ResolutionUnit")
             code = int(unit.value) if unit is not None else 1
-            factor = {3: 1e7, 2: 2.54e7}.get(code)  # centimetre, inch
+            factor = {3: 1e7, 2: 2.54e7, 4: 1e6, 5: 1e3}.get(code)  # cm, inch; tifffile's millimetre, micrometre
             if factor is None or x_units * factor > MAX_CALIBRATED_PIXEL_NM:
                 return Calibration()
             return calibration(y_units * factor if y_units else None, x_units * factor)
