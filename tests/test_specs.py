@@ -72,6 +72,8 @@ def test_track_options_misspelt_or_out_of_range_are_one_line_errors(tmp_path, ca
 def test_load_model_checks_its_own_options():
     with pytest.raises(TemsegError, match="unknown option.*sigmaa.*known: corner_cuts, flatten"):
         load_model("classical", sigmaa=2)
+    with pytest.raises(TemsegError, match=r"pixel_size_nm \(--pixel-size on the command line\)"):
+        segment(np.zeros((8, 8)), "classical", sigmaa=2)  # -o pixel_size_nm is refused there: said which flag
     with pytest.raises(TemsegError, match="takes no options"):
         load_model("yolov8n-seg", conf=0.5)
 

@@ -114,13 +114,17 @@ class Option:
             raise TemsegError(f"option {self.name}={value!r}: must be {err}") from None
 
 
+#: Options the command line takes as flags of their own, not as -o KEY=VALUE.
+COMMAND_LINE_FLAGS = {"pixel_size_nm": "--pixel-size"}
+
+
 def check_options(options: dict, known: Sequence[Option], owner: str) -> dict:
     """`options` with every value checked against `known`; an unknown name is an error that
     lists the known ones."""
     by_name = {option.name: option for option in known}
     unknown = sorted(set(options) - set(by_name))
     if unknown:
-        raise TemsegError(
-            f"unknown option(s) for {owner}: {', '.join(unknown)}; known: {', '.join(sorted(by_name))}"
-        )
+        shown = [f"{name} ({COMMAND_LINE_FLAGS[name]} on the command line)" if name in COMMAND_LINE_FLAGS else name
+                 for name in sorted(by_name)]
+        raise TemsegError(f"unknown option(s) for {owner}: {', '.join(unknown)}; known: {', '.join(shown)}")
     return {key: by_name[key].check(value) for key, value in options.items()}
