@@ -182,6 +182,17 @@ def test_workers_give_the_same_result(video_file, tmp_path):
     multi = track_video(video, tmp_path / "two", chunk=8, workers=2)
     assert np.array_equal(_zarr(tmp_path / "one"), _zarr(tmp_path / "two"))
     assert single.events == multi.events
+    # its worker processes are stopped with the run (each run in napari left two running)
+    import psutil
+
+    def workers_left() -> int:
+        return sum("spawn_main" in " ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)
+                   if p.is_running())
+
+    deadline = time.monotonic() + 10
+    while workers_left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers_left() == 0
 
 
 def test_tracking_with_the_classical_model_never_loads_torch(video_file, tmp_path):

@@ -565,7 +565,10 @@ def iter_track_video(
             ) from None
         finally:
             if client is not None:
+                own_cluster = client.cluster if scheduler is None else None  # --workers: ours to stop
                 client.close()
+                if own_cluster is not None:  # its worker processes, else killed at exit with their
+                    own_cluster.close()  # semaphores ("resource_tracker: ... leaked semaphore objects")
         interval = video.frame_interval_s or results_calibration(out)[1]  # given to an earlier, interrupted start
         write_tables(out, store, linker.events, video.pixel_size_nm, interval)
         write_skipped(out, linker.skipped)
