@@ -43,6 +43,7 @@ MIN_SUPPORT_SHARE = 0.05
 SUPPORT_CORE = 2
 #: See `_three_plateaus`.
 MIN_PEAK_RATIO = 5.0
+FILM_SHARE = 0.7
 #: At most this share of it, holes filled, is of the particles' class (a film with particles
 #: on it is support, however bright).
 MAX_DARK_INSIDE = 0.01
@@ -78,20 +79,24 @@ def find_vacuum(image: np.ndarray) -> np.ndarray:
 
 
 def _three_plateaus(smooth: np.ndarray, dark_top: float, support_top: float) -> bool:
-    """Whether the grey levels hold three plateaus, particles, support and vacuum: the
-    middle class's commonest level stands MIN_PEAK_RATIO x above the least common level
-    between it and each of the others' (a hole: 15-270 x; the soft rims of large particles
-    or an illumination slope are no plateau of their own: 1-3 x)."""
+    """Whether the two upper grey classes are plateaus of their own, support and vacuum, with
+    the support holding most of the field that is not vacuum: the commonest levels of both
+    stand MIN_PEAK_RATIO x above the least common level between them (a hole: 15-270 x; an
+    illumination slope: 1-2 x), and the middle class covers FILM_SHARE of what the two
+    lower classes cover (the support with its particles; beside large particles in bright
+    field, where the support itself is the brightest class, the middle one is their soft
+    rims: 0.14-0.54)."""
     counts, edges = np.histogram(smooth, 64)
     counts = np.convolve(counts, [0.25, 0.5, 0.25], mode="same")
     centres = (edges[:-1] + edges[1:]) / 2
-    classes = [centres <= dark_top, (centres > dark_top) & (centres <= support_top), centres > support_top]
+    classes = [(centres > dark_top) & (centres <= support_top), centres > support_top]
     if not all(c.any() for c in classes):
         return False
-    dark, middle, bright = (int(np.flatnonzero(c)[np.argmax(counts[c])]) for c in classes)
-    low_side, high_side = counts[dark:middle + 1].min(), counts[middle:bright + 1].min()
-    return bool(min(counts[middle], counts[bright]) >= MIN_PEAK_RATIO * max(high_side, 1e-9)
-                and counts[middle] >= MIN_PEAK_RATIO * max(low_side, 1e-9))
+    middle, bright = (int(np.flatnonzero(c)[np.argmax(counts[c])]) for c in classes)
+    valley = max(float(counts[middle:bright + 1].min()), 1e-9)
+    film = float((smooth > dark_top).sum() - (smooth > support_top).sum())
+    return bool(min(counts[middle], counts[bright]) >= MIN_PEAK_RATIO * valley
+                and film >= FILM_SHARE * float((smooth <= support_top).sum()))
 
 
 def _is_vacuum(piece: np.ndarray, smooth: np.ndarray, middle: np.ndarray, support: float, noise: float,
