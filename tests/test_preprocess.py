@@ -20,6 +20,9 @@ def test_a_grey_and_alpha_png_is_its_grey_channel(tmp_path):
     gray = np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)
     Image.fromarray(gray).convert("LA").save(tmp_path / "la.png")
     assert np.array_equal(as_2d_gray(read_image(tmp_path / "la.png")), gray)
+    clear_corners = np.dstack([gray, np.full_like(gray, 255)])
+    clear_corners[:4, :4, 1] = 0  # a rotated export's transparent corners
+    assert np.array_equal(as_2d_gray(clear_corners), gray)
     with pytest.raises(TemsegError, match="two channels of data"):  # two detectors: not grey and alpha
         as_2d_gray(np.dstack([gray, gray[::-1]]))
 

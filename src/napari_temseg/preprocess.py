@@ -26,8 +26,8 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
     """Return a 2-D (Y, X) view of `image`, collapsing RGB/RGBA channels to gray.
 
     Accepts (Y, X), (Y, X, 3) and (Y, X, 4) (the alpha channel is ignored), (Y, X, 2) where the
-    second is an even alpha (grey and alpha; two channels of data are refused), and (1, Y, X)
-    or (Y, X, 1): one frame, one channel.
+    second is an alpha of at most two values (grey and alpha; two channels of data are
+    refused), and (1, Y, X) or (Y, X, 1): one frame, one channel.
     Raises TemsegError for anything that is not a single 2-D image.
     """
     if isinstance(image, str | bytes) or hasattr(image, "__fspath__"):
@@ -47,8 +47,8 @@ def as_2d_gray(image: np.ndarray) -> np.ndarray:
         raise TemsegError(f"image is empty (shape {arr.shape}); load a real micrograph")
     if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]) and arr.shape != (1, 1, 1):
         arr = arr[0] if arr.shape[0] == 1 else arr[..., 0]  # a one-frame stack, or one channel: an image
-    if arr.ndim == 3 and arr.shape[-1] == 2 and min(arr.shape[:2]) > 4 and arr[..., 1].min() == arr[..., 1].max():
-        arr = arr[..., 0]  # grey and an even alpha (a PNG exported so): the alpha is ignored, as for RGBA
+    if arr.ndim == 3 and arr.shape[-1] == 2 and min(arr.shape[:2]) > 4 and len(np.unique(arr[..., 1])) <= 2:
+        arr = arr[..., 0]  # grey and alpha (opaque, or clear corners of a rotated export): ignored, as for RGBA
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and min(arr.shape[:2]) > 4:
         red, green, blue = arr[..., 0], arr[..., 1], arr[..., 2]
         if np.array_equal(red, green) and np.array_equal(red, blue):
