@@ -69,13 +69,19 @@ def length_in_nm(text: Any) -> float | None:
     """A length typed with a unit of NM_PER_UNIT, or none (nm), as nm; None where it is not
     one (another unit, no number, not positive and finite). One reading for --pixel-size,
     --scale-bar and the diameter option."""
-    typed = typed_length(text)
+    return _typed_quantity(text, NM_PER_UNIT, "nm")
+
+
+def _typed_quantity(text: Any, per_unit: dict[str, float], default: str) -> float | None:
+    """A number typed with a unit of `per_unit` (or none: `default`) in `per_unit`'s base
+    unit; None where it is not one (another unit, no number, not positive and finite)."""
+    typed = typed_length(text)  # the form: a number, then a unit
     if typed is None:
         return None
     number, unit = typed
-    factor = NM_PER_UNIT.get(unit or "nm")
-    nm = number * factor if factor is not None else None
-    return nm if nm is not None and np.isfinite(nm) and nm > 0 else None
+    factor = per_unit.get(unit or default)
+    value = number * factor if factor is not None else None
+    return value if value is not None and np.isfinite(value) and value > 0 else None
 
 
 #: The time units a user may type, for messages.
@@ -85,13 +91,7 @@ TYPED_TIME_UNITS = "s, ms, µs (us), min, h"
 def time_in_seconds(text: Any) -> float | None:
     """A time typed with a unit of SECONDS_PER_UNIT, or none (s), as seconds ("0.2", "200ms",
     "2 min"); None where it is not one (another unit, no number, not positive and finite)."""
-    typed = typed_length(text)  # the same form: a number, then a unit
-    if typed is None:
-        return None
-    number, unit = typed
-    factor = SECONDS_PER_UNIT.get(unit or "s")
-    seconds = number * factor if factor is not None else None
-    return seconds if seconds is not None and np.isfinite(seconds) and seconds > 0 else None
+    return _typed_quantity(text, SECONDS_PER_UNIT, "s")
 
 
 def check_calibration(name: str, value: Any) -> None:
