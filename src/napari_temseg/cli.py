@@ -133,19 +133,20 @@ def _input_files(inputs: Sequence[str], out: str | None = None) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
+            entries = list(path.iterdir())
             found = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file() and not _is_own_output(p)),
+                (p for p in entries if p.suffix.lower() in suffixes and p.is_file() and not _is_own_output(p)),
                 key=natural_key,
             )
             if not found:
                 raise TemsegError(f"{path}: no image files in this folder")
             ours = Path(out).resolve() if out else None  # the results folder: not an input left out
-            folders = sorted(p.name for p in path.iterdir()
+            folders = sorted(p.name for p in entries
                              if p.is_dir() and not p.name.startswith(".") and p.resolve() != ours)
             if folders:  # not searched: said, so that no image is missed without a word
                 print(f"temseg: {path}: its sub-folder(s) {', '.join(folders[:5])}{' ...' if len(folders) > 5 else ''} "
                       "are not searched; give them as inputs too", file=sys.stderr)
-            others = sorted({p.suffix.lower() for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+            others = sorted({p.suffix.lower() for p in entries if p.is_file() and not p.name.startswith(".")
                              and p.suffix.lower() in UNREAD_IMAGE_SUFFIXES})
             if others:  # images of a format not read: said, as sub-folders are
                 print(f"temseg: {path}: its {', '.join(others)} files are not read (convert them to TIFF or PNG)",

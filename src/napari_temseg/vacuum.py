@@ -19,7 +19,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu
 
-from .opencv import opencv
+from .appearance import block_mean
+from .preprocess import robust_spread
 
 #: The coarse grid the search runs on: about this many px along the shorter side (a hole is
 #: large; the edge is found again at full resolution, `_refined`).
@@ -53,7 +54,7 @@ def find_vacuum(image: np.ndarray) -> np.ndarray:
     """Boolean (Y, X) mask of vacuum in a normalised image whose particles are dark; all
     False where there is none (most images)."""
     step = max(1, min(image.shape) // COARSE_SIDE)
-    coarse = _block_mean(np.asarray(image, np.float32), step)
+    coarse = block_mean(image, step)
     smooth = ndi.gaussian_filter(coarse, COARSE_SIGMA)
     try:
         dark_top, support_top = threshold_multiotsu(smooth, classes=3, nbins=64)  # 64: 4x faster, enough
@@ -65,7 +66,7 @@ def find_vacuum(image: np.ndarray) -> np.ndarray:
             or not _three_plateaus(smooth, dark_top, support_top):
         return np.zeros(image.shape, bool)
     support = float(np.median(smooth[middle]))
-    noise = max(float(1.4826 * np.median(np.abs(smooth[middle] - support))), 1e-6)
+    noise = max(robust_spread(smooth[middle], support), 1e-6)
     sizes = np.bincount(pieces.ravel())
     sizes[0] = 0
     found = np.zeros(coarse.shape, bool)
@@ -114,28 +115,24 @@ def _is_vacuum(piece: np.ndarray, smooth: np.ndarray, middle: np.ndarray, suppor
     return float((filled & (smooth <= dark_top)).sum()) <= MAX_DARK_INSIDE * float(piece.sum())
 
 
-def _block_mean(image: np.ndarray, step: int) -> np.ndarray:
-    """Means of `step` x `step` blocks (OpenCV's area resampling: a tenth of numpy's time)."""
-    if step == 1:
-        return image
-    cv2 = opencv()
-    h, w = image.shape[0] // step, image.shape[1] // step
-    return cv2.resize(image[:h * step, :w * step], (w, h), interpolation=cv2.INTER_AREA)
-
-
 def _refined(coarse: np.ndarray, image: np.ndarray, step: int, support: float, level: float) -> np.ndarray:
     """The coarse mask at full resolution, its edge where the (lightly smoothed) image crosses
     half-way from the support to the vacuum, within a coarse pixel of where it was found."""
-    full = np.zeros(image.shape, bool)
-    grown = np.kron(ndi.binary_dilation(coarse, iterations=1), np.ones((step, step), bool))
-    full[:grown.shape[0], :grown.shape[1]] = grown
+    grown = _at_full_size(ndi.binary_dilation(coarse, iterations=1), step, image.shape)
+    core = _at_full_size(ndi.binary_erosion(coarse, iterations=1), step, image.shape)
     bright = ndi.gaussian_filter(np.asarray(image, np.float32), 1.5) > (support + level) / 2
-    pieces, _ = ndi.label(full & bright)
-    core = np.zeros(image.shape, bool)
-    shrunk = np.kron(ndi.binary_erosion(coarse, iterations=1), np.ones((step, step), bool))
-    core[:shrunk.shape[0], :shrunk.shape[1]] = shrunk
+    pieces, _ = ndi.label(grown & bright)
     keep = np.unique(pieces[core & (pieces > 0)])
     return np.isin(pieces, keep) & (pieces > 0)
+
+
+def _at_full_size(mask: np.ndarray, step: int, shape: tuple[int, ...]) -> np.ndarray:
+    """A coarse mask's `step` x `step` blocks at the image's `shape` (the uncovered last rows
+    and columns False)."""
+    full = np.zeros(shape, bool)
+    blocks = np.kron(mask, np.ones((step, step), bool))
+    full[:blocks.shape[0], :blocks.shape[1]] = blocks
+    return full
 
 
 def fill_vacuum(image: np.ndarray, vacuum: np.ndarray, seed: int = 0) -> np.ndarray:
