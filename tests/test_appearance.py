@@ -306,3 +306,16 @@ def test_blobs_found_give_the_size_where_the_looks_measure_the_support_or_a_frin
     assert 1 / 1.3 < measured.radius / true_radius(sample.labels) < 1.3
     result = segment_image(sample.image, "classical")
     assert result.scale == 1.0 and instance_scores(result.labels, sample.labels).f1 > f1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (64, 64), (37, 91)])
+def test_blob_statistics_are_numpys_percentiles_and_spread(shape):
+    """The blob search's one-partition statistics give what np.percentile and robust_spread
+    gave (odd and even counts, one value, a strided view)."""
+    from napari_temseg.appearance import BLOB_PERCENTILE, _median_top_spread
+    from napari_temseg.preprocess import robust_spread
+
+    sample = np.random.default_rng(5).standard_normal((2 * shape[0], shape[1])).astype(np.float32)[::2]
+    middle, top = np.percentile(sample, [50, BLOB_PERCENTILE])
+    expected = (middle, top, robust_spread(sample, float(middle)))
+    assert _median_top_spread(sample) == pytest.approx(expected, rel=1e-6, abs=1e-9)

@@ -1,6 +1,7 @@
-"""The filters the decisions use give scipy's results: the Gaussians to within float
-rounding, also where the kernel is wider than the image, the 3 x 3 maximum exactly; and
-OpenCV, which computes them, is imported without redirecting Qt."""
+"""The filters the decisions use give scipy's results: the Gaussians and the distance
+transform to within float rounding, also where the kernel is wider than the image, the
+3 x 3 maximum and the connected pieces exactly; and OpenCV, which computes them, is
+imported without redirecting Qt."""
 
 import os
 import subprocess
@@ -10,7 +11,14 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_temseg.filters import gaussian, gaussian_laplace, gaussian_weights, maximum_3x3
+from napari_temseg.filters import (
+    distance_inside,
+    gaussian,
+    gaussian_laplace,
+    gaussian_weights,
+    label_pieces,
+    maximum_3x3,
+)
 
 
 def _assert_close_to(result: np.ndarray, expected: np.ndarray) -> None:
@@ -58,6 +66,34 @@ def test_only_2d_images_are_filtered(shape):
 def test_maximum_3x3_is_scipys_exactly(dtype, shape):
     image = np.minimum(np.random.default_rng(3).random(shape), 0.7).astype(dtype)  # plateaus: ties
     assert np.array_equal(maximum_3x3(image), ndi.maximum_filter(image, 3))
+
+
+def _blobs(shape: tuple[int, int], seed: int) -> np.ndarray:
+    return ndi.gaussian_filter(np.random.default_rng(seed).random(shape), 3) > 0.5
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (3, 3), (64, 41)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_label_pieces_is_scipys_exactly(shape, seed):
+    mask = _blobs(shape, seed)
+    labels, n = label_pieces(mask)
+    expected, m = ndi.label(mask)
+    assert n == m and np.array_equal(labels, expected)  # the same pieces, numbered in the same order
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (5, 5), (64, 41)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_distance_inside_is_scipys(shape, seed):
+    mask = _blobs(shape, seed)
+    mask[0, 0], mask[-1, -1] = True, False  # a piece touching the border: the border is no edge
+    distance = distance_inside(mask)
+    assert distance.dtype == np.float32
+    np.testing.assert_allclose(distance, ndi.distance_transform_edt(mask), rtol=1e-6, atol=1e-6)
+
+
+def test_distance_inside_a_mask_without_edge_is_infinite():
+    assert np.isinf(distance_inside(np.ones((4, 6), bool))).all()
+    assert not distance_inside(np.zeros((4, 6), bool)).any()
 
 
 def test_cached_weights_cannot_be_changed_by_a_caller():

@@ -52,12 +52,11 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from .errors import TemsegError
-from .filters import gaussian, gaussian_laplace, maximum_3x3
-from .preprocess import noise_to_contrast, robust_spread
+from .filters import distance_inside, gaussian, gaussian_laplace, label_pieces, maximum_3x3
+from .preprocess import noise_to_contrast
 
 #: The decisions run on a block-averaged copy at most this many pixels across (a strip
 #: only down to 16 px along its shorter side).
@@ -138,12 +137,12 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
 def _clean(mask: np.ndarray, min_area: int) -> np.ndarray:
     """`mask` without pieces smaller than `min_area` and with holes that small filled: then
     neither it nor its complement has specks."""
-    labels, n = ndi.label(mask)
+    labels, n = label_pieces(mask)
     if n:
         keep = np.bincount(labels.ravel()) >= min_area
         keep[0] = False
         mask = keep[labels]
-    holes, n = ndi.label(~mask)
+    holes, n = label_pieces(~mask)
     if n:
         fill = np.bincount(holes.ravel()) < min_area
         fill[0] = False
@@ -161,7 +160,7 @@ def _pieces_and_holes(labels: np.ndarray, n: int, complement: np.ndarray, m: int
 def inscribed_radius(particles: np.ndarray) -> float:
     """Median of the distance transform's local peaks in `particles` (px): one peak per
     particle centre (a few along a rod's axis), also inside clusters of touching ones."""
-    distance = ndi.distance_transform_edt(particles)
+    distance = distance_inside(particles)
     peaks = distance[(distance >= 1) & (distance == maximum_3x3(distance))]
     return float(np.median(peaks)) if peaks.size else float("nan")
 
@@ -236,8 +235,8 @@ def _look(work: np.ndarray, radius: float) -> _Look | None:
     between = share * (1 - share) * (band[dark].mean() - band[~dark].mean()) ** 2 if 0 < share < 1 else 0.0
     dark = _clean(dark, max(3, int(r * r / 4)))
     bright = ~dark
-    dark_labels, n_dark = ndi.label(dark)
-    bright_labels, n_bright = ndi.label(bright)
+    dark_labels, n_dark = label_pieces(dark)
+    bright_labels, n_bright = label_pieces(bright)
     dark_pieces, dark_holes = _pieces_and_holes(dark_labels, n_dark, bright_labels, n_bright)
     bright_pieces, bright_holes = _pieces_and_holes(bright_labels, n_bright, dark_labels, n_dark)
     score = (dark_pieces - dark_holes) - (bright_pieces - bright_holes)  # Euler numbers
@@ -308,11 +307,32 @@ def _laplacian(image: np.ndarray, sigma: float, sign: float) -> tuple[np.ndarray
     absolute deviation) and its BLOB_PERCENTILE, the statistics taken on every other
     pixel of large images (as good, four times cheaper)."""
     response = sign * sigma**2 * gaussian_laplace(image, sigma)
-    sample = response[::2, ::2] if response.size > 4096 else response
-    middle, top = np.percentile(sample, [50, BLOB_PERCENTILE])
-    spread = max(robust_spread(sample, float(middle)), 1e-12)
-    response -= middle  # `sample` may be a view of it: its statistics are taken first
-    return response, spread, float(top - middle)
+    middle, top, spread = _median_top_spread(response[::2, ::2] if response.size > 4096 else response)
+    response -= middle
+    return response, max(spread, 1e-12), top - middle
+
+
+def _median_top_spread(sample: np.ndarray) -> tuple[float, float, float]:
+    """`np.percentile(sample, [50, BLOB_PERCENTILE])` and `robust_spread(sample, median)`
+    (the same numbers), from one copy partitioned in place at the four ranks the two
+    percentiles interpolate between: a third of the time of the two calls, which ran on
+    every rung of every blob search."""
+    values = np.array(sample).ravel()
+    n = values.size
+    positions = (0.5 * (n - 1), BLOB_PERCENTILE / 100 * (n - 1))
+    values.partition(sorted({min(int(p) + k, n - 1) for p in positions for k in (0, 1)}))
+
+    def percentile(position: float) -> float:  # numpy's linear interpolation, as it computes it
+        low, t = int(position), position - int(position)
+        a, b = float(values[low]), float(values[min(low + 1, n - 1)])
+        return a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)
+
+    middle, top = (percentile(p) for p in positions)
+    deviations = np.abs(values - middle)  # in the sample's precision, as robust_spread takes it
+    half = n // 2
+    deviations.partition([half - 1, half] if n % 2 == 0 else [half])
+    mad = (float(deviations[half - 1]) + float(deviations[half])) / 2 if n % 2 == 0 else float(deviations[half])
+    return middle, top, 1.4826 * mad
 
 
 def _peaks_not_ridges(response: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
