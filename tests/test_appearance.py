@@ -257,7 +257,7 @@ def test_cli_reports_the_decision_and_takes_nm(tmp_path):
 def test_one_reading_of_lengths_for_the_pixel_size_scale_bar_and_diameter(typed):
     """--pixel-size took no unit, --scale-bar no Å, the diameter no µm or Å (and echoed them
     lower-cased); a pixel size of 1e-9 nm went through to a message about an option."""
-    from napari_temseg.cli import parse_pixel_size, parse_scale_bar
+    from napari_temseg.cli.arguments import parse_pixel_size, parse_scale_bar
     from napari_temseg.segmentation import parse_diameter
 
     assert parse_pixel_size(typed) == pytest.approx(0.5)
@@ -277,7 +277,7 @@ def test_a_sub_nm_diameter_on_a_calibrated_file_is_taken(tmp_path, capsys):
 
 @pytest.mark.parametrize("typed", ["1e-9", "0", "-1", "nan", "abc", "5 furlongs", "20000"])
 def test_a_pixel_size_that_is_none_is_refused_naming_the_flag(typed):
-    from napari_temseg.cli import parse_pixel_size
+    from napari_temseg.cli.arguments import parse_pixel_size
 
     with pytest.raises(TemsegError, match=f"--pixel-size takes nm per pixel .* not '{typed}'"):
         parse_pixel_size(typed)

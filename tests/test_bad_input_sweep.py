@@ -248,7 +248,7 @@ def test_points_csv_objects_must_be_numbers_and_need_a_prompted_model(tmp_path, 
     points.write_text("y,x,label,object\n10,10,1,abc\n")
     assert main(["segment", str(tmp_path / "a.tif"), "--out", str(tmp_path / "o"), "--points", str(points)]) == 2
     assert "takes none" in capsys.readouterr().err
-    from napari_temseg.cli import read_points_csv
+    from napari_temseg.cli.inputs import read_points_csv
 
     with pytest.raises(ts.TemsegError, match="row 2: object must be a number"):
         read_points_csv(str(points), ["a"])

@@ -197,7 +197,7 @@ def test_train_refuses_flags_the_model_has_no_use_for(tmp_path, capsys, model, f
 
 def test_output_names_trace_back_to_their_files():
     """a.ome.tif gave a.ome_labels.tif, and a.emd beside a.hspy gave folder_a and folder_a_2."""
-    from napari_temseg.cli import output_names
+    from napari_temseg.cli.inputs import output_names
 
     names = output_names([Path("d/a.emd"), Path("d/a.hspy"), Path("d/b.ome.tif"), Path("d/c.tif"), Path("x/c.tif")])
     assert list(names.values()) == ["a_emd", "a_hspy", "b", "d_c", "x_c"]
@@ -209,7 +209,7 @@ def test_a_stopped_training_says_how_to_go_on(tmp_path, capsys, monkeypatch):
     def stopped(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "train_model", stopped)
+    monkeypatch.setattr(cli.train, "train_model", stopped)
     command = ["train", "vmamba", "--synth", "2", "--out", str(tmp_path / "w.pt")]
     assert cli.main(command) == 130
     assert capsys.readouterr().err.strip() == "temseg: interrupted"  # stopped before an epoch was saved
@@ -232,7 +232,7 @@ def test_a_terminated_training_says_so_and_how_to_go_on(tmp_path, capsys, monkey
         time.sleep(5)  # the signal arrives first
         raise AssertionError("SIGTERM did not stop the run")
 
-    monkeypatch.setattr(cli, "train_model", killed)
+    monkeypatch.setattr(cli.train, "train_model", killed)
     before = signal.getsignal(signal.SIGTERM)
     (tmp_path / "w-work").mkdir()
     (tmp_path / "w-work" / "last.pt").write_bytes(b"")
@@ -247,7 +247,7 @@ def test_the_frame_interval_takes_units_and_a_sane_range(typed, seconds):
     """'200ms' was refused while --pixel-size took units; 1e9 s and 2e-7 s were taken."""
     import argparse
 
-    from napari_temseg.cli import frame_interval
+    from napari_temseg.cli.arguments import frame_interval
 
     if seconds is None:
         with pytest.raises(argparse.ArgumentTypeError, match="time between frames"):

@@ -59,7 +59,8 @@ def test_cli_writes_a_heldout_video_that_evaluate_track_reads(tmp_path, capsys):
 def test_synth_video_defaults_fit_a_smaller_frame(tmp_path, capsys):
     """The 512 px defaults (11 groups) did not fit a 256 px frame: defaults follow the area,
     a count given is kept."""
-    from napari_temseg.cli import default_groups, main
+    from napari_temseg.cli import main
+    from napari_temseg.cli.synth import default_groups
 
     assert default_groups(512, ["singles", "pairs", "triples", "touching"]) == {
         "singles": 14, "pairs": 6, "triples": 2, "touching": 3}

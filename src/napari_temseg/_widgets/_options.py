@@ -12,9 +12,8 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox, Widget
 
-from ..cli import parse_option
 from ..errors import TemsegError
-from ..models.options import Option
+from ..models.options import Option, parse_option
 from ._layers import pixel_size_nm
 
 

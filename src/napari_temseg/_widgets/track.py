@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
 
-from ..cli import parse_option
 from ..errors import TemsegError
 from ..io import Video, editable_labels, open_track_dir
 from ..io.results import results_layer_metadata
 from ..models import available_models
+from ..models.options import parse_option
 from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table

@@ -21,6 +21,24 @@ from ..errors import TemsegError
 Parser = Callable[[Any], Any]
 
 
+def parse_option(text: str) -> tuple[str, Any]:
+    """'key=value' -> (key, value) with numbers and booleans converted."""
+    if "=" not in text:
+        raise TemsegError(f"option {text!r} must look like key=value (e.g. sigma=2)")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise TemsegError(f"option {text!r} has no name: it must look like key=value (e.g. sigma=2)")
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
 def number(low: float | None = None, high: float | None = None, *, integer: bool = False) -> Parser:
     """A finite number (an integer when `integer`) within [low, high]."""
     span = f"{'an integer' if integer else 'a number'}" + (
