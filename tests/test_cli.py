@@ -300,3 +300,18 @@ def test_a_refused_training_leaves_no_working_folder(tmp_path, capsys):
                  str(tmp_path / "w.pt")]) == 2
     assert "expected sub-folders images/ and labels/" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [
+    ["segment", "x.tif", "--out", "o", "--pixel-size", "0.3", "--pixel-size", "0.25"],
+    ["track", "v.tif", "--out", "a", "--chunk", "16", "--chunk", "8"],  # the default's value given first
+    ["segment", "x.tif", "--out", "a", "--out", "b"],
+])
+def test_a_flag_given_twice_is_refused(command, capsys):
+    """argparse keeps the last value silently: sizes were measured in 0.25 nm without a word."""
+    from napari_temseg.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(command)
+    assert stop.value.code == 2
+    assert "given twice" in capsys.readouterr().err
