@@ -235,3 +235,14 @@ def test_analysis_functions_take_what_they_say_and_refuse_the_rest():
         write_labels_tiff("unused.tif", np.random.default_rng(0).random((8, 8)))
     with pytest.raises(TemsegError, match="progress must be a function"):  # a traceback after the first frame
         track(np.zeros((2, 8, 8)), progress=5)
+
+
+def test_the_log_normal_fit_is_the_maximum_likelihood_one():
+    """The plot's legend says maximum likelihood; the geometric sd was the sample one (n - 1)."""
+    from scipy import stats
+
+    from napari_temseg.analysis import lognormal_fit
+
+    diameters = np.random.default_rng(4).lognormal(np.log(4.0), 0.3, 40)
+    shape, _, scale = stats.lognorm.fit(diameters, floc=0)
+    assert lognormal_fit(diameters) == pytest.approx((scale, np.exp(shape)), rel=1e-4)

@@ -157,11 +157,13 @@ def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
 
 def lognormal_fit(diameters: np.ndarray) -> tuple[float, float]:
     """(median, geometric standard deviation) of the log-normal that fits `diameters` best
-    (maximum likelihood: the mean and sd of their logarithms)."""
+    (maximum likelihood, as scipy's `lognorm.fit` with the location at 0: the mean and the
+    root-mean-square deviation of their logarithms; the sample sd, n - 1, is not the
+    likelihood's and read 0.3 % wide on a user's check)."""
     logs = np.log(np.asarray(diameters, float)[np.asarray(diameters) > 0])
     if logs.size < 2:
         return float("nan"), float("nan")
-    return float(np.exp(logs.mean())), float(np.exp(logs.std(ddof=1)))
+    return float(np.exp(logs.mean())), float(np.exp(logs.std()))
 
 
 #: A frame step's common motion (stage drift) is measured only where at least this many
