@@ -201,6 +201,9 @@ def test_output_names_trace_back_to_their_files():
 
     names = output_names([Path("d/a.emd"), Path("d/a.hspy"), Path("d/b.ome.tif"), Path("d/c.tif"), Path("x/c.tif")])
     assert list(names.values()) == ["a_emd", "a_hspy", "b", "d_c", "x_c"]
+    # folders of one name: as many folders as tell them apart (they gave images_s and images_s_2)
+    names = output_names([Path("a/images/s.tif"), Path("b/images/s.tif"), Path("c/x/images/s.tif"), Path("t.tif")])
+    assert list(names.values()) == ["a_images_s", "b_images_s", "x_images_s", "t"]
 
 
 def test_a_stopped_training_says_how_to_go_on(tmp_path, capsys, monkeypatch):

@@ -91,9 +91,11 @@ def image_stem(path: Path) -> str:
 
 
 def output_names(files: list[Path]) -> dict[Path, str]:
-    """A distinct output stem per input: its own stem, or where stems repeat parent_stem
-    (dup1/x.tif and dup2/x.tif give dup1_x and dup2_x) or, in one folder, stem_extension
-    (a.emd and a.hspy give a_emd and a_hspy), numbered if that still repeats."""
+    """A distinct output stem per input: its own stem, or where stems repeat the folders
+    that tell them apart before it (dup1/x.tif and dup2/x.tif give dup1_x and dup2_x;
+    a/images/x.tif and b/images/x.tif give a_images_x and b_images_x, where the parent
+    alone gave images_x and images_x_2) or, in one folder, stem_extension (a.emd and
+    a.hspy give a_emd and a_hspy), numbered if that still repeats."""
     stems = [image_stem(f) for f in files]
     names: dict[Path, str] = {}
     taken: set[str] = set()
@@ -102,7 +104,7 @@ def output_names(files: list[Path]) -> dict[Path, str]:
         if len(same) == 1:
             name = stem
         elif len({g.parent for g in same}) == len(same):
-            name = f"{f.parent.name}_{stem}"
+            name = f"{_telling_folders(f.parent, [g.parent for g in same])}_{stem}"
         else:
             name = f"{stem}_{f.suffix.lstrip('.').lower()}"
         base, k = name, 2
@@ -111,6 +113,17 @@ def output_names(files: list[Path]) -> dict[Path, str]:
         taken.add(name)
         names[f] = name
     return names
+
+
+def _telling_folders(folder: Path, folders: list[Path]) -> str:
+    """The last folder names of `folder`'s path, as few as tell it from every other of
+    `folders` (distinct paths), joined by "_"."""
+    parts = folder.resolve().parts
+    others = [g.resolve().parts for g in folders if g.resolve() != folder.resolve()]
+    for k in range(1, len(parts) + 1):
+        if all(other[-k:] != parts[-k:] for other in others):
+            return "_".join(part.strip("/\\") for part in parts[-k:] if part.strip("/\\"))
+    return "_".join(part.strip("/\\") for part in parts if part.strip("/\\"))
 
 
 def label_codes(values, source: str):
