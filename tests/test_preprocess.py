@@ -118,3 +118,16 @@ def test_a_dask_image_is_read_once():
     image, reads = synth_image((96, 96), 4, radius=(8, 10), seed=0).image, []
     lazy = da.from_delayed(dask.delayed(lambda: reads.append(1) or image)(), shape=image.shape, dtype=image.dtype)
     assert segment(lazy).max() > 0 and len(reads) == 1
+
+
+def test_random_bytes_are_told_from_noise_alone_and_equalised_frames():
+    from napari_temseg.preprocess import random_bytes
+
+    rng = np.random.default_rng(3)
+    assert random_bytes(rng.integers(0, 65536, (200, 300), dtype=np.uint16))
+    assert random_bytes(rng.integers(-128, 128, (64, 64), dtype=np.int8))
+    assert not random_bytes(rng.poisson(1.0, (200, 300)).astype(np.uint16))  # a very low dose: a few levels
+    assert not random_bytes(rng.integers(0, 65536, (200, 300), dtype=np.uint16).astype(np.float32))  # floats: NaN rules
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(200, 300)), 0), 1)  # neighbours related
+    ranks = smooth.ravel().argsort().argsort().reshape(smooth.shape)  # its values spread evenly: equalised
+    assert not random_bytes((ranks * 65535 // ranks.max()).astype(np.uint16))

@@ -461,6 +461,23 @@ def test_a_blank_or_unreadable_frame_is_skipped_and_later_fusions_still_found(sm
     assert (tmp_path / "out" / "skipped_frames.csv").read_text().startswith(f"frame,reason\n{blank},")
 
 
+def test_a_frame_of_random_bytes_is_skipped_and_later_fusions_still_found(small_video):
+    """A frame a damaged transfer filled with garbage was tracked: one-frame gaps in every
+    track and a spurious track of noise specks. It is skipped and listed, as a blank one;
+    a histogram-equalised frame (its range filled evenly too) is kept."""
+    from skimage import exposure
+
+    reference = track(small_video.frames)
+    corrupt = reference.events[0]["frame"] - 2
+    frames = small_video.frames.copy()
+    frames[corrupt] = np.random.default_rng(0).integers(0, 256, frames.shape[1:], dtype=np.uint8)
+    frames[corrupt + 4] = (exposure.equalize_hist(frames[corrupt + 4]) * 255).astype(np.uint8)
+    result = track(frames)
+    assert [s["frame"] for s in result.skipped] == [corrupt] and "corrupt" in result.skipped[0]["reason"]
+    assert [(e["frame"], len(e["parents"])) for e in result.events] == [
+        (e["frame"], len(e["parents"])) for e in reference.events]
+
+
 def test_an_unreadable_frame_of_a_folder_is_skipped(small_video, tmp_path):
     import tifffile
 

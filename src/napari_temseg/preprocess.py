@@ -145,7 +145,35 @@ def read_frame(frames: Any, t: int) -> tuple[np.ndarray | None, str | None]:
         return None, "mostly NaN or infinite pixels (no data)"
     if frame.size == 0 or frame.max() == frame.min():
         return None, "blank (every pixel the same)"
+    if random_bytes(frame):
+        return None, "corrupt (values spread evenly over the whole range, unrelated to their neighbours)"
     return frame, None
+
+
+#: `random_bytes`: the share of a frame's values each sixteenth of its integer type's range
+#: must hold (of the even 1/16) ...
+EVEN_SHARE = (0.5, 1.5)
+#: ... and the largest correlation of horizontal neighbours (micrographs: 0.3-0.99; white
+#: noise of a very low dose frame is spread over a few levels, not the whole range).
+UNRELATED_NEIGHBOURS = 0.05
+
+
+def random_bytes(frame: np.ndarray) -> bool:
+    """Whether an integer frame looks like random bytes (a frame a damaged file or a dropped
+    transfer filled with garbage): its values fill the whole range of its type evenly and
+    no pixel relates to its neighbour. A histogram-equalised micrograph fills the range
+    evenly too, but its neighbours correlate; a frame of shot noise alone relates to no
+    neighbour either, but sits on a few levels."""
+    if not np.issubdtype(frame.dtype, np.integer) or frame.ndim != 2 or frame.size < 256:
+        return False
+    info = np.iinfo(frame.dtype)
+    sample = frame[:: max(1, frame.shape[0] // 128), :: max(1, frame.shape[1] // 128)].astype(np.float64)
+    bins = np.floor((sample - info.min) / ((float(info.max) - info.min + 1) / 16)).astype(int).ravel()
+    share = np.bincount(bins, minlength=16) / (bins.size / 16)
+    if not (share.min() >= EVEN_SHARE[0] and share.max() <= EVEN_SHARE[1]):
+        return False
+    left, right = frame[:, :-1].astype(np.float64).ravel(), frame[:, 1:].astype(np.float64).ravel()
+    return abs(float(np.corrcoef(left, right)[0, 1])) < UNRELATED_NEIGHBOURS
 
 
 def _unit_axes(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
