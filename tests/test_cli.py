@@ -204,6 +204,12 @@ def test_output_names_trace_back_to_their_files():
     # folders of one name: as many folders as tell them apart (they gave images_s and images_s_2)
     names = output_names([Path("a/images/s.tif"), Path("b/images/s.tif"), Path("c/x/images/s.tif"), Path("t.tif")])
     assert list(names.values()) == ["a_images_s", "b_images_s", "x_images_s", "t"]
+    # a drive tells them apart, and is no folder name (C:_images_s was a path outside --out)
+    from pathlib import PureWindowsPath
+
+    names = output_names([PureWindowsPath(r"C:\images\s.tif"), PureWindowsPath(r"D:\images\s.tif"),
+                          PureWindowsPath(r"\\server\share\images\s.tif")])
+    assert list(names.values()) == ["images_s", "images_s_2", "images_s_3"]
 
 
 def test_a_stopped_training_says_how_to_go_on(tmp_path, capsys, monkeypatch):

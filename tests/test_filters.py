@@ -81,6 +81,12 @@ def test_label_pieces_is_scipys_exactly(shape, seed):
     assert n == m and np.array_equal(labels, expected)  # the same pieces, numbered in the same order
 
 
+def test_pieces_and_distances_of_a_mask_of_numbers_count_every_nonzero_value():
+    mask = np.array([[0.5, 0, 0.5], [0, 0, 0], [256, 0, -1]])  # a cast to uint8 read 0.5 and 256 as 0
+    assert label_pieces(mask)[1] == ndi.label(mask)[1] == 4
+    np.testing.assert_allclose(distance_inside(mask), ndi.distance_transform_edt(mask))
+
+
 @pytest.mark.parametrize("shape", [(1, 7), (5, 5), (64, 41)])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_distance_inside_is_scipys(shape, seed):

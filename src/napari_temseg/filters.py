@@ -73,12 +73,18 @@ def maximum_3x3(image: np.ndarray) -> np.ndarray:
     return cv2.dilate(np.ascontiguousarray(image), np.ones((3, 3), np.uint8))
 
 
+def _as_uint8(mask: np.ndarray) -> np.ndarray:
+    """A mask's nonzero pixels (NaN included, as scipy counts them) as a contiguous uint8
+    image for OpenCV: a cast alone would read 0.5 as 0 and 256 as 0."""
+    return (np.asarray(mask) != 0).view(np.uint8)
+
+
 def label_pieces(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """`ndi.label(mask)`: the 4-connected pieces of a 2-D mask, numbered 1..n in the order
     a row-by-row scan meets them, and n."""
     _check_2d(mask)
     cv2 = opencv()
-    count, labels = cv2.connectedComponents(np.ascontiguousarray(mask, np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    count, labels = cv2.connectedComponents(_as_uint8(mask), connectivity=4, ltype=cv2.CV_32S)
     return labels, count - 1
 
 
@@ -88,7 +94,7 @@ def distance_inside(mask: np.ndarray) -> np.ndarray:
     without any pixel outside has no edge to be distant from: infinity everywhere (scipy
     returns numbers that mean nothing there)."""
     _check_2d(mask)
-    mask = np.ascontiguousarray(mask, np.uint8)
+    mask = _as_uint8(mask)
     if mask.all():
         return np.full(mask.shape, np.inf, np.float32)
     cv2 = opencv()

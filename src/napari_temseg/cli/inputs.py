@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,14 +98,18 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     alone gave images_x and images_x_2) or, in one folder, stem_extension (a.emd and
     a.hspy give a_emd and a_hspy), numbered if that still repeats."""
     stems = [image_stem(f) for f in files]
+    groups: dict[str, list[Path]] = {}
+    for f, stem in zip(files, stems, strict=True):
+        groups.setdefault(stem, []).append(f)
+    folder_names = {stem: _telling_folders([g.parent for g in same]) for stem, same in groups.items()
+                    if len(same) > 1 and len({g.parent for g in same}) == len(same)}
     names: dict[Path, str] = {}
     taken: set[str] = set()
     for f, stem in zip(files, stems, strict=True):
-        same = [g for g, other in zip(files, stems, strict=True) if other == stem]
-        if len(same) == 1:
+        if len(groups[stem]) == 1:
             name = stem
-        elif len({g.parent for g in same}) == len(same):
-            name = f"{_telling_folders(f.parent, [g.parent for g in same])}_{stem}"
+        elif stem in folder_names:
+            name = "_".join(part for part in (folder_names[stem][f.parent], stem) if part)
         else:
             name = f"{stem}_{f.suffix.lstrip('.').lower()}"
         base, k = name, 2
@@ -115,15 +120,19 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     return names
 
 
-def _telling_folders(folder: Path, folders: list[Path]) -> str:
-    """The last folder names of `folder`'s path, as few as tell it from every other of
-    `folders` (distinct paths), joined by "_"."""
-    parts = folder.resolve().parts
-    others = [g.resolve().parts for g in folders if g.resolve() != folder.resolve()]
-    for k in range(1, len(parts) + 1):
-        if all(other[-k:] != parts[-k:] for other in others):
-            return "_".join(part.strip("/\\") for part in parts[-k:] if part.strip("/\\"))
-    return "_".join(part.strip("/\\") for part in parts if part.strip("/\\"))
+def _telling_folders(folders: list[Path]) -> dict[Path, str]:
+    """For distinct folders (as given: `input_files` resolved them), the last names of each
+    one's path, as few as tell it from all the others, joined by "_". A drive or share is
+    no folder name (C: would make the name a path outside --out): where only it tells two
+    apart, their names repeat and `output_names` numbers them."""
+    names = {folder: [p.name for p in reversed([folder, *folder.parents]) if p.name] for folder in folders}
+    told: dict[Path, str] = {}
+    for k in range(1, max(map(len, names.values()), default=0) + 1):
+        tails = Counter(tuple(parts[-k:]) for parts in names.values())
+        for folder, parts in names.items():
+            if folder not in told and (tails[tuple(parts[-k:])] == 1 or k >= len(parts)):
+                told[folder] = "_".join(parts[-k:])
+    return {folder: told.get(folder, "") for folder in folders}
 
 
 def label_codes(values, source: str):

@@ -30,7 +30,7 @@ class StoreOnce(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         given = namespace.__dict__.setdefault("_flags_given", set())  # not the default's value: 16 may be given
         if self.dest in given:
-            raise argparse.ArgumentError(self, f"given twice ({getattr(namespace, self.dest)} and {values}): "
+            raise argparse.ArgumentError(self, f"given twice (read as {getattr(namespace, self.dest)} and {values}): "
                                                "give it once")
         given.add(self.dest)
         setattr(namespace, self.dest, values)
