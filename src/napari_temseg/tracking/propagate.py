@@ -38,6 +38,8 @@ from .link import Linker
 def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Union masks whose overlap covers `threshold` of the smaller one (particles now one object)."""
     n = len(masks)
+    if n == 0:
+        return masks, scores
     parent = list(range(n))
     flat = masks.reshape(n, -1)
     areas = flat.sum(1)
@@ -51,6 +53,31 @@ def merge_overlapping(masks: np.ndarray, scores: np.ndarray, threshold: float) -
         groups.setdefault(find_root(parent, i), []).append(i)
     merged = np.array([masks[g].any(0) for g in groups.values()]).reshape(-1, *masks.shape[1:])
     return merged, np.array([scores[g].max() for g in groups.values()])
+
+
+#: A propagated mask larger than this many times the particles the seed model found under
+#: it (or, where it found none, the particle that prompted it) has spread over the support.
+MAX_GROWTH = 1.5
+
+
+def spread_masks(masks: np.ndarray, previous: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """Per mask (one per particle of `previous`, in ID order, as `prompts_from_labels` asks)
+    whether it spread over the support: more than MAX_GROWTH x the area of the particles
+    the seed model `detected` under it, or of its own particle in `previous` where the seed
+    model found nothing there (a faint particle only propagation follows). Such masks grew
+    frame by frame into ragged blobs reaching the border (a user's clip: one particle from
+    530 to 4876 px² in five frames, the particles' share of the frame 0.065 -> 0.146). They
+    are dropped: the seed model's particle there joins the frame instead (`add_unclaimed`),
+    and linking keeps its identity."""
+    ids = np.unique(previous[previous > 0])
+    own = np.bincount(previous.ravel())[ids]
+    detected_area = np.bincount(detected.ravel())
+    spread = np.zeros(len(masks), bool)
+    for k, mask in enumerate(masks):
+        under = np.unique(detected[mask & (detected > 0)])
+        reference = detected_area[under].sum() if len(under) else own[k]
+        spread[k] = np.count_nonzero(mask) > MAX_GROWTH * reference
+    return spread
 
 
 def check_prompted(segmenter: Any) -> None:
@@ -104,7 +131,8 @@ def next_instances(
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
     logits, iou, _ = segmenter.decode(look, prompts_from_labels(previous))
-    masks, scores = merge_overlapping(logits > 0, iou, merge_threshold)
+    held = ~spread_masks(logits > 0, previous, detected)
+    masks, scores = merge_overlapping((logits > 0)[held], iou[held], merge_threshold)
     from ..models.edge_refiner import finish_edges  # torch: imported by the prompted models that need it
 
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
