@@ -471,7 +471,7 @@ def test_a_blank_or_unreadable_frame_is_skipped_and_later_fusions_still_found(sm
 
     tifffile.imwrite(tmp_path / "v.tif", frames, imagej=True)
     assert main(["track", str(tmp_path / "v.tif"), "--out", str(tmp_path / "out")]) == 0
-    assert f"1 frame(s) skipped, blank or unreadable: {blank}" in capsys.readouterr().err
+    assert f"1 frame(s) skipped, blank, unreadable or corrupt: {blank}" in capsys.readouterr().err
     assert (tmp_path / "out" / "skipped_frames.csv").read_text().startswith(f"frame,reason\n{blank},")
 
 

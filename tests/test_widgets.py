@@ -512,10 +512,14 @@ def test_each_run_keeps_its_result_and_errors_show_once(make_napari_viewer, qtbo
         widget.run()
         _wait(qtbot, widget)
     assert {"crop classical", "crop classical [2]"} <= {layer.name for layer in viewer.layers}
+    first = viewer.layers["crop classical"].data.copy()
+    viewer.layers["crop classical"].data[:] = 0  # the first (perhaps edited by hand) stays; the latest is replaced
     widget.replace.value = True
     widget.run()
     _wait(qtbot, widget)
     assert "crop classical [3]" not in viewer.layers
+    assert not viewer.layers["crop classical"].data.any() and first.any()
+    assert viewer.layers["crop classical [2]"].data.max() > 0
     shown = []
     monkeypatch.setattr(notifications, "show_error", shown.append)
     widget.diameter.value = "12nm"  # no pixel size known: an input error inside the run

@@ -166,8 +166,9 @@ class MeasurementsWidget(QWidget):
         stats = size_statistics(self.particles) if len(self.particles) else None
         if self.diameters.size:
             axes.hist(self.diameters, bins=max(5, min(30, self.diameters.size // 2)), color="0.7", edgecolor="0.3")
-            axes.set_title(f"N = {stats['count']} (border particles left out), D50 = {stats['d50']:.3g} "
-                           f"{stats['unit']}", fontsize=9)
+            cut = stats["border_excluded"]
+            left_out = f" ({cut} at the border left out)" if cut else ""  # it said so when none were
+            axes.set_title(f"N = {stats['count']}{left_out}, D50 = {stats['d50']:.3g} {stats['unit']}", fontsize=9)
         unit = stats["unit"] if stats else "px"
         axes.set_xlabel(f"equivalent diameter ({unit})")
         axes.set_ylabel("particles")

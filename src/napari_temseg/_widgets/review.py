@@ -43,6 +43,7 @@ class FusionReviewWidget(Container):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(180)  # several events in view (it showed one and a half rows)
         buttons = {name: PushButton(text=name) for name in ("Previous", "Next", "Accept", "Reject", "Save")}
         self.jobs = WorkerControls("Re-track from this frame")  # re-track and Save run in the background
         self.out_dir = FileEdit(label="save to", mode="d", value="",

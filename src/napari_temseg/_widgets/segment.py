@@ -278,13 +278,16 @@ class SegmentWidget(Container):
     # -- run ---------------------------------------------------------------------------------
 
     def result_layer_name(self, image_name: str) -> str:
-        """"<image> <model>", numbered when such a layer exists (unless it is to be replaced)."""
+        """"<image> <model>", numbered when such a layer exists; to be replaced: the latest of
+        them (the first was replaced, which may be the one the user edited by hand)."""
         base = f"{image_name} {self.model.value}"
-        if self.replace.value or base not in self.viewer.layers:
+        if base not in self.viewer.layers:
             return base
         k = 2
         while f"{base} [{k}]" in self.viewer.layers:
             k += 1
+        if self.replace.value:
+            return base if k == 2 else f"{base} [{k - 1}]"
         return f"{base} [{k}]"
 
     def run(self, live: bool = False):

@@ -176,10 +176,11 @@ class TrackWidget(Container):
             table = pd.read_csv(summary.out / "tracks.csv", usecols=["frame", "track_id", "y", "x"])
             show_tracks(self.viewer, editable_labels(summary.out), events, layer.scale, layer.translate, name,
                         table, source=summary.out, units=layer.units[:3])
-            skipped = f"; {len(summary.skipped)} blank or unreadable frame(s) skipped" if summary.skipped else ""
+            skipped = f"; {len(summary.skipped)} blank, unreadable or corrupt frame(s) skipped" if summary.skipped else ""
             resumed = summary.resumed_note()
             decided = f"; {summary.decided}" if summary.decided else ""
-            return (f"{summary.frames} frames, {len(events)} fusion(s){resumed}{skipped}{decided}; "
+            frames = f"{summary.frames} frame{'s' if summary.frames != 1 else ''}"
+            return (f"{frames}, {len(events)} fusion(s){resumed}{skipped}{decided}; "
                     f"results in {summary.out}")
 
         kwargs = dict(model=self.model.value, options=options, overwrite=bool(self.overwrite.value),

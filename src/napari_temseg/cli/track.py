@@ -64,7 +64,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     resumed = summary.resumed_note()
     if summary.skipped:
         frames = ", ".join(str(s["frame"]) for s in summary.skipped[:10])
-        print(f"temseg: {len(summary.skipped)} frame(s) skipped, blank or unreadable: {frames}"
+        print(f"temseg: {len(summary.skipped)} frame(s) skipped, blank, unreadable or corrupt: {frames}"
               f"{' ...' if len(summary.skipped) > 10 else ''} (skipped_frames.csv)", file=sys.stderr)
     if summary.skipped and len(summary.skipped) == summary.frames:  # no summary line: there is nothing to sum up
         print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)
