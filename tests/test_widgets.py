@@ -653,3 +653,17 @@ def test_measurements_export_with_nothing_measured_is_an_error_not_a_crash(make_
         with pytest.raises(TemsegError, match="nothing to export"):
             export(tmp_path / "x")
     assert not list(tmp_path.iterdir())
+
+
+def test_nan_pixels_are_said_in_the_status_line(make_napari_viewer, qtbot):
+    """A float image with a band of NaN (no data) was described only as 'a burned-in mark or
+    flat region (scale bar, text, padding)': the line now says why, as the CLI's does."""
+    viewer = make_napari_viewer()
+    image, _, _ = sample_image()[0]
+    band = image[:200, :200].astype(np.float32)
+    band[90:110] = np.nan
+    viewer.add_image(band, name="nan band")
+    widget = SegmentWidget(viewer)
+    widget.run()
+    _wait(qtbot, widget)
+    assert "4000 NaN or infinite pixels read as the others' median" in widget.controls.status.value
