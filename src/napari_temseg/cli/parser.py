@@ -45,6 +45,12 @@ class SubcommandParser(argparse.ArgumentParser):
         self.register("action", None, StoreOnce)
 
 
+def _add_seed_and_regime(p: argparse.ArgumentParser, regimes: str) -> None:
+    """The simulators' --seed and --regime (simple, train, heldout; `regimes` says what each is)."""
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--regime", default="simple", choices=["simple", "train", "heldout"], help=regimes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="temseg", description="`temseg`: the command line over the same core API the widgets use.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=SubcommandParser)
@@ -111,12 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default in VIDEO_GROUPS.items():
         p.add_argument(f"--{name}", type=non_negative_int,
                        help=f"default {default} at 512 px, fewer in smaller frames (in proportion to the area)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument(
-        "--regime", default="simple", choices=["simple", "train", "heldout"],
-        help="simple: the sample-data generator; train/heldout: particles and image formation of the "
-             "simulator's regimes, with drift, Brownian motion and slow or fast sintering (video_simulator)",
-    )
+    _add_seed_and_regime(p, "simple: the sample-data generator; train/heldout: particles and image formation of the "
+                            "simulator's regimes, with drift, Brownian motion and slow or fast sintering "
+                            "(video_simulator)")
     p.set_defaults(func=cmd_synth_video)
 
     p = sub.add_parser("synth-images", help="write a synthetic dataset (images/, labels/) with touching particles")
@@ -124,12 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=positive_int, default=8)
     p.add_argument("--dose", type=positive_float, default=40.0, help="electrons per pixel (lower = noisier)")
     p.add_argument("--touching", type=fraction, default=0.4, help="share of particles in touching pairs")
-    p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument(
-        "--regime", default="simple", choices=["simple", "train", "heldout"],
-        help="simple: the sample-data generator (--dose, --touching apply); train/heldout: the "
-             "domain-randomised simulator's regimes (docs/simulator.md)",
-    )
+    _add_seed_and_regime(p, "simple: the sample-data generator (--dose, --touching apply); train/heldout: the "
+                            "domain-randomised simulator's regimes (docs/simulator.md)")
     p.set_defaults(func=cmd_synth_images)
 
     p = sub.add_parser("demo", help="segment and track built-in synthetic data; write results and a PNG")
