@@ -15,9 +15,9 @@ from robustness import CONDITIONS, condition_images
 from table import MarkdownTable
 
 from napari_temseg import load_model
-from napari_temseg.models.options import parse_option
 from napari_temseg.datasets import iter_dataset
 from napari_temseg.metrics import foreground_iou, instance_scores
+from napari_temseg.models.options import parse_option
 from napari_temseg.models.specs import DEFAULT_MODEL
 from napari_temseg.segmentation import segment_image
 from napari_temseg.video_simulator import VideoConditions, simulate_video

@@ -22,8 +22,8 @@ import numpy as np
 from table import MarkdownTable
 
 from napari_temseg import load_model
-from napari_temseg.models.options import parse_option
 from napari_temseg.metrics import tracking_scores
+from napari_temseg.models.options import parse_option
 from napari_temseg.models.specs import DEFAULT_MODEL, SPECS
 from napari_temseg.simulator import Params
 from napari_temseg.tracking import track
