@@ -72,9 +72,10 @@ def spread_masks(masks: np.ndarray, previous: np.ndarray, detected: np.ndarray) 
     ids = np.unique(previous[previous > 0])
     own = np.bincount(previous.ravel())[ids]
     detected_area = np.bincount(detected.ravel())
+    found = detected > 0
     spread = np.zeros(len(masks), bool)
     for k, mask in enumerate(masks):
-        under = np.unique(detected[mask & (detected > 0)])
+        under = np.unique(detected[mask & found])
         reference = detected_area[under].sum() if len(under) else own[k]
         spread[k] = np.count_nonzero(mask) > MAX_GROWTH * reference
     return spread
