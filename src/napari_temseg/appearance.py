@@ -315,9 +315,8 @@ def _laplacian(image: np.ndarray, sigma: float, sign: float) -> tuple[np.ndarray
 def _median_top_spread(sample: np.ndarray) -> tuple[float, float, float]:
     """`np.percentile(sample, [50, BLOB_PERCENTILE])` and `robust_spread(sample, median)`
     (the same numbers but for float32 rounding: these interpolate in float64), from one
-    copy partitioned in place at the four ranks the two
-    percentiles interpolate between: a third of the time of the two calls, which ran on
-    every rung of every blob search."""
+    copy partitioned in place at the four ranks the two percentiles interpolate between: a
+    third of the time of the two calls, which ran on every rung of every blob search."""
     values = np.array(sample).ravel()
     n = values.size
     positions = (0.5 * (n - 1), BLOB_PERCENTILE / 100 * (n - 1))

@@ -105,14 +105,6 @@ def non_finite_count(image: np.ndarray) -> int:
     return int((~np.isfinite(image)).sum()) if np.issubdtype(image.dtype, np.floating) else 0
 
 
-def no_data_note(image: np.ndarray) -> str:
-    """'; N NaN or infinite pixels read as the others' median (no data)' for a status or log
-    line, or '' where there are none (the region they fill is also left out as a flat
-    region, and said so as a mark: this says why)."""
-    empty = non_finite_count(as_2d_gray(image))  # pixels, not an RGB image's samples
-    return f"; {empty} NaN or infinite pixels read as the others' median (no data)" if empty else ""
-
-
 def without_non_finite(image: np.ndarray) -> tuple[np.ndarray, int]:
     """(`image` with its NaN and infinite pixels read as the median of the others, how many):
     no data there, as a drift-corrected float export pads its border, so the level of the

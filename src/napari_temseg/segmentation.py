@@ -77,7 +77,9 @@ class Segmentation:
     contrast (`local_edges`); blank: the image was one grey level (nothing decided);
     annotations: boxes (y0, x0, y1, x1) of burned-in marks (scale bar, text, data bar)
     that were left out (`annotations`); vacuum: the share of the image that was vacuum (a
-    hole in the support film, `vacuum`), left out."""
+    hole in the support film, `vacuum`), left out; no_data: how many NaN or infinite pixels
+    were read as the others' median (no data, as a drift-corrected float export pads its
+    border)."""
 
     labels: np.ndarray
     polarity: str
@@ -92,6 +94,7 @@ class Segmentation:
     blank: bool = False
     annotations: tuple[Box, ...] = ()
     vacuum: float = 0.0
+    no_data: int = 0
 
     @property
     def count(self) -> int:
@@ -113,7 +116,11 @@ class Segmentation:
         own += f", {self.faint} faint particle{'' if self.faint == 1 else 's'} at {'its' if self.faint == 1 else 'their'} own contrast" if self.faint else ""
         hole = f", vacuum (a hole in the film) left out: {self.vacuum:.0%} of the field" if self.vacuum else ""
         return (f"{self.count} particle{'' if self.count == 1 else 's'}; {self.polarity} particles ({how('polarity')}), "
-                f"{size}{scaled}{rims}{look}{own}{hole}{describe_annotations(self.annotations)}")
+                f"{size}{scaled}{rims}{look}{own}{hole}{describe_annotations(self.annotations)}{self._no_data_note()}")
+
+    def _no_data_note(self) -> str:
+        """Why a region of no data is left out (it is also named as a flat region, a mark)."""
+        return f"; {self.no_data} NaN or infinite pixels read as the others' median (no data)" if self.no_data else ""
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     segmenter = load_model(model)
     options = resolve_single_image_rules(segmenter, check_model_options(segmenter, options), in_stack=False)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
-    normalised, marks = normalize_without_marks(image)
+    normalised, marks, no_data = normalize_without_marks(image)
     if float(normalised.max()) <= float(normalised.min()):  # a blank frame: nothing to find, whatever the model
         parse_diameter(appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
         polarity = parse_polarity(appearance.get("polarity", "auto"))
@@ -280,20 +287,22 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     if min_size or marks or vacuum.any():
         labels = remove_small_and_relabel(labels, int(min_size or 1))
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
-                        absorption, redrawn, found, faint, annotations=marks, vacuum=float(vacuum.mean()))
+                        absorption, redrawn, found, faint, annotations=marks, vacuum=float(vacuum.mean()),
+                        no_data=no_data)
 
 
-def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...]]:
+def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...], int]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
-    the support around them, and their boxes (`annotations`)."""
+    the support around them, their boxes (`annotations`), and how many NaN or infinite
+    pixels were read as the others' median (`without_non_finite`)."""
     if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
         raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
                           "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
     if hasattr(image, "__array__") and not isinstance(image, np.ndarray):
         image = np.asarray(image)  # read once: a dask frame was computed for the grey levels and again for colour
-    gray, _ = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
+    gray, no_data = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
-    return normalize(fill_annotations(gray, marks) if marks else gray), marks
+    return normalize(fill_annotations(gray, marks) if marks else gray), marks, no_data
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:

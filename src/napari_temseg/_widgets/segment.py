@@ -43,7 +43,7 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
     frame without prompts stays empty.
     """
     from ..annotations import scale_bar_length
-    from ..preprocess import first_readable_frame, no_data_note
+    from ..preprocess import first_readable_frame
     from ..segmentation import Segmentation, common_marks, describe_stack_options, segment_image, stack_options
 
     segmenter = get_segmenter()
@@ -63,7 +63,7 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
         image = np.asarray(data)
         result = one(image, None)
         yield 1, 1
-        return result.labels, result.describe() + no_data_note(image), result.annotations, scale_bar_length(image)
+        return result.labels, result.describe(), result.annotations, scale_bar_length(image)
     total = data.shape[0]
     out = None
     found, blank = [], 0

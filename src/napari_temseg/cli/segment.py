@@ -72,7 +72,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from ..io import read_micrograph, write_labels_tiff
     from ..models import load_model
     from ..plots import size_distribution_png
-    from ..preprocess import no_data_note
     from ..segmentation import check_model_options, parse_diameter, segment_image
 
     files = input_files(args.inputs, args.out)
@@ -134,7 +133,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
                      "pixel_size_nm": pixel, **_statistics(particles), "polarity": result.polarity,
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
         source = bar_source(bar, bar_nm, found) if bar else pixel_source(given_pixel, found)
-        print(f"[{i}/{len(files)}] {shown[path]}: {result.describe()}; {source}{no_data_note(image)}", file=sys.stderr)
+        print(f"[{i}/{len(files)}] {shown[path]}: {result.describe()}; {source}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
     pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
