@@ -146,6 +146,24 @@ def test_a_merge_that_rounds_up_late_is_still_dated_to_its_first_merged_frame():
     assert np.unique(tracked[4:]).tolist() == [0, events[0]["child"]]
 
 
+def test_a_fusion_the_video_ends_before_confirming_is_still_found():
+    """A merge still on in the last frame that has rounded up is a fusion, though it lasted
+    fewer than `fusion_min_frames` (6): the video ended, not the merge. Three merged frames
+    cannot show a rounding, and a pair that only touches stays two."""
+    def run(frames):
+        linker = Linker(LinkOptions())
+        out = dict(pair for frame in frames for pair in linker.push(frame))
+        out.update(linker.flush())
+        return np.stack([out[t] for t in range(len(frames))]), linker.events
+
+    tracked, events = run(_pair_frames({}, merged_from=13, n=18))
+    assert [e["frame"] for e in events] == [13]
+    assert np.unique(tracked[13:]).tolist() == [0, events[0]["child"]]
+    assert run(_pair_frames({}, merged_from=15, n=18))[1] == []
+    touching, events = run(_pair_frames({}, merged_from=10, n=18, rounding=False))
+    assert events == [] and len(np.unique(touching[-1])) == 3
+
+
 def _pair_images(frames, neck_level, support=1.0, particle=0.3):
     """Grey frames of `_pair_frames`' labels: particles at `particle` on `support`, the
     pixels of the neck rows at `neck_level` (dark: material; near the support: a blurred gap)."""

@@ -415,7 +415,15 @@ class Linker:
         return max(self.options.fusion_min_frames, ROUNDING_WAIT) + 1 + ONSET_LOOKBACK
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
-        """Hand out every buffered frame (call after the last frame)."""
+        """Hand out every buffered frame (call after the last frame). A merge still on in the
+        last linked frame that has rounded up is a fusion though it lasted fewer than
+        `fusion_min_frames`: the video ended, not the merge (a fusion 5 frames before the end
+        of a clip was dropped, and the particle it made went on as its two parents)."""
+        end = self._t if self._t not in {s["frame"] for s in self.skipped} else self._last_linked_frame()
+        for key, pending in list(self._pending.items()):
+            if pending.last == end and pending.rounded():
+                self._confirm(pending)
+                del self._pending[key]
         out = list(self._buffer)
         self._buffer.clear()
         return out
