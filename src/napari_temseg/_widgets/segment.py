@@ -106,7 +106,8 @@ class SegmentWidget(Container):
         self.faint = ComboBox(label="faint pieces", choices=[("drop", "auto"), ("keep", 0.0)], value="auto",
                               tooltip="drop: a particle must somewhere be clearly darker than the support's own "
                                       "grain and noise (as the classical model requires), and stand out from the "
-                                      "pixels around it by more than their noise could; keep: all the model draws")
+                                      "pixels around it by more than their noise could; keep: all the model draws "
+                                      "(the classical model's own seed_depth still applies: 0 in its options)")
         self.small = ComboBox(label="own contrast", choices=[("auto", "auto"), ("small particles", "small"),
                                                               ("faint particles", "faint"), ("both", True),
                                                               ("as drawn", False)],
