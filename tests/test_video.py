@@ -155,6 +155,14 @@ def test_concurrent_writer_is_refused(video_file, tmp_path):
     video = open_video(video_file)
     video.data = video.data[:3]
     assert track_video(video, out).frames == 3
+    import psutil
+
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])  # ends, not yet collected: a zombie
+    while psutil.Process(killed.pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.01)
+    (out / ".lock").write_text(f"{killed.pid} {psutil.Process(killed.pid).create_time()}")
+    assert track_video(video, out).frames == 3  # its lock taken over, not "another run is writing"
+    killed.wait()
 
 
 def test_bad_inputs_are_clear(tmp_path, video_file):

