@@ -124,6 +124,25 @@ def test_stack_from_folder_is_lazy_and_checks_shapes(tmp_path):
         read_stack(tmp_path)
 
 
+def test_a_frame_folder_of_two_pixel_sizes_gives_none_and_says_where(tmp_path):
+    """Frames of two magnifications, or some exported without calibration, were all sized by
+    the first frame's pixel size, without a word."""
+    from napari_temseg.io import open_video
+
+    def frame(name, nm=None):
+        extra = {"resolution": (1e7 / nm, 1e7 / nm), "resolutionunit": "CENTIMETER"} if nm else {}
+        tifffile.imwrite(tmp_path / name, np.zeros((6, 7), np.uint8), **extra)
+
+    for i in range(4):
+        frame(f"f{i}.tif", 0.5)
+    assert open_video(tmp_path).pixel_size_nm == 0.5
+    frame("f2.tif", 0.25)
+    frame("f3.tif")
+    video = open_video(tmp_path)
+    assert video.pixel_size_nm is None
+    assert "0.5 nm from f0.tif, 0.25 nm from f2.tif, no pixel size from f3.tif" in video.calibration.note
+
+
 def test_labels_tiff_and_track_dir_round_trip(tmp_path, small_video):
     path = write_labels_tiff(tmp_path / "x_labels.tif", np.arange(12).reshape(3, 4))
     assert tifffile.imread(path).dtype == np.uint32

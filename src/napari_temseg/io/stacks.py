@@ -157,10 +157,7 @@ def open_video(path: str | Path) -> Video:
         if len(files) == 1:  # a folder holding the stack file: its one page would be the video
             raise TemsegError(f"{path}: holds one image file; give the file itself ({files[0]}) to track a stack, "
                               "or a folder of one file per frame")
-        stack = read_stack(path)
-        first = files[0]
-        tiff = first.suffix.lower() in (".tif", ".tiff")
-        return _calibrated(Video(stack, source=str(path)), tiff_calibration(first) if tiff else Calibration())
+        return _calibrated(Video(read_stack(path), source=str(path)), _folder_calibration(files))
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         return _open_tiff(path)
@@ -264,6 +261,23 @@ def _video_series(path: Path, tif) -> tuple[Any, bool]:
     shown = "; ".join(f"{len(s.pages)} page(s) of {' x '.join(map(str, s.shape[-2:]))}" for s in series[:4])
     raise TemsegError(f"{path}: holds {len(series)} image series ({shown}{'; ...' if len(series) > 4 else ''}), "
                       "not one video: save the frames alone as one stack (tifffile.imwrite(path, frames))")
+
+
+def _folder_calibration(files: list[Path]) -> Calibration:
+    """The calibration of a frame folder's TIFF frames: their one pixel size, or none where
+    they differ, with a note naming where (frames of two magnifications, or some exported
+    without calibration, were all sized by the first frame's, without a word)."""
+    if files[0].suffix.lower() not in (".tif", ".tiff"):
+        return Calibration()
+    found = [tiff_calibration(f) for f in files]
+    said = [(c.nm and round(c.nm, 4), c.yx_nm and tuple(round(v, 4) for v in c.yx_nm)) for c in found]
+    if len(set(said)) == 1:
+        return found[0]
+    runs = [(files[i].name, (found[i].nm and f"{found[i].nm:.4g} nm") or "no pixel size")
+            for i in range(len(files)) if i == 0 or said[i] != said[i - 1]]
+    listed = ", ".join(f"{what} from {name}" for name, what in runs[:4]) + (" ..." if len(runs) > 4 else "")
+    return Calibration(None, None, f"the frames' pixel sizes differ ({listed}): sizes in px; track frames of one "
+                                   "magnification together, or give --pixel-size")
 
 
 def _calibrated(video: Video, found: Calibration) -> Video:
