@@ -246,3 +246,7 @@ def test_the_log_normal_fit_is_the_maximum_likelihood_one():
     diameters = np.random.default_rng(4).lognormal(np.log(4.0), 0.3, 40)
     shape, _, scale = stats.lognorm.fit(diameters, floc=0)
     assert lognormal_fit(diameters) == pytest.approx((scale, np.exp(shape)), rel=1e-4)
+    table = pd.DataFrame({"equivalent_diameter": diameters, "touches_border": False, "circularity": 1.0})
+    stats_of_table = size_statistics(table)  # the figure's legend had them, summary.csv and the API did not
+    assert (stats_of_table["lognormal_median"], stats_of_table["lognormal_gsd"]) == pytest.approx((scale, np.exp(shape)),
+                                                                                                    rel=1e-4)

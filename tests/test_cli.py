@@ -40,7 +40,8 @@ def test_segment_writes_labels_and_summary(image_folder, tmp_path):
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     header = summary[0].split(",")
     assert header[:3] == ["file", "labels", "objects"] and header[-4:] == ["polarity", "radius_px", "scale", "error"]
-    assert {"pixel_size_nm", "count", "d50"} <= set(header) and len(summary) == 5  # 3 images + ALL
+    assert {"pixel_size_nm", "count", "d50", "lognormal_median", "lognormal_gsd"} <= set(header)
+    assert len(summary) == 5  # 3 images + ALL
     assert "images/s" in run.stdout
 
 

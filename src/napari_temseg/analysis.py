@@ -133,9 +133,9 @@ def _grey_levels(labels: np.ndarray) -> bool:
 
 
 def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
-    """count, mean, sd, D10, D50, D90 of the equivalent diameter (nm where the table has it,
-    else px: `unit` says which) and the mean circularity; border particles left out unless
-    `include_border`."""
+    """count, mean, sd, D10, D50, D90 and the log-normal fit's median and geometric sd
+    (`lognormal_fit`) of the equivalent diameter (nm where the table has it, else px: `unit`
+    says which) and the mean circularity; border particles left out unless `include_border`."""
     if not isinstance(table, pd.DataFrame) or not {"equivalent_diameter", "touches_border"} <= set(table.columns):
         raise TemsegError("size_statistics() takes measure()'s table (columns equivalent_diameter, touches_border, "
                           "...), not labels")
@@ -145,12 +145,14 @@ def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
     if diameters.size == 0:
         nan = float("nan")
         return {"count": 0, "unit": unit, "mean": nan, "sd": nan, "d10": nan, "d50": nan, "d90": nan,
+                "lognormal_median": nan, "lognormal_gsd": nan,
                 "mean_circularity": nan, "border_excluded": int(len(table) - len(kept))}
     d10, d50, d90 = np.percentile(diameters, [10, 50, 90])
+    median, gsd = lognormal_fit(diameters)
     return {
         "count": int(diameters.size), "unit": unit, "mean": float(diameters.mean()),
         "sd": float(diameters.std(ddof=1)) if diameters.size > 1 else float("nan"),  # one particle: no spread known
-        "d10": float(d10), "d50": float(d50), "d90": float(d90),
+        "d10": float(d10), "d50": float(d50), "d90": float(d90), "lognormal_median": median, "lognormal_gsd": gsd,
         "mean_circularity": float(kept["circularity"].mean()), "border_excluded": int(len(table) - len(kept)),
     }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import lognormal_fit, size_statistics
+from .analysis import size_statistics
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
@@ -37,7 +37,7 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
                                    edgecolor="0.3", label=f"N = {stats['count']}" + (
                                        f" ({stats['border_excluded']} cut by the border or a mark left out)"
                                        if stats["border_excluded"] else ""))
-        median, gsd = lognormal_fit(diameters)
+        median, gsd = stats["lognormal_median"], stats["lognormal_gsd"]
         if np.isfinite(median) and gsd > 1:
             x = np.linspace(max(edges[0], 1e-6), edges[-1], 200)
             sigma = np.log(gsd)

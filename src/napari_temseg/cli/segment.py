@@ -162,7 +162,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 #: Size statistics columns of summary.csv (`analysis.size_statistics`; border particles left out).
-STATISTICS = ["count", "unit", "mean", "sd", "d10", "d50", "d90", "mean_circularity", "border_excluded"]
+STATISTICS = ["count", "unit", "mean", "sd", "d10", "d50", "d90", "lognormal_median", "lognormal_gsd",
+              "mean_circularity", "border_excluded"]
 
 
 def _statistics(particles) -> dict:
