@@ -21,6 +21,21 @@ def test_neck_of_two_overlapping_discs_matches_geometry():
     assert neck_width(mask, np.array([30.0, 30.0]), np.array([30.0, 46.0])) == pytest.approx(12, abs=1.5)
 
 
+@pytest.mark.parametrize(("big", "small"), [(24, 4), (36, 4), (12, 12)])
+def test_the_neck_of_unequal_parents_is_read_where_they_touch(big, small):
+    """A 24:4 pair touches at 0.86 of the way between the centres: a band in the middle read
+    chords through the large parent (19 px for a neck of 3, whatever the neck)."""
+    yy, xx = np.mgrid[:120, :140].astype(float)
+    cx = 40 + big + small
+    labels = np.zeros((2, 120, 140), np.uint32)
+    labels[0][(yy - 60) ** 2 + (xx - 40) ** 2 <= big**2] = 1
+    labels[0][(yy - 60) ** 2 + (xx - cx - 1) ** 2 <= small**2] = 2
+    neck = (np.abs(yy - 60) <= 1.5) & (xx >= 40) & (xx <= cx)  # 3 px tall, along the axis
+    labels[1][((yy - 60) ** 2 + (xx - 40) ** 2 <= big**2) | ((yy - 60) ** 2 + (xx - cx) ** 2 <= small**2) | neck] = 3
+    table = sintering_table(labels, [{"frame": 1, "child": 3, "parents": [1, 2]}])
+    assert table.neck_width.iloc[0] == 3
+
+
 def test_particle_table_sizes_in_nm():
     labels = np.zeros((1, 60, 80), np.uint32)
     labels[0][_discs([(30, 40)], 10)] = 7
