@@ -6,9 +6,9 @@ line joining its parents' last centroids, searched between them; with three or m
 for each pair in contact, within the pixels nearer to that pair than to the other parents
 (`contact_regions`), and the narrowest of those necks. Rounding:
 the child counts as round once its major/minor axis ratio falls to
-`ROUND_ASPECT`, and, for three or more parents, its outline is within `ROUND_SPREAD`
-(or `ROUND_PIXELS`) of a circle (a trefoil has an axis ratio near 1 from its first contact: the spread of
-its outline's distances from the centroid tells its lobes); the coalescence time is
+`ROUND_ASPECT` and its outline is within `ROUND_SPREAD` (or `ROUND_PIXELS`) of a circle (a
+trefoil, or a small particle sintering onto a large one, has an axis ratio near 1 from its
+first contact: the spread of its outline's distances from the centroid tells its lobes); the coalescence time is
 the number of frames from the fusion (first contact) until then.
 """
 
@@ -25,8 +25,7 @@ from .annotations import near_marks
 OUTLINE_HARMONICS = 4
 #: Axis ratio below which a fused particle counts as rounded.
 ROUND_ASPECT = 1.1
-#: Outline spread (`outline_spread`) below which a fusion of three or more particles counts
-#: as rounded: digital discs read up to 0.16 at radius 6 px, 0.11 at 8, 0.05-0.07 at 10-16
+#: Outline spread (`outline_spread`) below which a fusion counts as rounded: digital discs read up to 0.16 at radius 6 px, 0.11 at 8, 0.05-0.07 at 10-16
 #: and about 0.03 from 20 (off-centre pixel grids; ROUND_PIXELS covers the small ones),
 #: three equal discs just fused 0.78. Kept at its value for the earlier measure (largest minus smallest distance
 #: of the outline, where discs were within 0.113 and the triple at 0.35).
@@ -36,12 +35,14 @@ ROUND_SPREAD = 0.12
 ROUND_PIXELS = 1.5
 
 
-def is_round(axis_ratio: float, spread: float, area: float, lobed: bool) -> bool:
-    """Whether a fused particle has rounded up (module docstring): its axis ratio, and for
-    `lobed` ones (three or more parents) its outline spread, allowing for pixelation."""
+def is_round(axis_ratio: float, spread: float, area: float) -> bool:
+    """Whether a fused particle has rounded up (module docstring): its axis ratio and its
+    outline spread, allowing for pixelation. The spread was read for three or more parents
+    only until 2026-12-07: a 24:4 px pair's axis ratio is 1.08 at contact, and its
+    coalescence read 0 frames where the small lobe stayed for 15."""
     if axis_ratio > ROUND_ASPECT:
         return False
-    if not lobed or not np.isfinite(spread):  # an outline too small to fit shows no lobes
+    if not np.isfinite(spread):  # an outline too small to fit shows no lobes
         return True
     return spread <= max(ROUND_SPREAD, ROUND_PIXELS / np.sqrt(max(area, 1.0) / np.pi))
 
@@ -216,7 +217,7 @@ def sintering_table(labels, events: list[dict], pixel_size_nm: float | None = No
                 }
             )
         rounded = [e["frames_since_contact"] for e in event_rows
-                   if is_round(e["axis_ratio"], e["outline_spread"], e["area"], lobed=len(parents) >= 3)]
+                   if is_round(e["axis_ratio"], e["outline_spread"], e["area"])]
         for e in event_rows:
             e["coalescence_frames"] = rounded[0] if rounded else np.nan
         rows += event_rows
