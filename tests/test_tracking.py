@@ -178,6 +178,75 @@ def _pair_images(frames, neck_level, support=1.0, particle=0.3):
     return images
 
 
+def test_a_wide_dark_neck_the_segmentation_keeps_split_is_a_fusion():
+    """Early-stage sintering: a neck grows between parents that stay put, and the segmentation
+    splits it for the whole clip (a user's video: no event, the two IDs on to the end, no
+    sintering rows). A contact as wide as 0.75 of the smaller particle and as dark as the
+    particles for `fusion_min_frames` frames is a fusion, dated to the first of them; the
+    same contact pale (a blurred gap), a narrower one (particles that overlap a little in
+    projection, 0.55-0.7 on that user's video), a parent cut by the frame's border (its size
+    unknown: two particles entering side by side), or no image to read it from: no fusion."""
+    wide, narrow = (_pair_frames({t: width for t in range(4, 18)}, merged_from=100) for width in (17, 11))
+    tracked, events = _link(wide, _pair_images(wide, 0.35))
+    assert [(e["frame"], e["parents"]) for e in events] == [(4, [1, 2])]
+    assert np.unique(tracked[4:]).tolist() == [0, events[0]["child"]]
+    assert _link(wide, _pair_images(wide, 0.65))[1] == []
+    assert _link(narrow, _pair_images(narrow, 0.35))[1] == []
+    assert _link(wide)[1] == []
+    assert _link([f[:, 22:] for f in wide], [i[:, 22:] for i in _pair_images(wide, 0.35)])[1] == []
+    prompted = Linker(LinkOptions(fusion_min_frames=3), date_by_neck=False)  # propagation's masks: no neck rule
+    for frame, image in zip(wide, _pair_images(wide, 0.35), strict=True):
+        prompted.push(frame, image)
+    prompted.flush()
+    assert prompted.events == []
+
+
+def test_a_neck_is_measured_alike_at_any_angle_and_a_fused_pair_keeps_its_id_beside_a_neighbour():
+    """A contact counted in pixel edges reads 1.41x longer at 45 degrees: a pair overlapping a
+    little (0.57 of a diameter) passed for a neck there and not upright. And a child fused
+    by its neck, still drawn as its two parents, one of them then joined to a neighbour by
+    the segmentation, had its other half take a new ID that 'fused' with it, and the
+    neighbour was absorbed and fused too."""
+    yy, xx = np.mgrid[:120, :120].astype(float)
+
+    def overlapping(angle):
+        th = np.deg2rad(angle)
+        a, b = (60 - 10 * np.sin(th), 60 - 10 * np.cos(th)), (60 + 10 * np.sin(th), 60 + 10 * np.cos(th))
+        in_a, in_b = ((yy - a[0]) ** 2 + (xx - a[1]) ** 2 <= 144), ((yy - b[0]) ** 2 + (xx - b[1]) ** 2 <= 144)
+        labels = np.zeros((120, 120), np.uint32)
+        labels[in_a | in_b] = 1
+        labels[(in_a | in_b) & ((yy - 60) * np.sin(th) + (xx - 60) * np.cos(th) > 0)] = 2
+        image = np.where(in_a | in_b, 0.3, 1.0).astype(np.float32)
+        image[in_a & in_b] = 0.15  # thicker where they overlap in projection
+        return labels, image
+
+    for angle in (0, 45):
+        labels, image = overlapping(angle)
+        assert _link([labels] * 10, [image] * 10)[1] == []
+    frames, images = [], []
+    for t in range(16):
+        labels = np.zeros((80, 100), np.uint32)
+        for k, cx in enumerate((30, 50, 70), 1):
+            labels[_disc(labels.shape, 40, cx, 9)] = k
+        image = np.where(labels > 0, 0.3, 1.0).astype(np.float32)
+        if t >= 2:  # a and b: a wide dark neck, split down its middle
+            for cols, k in ((slice(36, 40), 1), (slice(40, 45), 2)):
+                labels[32:49, cols] = np.where(labels[32:49, cols] == 0, k, labels[32:49, cols])
+            image[32:49, 36:45] = 0.35
+        if t >= 10:  # b and c drawn as one object through a narrow bridge
+            labels[38:43, 57:64] = 2
+            labels[labels == 3] = 2
+            image[38:43, 57:64] = 0.35
+        frames.append(labels)
+        images.append(image)
+    linker = Linker(LinkOptions())
+    out = dict(pair for frame, image in zip(frames, images, strict=True) for pair in linker.push(frame, image))
+    out.update(linker.flush())
+    assert [(e["frame"], e["parents"]) for e in linker.events] == [(2, [1, 2])]
+    child = linker.events[0]["child"]
+    assert all(out[t][40, 30] == out[t][40, 50] == child for t in range(2, 16))
+
+
 def test_a_dark_contact_dates_the_fusion_where_the_outline_cannot():
     """Two frames of contact are too short a run for the outline's rule, but when the image
     shows the contact as dark as the particles (material, not a blurred gap), the fusion

@@ -273,8 +273,12 @@ def _folder_calibration(files: list[Path]) -> Calibration:
     said = [(c.nm and round(c.nm, 4), c.yx_nm and tuple(round(v, 4) for v in c.yx_nm)) for c in found]
     if len(set(said)) == 1:
         return found[0]
-    runs = [(files[i].name, (found[i].nm and f"{found[i].nm:.4g} nm") or "no pixel size")
-            for i in range(len(files)) if i == 0 or said[i] != said[i - 1]]
+    def told(c: Calibration) -> str:
+        if c.yx_nm and not np.isclose(*c.yx_nm, rtol=1e-3):
+            return f"{c.yx_nm[0]:.4g} x {c.yx_nm[1]:.4g} nm"
+        return f"{c.nm:.4g} nm" if c.nm else "no pixel size"
+
+    runs = [(files[i].name, told(found[i])) for i in range(len(files)) if i == 0 or said[i] != said[i - 1]]
     listed = ", ".join(f"{what} from {name}" for name, what in runs[:4]) + (" ..." if len(runs) > 4 else "")
     return Calibration(None, None, f"the frames' pixel sizes differ ({listed}): sizes in px; track frames of one "
                                    "magnification together, or give --pixel-size")

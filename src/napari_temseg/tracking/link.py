@@ -28,7 +28,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..cuts import solidity
 from ..errors import TemsegError
-from ..instances import label_stats, nearest_parent, overlap_counts, touching_pairs
+from ..instances import find_root, label_stats, nearest_parent, overlap_counts, touching_pairs
 from ..preprocess import as_2d_gray, robust_spread
 
 #: Below this share of previous particles finding a partner where the drift puts them, the
@@ -75,6 +75,17 @@ ONSET_LOOKBACK = 16
 #: ones gone; docs/tracking.md).
 ROUNDING_GAIN = 0.03
 ROUND_SOLIDITY = 0.94
+#: Sintering may keep a neck the segmentation splits, or a merge that has not rounded up,
+#: to the end of a video (early-stage neck growth, a short clip): two established particles
+#: that touch along a contact at least NECK_FUSION_SHARE of the smaller one's equivalent
+#: diameter and at least ONSET_NECK_DEPTH as dark as the particles (material, not a
+#: blurred gap) in the last `fusion_min_frames` frames have fused, though never seen
+#: rounded (`Linker._fuse_along_necks`, at `flush`). Read at every frame, the rule moved a
+#: held-out slow-sintering event (fusion F1 1.00 -> 0.92): mid-video, rounding decides.
+NECK_FUSION_SHARE = 0.75
+#: An unlinked object this much inside a particle that a merge took is a piece of it
+#: (`Linker._pieces_of_merging`).
+PIECE_SHARE = 0.6
 #: Frames a merge may take to show its rounding and still be dated to its first merged
 #: frame: tracked frames wait this much longer in the linker (a later rounding is dated no
 #: earlier than the oldest frame still held).
@@ -226,6 +237,25 @@ def _dark(necks: list[tuple[float, float | None]], level: float) -> bool:
     return any(depth is not None and depth >= level for _, depth in necks)
 
 
+def _neck(contact: tuple[float, float | None] | None, level: float, stretch: float = 1.0) -> bool:
+    """Whether a pair's (share, depth) contact is a neck: NECK_FUSION_SHARE or more of the
+    smaller one's diameter once the share is divided by `stretch` (`_edge_count_stretch`),
+    measured at least `level` as dark as the particles."""
+    return (contact is not None and contact[0] >= NECK_FUSION_SHARE * stretch
+            and contact[1] is not None and contact[1] >= level)
+
+
+def _edge_count_stretch(cy: np.ndarray, cx: np.ndarray, pair: tuple[int, int]) -> float:
+    """How much longer than it is a contact reads in pixel edges (`touching_pairs`): |cos| +
+    |sin| of its direction, across the line between the pair's centroids (1 along the axes,
+    1.41 at 45 degrees: a pair overlapping a little read 0.56 of a diameter upright and 0.77
+    at 45 degrees)."""
+    a, b = pair
+    dy, dx = float(cy[b] - cy[a]), float(cx[b] - cx[a])
+    length = float(np.hypot(dy, dx))
+    return (abs(dy) + abs(dx)) / length if length else 1.0
+
+
 def _pale(necks: list[tuple[float, float | None]]) -> bool:
     """Whether a frame's contacts were all measured, and all less than ONSET_MATERIAL_DEPTH as
     dark as the particles: a blurred gap between particles closing in, not a neck."""
@@ -293,7 +323,8 @@ def _rejoin_fragments(seg: np.ndarray, inter: np.ndarray, area_s: np.ndarray) ->
 class Linker:
     """Stateful linker: `push(labels)` per frame, then `flush()`; both return tracked frames.
 
-    date_by_neck: date a fusion to a neck the segmentation still split (`_contact_onset`);
+    date_by_neck: read contacts as necks: date a fusion to a neck the segmentation still
+    split (`_contact_onset`) and confirm a wide dark one as a fusion (`_fuse_along_necks`);
     off for prompt propagation, whose masks keep touching particles apart by construction,
     so a long contact there says nothing about a neck."""
 
@@ -418,12 +449,16 @@ class Linker:
         """Hand out every buffered frame (call after the last frame). A merge still on in the
         last linked frame that has rounded up is a fusion though it lasted fewer than
         `fusion_min_frames`: the video ended, not the merge (a fusion 5 frames before the end
-        of a clip was dropped, and the particle it made went on as its two parents)."""
+        of a clip was dropped, and the particle it made went on as its two parents). So is a
+        wide dark neck that lasted to the end (`_fuse_along_necks`): the video ended before
+        the parents rounded up."""
         end = self._t if self._t not in {s["frame"] for s in self.skipped} else self._last_linked_frame()
         for key, pending in list(self._pending.items()):
             if pending.last == end and pending.rounded():
                 self._confirm(pending)
                 del self._pending[key]
+        if self.date_by_neck and self._prev is not None:
+            self._fuse_along_necks(self._prev)
         out = list(self._buffer)
         self._buffer.clear()
         return out
@@ -475,6 +510,8 @@ class Linker:
         lut[cols] = rows
         for s, parent in absorbed.items():
             lut[s] = parent
+        for s, parent in self._pieces_of_merging(inter, area_s, share, lut).items():
+            lut[s] = parent
         self._update_drift(seg_stats, rows, cols)
         if jump.any():  # a one-off jump, not the stage's steady drift; it carried lost particles too
             self._drift = drift
@@ -518,6 +555,23 @@ class Linker:
         r, c = linear_sum_assignment(-sub)
         keep = sub[r, c] >= self.options.min_iou
         return rows_any[r[keep]], cols_any[c[keep]]
+
+    @staticmethod
+    def _pieces_of_merging(inter, area_s, share, lut) -> dict[int, int]:
+        """{unlinked object: the particle it lies in}: objects with PIECE_SHARE or more of their
+        pixels inside one particle that a merge took this frame (`_assign` links no other
+        object to it) are pieces of it and keep its ID: particles do not divide. A fused
+        child still drawn as its two parents, one of them joined to a neighbour, had its
+        other half take a new ID, which then 'fused' with the child."""
+        merging = {int(p) for parents in share.values() for p in parents}
+        pieces = {}
+        for s in np.nonzero(area_s)[0][1:]:
+            if lut[s] or s in share:
+                continue
+            p = int(np.argmax(inter[:, s]))
+            if p in merging and inter[p, s] >= PIECE_SHARE * area_s[s]:
+                pieces[int(s)] = p
+        return pieces
 
     def _update_drift(self, seg_stats, rows, cols) -> None:
         """Median displacement of linked particles = the stage drift for the next frame."""
@@ -571,7 +625,7 @@ class Linker:
                                pending.shapes_with(key, _cropped_solidity(region)))
             if pending.seen >= self.options.fusion_min_frames and pending.rounded():
                 child = self._confirm(pending)
-                tracked[region] = child
+                tracked[region | np.isin(tracked, list(key))] = child  # with pieces of the parents
                 continue
             tracked[region] = nearest_parent(prev, region, list(key))
             still[key] = pending
@@ -580,6 +634,42 @@ class Linker:
             if key not in still and self._t - pending.last <= 2:
                 still[key] = pending
         self._pending = still
+
+    def _fuse_along_necks(self, tracked: np.ndarray) -> None:
+        """Confirm as fusions the pairs (or groups: a chain of three, or the merge a pair's neck
+        lies in) of established particles whose contact has been a dark neck (NECK_FUSION_SHARE,
+        ONSET_NECK_DEPTH) in each of the last `fusion_min_frames` linked frames, whether the
+        segmentation split them there or drew them as one object (shared out among them: a
+        merge that does not round up, as a neck growing between parents that stay put). Not
+        particles cut by the frame's border: their diameters, and so the neck's share, are
+        unknown (two particles entering side by side read as a wide neck). `tracked` (this
+        frame) is relabelled too."""
+        n = self.options.fusion_min_frames
+        recent = list(self._contacts)[-n:]
+        if len(recent) < n:
+            return
+        edge = set(np.unique(np.concatenate([tracked[0], tracked[-1], tracked[:, 0], tracked[:, -1]])).tolist())
+        _, cy, cx = self._prev_stats
+        necked = [pair for pair in recent[-1][1]
+                  if all(self._established(tid) and tid not in edge for tid in pair)
+                  and all(_neck(contacts.get(pair), ONSET_NECK_DEPTH, _edge_count_stretch(cy, cx, pair))
+                          for _, contacts in recent)]
+        merged_now = [tuple(key) for key, pending in self._pending.items() if pending.last == self._t]
+        joined = necked + [key for key in merged_now if any(set(pair) <= set(key) for pair in necked)]
+        parent = {tid: tid for group in joined for tid in group}
+        for first, *rest in joined:  # a neck inside a merge of three: the merge's parents all fuse
+            for tid in rest:
+                parent[find_root(parent, tid)] = find_root(parent, first)
+        groups: dict[int, list[int]] = {}
+        for tid in parent:
+            groups.setdefault(find_root(parent, tid), []).append(tid)
+        for group in groups.values():
+            start = recent[0][0]
+            child = self._confirm(_Pending(frozenset(group), start, n, self._t, start, start))
+            tracked[np.isin(tracked, group)] = child
+            self._prev_stats = label_stats(tracked)
+            for key in [key for key in self._pending if key & set(group)]:
+                del self._pending[key]
 
     def _last_linked_frame(self) -> int:
         """The frame linked before this one (skipped frames are not linked)."""
@@ -590,8 +680,11 @@ class Linker:
         return t
 
     def _confirm(self, pending: _Pending) -> int:
-        """Record the fusion and relabel the buffered frames since first contact."""
+        """Record the fusion and relabel the buffered frames since first contact. The child is
+        as established as its parents (`_established`): it is no fragment, and a neighbour
+        joined to one of its halves must not be absorbed into it."""
         child = self._new_id()
+        self._born[child] = min(self._born.get(p, self._t) for p in pending.parents)
         oldest = self._buffer[0][0] if self._buffer else self._t
         parents = sorted(pending.parents)
         onset = self._contact_onset(parents, pending.start) if self.date_by_neck else pending.start
