@@ -680,11 +680,8 @@ class Linker:
         return t
 
     def _confirm(self, pending: _Pending) -> int:
-        """Record the fusion and relabel the buffered frames since first contact. The child is
-        as established as its parents (`_established`): it is no fragment, and a neighbour
-        joined to one of its halves must not be absorbed into it."""
+        """Record the fusion and relabel the buffered frames since first contact."""
         child = self._new_id()
-        self._born[child] = min(self._born.get(p, self._t) for p in pending.parents)
         oldest = self._buffer[0][0] if self._buffer else self._t
         parents = sorted(pending.parents)
         onset = self._contact_onset(parents, pending.start) if self.date_by_neck else pending.start
