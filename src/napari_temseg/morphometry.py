@@ -26,9 +26,10 @@ from .annotations import near_marks
 OUTLINE_HARMONICS = 4
 #: Axis ratio below which a fused particle counts as rounded.
 ROUND_ASPECT = 1.1
-#: Outline spread (`outline_spread`) below which a lobed fusion counts as rounded: digital discs read up to 0.16 at radius 6 px, 0.11 at 8, 0.05-0.07 at 10-16
-#: and about 0.03 from 20 (off-centre pixel grids; ROUND_PIXELS covers the small ones),
-#: three equal discs just fused 0.78. Kept at its value for the earlier measure (largest minus smallest distance
+#: Outline spread (`outline_spread`) below which a lobed fusion counts as rounded: digital
+#: discs read up to 0.16 at radius 6 px, 0.11 at 8, 0.05-0.07 at 10-16 and about 0.03 from
+#: 20 (off-centre pixel grids; ROUND_PIXELS covers the small ones), three equal discs just
+#: fused 0.78. Kept at its value for the earlier measure (largest minus smallest distance
 #: of the outline, where discs were within 0.113 and the triple at 0.35).
 ROUND_SPREAD = 0.12
 #: ... or within this many pixels, whichever is more: the outline of a digital disc of radius
