@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import TemsegError
+from .instances import border_labels
 from .io import IMAGE_SUFFIXES, TEM_FORMATS, read_image, read_micrograph
 from .preprocess import as_2d_gray
 
@@ -106,8 +107,7 @@ def _warn_if_inverted(components: np.ndarray, saved: np.ndarray, source: str) ->
     if not largest or share <= BACKGROUND_SHARE or not all((edge == largest).any() for edge in edges):
         return
     holes, n = ndi.label(components == 0)
-    border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
-    if n - np.count_nonzero(border) < 2:
+    if n - np.count_nonzero(border_labels(holes)) < 2:
         return
     value = saved[components == largest].flat[0]
     print(f"warning: {source} may be inverted: one particle (saved as {value:g}) covers {share:.0%} of the image and "

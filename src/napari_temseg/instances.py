@@ -162,6 +162,11 @@ def remove_small_and_relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
     return lut[labels]
 
 
+def border_labels(labels: np.ndarray) -> np.ndarray:
+    """The labels (0 included) on a 2-D label image's outermost rows and columns, once each."""
+    return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+
+
 def fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:
     """Fill background pockets of at most `max_hole` pixels that do not touch the border."""
     holes, n = ndi.label(~mask)
@@ -170,8 +175,7 @@ def fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:
     sizes = np.bincount(holes.ravel())
     fill = sizes <= max_hole
     fill[0] = False
-    border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
-    fill[border] = False
+    fill[border_labels(holes)] = False
     return mask | fill[holes]
 
 

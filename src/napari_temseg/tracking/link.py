@@ -28,7 +28,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..cuts import solidity
 from ..errors import TemsegError
-from ..instances import find_root, label_stats, nearest_parent, overlap_counts, touching_pairs
+from ..instances import border_labels, find_root, label_stats, nearest_parent, overlap_counts, touching_pairs
 from ..preprocess import as_2d_gray, robust_spread
 
 #: Below this share of previous particles finding a partner where the drift puts them, the
@@ -452,7 +452,7 @@ class Linker:
         of a clip was dropped, and the particle it made went on as its two parents). So is a
         wide dark neck that lasted to the end (`_fuse_along_necks`): the video ended before
         the parents rounded up."""
-        end = self._t if self._t not in {s["frame"] for s in self.skipped} else self._last_linked_frame()
+        end = self._last_linked_frame(before=self._t + 1)
         for key, pending in list(self._pending.items()):
             if pending.last == end and pending.rounded():
                 self._confirm(pending)
@@ -648,7 +648,7 @@ class Linker:
         recent = list(self._contacts)[-n:]
         if len(recent) < n:
             return
-        edge = set(np.unique(np.concatenate([tracked[0], tracked[-1], tracked[:, 0], tracked[:, -1]])).tolist())
+        edge = set(border_labels(tracked).tolist())
         _, cy, cx = self._prev_stats
         necked = [pair for pair in recent[-1][1]
                   if all(self._established(tid) and tid not in edge for tid in pair)
@@ -671,10 +671,11 @@ class Linker:
             for key in [key for key in self._pending if key & set(group)]:
                 del self._pending[key]
 
-    def _last_linked_frame(self) -> int:
-        """The frame linked before this one (skipped frames are not linked)."""
+    def _last_linked_frame(self, before: int | None = None) -> int:
+        """The last frame linked before frame `before` (default: this one); skipped frames
+        are not linked."""
         skipped = {s["frame"] for s in self.skipped}
-        t = self._t - 1
+        t = (self._t if before is None else before) - 1
         while t in skipped:
             t -= 1
         return t

@@ -132,8 +132,9 @@ def next_instances(
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
     logits, iou, _ = segmenter.decode(look, prompts_from_labels(previous))
-    held = ~spread_masks(logits > 0, previous, detected)
-    masks, scores = merge_overlapping((logits > 0)[held], iou[held], merge_threshold)
+    masks = logits > 0
+    held = ~spread_masks(masks, previous, detected)
+    masks, scores = merge_overlapping(masks[held], iou[held], merge_threshold)
     from ..models.edge_refiner import finish_edges  # torch: imported by the prompted models that need it
 
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
