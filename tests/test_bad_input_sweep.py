@@ -67,6 +67,24 @@ def test_imagej_units_written_escaped_are_read(tmp_path):
     assert open_video(tmp_path / "v.tif").frame_interval_s == pytest.approx(5e-4)
 
 
+def test_an_unknown_unit_is_named_and_a_typed_pixel_size_is_kept_as_typed(tmp_path, capsys):
+    """From a magnification-series pass: an ImageJ unit temseg does not know ('furlong') gave
+    "pixel size unknown" without naming it, and `--pixel-size 3.5A` was written to summary.csv
+    as 0.35000000000000003 nm."""
+    from napari_temseg.units import length_in_nm
+
+    image = synth_image(seed=1).image
+    tifffile.imwrite(tmp_path / "f.tif", image, imagej=True, resolution=(2, 2), metadata={"unit": "furlong"})
+    tifffile.imwrite(tmp_path / "p.tif", image, imagej=True, resolution=(2, 2), metadata={"unit": "pixel"})
+    assert "'furlong' is no length" in tiff_calibration(tmp_path / "f.tif").note
+    assert tiff_calibration(tmp_path / "p.tif") == tiff_calibration(tmp_path / "none.tif")  # uncalibrated: no note
+    assert length_in_nm("3.5A") == 0.35 and length_in_nm("0.00035um") == 0.35
+    assert main(["segment", str(tmp_path / "f.tif"), "--out", str(tmp_path / "o")]) == 0
+    assert "the file's unit 'furlong' is no length temseg knows" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "p.tif"), "--pixel-size", "3.5A", "--out", str(tmp_path / "o2")]) == 0
+    assert ",0.35," in (tmp_path / "o2" / "summary.csv").read_text().splitlines()[1]
+
+
 def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibrations_are_read(tmp_path, capsys):
     """From a numbers pass: an .emd of 0.6 x 0.5 nm pixels was measured at 0.5 nm (areas 17 %
     low), a TIFF of the same was "pixel size unknown", and OME-TIFF's PhysicalSizeX and

@@ -1,5 +1,6 @@
 """The CLI as a user runs it: a real `temseg` process, real files."""
 
+import csv
 import json
 import os
 import subprocess
@@ -43,6 +44,21 @@ def test_segment_writes_labels_and_summary(image_folder, tmp_path):
     assert {"pixel_size_nm", "count", "d50", "lognormal_median", "lognormal_gsd"} <= set(header)
     assert len(summary) == 5  # 3 images + ALL
     assert "images/s" in run.stdout
+
+
+def test_segment_notes_particles_too_few_px_across_to_size(tmp_path):
+    """Particles 6-8 px across: the line, summary.csv and the figure say that the size
+    distribution's small end is cut off (it was reported as any other, silently)."""
+    tifffile.imwrite(tmp_path / "small.tif", synth_image((160, 160), 30, radius=(3, 4), seed=0).image)
+    tifffile.imwrite(tmp_path / "large.tif", synth_image((160, 160), 8, radius=(10, 14), seed=0).image)
+    run = temseg("segment", tmp_path / "small.tif", tmp_path / "large.tif", "--out", tmp_path / "o",
+                 "--pixel-size", "0.5")
+    assert run.returncode == 0, run.stderr
+    assert "small.tif: note: " in run.stderr and "under 8 px (4 nm) across" in run.stderr
+    assert "large.tif: note" not in run.stderr
+    with open(tmp_path / "o" / "summary.csv", newline="") as fh:
+        notes = {Path(row["file"]).name: row["note"] for row in csv.DictReader(fh)}
+    assert "small end is cut off" in notes["small.tif"] and notes["large.tif"] == ""
 
 
 def test_evaluate_json(paper_data):

@@ -404,6 +404,13 @@ def test_measurements_dock_table_selection_histogram_and_export(make_napari_view
     from PIL import Image
 
     assert Image.open(png).size == (1020, 480)  # 8.5 x 4 in at 120 dpi (the legend beside), whatever the dock's size
+    assert widget.histogram.toolTip() == ""  # synth_image's particles are large enough: nothing to say
+    tiny = np.zeros((60, 60), np.uint32)
+    for k, (y, x) in enumerate([(10, 10), (10, 30), (30, 10), (30, 30), (45, 45)], 1):
+        tiny[y:y + 5, x:x + 5] = k  # 5.6 px across
+    layer.data = tiny
+    assert "small end is cut off" in widget.histogram.toolTip()
+    assert "under 8 px" in widget.histogram.figure.axes[0].get_title()
 
 
 def _idle(qtbot, widget, timeout=120_000):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import size_statistics
+from .analysis import SMALL_DIAMETER_PX, size_statistics
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
@@ -21,6 +21,12 @@ def _figure(width: float = 6.0, height: float = 4.0):
     fig = Figure(figsize=(width, height), dpi=120)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot(111)
+
+
+def small_end_label(stats: dict) -> str:
+    """A figure's short line for `size_statistics`' note: the share of particles too small
+    to size (the note says the rest)."""
+    return f"{stats['small_share']:.0%} under {SMALL_DIAMETER_PX:.0f} px: small end cut off"
 
 
 def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border: bool = False) -> Path:
@@ -49,6 +55,8 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
         ax.plot([], [], " ", label=f"mean {stats['mean']:.3g}{spread} {unit}")
         ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
         ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
+        if stats["note"]:
+            ax.plot([], [], " ", label=small_end_label(stats))
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
         ax.yaxis.get_major_locator().set_params(integer=True)  # whole particles
     else:

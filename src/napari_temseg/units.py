@@ -44,7 +44,7 @@ def to_nm(value: float, unit: str | None) -> float | None:
 
 
 def as_read(nm: float) -> float:
-    """A calibration as files mean it: to 7 digits (a float32's; far below any calibration's
+    """A calibration as files and users mean it: to 7 digits (a float32's; far below any calibration's
     accuracy). 3.7 Å is 0.37000000000000005 nm, 3.7e-10 m stored in float32 0.370000003, and
     resolution tags in cm 0.13700000000037027: printed so, and the same pixel size read two
     ways was reported as "pixel sizes differ"."""
@@ -81,7 +81,7 @@ def _typed_quantity(text: Any, per_unit: dict[str, float], default: str) -> floa
     number, unit = typed
     factor = per_unit.get(unit or default)
     value = number * factor if factor is not None else None
-    return value if value is not None and np.isfinite(value) and value > 0 else None
+    return as_read(value) if value is not None and np.isfinite(value) and value > 0 else None
 
 
 #: The time units a user may type, for messages.

@@ -134,6 +134,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
                      "radius_px": round(result.radius, 2), "scale": round(result.scale, 4)})
         source = bar_source(bar, bar_nm, found) if bar else pixel_source(given_pixel, found)
         print(f"[{i}/{len(files)}] {shown[path]}: {result.describe()}; {source}", file=sys.stderr)
+        if rows[-1]["note"]:
+            print(f"[{i}/{len(files)}] {shown[path]}: note: {rows[-1]['note']}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     batch = _batch_particles(tables)
     pixels = {r.get("pixel_size_nm") for r in rows if "error" not in r}
@@ -145,6 +147,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if tables:
         rows.append({"file": "ALL", "objects": int(sum(r.get("objects", 0) for r in rows)), **_statistics(batch)})
+        if len(tables) > 1 and rows[-1]["note"]:
+            print(f"temseg: all images together: {rows[-1]['note']}", file=sys.stderr)
         batch.to_csv(out / "particles.csv", index=False)
         size_distribution_png(batch, out / SIZE_PLOT)
     fields = ["file", "labels", "objects", "pixel_size_nm", *STATISTICS, "polarity", "radius_px", "scale", "error"]
@@ -163,7 +167,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 #: Size statistics columns of summary.csv (`analysis.size_statistics`; border particles left out).
 STATISTICS = ["count", "unit", "mean", "sd", "d10", "d50", "d90", "lognormal_median", "lognormal_gsd",
-              "mean_circularity", "border_excluded"]
+              "mean_circularity", "border_excluded", "small_share", "note"]
 
 
 def _statistics(particles) -> dict:

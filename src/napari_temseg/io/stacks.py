@@ -299,6 +299,9 @@ def _data_end(tif, series) -> int | None:
     return int(offsets[-1] + counts[-1]) if len(offsets) else None
 
 
+#: The units ImageJ writes for an image without a calibration: sizes in px, nothing to say.
+UNCALIBRATED_UNITS = {"pixel", "pixels", "px", ""}
+
 #: A pixel size from the TIFF resolution tags above this (10 um) is a print resolution that
 #: image software writes by default (72 dpi: 353 um per pixel), not a microscope's calibration.
 MAX_CALIBRATED_PIXEL_NM = 1e4
@@ -325,7 +328,10 @@ def tiff_calibration(path: Path) -> Calibration:
             if x_units is None:
                 return Calibration()
             if ij.get("unit"):
-                return calibration(to_nm(y_units, ij["unit"]) if y_units else None, to_nm(x_units, ij["unit"]))
+                found = calibration(to_nm(y_units, ij["unit"]) if y_units else None, to_nm(x_units, ij["unit"]))
+                return found if found.yx_nm or found.nm or unit_key(ij["unit"]) in UNCALIBRATED_UNITS else \
+                    Calibration(note=f"the file's unit {ij['unit']!r} is no length temseg knows (nm, µm, Å, ...): "
+                                     "sizes in px; give --pixel-size")
             unit = tags.get("ResolutionUnit")
             code = int(unit.value) if unit is not None else 1
             factor = {3: 1e7, 2: 2.54e7, 4: 1e6, 5: 1e3}.get(code)  # cm, inch; tifffile's millimetre, micrometre
