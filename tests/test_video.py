@@ -45,6 +45,62 @@ def test_emd_written_by_rosettasciio_opens_lazily_with_nm_scale(tmp_path):
     assert np.array_equal(video.data.compute(), data)
 
 
+def _write_movie(path, frames, codec: str, fps: float = 12.5):
+    """`frames` (T, Y, X) uint8 as a colour movie, as acquisition software exports them."""
+    from napari_temseg.opencv import opencv
+
+    cv2 = opencv()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, frames.shape[:0:-1], True)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path
+
+
+def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
+    """In-situ videos are often exported as .avi/.mp4: refused before ('unknown video format')."""
+    import pickle
+
+    from napari_temseg._reader import get_reader, read_video
+    from napari_temseg.io.movies import MovieFrames
+
+    frames = synth_video(n_frames=12, shape=(96, 128), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
+                         bit_depth=8, seed=2).frames
+    lossless = open_video(_write_movie(tmp_path / "heating.avi", frames, "FFV1"))
+    assert isinstance(lossless.data, da.Array) and lossless.data.shape == (12, 96, 128)
+    assert lossless.data.dtype == np.uint8 and lossless.pixel_size_nm is None and lossless.frame_interval_s is None
+    assert lossless.metadata["movie_fps"] == pytest.approx(12.5)  # its playback rate: kept, not used as the interval
+    assert np.array_equal(lossless.data[7].compute(), frames[7])  # a frame alone (a seek) ...
+    assert np.array_equal(lossless.data.compute(), frames)  # ... and all in order
+    assert np.array_equal(pickle.loads(pickle.dumps(MovieFrames(tmp_path / "heating.avi")))(3), frames[3])  # workers
+    compressed = open_video(_write_movie(tmp_path / "heating.mp4", frames, "mp4v"))
+    assert compressed.data.shape == (12, 96, 128) and np.abs(compressed.data[5].compute() - frames[5].astype(float)).mean() < 8
+    assert get_reader(str(tmp_path / "heating.mp4")) is read_video
+    (data, meta, kind), = read_video(str(tmp_path / "heating.mp4"))  # napari: a lazy image layer
+    assert kind == "image" and isinstance(data, da.Array) and data.shape == (12, 96, 128)
+    run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "track", str(tmp_path / "heating.avi"), "--out",
+                          str(tmp_path / "t")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "the movie plays at 12.5 frames/s" in run.stdout and "give --frame-interval" in run.stdout
+    assert _zarr(tmp_path / "t").shape == (12, 96, 128)
+
+
+def test_a_cut_or_damaged_movie_is_said_so(tmp_path):
+    frames = synth_video(n_frames=12, shape=(96, 128), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
+                         bit_depth=8, seed=2).frames
+    whole = _write_movie(tmp_path / "whole.avi", frames, "MJPG").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 2])
+    cut = open_video(tmp_path / "cut.avi")
+    assert 0 < cut.data.shape[0] < 12 and "declares 12 frames but only its first" in cut.metadata["note"]
+    (tmp_path / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    with pytest.raises(TemsegError, match="no frame of this movie can be decoded"):
+        open_video(tmp_path / "junk.mp4")
+    from napari_temseg.io import read_micrograph
+
+    with pytest.raises(TemsegError, match="a movie; track it"):
+        read_micrograph(tmp_path / "cut.avi")
+
+
 def _zarr(path):
     return np.asarray(zarr.open_array(str(path / "labels.zarr"), mode="r")[:])
 

@@ -1,5 +1,5 @@
-"""napari reader: TIFF micrographs and stacks, TEM video formats, folders of frames, and `temseg
-track` result folders.
+"""napari reader: TIFF micrographs and stacks, TEM video formats, movies, folders of frames, and
+`temseg track` result folders.
 
 Stacks and TEM files open lazily (dask) with their nm pixel size as the layer scale.
 """
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .io.movies import MOVIE_SUFFIXES
 from .io.stacks import TEM_FORMATS, layer_scale
 
-STACK_SUFFIXES = (".tif", ".tiff", *TEM_FORMATS)
+STACK_SUFFIXES = (".tif", ".tiff", *TEM_FORMATS, *MOVIE_SUFFIXES)
 
 
 def get_reader(path: str | list[str]):

@@ -35,10 +35,11 @@ def pixel_source(given: float | None, found: Calibration) -> str:
     return found.note or "pixel size unknown: sizes in px"
 
 
-def interval_source(given: float | None, recorded: float | None, used: float | None) -> str:
+def interval_source(given: float | None, recorded: float | None, used: float | None,
+                    playback_fps: float | None = None) -> str:
     """Which frame interval the time columns use (`used`: as the results folder records it),
     and where it came from (as `pixel_source`): --frame-interval, the file, or an earlier
-    run into the folder."""
+    run into the folder; a movie's rate (`playback_fps`) is named, not used."""
     if given:
         said = f"; the file says {recorded:.4g} s" if recorded and not math.isclose(recorded, given, rel_tol=1e-3) else ""
         return f"frame interval {given:.4g} s (--frame-interval{said})"
@@ -46,6 +47,9 @@ def interval_source(given: float | None, recorded: float | None, used: float | N
         return f"frame interval {recorded:.4g} s (from the file)"
     if used:
         return f"frame interval {used:.4g} s (given to an earlier run into the folder)"
+    if playback_fps:
+        return (f"frame interval unknown: times in frames (the movie plays at {playback_fps:.4g} frames/s, which "
+                "an export may have sped up or slowed: give --frame-interval)")
     return "frame interval unknown: times in frames"
 
 

@@ -24,6 +24,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from ..video import track_video
 
     video = open_video(args.input)
+    if video.metadata.get("note"):
+        print(f"temseg: {args.input}: {video.metadata['note']}", file=sys.stderr)
     given = parse_pixel_size(args.pixel_size) if args.pixel_size is not None else None
     scale = pixel_source(given, video.calibration)
     if args.scale_bar is not None:
@@ -70,7 +72,8 @@ def cmd_track(args: argparse.Namespace) -> int:
         print("temseg: error: no frame could be used (every one blank or unreadable)", file=sys.stderr)
         return 1
     decided = f"; {summary.decided}" if summary.decided else ""
-    timing = interval_source(args.frame_interval, recorded, results_calibration(args.out)[1])
+    timing = interval_source(args.frame_interval, recorded, results_calibration(args.out)[1],
+                             video.metadata.get("movie_fps"))
     print(
         f"{summary.frames} frame{'s' if summary.frames != 1 else ''}, {n_tracks} tracks, {len(summary.events)} "
         f"fusion events{resumed}{decided}; {scale}; {timing}; results in {args.out}"

@@ -1,8 +1,9 @@
 """Open in-situ TEM videos lazily, with their pixel size in nm.
 
-Multi-page and BigTIFF stacks, folders of frames, and the TEM formats
-rosettasciio reads lazily (.dm3/.dm4, .ser, .emd Velox and NCEM, .mrc, ...)
-become (T, Y, X) dask arrays: no pixel is read until a frame is asked for.
+Multi-page and BigTIFF stacks, folders of frames, the TEM formats rosettasciio
+reads lazily (.dm3/.dm4, .ser, .emd Velox and NCEM, .mrc, ...) and movies
+(.mp4, .avi, ...: `movies`) become (T, Y, X) dask arrays: no pixel is read until
+a frame is asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from ..errors import TemsegError, short_reason
 from ..units import SECONDS_PER_UNIT, as_read, to_nm, unit_key
 from .images import IMAGE_SUFFIXES, frame_files, lazy_stack, read_stack
+from .movies import MOVIE_SUFFIXES, MovieFrames, movie_header
 
 #: File suffix -> rosettasciio plugin module.
 TEM_FORMATS = {
@@ -163,12 +165,23 @@ def open_video(path: str | Path) -> Video:
         return _open_tiff(path)
     if suffix in TEM_FORMATS:
         return _open_rsciio(path, TEM_FORMATS[suffix])
+    if suffix in MOVIE_SUFFIXES:
+        return _open_movie(path)
     if suffix in IMAGE_SUFFIXES:
         return Video(read_stack(path), None, str(path))
     raise TemsegError(
         f"{path}: unknown video format {suffix!r}; supported: TIFF, a folder of frames, "
-        f"{', '.join(sorted(TEM_FORMATS))}"
+        f"{', '.join(sorted([*TEM_FORMATS, *MOVIE_SUFFIXES]))}"
     )
+
+
+def _open_movie(path: Path) -> Video:
+    """A movie's frames as grey, lazily; no pixel size or frame interval (`movies`): the rate
+    it plays at is kept as `movie_fps` in the metadata, and `note` says where frames are
+    missing from a cut movie."""
+    count, shape, dtype, fps, note = movie_header(path)
+    metadata = {**({"movie_fps": fps} if fps else {}), **({"note": note} if note else {})}
+    return Video(lazy_stack(MovieFrames(path), count, shape, dtype), source=str(path), metadata=metadata)
 
 
 #: Largest frame of a stack that is read (pixels): cameras give up to 8k x 8k; the tracking
@@ -411,6 +424,8 @@ def read_micrograph(path: str | Path) -> Micrograph:
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in MOVIE_SUFFIXES:
+        raise TemsegError(f"{path}: a movie; track it (temseg track), or export the frame to segment as an image")
     if suffix in TEM_FORMATS:
         video = open_video(path)
         if video.data.shape[0] != 1:

@@ -1,0 +1,118 @@
+"""Movie files (.mp4, .avi, .mov, ...): in-situ videos as acquisition software and screen
+recorders export them, read lazily through the FFmpeg that OpenCV's wheels carry.
+
+A movie holds no calibration, and its frame rate is the rate it plays at, which an export
+may have sped up: both are left unknown (--pixel-size, --frame-interval), and the rate is
+kept in the video's metadata and said. Frames shown in colour are read as grey: their one
+channel where the three are equal (a grey micrograph), else the luminance.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TemsegError
+from ..opencv import opencv
+
+#: Movie containers read (what FFmpeg decodes in them: H.264, MJPEG, raw, ...).
+MOVIE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv")
+
+
+class MovieFrames:
+    """Frame t of a movie, decoded on demand. Reading on from the last frame read costs one
+    decode; another frame, a seek first. One open decoder per process (it is reopened after
+    pickling, for worker processes), used by one thread at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._capture = None
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
+
+    def _open(self):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines: our errors say what matters
+        cv2 = opencv()
+        capture = cv2.VideoCapture(str(self.path))
+        if not capture.isOpened():
+            raise TemsegError(f"{self.path}: cannot open this movie (damaged, or a codec FFmpeg does not decode); "
+                              "export its frames as a TIFF stack or a folder of TIFF or PNG files")
+        return capture
+
+    def __call__(self, t: int) -> np.ndarray:
+        with self._lock:
+            if self._capture is None:
+                self._capture = self._open()
+            if t != self._next:
+                self._capture.set(opencv().CAP_PROP_POS_FRAMES, t)
+            ok, frame = self._capture.read()
+            self._next = t + 1 if ok else -1  # after a failed read, seek again
+        if not ok or frame is None:
+            raise TemsegError(f"{self.path}: frame {t} cannot be decoded (a damaged or cut movie)")
+        return grey(frame)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._capture is not None:
+                self._capture.release()
+            self._capture, self._next = None, 0
+
+
+def grey(frame: np.ndarray) -> np.ndarray:
+    """A decoded (Y, X[, 3|4]) BGR frame as (Y, X) grey: the one channel of a grey picture
+    stored in colour, else the luminance (ITU-R 601, as the codecs' own)."""
+    if frame.ndim == 2:
+        return frame
+    colour = frame[..., :3]
+    if np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2]):
+        return np.ascontiguousarray(colour[..., 0])
+    luminance = colour[..., 2] * 0.299 + colour[..., 1] * 0.587 + colour[..., 0] * 0.114
+    return np.round(luminance).astype(frame.dtype)
+
+
+def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | None, str]:
+    """(frame count, (Y, X), dtype, frames per second or None, note) of a movie, checked:
+    the count its container declares where its last frame decodes, else the frames counted
+    by decoding them all (a container without an index, or a cut one: the note says so)."""
+    frames = MovieFrames(path)
+    try:
+        first = frames(0)
+    except TemsegError:
+        raise TemsegError(f"{path}: no frame of this movie can be decoded (damaged, or a codec FFmpeg does not "
+                          "decode); export its frames as a TIFF stack") from None
+    cv2 = opencv()
+    capture = frames._capture
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
+    count = declared if declared > 0 and _decodes(frames, declared - 1) else _count_by_decoding(path)
+    frames.close()
+    note = (f"the movie declares {declared} frames but only its first {count} decode (cut or damaged): those are "
+            "read" if 0 < count < declared else "")
+    return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, note
+
+
+def _decodes(frames: MovieFrames, t: int) -> bool:
+    try:
+        frames(t)
+    except TemsegError:
+        return False
+    return True
+
+
+def _count_by_decoding(path: Path) -> int:
+    """Frames that decode, from the first on, until the first that does not."""
+    capture = MovieFrames(path)._open()
+    count = 0
+    while capture.grab():
+        count += 1
+    capture.release()
+    return count
