@@ -99,6 +99,21 @@ def test_geff_holds_the_tracks_and_fusions_are_nodes_with_two_parents(tracked):
     assert (t.scale, t.scaled_unit) == (0.25, "second")  # the ImageJ frame interval
 
 
+def test_tables_in_frames_carry_seconds_where_the_frame_interval_is_known(tracked):
+    """tracks.csv, events.csv and sintering.csv were in frames only (a kinetics user
+    multiplied by hand), though the run knew the frame interval."""
+    tracks = pd.read_csv(tracked / "tracks.csv")
+    assert list(tracks.columns[:2]) == ["frame", "time_s"] and np.allclose(tracks.time_s, tracks.frame * 0.25)
+    events = pd.read_csv(tracked / "events.csv", dtype={"parents": str})
+    assert len(events) and np.allclose(events.time_s, events.frame * 0.25)
+    sintering = pd.read_csv(tracked / "sintering.csv")
+    assert np.allclose(sintering.time_since_contact_s, sintering.frames_since_contact * 0.25)
+    assert np.allclose(sintering.coalescence_s, sintering.coalescence_frames * 0.25, equal_nan=True)
+    from napari_temseg.io.results import timed
+
+    assert "time_s" not in timed(tracks, None).columns  # no interval: frames only
+
+
 def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tmp_path):
     import shutil
 
@@ -114,7 +129,11 @@ def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tm
     before = pd.read_csv(tracked / "tracks_summary.csv")
     after = pd.read_csv(tmp_path / "out" / "tracks_summary.csv")
     assert np.allclose(after.diffusion_nm2_per_s * 8, before.diffusion_nm2_per_s, equal_nan=True)
-    assert "status" in pd.read_csv(tmp_path / "out" / "events.csv")  # only the time tables were rewritten
+    events = pd.read_csv(tmp_path / "out" / "events.csv")
+    assert "status" in events and np.allclose(events.time_s, events.frame * 2)  # a review's statuses kept
+    tracks, sintering = (pd.read_csv(tmp_path / "out" / name) for name in ("tracks.csv", "sintering.csv"))
+    assert np.allclose(tracks.time_s, tracks.frame * 2)  # the 0.25 s columns replaced
+    assert np.allclose(sintering.time_since_contact_s, sintering.frames_since_contact * 2)
 
 
 def test_ctc_export_passes_traccuracys_checks(tracked, tmp_path):

@@ -227,6 +227,8 @@ def test_bad_inputs_are_clear(tmp_path, video_file):
     with pytest.raises(TemsegError, match="cut.tif"):
         open_video(truncated)
     with pytest.raises(TemsegError, match="unknown video format"):
+        open_video(tmp_path / "x.gif") if (tmp_path / "x.gif").write_bytes(b"GIF89a") else None
+    with pytest.raises(TemsegError, match="no frame of this movie can be decoded"):  # a movie now, but damaged
         open_video(tmp_path / "x.avi") if (tmp_path / "x.avi").write_bytes(b"RIFF") else None
     three = tmp_path / "three.tif"
     tifffile.imwrite(three, np.zeros((3, 32, 32), np.uint8), photometric="rgb", planarconfig="separate")  # one page of 3 colour samples

@@ -4,6 +4,7 @@ DIR/labels.zarr   (T, Y, X) uint32 tracked IDs, one chunk per frame
 DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity, touches_border (+ nm)
 DIR/events.csv    frame, child, parents (';'-joined)
 DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio, ...
+                  (each of the three with seconds beside its frames where the frame interval is known)
 DIR/tracks.geff   the same tracks as a GEFF graph (fusions: nodes with in-degree >= 2)
 DIR/tracks_summary.csv  per track: frames, mean squared displacement, diffusion coefficient
 DIR/size_over_time.png  particle count and mean diameter per frame, fusions marked
@@ -73,10 +74,30 @@ def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
     replace_folder(written, path)
 
 
+#: Columns in frames -> their time in seconds, written beside them where the frame interval
+#: is known (`timed`): kinetics are plotted against time, and by hand the product was easy to
+#: get wrong by one frame's offset or a resumed run's other interval.
+SECONDS_OF = {"frame": "time_s", "frames_since_contact": "time_since_contact_s",
+              "coalescence_frames": "coalescence_s"}
+
+
+def timed(table: pd.DataFrame, frame_interval_s: float | None) -> pd.DataFrame:
+    """`table` with each column of SECONDS_OF it has followed by its time in seconds (frame 0
+    at 0 s) where `frame_interval_s` is known; without such columns where it is not (a table
+    timed before with another interval, or none)."""
+    table = table.drop(columns=[c for c in SECONDS_OF.values() if c in table.columns])
+    if not frame_interval_s:
+        return table
+    for frames, seconds in SECONDS_OF.items():
+        if frames in table.columns:
+            table.insert(table.columns.get_loc(frames) + 1, seconds, table[frames] * frame_interval_s)
+    return table
+
+
 def write_tables(out: Path, labels, events: list[dict], pixel_size_nm: float | None = None,
                  frame_interval_s: float | None = None) -> None:
     """The tables, graph and figure of the module docstring from (T, Y, X) labels read frame by frame."""
-    events_table(events).to_csv(out / "events.csv", index=False)
+    timed(events_table(events), frame_interval_s).to_csv(out / "events.csv", index=False)
     write_measured_tables(out, labels, events, pixel_size_nm, frame_interval_s)
 
 
@@ -87,8 +108,8 @@ def write_measured_tables(out: Path, labels, events: list[dict], pixel_size_nm: 
     from ..plots import size_over_time_png
 
     tracks = particle_table(labels, pixel_size_nm, recorded_marks(out / "labels.zarr"))
-    tracks.to_csv(out / "tracks.csv", index=False)
-    sintering_table(labels, events, pixel_size_nm).to_csv(out / "sintering.csv", index=False)
+    timed(tracks, frame_interval_s).to_csv(out / "tracks.csv", index=False)
+    timed(sintering_table(labels, events, pixel_size_nm), frame_interval_s).to_csv(out / "sintering.csv", index=False)
     write_motion_tables(out, tracks, events, pixel_size_nm, frame_interval_s)
     (out / "size_over_time.png").unlink(missing_ok=True)
     if len(tracks):
@@ -107,15 +128,20 @@ def write_motion_tables(out: Path, tracks: pd.DataFrame, events: list[dict], pix
 
 def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
     """Give a results folder a frame interval: its time tables are written again with it (from
-    tracks.csv and the pixel size recorded with the labels) and it is recorded; the rest stays
-    as it is (a review's statuses in events.csv, the nm columns of a corrected scale)."""
+    tracks.csv and the pixel size recorded with the labels), the seconds columns of the others
+    (`timed`) too, and it is recorded; the rest stays as it is (a review's statuses in
+    events.csv, the nm columns of a corrected scale)."""
     import zarr
 
     path = Path(path)
     _, events = open_track_dir(path, unfinished_ok=True)  # a finished run's, given a frame interval since
     pixel_size_nm, _ = results_calibration(path)
     try:
-        write_motion_tables(path, pd.read_csv(path / "tracks.csv"), events, pixel_size_nm, frame_interval_s)
+        tracks = pd.read_csv(path / "tracks.csv")
+        write_motion_tables(path, tracks, events, pixel_size_nm, frame_interval_s)
+        for name in ("tracks.csv", "sintering.csv", "events.csv"):
+            table = tracks if name == "tracks.csv" else pd.read_csv(path / name, dtype={"parents": str})
+            timed(table, frame_interval_s).to_csv(path / name, index=False)
         zarr.open_array(str(path / "labels.zarr"), mode="r+").attrs[FRAME_INTERVAL_ATTR] = frame_interval_s
     except OSError as err:
         raise TemsegError(f"{path}: cannot write results ({err.strerror or err})") from None
@@ -247,10 +273,10 @@ def write_review(out: str | Path, labels, events: list[dict], accepted: set[tupl
     if run_from is not None and Path(run_from).resolve() != out.resolve():
         _carry_run_record(Path(run_from), run, out)
     status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
-    table = events_table(events).assign(status=status)
+    table = timed(events_table(events), frame_interval_s).assign(status=status)
     try:
         table.to_csv(out / "events.csv", index=False)
-        gone = events_table(rejected).assign(status="rejected")
+        gone = timed(events_table(rejected), frame_interval_s).assign(status="rejected")
         parts = [part for part in (table, gone) if len(part)]  # an empty part would make the IDs floats
         review = pd.concat(parts, ignore_index=True) if parts else table
         review.to_csv(out / REVIEW_FILE, index=False)
