@@ -289,3 +289,24 @@ def test_a_distribution_of_particles_a_few_px_across_says_its_small_end_is_cut_o
     assert sized["small_share"] == 0.0 and sized["note"] == ""
     mixed = pd.concat([discs(20), discs(4).assign(equivalent_diameter_nm=4.0)])  # two pixel sizes: px only
     assert "under 8 px across" in size_statistics(mixed)["note"]
+
+
+def test_sizes_of_two_populations_are_said_to_be_two():
+    """A log-normal was fitted over two populations (sintered and unsintered particles) without a
+    word: a wide fit that describes neither. One population, however wide or small, is not."""
+    from napari_temseg.analysis import two_populations
+
+    rng = np.random.default_rng(0)
+    two = np.concatenate([rng.lognormal(np.log(3), np.log(1.2), 150), rng.lognormal(np.log(9), np.log(1.2), 60)])
+    (small, large), share = two_populations(two)
+    assert small == pytest.approx(3, rel=0.1) and large == pytest.approx(9, rel=0.1) and share == pytest.approx(60 / 210, abs=0.05)
+    table = pd.DataFrame({"equivalent_diameter": two * 4, "equivalent_diameter_nm": two, "touches_border": False,
+                          "circularity": 1.0})
+    assert "two populations (around 3" in size_statistics(table)["note"] and " nm, 2" in size_statistics(table)["note"]
+    from napari_temseg.plots import note_lines
+
+    assert note_lines(size_statistics(table), two) == ["two populations: one log-normal fits neither"]  # the figure
+    for seed in range(50):  # one log-normal, 30-600 particles, geometric sd 1.05-1.6: never two
+        r = np.random.default_rng(seed)
+        assert two_populations(r.lognormal(np.log(5), np.log(r.uniform(1.05, 1.6)), int(r.integers(30, 600)))) is None
+    assert two_populations(two[:20]) is None  # too few to tell

@@ -173,10 +173,73 @@ def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
 
 
 def _small_end(kept: pd.DataFrame) -> dict:
-    """`small_share` and `note` of `size_statistics` for its particles (diameters in px)."""
+    """`small_share` and `note` of `size_statistics` for its particles (diameters in px): the
+    small end's note, and where the sizes fall in two populations, that one's."""
     pixels = kept["equivalent_diameter"].to_numpy(float)
     share = float(np.mean(pixels < SMALL_DIAMETER_PX))
-    return {"small_share": share, "note": sizing_note(share, float(pixels.min()), _nm_per_px(kept))}
+    unit = "nm" if "equivalent_diameter_nm" in kept.columns else "px"
+    two = two_populations(kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float))
+    notes = [sizing_note(share, float(pixels.min()), _nm_per_px(kept))]
+    if two is not None:
+        (small, large), larger_share = two
+        notes.append(f"the sizes fall in two populations (around {small:.3g} and {large:.3g} {unit}, "
+                     f"{larger_share:.0%} of the particles in the larger): one log-normal describes neither; "
+                     "give each its own statistics")
+    return {"small_share": share, "note": "; ".join(n for n in notes if n)}
+
+
+#: Fewest particles whose sizes are looked at for two populations (`two_populations`).
+TWO_POPULATIONS_MIN_COUNT = 30
+#: Two populations are told apart where their log-sizes' means lie this many of their
+#: pooled sd apart (Ashman's D; 2 is the usual bound for a clean separation), ...
+TWO_POPULATIONS_SEPARATION = 2.0
+#: ... the smaller holds at least this share of the particles, ...
+TWO_POPULATIONS_MIN_SHARE = 0.1
+#: ... and two log-normals fit better than one by at least this much BIC.
+TWO_POPULATIONS_BIC = 10.0
+
+
+def two_populations(diameters: np.ndarray) -> tuple[tuple[float, float], float] | None:
+    """((median of the smaller population, of the larger), share of the particles in the
+    larger) where the sizes are a mixture of two log-normals told clearly apart
+    (TWO_POPULATIONS_*: a mixture fitted by expectation-maximisation on the log-sizes), else
+    None. Why: sintering and Ostwald ripening leave two populations, which one log-normal fit
+    blurs into a wide one that describes neither."""
+    logs = np.log(np.asarray(diameters, float)[np.asarray(diameters) > 0])
+    if logs.size < TWO_POPULATIONS_MIN_COUNT or np.ptp(logs) == 0:
+        return None
+    one = _normal_log_likelihood(logs, logs.mean(), logs.std(), np.ones(1))
+    weights, means, sds = _two_normals(logs)
+    two = _normal_log_likelihood(logs, means, sds, weights)
+    gain = 2 * (two - one) - 3 * np.log(logs.size)  # BIC of one normal minus that of two (3 more parameters)
+    separation = abs(means[1] - means[0]) * np.sqrt(2 / (sds[0] ** 2 + sds[1] ** 2))
+    if gain < TWO_POPULATIONS_BIC or separation < TWO_POPULATIONS_SEPARATION or weights.min() < TWO_POPULATIONS_MIN_SHARE:
+        return None
+    order = np.argsort(means)
+    return (float(np.exp(means[order[0]])), float(np.exp(means[order[1]]))), float(weights[order[1]])
+
+
+def _two_normals(x: np.ndarray, rounds: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, means, sds) of a two-normal mixture fitted to `x` by expectation-maximisation,
+    started from the halves of `x` below and above its median."""
+    lower = x <= np.median(x)
+    means = np.array([x[lower].mean(), x[~lower].mean()]) if (~lower).any() else np.array([x.min(), x.max()])
+    floor = max(float(x.std()) * 1e-3, 1e-9)  # one component on a few equal sizes: no collapse to zero width
+    sds, weights = np.full(2, max(float(x.std()) / 2, floor)), np.full(2, 0.5)
+    for _ in range(rounds):
+        density = weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / sds
+        resp = density / np.maximum(density.sum(axis=1, keepdims=True), 1e-300)
+        total = np.maximum(resp.sum(axis=0), 1e-12)
+        weights, means = total / x.size, (resp * x[:, None]).sum(axis=0) / total
+        sds = np.maximum(np.sqrt((resp * (x[:, None] - means) ** 2).sum(axis=0) / total), floor)
+    return weights, means, sds
+
+
+def _normal_log_likelihood(x: np.ndarray, means, sds, weights) -> float:
+    """Log-likelihood of `x` under a mixture of normals."""
+    means, sds = np.atleast_1d(means), np.maximum(np.atleast_1d(sds), 1e-12)
+    density = weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
+    return float(np.log(np.maximum(density.sum(axis=1), 1e-300)).sum())
 
 
 def _nm_per_px(kept: pd.DataFrame) -> float | None:

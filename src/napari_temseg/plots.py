@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import SMALL_DIAMETER_PX, size_statistics
+from .analysis import SMALL_DIAMETER_PX, SMALL_SHARE_NOTED, size_statistics, two_populations
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
@@ -23,10 +23,15 @@ def _figure(width: float = 6.0, height: float = 4.0):
     return fig, fig.add_subplot(111)
 
 
-def small_end_label(stats: dict) -> str:
-    """A figure's short line for `size_statistics`' note: the share of particles too small
-    to size (the note says the rest)."""
-    return f"{stats['small_share']:.0%} under {SMALL_DIAMETER_PX:.0f} px: small end cut off"
+def note_lines(stats: dict, diameters: np.ndarray) -> list[str]:
+    """A figure's short lines for `size_statistics`' note (which says the rest): the share of
+    particles too small to size, and two populations where the sizes fall in two."""
+    lines = []
+    if stats["small_share"] >= SMALL_SHARE_NOTED:
+        lines.append(f"{stats['small_share']:.0%} under {SMALL_DIAMETER_PX:.0f} px: small end cut off")
+    if two_populations(diameters) is not None:
+        lines.append("two populations: one log-normal fits neither")
+    return lines
 
 
 def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border: bool = False) -> Path:
@@ -55,8 +60,8 @@ def size_distribution_png(table: pd.DataFrame, path: str | Path, include_border:
         ax.plot([], [], " ", label=f"mean {stats['mean']:.3g}{spread} {unit}")
         ax.plot([], [], " ", label=f"D10/D50/D90 {stats['d10']:.3g} / {stats['d50']:.3g} / {stats['d90']:.3g}")
         ax.plot([], [], " ", label=f"circularity {stats['mean_circularity']:.2f}")
-        if stats["note"]:
-            ax.plot([], [], " ", label=small_end_label(stats))
+        for line in note_lines(stats, diameters):
+            ax.plot([], [], " ", label=line)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
         ax.yaxis.get_major_locator().set_params(integer=True)  # whole particles
     else:

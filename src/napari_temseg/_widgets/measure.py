@@ -20,7 +20,7 @@ from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableW
 
 from ..analysis import measure, size_statistics
 from ..errors import TemsegError
-from ..plots import size_distribution_png, small_end_label
+from ..plots import note_lines, size_distribution_png
 from ._layers import camera, layer_picker, pixel_size_nm
 
 #: Table columns shown (the CSV export has every column of `analysis.measure`).
@@ -168,8 +168,8 @@ class MeasurementsWidget(QWidget):
             axes.hist(self.diameters, bins=max(5, min(30, self.diameters.size // 2)), color="0.7", edgecolor="0.3")
             cut = stats["border_excluded"]
             left_out = f" ({cut} at the border left out)" if cut else ""  # it said so when none were
-            small = f"\n{small_end_label(stats)}" if stats["note"] else ""
-            axes.set_title(f"N = {stats['count']}{left_out}, D50 = {stats['d50']:.3g} {stats['unit']}{small}",
+            noted = "".join(f"\n{line}" for line in note_lines(stats, self.diameters))
+            axes.set_title(f"N = {stats['count']}{left_out}, D50 = {stats['d50']:.3g} {stats['unit']}{noted}",
                            fontsize=9)
         self.histogram.setToolTip(stats["note"] if stats else "")
         unit = stats["unit"] if stats else "px"
