@@ -92,6 +92,8 @@ def test_a_cut_or_damaged_movie_is_said_so(tmp_path):
     (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 2])
     cut = open_video(tmp_path / "cut.avi")
     assert 0 < cut.data.shape[0] < 12 and "declares 12 frames but only its first" in cut.metadata["note"]
+    one = open_video(_write_movie(tmp_path / "one.avi", frames[:1], "FFV1")).data  # cannot seek back to its start
+    assert np.array_equal(one[0].compute(), frames[0]) and np.array_equal(one[0].compute(), frames[0])  # read twice
     (tmp_path / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
     with pytest.raises(TemsegError, match="no frame of this movie can be decoded"):
         open_video(tmp_path / "junk.mp4")

@@ -50,15 +50,30 @@ class MovieFrames:
 
     def __call__(self, t: int) -> np.ndarray:
         with self._lock:
-            if self._capture is None:
-                self._capture = self._open()
-            if t != self._next:
-                self._capture.set(opencv().CAP_PROP_POS_FRAMES, t)
-            ok, frame = self._capture.read()
+            ok, frame = self._read(t)
             self._next = t + 1 if ok else -1  # after a failed read, seek again
         if not ok or frame is None:
             raise TemsegError(f"{self.path}: frame {t} cannot be decoded (a damaged or cut movie)")
         return grey(frame)
+
+    def _read(self, t: int):
+        """(ok, frame t): on from the last frame read, else by a seek; where the seek fails (a
+        movie of one frame, or an image, cannot seek back to its start) from a fresh decoder,
+        frame by frame."""
+        if self._capture is None:
+            self._capture = self._open()
+        if t == self._next:
+            return self._capture.read()
+        if self._capture.set(opencv().CAP_PROP_POS_FRAMES, t):
+            ok, frame = self._capture.read()
+            if ok:
+                return ok, frame
+        self._capture.release()
+        self._capture = self._open()
+        for _ in range(t):
+            if not self._capture.grab():
+                return False, None
+        return self._capture.read()
 
     def close(self) -> None:
         with self._lock:
