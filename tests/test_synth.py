@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from napari_temseg.errors import TemsegError
 from napari_temseg.synth import synth_image, synth_video
 
 
@@ -39,3 +41,10 @@ def test_video_is_deterministic():
     a = synth_video(n_frames=5, shape=(200, 200), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=3)
     b = synth_video(n_frames=5, shape=(200, 200), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=3)
     assert np.array_equal(a.frames, b.frames) and a.events == b.events
+
+
+def test_a_video_whose_particles_cannot_fit_is_refused_not_empty():
+    """2000 frames of a 256 px field: the stage's drift left no room, and the video had no
+    particle at all (a user tracked it and scored a perfect 1.0 on nothing)."""
+    with pytest.raises(TemsegError, match="cannot fit any of 10 single particles.*721 px over 2000 frames"):
+        synth_video(n_frames=2000, shape=(256, 256), n_single=10, n_pairs=0, n_triples=0, n_touching=0)

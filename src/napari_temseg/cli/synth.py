@@ -54,7 +54,11 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_stack_tiff(out / "frames.tif", video.frames, video.pixel_size_nm)
     write_track_dir(out / "truth", video.labels, video.events, video.pixel_size_nm)
-    print(f"{args.frames} frames, {len(video.events)} fusion events: {out / 'frames.tif'}, truth in {out / 'truth'}")
+    import numpy as np
+
+    first = len(np.unique(video.labels[0])) - 1
+    print(f"{args.frames} frames, {first} particles in the first, {len(video.events)} fusion events: "
+          f"{out / 'frames.tif'}, truth in {out / 'truth'}")
     return 0
 
 
