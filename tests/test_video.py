@@ -64,29 +64,30 @@ def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
     from napari_temseg._reader import get_reader, read_video
     from napari_temseg.io.movies import MovieFrames
 
-    frames = synth_video(n_frames=12, shape=(96, 128), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
+    frames = synth_video(n_frames=12, shape=(128, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames
     lossless = open_video(_write_movie(tmp_path / "heating.avi", frames, "FFV1"))
-    assert isinstance(lossless.data, da.Array) and lossless.data.shape == (12, 96, 128)
+    assert isinstance(lossless.data, da.Array) and lossless.data.shape == (12, 128, 160)
     assert lossless.data.dtype == np.uint8 and lossless.pixel_size_nm is None and lossless.frame_interval_s is None
     assert lossless.metadata["movie_fps"] == pytest.approx(12.5)  # its playback rate: kept, not used as the interval
     assert np.array_equal(lossless.data[7].compute(), frames[7])  # a frame alone (a seek) ...
     assert np.array_equal(lossless.data.compute(), frames)  # ... and all in order
     assert np.array_equal(pickle.loads(pickle.dumps(MovieFrames(tmp_path / "heating.avi")))(3), frames[3])  # workers
     compressed = open_video(_write_movie(tmp_path / "heating.mp4", frames, "mp4v"))
-    assert compressed.data.shape == (12, 96, 128) and np.abs(compressed.data[5].compute() - frames[5].astype(float)).mean() < 8
+    assert compressed.data.shape == (12, 128, 160) and np.abs(compressed.data[5].compute() - frames[5].astype(float)).mean() < 8
+    assert "note" not in lossless.metadata and "is lossy" in compressed.metadata["note"]  # marks are not found there
     assert get_reader(str(tmp_path / "heating.mp4")) is read_video
     (data, meta, kind), = read_video(str(tmp_path / "heating.mp4"))  # napari: a lazy image layer
-    assert kind == "image" and isinstance(data, da.Array) and data.shape == (12, 96, 128)
+    assert kind == "image" and isinstance(data, da.Array) and data.shape == (12, 128, 160)
     run = subprocess.run([sys.executable, "-m", "napari_temseg.cli", "track", str(tmp_path / "heating.avi"), "--out",
                           str(tmp_path / "t")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "the movie plays at 12.5 frames/s" in run.stdout and "give --frame-interval" in run.stdout
-    assert _zarr(tmp_path / "t").shape == (12, 96, 128)
+    assert _zarr(tmp_path / "t").shape == (12, 128, 160)
 
 
 def test_a_cut_or_damaged_movie_is_said_so(tmp_path):
-    frames = synth_video(n_frames=12, shape=(96, 128), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
+    frames = synth_video(n_frames=12, shape=(128, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames
     whole = _write_movie(tmp_path / "whole.avi", frames, "MJPG").read_bytes()
     (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 2])

@@ -279,7 +279,7 @@ def synth_video(
         if centre is not None:
             singles.append(Disc(next_id, *centre, r, _random_wobble(rng, 0.08)))
             next_id += 1
-    if n_single and not singles:  # a crowded frame takes fewer than asked; none at all made an empty video
+    if n_single and not singles and not groups:  # a crowded frame takes fewer than asked; none at all: no video
         raise TemsegError(
             f"cannot fit any of {n_single} single particles into a {shape[0]}x{shape[1]} frame, the stage drifting "
             f"{np.hypot(*drift) * n_frames:.0f} px over {n_frames} frames; use a larger size or fewer frames"

@@ -21,6 +21,12 @@ from ..opencv import opencv
 #: Movie containers read (what FFmpeg decodes in them: H.264, MJPEG, raw, ...).
 MOVIE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv")
 
+#: Codecs (FourCC, lower case) that keep every pixel: FFV1, HuffYUV, PNG, raw grey or colour.
+#: The others spread a burned-in mark's one grey level over several, and `annotations`, which
+#: finds marks by that one level, finds none there.
+LOSSLESS_CODECS = {"ffv1", "hfyu", "ffvh", "png ", "mpng", "y800", "grey", "gray", "rgba", "bgra", "dib ", "raw ",
+                   "lags", "zlib", "\0\0\0\0"}
+
 
 class MovieFrames:
     """Frame t of a movie, decoded on demand. Reading on from the last frame read costs one
@@ -108,11 +114,19 @@ def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | No
     capture = frames._capture
     declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
+    code = int(capture.get(cv2.CAP_PROP_FOURCC) or 0)
+    codec = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
     count = declared if declared > 0 and _decodes(frames, declared - 1) else _count_by_decoding(path)
     frames.close()
-    note = (f"the movie declares {declared} frames but only its first {count} decode (cut or damaged): those are "
-            "read" if 0 < count < declared else "")
-    return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, note
+    notes = []
+    if 0 < count < declared:
+        notes.append(f"the movie declares {declared} frames but only its first {count} decode (cut or damaged): "
+                     "those are read")
+    if codec.lower() not in LOSSLESS_CODECS:
+        notes.append(f"its codec ({codec.strip() or 'unknown'}) is lossy: a timestamp or scale bar burned into its "
+                     "frames is not found there and is segmented as particles; crop such marks away, or export "
+                     "the frames losslessly (TIFF)")
+    return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, "; ".join(notes)
 
 
 def _decodes(frames: MovieFrames, t: int) -> bool:
