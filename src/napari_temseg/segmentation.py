@@ -261,12 +261,14 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     if getattr(segmenter, "takes_particle_radius", False):
         options["particle_radius"] = sizing * factor  # in the pixels the model is given
     level = edge_level(appearance.get("edge_level", "auto"), look.polarity)
-    depth = min_depth(segmenter, appearance.get("min_depth", "auto"), prompted)
     absorption = absorption_strength(appearance.get("df_absorption", "auto"), look.polarity, segmenter)
+    own = options.get("seed_depth", getattr(segmenter, "seed_depth", None)) if absorption > 0 else None
+    depth = min_depth(segmenter, appearance.get("min_depth", "auto"), prompted, own)
 
     def predict(img: np.ndarray) -> np.ndarray:
         found = segmenter.predict(absorption_look(img, absorption), **options)
-        found = drop_shallow_particles(found, img, depth, sizing * factor)
+        found = drop_shallow_particles(found, img, depth, sizing * factor, options.get("flatten", "auto"),
+                                       options.get("sigma", "auto"))
         return grow_rims(remove_small_and_relabel(found, 1), img, level)
 
     labels = run_at_scale(predict, normalised, factor)
@@ -305,13 +307,20 @@ def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...], in
     return normalize(fill_annotations(gray, marks) if marks else gray), marks, no_data
 
 
-def min_depth(segmenter: Segmenter, value: Any, prompted: bool) -> float:
+def min_depth(segmenter: Segmenter, value: Any, prompted: bool, looked_depth: float | None = None) -> float:
     """How deep below the support a particle must reach to be kept (`drop_shallow_particles`):
-    the `min_depth` option, "auto" = MIN_DEPTH, except for models that check it themselves
-    (the classical model's `seed_depth`) and for prompts, where the user named the particles."""
+    the `min_depth` option, "auto" = MIN_DEPTH, except for prompts, where the user named the
+    particles, and for models that check it themselves (the classical model's `seed_depth`),
+    unless they were given the bright-field look: its support is clipped on the bright side,
+    where its spread is measured, and on noise alone hundreds of specks passed. Then their
+    own depth (`looked_depth`) is checked again on the image itself."""
     if value != "auto":
         return float(value)
-    return 0.0 if prompted or getattr(segmenter, "checks_depth", False) else MIN_DEPTH
+    if prompted:
+        return 0.0
+    if getattr(segmenter, "checks_depth", False):
+        return float(looked_depth) if looked_depth is not None else 0.0
+    return MIN_DEPTH
 
 
 def significance(value: Any) -> float:

@@ -19,6 +19,14 @@ from ..errors import TemsegError
 from ..instances import DEFAULT_SPLIT_DEPTH, mask_to_instances
 from ..preprocess import fit_illumination_plane, illumination_plane, noise_to_contrast, otsu_levels
 
+#: Strength of the bright-field look dark-field images are given (`rims.absorption_look`):
+#: there brightness grows with thickness, and Otsu's level between the support and the thick
+#: particles passed over the thin ones (a HAADF user's particles of radius 4-5 px beside ones
+#: of 20: 5 of 21 found). Chosen among 0-3 on the development set's dark-field images (16,
+#: F1 0.960 -> 0.983 at 1.5 and 2; radius 3-7 px 0.903 -> 0.944, 35-80 px 0.794 -> 0.982,
+#: dose 8 0.772 -> 0.939 at 2; IoU the same; docs/models.md).
+DARK_FIELD_ABSORPTION = 2.0
+
 #: sigma = AUTO_GAIN x (noise/contrast after a sigma-2 smoothing): calibrated so the
 #: article's images (ratio ~0.135) get sigma ~5 and dose-40 synthetic ones (~0.064) ~2.4.
 #: The estimate is snapped to this ladder so that small changes in noise between
@@ -232,15 +240,17 @@ def smooth_like_classical(image: np.ndarray, radius: float = float("nan")) -> np
 
 
 def drop_shallow_particles(labels: np.ndarray, image: np.ndarray, depth: float = SEED_DEPTH,
-                           radius: float = float("nan")) -> np.ndarray:
+                           radius: float = float("nan"), flatten: bool | str = "auto",
+                           sigma: float | str = "auto") -> np.ndarray:
     """Any model's `labels` on `image` (normalised, particles dark) without the connected
     pieces the classical model's `drop_shallow` would drop: none of their pixels lies
-    `depth` support spreads below the support. A network that learnt what particles look
-    like also draws a grainy support's dark grains as particles (hundreds of them on some
-    simulated images); the grains rarely reach a particle's depth."""
+    `depth` support spreads below the support, the image flattened and smoothed as given
+    (the classical model's own options, a stack's decided flattening). A network that learnt
+    what particles look like also draws a grainy support's dark grains as particles (hundreds
+    of them on some simulated images); the grains rarely reach a particle's depth."""
     if depth <= 0 or not labels.any():
         return labels
-    smooth = smooth_like_classical(image, radius)
+    smooth = smoothed(image, flatten, sigma, radius)
     if float(smooth.max()) <= float(smooth.min()):
         return labels
     _, _, support = particle_levels(smooth, SPARSE_DEPTH)
@@ -322,6 +332,8 @@ class ClassicalSegmenter:
     takes_particle_radius = True
     #: It drops shallow pieces itself (`seed_depth`), before splitting: `segmentation` does not.
     checks_depth = True
+    #: The bright-field look `segmentation` gives it for dark-field images (`rims.absorption_look`).
+    df_absorption = DARK_FIELD_ABSORPTION
 
     def decide_for_stack(self, frames: list[np.ndarray], options: dict,
                          particle_radius: float = float("nan")) -> dict:

@@ -232,7 +232,8 @@ APPEARANCE = (
            "where edges are drawn between support (0) and the midpoint (0.5); auto: 0.2 for bright particles"),
     Option("df_absorption", "auto", either(choice("auto"), number(0, 10)),
            "bright particles: how strongly their brightness is mapped to a bright-field look before the "
-           "model (0: as it is); auto: 2 for yolov8n-seg weights trained without dark-field images, 0 otherwise"),
+           "model (0: as it is); auto: 2 for the classical model and yolov8n-seg weights trained without "
+           "dark-field images, 0 otherwise"),
     Option("min_depth", "auto", either(choice("auto"), number(0, None)),
            "drop particles not this many support spreads darker than the support (0: keep all); "
            "auto: 3 (the classical model checks its own seed_depth)"),
