@@ -86,6 +86,23 @@ def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
     assert _zarr(tmp_path / "t").shape == (12, 128, 160)
 
 
+def test_a_16_bit_movie_keeps_its_16_bits(tmp_path):
+    """OpenCV converts every frame to 8-bit colour: a 16-bit FFV1 movie (a lossless export)
+    opened as uint8, its low 8 bits lost without a word (a review)."""
+    from napari_temseg.opencv import opencv
+
+    cv2 = opencv()
+    frames = (np.random.default_rng(0).random((3, 64, 80)) * 60000).astype(np.uint16)
+    writer = cv2.VideoWriter(str(tmp_path / "deep.mkv"), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"), 10.0,
+                             (80, 64), [cv2.VIDEOWRITER_PROP_DEPTH, cv2.CV_16U, cv2.VIDEOWRITER_PROP_IS_COLOR, 0])
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    video = open_video(tmp_path / "deep.mkv")
+    assert video.data.dtype == np.uint16 and np.array_equal(video.data[2].compute(), frames[2])
+    assert np.array_equal(video.data.compute(), frames)
+
+
 def test_a_cut_or_damaged_movie_is_said_so(tmp_path):
     frames = synth_video(n_frames=12, shape=(128, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames

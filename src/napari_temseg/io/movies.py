@@ -9,6 +9,7 @@ channel where the three are equal (a grey micrograph), else the luminance.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -33,22 +34,23 @@ class MovieFrames:
     decode; another frame, a seek first. One open decoder per process (it is reopened after
     pickling, for worker processes), used by one thread at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, raw: bool = False) -> None:
         self.path = path
+        self.raw = raw  # decoded frames as stored (16-bit grey), not converted to 8-bit colour
         self._capture = None
         self._next = 0
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        return {"path": self.path, "raw": self.raw}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+        self.__init__(state["path"], state["raw"])
 
     def _open(self):
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines: our errors say what matters
         cv2 = opencv()
-        capture = cv2.VideoCapture(str(self.path))
+        capture = _as_stored(self.path) if self.raw else cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             raise TemsegError(f"{self.path}: cannot open this movie (damaged, or a codec FFmpeg does not decode); "
                               "export its frames as a TIFF stack or a folder of TIFF or PNG files")
@@ -100,11 +102,44 @@ def grey(frame: np.ndarray) -> np.ndarray:
     return np.round(luminance).astype(frame.dtype)
 
 
-def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | None, str]:
-    """(frame count, (Y, X), dtype, frames per second or None, note) of a movie, checked:
-    the count its container declares where its last frame decodes, else the frames counted
-    by decoding them all (a container without an index, or a cut one: the note says so)."""
-    frames = MovieFrames(path)
+def is_16_bit(path: Path) -> bool:
+    """Whether a movie's frames are 16-bit grey (FFV1 can hold them): OpenCV converts every
+    frame to 8-bit colour unless asked not to, and such a movie lost its low 8 bits silently.
+    Read as stored, other formats come in shapes of their own, so only this one is."""
+    with _quiet():
+        capture = _as_stored(path)
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        capture.release()
+    return bool(ok) and frame is not None and frame.ndim == 2 and frame.dtype == np.uint16
+
+
+def _as_stored(path: Path):
+    """A decoder of `path` that leaves frames as stored (no conversion to 8-bit colour),
+    without OpenCV's warning that it does so."""
+    cv2 = opencv()
+    with _quiet():
+        return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_CONVERT_RGB, 0])
+
+
+@contextlib.contextmanager
+def _quiet():
+    """OpenCV's own warnings off (frames read as stored: 'conversion turned off', 'unsupported
+    picture format'): what matters is said by our errors and notes."""
+    logging = opencv().utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | None, str, bool]:
+    """(frame count, (Y, X), dtype, frames per second or None, note, 16-bit grey) of a movie,
+    checked: the count its container declares where its last frame decodes, else the frames
+    counted by decoding them all (a container without an index, or a cut one: the note says so)."""
+    raw = is_16_bit(path)
+    frames = MovieFrames(path, raw)
     try:
         first = frames(0)
     except TemsegError:
@@ -126,7 +161,7 @@ def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | No
         notes.append(f"its codec ({codec.strip() or 'unknown'}) is lossy: a timestamp or scale bar burned into its "
                      "frames is not found there and is segmented as particles; crop such marks away, or export "
                      "the frames losslessly (TIFF)")
-    return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, "; ".join(notes)
+    return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, "; ".join(notes), raw
 
 
 def _decodes(frames: MovieFrames, t: int) -> bool:
@@ -139,7 +174,7 @@ def _decodes(frames: MovieFrames, t: int) -> bool:
 
 def _count_by_decoding(path: Path) -> int:
     """Frames that decode, from the first on, until the first that does not."""
-    capture = MovieFrames(path)._open()
+    capture = MovieFrames(path, is_16_bit(path))._open()
     count = 0
     while capture.grab():
         count += 1

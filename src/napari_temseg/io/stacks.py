@@ -179,9 +179,9 @@ def _open_movie(path: Path) -> Video:
     """A movie's frames as grey, lazily; no pixel size or frame interval (`movies`): the rate
     it plays at is kept as `movie_fps` in the metadata, and `note` says where frames are
     missing from a cut movie."""
-    count, shape, dtype, fps, note = movie_header(path)
+    count, shape, dtype, fps, note, raw = movie_header(path)
     metadata = {**({"movie_fps": fps} if fps else {}), **({"note": note} if note else {})}
-    return Video(lazy_stack(MovieFrames(path), count, shape, dtype), source=str(path), metadata=metadata)
+    return Video(lazy_stack(MovieFrames(path, raw), count, shape, dtype), source=str(path), metadata=metadata)
 
 
 #: Largest frame of a stack that is read (pixels): cameras give up to 8k x 8k; the tracking
