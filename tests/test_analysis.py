@@ -120,8 +120,11 @@ def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tm
     import geff
 
     shutil.copytree(tracked, tmp_path / "out")
-    reviewed = pd.read_csv(tmp_path / "out" / "events.csv").assign(status="accepted")
+    reviewed = pd.read_csv(tmp_path / "out" / "events.csv", dtype={"parents": str}).assign(status="accepted")
+    reviewed = reviewed.astype({"onset_earliest": "Int64", "onset_latest": "Int64"})
+    reviewed.loc[0, ["onset_earliest", "onset_latest"]] = pd.NA  # a hand-made event has no onset
     reviewed.to_csv(tmp_path / "out" / "events.csv", index=False)  # a review saved there
+    reviewed.to_csv(tmp_path / "out" / "review.csv", index=False)
     video = tracked.parent / "v.tif"
     assert main(["track", str(video), "--out", str(tmp_path / "out"), "--frame-interval", "2"]) == 0
     _, metadata = geff.read(str(tmp_path / "out" / "tracks.geff"))
@@ -131,6 +134,10 @@ def test_a_frame_interval_given_to_a_finished_run_retimes_its_tables(tracked, tm
     assert np.allclose(after.diffusion_nm2_per_s * 8, before.diffusion_nm2_per_s, equal_nan=True)
     events = pd.read_csv(tmp_path / "out" / "events.csv")
     assert "status" in events and np.allclose(events.time_s, events.frame * 2)  # a review's statuses kept
+    onsets = (tmp_path / "out" / "events.csv").read_text().splitlines()[2].split(",")[3:5]
+    assert all("." not in v for v in onsets)  # whole frames, not 12.0, where another event has none
+    review = pd.read_csv(tmp_path / "out" / "review.csv")
+    assert np.allclose(review.time_s, review.frame * 2)  # the review's record re-timed alike
     tracks, sintering = (pd.read_csv(tmp_path / "out" / name) for name in ("tracks.csv", "sintering.csv"))
     assert np.allclose(tracks.time_s, tracks.frame * 2)  # the 0.25 s columns replaced
     assert np.allclose(sintering.time_since_contact_s, sintering.frames_since_contact * 2)
@@ -310,3 +317,7 @@ def test_sizes_of_two_populations_are_said_to_be_two():
         r = np.random.default_rng(seed)
         assert two_populations(r.lognormal(np.log(5), np.log(r.uniform(1.05, 1.6)), int(r.integers(30, 600)))) is None
     assert two_populations(two[:20]) is None  # too few to tell
+    areas = np.repeat([21, 29, 37, 45], [40, 30, 25, 5])  # particles a few px across: a few whole areas (a review)
+    coarse = pd.DataFrame({"equivalent_diameter": 2 * np.sqrt(areas / np.pi), "touches_border": False,
+                           "circularity": 1.0})
+    assert "two populations" not in size_statistics(coarse)["note"] and "under 8 px" in size_statistics(coarse)["note"]

@@ -78,6 +78,8 @@ def test_an_unknown_unit_is_named_and_a_typed_pixel_size_is_kept_as_typed(tmp_pa
     tifffile.imwrite(tmp_path / "p.tif", image, imagej=True, resolution=(2, 2), metadata={"unit": "pixel"})
     assert "'furlong' is no length" in tiff_calibration(tmp_path / "f.tif").note
     assert tiff_calibration(tmp_path / "p.tif") == tiff_calibration(tmp_path / "none.tif")  # uncalibrated: no note
+    tifffile.imwrite(tmp_path / "dpi.tif", image, imagej=True, resolution=(72, 72), metadata={"unit": "inch"})
+    assert tiff_calibration(tmp_path / "dpi.tif") == tiff_calibration(tmp_path / "none.tif")  # a print resolution
     assert length_in_nm("3.5A") == 0.35 and length_in_nm("0.00035um") == 0.35
     assert main(["segment", str(tmp_path / "f.tif"), "--out", str(tmp_path / "o")]) == 0
     assert "the file's unit 'furlong' is no length temseg knows" in capsys.readouterr().err

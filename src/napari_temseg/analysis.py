@@ -178,7 +178,8 @@ def _small_end(kept: pd.DataFrame) -> dict:
     pixels = kept["equivalent_diameter"].to_numpy(float)
     share = float(np.mean(pixels < SMALL_DIAMETER_PX))
     unit = "nm" if "equivalent_diameter_nm" in kept.columns else "px"
-    two = two_populations(kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float))
+    two = populations_of(kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float),
+                         share)
     notes = [sizing_note(share, float(pixels.min()), _nm_per_px(kept))]
     if two is not None:
         (small, large), larger_share = two
@@ -188,6 +189,10 @@ def _small_end(kept: pd.DataFrame) -> dict:
     return {"small_share": share, "note": "; ".join(n for n in notes if n)}
 
 
+#: Where this share of the particles is under SMALL_DIAMETER_PX, their sizes come in a few
+#: whole areas (21, 29, 37 px², ...), clumps a mixture of two takes for populations (a review:
+#: 7 of 200 single log-normals of median 2-4 px): no two populations are looked for.
+COARSE_SHARE = 0.5
 #: Fewest particles whose sizes are looked at for two populations (`two_populations`).
 TWO_POPULATIONS_MIN_COUNT = 30
 #: Two populations are told apart where their log-sizes' means lie this many of their
@@ -197,6 +202,12 @@ TWO_POPULATIONS_SEPARATION = 2.0
 TWO_POPULATIONS_MIN_SHARE = 0.1
 #: ... and two log-normals fit better than one by at least this much BIC.
 TWO_POPULATIONS_BIC = 10.0
+
+
+def populations_of(diameters: np.ndarray, small_share: float):
+    """`two_populations` of sizes of which `small_share` are under SMALL_DIAMETER_PX across;
+    None where most are (COARSE_SHARE): a few px across, their areas come in a few whole values."""
+    return two_populations(diameters) if small_share < COARSE_SHARE else None
 
 
 def two_populations(diameters: np.ndarray) -> tuple[tuple[float, float], float] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import SMALL_DIAMETER_PX, SMALL_SHARE_NOTED, size_statistics, two_populations
+from .analysis import SMALL_DIAMETER_PX, SMALL_SHARE_NOTED, populations_of, size_statistics
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
@@ -29,7 +29,7 @@ def note_lines(stats: dict, diameters: np.ndarray) -> list[str]:
     lines = []
     if stats["small_share"] >= SMALL_SHARE_NOTED:
         lines.append(f"{stats['small_share']:.0%} under {SMALL_DIAMETER_PX:.0f} px: small end cut off")
-    if two_populations(diameters) is not None:
+    if populations_of(diameters, stats["small_share"]) is not None:
         lines.append("two populations: one log-normal fits neither")
     return lines
 

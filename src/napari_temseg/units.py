@@ -16,7 +16,7 @@ NM_PER_UNIT = {
     "µm": 1e3, "μm": 1e3, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometers": 1e3,
     "micrometre": 1e3, "micrometres": 1e3,
     "å": 0.1, "a": 0.1, "angstrom": 0.1, "angstroms": 0.1, "ångström": 0.1, "ångströms": 0.1,
-    "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7,
+    "pm": 1e-3, "mm": 1e6, "m": 1e9, "cm": 1e7, "inch": 2.54e7, "in": 2.54e7,
 }
 
 

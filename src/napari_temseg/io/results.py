@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
-from ..tracking.lineage import events_table, parse_events
+from ..tracking.lineage import ONSET_COLUMNS, events_table, parse_events
 from ..units import check_calibration
 from .folders import recover_folder, replace_folder, writing_name
 
@@ -73,6 +73,12 @@ def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
         store[t] = np.asarray(labels[t], dtype=np.uint32)
     replace_folder(written, path)
 
+
+#: The review widget's record of its decisions beside events.csv (`write_review`).
+REVIEW_FILE = "review.csv"
+#: How the event tables' columns are read back to be written again: parents as written
+#: (IDs joined by ';'), an onset that some events lack as a whole number, not 3.0.
+WHOLE_COLUMNS = {"parents": str, **{c: "Int64" for c in ONSET_COLUMNS}}
 
 #: Columns in frames -> their time in seconds, written beside them where the frame interval
 #: is known (`timed`): kinetics are plotted against time, and by hand the product was easy to
@@ -139,8 +145,10 @@ def retime_track_dir(path: str | Path, frame_interval_s: float) -> None:
     try:
         tracks = pd.read_csv(path / "tracks.csv")
         write_motion_tables(path, tracks, events, pixel_size_nm, frame_interval_s)
-        for name in ("tracks.csv", "sintering.csv", "events.csv"):
-            table = tracks if name == "tracks.csv" else pd.read_csv(path / name, dtype={"parents": str})
+        for name in ("tracks.csv", "sintering.csv", "events.csv", REVIEW_FILE):
+            if name != "tracks.csv" and not (path / name).is_file():
+                continue  # a folder never reviewed has no review.csv
+            table = tracks if name == "tracks.csv" else pd.read_csv(path / name, dtype=WHOLE_COLUMNS)
             timed(table, frame_interval_s).to_csv(path / name, index=False)
         zarr.open_array(str(path / "labels.zarr"), mode="r+").attrs[FRAME_INTERVAL_ATTR] = frame_interval_s
     except OSError as err:
@@ -256,7 +264,6 @@ def open_track_dir(path: str | Path, unfinished_ok: bool = False):
     return zarr.open_array(str(zpath), mode="r"), events
 
 
-REVIEW_FILE = "review.csv"
 REVIEW_STATUSES = ("accepted", "to review", "rejected")
 
 

@@ -341,7 +341,10 @@ def tiff_calibration(path: Path) -> Calibration:
             if x_units is None:
                 return Calibration()
             if ij.get("unit"):
-                found = calibration(to_nm(y_units, ij["unit"]) if y_units else None, to_nm(x_units, ij["unit"]))
+                x_nm = to_nm(x_units, ij["unit"])
+                if x_nm is not None and x_nm > MAX_CALIBRATED_PIXEL_NM:  # ImageJ's inch of a print resolution
+                    return Calibration()
+                found = calibration(to_nm(y_units, ij["unit"]) if y_units else None, x_nm)
                 return found if found.yx_nm or found.nm or unit_key(ij["unit"]) in UNCALIBRATED_UNITS else \
                     Calibration(note=f"the file's unit {ij['unit']!r} is no length temseg knows (nm, µm, Å, ...): "
                                      "sizes in px; give --pixel-size")
