@@ -90,13 +90,14 @@ def redraw_small_particles(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     return out
 
 
-def redraw_faint_particles(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
+def redraw_faint_particles(labels: np.ndarray, image: np.ndarray,
+                           keep_out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """`labels` with each faint particle (own contrast below FAINT_SHARE of the image's
     median particle's) grown over the pixels of `image` (normalised, particles dark) within
-    FAINT_REACH of its radius, and of no other particle, that are darker than LOCAL_LEVEL of
-    the way from the support beyond that reach to its core and connected to it; and how
-    many particles were drawn again. Grown only: the model decided which particles there
-    are, and where two touch."""
+    FAINT_REACH of its radius, and of no other particle nor `keep_out` (burned-in marks'
+    boxes, painted with support), that are darker than LOCAL_LEVEL of the way from the
+    support beyond that reach to its core and connected to it; and how many particles were
+    drawn again. Grown only: the model decided which particles there are, and where two touch."""
     if int(labels.max()) < FAINT_MIN_COUNT:
         return labels, 0
     smooth = ndi.gaussian_filter(np.asarray(image, np.float32), SIGMA)
@@ -115,16 +116,16 @@ def redraw_faint_particles(labels: np.ndarray, image: np.ndarray) -> tuple[np.nd
             continue
         reach = max(2, int(round(FAINT_REACH * np.sqrt(area / np.pi))))
         window = _padded(box, reach + RING[1] + 1, labels.shape)
-        count += _grow(out[window], index, smooth[window], reach)
+        count += _grow(out[window], index, smooth[window], reach, None if keep_out is None else keep_out[window])
     return out, count
 
 
-def _grow(view: np.ndarray, index: int, smooth: np.ndarray, reach: int) -> bool:
+def _grow(view: np.ndarray, index: int, smooth: np.ndarray, reach: int, keep_out: np.ndarray | None = None) -> bool:
     """Grow particle `index` of the labels `view` in place over the connected pixels within
     `reach` px of it, of no other particle, darker than its own level, read with the support
     beyond the reach (a particle cut well inside its outline has its own rim right around
     it). Whether it was drawn again."""
-    own, free = view == index, view == 0
+    own, free = view == index, (view == 0) if keep_out is None else (view == 0) & ~keep_out
     around = ndi.binary_dilation(own, iterations=reach)
     level = own_level(smooth, _ring(around, free), own)
     if level is None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .annotations import (
     Box,
+    annotation_mask,
     coloured_pixels,
     describe_annotations,
     drop_annotated_particles,
@@ -279,7 +280,9 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         labels, found = find_missed_particles(redraw_small_particles(labels, normalised), normalised, sizing,
                                               int(min_size or 0))
     elif local in (True, "faint") and redraws_at_own_contrast(level, prompted):
-        labels, faint = redraw_faint_particles(labels, normalised)
+        labels = drop_annotated_particles(labels, marks)  # what was drawn on a mark: not grown out of its box
+        labels, faint = redraw_faint_particles(labels, normalised,
+                                               annotation_mask(labels.shape, marks) if marks else None)
         if add_missed:
             labels, found = find_missed_particles(labels, normalised, drawn_radius(labels), int(min_size or 0))
     if not prompted:  # a prompted mask in pieces is still the particle the user named
