@@ -100,10 +100,12 @@ def test_pixels_that_are_not_square_are_said_so_and_ome_and_greek_mu_calibration
     emd = write_emd(tmp_path / "a.emd", image[None], 0.5, "nm", y_scale=0.6)
     found = read_micrograph(emd).calibration
     assert found.nm is None and found.yx_nm == pytest.approx((0.6, 0.5)) and "not square" in found.note
-    assert read_video(str(emd))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # napari: the true scale
+    with pytest.warns(UserWarning, match="a.emd: the file's pixels are not square"):  # napari shows it
+        assert read_video(str(emd))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # napari: the true scale
     assert main(["segment", str(emd), "--out", str(tmp_path / "o")]) == 0
     assert "pixels are not square (0.6 nm tall, 0.5 nm wide): sizes in px" in capsys.readouterr().err
-    assert read_video(str(tmp_path / "o" / "a_labels.tif"))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # overlays
+    with pytest.warns(UserWarning, match="not square"):
+        assert read_video(str(tmp_path / "o" / "a_labels.tif"))[0][1]["scale"] == pytest.approx((0.6, 0.5))  # overlays
     assert main(["segment", str(emd), "--pixel-size", "2", "--out", str(tmp_path / "o2")]) == 0
     assert "(--pixel-size; the file's pixels are 0.6 nm tall, 0.5 nm wide)" in capsys.readouterr().err
     frames = synth_video(n_frames=3, shape=(96, 96), n_single=2, n_pairs=0, n_triples=0, n_touching=0, seed=1).frames

@@ -7,6 +7,7 @@ Stacks and TEM files open lazily (dask) with their nm pixel size as the layer sc
 from __future__ import annotations
 
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,12 +54,16 @@ def read_video(path: str) -> list[tuple]:
     """An image layer: (T, Y, X) stacks lazily, single images as arrays; scale in nm when known.
     Labels files (`io.images.is_labels_tiff`: what `temseg segment` and the writer save) open
     as a Labels layer. A file that cannot be read raises TemsegError, whose message napari
-    shows (the reason, not only "no data")."""
+    shows (the reason, not only "no data"); what the file's notes say (pixels that are not
+    square, a cut movie, a lossy codec) comes as a warning, which napari shows too."""
     from .io import open_video
     from .io.images import is_labels_tiff
     from .io.results import EDITABLE_IN_MEMORY
 
     video = open_video(path)
+    for note in (video.pixel_note, video.metadata.get("note")):  # napari shows a warning as a notification
+        if note:
+            warnings.warn(f"{Path(path).name}: {note}", stacklevel=2)
     kind = "labels" if Path(path).suffix.lower() in (".tif", ".tiff") and is_labels_tiff(path) else "image"
     meta = {"name": Path(path).stem, "metadata": {"temseg": {"pixel_size_nm": video.pixel_size_nm,
                                                           "frame_interval_s": video.frame_interval_s, **video.metadata}}}
