@@ -168,18 +168,17 @@ def size_statistics(table: pd.DataFrame, include_border: bool = False) -> dict:
         "sd": float(diameters.std(ddof=1)) if diameters.size > 1 else float("nan"),  # one particle: no spread known
         "d10": float(d10), "d50": float(d50), "d90": float(d90), "lognormal_median": median, "lognormal_gsd": gsd,
         "mean_circularity": float(kept["circularity"].mean()), "border_excluded": int(len(table) - len(kept)),
-        **_small_end(kept),
+        **_small_end(kept, diameters, unit),
     }
 
 
-def _small_end(kept: pd.DataFrame) -> dict:
-    """`small_share` and `note` of `size_statistics` for its particles (diameters in px): the
-    small end's note, and where the sizes fall in two populations, that one's."""
+def _small_end(kept: pd.DataFrame, diameters: np.ndarray, unit: str) -> dict:
+    """`small_share` and `note` of `size_statistics` for its particles (`diameters` in its
+    `unit`; the share read in px): the small end's note, and where the sizes fall in two
+    populations, that one's."""
     pixels = kept["equivalent_diameter"].to_numpy(float)
     share = float(np.mean(pixels < SMALL_DIAMETER_PX))
-    unit = "nm" if "equivalent_diameter_nm" in kept.columns else "px"
-    two = populations_of(kept["equivalent_diameter_nm" if unit == "nm" else "equivalent_diameter"].to_numpy(float),
-                         share)
+    two = populations_of(diameters, share)
     notes = [sizing_note(share, float(pixels.min()), _nm_per_px(kept))]
     if two is not None:
         (small, large), larger_share = two
@@ -238,7 +237,7 @@ def _two_normals(x: np.ndarray, rounds: int = 200) -> tuple[np.ndarray, np.ndarr
     floor = max(float(x.std()) * 1e-3, 1e-9)  # one component on a few equal sizes: no collapse to zero width
     sds, weights = np.full(2, max(float(x.std()) / 2, floor)), np.full(2, 0.5)
     for _ in range(rounds):
-        density = weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / sds
+        density = _densities(x, weights, means, sds)
         resp = density / np.maximum(density.sum(axis=1, keepdims=True), 1e-300)
         total = np.maximum(resp.sum(axis=0), 1e-12)
         weights, means = total / x.size, (resp * x[:, None]).sum(axis=0) / total
@@ -249,8 +248,14 @@ def _two_normals(x: np.ndarray, rounds: int = 200) -> tuple[np.ndarray, np.ndarr
 def _normal_log_likelihood(x: np.ndarray, means, sds, weights) -> float:
     """Log-likelihood of `x` under a mixture of normals."""
     means, sds = np.atleast_1d(means), np.maximum(np.atleast_1d(sds), 1e-12)
-    density = weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
+    density = _densities(x, weights, means, sds) / np.sqrt(2 * np.pi)
     return float(np.log(np.maximum(density.sum(axis=1), 1e-300)).sum())
+
+
+def _densities(x: np.ndarray, weights, means, sds) -> np.ndarray:
+    """(len(x), components) weighted normal densities of `x`, without the 1/sqrt(2 pi) that
+    cancels in the responsibilities."""
+    return weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / sds
 
 
 def _nm_per_px(kept: pd.DataFrame) -> float | None:

@@ -151,7 +151,7 @@ def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | No
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
     code = int(capture.get(cv2.CAP_PROP_FOURCC) or 0)
     codec = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
-    count = declared if declared > 0 and _decodes(frames, declared - 1) else _count_by_decoding(path)
+    count = declared if declared > 0 and _decodes(frames, declared - 1) else _count_by_decoding(path, raw)
     frames.close()
     notes = []
     if 0 < count < declared:
@@ -172,9 +172,10 @@ def _decodes(frames: MovieFrames, t: int) -> bool:
     return True
 
 
-def _count_by_decoding(path: Path) -> int:
-    """Frames that decode, from the first on, until the first that does not."""
-    capture = MovieFrames(path, is_16_bit(path))._open()
+def _count_by_decoding(path: Path, raw: bool) -> int:
+    """Frames that decode, from the first on, until the first that does not (`raw`: read as
+    stored, `MovieFrames`)."""
+    capture = MovieFrames(path, raw)._open()
     count = 0
     while capture.grab():
         count += 1
