@@ -107,6 +107,10 @@ CORNER_CUTS = Option("corner_cuts", "auto", corner_switch, "as part of the split
 REFINE_EDGES = Option("refine_edges", True, refine, "redraw edges at full resolution (edge refiner); 'always' skips "
                       "its check that the image is like its training images")
 
+FLATTEN = Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
+                 "remove uneven illumination (plane) and support thickness (always); auto: what the image needs "
+                 "(a time stack decides once)")
+
 CLASSICAL_OPTIONS = (
     Option("sigma", "auto", either(choice("auto"), number(0, 50)), "Gaussian smoothing in px, or auto"),
     Option("threshold_offset", 0.0, number(-1, 1), "added to the Otsu threshold (normalised intensity)"),
@@ -119,8 +123,7 @@ CLASSICAL_OPTIONS = (
     CORNER_CUTS,
     Option("seed_depth", 4.0, number(0, 50), "keep only objects that reach this many support-noise spreads below "
            "the support (0: keep all)"),
-    Option("flatten", "auto", either(boolean, choice("auto", "never", "plane", "always")),
-           "remove uneven illumination (plane) and support thickness (always)"),
+    FLATTEN,
 )
 
 def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fixed_input: bool,
@@ -146,6 +149,7 @@ def _semantic(name: str, network: str, resolution: int, article: ArticleRow, fix
             Option("overlap", 64, number(0, 1024, integer=True), "tile overlap in px"),
             Option("batch", 1, number(1, 256, integer=True), "tiles per network call"),
             Option("precision", "fp32", choice("fp32", "bf16"), "bf16: faster on CPUs with bf16 units"),
+            FLATTEN,
             REFINE_EDGES,
         ),
     )
@@ -178,6 +182,7 @@ SPECS: dict[str, ModelSpec] = {
                 Option("tile", 1024, number(64, 8192, integer=True), "images larger than this are tiled"),
                 Option("overlap", 128, number(0, 4096, integer=True), "tile overlap in px"),
                 Option("min_size", 0, pixels, MIN_SIZE.help),
+                FLATTEN,
                 REFINE_EDGES,
             ),
         ),
@@ -209,6 +214,7 @@ SPECS: dict[str, ModelSpec] = {
                 MIN_SIZE,
                 Option("box_source", DEFAULT_MODEL, _model_name, "auto/refine: the model that finds particles"),
                 CORNER_CUTS,
+                FLATTEN,
                 REFINE_EDGES,
             ),
         ),
