@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from napari_temseg import load_model
 from napari_temseg.analysis import measure
 from napari_temseg.annotations import (
     annotation_mask,
@@ -10,8 +11,9 @@ from napari_temseg.annotations import (
     fill_annotations,
     find_annotations,
     scale_bar_length,
+    still_marks,
 )
-from napari_temseg.segmentation import iter_segment_frames, segment_image
+from napari_temseg.segmentation import iter_segment_frames, segment_image, stack_marks, stack_options
 from napari_temseg.simulator import draw_params, random_image, simulate
 
 
@@ -406,3 +408,76 @@ def test_marks_are_found_beside_a_nan_border():
     found = segment_image(padded)
     assert (476, 380, 504, 484) in found.annotations and not found.labels[476:504, 380:484].any()
     assert pixel_size_from_scale_bar(padded, 50) == pytest.approx(0.5)
+
+
+def _codec_frayed(frames: np.ndarray, seed: int = 0) -> np.ndarray:
+    """`frames` as a lossy codec leaves them: every pixel off by up to 2 grey levels, the
+    same in every frame where nothing changes (a static block is coded once), so a mark
+    is no longer one grey level but still stays still."""
+    error = np.random.default_rng(seed).integers(-2, 3, frames.shape[1:])
+    return np.clip(frames.astype(int) + error, 0, 255).astype(np.uint8)
+
+
+def _frames(n: int) -> np.ndarray:
+    """`n` noisy 8-bit micrographs within grey levels 20-230, as an export stretches them."""
+    images = np.stack([field("bf", seed).astype(np.float32) for seed in range(1, n + 1)])
+    return (20 + 210 * (images - images.min()) / np.ptp(images)).astype(np.uint8)
+
+
+def _video_with_marks(n: int = 8) -> tuple[np.ndarray, tuple[slice, slice], tuple[slice, slice]]:
+    """Noisy 8-bit frames with a white scale bar and its text, and a black timestamp box
+    whose digits change; the bar's and the box's places."""
+    frames = _frames(n)
+    for t, frame in enumerate(frames):
+        bar = burn_scale_bar(frame, 255)
+        box = (slice(4, 24), slice(4, 80))
+        frame[box] = 0
+        burn_glyphs(frame, 255, 8, 8 + 2 * (t % 3))
+    return _codec_frayed(frames), bar, box
+
+
+def test_marks_a_lossy_codec_frayed_are_found_by_staying_still():
+    """A movie's marks are no longer flat (the helper's mp4: ~150 short tracks and false
+    fusions from its timestamp and scale bar), but they stay still while the shot noise changes."""
+    frames, bar, box = _video_with_marks()
+    assert all(find_annotations(frame) == () for frame in frames)  # each frame alone: frayed, not flat
+    found = still_marks(list(frames))
+    mask = annotation_mask(frames.shape[1:], found)
+    assert mask[bar].all() and mask[box].all()
+    assert mask[-22:-10, -105:-58].all()  # the bar's text
+    assert mask.mean() < 0.06  # the marks, not the field
+    assert set(found) <= set(stack_marks(frames))
+    assert stack_options(frames, load_model("classical"), {})["marks"] == stack_marks(frames)
+    for _, labels in iter_segment_frames(frames, "classical"):  # the black box was a particle
+        inside = np.bincount(labels[mask], minlength=labels.max() + 1)[1:]
+        assert (inside < 0.5 * np.bincount(labels.ravel())[1:]).all()  # none drawn mostly on a mark
+
+
+def test_nothing_still_is_no_mark():
+    """A stack without noise has nothing to tell marks by; a particle clipped to one grey level
+    in every frame stays still but is round, not a mark's rectangle."""
+    frames = _frames(6)
+    assert still_marks(list(frames)) == ()
+    assert still_marks([frames[0]] * 6) == ()
+    yy, xx = np.mgrid[: frames.shape[1], : frames.shape[2]]
+    frames[:, (yy - 80) ** 2 + (xx - 90) ** 2 < 25**2] = 0
+    assert still_marks(list(frames)) == ()
+    assert still_marks(list(frames[:2])) == ()  # too few frames to tell
+
+
+def test_the_marks_of_an_mpeg4_movie_are_found(tmp_path):
+    """As a movie export writes them (OpenCV's MPEG-4): each frame's marks frayed by the codec."""
+    from napari_temseg.io import open_video
+    from napari_temseg.opencv import opencv
+
+    cv2 = opencv()
+    frames, bar, box = _video_with_marks(10)
+    path = tmp_path / "heating.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, frames.shape[:0:-1], True)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    video = open_video(path)
+    assert not annotation_mask(frames.shape[1:], find_annotations(np.asarray(video.data[0])))[bar].all()  # frayed
+    mask = annotation_mask(frames.shape[1:], stack_marks(video.data))
+    assert mask[bar].all() and mask[box].all() and mask.mean() < 0.06

@@ -75,7 +75,7 @@ def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
     assert np.array_equal(pickle.loads(pickle.dumps(MovieFrames(tmp_path / "heating.avi")))(3), frames[3])  # workers
     compressed = open_video(_write_movie(tmp_path / "heating.mp4", frames, "mp4v"))
     assert compressed.data.shape == (12, 128, 160) and np.abs(compressed.data[5].compute() - frames[5].astype(float)).mean() < 8
-    assert "note" not in lossless.metadata and "is lossy" in compressed.metadata["note"]  # marks are not found there
+    assert "note" not in lossless.metadata and "is lossy" in compressed.metadata["note"]  # marks: found if still
     assert get_reader(str(tmp_path / "heating.mp4")) is read_video
     with pytest.warns(UserWarning, match="heating.mp4: its codec .* is lossy"):  # said in napari too
         (data, meta, kind), = read_video(str(tmp_path / "heating.mp4"))  # napari: a lazy image layer

@@ -9,9 +9,13 @@ each mark's box (the rectangle, grown over the text beside it), `fill_annotation
 paints it with the support around it before any model sees the image, and
 `drop_annotated_particles` removes what a model still drew there.
 
-Not found: text without a bar, 1-px bars, and marks in lossy (JPEG) files, whose flat
-pixels are no longer one grey level; nothing in a noise-free drawing or mask, where every
-object is as flat as a mark (docs/robustness.md, "Burned-in marks").
+In a time stack a mark has a second sign: it stays still while the specimen's shot noise
+changes every frame. `still_marks` finds marks so, where a lossy codec (a movie's H.264 or
+MPEG-4, a JPEG) has left them no longer one grey level.
+
+Not found: text without a bar, 1-px bars, and marks in a single lossy (JPEG) image, whose
+flat pixels are no longer one grey level; nothing in a noise-free drawing or mask, where
+every object is as flat as a mark (docs/robustness.md, "Burned-in marks").
 """
 
 from __future__ import annotations
@@ -77,6 +81,16 @@ COLOUR_SPREAD = 0.15
 COLOUR_JOIN = 6
 #: Overlapping boxes are merged when their union is at most this many times their summed areas.
 MERGE_SLACK = 1.2
+#: A time stack's pixel is still when its spread over the sampled frames is under this share
+#: of the median pixel's (the specimen's shot noise changes from frame to frame; a burned-in
+#: mark only by the codec's error: a movie's marks 2 grey levels, its support 4-10).
+STILL_SHARE = 0.35
+#: Fewest frames to tell still pixels by.
+STILL_MIN_FRAMES = 3
+#: A still piece is a mark's rectangle when two opposite sides of its box are covered this
+#: much: straight edges (a codec frays a bar's ends, while a round particle clipped to one
+#: grey level in every frame touches its box at a few pixels only).
+STILL_SIDE_SHARE = 0.7
 #: Pixels added around each box: the anti-aliased edge of a drawn mark.
 BOX_MARGIN = 2
 #: A backing box's pixels lie within this share of the image's grey range of its level
@@ -560,3 +574,59 @@ def merged_marks(boxes: list[Box]) -> list[Box]:
             if joined:
                 break
     return merged
+
+
+def still_marks(frames: list[np.ndarray]) -> tuple[Box, ...]:
+    """The boxes of burned-in marks in a time stack's sampled 2-D grey `frames` (raw grey
+    levels, at least STILL_MIN_FRAMES), found by staying still (STILL_SHARE): a still piece
+    with straight sides (`_straight_sided`) at least MIN_MARK_LENGTH long, 2 px thick and
+    MIN_MARK_AREA in all, grown over the still pieces of text beside it (a timestamp's
+    digits change; the box they are written in does not); () for none."""
+    if len(frames) < STILL_MIN_FRAMES:
+        return ()
+    spread = np.stack([np.asarray(frame, np.float32) for frame in frames]).std(axis=0)
+    typical = float(np.nanmedian(spread))  # NaN: no data (a drift-corrected export's padding)
+    if not typical > 0:  # nothing changes: no noise to tell a mark from the specimen by
+        return ()
+    # opened by 2 x 2: a still pixel of the support beside a mark does not fray its sides
+    pieces, _ = ndi.label(ndi.binary_opening(np.nan_to_num(spread, nan=np.inf) < STILL_SHARE * typical, np.ones((2, 2), bool)))
+    sizes = np.bincount(pieces.ravel())
+    rectangles, glyphs = [], []
+    for index, (ys, xs) in enumerate(ndi.find_objects(pieces), start=1):
+        box = (ys.start, xs.start, ys.stop, xs.stop)
+        length, thick = max(ys.stop - ys.start, xs.stop - xs.start), min(ys.stop - ys.start, xs.stop - xs.start)
+        if (length >= MIN_MARK_LENGTH and thick >= 2 and sizes[index] >= MIN_MARK_AREA
+                and _straight_sided(pieces[ys, xs] == index)):
+            rectangles.append(box)
+        elif sizes[index] >= MIN_GLYPH_AREA:
+            glyphs.append(box)
+    boxes = [_with_still_text(box, glyphs, spread.size) for box in rectangles]
+    boxes = merged_marks([_padded(box, spread.shape) for box in boxes])
+    return tuple(box for box in boxes if _area(box) <= MAX_SHARE * spread.size)
+
+
+def _straight_sided(own: np.ndarray) -> bool:
+    """Whether a piece covers two opposite sides of its box by STILL_SIDE_SHARE."""
+    rows, columns = own[[0, -1]].mean(axis=1), own[:, [0, -1]].mean(axis=0)
+    return bool(rows.min() >= STILL_SIDE_SHARE or columns.min() >= STILL_SIDE_SHARE)
+
+
+def _with_still_text(box: Box, glyphs: list[Box], size: int) -> Box:
+    """`box` grown over the still `glyphs` beside it, one after another, each within the gap
+    of the box so far and no larger than text (as `_with_text` does for flat ones)."""
+    thick = min(box[2] - box[0], box[3] - box[1], MAX_BAR_THICKNESS)
+    gap, tallest = max(int(TEXT_GAP * thick), TEXT_GAP_MIN), max(4 * thick, 3 * TEXT_GAP_MIN)
+    limit = min(MAX_SHARE * size, max(TEXT_AREA_FACTOR * _area(box), TEXT_AREA_MIN))
+    left = [g for g in glyphs if max(g[2] - g[0], g[3] - g[1]) <= tallest]
+    grown = True
+    while grown:
+        grown = False
+        for k, piece in enumerate(left):
+            if piece[0] < box[2] + gap and box[0] - gap < piece[2] and piece[1] < box[3] + gap and box[1] - gap < piece[3]:
+                joined = (min(box[0], piece[0]), min(box[1], piece[1]), max(box[2], piece[2]), max(box[3], piece[3]))
+                del left[k]
+                if _area(joined) <= limit:
+                    box = joined
+                grown = True
+                break
+    return box

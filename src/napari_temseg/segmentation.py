@@ -27,6 +27,7 @@ from .annotations import (
     find_annotations,
     merged_marks,
     overlap,
+    still_marks,
 )
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
@@ -242,7 +243,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     segmenter = load_model(model)
     options = resolve_single_image_rules(segmenter, check_model_options(segmenter, options), in_stack=False)
     appearance = {key: options.pop(key) for key in APPEARANCE_OPTIONS if key in options}
-    normalised, marks, no_data = normalize_without_marks(image)
+    normalised, marks, no_data = normalize_without_marks(image, appearance.get("marks", ()))
     if float(normalised.max()) <= float(normalised.min()):  # a blank frame: nothing to find, whatever the model
         parse_diameter(appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
         polarity = parse_polarity(appearance.get("polarity", "auto"))
@@ -321,10 +322,11 @@ def flattened(image: np.ndarray, flatten: bool | str) -> tuple[np.ndarray, str]:
     return (image, mode) if mode == "never" else (normalize(flat), mode)
 
 
-def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...], int]:
+def normalize_without_marks(image: Any, given: tuple[Box, ...] = ()) -> tuple[np.ndarray, tuple[Box, ...], int]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
-    the support around them, their boxes (`annotations`), and how many NaN or infinite
-    pixels were read as the others' median (`without_non_finite`)."""
+    the support around them, their boxes (`annotations`, and the boxes `given`: a time
+    stack's still marks, `stack_marks`), and how many NaN or infinite pixels were read as
+    the others' median (`without_non_finite`)."""
     if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
         raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
                           "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
@@ -332,7 +334,15 @@ def normalize_without_marks(image: Any) -> tuple[np.ndarray, tuple[Box, ...], in
         image = np.asarray(image)  # read once: a dask frame was computed for the grey levels and again for colour
     gray, no_data = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
+    if given:
+        marks = tuple(sorted(merged_marks([*marks, *within(given, gray.shape)])))
     return normalize(fill_annotations(gray, marks) if marks else gray), marks, no_data
+
+
+def within(boxes: tuple[Box, ...], shape: tuple[int, ...]) -> list[Box]:
+    """`boxes` clipped to an image of `shape`; those left empty dropped."""
+    clipped = [(max(y0, 0), max(x0, 0), min(y1, shape[0]), min(x1, shape[1])) for y0, x0, y1, x1 in boxes]
+    return [box for box in clipped if box[2] > box[0] and box[3] > box[1]]
 
 
 def min_depth(segmenter: Segmenter, value: Any, prompted: bool, looked_depth: float | None = None) -> float:
@@ -478,11 +488,20 @@ def describe_stack_options(options: dict[str, Any], asked: dict[str, Any]) -> st
 def stack_marks(frames: Any) -> tuple[Box, ...]:
     """The burned-in marks of a time stack (`annotations`): the boxes found alike (IoU 0.8:
     noise may clip a pixel of text more or less) in at least half of up to STACK_SAMPLES
-    evenly spaced readable frames (a mark burned into a video is in every frame), merged;
-    each frame's segmentation leaves out its own."""
+    evenly spaced readable frames (a mark burned into a video is in every frame), and the
+    marks that stay still over them (`still_marks`: a lossy movie's, no longer flat),
+    merged; each frame's segmentation leaves out its own and these."""
+    sampled = sampled_frames(frames)
+    found = common_marks([find_annotations(as_2d_gray(frame), coloured_pixels(frame)) for frame in sampled])
+    still = still_marks([as_2d_gray(frame) for frame in sampled])
+    return tuple(sorted(merged_marks([*found, *still]))) if still else found
+
+
+def sampled_frames(frames: Any) -> list[np.ndarray]:
+    """Up to STACK_SAMPLES evenly spaced readable frames of a time stack, what its
+    decisions are taken on."""
     picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
-    return common_marks([find_annotations(as_2d_gray(frame), coloured_pixels(frame))
-                         for frame, problem in (read_frame(frames, t) for t in picks) if problem is None])
+    return [np.asarray(frame) for frame, problem in (read_frame(frames, t) for t in picks) if problem is None]
 
 
 def common_marks(found: list[tuple[Box, ...]]) -> tuple[Box, ...]:
@@ -500,17 +519,18 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
     frames follow one rule; corner cuts and the redraw of small particles off unless asked
-    for (`resolve_single_image_rules`)."""
+    for (`resolve_single_image_rules`); the marks that stay still over the sampled frames
+    (`annotations.still_marks`) added to `marks`, for every frame to leave out."""
     options = resolve_single_image_rules(segmenter, options, in_stack=True)  # a copy
     polarity = parse_polarity(options.get("polarity", "auto"))
     options["diameter"] = diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)
     flatten_once = flattens_for(segmenter) and options.get("flatten", "auto") == "auto"
-    sampled = []
-    if "auto" in (polarity, diameter) or decide_for_stack is not None or flatten_once:
-        picks = np.unique(np.linspace(0, frames.shape[0] - 1, min(STACK_SAMPLES, frames.shape[0])).round().astype(int))
-        sampled = [normalize_without_marks(frame)[0] for frame, problem in (read_frame(frames, t) for t in picks)
-                   if problem is None]
+    raw = sampled_frames(frames)
+    still = still_marks([as_2d_gray(frame) for frame in raw])
+    if still:  # every frame leaves them out: its own search finds no mark a codec has frayed
+        options["marks"] = tuple(sorted(merged_marks([*options.get("marks", ()), *within(still, frames.shape[1:3])])))
+    sampled = [normalize_without_marks(frame, options.get("marks", ()))[0] for frame in raw]
     if "auto" in (polarity, diameter):
         looks = [decide_look(frame, polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
         if polarity == "auto":

@@ -158,9 +158,10 @@ def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | No
         notes.append(f"the movie declares {declared} frames but only its first {count} decode (cut or damaged): "
                      "those are read")
     if codec.lower() not in LOSSLESS_CODECS:
-        notes.append(f"its codec ({codec.strip() or 'unknown'}) is lossy: a timestamp or scale bar burned into its "
-                     "frames is not found there and is segmented as particles; crop such marks away, or export "
-                     "the frames losslessly (TIFF)")
+        notes.append(f"its codec ({codec.strip() or 'unknown'}) is lossy: burned-in marks are found only by staying "
+                     "still from frame to frame with a bar or box of their own (bare text, or a mark on one frame "
+                     "segmented alone, is taken for particles); crop such marks away, or export the frames "
+                     "losslessly (TIFF)")
     return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, "; ".join(notes), raw
 
 

@@ -115,6 +115,24 @@ def array(value: Any) -> Any:
 array.describe = "an array"
 
 
+def boxes(value: Any) -> tuple[tuple[int, int, int, int], ...]:
+    """(M, 4) boxes y0, x0, y1, x1 in px (end-exclusive) as a tuple of int tuples."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(boxes.describe) from None
+    if arr.size == 0:
+        return ()
+    arr = arr.reshape(-1, 4) if arr.ndim == 1 and arr.size == 4 else arr
+    if (arr.ndim != 2 or arr.shape[1] != 4 or not np.isfinite(arr).all() or (arr < 0).any()
+            or (arr[:, 2:] <= arr[:, :2]).any()):
+        raise ValueError(boxes.describe)
+    return tuple(tuple(int(v) for v in row) for row in arr.round())
+
+
+boxes.describe = "(M, 4) boxes y0, x0, y1, x1 in px, with y1 > y0 >= 0 and x1 > x0 >= 0"
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: `parse` checks (and normalises) a value and raises ValueError saying what

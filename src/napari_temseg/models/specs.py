@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .options import Option, anything, array, boolean, check_options, choice, either, number
+from .options import Option, anything, array, boolean, boxes, check_options, choice, either, number
 from .weights import WeightSpec
 
 #: The model used where none is named: no weights, no GPU.
@@ -246,6 +246,8 @@ APPEARANCE = (
     Option("min_significance", "auto", either(choice("auto"), number(0, None)),
            "drop objects whose contrast against the support around them is fewer than this many "
            "standard errors of the pixel noise (0: keep all); auto: 3.5, none for prompts"),
+    Option("marks", (), boxes, "boxes y0, x0, y1, x1 (px) of burned-in marks to leave out, besides those found "
+           "(a time stack adds the marks that stay still from frame to frame, as in a lossy movie)"),
     Option("local_edges", "auto", either(choice("auto", "small", "faint"), boolean),
            "draw particles at their own contrast against the support around them. small: in an image of "
            "small particles (radius up to 12 px) every one, adding faint ones the model missed; faint: "

@@ -127,7 +127,7 @@ def next_instances(
                        df_absorption=df_absorption, **seed_options)
     if previous is None or not previous.any():
         return detected
-    image, marks, _ = normalize_without_marks(frame)
+    image, marks, _ = normalize_without_marks(frame, seed_options.get("marks", ()))
     if polarity == "bright":
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
