@@ -455,12 +455,14 @@ def test_marks_a_lossy_codec_frayed_are_found_by_staying_still():
 
 def test_nothing_still_is_no_mark():
     """A stack without noise has nothing to tell marks by; a particle clipped to one grey level
-    in every frame stays still but is round, not a mark's rectangle."""
+    in every frame stays still but is round, and a vacuum clipped along the image's edge has
+    a wavy side: neither is a mark's rectangle."""
     frames = _frames(6)
     assert still_marks(list(frames)) == ()
     assert still_marks([frames[0]] * 6) == ()
     yy, xx = np.mgrid[: frames.shape[1], : frames.shape[2]]
     frames[:, (yy - 80) ** 2 + (xx - 90) ** 2 < 25**2] = 0
+    frames[:, yy < 60 + 10 * np.sin(xx / 15)] = 255  # a saturated vacuum along the top edge
     assert still_marks(list(frames)) == ()
     assert still_marks(list(frames[:2])) == ()  # too few frames to tell
 

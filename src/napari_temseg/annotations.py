@@ -88,9 +88,11 @@ STILL_SHARE = 0.35
 #: Fewest frames to tell still pixels by.
 STILL_MIN_FRAMES = 3
 #: A still piece is a mark's rectangle when two opposite sides of its box are covered this
-#: much: straight edges (a codec frays a bar's ends, while a round particle clipped to one
-#: grey level in every frame touches its box at a few pixels only).
+#: much and every side by STILL_SIDE_MIN: straight edges (a codec frays a bar's ends to
+#: 0.67, while a round particle clipped to one grey level in every frame touches its box at
+#: a few pixels, and a saturated vacuum along the image's edge has one wavy side).
 STILL_SIDE_SHARE = 0.7
+STILL_SIDE_MIN = 0.5
 #: Pixels added around each box: the anti-aliased edge of a drawn mark.
 BOX_MARGIN = 2
 #: A backing box's pixels lie within this share of the image's grey range of its level
@@ -606,9 +608,11 @@ def still_marks(frames: list[np.ndarray]) -> tuple[Box, ...]:
 
 
 def _straight_sided(own: np.ndarray) -> bool:
-    """Whether a piece covers two opposite sides of its box by STILL_SIDE_SHARE."""
+    """Whether a piece covers two opposite sides of its box by STILL_SIDE_SHARE and every
+    side by STILL_SIDE_MIN."""
     rows, columns = own[[0, -1]].mean(axis=1), own[:, [0, -1]].mean(axis=0)
-    return bool(rows.min() >= STILL_SIDE_SHARE or columns.min() >= STILL_SIDE_SHARE)
+    return bool(min(rows.min(), columns.min()) >= STILL_SIDE_MIN
+                and max(rows.min(), columns.min()) >= STILL_SIDE_SHARE)
 
 
 def _with_still_text(box: Box, glyphs: list[Box], size: int) -> Box:
