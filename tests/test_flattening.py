@@ -94,3 +94,9 @@ def test_every_model_takes_flatten_and_refuses_a_wrong_one(model):
         assert check_model_options(segmenter, {"flatten": mode})["flatten"] == mode
     with pytest.raises(TemsegError, match="flatten"):
         check_model_options(segmenter, {"flatten": "banana"})
+
+
+def test_a_stack_given_flatten_true_says_what_was_taken_off():
+    """True stands for "always" (a review: the line said nothing was taken off)."""
+    line = describe_stack_options({"polarity": "dark", "diameter": 20.0, "flatten": True}, {"flatten": True})
+    assert "an illumination ramp and uneven support taken off" in line

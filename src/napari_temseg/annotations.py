@@ -93,6 +93,11 @@ STILL_MIN_FRAMES = 3
 #: a few pixels, and a saturated vacuum along the image's edge has one wavy side).
 STILL_SIDE_SHARE = 0.7
 STILL_SIDE_MIN = 0.5
+#: Outermost lines of a still piece's box its sides are read at (the best of them).
+STILL_FRAYED = 3
+#: A still glyph is a stroke at most this wide (px): the still core of a clipped particle
+#: beside a mark is not its text.
+MAX_STROKE = 6
 #: Pixels added around each box: the anti-aliased edge of a drawn mark.
 BOX_MARGIN = 2
 #: A backing box's pixels lie within this share of the image's grey range of its level
@@ -582,25 +587,30 @@ def still_marks(frames: list[np.ndarray]) -> tuple[Box, ...]:
     """The boxes of burned-in marks in a time stack's sampled 2-D grey `frames` (raw grey
     levels, at least STILL_MIN_FRAMES), found by staying still (STILL_SHARE): a still piece
     with straight sides (`_straight_sided`) at least MIN_MARK_LENGTH long, 2 px thick and
-    MIN_MARK_AREA in all, grown over the still pieces of text beside it (a timestamp's
-    digits change; the box they are written in does not); () for none."""
+    MIN_MARK_AREA in all that stands out from the pixels around it (MIN_MARK_CONTRAST: a
+    codec leaves blocks of a static, quiet support still too), grown over the still pieces
+    of text beside it (thin strokes: a timestamp's digits change, the box they are written
+    in does not; a particle's still core is no glyph); () for none."""
     if len(frames) < STILL_MIN_FRAMES:
         return ()
-    spread = np.stack([np.asarray(frame, np.float32) for frame in frames]).std(axis=0)
+    stack = np.stack([np.asarray(frame, np.float32) for frame in frames])
+    spread, mean = stack.std(axis=0), np.nanmedian(stack, axis=0)
     typical = float(np.nanmedian(spread))  # NaN: no data (a drift-corrected export's padding)
     if not typical > 0:  # nothing changes: no noise to tell a mark from the specimen by
         return ()
     # opened by 2 x 2: a still pixel of the support beside a mark does not fray its sides
-    pieces, _ = ndi.label(ndi.binary_opening(np.nan_to_num(spread, nan=np.inf) < STILL_SHARE * typical, np.ones((2, 2), bool)))
+    pieces, _ = ndi.label(ndi.binary_opening(np.nan_to_num(spread, nan=np.inf) < STILL_SHARE * typical,
+                                             np.ones((2, 2), bool)))
     sizes = np.bincount(pieces.ravel())
+    span = float(np.subtract(*np.nanpercentile(mean, [99, 1])))
     rectangles, glyphs = [], []
     for index, (ys, xs) in enumerate(ndi.find_objects(pieces), start=1):
-        box = (ys.start, xs.start, ys.stop, xs.stop)
+        box, own = (ys.start, xs.start, ys.stop, xs.stop), pieces[ys, xs] == index
         length, thick = max(ys.stop - ys.start, xs.stop - xs.start), min(ys.stop - ys.start, xs.stop - xs.start)
-        if (length >= MIN_MARK_LENGTH and thick >= 2 and sizes[index] >= MIN_MARK_AREA
-                and _straight_sided(pieces[ys, xs] == index)):
+        if (length >= MIN_MARK_LENGTH and thick >= 2 and sizes[index] >= MIN_MARK_AREA and _straight_sided(own)
+                and _stands_apart(mean, box, own, span)):
             rectangles.append(box)
-        elif sizes[index] >= MIN_GLYPH_AREA:
+        elif sizes[index] >= MIN_GLYPH_AREA and ndi.distance_transform_edt(np.pad(own, 1)).max() <= MAX_STROKE / 2:
             glyphs.append(box)
     boxes = [_with_still_text(box, glyphs, spread.size) for box in rectangles]
     boxes = merged_marks([_padded(box, spread.shape) for box in boxes])
@@ -609,10 +619,23 @@ def still_marks(frames: list[np.ndarray]) -> tuple[Box, ...]:
 
 def _straight_sided(own: np.ndarray) -> bool:
     """Whether a piece covers two opposite sides of its box by STILL_SIDE_SHARE and every
-    side by STILL_SIDE_MIN."""
-    rows, columns = own[[0, -1]].mean(axis=1), own[:, [0, -1]].mean(axis=0)
-    return bool(min(rows.min(), columns.min()) >= STILL_SIDE_MIN
-                and max(rows.min(), columns.min()) >= STILL_SIDE_SHARE)
+    side by STILL_SIDE_MIN, each side read at the best of its STILL_FRAYED outermost lines
+    (a codec frays a box's edge by a pixel or two)."""
+    depth = min(STILL_FRAYED, *own.shape)
+    sides = [own[:depth].mean(axis=1).max(), own[-depth:].mean(axis=1).max(),
+             own[:, :depth].mean(axis=0).max(), own[:, -depth:].mean(axis=0).max()]
+    return bool(min(sides) >= STILL_SIDE_MIN and max(min(sides[:2]), min(sides[2:])) >= STILL_SIDE_SHARE)
+
+
+def _stands_apart(mean: np.ndarray, box: Box, own: np.ndarray, span: float) -> bool:
+    """Whether a still piece's grey level (its median over the frames) differs from the
+    ring of pixels 2-4 px outside its box by MIN_MARK_CONTRAST of the image's span."""
+    y0, x0, y1, x1 = box
+    ring = np.zeros(mean.shape, bool)
+    ring[_ring(mean.shape, box, 4)] = True
+    ring[_ring(mean.shape, box, 1)] = False
+    level, around = np.nanmedian(mean[y0:y1, x0:x1][own]), np.nanmedian(mean[ring]) if ring.any() else np.nan
+    return bool(abs(level - around) >= MIN_MARK_CONTRAST * span) if np.isfinite(around) else True
 
 
 def _with_still_text(box: Box, glyphs: list[Box], size: int) -> Box:

@@ -30,6 +30,8 @@ FLATTEN_SPAN = 0.2
 UNEVEN_SPAN = 0.3
 #: What flattening can do, gentlest first.
 FLATTEN_MODES = ("never", "plane", "always")
+#: The modes `flatten=True` and `flatten=False` stand for.
+BOOLEAN_MODES = {True: "always", False: "never"}
 #: The support surface follows variations broader than this many typical particle radii
 #: (and than a fifth of the field, wider than most clusters of touching particles).
 SUPPORT_SCALE = 4.0
@@ -93,7 +95,7 @@ def flatten_mode(flatten: bool | str, fit: SupportFit) -> str:
     """The `flatten` option as "never", "plane" or "always" for an image of this fit."""
     if flatten == "auto":
         return fit.auto_mode()
-    return {True: "always", False: "never"}.get(flatten, flatten)
+    return BOOLEAN_MODES.get(flatten, flatten)
 
 
 def flatten_illumination(image: np.ndarray, flatten: bool | str) -> np.ndarray:

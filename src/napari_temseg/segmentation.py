@@ -31,7 +31,7 @@ from .annotations import (
 )
 from .appearance import POLARITIES, measure_appearance
 from .errors import TemsegError
-from .flattening import stack_flatten_mode, taken_off
+from .flattening import BOOLEAN_MODES, stack_flatten_mode, taken_off
 from .instances import one_piece_per_particle, remove_small_and_relabel
 from .local_edges import (
     redraw_faint_particles,
@@ -248,7 +248,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         parse_diameter(appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
         polarity = parse_polarity(appearance.get("polarity", "auto"))
         return Segmentation(np.zeros(normalised.shape, np.uint32), "dark" if polarity == "auto" else polarity,
-                            float("nan"), 1.0, blank=True)
+                            float("nan"), 1.0, blank=True, annotations=marks)
     look = decide_look(normalised, appearance.get("polarity", "auto"), appearance.get("diameter", "auto"),
                        appearance.get("pixel_size_nm"))
     if look.polarity == "bright":
@@ -258,9 +258,10 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
         normalised = normalize(fill_vacuum(normalised, vacuum))
         sized = decide_look(normalised, "dark", appearance.get("diameter", "auto"), appearance.get("pixel_size_nm"))
         look = replace(sized, polarity=look.polarity, decided=look.decided)
-    flat = "never"
-    if flattens_for(segmenter):
+    flat, depth_flatten = "never", options.get("flatten", "auto")
+    if flattens_for(segmenter):  # the depth check then reads the image as flattened, as the model saw it
         normalised, flat = flattened(normalised, options.pop("flatten", "auto"))
+        depth_flatten = "never"
     sizing = look.radius if math.isfinite(look.radius) else look.rough_radius
     factor = model_scale(segmenter, sizing)
     min_size = options.get("min_size")  # as given, in the image's pixels: every particle kept, added ones too
@@ -278,8 +279,7 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
 
     def predict(img: np.ndarray) -> np.ndarray:
         found = segmenter.predict(absorption_look(img, absorption), **options)
-        found = drop_shallow_particles(found, img, depth, sizing * factor, options.get("flatten", "auto"),
-                                       options.get("sigma", "auto"))
+        found = drop_shallow_particles(found, img, depth, sizing * factor, depth_flatten, options.get("sigma", "auto"))
         return grow_rims(remove_small_and_relabel(found, 1), img, level)
 
     labels = run_at_scale(predict, normalised, factor)
@@ -304,6 +304,13 @@ def segment_image(image: Any, model: str | Segmenter = DEFAULT_MODEL, *, add_mis
     return Segmentation(np.asarray(labels, dtype=np.uint32), look.polarity, look.radius, factor, look.decided, level,
                         absorption, redrawn, found, faint, annotations=marks, vacuum=float(vacuum.mean()),
                         no_data=no_data, flattened=flat)
+
+
+def without_vacuum(image: np.ndarray) -> np.ndarray:
+    """A normalised image (particles dark) with its vacuum, a hole in the film, filled and
+    normalised again (`vacuum`), as a frame is before the model and its decisions see it."""
+    vacuum = find_vacuum(image)
+    return normalize(fill_vacuum(image, vacuum)) if vacuum.any() else image
 
 
 def flattens_for(segmenter: Segmenter) -> bool:
@@ -481,20 +488,24 @@ def describe_stack_options(options: dict[str, Any], asked: dict[str, Any]) -> st
 
     diameter = options.get("diameter")
     size = f"diameter {diameter:.1f} px ({how('diameter')})" if isinstance(diameter, float) else "size not measured"
-    flat = FLATTENED.get(options.get("flatten"), "")
+    mode = options.get("flatten")
+    flat = FLATTENED.get(BOOLEAN_MODES.get(mode, mode), "")
     return f"{options.get('polarity')} particles ({how('polarity')}), {size}{flat}; the same for every frame"
 
 
-def stack_marks(frames: Any) -> tuple[Box, ...]:
+def stack_marks(frames: Any, still: bool = False) -> tuple[Box, ...]:
     """The burned-in marks of a time stack (`annotations`): the boxes found alike (IoU 0.8:
     noise may clip a pixel of text more or less) in at least half of up to STACK_SAMPLES
-    evenly spaced readable frames (a mark burned into a video is in every frame), and the
-    marks that stay still over them (`still_marks`: a lossy movie's, no longer flat),
-    merged; each frame's segmentation leaves out its own and these."""
+    evenly spaced readable frames (a mark burned into a video is in every frame), merged;
+    each frame's segmentation leaves out its own. With `still` (a lossy movie, whose codec
+    frays a mark out of its one grey level) also the marks that stay still over those
+    frames (`annotations.still_marks`), which the frames are then given as `marks`: not for
+    other stacks, where a dark particle's shot noise can be as still (a review)."""
     sampled = sampled_frames(frames)
     found = common_marks([find_annotations(as_2d_gray(frame), coloured_pixels(frame)) for frame in sampled])
-    still = still_marks([as_2d_gray(frame) for frame in sampled])
-    return tuple(sorted(merged_marks([*found, *still]))) if still else found
+    if not still:
+        return found
+    return tuple(sorted(merged_marks([*found, *still_marks([as_2d_gray(frame) for frame in sampled])])))
 
 
 def sampled_frames(frames: Any) -> list[np.ndarray]:
@@ -519,18 +530,13 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     does (`edge_refiner.refine_edges_for_stack`), and the model's own stack decisions
     (`decide_for_stack`, from the sampled frames as the model would see them), so that all
     frames follow one rule; corner cuts and the redraw of small particles off unless asked
-    for (`resolve_single_image_rules`); the marks that stay still over the sampled frames
-    (`annotations.still_marks`) added to `marks`, for every frame to leave out."""
+    for (`resolve_single_image_rules`); the sampled frames without the `marks` given."""
     options = resolve_single_image_rules(segmenter, options, in_stack=True)  # a copy
     polarity = parse_polarity(options.get("polarity", "auto"))
     options["diameter"] = diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)
     flatten_once = flattens_for(segmenter) and options.get("flatten", "auto") == "auto"
-    raw = sampled_frames(frames)
-    still = still_marks([as_2d_gray(frame) for frame in raw])
-    if still:  # every frame leaves them out: its own search finds no mark a codec has frayed
-        options["marks"] = tuple(sorted(merged_marks([*options.get("marks", ()), *within(still, frames.shape[1:3])])))
-    sampled = [normalize_without_marks(frame, options.get("marks", ()))[0] for frame in raw]
+    sampled = [normalize_without_marks(frame, options.get("marks", ()))[0] for frame in sampled_frames(frames)]
     if "auto" in (polarity, diameter):
         looks = [decide_look(frame, polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
         if polarity == "auto":
@@ -539,7 +545,7 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
         if diameter == "auto":
             radii = [look.radius for look in looks if math.isfinite(look.radius)]
             options["diameter"] = diameter = 2 * float(np.median(radii)) if radii else "none"
-    views = [1.0 - frame if polarity == "bright" else frame for frame in sampled]
+    views = [without_vacuum(1.0 - frame if polarity == "bright" else frame) for frame in sampled]  # as a frame is
     if flatten_once:
         options["flatten"] = stack_flatten_mode(views) if views else "never"
     if decide_for_stack is not None:

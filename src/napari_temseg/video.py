@@ -535,10 +535,14 @@ def iter_track_video(
         client = _client(workers, scheduler)
         try:
             asked = model_opts
+            lossy = bool(video.metadata.get("lossy_codec"))  # its frayed marks: found by staying still
+            found, given = stack_marks(video.data, still=lossy), tuple(model_opts.get("marks", ()))
+            if lossy and found:
+                model_opts = {**model_opts, "marks": (*given, *found)}  # every frame leaves them out: its own search cannot
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)
-            store.attrs[MARKS_ATTR] = [list(box) for box in stack_marks(video.data)]  # flags the particles they cut
+            store.attrs[MARKS_ATTR] = [[int(v) for v in box] for box in (*given, *found)]  # flags the particles they cut
             shape = tuple(shape[1:3])
             if pushed:
                 yield pushed, n  # a resumed run starts where the last one stopped

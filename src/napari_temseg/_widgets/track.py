@@ -168,7 +168,9 @@ class TrackWidget(Container):
                                f"box{'es' if len(typed) > 1 else ''}, not in options")
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
-        video = Video(layer.data, pixel_size_nm(layer), "", frame_interval_s=frame_interval_s(layer))
+        codec = (layer.metadata.get("temseg") or {}).get("lossy_codec")  # our reader's: marks found by staying still
+        video = Video(layer.data, pixel_size_nm(layer), "", frame_interval_s=frame_interval_s(layer),
+                      metadata={"lossy_codec": codec} if codec else {})
         out, name = self.results_folder(layer), self.run_name(layer)  # as chosen at Run
 
         def add_layers(summary: RunSummary):

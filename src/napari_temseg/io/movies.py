@@ -134,10 +134,11 @@ def _quiet():
         logging.setLogLevel(level)
 
 
-def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | None, str, bool]:
-    """(frame count, (Y, X), dtype, frames per second or None, note, 16-bit grey) of a movie,
-    checked: the count its container declares where its last frame decodes, else the frames
-    counted by decoding them all (a container without an index, or a cut one: the note says so)."""
+def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | None, str, bool, str | None]:
+    """(frame count, (Y, X), dtype, frames per second or None, note, 16-bit grey, its codec
+    where that is lossy else None) of a movie, checked: the count its container declares
+    where its last frame decodes, else the frames counted by decoding them all (a container
+    without an index, or a cut one: the note says so)."""
     raw = is_16_bit(path)
     frames = MovieFrames(path, raw)
     try:
@@ -157,12 +158,14 @@ def movie_header(path: Path) -> tuple[int, tuple[int, int], np.dtype, float | No
     if 0 < count < declared:
         notes.append(f"the movie declares {declared} frames but only its first {count} decode (cut or damaged): "
                      "those are read")
-    if codec.lower() not in LOSSLESS_CODECS:
+    lossy = codec.lower() not in LOSSLESS_CODECS
+    if lossy:
         notes.append(f"its codec ({codec.strip() or 'unknown'}) is lossy: burned-in marks are found only by staying "
                      "still from frame to frame with a bar or box of their own (bare text, or a mark on one frame "
                      "segmented alone, is taken for particles); crop such marks away, or export the frames "
                      "losslessly (TIFF)")
-    return count, first.shape, first.dtype, fps if np.isfinite(fps) and fps > 0 else None, "; ".join(notes), raw
+    fps = fps if np.isfinite(fps) and fps > 0 else None
+    return count, first.shape, first.dtype, fps, "; ".join(notes), raw, (codec.strip() or "unknown") if lossy else None
 
 
 def _decodes(frames: MovieFrames, t: int) -> bool:

@@ -178,9 +178,12 @@ def open_video(path: str | Path) -> Video:
 def _open_movie(path: Path) -> Video:
     """A movie's frames as grey (16-bit grey kept), lazily; no pixel size or frame interval
     (`movies`): the rate it plays at is kept as `movie_fps` in the metadata, and `note` says
-    where frames are missing from a cut movie or its codec is lossy."""
-    count, shape, dtype, fps, note, raw = movie_header(path)
-    metadata = {**({"movie_fps": fps} if fps else {}), **({"note": note} if note else {})}
+    where frames are missing from a cut movie or its codec is lossy; `lossy_codec` names a
+    lossy codec, whose frayed marks a time stack looks for by their staying still
+    (`segmentation.stack_marks`)."""
+    count, shape, dtype, fps, note, raw, lossy = movie_header(path)
+    metadata = {**({"movie_fps": fps} if fps else {}), **({"note": note} if note else {}),
+                **({"lossy_codec": lossy} if lossy else {})}
     return Video(lazy_stack(MovieFrames(path, raw), count, shape, dtype), source=str(path), metadata=metadata)
 
 

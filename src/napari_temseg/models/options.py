@@ -116,21 +116,25 @@ array.describe = "an array"
 
 
 def boxes(value: Any) -> tuple[tuple[int, int, int, int], ...]:
-    """(M, 4) boxes y0, x0, y1, x1 in px (end-exclusive) as a tuple of int tuples."""
+    """(M, 4) boxes y0, x0, y1, x1 in px (end-exclusive) as a tuple of int tuples; text (the
+    command line, a widget) as "y0,x0,y1,x1;y0,x0,y1,x1"."""
+    if isinstance(value, str):
+        value = [row.split(",") for row in value.replace(" ", "").split(";") if row]
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(boxes.describe) from None
     if arr.size == 0:
         return ()
-    arr = arr.reshape(-1, 4) if arr.ndim == 1 and arr.size == 4 else arr
+    arr = arr.reshape(-1, 4).round() if arr.ndim == 1 and arr.size == 4 else arr.round()
     if (arr.ndim != 2 or arr.shape[1] != 4 or not np.isfinite(arr).all() or (arr < 0).any()
             or (arr[:, 2:] <= arr[:, :2]).any()):
         raise ValueError(boxes.describe)
-    return tuple(tuple(int(v) for v in row) for row in arr.round())
+    return tuple(tuple(int(v) for v in row) for row in arr)
 
 
-boxes.describe = "(M, 4) boxes y0, x0, y1, x1 in px, with y1 > y0 >= 0 and x1 > x0 >= 0"
+boxes.describe = ("boxes y0, x0, y1, x1 in whole px, y1 > y0 >= 0 and x1 > x0 >= 0: an (M, 4) array, or text "
+                  "'y0,x0,y1,x1;y0,x0,y1,x1'")
 
 
 @dataclass(frozen=True)
