@@ -87,8 +87,14 @@ def test_a_time_stack_flattens_every_frame_of_a_network_alike():
     assert stack_options(frames, yolo, {"flatten": "plane"})["flatten"] == "plane"  # given: kept
 
 
-@pytest.mark.parametrize("model", ["yolov8n-seg", "swin-unet", "vmamba", "efficientsam-tiny"])
-def test_every_model_takes_flatten_and_refuses_a_wrong_one(model):
+def test_efficientsam_keeps_its_image():
+    """Its prompted masks spread over a flattened support (the shipped weights' one-point IoU
+    and propagation's fell); its automatic boxes come from a model that flattens."""
+    assert not flattens_for(load_model("efficientsam-tiny"))
+
+
+@pytest.mark.parametrize("model", ["classical", "yolov8n-seg", "swin-unet", "vmamba"])
+def test_every_network_takes_flatten_and_refuses_a_wrong_one(model):
     segmenter = load_model(model)
     for mode in FLATTEN_MODES:
         assert check_model_options(segmenter, {"flatten": mode})["flatten"] == mode

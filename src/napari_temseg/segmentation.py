@@ -315,7 +315,11 @@ def without_vacuum(image: np.ndarray) -> np.ndarray:
 
 def flattens_for(segmenter: Segmenter) -> bool:
     """Whether `segmentation` flattens the image for the model: for every model whose spec
-    takes `flatten`, except the classical one, which flattens what it smooths itself."""
+    takes `flatten` (the networks), except the classical one, which flattens what it smooths
+    itself. EfficientSAM does not take it: its prompted masks spread over a flattened
+    support (one point per particle: foreground IoU 0.80 -> 0.785 on a test image;
+    propagated masks 0.80 -> 0.75), and its automatic mode's boxes come from a model that
+    flattens."""
     return has_option(segmenter, "flatten") and not getattr(segmenter, "flattens", False)
 
 

@@ -214,7 +214,6 @@ SPECS: dict[str, ModelSpec] = {
                 MIN_SIZE,
                 Option("box_source", DEFAULT_MODEL, _model_name, "auto/refine: the model that finds particles"),
                 CORNER_CUTS,
-                FLATTEN,
                 REFINE_EDGES,
             ),
         ),

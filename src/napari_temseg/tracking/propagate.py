@@ -31,7 +31,7 @@ from ..preprocess import read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import flattened, normalize_without_marks, segment, stack_options
+from ..segmentation import normalize_without_marks, segment, stack_options
 from .link import Linker
 
 
@@ -114,8 +114,8 @@ def next_instances(
     (among `seed_options`): the stack's decision for the prompted model, handed to a seed
     model that has the option (`segmentation.resolve_single_image_rules`; off when not given);
     a seed model's `grain_guard` is on unless given, as for any frame of a time stack;
-    flatten and marks (among `seed_options`): the stack's, for the decoder's image and the
-    seed model alike.
+    marks (among `seed_options`): the stack's burned-in marks, left out of the decoder's
+    image and the seed model's alike.
     """
     seed = load_model(seed_model)
     cuts = seed_options.pop("corner_cuts", False)  # the prompted model's, decided for the stack
@@ -132,7 +132,6 @@ def next_instances(
     image, marks, _ = normalize_without_marks(frame, seed_options.get("marks", ()))
     if polarity == "bright":
         image = 1.0 - image
-    image = flattened(image, seed_options.get("flatten", "never"))[0]  # the stack's decision, as the seed's
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
     logits, iou, _ = segmenter.decode(look, prompts_from_labels(previous))
     masks = logits > 0
