@@ -109,19 +109,6 @@ def test_evenly_lit_image_is_left_as_it_is():
     assert flatten_illumination(image, "auto") is image
 
 
-def test_a_time_stack_flattens_every_frame_alike():
-    """Frame by frame, a video near a threshold would be flattened and not in turn (outlines
-    jumping between frames); a stack takes the most common mode of its sampled frames."""
-    from napari_temseg.segmentation import stack_options
-
-    uneven, even = _particles_on(support_depth=0.2)[0], _particles_on(support_depth=0.0)[0]
-    frames = np.stack([uneven, even, uneven, uneven, even, uneven])
-    model = load_model("classical")
-    assert stack_options(frames, model, {})["flatten"] == "always"
-    assert stack_options(frames[[1, 4, 0]], model, {})["flatten"] == "never"
-    assert stack_options(frames, model, {"flatten": "plane"})["flatten"] == "plane"  # given: kept
-
-
 def test_the_spec_states_the_model_defaults():
     """The option table (what CLI, widgets and docs show) and the model's own defaults agree."""
     from dataclasses import fields

@@ -78,13 +78,16 @@ def test_an_evenly_lit_image_reaches_a_network_untouched():
     np.testing.assert_array_equal(_seen_by(yolo, image), _seen_by(yolo, image, flatten="never"))
 
 
-def test_a_time_stack_flattens_every_frame_of_a_network_alike():
+@pytest.mark.parametrize("name", ["classical", "yolov8n-seg"])
+def test_a_time_stack_flattens_every_frame_alike(name):
+    """Frame by frame, a video near a threshold would be flattened and not in turn (outlines
+    jumping between frames); a stack takes the most common mode of its sampled frames."""
     uneven, even = _particles_on(support_depth=0.2)[0], _particles_on(support_depth=0.0)[0]
     frames = np.stack([uneven, even, uneven, uneven, even, uneven])
-    yolo = load_model("yolov8n-seg")
-    assert stack_options(frames, yolo, {})["flatten"] == "always"
-    assert stack_options(frames[[1, 4, 0]], yolo, {})["flatten"] == "never"
-    assert stack_options(frames, yolo, {"flatten": "plane"})["flatten"] == "plane"  # given: kept
+    model = load_model(name)
+    assert stack_options(frames, model, {})["flatten"] == "always"
+    assert stack_options(frames[[1, 4, 0]], model, {})["flatten"] == "never"
+    assert stack_options(frames, model, {"flatten": "plane"})["flatten"] == "plane"  # given: kept
 
 
 def test_efficientsam_keeps_its_image():

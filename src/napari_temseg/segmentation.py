@@ -335,9 +335,9 @@ def flattened(image: np.ndarray, flatten: bool | str) -> tuple[np.ndarray, str]:
 
 def normalize_without_marks(image: Any, given: tuple[Box, ...] = ()) -> tuple[np.ndarray, tuple[Box, ...], int]:
     """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
-    the support around them, their boxes (`annotations`, and the boxes `given`: a time
-    stack's still marks, `stack_marks`), and how many NaN or infinite pixels were read as
-    the others' median (`without_non_finite`)."""
+    the support around them, their boxes (`annotations`, and the boxes `given`: a user's
+    `marks`, a lossy movie's still ones from `stack_marks`), and how many NaN or infinite
+    pixels were read as the others' median (`without_non_finite`)."""
     if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
         raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
                           "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
