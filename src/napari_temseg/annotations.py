@@ -475,9 +475,7 @@ def _with_text(gray: np.ndarray, box: Box, value, span: float) -> Box:
     """`box` grown over the flat glyphs beside it, one after another (each within the gap
     of the box so far): pieces at the bar's level or the image's lowest or highest, no
     larger than text, that stand out from their own surround by MIN_TEXT_CONTRAST."""
-    thick = min(box[2] - box[0], box[3] - box[1], MAX_BAR_THICKNESS)  # a box's text is a bar's size
-    gap = max(int(TEXT_GAP * thick), TEXT_GAP_MIN)
-    tallest = max(4 * thick, 3 * TEXT_GAP_MIN)
+    thick, gap, tallest, limit = _text_room(box, gray.size)
     reach = _ring(gray.shape, box, gap + tallest)  # a line of text beside the bar, not a chain across the image
     oy, ox = reach[0].start, reach[1].start
     glyphs = []
@@ -489,20 +487,37 @@ def _with_text(gray: np.ndarray, box: Box, value, span: float) -> Box:
             glyph = max(height, width) <= tallest or min(height, width) <= thick  # a glyph, or a line of text
             if glyph and sizes[index] >= MIN_GLYPH_AREA and (ys.start + oy, xs.start + ox) != box[:2]:
                 glyphs.append(((ys.start + oy, xs.start + ox, ys.stop + oy, xs.stop + ox), level, pieces, index))
-    rectangle = box
-    limit = min(MAX_SHARE * gray.size, max(TEXT_AREA_FACTOR * _area(rectangle), TEXT_AREA_MIN))
+
+    def stands_out(glyph) -> bool:
+        piece, level, pieces, index = glyph
+        local = (piece[0] - oy, piece[1] - ox, piece[2] - oy, piece[3] - ox)
+        return _stands_out(gray[reach], local, level, span, MIN_TEXT_CONTRAST, own=(pieces, index))
+
+    return _grown_over(box, [(glyph[0], glyph) for glyph in glyphs], gap, limit, stands_out)
+
+
+def _text_room(box: Box, size: int) -> tuple[int, int, int, float]:
+    """(thickness, gap, tallest glyph, largest box) of the text a mark's `box` may be grown
+    over in an image of `size` px: a box's text is a bar's size."""
+    thick = min(box[2] - box[0], box[3] - box[1], MAX_BAR_THICKNESS)
+    gap, tallest = max(int(TEXT_GAP * thick), TEXT_GAP_MIN), max(4 * thick, 3 * TEXT_GAP_MIN)
+    return thick, gap, tallest, min(MAX_SHARE * size, max(TEXT_AREA_FACTOR * _area(box), TEXT_AREA_MIN))
+
+
+def _grown_over(box: Box, glyphs: list[tuple[Box, Any]], gap: int, limit: float, accept) -> Box:
+    """`box` grown over the (box, glyph) `glyphs` beside it, one after another (each within
+    `gap` of the box so far), where the joined box stays within `limit` px and `accept(glyph)`."""
+    glyphs = list(glyphs)
     grown = True
     while grown:
         grown = False
-        for k, (piece, level, pieces, index) in enumerate(glyphs):
+        for k, (piece, glyph) in enumerate(glyphs):
             if not (piece[0] < box[2] + gap and box[0] - gap < piece[2] and piece[1] < box[3] + gap
                     and box[1] - gap < piece[3]):
                 continue
             del glyphs[k]
             joined = (min(box[0], piece[0]), min(box[1], piece[1]), max(box[2], piece[2]), max(box[3], piece[3]))
-            local = (piece[0] - oy, piece[1] - ox, piece[2] - oy, piece[3] - ox)
-            if _area(joined) <= limit and _stands_out(
-                    gray[reach], local, level, span, MIN_TEXT_CONTRAST, own=(pieces, index)):
+            if _area(joined) <= limit and accept(glyph):
                 box = joined
             grown = True
             break
@@ -639,21 +654,8 @@ def _stands_apart(mean: np.ndarray, box: Box, own: np.ndarray, span: float) -> b
 
 
 def _with_still_text(box: Box, glyphs: list[Box], size: int) -> Box:
-    """`box` grown over the still `glyphs` beside it, one after another, each within the gap
-    of the box so far and no larger than text (as `_with_text` does for flat ones)."""
-    thick = min(box[2] - box[0], box[3] - box[1], MAX_BAR_THICKNESS)
-    gap, tallest = max(int(TEXT_GAP * thick), TEXT_GAP_MIN), max(4 * thick, 3 * TEXT_GAP_MIN)
-    limit = min(MAX_SHARE * size, max(TEXT_AREA_FACTOR * _area(box), TEXT_AREA_MIN))
-    left = [g for g in glyphs if max(g[2] - g[0], g[3] - g[1]) <= tallest]
-    grown = True
-    while grown:
-        grown = False
-        for k, piece in enumerate(left):
-            if piece[0] < box[2] + gap and box[0] - gap < piece[2] and piece[1] < box[3] + gap and box[1] - gap < piece[3]:
-                joined = (min(box[0], piece[0]), min(box[1], piece[1]), max(box[2], piece[2]), max(box[3], piece[3]))
-                del left[k]
-                if _area(joined) <= limit:
-                    box = joined
-                grown = True
-                break
-    return box
+    """`box` grown over the still `glyphs` beside it, no larger than text (as `_with_text`
+    does for flat ones)."""
+    _, gap, tallest, limit = _text_room(box, size)
+    text = [(g, g) for g in glyphs if max(g[2] - g[0], g[3] - g[1]) <= tallest]
+    return _grown_over(box, text, gap, limit, lambda glyph: True)

@@ -5,8 +5,9 @@ grey level particles are judged against from one side of the field to the other:
 threshold (the classical model's Otsu level) or a network trained on evenly lit images
 then takes the darker side's support for particles and misses the brighter side's faint
 ones. `flatten_illumination` subtracts what the support does by itself: a fitted plane,
-and with "always" the rest of its unevenness too. Every model is given the flattened
-image (`segmentation`; the classical model flattens its own, `models.classical`).
+and with "always" the rest of its unevenness too. The networks are given the flattened
+image (`segmentation`); the classical model flattens its own (`models.classical`), and
+EfficientSAM keeps its image (its prompted masks spread over a flattened support).
 """
 
 from __future__ import annotations

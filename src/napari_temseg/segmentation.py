@@ -540,7 +540,9 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
     options["diameter"] = diameter = parse_diameter(options.get("diameter", "auto"), options.get("pixel_size_nm"))
     decide_for_stack = getattr(segmenter, "decide_for_stack", None)
     flatten_once = flattens_for(segmenter) and options.get("flatten", "auto") == "auto"
-    sampled = [normalize_without_marks(frame, options.get("marks", ()))[0] for frame in sampled_frames(frames)]
+    sampled = []  # read only where something is decided on them
+    if "auto" in (polarity, diameter) or decide_for_stack is not None or flatten_once:
+        sampled = [normalize_without_marks(frame, options.get("marks", ()))[0] for frame in sampled_frames(frames)]
     if "auto" in (polarity, diameter):
         looks = [decide_look(frame, polarity, diameter) for frame in sampled] or [Look("dark", np.nan, ())]
         if polarity == "auto":
@@ -549,7 +551,8 @@ def stack_options(frames: Any, segmenter: Segmenter, options: dict[str, Any]) ->
         if diameter == "auto":
             radii = [look.radius for look in looks if math.isfinite(look.radius)]
             options["diameter"] = diameter = 2 * float(np.median(radii)) if radii else "none"
-    views = [without_vacuum(1.0 - frame if polarity == "bright" else frame) for frame in sampled]  # as a frame is
+    if flatten_once or decide_for_stack is not None:  # the frames as each is seen: vacuum filled
+        views = [without_vacuum(1.0 - frame if polarity == "bright" else frame) for frame in sampled]
     if flatten_once:
         options["flatten"] = stack_flatten_mode(views) if views else "never"
     if decide_for_stack is not None:
