@@ -325,7 +325,9 @@ def near_marks(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarray:
 def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
     """`labels` without the particles mostly inside a box (what was drawn there). The others
     stay whole, the painted support carrying them across a thin bar (clearing the box cut
-    a particle in two); their size there is a guess, so `measure(marks=)` flags them."""
+    a particle in two); their size there is a guess, so `measure(marks=)` flags them. A box
+    across the whole image along its edge (padding, a data bar) hides no specimen to carry
+    them into: they end at it, as at the image's edge."""
     if not boxes:
         return labels
     inside = annotation_mask(labels.shape, boxes)
@@ -334,7 +336,15 @@ def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.n
     mostly = np.flatnonzero(covered * 2 > total)
     out = labels.copy()
     out[np.isin(labels, mostly[mostly > 0])] = 0
+    out[annotation_mask(labels.shape, tuple(box for box in boxes if _across_edge(box, labels.shape)))] = 0
     return out
+
+
+def _across_edge(box: Box, shape: tuple[int, ...]) -> bool:
+    """Whether `box` runs from one side of the image to the other along its edge."""
+    y0, x0, y1, x1 = box
+    across_rows = x0 == 0 and x1 == shape[1] and (y0 == 0 or y1 == shape[0])
+    return across_rows or (y0 == 0 and y1 == shape[0] and (x0 == 0 or x1 == shape[1]))
 
 
 def describe_annotations(boxes: tuple[Box, ...]) -> str:

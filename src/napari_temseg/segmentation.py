@@ -43,6 +43,7 @@ from .models import Segmenter, load_model
 from .models.classical import drop_shallow_particles
 from .models.options import check_options
 from .models.specs import APPEARANCE, DEFAULT_MODEL, has_option, spec, spec_of
+from .padding import edge_padding
 from .preprocess import as_2d_gray, normalize, read_frame, without_non_finite
 from .rescale import DEFAULT_RADIUS_RANGE, resample, run_at_scale, scale_area, scale_factor
 from .rims import absorption_look, absorption_strength, edge_level, grow_rims
@@ -334,8 +335,9 @@ def flattened(image: np.ndarray, flatten: bool | str) -> tuple[np.ndarray, str]:
 
 
 def normalize_without_marks(image: Any, given: tuple[Box, ...] = ()) -> tuple[np.ndarray, tuple[Box, ...], int]:
-    """`normalize(image)` with burned-in marks (scale bar, text, data bar) painted over by
-    the support around them, their boxes (`annotations`, and the boxes `given`: a user's
+    """`normalize(image)` with burned-in marks (scale bar, text, data bar) and a
+    drift-corrected export's padding painted over by the support around them, their boxes
+    (`annotations`, `padding`, and the boxes `given`: a user's
     `marks`, a lossy movie's still ones from `stack_marks`), and how many NaN or infinite
     pixels were read as the others' median (`without_non_finite`)."""
     if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
@@ -345,8 +347,9 @@ def normalize_without_marks(image: Any, given: tuple[Box, ...] = ()) -> tuple[np
         image = np.asarray(image)  # read once: a dask frame was computed for the grey levels and again for colour
     gray, no_data = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
-    if given:
-        marks = tuple(sorted(merged_marks([*marks, *within(given, gray.shape)])))
+    extra = [*edge_padding(gray), *within(given, gray.shape)]
+    if extra:
+        marks = tuple(sorted(merged_marks([*marks, *extra])))
     return normalize(fill_annotations(gray, marks) if marks else gray), marks, no_data
 
 

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from napari_temseg.padding import edge_padding
+from napari_temseg.segmentation import segment_image
+from napari_temseg.simulator import draw_params, simulate
+from napari_temseg.synth import synth_video
+
+
+def _padded(frame: np.ndarray, dy: int, dx: int, seed: int = 0) -> np.ndarray:
+    """`frame` as a drift-corrected export shows it: shifted up by `dy` and left by `dx`, the
+    rows and columns it left padded black, a few levels off as a lossy codec leaves them."""
+    out = np.zeros_like(frame)
+    out[: frame.shape[0] - dy, : frame.shape[1] - dx] = frame[dy:, dx:]
+    noise = np.random.default_rng(seed).integers(0, 11, frame.shape)
+    pad = np.ones(frame.shape, bool)
+    pad[: frame.shape[0] - dy, : frame.shape[1] - dx] = False
+    out[pad] = (noise * (noise > 6))[pad]  # mostly 0, a few pixels up to 10 of 255
+    return out
+
+
+def _field(mode: str) -> np.ndarray:
+    params = draw_params(np.random.default_rng(5), "train", radius_span=(10, 20), mode=mode, dtype="uint8")
+    return simulate(params, seed=1)
+
+
+def test_a_codec_frayed_padding_is_found_and_segmented_as_no_data():
+    """A drift-corrected movie frame's black border was a dark particle the width of the
+    image that took the particles beside it (a user's MPEG-4: 52 tracks for 21)."""
+    sim = _field("bf")
+    image = _padded(sim.image, 30, 20)
+    height, width = image.shape
+    assert set(edge_padding(image)) == {(height - 30, 0, height, width), (0, width - 20, height, width)}
+    alone = segment_image(sim.image[30:, 20:], "classical").labels
+    result = segment_image(image, "classical")
+    assert not result.labels[height - 30:].any() and not result.labels[:, width - 20:].any()
+    assert abs(int(result.labels.max()) - int(alone.max())) <= 1
+
+
+@pytest.mark.parametrize("case", ["unpadded", "dark support clipped to 0", "noise-free support"])
+def test_no_padding_where_the_specimen_reaches_the_edge(case):
+    """Padding is whole lines of one level ending in a step to the specimen: a dark-field
+    support clipped to 0 is as flat, but a particle's line is no step, and a noise-free
+    bright support has a flat line at its edge, but the next one is the same."""
+    image = _field("df" if "dark" in case else "bf").image.astype(np.float32)
+    if case == "dark support clipped to 0":
+        image = np.clip(image - np.percentile(image, 60), 0, None)
+    if case == "noise-free support":
+        image = np.full_like(image, 200.0)
+        image[100:140, 100:140] = 50.0
+    assert edge_padding(image) == ()
+
+
+def test_a_drift_corrected_mpeg4_movie_is_tracked_as_its_specimen(tmp_path):
+    """Its padding grows frame by frame (no still mark) and is not one grey level (no flat
+    mark): each frame's own is left out, and no track starts there."""
+    import zarr
+
+    from napari_temseg.io import open_video
+    from napari_temseg.opencv import opencv
+    from napari_temseg.video import track_video
+
+    cv2 = opencv()
+    video = synth_video(n_frames=12, shape=(256, 256), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=3)
+    frames = np.stack([_padded(frame, 2 * t, t) for t, frame in enumerate(video.frames.astype(np.uint8))])
+    path = tmp_path / "drift-corrected.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, frames.shape[:0:-1], True)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    track_video(open_video(path), tmp_path / "run")
+    labels = zarr.open_array(str(tmp_path / "run" / "labels.zarr"), mode="r")[:]
+    for t, frame_labels in enumerate(labels):
+        assert not frame_labels[256 - 2 * t + 2:].any() and not frame_labels[:, 256 - t + 2:].any()
+    assert len(np.unique(labels)) - 1 <= len(np.unique(video.labels)) - 1 + 1
