@@ -1,4 +1,4 @@
-"""What the polarity and size decisions and the search for vacuum cost, against the classical model's own time, per
+"""What the polarity and size decisions and the searches for vacuum and padding cost, against the classical model's own time, per
 512² image (issue: at most 10 %). Both timed in this one run, on the same images:
 training-regime simulator images and the article's images when present.
 
@@ -18,6 +18,7 @@ import numpy as np
 from napari_temseg.appearance import measure_appearance
 from napari_temseg.models import load_model
 from napari_temseg.models.specs import DEFAULT_MODEL
+from napari_temseg.padding import edge_padding
 from napari_temseg.preprocess import normalize
 from napari_temseg.simulator import random_image
 from napari_temseg.vacuum import find_vacuum
@@ -52,6 +53,7 @@ def main() -> None:
     def decisions(image: np.ndarray) -> None:
         measure_appearance(image)
         find_vacuum(image)
+        edge_padding(image)
 
     decide, segment = median_seconds([decisions, classical.predict], images)
     print(f"{len(images)} images of 512²: decisions {1000 * decide:.1f} ms, classical model {1000 * segment:.1f} ms "

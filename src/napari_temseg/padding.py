@@ -8,7 +8,7 @@ MJPEG), and in bright field it was then a dark "particle" the width of the image
 took every particle beside it (52 tracks for 21 in a drift-corrected MPEG-4,
 docs/robustness.md). Padding here is told by what no specimen line does: nearly every
 pixel of the line within a few levels of one value, the lines beside it at that value
-too, out to the image's edge, and a step to the specimen where they end.
+too, out to the image's edge, and a line where they end that is hardly at that value.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ PAD_SHARE = 0.98
 #: How far (a share of the image's grey range) a padding pixel may lie from its level: an
 #: MPEG-4 or MJPEG export's black fill reached 10 of 237 levels.
 PAD_TOLERANCE = 0.05
-#: The specimen's first line differs from the padding's level by at least this share of the
-#: grey range (its median): a step, not a line of the specimen's own flat support.
-PAD_STEP = 0.1
+#: The specimen's first line holds at most this share of pixels at the padding's level: a
+#: step to the specimen (a dark-field support is as flat as padding, but the line where the
+#: first particle starts is still mostly support).
+PAD_AFTER = 0.2
 #: Padding takes at most this share of the image's lines from one side: a frame shifted
 #: further holds too little specimen to be read as one.
 MAX_PAD_SHARE = 0.5
@@ -34,32 +35,42 @@ MAX_PAD_SHARE = 0.5
 def edge_padding(gray: np.ndarray) -> tuple[Box, ...]:
     """The boxes (y0, x0, y1, x1, end-exclusive) of the padding along each side of a 2-D
     image: the outermost rows or columns filled with one level to within the codec's error,
-    ending in a step to the specimen; () for none."""
+    ending where the specimen starts; () for none."""
     if gray.ndim != 2 or min(gray.shape) < 8:
         return ()
-    low, high = np.percentile(gray[:: max(1, gray.shape[0] // 256), :: max(1, gray.shape[1] // 256)], [0.5, 99.5])
-    span = float(high - low)
-    if span <= 0:
-        return ()
+    low, high = np.percentile(gray[:: max(1, gray.shape[0] // 128), :: max(1, gray.shape[1] // 128)], [0.5, 99.5])
     height, width = gray.shape
     boxes = []
     for side, lines in (("top", gray), ("bottom", gray[::-1]), ("left", gray.T), ("right", gray.T[::-1])):
-        depth = _padded_lines(lines, span)
+        depth = _padded_lines(lines, float(low), float(high))
         if depth:
             boxes.append({"top": (0, 0, depth, width), "bottom": (height - depth, 0, height, width),
                           "left": (0, 0, height, depth), "right": (0, width - depth, height, width)}[side])
     return tuple(boxes)
 
 
-def _padded_lines(lines: np.ndarray, span: float) -> int:
+def _padded_lines(lines: np.ndarray, low: float, high: float) -> int:
     """How many of `lines` (the first is at the image's edge) are padding: each with
     PAD_SHARE of its pixels within PAD_TOLERANCE of the first line's median, followed by a
-    line whose median steps PAD_STEP away; 0 where the run takes MAX_PAD_SHARE or more."""
+    line with at most PAD_AFTER of them there; 0 where the run takes MAX_PAD_SHARE or more.
+    The grey range is the image's (`low`-`high`, its 0.5-99.5th percentiles) reaching to the
+    padding's level, which a thin padding lies outside of. Read in blocks of 16 lines from the
+    edge: most images' first line ends it."""
     most = int(MAX_PAD_SHARE * lines.shape[0])
     level = float(np.median(lines[0]))
-    near = np.abs(lines[: most + 1].astype(np.float64) - level) <= PAD_TOLERANCE * span
-    padded = near.mean(axis=1) >= PAD_SHARE
-    depth = int(np.argmin(padded)) if not padded.all() else padded.size
+    tolerance = PAD_TOLERANCE * (max(high, level) - min(low, level))
+    if tolerance <= 0:
+        return 0
+
+    def at_level(block: np.ndarray) -> np.ndarray:
+        return (np.abs(block.astype(np.float32) - level) <= tolerance).mean(axis=-1)
+
+    depth = 0
+    while depth < most:
+        padded = at_level(lines[depth : depth + 16]) >= PAD_SHARE
+        depth += int(np.argmin(padded)) if not padded.all() else padded.size
+        if not padded.all():
+            break
     if depth == 0 or depth >= most:
         return 0
-    return depth if abs(float(np.median(lines[depth])) - level) >= PAD_STEP * span else 0
+    return depth if at_level(lines[depth]) <= PAD_AFTER else 0
