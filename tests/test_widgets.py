@@ -674,3 +674,31 @@ def test_nan_pixels_are_said_in_the_status_line(make_napari_viewer, qtbot):
     widget.run()
     _wait(qtbot, widget)
     assert "4000 NaN or infinite pixels read as the others' median" in widget.controls.status.value
+
+
+def test_segment_widget_leaves_a_lossy_movies_still_marks_out_of_every_frame(make_napari_viewer, qtbot, tmp_path):
+    """As `temseg track` and the Track dock do: the Segment dock on a movie our reader opened
+    drew its codec-frayed timestamp box as a particle in every frame."""
+    from test_annotations import _mostly_on, _video_with_marks
+
+    from napari_temseg.annotations import annotation_mask
+    from napari_temseg.opencv import opencv
+
+    cv2 = opencv()
+    frames, bar, box = _video_with_marks(8)
+    path = tmp_path / "heating.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, frames.shape[:0:-1], True)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari-temseg")
+    widget = SegmentWidget(viewer)
+    widget.image.value = layer
+    widget.run()
+    _wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "heating classical" in viewer.layers, timeout=10_000)
+    labels = viewer.layers["heating classical"]
+    mask = annotation_mask(frames.shape[1:], tuple(map(tuple, labels.metadata["temseg"]["annotations"])))
+    assert mask[bar].all() and mask[box].all() and mask.mean() < 0.06
+    assert not any(_mostly_on(frame_labels, mask) for frame_labels in labels.data)

@@ -515,6 +515,16 @@ def stack_marks(frames: Any, still: bool = False) -> tuple[Box, ...]:
     return tuple(sorted(merged_marks([*found, *still_marks([as_2d_gray(frame) for frame in sampled])])))
 
 
+def with_stack_marks(frames: Any, options: dict[str, Any], lossy: bool) -> tuple[dict[str, Any], tuple[Box, ...]]:
+    """(`options`, the stack's marks: `stack_marks`). For a movie in a lossy codec its still
+    marks are added to the `marks` every frame is given: each frame's own search cannot find
+    what the codec frayed (`temseg track`, the Track and Segment docks alike)."""
+    found = stack_marks(frames, still=lossy)
+    if lossy and found:
+        options = {**options, "marks": (*options.get("marks", ()), *found)}
+    return options, found
+
+
 def sampled_frames(frames: Any) -> list[np.ndarray]:
     """Up to STACK_SAMPLES evenly spaced readable frames of a time stack, what its
     decisions are taken on."""

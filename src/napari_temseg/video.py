@@ -59,9 +59,9 @@ from .segmentation import (
     fitting_diameter,
     in_nm,
     segment,
-    stack_marks,
     stack_options,
     with_nm_pixel_size,
+    with_stack_marks,
 )
 from .tracking import Linker, check_method, check_tracked_model_options, new_linker, split_options
 from .tracking.propagate import check_prompted, next_instances, propagation_options
@@ -535,10 +535,8 @@ def iter_track_video(
         client = _client(workers, scheduler)
         try:
             asked = model_opts
-            lossy = bool(video.metadata.get("lossy_codec"))  # its frayed marks: found by staying still
-            found, given = stack_marks(video.data, still=lossy), tuple(model_opts.get("marks", ()))
-            if lossy and found:
-                model_opts = {**model_opts, "marks": (*given, *found)}  # every frame leaves them out: its own search cannot
+            given = tuple(model_opts.get("marks", ()))
+            model_opts, found = with_stack_marks(video.data, model_opts, bool(video.metadata.get("lossy_codec")))
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)

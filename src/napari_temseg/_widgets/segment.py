@@ -31,7 +31,7 @@ PROMPT_OPTIONS = ("mode", "points", "boxes")
 PROMPT_COLOURS = {"positive": "lime", "negative": "red"}
 
 
-def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None):
+def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict | None = None, lossy: bool = False):
     """Generator: yields (done, total), returns (uint32 labels shaped like the image less RGB,
     a one-line summary of what was found and decided, the boxes of burned-in marks left
     out: `Segmentation.annotations`, for a stack those most of its frames share, and the
@@ -41,14 +41,25 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
     get_segmenter: called here, in the worker (building a model loads its weights).
     prompts: {frame (None for 2-D): (N, 4) y, x, label, object}; in prompt mode a
     frame without prompts stays empty.
+    lossy: the stack is a movie in a lossy codec (our reader says so): its still marks are
+    left out of every frame, as `temseg track` does (`with_stack_marks`).
     """
     from ..annotations import scale_bar_length
     from ..preprocess import first_readable_frame
-    from ..segmentation import Segmentation, common_marks, describe_stack_options, segment_image, stack_options
+    from ..segmentation import (
+        Segmentation,
+        common_marks,
+        describe_stack_options,
+        segment_image,
+        stack_options,
+        with_stack_marks,
+    )
 
     segmenter = get_segmenter()
     asked = options
     if not is_2d:
+        if lossy:
+            options, _ = with_stack_marks(data, options, lossy)
         options = stack_options(data, segmenter, options)
 
     def one(frame, key) -> Segmentation:
@@ -335,8 +346,9 @@ class SegmentWidget(Container):
         # the model is fixed now, as the layer's name and the options are: a job that waits for a
         # free thread must not build whatever the dock shows when it starts
         chosen = self.chosen_model()
-        return self.controls.start(segment_job, (layer.data, lambda: self.segmenter(chosen), options, is_2d, prompts),
-                                   show_labels)
+        lossy = bool((layer.metadata.get("temseg") or {}).get("lossy_codec"))  # our reader's movie: still marks
+        return self.controls.start(segment_job, (layer.data, lambda: self.segmenter(chosen), options, is_2d, prompts,
+                                                 lossy), show_labels)
 
 
 def image_pixels(points_layer, image_layer) -> np.ndarray:
