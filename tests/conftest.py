@@ -82,6 +82,19 @@ def two_discs():
     return labels
 
 
+def write_movie(path: Path, frames: np.ndarray, codec: str, fps: float = 12.5) -> Path:
+    """`frames` (T, Y, X) uint8 as a colour movie in `codec` (a FourCC), as acquisition
+    software exports them."""
+    from napari_temseg.opencv import opencv
+
+    cv2 = opencv()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, frames.shape[:0:-1], True)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path
+
+
 def write_emd(path: Path, data: np.ndarray, pixel: float, unit: str, y_scale: float | None = None) -> Path:
     """A (T, Y, X) NCEM EMD file written by rosettasciio, with `pixel` `unit` per pixel
     (`y_scale` along Y, where the pixels are not square)."""

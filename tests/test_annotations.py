@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import write_movie
 
 from napari_temseg.analysis import measure
 from napari_temseg.annotations import (
@@ -477,17 +478,10 @@ def test_the_marks_of_an_mpeg4_movie_are_left_out_of_its_tracking(tmp_path):
     import zarr
 
     from napari_temseg.io import open_video
-    from napari_temseg.opencv import opencv
     from napari_temseg.video import track_video
 
-    cv2 = opencv()
     frames, bar, box = _video_with_marks(10)
-    path = tmp_path / "heating.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, frames.shape[:0:-1], True)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    video = open_video(path)
+    video = open_video(write_movie(tmp_path / "heating.mp4", frames, "mp4v", 10.0))
     assert video.metadata["lossy_codec"] == "FMP4"  # how FFmpeg names MPEG-4 part 2
     assert not annotation_mask(frames.shape[1:], find_annotations(np.asarray(video.data[0])))[bar].all()  # frayed
     track_video(video, tmp_path / "run")

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import write_movie
 
 from napari_temseg.padding import edge_padding
 from napari_temseg.segmentation import segment_image
@@ -61,18 +62,11 @@ def test_a_drift_corrected_mpeg4_movie_is_tracked_as_its_specimen(tmp_path):
     import zarr
 
     from napari_temseg.io import open_video
-    from napari_temseg.opencv import opencv
     from napari_temseg.video import track_video
 
-    cv2 = opencv()
     video = synth_video(n_frames=12, shape=(256, 256), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=3)
     frames = np.stack([_padded(frame, 2 * t, t) for t, frame in enumerate(video.frames.astype(np.uint8))])
-    path = tmp_path / "drift-corrected.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, frames.shape[:0:-1], True)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    track_video(open_video(path), tmp_path / "run")
+    track_video(open_video(write_movie(tmp_path / "drift-corrected.mp4", frames, "mp4v")), tmp_path / "run")
     labels = zarr.open_array(str(tmp_path / "run" / "labels.zarr"), mode="r")[:]
     for t, frame_labels in enumerate(labels):
         assert not frame_labels[256 - 2 * t + 2:].any() and not frame_labels[:, 256 - t + 2:].any()

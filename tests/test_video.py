@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from conftest import write_emd
+from conftest import write_emd, write_movie
 
 from napari_temseg import TemsegError
 from napari_temseg.io import open_video
@@ -45,18 +45,6 @@ def test_emd_written_by_rosettasciio_opens_lazily_with_nm_scale(tmp_path):
     assert np.array_equal(video.data.compute(), data)
 
 
-def _write_movie(path, frames, codec: str, fps: float = 12.5):
-    """`frames` (T, Y, X) uint8 as a colour movie, as acquisition software exports them."""
-    from napari_temseg.opencv import opencv
-
-    cv2 = opencv()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, frames.shape[:0:-1], True)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    return path
-
-
 def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
     """In-situ videos are often exported as .avi/.mp4: refused before ('unknown video format')."""
     import pickle
@@ -66,14 +54,14 @@ def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
 
     frames = synth_video(n_frames=12, shape=(128, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames
-    lossless = open_video(_write_movie(tmp_path / "heating.avi", frames, "FFV1"))
+    lossless = open_video(write_movie(tmp_path / "heating.avi", frames, "FFV1"))
     assert isinstance(lossless.data, da.Array) and lossless.data.shape == (12, 128, 160)
     assert lossless.data.dtype == np.uint8 and lossless.pixel_size_nm is None and lossless.frame_interval_s is None
     assert lossless.metadata["movie_fps"] == pytest.approx(12.5)  # its playback rate: kept, not used as the interval
     assert np.array_equal(lossless.data[7].compute(), frames[7])  # a frame alone (a seek) ...
     assert np.array_equal(lossless.data.compute(), frames)  # ... and all in order
     assert np.array_equal(pickle.loads(pickle.dumps(MovieFrames(tmp_path / "heating.avi")))(3), frames[3])  # workers
-    compressed = open_video(_write_movie(tmp_path / "heating.mp4", frames, "mp4v"))
+    compressed = open_video(write_movie(tmp_path / "heating.mp4", frames, "mp4v"))
     assert compressed.data.shape == (12, 128, 160) and np.abs(compressed.data[5].compute() - frames[5].astype(float)).mean() < 8
     assert "note" not in lossless.metadata and "is lossy" in compressed.metadata["note"]  # marks: found if still
     assert get_reader(str(tmp_path / "heating.mp4")) is read_video
@@ -94,7 +82,7 @@ def test_lossless_codecs_beyond_ffv1_are_not_called_lossy(tmp_path, codec):
     lossless stack can be still, dark particles (a review). A flat mark stays flat."""
     frames = synth_video(n_frames=3, shape=(64, 80), n_single=2, n_pairs=0, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames
-    video = open_video(_write_movie(tmp_path / "heating.avi", frames, codec))
+    video = open_video(write_movie(tmp_path / "heating.avi", frames, codec))
     assert "lossy_codec" not in video.metadata and "note" not in video.metadata
     written_and_read = np.unique(np.stack([frames.ravel(), video.data.compute().ravel()]), axis=1)
     assert written_and_read.shape[1] == len(np.unique(frames))  # one level read for each level written
@@ -120,11 +108,11 @@ def test_a_16_bit_movie_keeps_its_16_bits(tmp_path):
 def test_a_cut_or_damaged_movie_is_said_so(tmp_path):
     frames = synth_video(n_frames=12, shape=(128, 160), n_single=3, n_pairs=1, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames
-    whole = _write_movie(tmp_path / "whole.avi", frames, "MJPG").read_bytes()
+    whole = write_movie(tmp_path / "whole.avi", frames, "MJPG").read_bytes()
     (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 2])
     cut = open_video(tmp_path / "cut.avi")
     assert 0 < cut.data.shape[0] < 12 and "declares 12 frames but only its first" in cut.metadata["note"]
-    one = open_video(_write_movie(tmp_path / "one.avi", frames[:1], "FFV1")).data  # cannot seek back to its start
+    one = open_video(write_movie(tmp_path / "one.avi", frames[:1], "FFV1")).data  # cannot seek back to its start
     assert np.array_equal(one[0].compute(), frames[0]) and np.array_equal(one[0].compute(), frames[0])  # read twice
     (tmp_path / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
     with pytest.raises(TemsegError, match="no frame of this movie can be decoded"):

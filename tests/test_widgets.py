@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import write_emd
+from conftest import write_emd, write_movie
 
 from napari_temseg import TemsegError, load_model
 from napari_temseg._sample_data import sample_image
@@ -682,15 +682,9 @@ def test_segment_widget_leaves_a_lossy_movies_still_marks_out_of_every_frame(mak
     from test_annotations import _mostly_on, _video_with_marks
 
     from napari_temseg.annotations import annotation_mask
-    from napari_temseg.opencv import opencv
 
-    cv2 = opencv()
     frames, bar, box = _video_with_marks(8)
-    path = tmp_path / "heating.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, frames.shape[:0:-1], True)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
+    path = write_movie(tmp_path / "heating.mp4", frames, "mp4v")
     viewer = make_napari_viewer()
     (layer,) = viewer.open(str(path), plugin="napari-temseg")
     widget = SegmentWidget(viewer)
