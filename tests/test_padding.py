@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from conftest import write_movie
 
+from napari_temseg.annotations import BOX_MARGIN
 from napari_temseg.padding import edge_padding
 from napari_temseg.segmentation import segment_image
 from napari_temseg.simulator import draw_params, simulate
@@ -37,8 +38,35 @@ def test_a_codec_frayed_padding_is_found_and_segmented_as_no_data(dy, dx):
     assert set(edge_padding(image)) == {(height - dy, 0, height, width), (0, width - dx, height, width)}
     alone = segment_image(sim.image[dy:, dx:], "classical").labels
     result = segment_image(image, "classical")
-    assert not result.labels[height - dy:].any() and not result.labels[:, width - dx:].any()
+    inside = result.labels[height - dy + BOX_MARGIN:], result.labels[:, width - dx + BOX_MARGIN:]
+    assert not inside[0].any() and not inside[1].any()  # (BOX_MARGIN: the pixels beside a mark's box)
     assert abs(int(result.labels.max()) - int(alone.max())) <= 1
+
+
+def test_an_l_of_padding_with_a_wide_side_is_found_whole():
+    """The first specimen line beside the narrow side runs through the wide side's padding: a
+    review's frame padded 120 rows below and 10 columns right had its 10 columns drawn as one
+    particle. Each side is read again without the padding found across it."""
+    image = _field("bf").image
+    height, width = image.shape
+    for dy, dx in ((120, 10), (10, 120)):
+        padded = _padded(image, dy, dx)
+        assert set(edge_padding(padded)) == {(height - dy, 0, height, width), (0, width - dx, height, width)}
+
+
+def test_the_specimen_beside_a_data_bar_keeps_its_particles():
+    """Nothing is drawn in a box across the image along its edge, but the margin a mark's box
+    is given is specimen (a review: the two rows above a data bar were cleared)."""
+    sim = _field("bf")
+    image, truth = sim.image.copy(), sim.labels
+    height = image.shape[0]
+    top = height - 80 + int(np.argmax((truth[height - 80 : height - 30] > 0).sum(axis=1)))  # particles right above it
+    image[top + 2 :] = 0  # a black data bar with white text
+    for x in range(20, 300, 14):
+        image[top + 10 : top + 26, x : x + 8] = 255
+    labels = segment_image(image, "classical").labels
+    assert (labels[top : top + 2] > 0).sum() >= 0.5 * (truth[top : top + 2] > 0).sum() > 0
+    assert not labels[top + 2 + BOX_MARGIN :].any()
 
 
 @pytest.mark.parametrize("case", ["bright field", "dark field", "dark support clipped to 0", "noise-free support"])

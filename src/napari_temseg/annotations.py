@@ -329,7 +329,8 @@ def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.n
     stay whole, the painted support carrying them across a thin bar (clearing the box cut
     a particle in two); their size there is a guess, so `measure(marks=)` flags them. A box
     across the whole image along its edge (padding, a data bar) hides no specimen to carry
-    them into: they end at it, as at the image's edge."""
+    them into: they end at it, as at the image's edge (its BOX_MARGIN on the image's side
+    is specimen, and kept)."""
     if not boxes:
         return labels
     inside = annotation_mask(labels.shape, boxes)
@@ -338,15 +339,20 @@ def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.n
     mostly = np.flatnonzero(covered * 2 > total)
     out = labels.copy()
     out[np.isin(labels, mostly[mostly > 0])] = 0
-    out[annotation_mask(labels.shape, tuple(box for box in boxes if _across_edge(box, labels.shape)))] = 0
+    out[annotation_mask(labels.shape, tuple(filter(None, (_no_specimen(box, labels.shape) for box in boxes))))] = 0
     return out
 
 
-def _across_edge(box: Box, shape: tuple[int, ...]) -> bool:
-    """Whether `box` runs from one side of the image to the other along its edge."""
+def _no_specimen(box: Box, shape: tuple[int, ...]) -> Box | None:
+    """The part of `box` that holds no specimen where it runs from one side of the image to
+    the other along its edge (padding, a data bar): the box less its BOX_MARGIN on the
+    image's side; None for other boxes."""
     y0, x0, y1, x1 = box
-    across_rows = x0 == 0 and x1 == shape[1] and (y0 == 0 or y1 == shape[0])
-    return across_rows or (y0 == 0 and y1 == shape[0] and (x0 == 0 or x1 == shape[1]))
+    if x0 == 0 and x1 == shape[1] and (y0 == 0 or y1 == shape[0]):
+        return (y0, x0, y1 - BOX_MARGIN, x1) if y0 == 0 else (y0 + BOX_MARGIN, x0, y1, x1)
+    if y0 == 0 and y1 == shape[0] and (x0 == 0 or x1 == shape[1]):
+        return (y0, x0, y1, x1 - BOX_MARGIN) if x0 == 0 else (y0, x0 + BOX_MARGIN, y1, x1)
+    return None
 
 
 def describe_annotations(boxes: tuple[Box, ...]) -> str:
