@@ -77,15 +77,16 @@ def test_a_movie_opens_lazily_as_its_grey_frames_and_is_tracked(tmp_path):
 
 @pytest.mark.parametrize("codec", ["ULRG", "MAGY"])
 def test_lossless_codecs_beyond_ffv1_are_not_called_lossy(tmp_path, codec):
-    """Ut Video and MagicYUV keep every grey level apart (OpenCV's colour conversion may shift
-    them a level or two): warned as lossy before, and searched for still marks, which in a
-    lossless stack can be still, dark particles (a review). A flat mark stays flat."""
+    """Ut Video and MagicYUV code every pixel exactly (OpenCV's colour conversion on the way
+    may shift a grey level or two, and merge neighbours): warned as lossy before, and
+    searched for still marks, which in a lossless stack can be still, dark particles (a
+    review). A flat mark stays flat: each level written reads as one level."""
     frames = synth_video(n_frames=3, shape=(64, 80), n_single=2, n_pairs=0, n_triples=0, n_touching=0,
                          bit_depth=8, seed=2).frames
     video = open_video(write_movie(tmp_path / "heating.avi", frames, codec))
     assert "lossy_codec" not in video.metadata and "note" not in video.metadata
     written_and_read = np.unique(np.stack([frames.ravel(), video.data.compute().ravel()]), axis=1)
-    assert written_and_read.shape[1] == len(np.unique(frames))  # one level read for each level written
+    assert written_and_read.shape[1] == len(np.unique(frames))  # one level read for each written
 
 
 def test_a_16_bit_movie_keeps_its_16_bits(tmp_path):

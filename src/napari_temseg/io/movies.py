@@ -22,15 +22,17 @@ from ..opencv import opencv
 #: Movie containers read (what FFmpeg decodes in them: H.264, MJPEG, raw, ...).
 MOVIE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv")
 
-#: Codecs (FourCC, lower case) that keep every pixel (of the grey levels, for the YUV ones):
-#: FFV1, HuffYUV, PNG, Lagarith, Ut Video, MagicYUV, LOCO, MSZH, ZLIB, run-length (Microsoft,
-#: QuickTime Animation, TechSmith) and raw grey, colour or YUV frames. The others spread a
-#: burned-in mark's one grey level over several, and `annotations`, which finds marks by that
-#: one level, finds none there; in them marks are found by staying still instead.
-LOSSLESS_CODECS = {"ffv1", "hfyu", "ffvh", "png ", "mpng", "lags", "zlib", "mszh", "loco", "magy", "mrle", "rle ",
-                   "tscc", "uly0", "uly2", "uly4", "ulh0", "ulh2", "ulh4", "ulrg", "ulra", "y800", "y8  ", "y16 ",
-                   "b16g", "grey", "gray", "rgba", "bgra", "dib ", "raw ", "yuy2", "yuyv", "uyvy", "i420", "iyuv",
-                   "yv12", "nv12", "v210", "2vuy", "\0\0\0\0"}
+#: Codecs (FourCC, lower case) that code every pixel exactly: FFV1, HuffYUV, PNG, Lagarith,
+#: Ut Video, MagicYUV (as OpenCV and FFmpeg tag them), LOCO, MSZH, ZLIB, run-length
+#: (Microsoft, QuickTime Animation, TechSmith) and raw grey, colour or YUV frames. (A colour
+#: conversion on the way may still merge neighbouring grey levels; one level stays one.) The
+#: others spread a burned-in mark's one grey level over several, and `annotations`, which
+#: finds marks by that one level, finds none there; in them marks are found by staying still.
+LOSSLESS_CODECS = {"ffv1", "hfyu", "ffvh", "png ", "mpng", "lags", "zlib", "mszh", "loco", "mrle", "rle ", "tscc",
+                   "uly0", "uly2", "uly4", "ulh0", "ulh2", "ulh4", "ulrg", "ulra", "uqy0", "uqy2", "uqrg", "uqra",
+                   "umy2", "umy4", "umh2", "umh4", "magy", "m8rg", "m8ra", "m8y0", "m8y2", "m8y4", "m8ya", "m8g0",
+                   "y800", "y8  ", "y16 ", "b16g", "grey", "gray", "rgba", "bgra", "dib ", "raw ", "yuy2", "yuyv",
+                   "uyvy", "i420", "iyuv", "yv12", "nv12", "v210", "2vuy", "\0\0\0\0"}
 
 
 class MovieFrames:
