@@ -686,7 +686,8 @@ def test_segment_widget_leaves_a_lossy_movies_still_marks_out_of_every_frame(mak
     frames, bar, box = _video_with_marks(8)
     path = write_movie(tmp_path / "heating.mp4", frames, "mp4v")
     viewer = make_napari_viewer()
-    (layer,) = viewer.open(str(path), plugin="napari-temseg")
+    with pytest.warns(UserWarning, match="heating.mp4: its codec .* is lossy"):  # napari shows it
+        (layer,) = viewer.open(str(path), plugin="napari-temseg")
     widget = SegmentWidget(viewer)
     widget.image.value = layer
     widget.run()
