@@ -62,6 +62,12 @@ def frame_interval_s(layer) -> float | None:
     return given or layer.metadata.get("temseg", {}).get("frame_interval_s")
 
 
+def lossy_codec(layer) -> str | None:
+    """The lossy codec our reader found the layer's movie in (its burned-in marks are found
+    by staying still, `segmentation.with_stack_marks`); None for any other layer."""
+    return (layer.metadata.get("temseg") or {}).get("lossy_codec")
+
+
 def camera(viewer):
     """The viewer's camera (`viewer.scene.camera` since napari 0.9, `viewer.camera` before)."""
     return viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera

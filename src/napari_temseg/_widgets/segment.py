@@ -21,7 +21,7 @@ from ..models import available_models, load_model
 from ..models import weights as weight_files
 from ..models.specs import DEFAULT_MODEL, SPECS
 from ..prompts import points_to_prompts
-from ._layers import layer_picker
+from ._layers import layer_picker, lossy_codec
 from ._options import OptionsPanel, diameter_edit, polarity_picker, scale_options
 from ._runner import WorkerControls
 
@@ -58,8 +58,8 @@ def segment_job(data, get_segmenter, options: dict, is_2d: bool, prompts: dict |
     segmenter = get_segmenter()
     asked = options
     if not is_2d:
-        if lossy:
-            options, _ = with_stack_marks(data, options, lossy)
+        if lossy:  # else its marks are flat, and each frame finds its own
+            options, _ = with_stack_marks(data, options, lossy=True)
         options = stack_options(data, segmenter, options)
 
     def one(frame, key) -> Segmentation:
@@ -346,9 +346,8 @@ class SegmentWidget(Container):
         # the model is fixed now, as the layer's name and the options are: a job that waits for a
         # free thread must not build whatever the dock shows when it starts
         chosen = self.chosen_model()
-        lossy = bool((layer.metadata.get("temseg") or {}).get("lossy_codec"))  # our reader's movie: still marks
         return self.controls.start(segment_job, (layer.data, lambda: self.segmenter(chosen), options, is_2d, prompts,
-                                                 lossy), show_labels)
+                                                 bool(lossy_codec(layer))), show_labels)
 
 
 def image_pixels(points_layer, image_layer) -> np.ndarray:

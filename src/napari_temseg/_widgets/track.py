@@ -17,7 +17,7 @@ from ..models.specs import DEFAULT_MODEL
 from ..tracking import LinkOptions
 from ..tracking.lineage import lineage_graph, napari_tracks_data, tracks_table
 from ..video import RunSummary, iter_track_video
-from ._layers import add_lineage_layer, frame_interval_s, layer_picker, lineage_layers, pixel_size_nm
+from ._layers import add_lineage_layer, frame_interval_s, layer_picker, lineage_layers, lossy_codec, pixel_size_nm
 from ._options import diameter_edit, polarity_picker, scale_options
 from ._runner import WorkerControls
 
@@ -168,7 +168,7 @@ class TrackWidget(Container):
                                f"box{'es' if len(typed) > 1 else ''}, not in options")
             return None
         options.update(fusion_min_frames=int(self.fusion_frames.value), max_gap=int(self.max_gap.value))
-        codec = (layer.metadata.get("temseg") or {}).get("lossy_codec")  # our reader's: marks found by staying still
+        codec = lossy_codec(layer)
         video = Video(layer.data, pixel_size_nm(layer), "", frame_interval_s=frame_interval_s(layer),
                       metadata={"lossy_codec": codec} if codec else {})
         out, name = self.results_folder(layer), self.run_name(layer)  # as chosen at Run

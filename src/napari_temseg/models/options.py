@@ -126,7 +126,7 @@ def boxes(value: Any) -> tuple[tuple[int, int, int, int], ...]:
         raise ValueError(boxes.describe) from None
     if arr.size == 0:
         return ()
-    arr = arr.reshape(-1, 4).round() if arr.ndim == 1 and arr.size == 4 else arr.round()
+    arr = (arr.reshape(-1, 4) if arr.ndim == 1 and arr.size == 4 else arr).round()
     if (arr.ndim != 2 or arr.shape[1] != 4 or not np.isfinite(arr).all() or (arr < 0).any()
             or (arr[:, 2:] <= arr[:, :2]).any()):
         raise ValueError(boxes.describe)
