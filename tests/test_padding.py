@@ -7,13 +7,16 @@ from napari_temseg.padding import edge_padding
 from napari_temseg.segmentation import segment_image
 from napari_temseg.simulator import draw_params, simulate
 from napari_temseg.synth import synth_video
+from napari_temseg.tracking import track
 
 
-def _padded(frame: np.ndarray, dy: int, dx: int, seed: int = 0) -> np.ndarray:
+def _padded(frame: np.ndarray, dy: int, dx: int, seed: int = 0, shift: bool = True) -> np.ndarray:
     """`frame` as a drift-corrected export shows it: shifted up by `dy` and left by `dx`, the
-    rows and columns it left padded black, a few levels off as a lossy codec leaves them."""
-    out = np.zeros_like(frame)
-    out[: frame.shape[0] - dy, : frame.shape[1] - dx] = frame[dy:, dx:]
+    rows and columns it left padded black, a few levels off as a lossy codec leaves them.
+    Without `shift` the padding covers the frame's last rows and columns where it stands."""
+    out = frame.copy() if not shift else np.zeros_like(frame)
+    if shift:
+        out[: frame.shape[0] - dy, : frame.shape[1] - dx] = frame[dy:, dx:]
     noise = np.random.default_rng(seed).integers(0, 11, frame.shape)
     pad = np.ones(frame.shape, bool)
     pad[: frame.shape[0] - dy, : frame.shape[1] - dx] = False
@@ -86,16 +89,42 @@ def test_no_padding_where_the_specimen_reaches_the_edge(case):
 
 def test_a_drift_corrected_mpeg4_movie_is_tracked_as_its_specimen(tmp_path):
     """Its padding grows frame by frame (no still mark) and is not one grey level (no flat
-    mark): each frame's own is left out, and no track starts there."""
+    mark): each frame's own is left out, and no track starts there. (Here it grows over the
+    particles where they stand, so that it cuts some.)"""
+    import pandas as pd
     import zarr
 
     from napari_temseg.io import open_video
-    from napari_temseg.video import track_video
+    from napari_temseg.io.results import recorded_frame_marks
+    from napari_temseg.video import iter_track_video, track_video
 
     video = synth_video(n_frames=12, shape=(256, 256), n_single=3, n_pairs=1, n_triples=0, n_touching=0, seed=3)
-    frames = np.stack([_padded(frame, 2 * t, t) for t, frame in enumerate(video.frames.astype(np.uint8))])
-    track_video(open_video(write_movie(tmp_path / "drift-corrected.mp4", frames, "mp4v")), tmp_path / "run")
-    labels = zarr.open_array(str(tmp_path / "run" / "labels.zarr"), mode="r")[:]
+    frames = np.stack([_padded(frame, 6 * t, 4 * t, shift=False) for t, frame in enumerate(video.frames.astype(np.uint8))])
+    movie, out = write_movie(tmp_path / "drift-corrected.mp4", frames, "mp4v"), tmp_path / "run"
+    steps = iter_track_video(open_video(movie), out, chunk=4)
+    next(steps)  # interrupted after the first chunk: its frames' padding is kept with the state
+    steps.close()
+    assert track_video(open_video(movie), out, chunk=4).resumed_from == 4
+    labels = zarr.open_array(str(out / "labels.zarr"), mode="r")[:]
     for t, frame_labels in enumerate(labels):
-        assert not frame_labels[256 - 2 * t + 2:].any() and not frame_labels[:, 256 - t + 2:].any()
+        assert not frame_labels[256 - 6 * t + 2:].any() and not frame_labels[:, 256 - 4 * t + 2:].any()
     assert len(np.unique(labels)) - 1 <= len(np.unique(video.labels)) - 1 + 1
+    # Each frame's padding is recorded with the labels, and the particles it cuts are flagged
+    # in tracks.csv like those cut by the frame's edge: their sizes there are not their particles'.
+    padding = recorded_frame_marks(out / "labels.zarr")
+    assert sorted(padding) == list(range(1, 12))
+    tracks = pd.read_csv(out / "tracks.csv")
+    cut = 0
+    for t, frame_labels in enumerate(labels):
+        inside = np.zeros(frame_labels.shape, bool)
+        inside[: 256 - 6 * t - 2, : 256 - 4 * t - 2] = True  # 2 px short of the padding: a frayed line more or less
+        beside = set(np.unique(frame_labels[~inside]).tolist()) - {0}
+        rows = tracks[tracks.frame == t].set_index("track_id")
+        assert rows.loc[sorted(beside), "touches_border"].all()
+        cut += len(beside)
+    assert cut >= 3  # the padding grows over particles as the video goes on
+    # Tracked in Python and saved, the same: the padding of each frame goes with the result.
+    result = track(open_video(movie).data)
+    assert sorted(result.frame_marks) == list(range(1, 12))
+    saved = pd.read_csv(result.save(tmp_path / "saved") / "tracks.csv")
+    assert saved.touches_border.sum() >= cut

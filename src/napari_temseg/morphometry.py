@@ -96,14 +96,20 @@ def touches_border(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...]) -> bo
     return bool(ys.min() == 0 or xs.min() == 0 or ys.max() == shape[0] - 1 or xs.max() == shape[1] - 1)
 
 
-def particle_table(labels, pixel_size_nm: float | None = None, marks: tuple = ()) -> pd.DataFrame:
+def particle_table(labels, pixel_size_nm: float | None = None, marks: tuple = (),
+                   frame_marks: dict[int, tuple] | None = None) -> pd.DataFrame:
     """Per track and frame: area, equivalent diameter, centroid, eccentricity, whether it
-    touches the frame's border (its size there is not its particle's) or a burned-in mark's
-    box (`marks`: (y0, x0, y1, x1) each, `annotations`), which hides it alike (+ nm columns)."""
+    touches the frame's border (its size there is not its particle's) or a box that hides
+    the specimen alike: a burned-in mark's (`marks`: (y0, x0, y1, x1) each, `annotations`)
+    or one frame's own (`frame_marks` {frame: boxes}: a drift-corrected export's padding)
+    (+ nm columns)."""
     rows = []
-    cut = near_marks(tuple(labels.shape[1:3]), marks)
+    shape = tuple(labels.shape[1:3])
+    cut = near_marks(shape, marks)
+    frame_marks = frame_marks or {}
     for t in range(labels.shape[0]):
         frame = np.asarray(labels[t])
+        hidden = cut | near_marks(shape, tuple(frame_marks[t])) if frame_marks.get(t) else cut
         flat = frame.ravel()
         order = np.argsort(flat, kind="stable")
         ids, starts = np.unique(flat[order], return_index=True)
@@ -116,7 +122,7 @@ def particle_table(labels, pixel_size_nm: float | None = None, marks: tuple = ()
             area = b - a
             ecc = np.sqrt(1 - (minor / major) ** 2) if major > 0 else 0.0
             rows.append((t, int(tid), cy, cx, area, 2 * np.sqrt(area / np.pi), ecc,
-                         touches_border(ys, xs, frame.shape) or bool(cut[ys, xs].any())))
+                         touches_border(ys, xs, frame.shape) or bool(hidden[ys, xs].any())))
     table = pd.DataFrame(
         rows, columns=["frame", "track_id", "y", "x", "area", "equivalent_diameter", "eccentricity", "touches_border"]
     )

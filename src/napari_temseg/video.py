@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .annotations import Box, overlap
 from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
@@ -41,6 +42,7 @@ from .io.results import (
     SKIPPED_FILE,
     create_labels_zarr,
     read_skipped,
+    record_frame_marks,
     record_pixel_size,
     rescale_track_dir,
     results_calibration,
@@ -58,13 +60,13 @@ from .segmentation import (
     describe_stack_options,
     fitting_diameter,
     in_nm,
-    segment,
+    segment_image,
     stack_options,
     with_nm_pixel_size,
     with_stack_marks,
 )
 from .tracking import Linker, check_method, check_tracked_model_options, new_linker, split_options
-from .tracking.propagate import check_prompted, next_instances, propagation_options
+from .tracking.propagate import check_prompted, left_out, next_instances, propagation_options
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
 
@@ -252,8 +254,9 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _commit(out: Path, linker: Linker, pushed: int, written: int) -> None:
-    """Save the tracker state; arrays first, then the JSON that points at them (atomic replace)."""
+def _commit(out: Path, linker: Linker, pushed: int, written: int, frame_marks: dict[int, tuple[Box, ...]]) -> None:
+    """Save the tracker state and the boxes frames hid so far (`frame_marks`, recorded with
+    the labels at the end); arrays first, then the JSON that points at them (atomic replace)."""
     fields, arrays = linker.state()
     tmp = out / (ARRAYS_FILE + ".tmp.npz")
     try:
@@ -261,10 +264,11 @@ def _commit(out: Path, linker: Linker, pushed: int, written: int) -> None:
         os.replace(tmp, out / ARRAYS_FILE)
     finally:
         tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
-    _write_atomic(out / STATE_FILE, json.dumps({"pushed": pushed, "written": written, "linker": fields}))
+    _write_atomic(out / STATE_FILE, json.dumps({"pushed": pushed, "written": written, "linker": fields,
+                                                "frame_marks": {str(t): boxes for t, boxes in frame_marks.items()}}))
 
 
-def _load_state(out: Path) -> tuple[int, int, Linker] | None:
+def _load_state(out: Path) -> tuple[int, int, Linker, dict[int, tuple[Box, ...]]] | None:
     """The committed tracker state, or None when there is none or it is damaged (then the
     run starts again from the first frame, in the same folder)."""
     if not (out / STATE_FILE).is_file():
@@ -273,7 +277,9 @@ def _load_state(out: Path) -> tuple[int, int, Linker] | None:
         state = json.loads((out / STATE_FILE).read_text())
         with np.load(out / ARRAYS_FILE, allow_pickle=False) as arrays:
             linker = Linker.restore(state["linker"], {k: arrays[k] for k in arrays.files})
-        return int(state["pushed"]), int(state["written"]), linker
+        frame_marks = {int(t): tuple(tuple(int(v) for v in box) for box in boxes)
+                       for t, boxes in state.get("frame_marks", {}).items()}
+        return int(state["pushed"]), int(state["written"]), linker, frame_marks
     except Exception as err:  # noqa: BLE001 - json, zip, key and shape errors alike mean "not usable"
         print(f"temseg: the saved tracking state in {out} is damaged ({type(err).__name__}); "
               "starting again from the first frame", file=sys.stderr)
@@ -375,12 +381,23 @@ def _cached_model(name: str, weights: str | None = None):
     return load_model(name, weights=weights)
 
 
-def _segment_one(frame: np.ndarray, model: str, options_json: str, weights: str | None = None) -> np.ndarray:
-    """Worker-side segmentation: the model is built once per process."""
-    return segment(frame, _cached_model(model, weights), **json.loads(options_json))
+def _frame_own(hidden: tuple[Box, ...], recorded: tuple[Box, ...]) -> tuple[Box, ...]:
+    """The boxes a frame hid (its segmentation's annotations) that are not the run's recorded
+    marks (IoU 0.8, as `common_marks` finds them): its own, as a drift-corrected export's padding."""
+    boxes = (tuple(int(v) for v in box) for box in hidden)
+    return tuple(box for box in boxes if not any(overlap(box, mark) >= 0.8 for mark in recorded))
 
 
-def _segment_block(frames: np.ndarray, model: str, weights: str | None, options: dict, client) -> list[np.ndarray]:
+def _segment_one(frame: np.ndarray, model: str, options_json: str,
+                 weights: str | None = None) -> tuple[np.ndarray, tuple[Box, ...]]:
+    """Worker-side segmentation: (labels, the boxes the frame hid: `segment_image`'s
+    annotations); the model is built once per process."""
+    found = segment_image(frame, _cached_model(model, weights), **json.loads(options_json))
+    return found.labels, found.annotations
+
+
+def _segment_block(frames: np.ndarray, model: str, weights: str | None, options: dict,
+                   client) -> list[tuple[np.ndarray, tuple[Box, ...]]]:
     payload = json.dumps(options)
     if client is None:
         return [_segment_one(f, model, payload, weights) for f in frames]
@@ -522,7 +539,7 @@ def iter_track_video(
             if video.frame_interval_s is not None:  # not part of the run's settings
                 store.attrs[FRAME_INTERVAL_ATTR] = video.frame_interval_s
             record_pixel_size(store, video.pixel_size_nm, video.pixel_yx_nm)  # the same, or given since
-            pushed, written, linker = state
+            pushed, written, linker, frame_marks = state
             if not _frames_intact(store, written):
                 print(f"temseg: some saved frames in {out / 'labels.zarr'} are missing or damaged; "
                       "starting again from the first frame", file=sys.stderr)
@@ -530,7 +547,7 @@ def iter_track_video(
         if state is None:
             store = create_labels_zarr(out / "labels.zarr", shape, video.pixel_size_nm, video.frame_interval_s,
                                        video.pixel_yx_nm)
-            pushed, written, linker = 0, 0, new_linker(link_opts, method)
+            pushed, written, linker, frame_marks = 0, 0, new_linker(link_opts, method), {}
         resumed_from = pushed
         client = _client(workers, scheduler)
         try:
@@ -540,7 +557,8 @@ def iter_track_video(
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)
-            store.attrs[MARKS_ATTR] = [[int(v) for v in box] for box in (*given, *found)]  # flags the particles they cut
+            recorded = tuple(tuple(int(v) for v in box) for box in (*given, *found))
+            store.attrs[MARKS_ATTR] = [list(box) for box in recorded]  # flags the particles they cut
             shape = tuple(shape[1:3])
             if pushed:
                 yield pushed, n  # a resumed run starts where the last one stopped
@@ -549,12 +567,20 @@ def iter_track_video(
                 read = [read_frame(video.data, t) for t in range(pushed, stop)]  # blank/unreadable: skipped
                 good = [frame for frame, problem in read if problem is None]
                 if method == "propagate":  # sequential by nature: each frame is prompted by the last
-                    instances = (next_instances(f, segmenter, linker.last_labels, **model_opts) for f in good)
+                    instances = ((next_instances(f, segmenter, linker.last_labels, **model_opts),
+                                  left_out(f, model_opts)) for f in good)
                 else:
                     instances = iter(_segment_block(np.asarray(good), model, weights, model_opts, client)) if good \
                         else iter(())
-                for frame, problem in read:
-                    finished = linker.skip(shape, problem) if problem else linker.push(next(instances), frame)
+                for index, (frame, problem) in enumerate(read, start=pushed):
+                    if problem:
+                        finished = linker.skip(shape, problem)
+                    else:
+                        labels, hidden = next(instances)
+                        finished = linker.push(labels, frame)
+                        own = _frame_own(hidden, recorded)
+                        if own:
+                            frame_marks[index] = own
                     for t, tracked in finished:
                         store[t] = tracked
                         written = t + 1
@@ -563,7 +589,7 @@ def iter_track_video(
                     for t, tracked in linker.flush():
                         store[t] = tracked
                         written = t + 1
-                _commit(out, linker, pushed, written)
+                _commit(out, linker, pushed, written, frame_marks)
                 yield pushed, n  # frames tracked and committed: what a resume starts after
         except OSError as err:
             raise TemsegError(
@@ -576,6 +602,7 @@ def iter_track_video(
                 if own_cluster is not None:  # its worker processes, else killed at exit with their
                     own_cluster.close()  # semaphores ("resource_tracker: ... leaked semaphore objects")
         interval = video.frame_interval_s or results_calibration(out)[1]  # given to an earlier, interrupted start
+        record_frame_marks(store, frame_marks)  # the particles they cut are flagged as the marks' are
         write_tables(out, store, linker.events, video.pixel_size_nm, interval)
         write_skipped(out, linker.skipped)
         run["complete"] = True

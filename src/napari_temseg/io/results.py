@@ -1,7 +1,9 @@
 """Tracking results on disk: the layout `temseg track` writes and the review widget saves.
 
-DIR/labels.zarr   (T, Y, X) uint32 tracked IDs, one chunk per frame
-DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity, touches_border (+ nm)
+DIR/labels.zarr   (T, Y, X) uint32 tracked IDs, one chunk per frame; attributes: calibration,
+                  the boxes the frames left out (`MARKS_ATTR`, `FRAME_MARKS_ATTR`)
+DIR/tracks.csv    frame, track_id, y, x, area, equivalent_diameter, eccentricity, touches_border
+                  (cut by the border or by those boxes) (+ nm)
 DIR/events.csv    frame, child, parents (';'-joined)
 DIR/sintering.csv per fusion event and frame: neck width, axis ratio, area ratio, ...
                   (each of the three with seconds beside its frames where the frame interval is known)
@@ -19,10 +21,12 @@ import contextlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..annotations import Box
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import ONSET_COLUMNS, events_table, parse_events
@@ -34,6 +38,9 @@ from .folders import recover_folder, replace_folder, writing_name
 PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR, PIXEL_YX_ATTR = "pixel_size_nm", "frame_interval_s", "pixel_yx_nm"
 #: The labels' attribute with the boxes of the video's burned-in marks (`segmentation.stack_marks`).
 MARKS_ATTR = "burned_in_marks"
+#: The labels' attribute with the boxes that single frames hid besides (a drift-corrected
+#: export's padding, which moves from frame to frame): {frame: [box, ...]}, frames without none.
+FRAME_MARKS_ATTR = "frame_marks"
 
 
 def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float | None = None,
@@ -47,28 +54,54 @@ def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float 
     return store
 
 
-def recorded_marks(path: Path) -> tuple[tuple[int, int, int, int], ...]:
+def recorded_marks(path: Path) -> tuple[Box, ...]:
     """The burned-in marks recorded with the labels store at `path` (`MARKS_ATTR`), () for
     none or no store."""
+    return tuple(_boxes(_recorded(path, MARKS_ATTR, [])))
+
+
+def recorded_frame_marks(path: Path) -> dict[int, tuple[Box, ...]]:
+    """The boxes single frames hid besides the video's marks, recorded with the labels store
+    at `path` (`FRAME_MARKS_ATTR`): {frame: boxes}, {} for none or no store."""
+    return {int(t): _boxes(boxes) for t, boxes in _recorded(path, FRAME_MARKS_ATTR, {}).items()}
+
+
+def record_frame_marks(store, frame_marks: dict[int, tuple[Box, ...]]) -> None:
+    """Record `frame_marks` ({frame: boxes}; see `recorded_frame_marks`) with a labels store."""
+    store.attrs[FRAME_MARKS_ATTR] = {str(t): [[int(v) for v in box] for box in boxes]
+                                     for t, boxes in sorted(frame_marks.items()) if boxes}
+
+
+def _recorded(path: Path, attr: str, default: Any) -> Any:
+    """Attribute `attr` of the labels store at `path`; `default` where it or the store is missing."""
     import zarr
 
     if not (Path(path) / "zarr.json").is_file() and not (Path(path) / ".zarray").is_file():
-        return ()
-    boxes = zarr.open_array(str(path), mode="r").attrs.get(MARKS_ATTR, [])
+        return default
+    return zarr.open_array(str(path), mode="r").attrs.get(attr, default)
+
+
+def _boxes(boxes: list) -> tuple[Box, ...]:
     return tuple(tuple(int(v) for v in box) for box in boxes)
 
 
 def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
-                      frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None) -> None:
+                      frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
+                      frame_marks: dict[int, tuple[Box, ...]] | None = None) -> None:
     """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame, beside the
     store it replaces (`folders.replace_folder`): `labels` may be that store itself (a large
-    video edited in its results folder), and a failure halfway leaves the old store whole."""
+    video edited in its results folder), and a failure halfway leaves the old store whole.
+    The marks recorded with the store it replaces are kept, its frames' too unless
+    `frame_marks` are given."""
     labels_shape = tuple(int(s) for s in labels.shape)
     marks = recorded_marks(path)  # the video's, not the edit's: kept through a review's save
+    frame_marks = recorded_frame_marks(path) if frame_marks is None else frame_marks
     written = writing_name(path)
     store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s, pixel_yx_nm)
     if marks:
         store.attrs[MARKS_ATTR] = [list(box) for box in marks]
+    if frame_marks:
+        record_frame_marks(store, frame_marks)
     for t in range(labels_shape[0]):
         store[t] = np.asarray(labels[t], dtype=np.uint32)
     replace_folder(written, path)
@@ -113,7 +146,8 @@ def write_measured_tables(out: Path, labels, events: list[dict], pixel_size_nm: 
     the motion tables and size_over_time.png (none without a particle)."""
     from ..plots import size_over_time_png
 
-    tracks = particle_table(labels, pixel_size_nm, recorded_marks(out / "labels.zarr"))
+    store = out / "labels.zarr"
+    tracks = particle_table(labels, pixel_size_nm, recorded_marks(store), recorded_frame_marks(store))
     timed(tracks, frame_interval_s).to_csv(out / "tracks.csv", index=False)
     timed(sintering_table(labels, events, pixel_size_nm), frame_interval_s).to_csv(out / "sintering.csv", index=False)
     write_motion_tables(out, tracks, events, pixel_size_nm, frame_interval_s)
@@ -206,13 +240,15 @@ def read_skipped(out: Path) -> list[dict]:
 def write_track_dir(
     out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None,
     frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
-    skipped: list[dict] | None = None,
+    skipped: list[dict] | None = None, frame_marks: dict[int, tuple[Box, ...]] | None = None,
 ) -> Path:
     """Write a results folder as `temseg track` does (the files of the module docstring; no
     run record) into `out`: `labels` (T, Y, X), `events` as a TrackResult's; `skipped`: the
     frames that were skipped (a TrackResult's), recorded so that their empty labels are not
     taken for frames where every particle vanished (None: a record already in `out` stays); `pixel_yx_nm`: the
-    sides of pixels that are not square, recorded for the layer's scale only."""
+    sides of pixels that are not square, recorded for the layer's scale only; `frame_marks`: {frame:
+    boxes} the frames' segmentation left out (a TrackResult's; None: a record in `out` stays),
+    whose particles tracks.csv flags as cut."""
     out = Path(out)
     if np.ndim(labels) != 3:
         raise TemsegError(f"labels must be a (T, Y, X) stack, not of shape {np.shape(labels)}")
@@ -222,7 +258,7 @@ def write_track_dir(
     check_calibration("frame_interval_s", frame_interval_s)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm)
+        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm, frame_marks)
         write_tables(out, labels, events, pixel_size_nm, frame_interval_s)
         if skipped is not None:  # else the folder's own record stays (a review saved into its run's folder)
             (out / SKIPPED_FILE).unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from ..models import Segmenter, load_model
 from ..models.options import Option, check_options, number
 from ..models.specs import DEFAULT_MODEL
 from ..preprocess import read_frame
-from ..segmentation import as_stack, check_model_options, segment, stack_options
+from ..segmentation import as_stack, check_model_options, segment_image, stack_options
 from .lineage import events_table, lineage_graph, napari_tracks_data, tracks_table
 from .link import Linker, LinkOptions
 
@@ -36,6 +36,9 @@ class TrackResult:
     events: list[dict]
     skipped: list[dict] = field(default_factory=list)  # {frame, reason}: blank or unreadable frames
     pixel_size_nm: float | None = None
+    #: {frame: boxes} each frame's segmentation left out (burned-in marks, padding): the
+    #: particles they cut are flagged in the saved tracks.csv as those cut by the border
+    frame_marks: dict[int, tuple] = field(default_factory=dict)
 
     @property
     def graph(self) -> dict[int, list[int]]:
@@ -50,7 +53,8 @@ class TrackResult:
         from ..io.results import write_track_dir
 
         pixel = self.pixel_size_nm if pixel_size_nm is None else pixel_size_nm
-        return write_track_dir(out, self.labels, self.events, pixel, frame_interval_s, skipped=self.skipped)
+        return write_track_dir(out, self.labels, self.events, pixel, frame_interval_s, skipped=self.skipped,
+                               frame_marks=self.frame_marks)
 
     @property
     def events_table(self) -> pd.DataFrame:
@@ -104,9 +108,11 @@ def new_linker(options: LinkOptions, method: str) -> Linker:
 
 
 def iter_track(
-    frames: Any, model: str | Segmenter = DEFAULT_MODEL, method: str = "link", **options: Any
+    frames: Any, model: str | Segmenter = DEFAULT_MODEL, method: str = "link",
+    frame_marks: dict[int, tuple] | None = None, **options: Any
 ) -> Iterator[tuple[int, np.ndarray, Linker]]:
-    """Yield (t, tracked labels, linker) as frames finish, in order; linker.events grows.
+    """Yield (t, tracked labels, linker) as frames finish, in order; linker.events grows;
+    `frame_marks`, where given, is filled with {t: boxes} each frame's segmentation left out.
 
     method "link": segment every frame with `model`, then link. method "propagate":
     `model` is a prompted model (efficientsam-tiny); the first frame (or any frame
@@ -122,14 +128,20 @@ def iter_track(
     if method == "propagate":
         from .propagate import iter_propagate
 
-        for t, tracked in iter_propagate(frames, segmenter, linker, **model_opts):
+        for t, tracked in iter_propagate(frames, segmenter, linker, frame_marks=frame_marks, **model_opts):
             yield t, tracked, linker
         return
     model_opts = stack_options(frames, segmenter, check_tracked_model_options(segmenter, model_opts))
     shape = tuple(frames.shape[1:3])
     for t in range(frames.shape[0]):
         frame, problem = read_frame(frames, t)
-        finished = linker.skip(shape, problem) if problem else linker.push(segment(frame, segmenter, **model_opts), frame)
+        if problem:
+            finished = linker.skip(shape, problem)
+        else:
+            found = segment_image(frame, segmenter, **model_opts)
+            finished = linker.push(found.labels, frame)
+            if found.annotations and frame_marks is not None:
+                frame_marks[t] = found.annotations
         for done, tracked in finished:
             yield done, tracked, linker
     for t, tracked in linker.flush():
@@ -154,7 +166,8 @@ def track(
     n = int(frames.shape[0])
     out = None
     linker = None
-    for t, tracked, current in iter_track(frames, model, method, **options):
+    frame_marks = {}
+    for t, tracked, current in iter_track(frames, model, method, frame_marks, **options):
         linker = current  # the same linker every time; kept for its events
         if out is None:
             out = np.zeros((n, *tracked.shape), np.uint32)
@@ -164,7 +177,7 @@ def track(
     if out is None:
         raise TemsegError("the stack has no frames; nothing to track")
     return TrackResult(labels=out, tracks=tracks_table(out), events=list(linker.events), skipped=list(linker.skipped),
-                       pixel_size_nm=options.get("pixel_size_nm"))
+                       pixel_size_nm=options.get("pixel_size_nm"), frame_marks=frame_marks)
 
 
 __all__ = ["LINK_OPTIONS", "LinkOptions", "Linker", "TrackResult", "check_method", "check_tracked_model_options", "iter_track", "new_linker", "split_options",

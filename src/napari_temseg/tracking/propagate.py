@@ -144,6 +144,12 @@ def next_instances(
     return add_unclaimed(split_where_detected(labels, detected), detected)
 
 
+def left_out(frame: np.ndarray, options: dict[str, Any]) -> tuple:
+    """The boxes `next_instances` leaves out of `frame` with `options`: burned-in marks (the
+    stack's, among the options, and the frame's own) and padding (`normalize_without_marks`)."""
+    return normalize_without_marks(frame, options.get("marks", ()))[1]
+
+
 def propagation_options(frames: Any, segmenter: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The options every frame of a propagated stack is segmented with: the stack's decisions
     (`stack_options`), the seed model built once (it runs every frame), and the edge
@@ -163,9 +169,11 @@ def iter_propagate(
     segmenter: Any,
     linker: Linker,
     keyframes: dict[int, np.ndarray] | None = None,
+    frame_marks: dict[int, tuple] | None = None,
     **options: Any,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (t, tracked labels) in order; `segmenter` must be a prompted model (has `decode`)."""
+    """Yield (t, tracked labels) in order; `segmenter` must be a prompted model (has `decode`);
+    `frame_marks`, where given, is filled with {t: boxes} each frame left out (`iter_track`)."""
     check_prompted(segmenter)
     options = propagation_options(frames, segmenter, options)
     keyframes = keyframes or {}
@@ -179,4 +187,7 @@ def iter_propagate(
             yield from linker.skip(shape, problem)
         else:
             yield from linker.push(next_instances(frame, segmenter, linker.last_labels, **options))
+            hidden = left_out(frame, options) if frame_marks is not None else ()
+            if hidden:
+                frame_marks[t] = hidden
     yield from linker.flush()
