@@ -128,3 +128,13 @@ def test_a_drift_corrected_mpeg4_movie_is_tracked_as_its_specimen(tmp_path):
     assert sorted(result.frame_marks) == list(range(1, 12))
     saved = pd.read_csv(result.save(tmp_path / "saved") / "tracks.csv")
     assert saved.touches_border.sum() >= cut
+
+
+def test_a_frames_padding_merged_with_a_recorded_mark_is_its_own():
+    """A frame's padding merged with a mark of the video along that edge is recorded for the
+    frame (the strip only it covers cuts particles); a box the video's marks hold is not."""
+    from napari_temseg.video import _frame_own
+
+    recorded = ((400, 0, 512, 512),)
+    assert _frame_own(((380, 0, 512, 512),), recorded) == ((380, 0, 512, 512),)
+    assert _frame_own(((400, 0, 512, 512), (0, 500, 400, 512)), recorded) == ((0, 500, 400, 512),)

@@ -81,3 +81,30 @@ def test_a_review_saved_elsewhere_keeps_the_runs_link_settings(tmp_path, small_v
     assert results_options(tmp_path / "reviewed")["fusion_min_frames"] == 9  # the record of the labels' run
     write_review(tmp_path / "reviewed", np.asarray(labels), events, set(), [], run_from=tmp_path / "run", run="gone")
     assert results_options(tmp_path / "reviewed") == {}  # the folder holds another run now: no record
+
+
+def test_a_review_saved_anywhere_keeps_what_the_runs_frames_left_out(tmp_path):
+    """The boxes a run's frames left out (a mark, a frame's padding) go with its labels into
+    any folder a review is saved to, and the particles they cut stay flagged in tracks.csv;
+    the folder's own earlier record does not stay."""
+    import pandas as pd
+
+    from napari_temseg.io import write_review, write_track_dir
+    from napari_temseg.io.results import recorded_frame_marks, recorded_marks
+
+    labels = np.zeros((3, 64, 64), np.uint32)
+    labels[:, 20:30, 20:30] = 1
+    labels[:, 40:50, 5:15] = 2  # cut by frame 1's padding (rows 50-63)
+    write_track_dir(tmp_path / "run", labels, [], marks=((0, 50, 4, 64),), frame_marks={1: ((50, 0, 64, 64),)})
+    write_track_dir(tmp_path / "other", labels, [], marks=(), frame_marks={0: ((0, 0, 32, 64),), 2: ((0, 0, 32, 64),)})
+
+    def flagged(folder):
+        tracks = pd.read_csv(folder / "tracks.csv")
+        return tracks[tracks.track_id == 2].touches_border.tolist()
+
+    assert flagged(tmp_path / "run") == [False, True, False]
+    for target in ("reviewed", "other", "run"):
+        write_review(tmp_path / target, labels, [], set(), [], run_from=tmp_path / "run")
+        assert flagged(tmp_path / target) == [False, True, False], target
+        assert recorded_frame_marks(tmp_path / target / "labels.zarr") == {1: ((50, 0, 64, 64),)}
+        assert recorded_marks(tmp_path / target / "labels.zarr") == ((0, 50, 4, 64),)

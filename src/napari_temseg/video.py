@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .annotations import Box, overlap
+from .annotations import Box
 from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
@@ -382,10 +382,14 @@ def _cached_model(name: str, weights: str | None = None):
 
 
 def _frame_own(hidden: tuple[Box, ...], recorded: tuple[Box, ...]) -> tuple[Box, ...]:
-    """The boxes a frame hid (its segmentation's annotations) that are not the run's recorded
-    marks (IoU 0.8, as `common_marks` finds them): its own, as a drift-corrected export's padding."""
+    """The boxes a frame hid (its segmentation's annotations) that the run's recorded marks
+    do not hold: its own, as a drift-corrected export's padding (merged with a mark it meets)."""
     boxes = (tuple(int(v) for v in box) for box in hidden)
-    return tuple(box for box in boxes if not any(overlap(box, mark) >= 0.8 for mark in recorded))
+    return tuple(box for box in boxes if not any(_holds(mark, box) for mark in recorded))
+
+
+def _holds(outer: Box, inner: Box) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
 def _segment_one(frame: np.ndarray, model: str, options_json: str,

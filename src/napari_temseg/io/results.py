@@ -38,8 +38,9 @@ from .folders import recover_folder, replace_folder, writing_name
 PIXEL_SIZE_ATTR, FRAME_INTERVAL_ATTR, PIXEL_YX_ATTR = "pixel_size_nm", "frame_interval_s", "pixel_yx_nm"
 #: The labels' attribute with the boxes of the video's burned-in marks (`segmentation.stack_marks`).
 MARKS_ATTR = "burned_in_marks"
-#: The labels' attribute with the boxes that single frames hid besides (a drift-corrected
-#: export's padding, which moves from frame to frame): {frame: [box, ...]}, frames without none.
+#: The labels' attribute with the boxes single frames left out besides the video's marks
+#: where those are recorded (a drift-corrected export's padding, which moves from frame to
+#: frame): {frame: [box, ...]}, frames with none left out.
 FRAME_MARKS_ATTR = "frame_marks"
 
 
@@ -87,14 +88,15 @@ def _boxes(boxes: list) -> tuple[Box, ...]:
 
 def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
                       frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
+                      marks: tuple[Box, ...] | None = None,
                       frame_marks: dict[int, tuple[Box, ...]] | None = None) -> None:
     """Write a (T, Y, X) label stack as zarr, one chunk per frame, frame by frame, beside the
     store it replaces (`folders.replace_folder`): `labels` may be that store itself (a large
     video edited in its results folder), and a failure halfway leaves the old store whole.
-    The marks recorded with the store it replaces are kept, its frames' too unless
-    `frame_marks` are given."""
+    With it the video's `marks` and `frame_marks` (`MARKS_ATTR`, `FRAME_MARKS_ATTR`); None:
+    those recorded with the store it replaces (the video's, not an edit's)."""
     labels_shape = tuple(int(s) for s in labels.shape)
-    marks = recorded_marks(path)  # the video's, not the edit's: kept through a review's save
+    marks = recorded_marks(path) if marks is None else marks
     frame_marks = recorded_frame_marks(path) if frame_marks is None else frame_marks
     written = writing_name(path)
     store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s, pixel_yx_nm)
@@ -240,15 +242,17 @@ def read_skipped(out: Path) -> list[dict]:
 def write_track_dir(
     out: str | Path, labels, events: list[dict], pixel_size_nm: float | None = None,
     frame_interval_s: float | None = None, pixel_yx_nm: tuple[float, float] | None = None,
-    skipped: list[dict] | None = None, frame_marks: dict[int, tuple[Box, ...]] | None = None,
+    skipped: list[dict] | None = None, marks: tuple[Box, ...] | None = None,
+    frame_marks: dict[int, tuple[Box, ...]] | None = None,
 ) -> Path:
     """Write a results folder as `temseg track` does (the files of the module docstring; no
     run record) into `out`: `labels` (T, Y, X), `events` as a TrackResult's; `skipped`: the
     frames that were skipped (a TrackResult's), recorded so that their empty labels are not
     taken for frames where every particle vanished (None: a record already in `out` stays); `pixel_yx_nm`: the
-    sides of pixels that are not square, recorded for the layer's scale only; `frame_marks`: {frame:
-    boxes} the frames' segmentation left out (a TrackResult's; None: a record in `out` stays),
-    whose particles tracks.csv flags as cut."""
+    sides of pixels that are not square, recorded for the layer's scale only; `marks` (the
+    video's burned-in marks) and `frame_marks` ({frame: boxes} single frames left out
+    besides, a TrackResult's): what the segmentation left out, whose particles tracks.csv
+    flags as cut (None: a record in `out` stays)."""
     out = Path(out)
     if np.ndim(labels) != 3:
         raise TemsegError(f"labels must be a (T, Y, X) stack, not of shape {np.shape(labels)}")
@@ -258,7 +262,8 @@ def write_track_dir(
     check_calibration("frame_interval_s", frame_interval_s)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm, frame_marks)
+        write_labels_zarr(out / "labels.zarr", labels, pixel_size_nm, frame_interval_s, pixel_yx_nm, marks,
+                          frame_marks)
         write_tables(out, labels, events, pixel_size_nm, frame_interval_s)
         if skipped is not None:  # else the folder's own record stays (a review saved into its run's folder)
             (out / SKIPPED_FILE).unlink(missing_ok=True)
@@ -311,8 +316,11 @@ def write_review(out: str | Path, labels, events: list[dict], accepted: set[tupl
     (accepted or to review) in events.csv, and every decision, rejections included, in
     review.csv (what `read_review` reads back). `run_from`, `run`: the `temseg track` run's
     folder the labels came from and that run's ID (`results_run_id`); saved elsewhere, the
-    folder's run record replaces whatever run files were there (`_carry_run_record`)."""
-    out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s, pixel_yx_nm)
+    folder's run record replaces whatever run files were there (`_carry_run_record`), and
+    the boxes the run's frames left out go with the labels (`_run_marks`)."""
+    marks, frame_marks = _run_marks(run_from, run)
+    out = write_track_dir(out, labels, events, pixel_size_nm, frame_interval_s, pixel_yx_nm, marks=marks,
+                          frame_marks=frame_marks)
     if run_from is not None and Path(run_from).resolve() != out.resolve():
         _carry_run_record(Path(run_from), run, out)
     status = ["accepted" if (e["frame"], e["child"]) in accepted else "to review" for e in events]
@@ -326,6 +334,18 @@ def write_review(out: str | Path, labels, events: list[dict], accepted: set[tupl
     except OSError as err:
         raise TemsegError(f"{out}: cannot write results ({err.strerror or err})") from None
     return out
+
+
+def _run_marks(run_from: str | Path | None, run: str | None) -> tuple[tuple[Box, ...] | None, dict | None]:
+    """The marks and frame marks recorded with the labels of the run in folder `run_from`
+    (where that folder still holds run `run`, if one is named; else none), for its labels
+    saved anywhere; (None, None) without `run_from`: those of the folder written stay."""
+    if run_from is None:
+        return None, None
+    if run and results_run_id(run_from) != run:
+        return (), {}
+    store = Path(run_from) / "labels.zarr"
+    return recorded_marks(store), recorded_frame_marks(store)
 
 
 def _carry_run_record(source: Path, run: str | None, out: Path) -> None:
