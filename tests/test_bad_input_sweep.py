@@ -345,3 +345,21 @@ def test_a_resume_file_missing_part_of_the_state_is_named(tmp_path):
     with pytest.raises(ts.TemsegError, match="not a checkpoint this training wrote .no best_iou, model"):
         start_or_resume(tmp_path / "last.pt", tmp_path / "log.csv", True, {}, net,
                         torch.optim.SGD(net.parameters(), lr=0.1), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(("attr", "value"), [("frame_marks", "garbage"), ("frame_marks", {"1": [[1, 2, 3]]}),
+                                             ("burned_in_marks", [["a", 0, 4, 64]])])
+def test_a_damaged_marks_attribute_is_named(tmp_path, attr, value):
+    """The boxes recorded with a results folder's labels, edited by hand into something else:
+    one clear error naming the attribute, not a traceback from reading it."""
+    import zarr
+
+    from napari_temseg.errors import TemsegError
+    from napari_temseg.io import write_track_dir
+
+    labels = np.zeros((2, 32, 32), np.uint32)
+    labels[:, 4:12, 4:12] = 1
+    write_track_dir(tmp_path / "run", labels, [])
+    zarr.open_array(str(tmp_path / "run" / "labels.zarr"), mode="r+").attrs[attr] = value
+    with pytest.raises(TemsegError, match=f"attribute '{attr}' is damaged .*track the video again"):
+        write_track_dir(tmp_path / "run", labels, [])

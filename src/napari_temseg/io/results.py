@@ -58,13 +58,26 @@ def create_labels_zarr(path: Path, shape: tuple[int, ...], pixel_size_nm: float 
 def recorded_marks(path: Path) -> tuple[Box, ...]:
     """The burned-in marks recorded with the labels store at `path` (`MARKS_ATTR`), () for
     none or no store."""
-    return tuple(_boxes(_recorded(path, MARKS_ATTR, [])))
+    with _damaged_attribute(path, MARKS_ATTR, "[[y0, x0, y1, x1], ...]"):
+        return _boxes(_recorded(path, MARKS_ATTR, []))
 
 
 def recorded_frame_marks(path: Path) -> dict[int, tuple[Box, ...]]:
     """The boxes single frames hid besides the video's marks, recorded with the labels store
     at `path` (`FRAME_MARKS_ATTR`): {frame: boxes}, {} for none or no store."""
-    return {int(t): _boxes(boxes) for t, boxes in _recorded(path, FRAME_MARKS_ATTR, {}).items()}
+    with _damaged_attribute(path, FRAME_MARKS_ATTR, '{"frame": [[y0, x0, y1, x1], ...], ...}'):
+        return {int(t): _boxes(boxes) for t, boxes in _recorded(path, FRAME_MARKS_ATTR, {}).items()}
+
+
+@contextlib.contextmanager
+def _damaged_attribute(path: Path, attr: str, expected: str):
+    """A labels store's attribute `attr` that is not `expected` (edited by hand, written by
+    another program) named, not a traceback from deep inside the reading."""
+    try:
+        yield
+    except (TypeError, ValueError, AttributeError):
+        raise TemsegError(f"{path}: its attribute {attr!r} is damaged (expected {expected}); delete that "
+                          "attribute from the store's metadata, or track the video again") from None
 
 
 def record_frame_marks(store, frame_marks: dict[int, tuple[Box, ...]]) -> None:
@@ -83,7 +96,10 @@ def _recorded(path: Path, attr: str, default: Any) -> Any:
 
 
 def _boxes(boxes: list) -> tuple[Box, ...]:
-    return tuple(tuple(int(v) for v in box) for box in boxes)
+    found = tuple(tuple(int(v) for v in box) for box in boxes)
+    if any(len(box) != 4 for box in found):
+        raise ValueError("a box is not 4 numbers")
+    return found
 
 
 def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
