@@ -412,6 +412,22 @@ def test_each_fusion_says_how_sure_its_onset_is():
     assert (event["onset_earliest"], event["frame"], event["onset_latest"]) == (7, 8, 11)  # not seen at 7
 
 
+def test_propagation_records_what_each_frame_left_out(esam_fixture):
+    """A burned-in bar is left out of every propagated frame, and the result says so per frame
+    (its saved tracks.csv then flags the particles such boxes cut)."""
+    from napari_temseg import load_model
+    from napari_temseg.synth import synth_video
+
+    model = load_model("efficientsam-tiny", weights=esam_fixture / "efficient_sam_vitt_random_fp16.pt")
+    video = synth_video(n_frames=3, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
+    frames = video.frames.copy()
+    frames[:, 148:154, 10:90] = frames.max()  # a scale bar
+    result = track(frames, model, method="propagate")
+    assert sorted(result.frame_marks) == [0, 1, 2]
+    for boxes in result.frame_marks.values():
+        assert any(y0 <= 148 and x0 <= 10 and y1 >= 154 and x1 >= 90 for y0, x0, y1, x1 in boxes)
+
+
 def test_propagate_prompts_each_frame_with_the_last_masks(esam_fixture, monkeypatch):
     """Mechanics of prompt propagation (the fixture's random weights say nothing about accuracy)."""
     from napari_temseg import load_model
@@ -465,7 +481,7 @@ def test_propagation_finds_a_particle_its_prompts_did_not_carry():
     video = synth_video(n_frames=2, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
     previous = video.labels[0].copy()
     previous[previous == previous.max()] = 0  # one particle not carried
-    found = next_instances(video.frames[1], model, previous, refine_edges=False)
+    found, _ = next_instances(video.frames[1], model, previous, refine_edges=False)
     assert len(np.unique(found)) - 1 == 3
 
 
@@ -531,8 +547,8 @@ def test_propagated_dark_field_masks_get_the_rim_rule_of_single_images():
     video = synth_video(n_frames=2, shape=(160, 160), n_single=3, n_pairs=0, n_triples=0, n_touching=0, seed=2)
     frame = video.frames.max() - video.frames[1]  # bright particles on a dark support
     previous = video.labels[0]
-    grown = next_instances(frame, model, previous, polarity="bright", refine_edges=False)
-    midpoint = next_instances(frame, model, previous, polarity="bright", refine_edges=False, edge_level=0.5)
+    grown, _ = next_instances(frame, model, previous, polarity="bright", refine_edges=False)
+    midpoint, _ = next_instances(frame, model, previous, polarity="bright", refine_edges=False, edge_level=0.5)
     assert len(np.unique(grown)) == len(np.unique(midpoint)) == 4
     for particle in np.unique(midpoint[midpoint > 0]):  # each lies within one grown particle (IDs may
         under = np.unique(grown[midpoint == particle])  # differ: a mask the midpoint seed showed spread

@@ -66,7 +66,7 @@ from .segmentation import (
     with_stack_marks,
 )
 from .tracking import Linker, check_method, check_tracked_model_options, new_linker, split_options
-from .tracking.propagate import check_prompted, left_out, next_instances, propagation_options
+from .tracking.propagate import check_prompted, next_instances, propagation_options
 
 RUN_FILE, STATE_FILE, ARRAYS_FILE, LOCK_FILE = "run.json", "state.json", "state.npz", ".lock"
 
@@ -571,8 +571,7 @@ def iter_track_video(
                 read = [read_frame(video.data, t) for t in range(pushed, stop)]  # blank/unreadable: skipped
                 good = [frame for frame, problem in read if problem is None]
                 if method == "propagate":  # sequential by nature: each frame is prompted by the last
-                    instances = ((next_instances(f, segmenter, linker.last_labels, **model_opts),
-                                  left_out(f, model_opts)) for f in good)
+                    instances = (next_instances(f, segmenter, linker.last_labels, **model_opts) for f in good)
                 else:
                     instances = iter(_segment_block(np.asarray(good), model, weights, model_opts, client)) if good \
                         else iter(())

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..annotations import drop_annotated_particles
+from ..annotations import Box, drop_annotated_particles
 from ..errors import TemsegError
 from ..instances import add_unclaimed, find_root, paint_masks, split_where_detected
 from ..models import Segmenter, load_model
@@ -31,7 +31,7 @@ from ..preprocess import read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import normalize_without_marks, segment, stack_options
+from ..segmentation import normalize_without_marks, segment_image, stack_options
 from .link import Linker
 
 
@@ -101,10 +101,11 @@ def next_instances(
     edge_level: Any = "auto",
     df_absorption: Any = "auto",
     **seed_options: Any,
-) -> np.ndarray:
-    """Instances of `frame` prompted by the `previous` tracked labels (seeded when there are
+) -> tuple[np.ndarray, tuple[Box, ...]]:
+    """(instances of `frame` prompted by the `previous` tracked labels (seeded when there are
     none), split where the seed model sees several particles (`split_where_detected`), plus
-    what it finds there that no prompt carried (`add_unclaimed`).
+    what it finds there that no prompt carried (`add_unclaimed`); the boxes left out of the
+    frame: burned-in marks, padding).
 
     refine_edges: for the prompted masks (and a seed model that refines edges), as in
     `models.edge_refiner.finish_edges`; polarity: of the particles ("bright" frames are
@@ -125,11 +126,12 @@ def next_instances(
         seed_options["grain_guard"] = True
     if getattr(seed, "refines_edges", False):
         seed_options = {**seed_options, "refine_edges": refine_edges}
-    detected = segment(frame, seed, add_missed=False, polarity=polarity, edge_level=edge_level,
-                       df_absorption=df_absorption, **seed_options)
+    seeded = segment_image(frame, seed, add_missed=False, polarity=polarity, edge_level=edge_level,
+                           df_absorption=df_absorption, **seed_options)
+    detected, marks = seeded.labels, seeded.annotations
     if previous is None or not previous.any():
-        return detected
-    image, marks, _ = normalize_without_marks(frame, seed_options.get("marks", ()))
+        return detected, marks
+    image = normalize_without_marks(frame, marks)[0]
     if polarity == "bright":
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
@@ -141,13 +143,7 @@ def next_instances(
 
     labels = finish_edges(image, paint_masks(masks, scores, min_size), refine_edges, segmenter.device)
     labels = drop_annotated_particles(grow_rims(labels, image, rim_level(edge_level, polarity)), marks)
-    return add_unclaimed(split_where_detected(labels, detected), detected)
-
-
-def left_out(frame: np.ndarray, options: dict[str, Any]) -> tuple:
-    """The boxes `next_instances` leaves out of `frame` with `options`: burned-in marks (the
-    stack's, among the options, and the frame's own) and padding (`normalize_without_marks`)."""
-    return normalize_without_marks(frame, options.get("marks", ()))[1]
+    return add_unclaimed(split_where_detected(labels, detected), detected), marks
 
 
 def propagation_options(frames: Any, segmenter: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -186,8 +182,8 @@ def iter_propagate(
         if problem:
             yield from linker.skip(shape, problem)
         else:
-            yield from linker.push(next_instances(frame, segmenter, linker.last_labels, **options))
-            hidden = left_out(frame, options) if frame_marks is not None else ()
-            if hidden:
+            labels, hidden = next_instances(frame, segmenter, linker.last_labels, **options)
+            yield from linker.push(labels)
+            if hidden and frame_marks is not None:
                 frame_marks[t] = hidden
     yield from linker.flush()
