@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
 
-from .annotations import near_marks
+from .annotations import int_boxes, near_marks
 from .errors import TemsegError
 from .preprocess import whole_labels
 from .units import check_calibration
@@ -47,7 +47,7 @@ def measure(labels: np.ndarray, pixel_size_nm: float | None = None, marks: tuple
     marks = [] if marks is None else list(marks)  # boxes, or an (N, 4) array's rows
     if not all(np.shape(box) == (4,) for box in marks):
         raise TemsegError("marks must be boxes (y0, x0, y1, x1), as a segmentation's .annotations")
-    marks = tuple(tuple(int(v) for v in box) for box in marks)
+    marks = int_boxes(marks)
     if labels.dtype == bool:  # a mask: its connected pieces are the particles (it was one particle)
         labels = ndi.label(labels)[0]
     elif _grey_levels(labels):

@@ -113,6 +113,12 @@ NAMED_MARKS = 3
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1), end-exclusive
 
 
+def int_boxes(boxes) -> tuple[Box, ...]:
+    """`boxes` (any sequence of 4 numbers each: numpy rows, JSON lists) as tuples of Python
+    ints: comparable, hashable and written to JSON as they are."""
+    return tuple(tuple(int(v) for v in box) for box in boxes)
+
+
 def find_annotations(gray: np.ndarray, coloured: np.ndarray | None = None) -> tuple[Box, ...]:
     """The boxes of burned-in marks in a 2-D image: flat, solid, axis-aligned rectangles of
     one grey level with straight edges that stand out from their surround (a bar, its

@@ -340,17 +340,31 @@ def normalize_without_marks(image: Any, given: tuple[Box, ...] = ()) -> tuple[np
     (`annotations`, `padding`, and the boxes `given`: a user's
     `marks`, a lossy movie's still ones from `stack_marks`), and how many NaN or infinite
     pixels were read as the others' median (`without_non_finite`)."""
-    if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
-        raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
-                          "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
-    if hasattr(image, "__array__") and not isinstance(image, np.ndarray):
-        image = np.asarray(image)  # read once: a dask frame was computed for the grey levels and again for colour
+    image = _micrograph(image)
     gray, no_data = without_non_finite(as_2d_gray(image))  # a NaN border: no data, the marks are still found
     marks = find_annotations(gray, coloured_pixels(image)) if min(gray.shape) >= 2 else ()
     extra = [*edge_padding(gray), *within(given, gray.shape)]
     if extra:
         marks = tuple(sorted(merged_marks([*marks, *extra])))
     return normalize(fill_annotations(gray, marks) if marks else gray), marks, no_data
+
+
+def normalize_with_marks(image: Any, marks: tuple[Box, ...]) -> np.ndarray:
+    """`normalize_without_marks(image)`'s image where its marks are known already (the
+    `marks` it returned for this image, `Segmentation.annotations`): not searched again."""
+    gray = without_non_finite(as_2d_gray(_micrograph(image)))[0]
+    return normalize(fill_annotations(gray, marks) if marks else gray)
+
+
+def _micrograph(image: Any) -> Any:
+    """`image` read into memory once (a dask frame was computed for the grey levels and again
+    for colour); a boolean mask refused."""
+    if np.dtype(getattr(image, "dtype", object)) == np.bool_:  # read as dark field, its particles grown by "rims"
+        raise TemsegError("a boolean mask is no micrograph to segment: measure(mask) measures its connected pieces, "
+                          "napari_temseg.instances.mask_to_instances(mask) also splits touching ones")
+    if hasattr(image, "__array__") and not isinstance(image, np.ndarray):
+        image = np.asarray(image)
+    return image
 
 
 def within(boxes: tuple[Box, ...], shape: tuple[int, ...]) -> list[Box]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .annotations import Box
+from .annotations import Box, int_boxes
 from .errors import TemsegError
 from .io import Video, open_track_dir
 from .io.folders import old_name, writing_name
@@ -277,8 +277,7 @@ def _load_state(out: Path) -> tuple[int, int, Linker, dict[int, tuple[Box, ...]]
         state = json.loads((out / STATE_FILE).read_text())
         with np.load(out / ARRAYS_FILE, allow_pickle=False) as arrays:
             linker = Linker.restore(state["linker"], {k: arrays[k] for k in arrays.files})
-        frame_marks = {int(t): tuple(tuple(int(v) for v in box) for box in boxes)
-                       for t, boxes in state.get("frame_marks", {}).items()}
+        frame_marks = {int(t): int_boxes(boxes) for t, boxes in state.get("frame_marks", {}).items()}
         return int(state["pushed"]), int(state["written"]), linker, frame_marks
     except Exception as err:  # noqa: BLE001 - json, zip, key and shape errors alike mean "not usable"
         print(f"temseg: the saved tracking state in {out} is damaged ({type(err).__name__}); "
@@ -384,8 +383,7 @@ def _cached_model(name: str, weights: str | None = None):
 def _frame_own(hidden: tuple[Box, ...], recorded: tuple[Box, ...]) -> tuple[Box, ...]:
     """The boxes a frame hid (its segmentation's annotations) that the run's recorded marks
     do not hold: its own, as a drift-corrected export's padding (merged with a mark it meets)."""
-    boxes = (tuple(int(v) for v in box) for box in hidden)
-    return tuple(box for box in boxes if not any(_holds(mark, box) for mark in recorded))
+    return tuple(box for box in int_boxes(hidden) if not any(_holds(mark, box) for mark in recorded))
 
 
 def _holds(outer: Box, inner: Box) -> bool:
@@ -561,7 +559,7 @@ def iter_track_video(
             model_opts = (propagation_options if method == "propagate" else stack_options)(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)
-            recorded = tuple(tuple(int(v) for v in box) for box in (*given, *found))
+            recorded = int_boxes((*given, *found))
             store.attrs[MARKS_ATTR] = [list(box) for box in recorded]  # flags the particles they cut
             shape = tuple(shape[1:3])
             if pushed:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..annotations import Box
+from ..annotations import Box, int_boxes
 from ..errors import TemsegError
 from ..morphometry import particle_table, sintering_table
 from ..tracking.lineage import ONSET_COLUMNS, events_table, parse_events
@@ -82,7 +82,7 @@ def _damaged_attribute(path: Path, attr: str, expected: str):
 
 def record_frame_marks(store, frame_marks: dict[int, tuple[Box, ...]]) -> None:
     """Record `frame_marks` ({frame: boxes}; see `recorded_frame_marks`) with a labels store."""
-    store.attrs[FRAME_MARKS_ATTR] = {str(t): [[int(v) for v in box] for box in boxes]
+    store.attrs[FRAME_MARKS_ATTR] = {str(t): [list(box) for box in int_boxes(boxes)]
                                      for t, boxes in sorted(frame_marks.items()) if boxes}
 
 
@@ -96,7 +96,7 @@ def _recorded(path: Path, attr: str, default: Any) -> Any:
 
 
 def _boxes(boxes: list) -> tuple[Box, ...]:
-    found = tuple(tuple(int(v) for v in box) for box in boxes)
+    found = int_boxes(boxes)
     if any(len(box) != 4 for box in found):
         raise ValueError("a box is not 4 numbers")
     return found

@@ -31,7 +31,7 @@ from ..preprocess import read_frame
 from ..prompts import prompts_from_labels
 from ..rims import absorption_look, absorption_strength, grow_rims
 from ..rims import edge_level as rim_level
-from ..segmentation import normalize_without_marks, segment_image, stack_options
+from ..segmentation import normalize_with_marks, segment_image, stack_options
 from .link import Linker
 
 
@@ -131,7 +131,7 @@ def next_instances(
     detected, marks = seeded.labels, seeded.annotations
     if previous is None or not previous.any():
         return detected, marks
-    image = normalize_without_marks(frame, marks)[0]
+    image = normalize_with_marks(frame, marks)
     if polarity == "bright":
         image = 1.0 - image
     look = absorption_look(image, absorption_strength(df_absorption, polarity, segmenter))
