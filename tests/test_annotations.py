@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import write_movie
+from scipy import ndimage as ndi
 
 from napari_temseg.analysis import measure
 from napari_temseg.annotations import (
@@ -10,6 +11,7 @@ from napari_temseg.annotations import (
     coloured_pixels,
     fill_annotations,
     find_annotations,
+    near_marks,
     scale_bar_length,
     still_marks,
 )
@@ -514,3 +516,16 @@ def test_stillness_is_measured_band_by_band_as_over_the_whole_stack():
     stack = np.stack(frames).astype(np.float32)
     spread, level = _spread_and_level(frames)
     assert np.array_equal(spread, stack.std(axis=0)) and np.array_equal(level, np.median(stack, axis=0))
+
+
+def test_the_pixels_near_marks_are_the_boxes_8_connected_neighbourhood():
+    """Grown boxes, not a dilated frame: the same pixels, at the image's edge and for empty boxes too."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        shape = tuple(int(n) for n in rng.integers(3, 30, 2))
+        boxes = []
+        for _ in range(int(rng.integers(0, 4))):
+            (y0, y1), (x0, x1) = sorted(rng.integers(0, shape[0] + 1, 2)), sorted(rng.integers(0, shape[1] + 1, 2))
+            boxes.append((int(y0), int(x0), int(y1), int(x1)))
+        mask = annotation_mask(shape, tuple(boxes))
+        np.testing.assert_array_equal(near_marks(shape, tuple(boxes)), ndi.binary_dilation(mask, np.ones((3, 3), bool)))

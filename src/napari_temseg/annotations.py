@@ -325,9 +325,10 @@ def annotation_mask(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarra
 
 
 def near_marks(shape: tuple[int, ...], boxes: tuple[Box, ...]) -> np.ndarray:
-    """The pixels in or beside (8-connected) the boxes: a particle with one is cut by a mark."""
-    mask = annotation_mask(shape, boxes)
-    return ndi.binary_dilation(mask, np.ones((3, 3), bool)) if boxes else mask
+    """The pixels in or beside (8-connected) the boxes: a particle with one is cut by a mark.
+    (Each box one pixel larger all round: the boxes' dilation, without dilating a frame.)"""
+    grown = tuple((max(y0 - 1, 0), max(x0 - 1, 0), y1 + 1, x1 + 1) for y0, x0, y1, x1 in boxes if y1 > y0 and x1 > x0)
+    return annotation_mask(shape, grown)
 
 
 def drop_annotated_particles(labels: np.ndarray, boxes: tuple[Box, ...]) -> np.ndarray:
