@@ -37,12 +37,12 @@ from .io.folders import old_name, writing_name
 from .io.images import frame_files
 from .io.results import (
     FRAME_INTERVAL_ATTR,
-    MARKS_ATTR,
     REVIEW_FILE,
     SKIPPED_FILE,
     create_labels_zarr,
     read_skipped,
     record_frame_marks,
+    record_marks,
     record_pixel_size,
     rescale_track_dir,
     results_calibration,
@@ -560,7 +560,7 @@ def iter_track_video(
                 video.data, segmenter, model_opts)
             run["decided"] = describe_stack_options(model_opts, asked)
             recorded = int_boxes((*given, *found))
-            store.attrs[MARKS_ATTR] = [list(box) for box in recorded]  # flags the particles they cut
+            record_marks(store, recorded)  # flags the particles they cut
             shape = tuple(shape[1:3])
             if pushed:
                 yield pushed, n  # a resumed run starts where the last one stopped

@@ -80,6 +80,11 @@ def _damaged_attribute(path: Path, attr: str, expected: str):
                           "attribute from the store's metadata, or track the video again") from None
 
 
+def record_marks(store, marks: tuple[Box, ...]) -> None:
+    """Record the video's burned-in `marks` (see `recorded_marks`) with a labels store."""
+    store.attrs[MARKS_ATTR] = [list(box) for box in int_boxes(marks)]
+
+
 def record_frame_marks(store, frame_marks: dict[int, tuple[Box, ...]]) -> None:
     """Record `frame_marks` ({frame: boxes}; see `recorded_frame_marks`) with a labels store."""
     store.attrs[FRAME_MARKS_ATTR] = {str(t): [list(box) for box in int_boxes(boxes)]
@@ -117,7 +122,7 @@ def write_labels_zarr(path: Path, labels, pixel_size_nm: float | None = None,
     written = writing_name(path)
     store = create_labels_zarr(written, labels_shape, pixel_size_nm, frame_interval_s, pixel_yx_nm)
     if marks:
-        store.attrs[MARKS_ATTR] = [list(box) for box in marks]
+        record_marks(store, marks)
     if frame_marks:
         record_frame_marks(store, frame_marks)
     for t in range(labels_shape[0]):
